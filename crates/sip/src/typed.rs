@@ -1,0 +1,317 @@
+//! Typed views of the headers the core works with: Via, From/To/Contact/Route (name-addr),
+//! CSeq. Each parses from a header value without copying and prints back in canonical form.
+
+use crate::method::Method;
+use crate::text::{SipStr, sub, trim_lws};
+use crate::uri::{Host, Params, Uri};
+use std::fmt;
+
+/// A Via transport (RFC 3261 §20.42, RFC 7118 for WS/WSS).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+    Sctp,
+    Ws,
+    Wss,
+    Other(SipStr),
+}
+
+impl Transport {
+    pub fn parse(s: &str) -> Transport {
+        match s.to_ascii_uppercase().as_str() {
+            "UDP" => Transport::Udp,
+            "TCP" => Transport::Tcp,
+            "TLS" => Transport::Tls,
+            "SCTP" => Transport::Sctp,
+            "WS" => Transport::Ws,
+            "WSS" => Transport::Wss,
+            _ => Transport::Other(SipStr::from(s)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Sctp => "SCTP",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
+            Transport::Other(s) => s,
+        }
+    }
+
+    /// Reliable transports need no retransmission (RFC 3261 §17).
+    pub fn is_reliable(&self) -> bool {
+        !matches!(self, Transport::Udp | Transport::Other(_))
+    }
+
+    /// The default port of the transport (RFC 3261 §19.1.2, RFC 7118 uses the HTTP ports).
+    pub fn default_port(&self) -> u16 {
+        match self {
+            Transport::Tls => 5061,
+            Transport::Ws => 80,
+            Transport::Wss => 443,
+            _ => 5060,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One Via value (RFC 3261 §20.42).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Via {
+    pub transport: Transport,
+    pub host: Host,
+    pub port: Option<u16>,
+    pub params: Params,
+}
+
+/// The magic cookie of RFC 3261 branches (§8.1.1.7).
+pub const BRANCH_COOKIE: &str = "z9hG4bK";
+
+impl Via {
+    pub fn new(transport: Transport, host: Host, port: Option<u16>, branch: &str) -> Via {
+        let mut params = Params::default();
+        params.set("branch", Some(SipStr::from(branch)));
+        Via { transport, host, port, params }
+    }
+
+    /// Parses one Via value (not a comma-separated list).
+    pub fn parse(value: &SipStr) -> Result<Via, &'static str> {
+        Via::parse_in(value, value)
+    }
+
+    pub(crate) fn parse_in(base: &SipStr, s: &str) -> Result<Via, &'static str> {
+        let s = trim_lws(s);
+        let mut parts = s.splitn(3, '/');
+        let proto = trim_lws(parts.next().unwrap_or(""));
+        let version = trim_lws(parts.next().ok_or("bad Via protocol")?);
+        let rest = trim_lws(parts.next().ok_or("bad Via protocol")?);
+        if !proto.eq_ignore_ascii_case("SIP") || version != "2.0" {
+            return Err("bad Via protocol");
+        }
+        let t_end = rest.find(|c: char| c.is_ascii_whitespace()).ok_or("bad Via sent-by")?;
+        let transport = &rest[..t_end];
+        if !crate::text::is_token(transport) {
+            return Err("bad Via transport");
+        }
+        let rest = trim_lws(&rest[t_end..]);
+        let (sent_by, params) = match rest.find(';') {
+            Some(i) => (trim_lws(&rest[..i]), &rest[i..]),
+            None => (rest, ""),
+        };
+        let (host, port) = Host::parse_hostport(base, sent_by).map_err(|_| "bad Via sent-by")?;
+        let params = Params::parse(base, params, true).map_err(|_| "bad Via parameter")?;
+        let transport = match transport {
+            "UDP" => Transport::Udp,
+            "TCP" => Transport::Tcp,
+            "TLS" => Transport::Tls,
+            _ => match Transport::parse(transport) {
+                Transport::Other(_) => Transport::Other(sub(base, transport)),
+                t => t,
+            },
+        };
+        Ok(Via { transport, host, port, params })
+    }
+
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&str> {
+        self.params.value("branch")
+    }
+
+    /// True when the branch carries the RFC 3261 magic cookie and something after it.
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch().is_some_and(|b| b.len() > BRANCH_COOKIE.len() && b.starts_with(BRANCH_COOKIE))
+    }
+
+    /// The address the response goes to (RFC 3261 §18.2.2, RFC 3581 §4).
+    pub fn response_target(&self) -> (Host, u16) {
+        let host = match self.params.value("received") {
+            Some(r) => Host::from(r),
+            None => self.host.clone(),
+        };
+        let port = self
+            .params
+            .value("rport")
+            .and_then(|p| p.parse().ok())
+            .or(self.port)
+            .unwrap_or_else(|| self.transport.default_port());
+        (host, port)
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIP/2.0/{} {}", self.transport, self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        fmt::Display::fmt(&self.params, f)
+    }
+}
+
+/// A `name-addr` or `addr-spec` with header parameters: From, To, Contact, Route, Record-Route,
+/// Refer-To ... (RFC 3261 §20.10, §25.1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NameAddr {
+    /// The display name as written (quoted form keeps its quotes and escapes).
+    pub display: Option<SipStr>,
+    pub uri: Uri,
+    pub params: Params,
+}
+
+impl NameAddr {
+    pub fn new(uri: Uri) -> NameAddr {
+        NameAddr { display: None, uri, params: Params::default() }
+    }
+
+    pub fn parse(value: &SipStr) -> Result<NameAddr, &'static str> {
+        NameAddr::parse_in(value, value)
+    }
+
+    pub(crate) fn parse_in(base: &SipStr, s: &str) -> Result<NameAddr, &'static str> {
+        let s = trim_lws(s);
+        let (display, after_display) = if s.starts_with('"') {
+            let (_, rest) = crate::text::take_quoted(s).ok_or("unterminated quoted display name")?;
+            let quoted = &s[..s.len() - rest.len()];
+            let rest = trim_lws(rest);
+            if !rest.starts_with('<') {
+                return Err("display name without <URI>");
+            }
+            (Some(quoted), rest)
+        } else if let Some(lt) = s.find('<') {
+            let d = trim_lws(&s[..lt]);
+            if !d.bytes().all(|b| crate::text::is_token_char(b) || matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
+                return Err("non-token characters in display name");
+            }
+            (if d.is_empty() { None } else { Some(d) }, &s[lt..])
+        } else {
+            (None, s)
+        };
+        let (uri, params) = if let Some(inner) = after_display.strip_prefix('<') {
+            let gt = inner.find('>').ok_or("missing > after URI")?;
+            let uri = Uri::parse_in(base, &inner[..gt])?;
+            (uri, &inner[gt + 1..])
+        } else {
+            // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10)
+            let end = after_display.find(';').unwrap_or(after_display.len());
+            let uri_text = trim_lws(&after_display[..end]);
+            if uri_text.contains(['?', ',']) {
+                return Err("URI with headers or commas must be enclosed in <>");
+            }
+            (Uri::parse_in(base, uri_text)?, &after_display[end..])
+        };
+        let params = Params::parse(base, params, true)?;
+        Ok(NameAddr { display: display.map(|d| sub(base, d)), uri, params })
+    }
+
+    /// The `tag` parameter.
+    pub fn tag(&self) -> Option<&str> {
+        self.params.value("tag")
+    }
+
+    /// The display name without quotes and escapes.
+    pub fn display_name(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let d = self.display.as_deref()?;
+        Some(match crate::text::take_quoted(d) {
+            Some((raw, _)) => crate::text::unquote(raw),
+            None => std::borrow::Cow::Borrowed(d),
+        })
+    }
+}
+
+impl fmt::Display for NameAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = &self.display {
+            write!(f, "{d} ")?;
+        }
+        write!(f, "<{}>", self.uri)?;
+        fmt::Display::fmt(&self.params, f)
+    }
+}
+
+/// CSeq (RFC 3261 §20.16).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CSeq {
+    pub seq: u32,
+    pub method: Method,
+}
+
+impl CSeq {
+    pub fn parse(value: &SipStr) -> Result<CSeq, &'static str> {
+        let s = trim_lws(value);
+        let split = s.find(|c: char| c.is_ascii_whitespace()).ok_or("bad CSeq")?;
+        let seq = parse_u32(&s[..split]).ok_or("bad CSeq number")?;
+        let method = trim_lws(&s[split..]);
+        if !crate::text::is_token(method) {
+            return Err("bad CSeq method");
+        }
+        Ok(CSeq { seq, method: Method::from_token(sub(value, method)) })
+    }
+}
+
+impl fmt::Display for CSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.seq, self.method)
+    }
+}
+
+/// Parses `1*DIGIT` into a u32, leading zeros allowed, overflow refused.
+pub(crate) fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = s.trim_start_matches('0');
+    if digits.len() > 10 {
+        return None;
+    }
+    if digits.is_empty() {
+        return Some(0);
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn via_with_odd_spacing() {
+        let v = Via::parse(&SipStr::from("SIP  /   2.0 /UDP    192.0.2.2;branch=390skdjuw")).unwrap();
+        assert_eq!(v.transport, Transport::Udp);
+        assert_eq!(v.host.as_str(), "192.0.2.2");
+        assert_eq!(v.branch(), Some("390skdjuw"));
+        assert!(!v.has_rfc3261_branch());
+        assert_eq!(v.to_string(), "SIP/2.0/UDP 192.0.2.2;branch=390skdjuw");
+        assert!(Via::parse(&SipStr::from("SIP/2.0/UDP 192.0.2.15;;,;,,")).is_err());
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        let n = NameAddr::parse(&SipStr::from(r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#)).unwrap();
+        assert_eq!(n.display_name().unwrap(), r#"J Rosenberg \""#);
+        assert_eq!(n.tag(), Some("98asjd8"));
+        let n = NameAddr::parse(&SipStr::from("sip:user@example.com;tag=1;unknownparam")).unwrap();
+        assert!(n.uri.as_sip().unwrap().params.is_empty());
+        assert!(n.params.has("unknownparam"));
+        let n = NameAddr::parse(&SipStr::from("caller<sip:caller@example.com>;tag=323")).unwrap();
+        assert_eq!(n.display.as_deref(), Some("caller"));
+        assert!(NameAddr::parse(&SipStr::from("Bell, Alexander <sip:a.g.bell@example.com>;tag=43")).is_err());
+        assert!(NameAddr::parse(&SipStr::from("sip:user@example.com?Route=%3Csip:sip.example.com%3E")).is_err());
+    }
+
+    #[test]
+    fn cseq_numbers() {
+        assert_eq!(CSeq::parse(&SipStr::from("0009\r\n  INVITE")).unwrap().seq, 9);
+        assert!(CSeq::parse(&SipStr::from("36893488147419103232 INVITE")).is_err());
+        assert!(CSeq::parse(&SipStr::from("-1 INVITE")).is_err());
+    }
+}
