@@ -1,0 +1,279 @@
+//! The SIP core: turns received bytes into the bytes to send back.
+//!
+//! Sans-IO in the manner of quinn-proto and str0m: the core owns the SIP state, never touches a
+//! socket and never reads the clock. The runtime feeds it with [`Core::handle_inbound`] (and
+//! [`Core::handle_framing_error`]) and drains [`Core::poll_transmit`].
+//!
+//! For now it answers statelessly (RFC 3261 §8.2, §16.3 item 3). The transaction layer
+//! (`sambung_sip::transaction`, §17) slots in between the parsed message and the response:
+//! requests will go to server transactions, responses to client transactions, and timers will
+//! leave through a `poll_timeout` beside `poll_transmit`.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sambung_sip::digest::{Algorithm, Challenge, NonceManager};
+use sambung_sip::{
+    FrameError, HeaderName, Host, Message, Method, ParseError, Request, RequestPolicy, Response, SipStr, Uri,
+};
+use tracing::{debug, trace};
+
+use crate::config::Config;
+use crate::transport::{Inbound, Outbound};
+
+/// The `Server` header value (RFC 3261 §20.35).
+pub const SERVER: &str = concat!("Sambung/", env!("CARGO_PKG_VERSION"));
+
+/// How long a digest nonce stays fresh, in seconds (RFC 7616 §3.3, §5.4: keep it short).
+pub const NONCE_LIFETIME_SECS: u64 = 300;
+
+/// The time of an input, passed in by the driver: monotonic for timers, Unix seconds for nonces.
+#[derive(Clone, Copy, Debug)]
+pub struct Now {
+    pub instant: Instant,
+    pub unix_secs: u64,
+}
+
+/// Which hosts are this server's (RFC 3261 §16.4: "the domain(s) the element is responsible for").
+#[derive(Clone, Debug, Default)]
+pub struct LocalDomains {
+    /// Configured domain names, lower-case.
+    names: Vec<String>,
+    /// Addresses the server listens on explicitly.
+    ips: Vec<IpAddr>,
+    /// Listening on 0.0.0.0 / [::]: without enumerating interfaces any IP literal of that
+    /// family may be ours, so it is taken as ours (no relaying is ever done for it).
+    any_v4: bool,
+    any_v6: bool,
+}
+
+impl LocalDomains {
+    pub fn from_config(config: &Config) -> LocalDomains {
+        let mut local = LocalDomains {
+            names: config.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            ..LocalDomains::default()
+        };
+        for addr in config.listen.all() {
+            match addr.ip() {
+                ip if ip.is_unspecified() && ip.is_ipv4() => local.any_v4 = true,
+                ip if ip.is_unspecified() => local.any_v6 = true,
+                ip => local.ips.push(ip),
+            }
+        }
+        local
+    }
+
+    /// True when `host` names this server: a configured domain, a listening address, the
+    /// address the message arrived on, or a loopback address.
+    pub fn contains(&self, host: &Host, arrived_on: IpAddr) -> bool {
+        match host.ip() {
+            Some(ip) => {
+                ip == arrived_on
+                    || ip.is_loopback()
+                    || self.ips.contains(&ip)
+                    || (ip.is_ipv4() && self.any_v4)
+                    || (ip.is_ipv6() && self.any_v6)
+            }
+            None => self.names.iter().any(|n| n.eq_ignore_ascii_case(host.as_str())),
+        }
+    }
+}
+
+/// Header values sent with every OPTIONS answer, built once.
+#[derive(Debug)]
+struct Capabilities {
+    allow: SipStr,
+    accept: SipStr,
+    supported: SipStr,
+    server: SipStr,
+}
+
+/// The SIP core of one server.
+#[derive(Debug)]
+pub struct Core {
+    policy: RequestPolicy,
+    capabilities: Capabilities,
+    local: LocalDomains,
+    nonces: NonceManager,
+    transmit: VecDeque<Outbound>,
+}
+
+impl Core {
+    /// A core for `config`; `secret` keys the digest nonces (keep it across restarts).
+    pub fn new(config: &Config, secret: &[u8]) -> Core {
+        let policy = RequestPolicy::default();
+        let capabilities = Capabilities {
+            allow: SipStr::from(policy.allow_header()),
+            accept: SipStr::from(policy.accept_header()),
+            supported: SipStr::from(policy.supported_header()),
+            server: SipStr::from_static(SERVER),
+        };
+        Core {
+            policy,
+            capabilities,
+            local: LocalDomains::from_config(config),
+            nonces: NonceManager::new(secret, NONCE_LIFETIME_SECS).with_counter_seed(rand::random()),
+            transmit: VecDeque::with_capacity(64),
+        }
+    }
+
+    /// The next message to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Outbound> {
+        self.transmit.pop_front()
+    }
+
+    /// Handles one received message (RFC 3261 §18.2.1, §8.2).
+    pub fn handle_inbound(&mut self, now: Now, inbound: Inbound) {
+        let mut request = match Message::parse(inbound.bytes.clone()) {
+            Ok(Message::Request(request)) => request,
+            Ok(Message::Response(response)) => {
+                // RFC 3261 §18.1.2: a response that matches no client transaction is dropped.
+                trace!(status = response.status, remote = %inbound.remote, "response matches nothing; dropped");
+                return;
+            }
+            Err(error) => {
+                self.malformed(&inbound, &error);
+                return;
+            }
+        };
+        request.stamp_via(inbound.remote);
+        if let Some(response) = self.answer(now, &request, &inbound) {
+            debug!(
+                method = request.method.as_str(),
+                status = response.status,
+                remote = %inbound.remote,
+                transport = %inbound.transport,
+                "answered"
+            );
+            self.send(&inbound, response, false);
+        }
+    }
+
+    /// Answers a stream that could not be framed (RFC 3261 §18.3, RFC 4475 §3.1.2.3, §3.3.9),
+    /// then has its connection closed.
+    pub fn handle_framing_error(&mut self, inbound: Inbound, error: FrameError) {
+        let reason = match error {
+            FrameError::TooLarge => "Message Too Large",
+            FrameError::BadContentLength => "Bad Content-Length",
+            FrameError::MultipleContentLength => "Multiple Content-Length Headers",
+        };
+        let response = match Message::parse(inbound.bytes.clone()) {
+            Ok(Message::Request(request)) => Some(request.reply(error.status(), reason)),
+            Ok(Message::Response(_)) => None,
+            Err(e) => e.error_response().map(|mut r| {
+                r.status = error.status();
+                r.reason = SipStr::from_static(reason);
+                r
+            }),
+        };
+        debug!(remote = %inbound.remote, %error, answered = response.is_some(), "closing unframeable stream");
+        match response {
+            Some(response) => self.send(&inbound, response, true),
+            None => self.transmit.push_back(outbound(&inbound, Bytes::new(), true)),
+        }
+    }
+
+    /// RFC 3261 §8.2, §16.3 item 3, §9.2, §12.2.2: the stateless answers of this first core.
+    fn answer(&mut self, now: Now, request: &Request, inbound: &Inbound) -> Option<Response> {
+        if request.method == Method::Ack {
+            // §17.2.1: an ACK is never answered.
+            return None;
+        }
+        if let Err(rejection) = self.policy.check(request) {
+            return Some(rejection.response(request));
+        }
+        let local = match &request.uri {
+            Uri::Sip(uri) => self.local.contains(&uri.host, inbound.local.ip()),
+            // tel: and the other accepted schemes are routed here, never relayed.
+            Uri::Other { .. } => true,
+        };
+        if !local && request.max_forwards() == Some(0) {
+            return Some(request.reply(483, "Too Many Hops"));
+        }
+        let response = match request.method {
+            Method::Options if local => self.options(request),
+            Method::Register if local => self.challenge(now, request),
+            // §9.2: no transaction layer yet, so nothing a CANCEL could match.
+            Method::Cancel => request.reply(481, "Call/Transaction Does Not Exist"),
+            _ if !local => request.reply(403, "Relaying Denied"),
+            // §12.2.2: a request inside a dialog we do not have.
+            _ if request.to().is_some_and(|to| to.tag().is_some()) => {
+                request.reply(481, "Call/Transaction Does Not Exist")
+            }
+            _ => request.reply(404, "Not Found"),
+        };
+        Some(response)
+    }
+
+    /// RFC 3261 §11.2: what this server supports.
+    fn options(&self, request: &Request) -> Response {
+        let mut response = request.reply(200, "OK");
+        let caps = &self.capabilities;
+        insert(&mut response, HeaderName::Allow, caps.allow.clone());
+        insert(&mut response, HeaderName::Accept, caps.accept.clone());
+        insert(&mut response, HeaderName::Supported, caps.supported.clone());
+        response
+    }
+
+    /// RFC 3261 §22.4, RFC 8760 §2.4: there are no accounts yet, so every REGISTER is
+    /// challenged, SHA-256 first and MD5 for older phones.
+    fn challenge(&mut self, now: Now, request: &Request) -> Response {
+        let realm = match &request.uri {
+            Uri::Sip(uri) => uri.host.as_str().to_ascii_lowercase(),
+            Uri::Other { .. } => String::new(),
+        };
+        let nonce = self.nonces.issue(now.unix_secs);
+        let mut response = request.reply(401, "Unauthorized");
+        for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
+            let challenge = Challenge::new(realm.as_str(), nonce.as_str(), algorithm);
+            insert(&mut response, HeaderName::WwwAuthenticate, SipStr::from(challenge.to_string()));
+        }
+        response
+    }
+
+    /// A malformed message: answer a request as the parser says, drop anything else.
+    fn malformed(&mut self, inbound: &Inbound, error: &ParseError) {
+        match error.error_response() {
+            Some(response) => {
+                debug!(remote = %inbound.remote, transport = %inbound.transport, %error, status = response.status, "malformed request");
+                self.send(inbound, response, false);
+            }
+            None => {
+                debug!(remote = %inbound.remote, transport = %inbound.transport, %error, "malformed message dropped")
+            }
+        }
+    }
+
+    /// Queues `response` back the way its request came (RFC 3261 §18.2.2, RFC 3581 §4).
+    fn send(&mut self, inbound: &Inbound, mut response: Response, close: bool) {
+        insert(&mut response, HeaderName::Server, self.capabilities.server.clone());
+        let bytes = Message::Response(response).to_bytes();
+        self.transmit.push_back(outbound(inbound, bytes, close));
+    }
+}
+
+fn outbound(inbound: &Inbound, bytes: Bytes, close: bool) -> Outbound {
+    Outbound {
+        transport: inbound.transport,
+        local: inbound.local,
+        remote: inbound.remote,
+        conn: inbound.conn,
+        bytes,
+        close,
+    }
+}
+
+/// Adds a header line before the closing Content-Length that `reply` puts last.
+fn insert(response: &mut Response, name: HeaderName, value: SipStr) {
+    let lines = &mut response.headers.0;
+    let at = match lines.last() {
+        Some(last) if last.name == HeaderName::ContentLength => lines.len() - 1,
+        _ => lines.len(),
+    };
+    lines.insert(at, sambung_sip::Header { name, value });
+}
+
+#[cfg(test)]
+mod tests;

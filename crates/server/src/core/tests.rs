@@ -1,0 +1,158 @@
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sambung_sip::{FrameError, HeaderName, Message, Response};
+
+use super::{Core, Now};
+use crate::config::Config;
+use crate::transport::{ConnId, Inbound, TransportKind};
+
+fn core() -> Core {
+    let config = Config { domains: vec!["sambung.example".into()], ..Config::default() };
+    Core::new(&config, b"0123456789abcdef0123456789abcdef")
+}
+
+fn now() -> Now {
+    Now { instant: Instant::now(), unix_secs: 1_700_000_000 }
+}
+
+fn inbound(text: &str) -> Inbound {
+    Inbound {
+        transport: TransportKind::Udp,
+        local: "0.0.0.0:5060".parse().unwrap(),
+        remote: "192.0.2.7:40000".parse().unwrap(),
+        conn: None,
+        bytes: Bytes::from(text.to_owned()),
+    }
+}
+
+fn request(method: &str, uri: &str, extra: &str) -> String {
+    format!(
+        "{method} {uri} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1;rport\r\n\
+         Max-Forwards: 70\r\n\
+         To: <{uri}>\r\n\
+         From: <sip:alice@sambung.example>;tag=abc\r\n\
+         Call-ID: 1@10.0.0.1\r\n\
+         CSeq: 1 {method}\r\n\
+         {extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Feeds one message and returns the single answer, parsed.
+fn answer(core: &mut Core, text: &str) -> Option<Response> {
+    core.handle_inbound(now(), inbound(text));
+    let out = core.poll_transmit()?;
+    assert!(core.poll_transmit().is_none(), "one answer only");
+    assert_eq!(out.remote, "192.0.2.7:40000".parse::<SocketAddr>().unwrap());
+    match Message::parse(out.bytes).expect("our answer parses") {
+        Message::Response(r) => Some(r),
+        Message::Request(_) => panic!("answered with a request"),
+    }
+}
+
+#[test]
+fn options_lists_capabilities() {
+    let r = answer(&mut core(), &request("OPTIONS", "sip:sambung.example", "")).unwrap();
+    assert_eq!(r.status, 200);
+    let allow = r.headers.get(HeaderName::Allow).unwrap();
+    for m in ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "MESSAGE", "SUBSCRIBE", "REFER"] {
+        assert!(allow.contains(m), "Allow lacks {m}: {allow}");
+    }
+    assert!(r.headers.get(HeaderName::Accept).unwrap().contains("application/sdp"));
+    assert!(r.headers.get(HeaderName::Supported).unwrap().contains("outbound"));
+    assert!(r.headers.get(HeaderName::Server).unwrap().starts_with("Sambung/"));
+    assert!(r.to().unwrap().tag().is_some(), "To tag added");
+    let via = r.top_via().unwrap();
+    assert_eq!(via.params.value("received"), Some("192.0.2.7"));
+    assert_eq!(via.params.value("rport"), Some("40000"));
+}
+
+#[test]
+fn options_to_an_ip_literal_is_local() {
+    let r = answer(&mut core(), &request("OPTIONS", "sip:127.0.0.1:5060", "")).unwrap();
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn register_is_challenged() {
+    let r = answer(&mut core(), &request("REGISTER", "sip:sambung.example", "")).unwrap();
+    assert_eq!(r.status, 401);
+    let challenges: Vec<_> = r.headers.get_all(HeaderName::WwwAuthenticate).collect();
+    assert_eq!(challenges.len(), 2);
+    assert!(challenges[0].contains("algorithm=SHA-256"));
+    assert!(challenges[1].contains("algorithm=MD5"));
+    assert!(challenges[0].contains("realm=\"sambung.example\""));
+}
+
+#[test]
+fn requests_for_other_domains_are_refused() {
+    let mut core = core();
+    let r = answer(&mut core, &request("INVITE", "sip:bob@elsewhere.example", "")).unwrap();
+    assert_eq!((r.status, &*r.reason), (403, "Relaying Denied"));
+    let r = answer(&mut core, &request("REGISTER", "sip:elsewhere.example", "")).unwrap();
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn unknown_local_user_is_not_found() {
+    let r = answer(&mut core(), &request("INVITE", "sip:bob@SAMBUNG.example", "")).unwrap();
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn no_hops_left_for_a_foreign_request() {
+    let text = request("OPTIONS", "sip:elsewhere.example", "").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    assert_eq!(answer(&mut core(), &text).unwrap().status, 483);
+}
+
+#[test]
+fn cancel_and_in_dialog_requests_match_nothing() {
+    let mut core = core();
+    assert_eq!(answer(&mut core, &request("CANCEL", "sip:bob@sambung.example", "")).unwrap().status, 481);
+    let bye = request("BYE", "sip:bob@sambung.example", "")
+        .replace("To: <sip:bob@sambung.example>", "To: <sip:bob@sambung.example>;tag=x");
+    assert_eq!(answer(&mut core, &bye).unwrap().status, 481);
+}
+
+#[test]
+fn policy_answers() {
+    let mut core = core();
+    let r = answer(&mut core, &request("FOO", "sip:sambung.example", "")).unwrap();
+    assert_eq!(r.status, 501);
+    assert!(r.headers.get(HeaderName::Allow).is_some());
+    let r = answer(&mut core, &request("OPTIONS", "sip:sambung.example", "Require: nosuchext\r\n")).unwrap();
+    assert_eq!(r.status, 420);
+    assert_eq!(r.headers.get(HeaderName::Unsupported).map(|v| &**v), Some("nosuchext"));
+}
+
+#[test]
+fn ack_and_responses_are_absorbed() {
+    let mut core = core();
+    assert!(answer(&mut core, &request("ACK", "sip:bob@sambung.example", "")).is_none());
+    let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-2\r\nTo: <sip:a@b>;tag=1\r\n\
+                    From: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    assert!(answer(&mut core, response).is_none());
+}
+
+#[test]
+fn malformed_request_gets_400_and_garbage_nothing() {
+    let mut core = core();
+    let text = request("OPTIONS", "sip:sambung.example", "").replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
+    assert_eq!(answer(&mut core, &text).unwrap().status, 400);
+    assert!(answer(&mut core, "\x00\x01garbage").is_none());
+}
+
+#[test]
+fn framing_error_is_answered_then_closed() {
+    let mut core = core();
+    let text = request("INVITE", "sip:bob@sambung.example", "").replace("Content-Length: 0", "Content-Length: -5");
+    let mut input = inbound(&text);
+    input.transport = TransportKind::Tcp;
+    input.conn = Some(ConnId::next());
+    core.handle_framing_error(input, FrameError::BadContentLength);
+    let out = core.poll_transmit().unwrap();
+    assert!(out.close);
+    assert!(out.bytes.starts_with(b"SIP/2.0 400 "), "{:?}", out.bytes);
+}

@@ -1,0 +1,28 @@
+//! The `sambung` binary: parses the command line and runs the server library.
+#![forbid(unsafe_code)]
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use sambung_server::cli::{Cli, Command, ConfigCommand};
+use sambung_server::config::{Config, DEFAULT_CONFIG};
+use sambung_server::logging;
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let config = Config::load(args.config.as_deref())?;
+            logging::init(&logging::directive(args.log_level.as_deref(), &config.log.level), config.log.format)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(sambung_server::serve(config, sambung_server::shutdown_signal()))?;
+        }
+        Command::Config(ConfigCommand::PrintDefault) => print!("{DEFAULT_CONFIG}"),
+        Command::Config(ConfigCommand::Check { file }) => {
+            Config::load(Some(&file))?;
+            println!("{}: valid", file.display());
+        }
+    }
+    Ok(())
+}

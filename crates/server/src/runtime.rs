@@ -1,0 +1,195 @@
+//! The runtime: binds every listener, runs the core task, and shuts down cleanly.
+//!
+//! Transports push [`Event`]s into one channel; the core task owns the [`Core`] and the
+//! [`Sender`] (the connection table), so the per-message path takes no lock.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::core::{Core, Now};
+use crate::data::{self, DataError};
+use crate::shutdown::ShutdownController;
+use crate::transport::stream::StreamContext;
+use crate::transport::tls::{self, TlsError};
+use crate::transport::{Event, Sender, TransportKind, tcp, udp, ws};
+
+/// How many events may wait for the core.
+const EVENT_QUEUE: usize = 8192;
+
+/// How long shutdown waits for connections to close.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {transport} {addr}: {source}")]
+    Bind { transport: TransportKind, addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// Every socket the server listens on, bound but not yet served.
+#[derive(Debug)]
+pub struct Listeners {
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    stream: Vec<(TransportKind, TcpListener)>,
+}
+
+impl Listeners {
+    /// Binds every configured address, so that a busy port fails the start, not later.
+    pub fn bind(config: &Config) -> Result<Listeners, ServerError> {
+        let mut udp = Vec::new();
+        for &addr in &config.listen.udp {
+            let socket =
+                udp::bind(addr).map_err(|source| ServerError::Bind { transport: TransportKind::Udp, addr, source })?;
+            let local = socket.local_addr().unwrap_or(addr);
+            udp.push((local, Arc::new(socket)));
+        }
+        let mut stream = Vec::new();
+        let listen = &config.listen;
+        for (transport, addrs) in [
+            (TransportKind::Tcp, &listen.tcp),
+            (TransportKind::Tls, &listen.tls),
+            (TransportKind::Ws, &listen.ws),
+            (TransportKind::Wss, &listen.wss),
+        ] {
+            for &addr in addrs {
+                let listener = tcp::bind(addr).map_err(|source| ServerError::Bind { transport, addr, source })?;
+                stream.push((transport, listener));
+            }
+        }
+        Ok(Listeners { udp, stream })
+    }
+
+    /// The bound addresses (with real ports when port 0 was configured).
+    pub fn addresses(&self) -> Vec<(TransportKind, SocketAddr)> {
+        let udp = self.udp.iter().map(|(addr, _)| (TransportKind::Udp, *addr));
+        let stream = self.stream.iter().filter_map(|(t, l)| Some((*t, l.local_addr().ok()?)));
+        udp.chain(stream).collect()
+    }
+}
+
+/// Runs the server with `config` until `signal` completes, then shuts down cleanly.
+pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(), ServerError> {
+    data::ensure_dir(&config.data_dir)?;
+    let secret = data::secret(&config.data_dir)?;
+    let needs_tls = !config.listen.tls.is_empty() || !config.listen.wss.is_empty();
+    let tls = if needs_tls { Some(tls::load(&config)?) } else { None };
+    if let Some(tls) = &tls {
+        info!(certificate = %tls.certificate.display(), "TLS certificate loaded");
+    }
+    let listeners = Listeners::bind(&config)?;
+    let controller = ShutdownController::new();
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let core = Core::new(&config, &secret);
+    let core_task = tokio::spawn(run_core(core, events_rx, Sender::new(listeners.udp.clone())));
+
+    let limit = Arc::new(Semaphore::new(config.limits.max_connections));
+    let ctx = StreamContext {
+        events: events_tx.clone(),
+        max_message_size: config.limits.max_message_size,
+        idle_timeout: config.limits.idle_timeout(),
+        shutdown: controller.handle(),
+    };
+    let addresses = listeners.addresses();
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    for (local, socket) in listeners.udp {
+        let events = events_tx.clone();
+        tasks.push(tokio::spawn(udp::serve(socket, local, events, ctx.max_message_size, controller.handle())));
+    }
+    let ws_router = ws::router(ctx.clone());
+    for (transport, listener) in listeners.stream {
+        let ctx = ctx.clone();
+        let limit = limit.clone();
+        let task = match (transport, &tls) {
+            (TransportKind::Tcp, _) => tokio::spawn(tcp::serve(listener, ctx, limit)),
+            (TransportKind::Tls, Some(tls)) => tokio::spawn(tls::serve(listener, tls.sip.clone(), ctx, limit)),
+            (TransportKind::Ws, _) => tokio::spawn(ws::serve(listener, transport, None, ws_router.clone(), ctx, limit)),
+            (TransportKind::Wss, Some(tls)) => {
+                tokio::spawn(ws::serve(listener, transport, Some(tls.https.clone()), ws_router.clone(), ctx, limit))
+            }
+            // TLS is loaded whenever a TLS or WSS address is configured; UDP is not a stream.
+            (TransportKind::Tls | TransportKind::Wss | TransportKind::Udp, _) => continue,
+        };
+        tasks.push(task);
+    }
+    drop((ctx, ws_router, events_tx));
+    for (transport, addr) in &addresses {
+        info!(%transport, %addr, "listening");
+    }
+    if addresses.is_empty() {
+        warn!("no transport is enabled: every [listen] list is empty");
+    }
+    info!(version = env!("CARGO_PKG_VERSION"), "Sambung is ready");
+
+    signal.await;
+    info!("shutting down");
+    if !controller.shutdown(SHUTDOWN_GRACE).await {
+        warn!("some connections did not close in time");
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, core_task).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// The core task: feeds events to the core and sends what it answers.
+async fn run_core(mut core: Core, mut events: mpsc::Receiver<Event>, mut sender: Sender) {
+    let mut batch = Vec::with_capacity(64);
+    while events.recv_many(&mut batch, 64).await > 0 {
+        let now = Now {
+            instant: Instant::now(),
+            unix_secs: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        };
+        for event in batch.drain(..) {
+            match event {
+                Event::Inbound(inbound) => core.handle_inbound(now, inbound),
+                Event::FramingError(inbound, error) => core.handle_framing_error(inbound, error),
+                Event::Connected(conn) => sender.connected(conn),
+                Event::Disconnected(id) => sender.disconnected(id),
+            }
+            while let Some(out) = core.poll_transmit() {
+                if let Err(e) = sender.send(out) {
+                    debug!(error = %e, "message not sent");
+                }
+            }
+        }
+    }
+    debug!(connections = sender.connections(), "core stopped");
+}
+
+/// Completes on SIGINT or SIGTERM (on non-Unix systems, on Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => info!("SIGINT received"),
+                    _ = term.recv() => info!("SIGTERM received"),
+                }
+            }
+            _ => {
+                warn!("cannot install signal handlers; waiting for Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,216 @@
+//! The transport layer: sockets and connections, and the messages they exchange with the core.
+//!
+//! Each listener runs its own tasks. Received SIP messages travel to the core as
+//! [`Event::Inbound`]; answers come back as [`Outbound`], which [`Sender`] delivers without
+//! waiting: over the same connection for stream transports (RFC 3261 §18.2.2), from the same
+//! socket to the source address for UDP (RFC 3581 §4).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+pub mod stream;
+pub mod tcp;
+pub mod tls;
+pub mod udp;
+pub mod ws;
+
+/// The transports Sambung speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    Udp,
+    Tcp,
+    Tls,
+    /// WebSocket, RFC 7118.
+    Ws,
+    /// Secure WebSocket, RFC 7118.
+    Wss,
+}
+
+impl TransportKind {
+    /// The name used in Via headers and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "UDP",
+            TransportKind::Tcp => "TCP",
+            TransportKind::Tls => "TLS",
+            TransportKind::Ws => "WS",
+            TransportKind::Wss => "WSS",
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies one stream connection for its whole life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// A process-unique id.
+    pub fn next() -> ConnId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// One received SIP message (or a stream's unframeable remainder), as bytes.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    pub transport: TransportKind,
+    /// The address of our socket (for wildcard UDP sockets, the wildcard address).
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The connection it came on; `None` for UDP.
+    pub conn: Option<ConnId>,
+    pub bytes: Bytes,
+}
+
+/// Bytes the core wants sent.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    pub transport: TransportKind,
+    /// The socket to send from (UDP) or the connection's local address.
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The connection to send on, when known; otherwise one is looked up by remote address.
+    pub conn: Option<ConnId>,
+    pub bytes: Bytes,
+    /// Close the connection once the bytes are written (after an unrecoverable framing error).
+    pub close: bool,
+}
+
+/// What a connection task is told to do.
+#[derive(Debug)]
+pub enum ConnCommand {
+    /// Write these bytes (one SIP message, or a keep-alive).
+    Send(Bytes),
+    /// Close the connection (after writing what was queued before).
+    Close,
+}
+
+/// What the transport tasks tell the core task.
+#[derive(Debug)]
+pub enum Event {
+    /// A SIP message arrived.
+    Inbound(Inbound),
+    /// A stream connection can no longer be framed (RFC 3261 §18.3): `inbound.bytes` holds what
+    /// was buffered. The core may answer it; the connection is then closed.
+    FramingError(Inbound, sambung_sip::FrameError),
+    /// A stream connection opened; `tx` reaches its task.
+    Connected(Connection),
+    /// A stream connection closed.
+    Disconnected(ConnId),
+}
+
+/// A live stream connection, as the connection table keeps it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub id: ConnId,
+    pub transport: TransportKind,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub tx: mpsc::Sender<ConnCommand>,
+}
+
+/// How many commands may wait for one connection before it counts as stuck.
+pub const CONN_QUEUE: usize = 64;
+
+/// Why an [`Outbound`] could not be handed to a socket.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    #[error("no UDP socket bound to {0}")]
+    NoSocket(SocketAddr),
+    #[error("no {0} connection to {1}")]
+    NoConnection(TransportKind, SocketAddr),
+    #[error("connection {0} is not keeping up; message dropped")]
+    Congested(ConnId),
+    #[error("UDP send to {0} failed: {1}")]
+    Udp(SocketAddr, std::io::ErrorKind),
+}
+
+/// Delivers [`Outbound`] messages: the UDP sockets and the table of live connections, keyed by
+/// [`ConnId`] and by remote address for reuse (RFC 3261 §18.1.1, RFC 5923 in spirit).
+///
+/// Owned by the core task alone, so it needs no lock; sending never waits.
+#[derive(Debug, Default)]
+pub struct Sender {
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    conns: HashMap<ConnId, Connection>,
+    by_remote: HashMap<(TransportKind, SocketAddr), ConnId>,
+}
+
+impl Sender {
+    /// A sender over these UDP sockets and no connections yet.
+    pub fn new(udp: Vec<(SocketAddr, Arc<UdpSocket>)>) -> Sender {
+        Sender { udp, conns: HashMap::new(), by_remote: HashMap::new() }
+    }
+
+    /// Records a new connection; the newest connection to a remote address is the one reused.
+    pub fn connected(&mut self, conn: Connection) {
+        self.by_remote.insert((conn.transport, conn.remote), conn.id);
+        self.conns.insert(conn.id, conn);
+    }
+
+    /// Forgets a closed connection.
+    pub fn disconnected(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.remove(&id) {
+            let key = (conn.transport, conn.remote);
+            if self.by_remote.get(&key) == Some(&id) {
+                self.by_remote.remove(&key);
+            }
+        }
+    }
+
+    /// Number of live stream connections.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Hands `out` to its socket or connection without waiting.
+    pub fn send(&self, out: Outbound) -> Result<(), SendError> {
+        if out.transport == TransportKind::Udp {
+            let socket = self
+                .udp
+                .iter()
+                .find(|(addr, _)| *addr == out.local)
+                .or_else(|| self.udp.iter().find(|(addr, _)| addr.is_ipv4() == out.remote.is_ipv4()))
+                .map(|(_, s)| s)
+                .ok_or(SendError::NoSocket(out.local))?;
+            return match socket.try_send_to(&out.bytes, out.remote) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(SendError::Udp(out.remote, e.kind())),
+            };
+        }
+        let conn = out
+            .conn
+            .and_then(|id| self.conns.get(&id))
+            .or_else(|| self.by_remote.get(&(out.transport, out.remote)).and_then(|id| self.conns.get(id)))
+            .ok_or(SendError::NoConnection(out.transport, out.remote))?;
+        if !out.bytes.is_empty() {
+            conn.tx.try_send(ConnCommand::Send(out.bytes)).map_err(|_| SendError::Congested(conn.id))?;
+        }
+        if out.close {
+            // With a full queue the connection still ends: after a framing error its task
+            // closes by itself shortly.
+            let _ = conn.tx.try_send(ConnCommand::Close);
+        }
+        Ok(())
+    }
+}
