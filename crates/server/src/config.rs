@@ -223,10 +223,11 @@ mod tests {
         let docs = include_str!("../../../docs/config.md");
         for line in DEFAULT_CONFIG.lines() {
             let line = line.trim_start_matches("# ");
-            if let Some((key, _)) = line.split_once(" = ") {
-                if !key.starts_with('#') && !key.contains(' ') {
-                    assert!(docs.contains(&format!("`{key}`")), "docs/config.md lacks `{key}`");
-                }
+            if let Some((key, _)) = line.split_once(" = ")
+                && !key.starts_with('#')
+                && !key.contains(' ')
+            {
+                assert!(docs.contains(&format!("`{key}`")), "docs/config.md lacks `{key}`");
             }
         }
     }

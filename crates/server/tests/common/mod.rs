@@ -1,0 +1,250 @@
+//! Test harness: runs the built `sambung` binary on 127.0.0.1 with free ports and a temporary
+//! configuration, and talks SIP to it.
+#![allow(dead_code)] // each test file uses a part of it
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sambung_sip::{Message, Response};
+
+/// Ports of one running server.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub udp: u16,
+    pub tcp: u16,
+    pub tls: u16,
+    pub ws: u16,
+    pub wss: u16,
+}
+
+/// A running `sambung serve`; killed and cleaned up on drop.
+pub struct Server {
+    child: Option<Child>,
+    pub ports: Ports,
+    pub dir: PathBuf,
+    /// Remove `dir` on drop (not when the caller chose it).
+    owns_dir: bool,
+    log: Arc<Mutex<String>>,
+}
+
+/// The repository's shared test material (`../shared` from the repository root).
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sambung-test-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A port free for both TCP and UDP on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Server {
+    /// Starts a server with every transport on 127.0.0.1 and `extra` appended to the config
+    /// (top-level keys first, then tables), and waits until it answers OPTIONS.
+    pub fn start(extra: &str) -> Server {
+        let mut server = Server::start_in(temp_dir("server"), extra);
+        server.owns_dir = true;
+        server
+    }
+
+    /// Like [`Server::start`] in a directory the caller keeps (its `data` subdirectory is the
+    /// data_dir).
+    pub fn start_in(dir: PathBuf, extra: &str) -> Server {
+        let ports = Ports { udp: free_port(), tcp: free_port(), tls: free_port(), ws: free_port(), wss: free_port() };
+        let config = format!(
+            "data_dir = {data:?}\n{extra}\n\
+             [log]\nlevel = \"debug\"\n\
+             [listen]\nudp = [\"127.0.0.1:{}\"]\ntcp = [\"127.0.0.1:{}\"]\ntls = [\"127.0.0.1:{}\"]\n\
+             ws = [\"127.0.0.1:{}\"]\nwss = [\"127.0.0.1:{}\"]\n",
+            ports.udp,
+            ports.tcp,
+            ports.tls,
+            ports.ws,
+            ports.wss,
+            data = dir.join("data").display().to_string(),
+        );
+        let config_path = dir.join("sambung.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sambung"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sambung");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut server = Server { child: Some(child), ports, dir, owns_dir: false, log };
+        server.wait_ready();
+        server
+    }
+
+    /// Polls OPTIONS over UDP until the server answers.
+    fn wait_ready(&mut self) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut buf = [0u8; 65535];
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("sambung exited early with {status}; log:\n{}", self.log());
+            }
+            let request = options(self.udp_addr(), "UDP", socket.local_addr().unwrap(), "ready");
+            socket.send_to(&request, self.udp_addr()).unwrap();
+            if socket.recv_from(&mut buf).is_ok() {
+                return;
+            }
+        }
+        panic!("sambung did not answer OPTIONS within 30 s; log:\n{}", self.log());
+    }
+
+    pub fn udp_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.udp))
+    }
+
+    pub fn tcp_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.tcp))
+    }
+
+    pub fn tls_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.tls))
+    }
+
+    /// The server's certificate (generated in its data directory).
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.join("data/tls/cert.pem")
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+        // The shell's own `kill`: no procps needed, and no unsafe code in the test.
+        let status = Command::new("sh").arg("-c").arg(format!("kill -TERM {}", self.pid())).status().expect("run sh");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// An OPTIONS request to `target` from `from` over `transport`, told apart by `call_id`.
+pub fn options(target: SocketAddr, transport: &str, from: SocketAddr, call_id: &str) -> Vec<u8> {
+    format!(
+        "OPTIONS sip:{target} SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} {from};branch=z9hG4bK-{call_id};rport\r\n\
+         Max-Forwards: 70\r\n\
+         To: <sip:{target}>\r\n\
+         From: <sip:tester@127.0.0.1>;tag=t-{call_id}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Accept: application/sdp\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Parses bytes the server sent as a response.
+pub fn response(bytes: &[u8]) -> Response {
+    match Message::parse(Bytes::copy_from_slice(bytes)) {
+        Ok(Message::Response(r)) => r,
+        other => panic!("not a response: {other:?}\n{}", String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// The status code of a response, read from its status line only: answers to malformed
+/// requests copy the broken header lines, so they need not parse as a whole.
+pub fn status_of(bytes: &[u8]) -> u16 {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let text = String::from_utf8_lossy(line);
+    let mut parts = text.split(' ');
+    assert_eq!(parts.next(), Some("SIP/2.0"), "not a response: {}", String::from_utf8_lossy(bytes));
+    parts.next().and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("bad status line {text:?}"))
+}
+
+/// True when the message carries `Call-ID: call_id`.
+pub fn has_call_id(bytes: &[u8], call_id: &str) -> bool {
+    let needle = format!("\r\nCall-ID: {call_id}\r\n");
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Reads from a blocking stream until one whole SIP message is buffered; returns it, or
+/// `None` on EOF, reset or timeout. Leftover bytes stay in `buf`.
+pub fn read_message(stream: &mut impl std::io::Read, buf: &mut Vec<u8>, timeout: Duration) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(n)) = sambung_sip::frame_stream(buf, sambung_sip::MAX_MESSAGE_SIZE) {
+            return Some(buf.drain(..n).collect());
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return None,
+        }
+    }
+}
