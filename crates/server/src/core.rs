@@ -103,7 +103,12 @@ pub struct Core {
 impl Core {
     /// A core for `config`; `secret` keys the digest nonces (keep it across restarts).
     pub fn new(config: &Config, secret: &[u8]) -> Core {
-        let policy = RequestPolicy::default();
+        // Option tags of extensions the server implements or will before it answers calls;
+        // GRUU (RFC 5627) is not among them yet.
+        let policy = RequestPolicy {
+            supported: vec!["path", "outbound", "replaces", "timer", "100rel"],
+            ..RequestPolicy::default()
+        };
         let capabilities = Capabilities {
             allow: SipStr::from(policy.allow_header()),
             accept: SipStr::from(policy.accept_header()),

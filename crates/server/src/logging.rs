@@ -1,6 +1,8 @@
 //! Structured logs with `tracing`: a level or `EnvFilter` directive, text or JSON lines on
 //! standard error.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -26,7 +28,8 @@ pub fn init(directive: &str, format: LogFormat) -> Result<(), LogError> {
     let filter = EnvFilter::builder()
         .parse(directive)
         .map_err(|source| LogError::Filter { directive: directive.to_owned(), source })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
