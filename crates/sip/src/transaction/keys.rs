@@ -1,0 +1,147 @@
+//! Matching messages to transactions (RFC 3261 §17.1.3, §17.2.3, §8.2.2.2, §9.2).
+
+use crate::message::{Request, Response};
+use crate::method::Method;
+use crate::text::SipStr;
+use crate::typed::Via;
+
+/// §17.1.3: a response matches a client transaction by the branch of its top Via and the
+/// method of its CSeq (a CANCEL shares the INVITE's branch but not its method).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ClientMatch {
+    branch: SipStr,
+    method: Method,
+}
+
+impl ClientMatch {
+    pub(crate) fn of_request(request: &Request) -> Option<ClientMatch> {
+        Some(ClientMatch { branch: branch(&request.top_via()?)?, method: request.method.clone() })
+    }
+
+    pub(crate) fn of_response(response: &Response) -> Option<ClientMatch> {
+        Some(ClientMatch { branch: branch(&response.top_via()?)?, method: response.cseq()?.method })
+    }
+}
+
+fn branch(via: &Via) -> Option<SipStr> {
+    via.params.get("branch").flatten().filter(|b| !b.is_empty()).cloned()
+}
+
+/// §17.2.3: how a request matches a server transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ServerMatch {
+    /// The top Via has an RFC 3261 branch: branch, sent-by and method.
+    Rfc3261 { branch: SipStr, host: String, port: Option<u16>, method: Method },
+    /// RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number, top Via and method.
+    /// The To tag is compared separately (an ACK carries the tag of the response, not of the
+    /// INVITE).
+    Rfc2543 { uri: String, from_tag: Option<SipStr>, call_id: SipStr, cseq: u32, method: Method, via: String },
+}
+
+impl ServerMatch {
+    /// The key of `request`, taken as a request of `method` (INVITE for an ACK, §17.2.3, and
+    /// for a CANCEL looking for its INVITE, §9.2).
+    pub(crate) fn of(request: &Request, method: Method) -> Option<ServerMatch> {
+        let via = request.top_via()?;
+        if via.has_rfc3261_branch() {
+            return Some(ServerMatch::Rfc3261 {
+                branch: branch(&via)?,
+                host: via.host.as_str().to_ascii_lowercase(),
+                port: via.port,
+                method,
+            });
+        }
+        // Only what identifies the hop: `received` and `rport` are stamped on arrival.
+        let via = format!(
+            "{}/{}:{:?};{}",
+            via.transport,
+            via.host.as_str().to_ascii_lowercase(),
+            via.port,
+            via.branch().unwrap_or("")
+        );
+        Some(ServerMatch::Rfc2543 {
+            uri: request.uri.to_string(),
+            from_tag: request.from()?.tag().map(SipStr::from),
+            call_id: SipStr::from(request.call_id()?),
+            cseq: request.cseq()?.seq,
+            method,
+            via,
+        })
+    }
+
+    pub(crate) fn is_rfc2543(&self) -> bool {
+        matches!(self, ServerMatch::Rfc2543 { .. })
+    }
+}
+
+/// The method a request matches its server transaction with: ACK goes to its INVITE.
+pub(crate) fn matching_method(method: &Method) -> Method {
+    match method {
+        Method::Ack => Method::Invite,
+        m => m.clone(),
+    }
+}
+
+/// §8.2.2.2: From tag, Call-ID and CSeq of a request that arrived without a To tag.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct MergeKey {
+    from_tag: Option<SipStr>,
+    call_id: SipStr,
+    cseq: u32,
+    method: Method,
+}
+
+impl MergeKey {
+    /// `None` when the request is inside a dialog (it has a To tag) or is an ACK.
+    pub(crate) fn of(request: &Request) -> Option<MergeKey> {
+        if request.method == Method::Ack || request.to()?.tag().is_some() {
+            return None;
+        }
+        let cseq = request.cseq()?;
+        Some(MergeKey {
+            from_tag: request.from()?.tag().map(SipStr::from),
+            call_id: SipStr::from(request.call_id()?),
+            cseq: cseq.seq,
+            method: cseq.method,
+        })
+    }
+}
+
+/// What ties an ACK to the 2xx it acknowledges: Call-ID, From tag, the To tag of the 2xx and
+/// the CSeq number of the INVITE (§13.2.2.4, §12.2.1.1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct AckKey {
+    call_id: SipStr,
+    from_tag: Option<SipStr>,
+    to_tag: Option<SipStr>,
+    cseq: u32,
+}
+
+impl AckKey {
+    pub(crate) fn of_ack(ack: &Request) -> Option<AckKey> {
+        Some(AckKey {
+            call_id: SipStr::from(ack.call_id()?),
+            from_tag: ack.from()?.tag().map(SipStr::from),
+            to_tag: ack.to()?.tag().map(SipStr::from),
+            cseq: ack.cseq()?.seq,
+        })
+    }
+
+    pub(crate) fn of_2xx(response: &Response) -> Option<AckKey> {
+        Some(AckKey {
+            call_id: SipStr::from(response.call_id()?),
+            from_tag: response.from()?.tag().map(SipStr::from),
+            to_tag: response.to()?.tag().map(SipStr::from),
+            cseq: response.cseq()?.seq,
+        })
+    }
+}
+
+/// The To tag of a message, copied out.
+pub(crate) fn to_tag_of_request(request: &Request) -> Option<SipStr> {
+    request.to()?.tag().map(SipStr::from)
+}
+
+pub(crate) fn to_tag_of_response(response: &Response) -> Option<SipStr> {
+    response.to()?.tag().map(SipStr::from)
+}
