@@ -251,10 +251,10 @@ fn no_panics_on_odd_messages() {
     let mut messages = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "dat") {
-            if let Ok(m) = Message::parse(Bytes::from(std::fs::read(path).unwrap())) {
-                messages.push(m);
-            }
+        if path.extension().is_some_and(|e| e == "dat")
+            && let Ok(m) = Message::parse(Bytes::from(std::fs::read(path).unwrap()))
+        {
+            messages.push(m);
         }
     }
     assert!(messages.len() > 15);

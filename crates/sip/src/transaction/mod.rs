@@ -27,11 +27,12 @@
 //! use bytes::Bytes;
 //! use sambung_sip::transaction::{Config, Peer, TransactionLayer, TxEvent};
 //! use sambung_sip::{Message, Transport};
-//! use std::time::{Duration, Instant};
+//! use std::time::Duration;
 //!
 //! let mut layer = TransactionLayer::new(Config::default());
 //! let peer = Peer { transport: Transport::Udp, addr: "192.0.2.1:5060".parse().unwrap(), flow: None };
-//! let now = Instant::now(); // the driver's clock; the layer never reads one
+//! // The driver's clock (tokio's in the server, a virtual one here): the layer never reads one.
+//! let now = sambung_testkit::Clock::new().now();
 //!
 //! // A datagram arrives ...
 //! let datagram = Bytes::from_static(
