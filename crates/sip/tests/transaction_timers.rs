@@ -364,7 +364,12 @@ fn timer_l_retransmits_the_2xx_until_the_ack() {
     let config = Config { retransmit_2xx: false, ..Config::default() };
     let mut b = Bench::with_config(Transport::Udp, config);
     let (key, invite) = incoming(&mut b, Method::Invite);
-    b.respond(key, invite.reply(200, ""));
+    let ok = invite.reply(200, "");
+    b.respond(key, ok.clone());
+    // ... and forwards every ACK for it: none is absorbed.
+    let ack = ack_for_2xx(&invite, &ok, &mut b.rng);
+    assert!(matches!(b.receive(Message::Request(ack.clone())), Some(TxEvent::Ack { .. })));
+    assert!(matches!(b.receive(Message::Request(ack)), Some(TxEvent::Ack { .. })));
     b.run_until(secs(60.0));
     assert_eq!(b.times("SIP/2.0 200").len(), 1);
     assert!(!b.events.iter().any(|(_, e)| matches!(e, TxEvent::NoAck { .. })));

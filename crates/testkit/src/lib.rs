@@ -1,6 +1,6 @@
 //! Test support for Sambung's sans-IO cores (dev only, never published).
 //!
-//! - [`Clock`]: a virtual clock. It reads the real clock once, for a base [`Instant`], and from
+//! - [`Clock`]: a virtual clock. It reads the real clock once, for a base [`Instant`](std::time::Instant), and from
 //!   then on only moves when the test says so.
 //! - [`Rng`]: a small seeded PRNG (SplitMix64): the same seed gives the same run.
 //! - [`Network`]: an in-memory datagram network with seeded loss, duplication, reordering and

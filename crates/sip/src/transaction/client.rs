@@ -348,10 +348,11 @@ impl ClientNonInvite {
                 } else if let Some(e) = timer_e.filter(|e| now >= e.at) {
                     out.send(&self.bytes);
                     // §17.1.2.2: doubling up to T2 while Trying, T2 once Proceeding.
+                    let t2 = out.config.t2;
                     *timer_e = Some(if proceeding {
-                        Retransmit { at: out.after(now, out.config.t2), interval: out.config.t2 }
+                        Retransmit { interval: t2, ..e }.next(now, Some(t2))
                     } else {
-                        e.next(now, Some(out.config.t2))
+                        e.next(now, Some(t2))
                     });
                 }
             }

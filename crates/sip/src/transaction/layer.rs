@@ -136,13 +136,15 @@ pub(crate) struct Retransmit {
 
 impl Retransmit {
     pub(crate) fn start(now: Instant, t1: Duration) -> Retransmit {
+        // Never zero: a timer that is due again as soon as it fired would spin the driver.
+        let t1 = t1.max(Duration::from_millis(1));
         Retransmit { at: after(now, t1), interval: t1 }
     }
 
     /// The timer after it fired at `now`: the interval doubles, capped at `cap` if given.
     pub(crate) fn next(self, now: Instant, cap: Option<Duration>) -> Retransmit {
         let doubled = self.interval.saturating_mul(2);
-        let interval = cap.map_or(doubled, |c| doubled.min(c));
+        let interval = cap.map_or(doubled, |c| doubled.min(c)).max(Duration::from_millis(1));
         Retransmit { at: after(now, interval), interval }
     }
 }
@@ -402,8 +404,12 @@ impl TransactionLayer {
             return Err(TxError::BadStatus);
         }
         let entry = self.txs.get(&key).ok_or(TxError::UnknownTransaction)?;
+        // Only a UA core that repeats its 2xx waits for (and absorbs repeats of) the ACK; a
+        // proxy forwards every ACK, so they all reach its TU.
         let ack_key = match entry.machine {
-            Machine::ServerInvite(_) if response.is_success() => AckKey::of_2xx(&response),
+            Machine::ServerInvite(_) if response.is_success() && self.config.retransmit_2xx => {
+                AckKey::of_2xx(&response)
+            }
             Machine::ServerInvite(_) | Machine::ServerNonInvite(_) => None,
             _ => return Err(TxError::NotServer),
         };
@@ -414,7 +420,7 @@ impl TransactionLayer {
         })
         .unwrap_or(Err(TxError::UnknownTransaction))?;
         if let (Some(ack_key), Some(entry)) = (ack_key, self.txs.get_mut(&key)) {
-            entry.ack = Some(ack_key.clone());
+            remove_if(&mut self.acks, entry.ack.replace(ack_key.clone()), key);
             self.acks.insert(ack_key, key);
         }
         Ok(())
