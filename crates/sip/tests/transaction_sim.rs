@@ -206,6 +206,28 @@ fn reliable_transport_retransmits_nothing() {
 }
 
 #[test]
+fn silent_peer_times_out_at_64_t1() {
+    let mut sim = Sim::new(Transport::Udp, NetConfig::lossy(0.0), Config::default(), 1);
+    sim.net.set_down(sim.nodes[UAS].addr, true);
+    let invite = new_request(Method::Invite, "silent", 1, &Transport::Udp, &mut sim.rng);
+    let options = new_request(Method::Options, "silent", 2, &Transport::Udp, &mut sim.rng);
+    let (i, o) = (sim.send_request(UAC, invite), sim.send_request(UAC, options));
+    let mut timeouts = Vec::new();
+    sim.run(Duration::from_secs(100), |sim, _, e| {
+        if let TxEvent::Timeout { key, timer, response } = e {
+            timeouts.push((sim.t(sim.now()), key, timer, response.status));
+        }
+    });
+    let s = Duration::from_secs(32);
+    assert_eq!(timeouts, [(s, i, Timer::B, 408), (s, o, Timer::F, 408)]);
+    let uac = &sim.nodes[UAC];
+    assert_eq!(uac.sent_times("INVITE ").len(), 7, "Timer A: 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s");
+    assert_eq!(uac.sent_times("OPTIONS ").len(), 11, "Timer E: 0, 0.5, 1.5, 3.5, then every 4 s to 31.5 s");
+    assert!(sim.nodes[UAS].events.is_empty());
+}
+
+/// `SEED=n cargo test --test transaction_sim debug_seed -- --nocapture` prints one run.
+#[test]
 fn debug_seed() {
     let Ok(seed) = std::env::var("SEED") else { return };
     let (r, sim) = run(seed.parse().unwrap(), NetConfig::lossy(LOSS), Transport::Udp);

@@ -145,3 +145,65 @@ pub(crate) fn to_tag_of_request(request: &Request) -> Option<SipStr> {
 pub(crate) fn to_tag_of_response(response: &Response) -> Option<SipStr> {
     response.to()?.tag().map(SipStr::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+    use bytes::Bytes;
+
+    fn request(via: &str, method: &str, to_tag: &str) -> Request {
+        let raw = format!(
+            "{method} sip:bob@example.com SIP/2.0\r\nVia: {via}\r\nTo: <sip:bob@example.com>{to_tag}\r\n\
+             From: <sip:alice@example.com>;tag=a1\r\nCall-ID: c1\r\nCSeq: 5 {method}\r\nContent-Length: 0\r\n\r\n"
+        );
+        match Message::parse(Bytes::from(raw)).unwrap() {
+            Message::Request(r) => r,
+            Message::Response(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn server_keys() {
+        let via = "SIP/2.0/UDP Host.Example:5060;branch=z9hG4bKabc";
+        let invite = request(via, "INVITE", "");
+        let ack = request(via, "ACK", ";tag=x");
+        let key = ServerMatch::of(&invite, Method::Invite).unwrap();
+        assert!(!key.is_rfc2543());
+        // An ACK matches its INVITE; sent-by compares without case; received/rport do not count.
+        assert_eq!(ServerMatch::of(&ack, matching_method(&ack.method)), Some(key.clone()));
+        let mut stamped = invite.clone();
+        stamped.stamp_via("198.51.100.1:4000".parse().unwrap());
+        assert_eq!(ServerMatch::of(&stamped, Method::Invite), Some(key.clone()));
+        let lower = request("SIP/2.0/UDP host.example:5060;branch=z9hG4bKabc", "INVITE", "");
+        assert_eq!(ServerMatch::of(&lower, Method::Invite), Some(key.clone()));
+        // Another port or method is another transaction.
+        let port = request("SIP/2.0/UDP host.example:5070;branch=z9hG4bKabc", "INVITE", "");
+        assert_ne!(ServerMatch::of(&port, Method::Invite), Some(key.clone()));
+        assert_ne!(ServerMatch::of(&invite, Method::Cancel), Some(key));
+        // Without the cookie: the RFC 2543 key, where received/rport do not count either.
+        let old = request("SIP/2.0/UDP host.example;branch=1234", "INVITE", "");
+        let old_key = ServerMatch::of(&old, Method::Invite).unwrap();
+        assert!(old_key.is_rfc2543());
+        let mut stamped = old.clone();
+        stamped.stamp_via("198.51.100.1:4000".parse().unwrap());
+        assert_eq!(ServerMatch::of(&stamped, Method::Invite), Some(old_key));
+    }
+
+    #[test]
+    fn merge_keys_only_outside_dialogs() {
+        let via = "SIP/2.0/UDP h;branch=z9hG4bK1";
+        assert!(MergeKey::of(&request(via, "INVITE", "")).is_some());
+        assert!(MergeKey::of(&request(via, "INVITE", ";tag=t")).is_none());
+        assert!(MergeKey::of(&request(via, "ACK", "")).is_none());
+        assert_ne!(MergeKey::of(&request(via, "INVITE", "")), MergeKey::of(&request(via, "CANCEL", "")));
+    }
+
+    #[test]
+    fn client_keys_need_a_branch() {
+        let r = request("SIP/2.0/UDP h;branch=z9hG4bK1", "INVITE", "");
+        let resp = r.reply(180, "");
+        assert_eq!(ClientMatch::of_request(&r), ClientMatch::of_response(&resp));
+        assert!(ClientMatch::of_request(&request("SIP/2.0/UDP h", "INVITE", "")).is_none());
+    }
+}
