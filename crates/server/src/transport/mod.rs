@@ -214,3 +214,75 @@ impl Sender {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(transport: TransportKind, remote: &str, queue: usize) -> (Connection, mpsc::Receiver<ConnCommand>) {
+        let (tx, rx) = mpsc::channel(queue);
+        let conn = Connection {
+            id: ConnId::next(),
+            transport,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            tx,
+        };
+        (conn, rx)
+    }
+
+    fn out(transport: TransportKind, remote: &str, conn: Option<ConnId>, close: bool) -> Outbound {
+        Outbound {
+            transport,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            conn,
+            bytes: Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
+            close,
+        }
+    }
+
+    #[test]
+    fn answers_go_to_their_connection_or_one_to_the_same_peer() {
+        let mut sender = Sender::default();
+        let (a, mut rx_a) = conn(TransportKind::Tcp, "192.0.2.1:4000", 4);
+        let a_id = a.id;
+        sender.connected(a);
+        sender.send(out(TransportKind::Tcp, "192.0.2.1:4000", Some(a_id), false)).unwrap();
+        assert!(matches!(rx_a.try_recv(), Ok(ConnCommand::Send(_))));
+        // No connection id (a request the core originates): found by remote address.
+        sender.send(out(TransportKind::Tcp, "192.0.2.1:4000", None, true)).unwrap();
+        assert!(matches!(rx_a.try_recv(), Ok(ConnCommand::Send(_))));
+        assert!(matches!(rx_a.try_recv(), Ok(ConnCommand::Close)));
+        // Same address, other transport: not the same connection.
+        assert_eq!(
+            sender.send(out(TransportKind::Tls, "192.0.2.1:4000", None, false)),
+            Err(SendError::NoConnection(TransportKind::Tls, "192.0.2.1:4000".parse().unwrap()))
+        );
+        sender.disconnected(a_id);
+        assert_eq!(sender.connections(), 0);
+        assert!(sender.send(out(TransportKind::Tcp, "192.0.2.1:4000", Some(a_id), false)).is_err());
+    }
+
+    #[test]
+    fn a_stuck_connection_loses_messages_instead_of_blocking() {
+        let mut sender = Sender::default();
+        let (a, _rx) = conn(TransportKind::Ws, "192.0.2.2:4000", 1);
+        let id = a.id;
+        sender.connected(a);
+        sender.send(out(TransportKind::Ws, "192.0.2.2:4000", Some(id), false)).unwrap();
+        assert_eq!(
+            sender.send(out(TransportKind::Ws, "192.0.2.2:4000", Some(id), false)),
+            Err(SendError::Congested(id))
+        );
+    }
+
+    #[test]
+    fn udp_without_a_socket_is_an_error() {
+        let sender = Sender::default();
+        assert!(matches!(
+            sender.send(out(TransportKind::Udp, "192.0.2.3:5060", None, false)),
+            Err(SendError::NoSocket(_))
+        ));
+    }
+}
