@@ -11,15 +11,19 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tracing::{debug, info};
 
 use super::TransportKind;
 use super::stream::{self, Peer, StreamContext};
 use super::tcp::accept_loop;
 use crate::config::Config;
+use crate::shutdown::Shutdown;
 
 /// Longest a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -112,6 +116,30 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
         .map_err(|source| TlsError::Write { path: path.to_owned(), source })
 }
 
+/// Runs the server side of a TLS handshake, giving up after [`HANDSHAKE_TIMEOUT`] or on shutdown.
+pub async fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    shutdown: &mut Shutdown,
+) -> Option<TlsStream<TcpStream>> {
+    let handshake = tokio::select! {
+        _ = shutdown.wait() => return None,
+        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => handshake,
+    };
+    match handshake {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            debug!(%remote, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!(%remote, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
 /// Serves SIP over TLS on `listener`: handshake, then the same framing as TCP.
 pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, ctx: StreamContext, limit: Arc<Semaphore>) {
     let acceptor = TlsAcceptor::from(config);
@@ -121,14 +149,8 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, ctx: Stream
         let mut ctx = ctx.clone();
         tokio::spawn(async move {
             let peer = Peer { transport: TransportKind::Tls, local: conn.local, remote: conn.remote };
-            let handshake = tokio::select! {
-                _ = ctx.shutdown.wait() => return,
-                handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn.stream)) => handshake,
-            };
-            match handshake {
-                Ok(Ok(tls)) => stream::run(tls, peer, ctx, conn.permit).await,
-                Ok(Err(e)) => debug!(remote = %peer.remote, error = %e, "TLS handshake failed"),
-                Err(_) => debug!(remote = %peer.remote, "TLS handshake timed out"),
+            if let Some(tls) = handshake(&acceptor, conn.stream, peer.remote, &mut ctx.shutdown).await {
+                stream::run(tls, peer, ctx, conn.permit).await;
             }
         });
     })

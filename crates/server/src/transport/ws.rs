@@ -27,7 +27,7 @@ use tracing::debug;
 
 use super::stream::{Peer, StreamContext};
 use super::tcp::accept_loop;
-use super::tls::HANDSHAKE_TIMEOUT;
+use super::tls;
 use super::{CONN_QUEUE, ConnCommand, ConnId, Connection, Event, Inbound, TransportKind};
 use crate::shutdown::Shutdown;
 
@@ -147,14 +147,8 @@ pub async fn serve(
             let Some(acceptor) = acceptor else {
                 return http(conn.stream, http_peer, router, idle, shutdown).await;
             };
-            let handshake = tokio::select! {
-                _ = shutdown.wait() => return,
-                handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn.stream)) => handshake,
-            };
-            match handshake {
-                Ok(Ok(tls)) => http(tls, http_peer, router, idle, shutdown).await,
-                Ok(Err(e)) => debug!(remote = %peer.remote, error = %e, "TLS handshake failed"),
-                Err(_) => debug!(remote = %peer.remote, "TLS handshake timed out"),
+            if let Some(tls) = tls::handshake(&acceptor, conn.stream, peer.remote, &mut shutdown).await {
+                http(tls, http_peer, router, idle, shutdown).await;
             }
         });
     })
