@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests need, as "command:package". Add new ones here.
 PACKAGES=(
   "sipp:sip-tester"
+  "openssl:openssl"
 )
 
 missing=()

@@ -4,24 +4,28 @@
 //! socket and never reads the clock. The runtime feeds it with [`Core::handle_inbound`] (and
 //! [`Core::handle_framing_error`]) and drains [`Core::poll_transmit`].
 //!
-//! For now it answers statelessly (RFC 3261 §8.2, §16.3 item 3). The transaction layer
-//! (`sambung_sip::transaction`, §17) slots in between the parsed message and the response:
-//! requests will go to server transactions, responses to client transactions, and timers will
-//! leave through a `poll_timeout` beside `poll_transmit`.
+//! Every well-formed message goes through the transaction layer (`sambung_sip::transaction`,
+//! RFC 3261 §17): retransmitted requests get the last answer again, answers to INVITE are
+//! retransmitted on UDP until the ACK comes (Timer G), CANCEL finds its INVITE (§9.2) and merged
+//! requests are refused (§8.2.2.2). The runtime drives the timers through
+//! [`Core::poll_timeout`] and [`Core::handle_timeout`]. Malformed requests are answered
+//! statelessly, as the parser says.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use bytes::Bytes;
+use sambung_sip::Transport;
 use sambung_sip::digest::{Algorithm, Challenge, NonceManager};
+use sambung_sip::transaction::{self, Peer, TransactionLayer, Transmit, TxEvent, TxKey};
 use sambung_sip::{
     FrameError, HeaderName, Host, Message, Method, ParseError, Request, RequestPolicy, Response, SipStr, Uri,
 };
 use tracing::{debug, trace};
 
 use crate::config::Config;
-use crate::transport::{Inbound, Outbound};
+use crate::transport::{ConnId, Inbound, Outbound, TransportKind};
 
 /// The `Server` header value (RFC 3261 §20.35).
 pub const SERVER: &str = concat!("Sambung/", env!("CARGO_PKG_VERSION"));
@@ -97,6 +101,10 @@ pub struct Core {
     capabilities: Capabilities,
     local: LocalDomains,
     nonces: NonceManager,
+    transactions: TransactionLayer,
+    /// Local UDP socket addresses seen so far; a UDP peer's `flow` is an index into it, so
+    /// answers leave from the socket the request came to.
+    udp_locals: Vec<SocketAddr>,
     transmit: VecDeque<Outbound>,
 }
 
@@ -120,6 +128,8 @@ impl Core {
             capabilities,
             local: LocalDomains::from_config(config),
             nonces: NonceManager::new(secret, NONCE_LIFETIME_SECS).with_counter_seed(rand::random()),
+            transactions: TransactionLayer::new(transaction::Config::default()),
+            udp_locals: Vec::new(),
             transmit: VecDeque::with_capacity(64),
         }
     }
@@ -129,30 +139,132 @@ impl Core {
         self.transmit.pop_front()
     }
 
+    /// When the core next needs [`Core::handle_timeout`]: the earliest transaction timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.transactions.poll_timeout()
+    }
+
+    /// Fires the timers that are due (retransmissions, Timers B to K).
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.transactions.handle_timeout(now.instant);
+        self.drain(now, None);
+    }
+
     /// Handles one received message (RFC 3261 §18.2.1, §8.2).
     pub fn handle_inbound(&mut self, now: Now, inbound: Inbound) {
-        let mut request = match Message::parse(inbound.bytes.clone()) {
-            Ok(Message::Request(request)) => request,
-            Ok(Message::Response(response)) => {
-                // RFC 3261 §18.1.2: a response that matches no client transaction is dropped.
-                trace!(status = response.status, remote = %inbound.remote, "response matches nothing; dropped");
-                return;
-            }
+        let message = match Message::parse(inbound.bytes.clone()) {
+            Ok(message) => message,
             Err(error) => {
                 self.malformed(&inbound, &error);
                 return;
             }
         };
-        request.stamp_via(inbound.remote);
-        if let Some(response) = self.answer(now, &request, &inbound) {
-            debug!(
-                method = request.method.as_str(),
-                status = response.status,
-                remote = %inbound.remote,
-                transport = %inbound.transport,
-                "answered"
-            );
-            self.send(&inbound, response, false);
+        let peer = self.peer_of(&inbound);
+        // RFC 3261 §18.1.2: a response that matches no client transaction is dropped there.
+        if let Some(event) = self.transactions.handle_message(message, peer, now.instant) {
+            self.on_event(now, event, Some(inbound.local.ip()));
+        }
+        self.drain(now, Some(inbound.local.ip()));
+    }
+
+    /// What a transaction event asks of the core, the transaction user (RFC 3261 §17, §8.2).
+    fn on_event(&mut self, now: Now, event: TxEvent, arrived_on: Option<IpAddr>) {
+        match event {
+            TxEvent::Request { key, request, from } => {
+                let arrived_on = arrived_on.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
+                if let Some(response) = self.answer(now, &request, arrived_on) {
+                    debug!(
+                        method = request.method.as_str(),
+                        status = response.status,
+                        remote = %from.addr,
+                        transport = %from.transport,
+                        "answered"
+                    );
+                    self.respond(key, response, now);
+                }
+            }
+            TxEvent::Cancel { key, request, invite, .. } => {
+                // §9.2: 200 to a CANCEL that matches, then 487 to the INVITE if it is still
+                // unanswered; 481 when nothing matches.
+                let Some(invite) = invite else {
+                    return self.respond(key, request.reply(481, "Call/Transaction Does Not Exist"), now);
+                };
+                self.respond(key, request.reply(200, "OK"), now);
+                let unanswered = self.transactions.state(invite).is_some_and(|s| s == transaction::TxState::Proceeding);
+                if let Some(original) = self.transactions.request(invite).filter(|_| unanswered) {
+                    let terminated = original.reply(487, "Request Terminated");
+                    self.respond(invite, terminated, now);
+                }
+            }
+            TxEvent::Merged { key, request, .. } => {
+                // §8.2.2.2: the same request reached us twice by different paths.
+                self.respond(key, request.reply(482, "Loop Detected"), now);
+            }
+            TxEvent::Ack { request, from } => {
+                trace!(call_id = request.call_id(), remote = %from.addr, "ACK for a 2xx outside any dialog");
+            }
+            other => trace!(?other, "transaction event"),
+        }
+    }
+
+    /// Sends `response` through its server transaction.
+    fn respond(&mut self, key: TxKey, mut response: Response, now: Now) {
+        insert(&mut response, HeaderName::Server, self.capabilities.server.clone());
+        if let Err(error) = self.transactions.respond(key, response, now.instant) {
+            debug!(%error, "response not sent");
+        }
+    }
+
+    /// Moves the transaction layer's output into the core's queues.
+    fn drain(&mut self, now: Now, arrived_on: Option<IpAddr>) {
+        while let Some(event) = self.transactions.poll_event() {
+            self.on_event(now, event, arrived_on);
+        }
+        while let Some(transmit) = self.transactions.poll_transmit() {
+            let out = self.outbound_of(transmit);
+            self.transmit.push_back(out);
+        }
+    }
+
+    /// The transaction layer's view of where a message came from.
+    fn peer_of(&mut self, inbound: &Inbound) -> Peer {
+        let transport = match inbound.transport {
+            TransportKind::Udp => Transport::Udp,
+            TransportKind::Tcp => Transport::Tcp,
+            TransportKind::Tls => Transport::Tls,
+            TransportKind::Ws => Transport::Ws,
+            TransportKind::Wss => Transport::Wss,
+        };
+        let flow = match inbound.conn {
+            Some(conn) => conn.raw(),
+            None => match self.udp_locals.iter().position(|a| *a == inbound.local) {
+                Some(i) => i as u64,
+                None => {
+                    self.udp_locals.push(inbound.local);
+                    (self.udp_locals.len() - 1) as u64
+                }
+            },
+        };
+        Peer { transport, addr: inbound.remote, flow: Some(flow) }
+    }
+
+    fn outbound_of(&self, transmit: Transmit) -> Outbound {
+        let Peer { transport, addr, flow } = transmit.to;
+        let (transport, local, conn) = match transport {
+            Transport::Tcp => (TransportKind::Tcp, None, flow.map(ConnId::from_raw)),
+            Transport::Tls => (TransportKind::Tls, None, flow.map(ConnId::from_raw)),
+            Transport::Ws => (TransportKind::Ws, None, flow.map(ConnId::from_raw)),
+            Transport::Wss => (TransportKind::Wss, None, flow.map(ConnId::from_raw)),
+            _ => (TransportKind::Udp, flow.and_then(|i| self.udp_locals.get(i as usize).copied()), None),
+        };
+        let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        Outbound {
+            transport,
+            local: local.unwrap_or(unspecified),
+            remote: addr,
+            conn,
+            bytes: transmit.bytes,
+            close: false,
         }
     }
 
@@ -180,8 +292,9 @@ impl Core {
         }
     }
 
-    /// RFC 3261 §8.2, §16.3 item 3, §9.2, §12.2.2: the stateless answers of this first core.
-    fn answer(&mut self, now: Now, request: &Request, inbound: &Inbound) -> Option<Response> {
+    /// RFC 3261 §8.2, §16.3 item 3, §12.2.2: the answers of this first core, which has no
+    /// accounts, registrar or calls yet.
+    fn answer(&mut self, now: Now, request: &Request, arrived_on: IpAddr) -> Option<Response> {
         if request.method == Method::Ack {
             // §17.2.1: an ACK is never answered.
             return None;
@@ -190,7 +303,7 @@ impl Core {
             return Some(rejection.response(request));
         }
         let local = match &request.uri {
-            Uri::Sip(uri) => self.local.contains(&uri.host, inbound.local.ip()),
+            Uri::Sip(uri) => self.local.contains(&uri.host, arrived_on),
             // tel: and the other accepted schemes are routed here, never relayed.
             Uri::Other { .. } => true,
         };
@@ -200,8 +313,6 @@ impl Core {
         let response = match request.method {
             Method::Options if local => self.options(request),
             Method::Register if local => self.challenge(now, request),
-            // §9.2: no transaction layer yet, so nothing a CANCEL could match.
-            Method::Cancel => request.reply(481, "Call/Transaction Does Not Exist"),
             _ if !local => request.reply(403, "Relaying Denied"),
             // §12.2.2: a request inside a dialog we do not have.
             _ if request.to().is_some_and(|to| to.tag().is_some()) => {

@@ -145,29 +145,53 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
-/// The core task: feeds events to the core and sends what it answers.
+/// The core task: feeds events and timer expiries to the core and sends what it answers.
 async fn run_core(mut core: Core, mut events: mpsc::Receiver<Event>, mut sender: Sender) {
     let mut batch = Vec::with_capacity(64);
-    while events.recv_many(&mut batch, 64).await > 0 {
-        let now = Now {
-            instant: Instant::now(),
-            unix_secs: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        };
-        for event in batch.drain(..) {
-            match event {
-                Event::Inbound(inbound) => core.handle_inbound(now, inbound),
-                Event::FramingError(inbound, error) => core.handle_framing_error(inbound, error),
-                Event::Connected(conn) => sender.connected(conn),
-                Event::Disconnected(id) => sender.disconnected(id),
+    loop {
+        let deadline = core.poll_timeout();
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
             }
-            while let Some(out) = core.poll_transmit() {
-                if let Err(e) = sender.send(out) {
-                    debug!(error = %e, "message not sent");
+        };
+        tokio::select! {
+            received = events.recv_many(&mut batch, 64) => {
+                if received == 0 {
+                    break;
                 }
+                let now = now();
+                for event in batch.drain(..) {
+                    match event {
+                        Event::Inbound(inbound) => core.handle_inbound(now, inbound),
+                        Event::FramingError(inbound, error) => core.handle_framing_error(inbound, error),
+                        Event::Connected(conn) => sender.connected(conn),
+                        Event::Disconnected(id) => sender.disconnected(id),
+                    }
+                    flush(&mut core, &mut sender);
+                }
+            }
+            () = timer => {
+                core.handle_timeout(now());
+                flush(&mut core, &mut sender);
             }
         }
     }
     debug!(connections = sender.connections(), "core stopped");
+}
+
+/// The time of an input: the one place the server reads the clocks for the core.
+fn now() -> Now {
+    Now { instant: Instant::now(), unix_secs: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) }
+}
+
+fn flush(core: &mut Core, sender: &mut Sender) {
+    while let Some(out) = core.poll_transmit() {
+        if let Err(e) = sender.send(out) {
+            debug!(error = %e, "message not sent");
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM (on non-Unix systems, on Ctrl-C).

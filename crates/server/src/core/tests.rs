@@ -156,3 +156,60 @@ fn framing_error_is_answered_then_closed() {
     assert!(out.close);
     assert!(out.bytes.starts_with(b"SIP/2.0 400 "), "{:?}", out.bytes);
 }
+
+/// Datagrams the core wants sent, as text.
+fn sent(core: &mut Core) -> Vec<String> {
+    std::iter::from_fn(|| core.poll_transmit()).map(|o| String::from_utf8_lossy(&o.bytes).into_owned()).collect()
+}
+
+#[test]
+fn retransmitted_request_gets_the_same_answer_from_the_transaction() {
+    let mut core = core();
+    let text = request("OPTIONS", "sip:sambung.example", "");
+    core.handle_inbound(now(), inbound(&text));
+    let first = sent(&mut core);
+    core.handle_inbound(now(), inbound(&text));
+    let again = sent(&mut core);
+    assert_eq!(first.len(), 1);
+    assert_eq!(again, first, "RFC 3261 §17.2.2: the retransmission gets the last response again");
+}
+
+#[test]
+fn final_answer_to_invite_is_retransmitted_until_ack_over_udp() {
+    let mut core = core();
+    let start = Instant::now();
+    let at = |ms: u64| Now { instant: start + std::time::Duration::from_millis(ms), unix_secs: 1_700_000_000 };
+    let invite = request("INVITE", "sip:bob@sambung.example", "");
+    core.handle_inbound(at(0), inbound(&invite));
+    let answers = sent(&mut core);
+    assert_eq!(answers.len(), 1);
+    assert!(answers[0].starts_with("SIP/2.0 404 "));
+    // Timer G: T1 later the 404 goes out again.
+    let deadline = core.poll_timeout().expect("Timer G armed");
+    assert_eq!(deadline - start, std::time::Duration::from_millis(500));
+    core.handle_timeout(at(500));
+    assert_eq!(sent(&mut core), answers);
+    // The ACK (same branch, To tag of the 404) stops the retransmissions.
+    let to_tag = Message::parse(Bytes::from(answers[0].clone())).unwrap();
+    let Message::Response(r) = to_tag else { panic!() };
+    let tag = r.to().unwrap().tag().unwrap().to_owned();
+    let ack = request("ACK", "sip:bob@sambung.example", "")
+        .replace("To: <sip:bob@sambung.example>", &format!("To: <sip:bob@sambung.example>;tag={tag}"));
+    core.handle_inbound(at(600), inbound(&ack));
+    assert!(sent(&mut core).is_empty(), "the ACK is absorbed");
+    core.handle_timeout(at(1500));
+    assert!(sent(&mut core).is_empty(), "no retransmission after the ACK");
+}
+
+#[test]
+fn merged_request_gets_482() {
+    let mut core = core();
+    let first = request("MESSAGE", "sip:bob@sambung.example", "");
+    core.handle_inbound(now(), inbound(&first));
+    assert_eq!(sent(&mut core).len(), 1);
+    // the same request by another path: another branch, no To tag
+    let merged = first.replace("branch=z9hG4bK-1", "branch=z9hG4bK-other-path");
+    core.handle_inbound(now(), inbound(&merged));
+    let out = sent(&mut core);
+    assert!(out[0].starts_with("SIP/2.0 482 Loop Detected\r\n"), "{out:?}");
+}

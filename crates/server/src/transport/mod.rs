@@ -62,6 +62,16 @@ impl ConnId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         ConnId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
+
+    /// The id as a number (the transaction layer's `flow`).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// The id a number from [`ConnId::raw`] stands for.
+    pub fn from_raw(raw: u64) -> ConnId {
+        ConnId(raw)
+    }
 }
 
 impl fmt::Display for ConnId {
