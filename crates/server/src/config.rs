@@ -4,7 +4,7 @@
 //! is [`DEFAULT_CONFIG`] (printed by `sambung config print-default`); a test keeps it equal to
 //! [`Config::default`], and `docs/config.md` explains each key.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,12 +30,81 @@ pub enum ConfigError {
 pub struct Config {
     /// Domain names served by this server (besides its own addresses).
     pub domains: Vec<String>,
-    /// Directory for generated certificates and, later, the database.
+    /// The digest authentication realm (RFC 3261 §22.1). Unset: the first of [`Config::domains`],
+    /// else `"sambung"`; [`Config::load`] fills it in, and [`Config::realm`] resolves it anywhere.
+    pub realm: Option<String>,
+    /// Directory for generated certificates, the server secret and the SQLite database.
     pub data_dir: PathBuf,
     pub log: LogConfig,
     pub listen: ListenConfig,
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
+    pub database: DatabaseConfig,
+    pub registrar: RegistrarConfig,
+    pub media: MediaConfig,
+    pub calls: CallsConfig,
+}
+
+/// The realm used when neither `realm` nor `domains` is configured.
+pub const FALLBACK_REALM: &str = "sambung";
+
+/// The SQLite file name inside the data directory.
+pub const DATABASE_FILE: &str = "sambung.db";
+
+/// `[database]`: where accounts, registrations, messages and call records are kept.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://...`. Unset: `sqlite://<data_dir>/sambung.db`;
+    /// [`Config::load`] fills it in, and [`Config::database_url`] resolves it anywhere.
+    pub url: Option<String>,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+}
+
+/// `[registrar]`: limits on the registration interval (RFC 3261 §10.3), in seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrarConfig {
+    /// Shortest accepted interval; a shorter non-zero one is answered `423 Interval Too Brief`.
+    pub min_expires: u32,
+    /// Longest interval; a longer one is shortened to this.
+    pub max_expires: u32,
+    /// Interval when the request gives none.
+    pub default_expires: u32,
+}
+
+/// `[media]`: the RTP relay.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Lowest UDP port for RTP (RTCP uses the next one).
+    pub rtp_port_min: u16,
+    /// Highest UDP port for RTP.
+    pub rtp_port_max: u16,
+    /// The IP written into SDP and bound for RTP. Unset: the local IP the signalling arrived on.
+    pub address: Option<IpAddr>,
+    /// Whether unencrypted RTP (RTP/AVP without SRTP) is accepted.
+    pub allow_plain_rtp: bool,
+}
+
+/// `[calls]`: call control timers, in seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// How long a callee may ring before the call is given up (`408`/`480` to the caller).
+    pub ring_timeout: u64,
+    /// Session refresh interval requested and accepted (RFC 4028 `Session-Expires`).
+    pub session_expires: u32,
+    /// Smallest session interval accepted (RFC 4028 `Min-SE`, at least 90).
+    pub min_se: u32,
+}
+
+impl CallsConfig {
+    /// [`CallsConfig::ring_timeout`] as a duration.
+    pub fn ring_timeout(&self) -> Duration {
+        Duration::from_secs(self.ring_timeout)
+    }
 }
 
 /// `[log]`: level and format of the structured logs.
@@ -109,12 +178,41 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             domains: Vec::new(),
+            realm: None,
             data_dir: PathBuf::from("./sambung-data"),
             log: LogConfig::default(),
             listen: ListenConfig::default(),
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
+            database: DatabaseConfig::default(),
+            registrar: RegistrarConfig::default(),
+            media: MediaConfig::default(),
+            calls: CallsConfig::default(),
         }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: None, max_connections: 8 }
+    }
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig { min_expires: 60, max_expires: 3600, default_expires: 3600 }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig { rtp_port_min: 10_000, rtp_port_max: 20_000, address: None, allow_plain_rtp: true }
+    }
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig { ring_timeout: 60, session_expires: 1800, min_se: 90 }
     }
 }
 
@@ -142,17 +240,40 @@ impl Default for LimitsConfig {
 pub const MAX_MESSAGE_SIZE_CEILING: usize = 16 * 1024 * 1024;
 
 impl Config {
-    /// Reads `path`, or returns the defaults when `path` is `None`.
+    /// Reads `path`, or returns the defaults when `path` is `None`; checks the values and fills in
+    /// the derived defaults ([`Config::realm`], [`DatabaseConfig::url`]).
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let Some(path) = path else {
-            return Ok(Config::default());
+        let mut config = match path {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                Config::parse(&text)
+                    .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?
+            }
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let config = Config::parse(&text)
-            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
         config.validate()?;
+        config.resolve();
         Ok(config)
+    }
+
+    /// Fills in the keys whose default depends on other keys: `realm` and `database.url`.
+    pub fn resolve(&mut self) {
+        self.realm = Some(self.realm().to_owned());
+        self.database.url = Some(self.database_url());
+    }
+
+    /// The digest realm: `realm`, else the first of `domains`, else [`FALLBACK_REALM`].
+    pub fn realm(&self) -> &str {
+        self.realm.as_deref().or(self.domains.first().map(String::as_str)).unwrap_or(FALLBACK_REALM)
+    }
+
+    /// The database URL: `database.url`, else `sqlite://<data_dir>/sambung.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join(DATABASE_FILE).display()),
+        }
     }
 
     /// Parses TOML text without checking the values.
@@ -177,6 +298,41 @@ impl Config {
         }
         if self.domains.iter().any(|d| d.is_empty() || d.contains(|c: char| c.is_whitespace())) {
             return Err(ConfigError::Invalid("domains must be non-empty host names without spaces"));
+        }
+        if self.realm.as_ref().is_some_and(|r| r.is_empty() || r.contains(['"', '\\', '\r', '\n'])) {
+            return Err(ConfigError::Invalid("realm must be non-empty, without quotes, backslashes or line breaks"));
+        }
+        self.validate_sections()
+    }
+
+    fn validate_sections(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database.url
+            && !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p))
+        {
+            return Err(ConfigError::Invalid("database.url must start with sqlite:, postgres:// or postgresql://"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid("database.max_connections must be at least 1"));
+        }
+        let r = &self.registrar;
+        if r.min_expires == 0 || r.min_expires > r.default_expires || r.default_expires > r.max_expires {
+            return Err(ConfigError::Invalid(
+                "registrar: 1 <= min_expires <= default_expires <= max_expires must hold",
+            ));
+        }
+        let m = &self.media;
+        if m.rtp_port_min < 1024 || m.rtp_port_min >= m.rtp_port_max {
+            return Err(ConfigError::Invalid("media: 1024 <= rtp_port_min < rtp_port_max must hold"));
+        }
+        if m.address.is_some_and(|a| a.is_unspecified()) {
+            return Err(ConfigError::Invalid("media.address must be a concrete IP, not 0.0.0.0 or ::"));
+        }
+        let c = &self.calls;
+        if c.ring_timeout == 0 {
+            return Err(ConfigError::Invalid("calls.ring_timeout must be at least 1 second"));
+        }
+        if c.min_se < 90 || c.session_expires < c.min_se {
+            return Err(ConfigError::Invalid("calls: 90 <= min_se <= session_expires must hold (RFC 4028)"));
         }
         Ok(())
     }
@@ -215,6 +371,55 @@ mod tests {
     fn half_a_certificate_is_invalid() {
         let c = Config::parse("[tls]\ncertificate = \"a.pem\"\n").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn realm_defaults_to_first_domain() {
+        assert_eq!(Config::default().realm(), FALLBACK_REALM);
+        let c = Config::parse("domains = [\"a.example\", \"b.example\"]\n").unwrap();
+        assert_eq!(c.realm(), "a.example");
+        let c = Config::parse("realm = \"r\"\ndomains = [\"a.example\"]\n").unwrap();
+        assert_eq!(c.realm(), "r");
+    }
+
+    #[test]
+    fn database_url_defaults_into_data_dir() {
+        let c = Config::parse("data_dir = \"/var/lib/sambung\"\n").unwrap();
+        assert_eq!(c.database_url(), "sqlite:///var/lib/sambung/sambung.db");
+        let c = Config::parse("[database]\nurl = \"postgres://u@h/db\"\n").unwrap();
+        assert_eq!(c.database_url(), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn load_resolves_derived_defaults() {
+        let dir = std::env::temp_dir().join(format!("sambung-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "domains = [\"x.example\"]\ndata_dir = \"/d\"\n[media]\naddress = \"127.0.0.1\"\n")
+            .unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(c.realm.as_deref(), Some("x.example"));
+        assert_eq!(c.database.url.as_deref(), Some("sqlite:///d/sambung.db"));
+        assert_eq!(c.media.address, Some(IpAddr::from([127, 0, 0, 1])));
+    }
+
+    #[test]
+    fn inconsistent_sections_are_invalid() {
+        for text in [
+            "[registrar]\nmin_expires = 4000\n",
+            "[registrar]\ndefault_expires = 7200\n",
+            "[media]\nrtp_port_min = 30000\n",
+            "[media]\naddress = \"0.0.0.0\"\n",
+            "[calls]\nmin_se = 60\n",
+            "[calls]\nring_timeout = 0\n",
+            "[database]\nurl = \"mysql://x\"\n",
+            "[database]\nmax_connections = 0\n",
+            "realm = \"\"\n",
+        ] {
+            let c = Config::parse(text).unwrap();
+            assert!(c.validate().is_err(), "{text}");
+        }
     }
 
     /// docs/config.md documents every key of the default file.
