@@ -382,7 +382,7 @@ fn outbound(inbound: &Inbound, bytes: Bytes, close: bool) -> Outbound {
 }
 
 /// Adds a header line before the closing Content-Length that `reply` puts last.
-fn insert(response: &mut Response, name: HeaderName, value: SipStr) {
+pub(crate) fn insert(response: &mut Response, name: HeaderName, value: SipStr) {
     let lines = &mut response.headers.0;
     let at = match lines.last() {
         Some(last) if last.name == HeaderName::ContentLength => lines.len() - 1,

@@ -1,0 +1,113 @@
+//! Digest authentication of requests from devices (RFC 3261 §22, RFC 7616, RFC 8760).
+//!
+//! A wrong password, an unknown user and a disabled account all get the same fresh challenge,
+//! so the answers never tell which usernames exist.
+
+use std::sync::Arc;
+
+use sambung_sip::digest::{self, Algorithm, Challenge, Credentials, NonceCheck, NonceManager};
+use sambung_sip::{HeaderName, Request, Response, SipStr};
+
+use super::accounts::{Account, Accounts};
+
+/// Who is asking: a registrar challenges with 401 and `WWW-Authenticate`, a server that
+/// forwards the request with 407 and `Proxy-Authenticate` (RFC 3261 §22.2, §22.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Challenger {
+    Registrar,
+    Proxy,
+}
+
+/// The outcome of authenticating one request.
+#[derive(Debug)]
+pub enum AuthOutcome {
+    Authenticated(Arc<Account>),
+    /// Answer with this challenge (401 or 407).
+    Challenge(Response),
+}
+
+/// Checks credentials against the account table and issues challenges.
+#[derive(Debug)]
+pub struct Authenticator {
+    realm: String,
+    nonces: NonceManager,
+}
+
+impl Authenticator {
+    pub fn new(realm: String, nonces: NonceManager) -> Authenticator {
+        Authenticator { realm, nonces }
+    }
+
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Authenticates `request` (`now_secs` is Unix time, for nonce freshness).
+    pub fn authenticate(
+        &mut self,
+        request: &Request,
+        accounts: &Accounts,
+        challenger: Challenger,
+        now_secs: u64,
+    ) -> AuthOutcome {
+        let header = match challenger {
+            Challenger::Registrar => HeaderName::Authorization,
+            Challenger::Proxy => HeaderName::ProxyAuthorization,
+        };
+        let mut stale = false;
+        // Several credentials may be present, one per realm (RFC 3261 §22.4): use ours.
+        for value in request.headers.get_all(header) {
+            let Ok(creds) = Credentials::parse(value) else { continue };
+            if creds.realm != self.realm {
+                continue;
+            }
+            match self.check(&creds, request, accounts, now_secs) {
+                Check::Ok(account) => return AuthOutcome::Authenticated(account),
+                Check::Stale => stale = true,
+                Check::Failed => {}
+            }
+        }
+        AuthOutcome::Challenge(self.challenge(request, challenger, stale, now_secs))
+    }
+
+    fn check(&mut self, creds: &Credentials, request: &Request, accounts: &Accounts, now_secs: u64) -> Check {
+        let Some(account) = accounts.by_username(&creds.username) else { return Check::Failed };
+        if account.disabled || account.realm != self.realm {
+            return Check::Failed;
+        }
+        let ha1 = match creds.algorithm.base() {
+            Algorithm::Sha256 => &account.ha1_sha256,
+            _ => &account.ha1_md5,
+        };
+        if !digest::verify(creds, request.method.as_str(), ha1) {
+            return Check::Failed;
+        }
+        // Only a correct answer may use up a nonce count (replay protection, RFC 7616 §3.4).
+        match self.nonces.check(&creds.nonce, creds.nc, now_secs) {
+            NonceCheck::Valid => Check::Ok(account.clone()),
+            NonceCheck::Stale => Check::Stale,
+            NonceCheck::Invalid | NonceCheck::Replay => Check::Failed,
+        }
+    }
+
+    /// A 401 or 407 offering SHA-256 first and MD5 for older phones (RFC 8760 §2.4).
+    pub fn challenge(&mut self, request: &Request, challenger: Challenger, stale: bool, now_secs: u64) -> Response {
+        let nonce = self.nonces.issue(now_secs);
+        let (status, header) = match challenger {
+            Challenger::Registrar => (401, HeaderName::WwwAuthenticate),
+            Challenger::Proxy => (407, HeaderName::ProxyAuthenticate),
+        };
+        let mut response = request.reply(status, "");
+        for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
+            let challenge = Challenge::new(self.realm.as_str(), nonce.as_str(), algorithm).with_stale(stale);
+            crate::core::insert(&mut response, header.clone(), SipStr::from(challenge.to_string()));
+        }
+        response
+    }
+}
+
+enum Check {
+    Ok(Arc<Account>),
+    Stale,
+    Failed,
+}
