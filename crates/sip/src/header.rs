@@ -21,17 +21,13 @@ macro_rules! header_names {
                     HeaderName::Other(s) => s,
                 }
             }
-
-            fn known(s: &str) -> Option<HeaderName> {
-                if s.len() == 1 {
-                    let c = s.as_bytes()[0].to_ascii_lowercase();
-                    $( $( if c == $compact { return Some(HeaderName::$variant); } )? )*
-                    return None;
-                }
-                $( if s.len() == $canon.len() && s.eq_ignore_ascii_case($canon) { return Some(HeaderName::$variant); } )*
-                None
-            }
         }
+
+        /// Every known name with its canonical spelling, in declaration order.
+        const KNOWN: &[(&str, HeaderName)] = &[ $( ($canon, HeaderName::$variant), )* ];
+
+        /// Compact forms (RFC 3261 §7.3.3): the letter and the canonical name it stands for.
+        const COMPACT: &[(u8, &str)] = &[ $( $( ($compact, $canon), )? )* ];
     };
 }
 
@@ -102,6 +98,193 @@ header_names! {
     MimeVersion => "MIME-Version";
     SipETag => "SIP-ETag";
     SipIfMatch => "SIP-If-Match";
+}
+
+// Name lookup: an open-addressing hash table built at compile time from `KNOWN`. The hash
+// reads the length and three bytes (folded to lower case), so a lookup is a handful of
+// arithmetic instructions, one table load and one case-insensitive compare; with the names
+// above every slot is hit at its first probe. Compact forms have a 128-entry table of their own.
+
+const SLOTS: usize = 256;
+
+#[inline(always)]
+const fn name_hash(b: &[u8]) -> usize {
+    let n = b.len();
+    (n * 6
+        + b[0].to_ascii_lowercase() as usize * 11
+        + b[n - 1].to_ascii_lowercase() as usize * 15
+        + b[n / 2].to_ascii_lowercase() as usize * 11)
+        % SLOTS
+}
+
+/// `KNOWN` index + 1 per slot, 0 for an empty slot.
+static NAME_SLOTS: [u8; SLOTS] = {
+    assert!(KNOWN.len() < 255 && KNOWN.len() < SLOTS / 2);
+    let mut t = [0u8; SLOTS];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let mut h = name_hash(KNOWN[i].0.as_bytes());
+        while t[h] != 0 {
+            h = (h + 1) % SLOTS;
+        }
+        t[h] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// `KNOWN` index + 1 per lower-case ASCII letter, 0 when the letter is no compact form.
+static COMPACT_SLOTS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut c = 0;
+    while c < COMPACT.len() {
+        let (letter, canon) = COMPACT[c];
+        let mut i = 0;
+        while i < KNOWN.len() {
+            if const_eq(KNOWN[i].0.as_bytes(), canon.as_bytes()) {
+                t[letter as usize] = (i + 1) as u8;
+            }
+            i += 1;
+        }
+        c += 1;
+    }
+    t
+};
+
+const fn const_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The longest known name: anything longer is not looked up.
+const MAX_KNOWN_LEN: usize = {
+    let mut m = 0;
+    let mut i = 0;
+    while i < KNOWN.len() {
+        if KNOWN[i].0.len() > m {
+            m = KNOWN[i].0.len();
+        }
+        i += 1;
+    }
+    m
+};
+
+/// Room for the longest known name, zero-padded.
+const PAD: usize = 24;
+
+/// Every known name in lower case, zero-padded.
+static LOWER: [[u8; PAD]; KNOWN.len()] = {
+    assert!(MAX_KNOWN_LEN <= PAD);
+    let mut t = [[0u8; PAD]; KNOWN.len()];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let b = KNOWN[i].0.as_bytes();
+        let mut j = 0;
+        while j < b.len() {
+            t[i][j] = b[j].to_ascii_lowercase();
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// 0x20 where the known name has a letter (the bit that tells the cases apart), else 0.
+static FOLD: [[u8; PAD]; KNOWN.len()] = {
+    let mut t = [[0u8; PAD]; KNOWN.len()];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let b = KNOWN[i].0.as_bytes();
+        let mut j = 0;
+        while j < b.len() {
+            if b[j].is_ascii_alphabetic() {
+                t[i][j] = 0x20;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// `b` equals a known name of the same length, ignoring ASCII case: `b | fold == lower` for
+/// every byte, compared a word at a time (overlapping words cover the lengths in between).
+/// Exact for any input: only a letter's other case differs from it in the 0x20 bit alone.
+#[inline(always)]
+fn eq_folded(b: &[u8], lower: &[u8; PAD], fold: &[u8; PAD]) -> bool {
+    #[inline(always)]
+    fn w64(s: &[u8], i: usize) -> u64 {
+        u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]))
+    }
+    #[inline(always)]
+    fn w32(s: &[u8], i: usize) -> u32 {
+        u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]))
+    }
+    let n = b.len();
+    match n {
+        0..4 => (0..n).all(|i| b[i] | fold[i] == lower[i]),
+        4..8 => {
+            let t = n - 4;
+            w32(b, 0) | w32(fold, 0) == w32(lower, 0) && w32(b, t) | w32(fold, t) == w32(lower, t)
+        }
+        8..=16 => {
+            let t = n - 8;
+            w64(b, 0) | w64(fold, 0) == w64(lower, 0) && w64(b, t) | w64(fold, t) == w64(lower, t)
+        }
+        _ => {
+            let t = n.min(PAD) - 8;
+            w64(b, 0) | w64(fold, 0) == w64(lower, 0)
+                && w64(b, 8) | w64(fold, 8) == w64(lower, 8)
+                && w64(b, t) | w64(fold, t) == w64(lower, t)
+        }
+    }
+}
+
+impl HeaderName {
+    /// The known header called `s` (any case, long or compact form).
+    #[inline]
+    fn known(s: &str) -> Option<HeaderName> {
+        let b = s.as_bytes();
+        let slot = match b.len() {
+            0 => return None,
+            1 => *COMPACT_SLOTS.get(b[0].to_ascii_lowercase() as usize)?,
+            n if n > MAX_KNOWN_LEN => return None,
+            _ => {
+                let mut h = name_hash(b);
+                loop {
+                    let slot = NAME_SLOTS[h];
+                    if slot == 0 {
+                        return None;
+                    }
+                    let i = slot as usize - 1;
+                    if KNOWN[i].0.len() == b.len() && eq_folded(b, &LOWER[i], &FOLD[i]) {
+                        break slot;
+                    }
+                    h = (h + 1) % SLOTS;
+                }
+            }
+        };
+        match slot {
+            0 => None,
+            i => Some(KNOWN[i as usize - 1].1.clone()),
+        }
+    }
+
+    /// Classifies a name given as a slice of `base` (a received buffer): the buffer is shared
+    /// only for an unknown name.
+    #[inline]
+    pub(crate) fn parse_in(base: &SipStr, s: &str) -> HeaderName {
+        HeaderName::known(s).unwrap_or_else(|| HeaderName::Other(crate::text::sub(base, s)))
+    }
 }
 
 impl HeaderName {

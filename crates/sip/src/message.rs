@@ -57,9 +57,9 @@ macro_rules! common_accessors {
 
         /// All Via values, top first.
         pub fn vias(&self) -> impl Iterator<Item = Via> + '_ {
-            self.headers.get_all(HeaderName::Via).flat_map(|line| {
-                crate::text::split_commas(line).filter_map(move |v| Via::parse_in(line, v).ok())
-            })
+            self.headers
+                .get_all(HeaderName::Via)
+                .flat_map(|line| crate::text::split_commas(line).filter_map(move |v| Via::parse_in(line, v).ok()))
         }
 
         pub fn from(&self) -> Option<NameAddr> {
@@ -72,9 +72,9 @@ macro_rules! common_accessors {
 
         /// Every Contact value (`*` is not a name-addr and is skipped; see [`Headers::values`]).
         pub fn contacts(&self) -> impl Iterator<Item = NameAddr> + '_ {
-            self.headers.get_all(HeaderName::Contact).flat_map(|line| {
-                crate::text::split_commas(line).filter_map(move |v| NameAddr::parse_in(line, v).ok())
-            })
+            self.headers
+                .get_all(HeaderName::Contact)
+                .flat_map(|line| crate::text::split_commas(line).filter_map(move |v| NameAddr::parse_in(line, v).ok()))
         }
 
         /// Sets the body and its Content-Type and Content-Length.
@@ -102,7 +102,7 @@ impl Request {
             match h.name {
                 HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => headers.0.push(h.clone()),
                 HeaderName::To => {
-                    let needs_tag = status != 100 && !self.to().is_some_and(|t| t.tag().is_some());
+                    let needs_tag = status != 100 && self.to().is_none_or(|t| t.tag().is_none());
                     if needs_tag {
                         headers.push(HeaderName::To, SipStr::from(format!("{};tag={}", h.value, self.local_tag())));
                     } else {
@@ -112,10 +112,10 @@ impl Request {
                 _ => {}
             }
         }
-        if status == 100 {
-            if let Some(ts) = self.headers.get(HeaderName::Timestamp) {
-                headers.push(HeaderName::Timestamp, ts.clone()); // RFC 3261 §8.2.6.1
-            }
+        if status == 100
+            && let Some(ts) = self.headers.get(HeaderName::Timestamp)
+        {
+            headers.push(HeaderName::Timestamp, ts.clone()); // RFC 3261 §8.2.6.1
         }
         headers.push(HeaderName::ContentLength, SipStr::from_static("0"));
         let reason = if reason.is_empty() { reason_phrase(status) } else { reason };
@@ -167,13 +167,9 @@ impl Request {
 
     /// Prints the request.
     pub fn to_bytes(&self) -> Bytes {
-        let mut buf = BytesMut::with_capacity(self.encoded_len_hint());
+        let mut buf = BytesMut::with_capacity(crate::print::request_len(self));
         crate::print::request(self, &mut buf);
         buf.freeze()
-    }
-
-    fn encoded_len_hint(&self) -> usize {
-        64 + self.body.len() + self.headers.iter().map(|h| h.name.as_str().len() + h.value.len() + 4).sum::<usize>()
     }
 }
 
@@ -191,7 +187,7 @@ impl Response {
     }
 
     pub fn to_bytes(&self) -> Bytes {
-        let mut buf = BytesMut::with_capacity(256 + self.body.len() + self.headers.len() * 48);
+        let mut buf = BytesMut::with_capacity(crate::print::response_len(self));
         crate::print::response(self, &mut buf);
         buf.freeze()
     }

@@ -36,23 +36,31 @@ pub enum Method {
 impl Method {
     /// Looks a method up by its exact (case-sensitive) name.
     pub fn from_token(s: SipStr) -> Method {
-        match str::as_bytes(&s) {
-            b"INVITE" => Method::Invite,
-            b"ACK" => Method::Ack,
-            b"CANCEL" => Method::Cancel,
-            b"BYE" => Method::Bye,
-            b"OPTIONS" => Method::Options,
-            b"REGISTER" => Method::Register,
-            b"PRACK" => Method::Prack,
-            b"SUBSCRIBE" => Method::Subscribe,
-            b"NOTIFY" => Method::Notify,
-            b"PUBLISH" => Method::Publish,
-            b"INFO" => Method::Info,
-            b"REFER" => Method::Refer,
-            b"MESSAGE" => Method::Message,
-            b"UPDATE" => Method::Update,
-            _ => Method::Extension(s),
-        }
+        Method::known(&s).unwrap_or(Method::Extension(s))
+    }
+
+    /// The method named exactly `s`, unless it is an extension. One branch on the length and
+    /// the first byte, then one compare.
+    #[inline]
+    pub(crate) fn known(s: &str) -> Option<Method> {
+        let b = s.as_bytes();
+        Some(match (b.len(), *b.first()?) {
+            (6, b'I') if b == b"INVITE" => Method::Invite,
+            (3, b'A') if b == b"ACK" => Method::Ack,
+            (6, b'C') if b == b"CANCEL" => Method::Cancel,
+            (3, b'B') if b == b"BYE" => Method::Bye,
+            (7, b'O') if b == b"OPTIONS" => Method::Options,
+            (8, b'R') if b == b"REGISTER" => Method::Register,
+            (5, b'P') if b == b"PRACK" => Method::Prack,
+            (9, b'S') if b == b"SUBSCRIBE" => Method::Subscribe,
+            (6, b'N') if b == b"NOTIFY" => Method::Notify,
+            (7, b'P') if b == b"PUBLISH" => Method::Publish,
+            (4, b'I') if b == b"INFO" => Method::Info,
+            (5, b'R') if b == b"REFER" => Method::Refer,
+            (7, b'M') if b == b"MESSAGE" => Method::Message,
+            (6, b'U') if b == b"UPDATE" => Method::Update,
+            _ => return None,
+        })
     }
 
     /// The method's name as it appears on the wire.

@@ -9,10 +9,11 @@ use crate::error::{ErrorKind, ParseError};
 use crate::header::{Header, HeaderName, Headers};
 use crate::message::{Message, Request, Response};
 use crate::method::Method;
-use crate::text::{SipStr, sub, trim_lws};
+use crate::text::{self, SipStr, sub, trim_lws};
 use crate::typed::{CSeq, NameAddr, Via, parse_u32};
 use crate::uri::Uri;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use std::sync::LazyLock;
 
 /// The largest message accepted by default: 64 KiB, the size of the largest UDP datagram.
 pub const MAX_MESSAGE_SIZE: usize = 65_535;
@@ -109,13 +110,16 @@ enum Start {
     Response(Result<(u16, SipStr), ErrorKind>),
 }
 
+/// The end of the header section, built once.
+static CRLF2: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+
 pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     // RFC 3261 §7.5: CRLFs before the start line are ignored.
     let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
     if skip == buf.len() {
         return Err(ParseError::new(ErrorKind::Empty));
     }
-    let (head_end, body_start) = match memchr::memmem::find(&buf[skip..], b"\r\n\r\n") {
+    let (head_end, body_start) = match CRLF2.find(&buf[skip..]) {
         Some(i) => (skip + i + 2, skip + i + 4),
         None => match memchr::memmem::find(&buf[skip..], b"\n\n") {
             Some(i) => (skip + i + 1, skip + i + 2),
@@ -136,26 +140,36 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
         Start::Response(status_line(&head, start_line))
     };
 
-    let mut headers = Headers(Vec::with_capacity(16));
+    // Room for lines of 32 bytes on average (real header lines are longer), so the list is
+    // allocated once without a pass to count the lines.
+    let capacity = ((head.len() - lines.pos) / 32).clamp(8, 64);
+    let mut headers = Headers(Vec::with_capacity(capacity));
     let mut seen = Seen::default();
     let mut bad_line = false;
     while let Some(line) = lines.next_line() {
         let folded = lines.continuation();
-        let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
-            bad_line = true;
-            continue;
-        };
-        let name = line[..colon].trim_end_matches([' ', '\t']);
-        if !crate::text::is_token(name) {
+        // `token *(SP / HTAB) ":"`: the same as "the text before the first colon, less trailing
+        // white space, is a token", as neither `:` nor white space is a token character.
+        let lb = line.as_bytes();
+        let mut name_end = 0;
+        while name_end < lb.len() && text::is_token_char(lb[name_end]) {
+            name_end += 1;
+        }
+        let mut colon = name_end;
+        while colon < lb.len() && matches!(lb[colon], b' ' | b'\t') {
+            colon += 1;
+        }
+        if name_end == 0 || lb.get(colon) != Some(&b':') {
             bad_line = true;
             continue;
         }
+        let name = &line[..name_end];
         let value = trim_lws(&line[colon + 1..]);
         let value = match folded {
             None => sub(&head, value),
             Some(cont) => unfold(value, cont),
         };
-        let name = HeaderName::parse(sub(&head, name));
+        let name = HeaderName::parse_in(&head, name);
         let i = headers.0.len();
         match name {
             HeaderName::Via => seen.via.see(i),
@@ -170,6 +184,7 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
         }
         headers.0.push(Header { name, value });
     }
+    drop(head);
 
     let fail = |kind: ErrorKind, headers: Headers| ParseError {
         kind,
@@ -188,19 +203,27 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
         StartOk::Request(m, _) => Some(m),
         StartOk::Response(..) => None,
     };
-    if let Err(k) = check(&headers, &seen, method) {
-        return Err(fail(k, headers));
-    }
+    let content_length = match check(&headers, &seen, method) {
+        Ok(n) => n,
+        Err(k) => return Err(fail(k, headers)),
+    };
 
-    let mut body = buf.slice(body_start..);
-    if seen.content_length.count == 1 {
-        // checked to be a number by `check`
-        let n = parse_u32(&headers.0[seen.content_length.first as usize].value).unwrap_or(0) as usize;
-        if n > body.len() {
-            return Err(fail(ErrorKind::BodyTooShort, headers));
-        }
-        body.truncate(n);
-    }
+    // The body shares the received buffer: the buffer itself moves into it (no reference count
+    // traffic) unless it is empty.
+    let available = buf.len() - body_start;
+    let body_len = match content_length {
+        Some(n) if n > available => return Err(fail(ErrorKind::BodyTooShort, headers)),
+        Some(n) => n,
+        None => available,
+    };
+    let body = if body_len == 0 {
+        Bytes::new()
+    } else {
+        let mut body = buf;
+        body.advance(body_start);
+        body.truncate(body_len);
+        body
+    };
 
     Ok(match start {
         StartOk::Request(method, uri) => Message::Request(Request { method, uri, headers, body }),
@@ -213,8 +236,10 @@ enum StartOk {
     Response(u16, SipStr),
 }
 
-/// Checks presence, multiplicity and syntax of the headers that decide the answer.
-fn check(headers: &Headers, seen: &Seen, method: Option<&Method>) -> Result<(), ErrorKind> {
+/// Checks presence, multiplicity and syntax of the headers that decide the answer, without
+/// building anything: the typed views are built again, on demand, by whoever needs them.
+/// Returns the Content-Length, if there is one.
+fn check(headers: &Headers, seen: &Seen, method: Option<&Method>) -> Result<Option<usize>, ErrorKind> {
     let singles = [
         (&seen.call_id, "Call-ID"),
         (&seen.from, "From"),
@@ -228,7 +253,9 @@ fn check(headers: &Headers, seen: &Seen, method: Option<&Method>) -> Result<(), 
             return Err(ErrorKind::Multiple(name));
         }
     }
-    for (slot, name) in [(&seen.call_id, "Call-ID"), (&seen.from, "From"), (&seen.to, "To"), (&seen.cseq, "CSeq"), (&seen.via, "Via")] {
+    for (slot, name) in
+        [(&seen.call_id, "Call-ID"), (&seen.from, "From"), (&seen.to, "To"), (&seen.cseq, "CSeq"), (&seen.via, "Via")]
+    {
         if slot.count == 0 {
             return Err(ErrorKind::Missing(name));
         }
@@ -239,23 +266,22 @@ fn check(headers: &Headers, seen: &Seen, method: Option<&Method>) -> Result<(), 
     if call_id.is_empty() || call_id.bytes().any(|b| b.is_ascii_whitespace()) {
         return Err(ErrorKind::BadHeader { header: "Call-ID", why: "not a word" });
     }
-    let cseq = CSeq::parse(value(&seen.cseq)).map_err(|why| ErrorKind::BadHeader { header: "CSeq", why })?;
-    if let Some(m) = method {
-        if cseq.method != *m {
-            return Err(ErrorKind::CSeqMismatch);
-        }
+    let (_, cseq_method) =
+        CSeq::split(value(&seen.cseq)).map_err(|why| ErrorKind::BadHeader { header: "CSeq", why })?;
+    // `Method::from_token` maps names to methods one to one, so equal names are equal methods.
+    if method.is_some_and(|m| m.as_str() != cseq_method) {
+        return Err(ErrorKind::CSeqMismatch);
     }
-    NameAddr::parse(value(&seen.from)).map_err(|why| ErrorKind::BadHeader { header: "From", why })?;
-    NameAddr::parse(value(&seen.to)).map_err(|why| ErrorKind::BadHeader { header: "To", why })?;
-    let via_line = value(&seen.via);
-    let top = crate::text::split_commas(via_line).next().unwrap_or("");
-    Via::parse_in(via_line, top).map_err(|why| ErrorKind::BadHeader { header: "Via", why })?;
+    NameAddr::check(value(&seen.from)).map_err(|why| ErrorKind::BadHeader { header: "From", why })?;
+    NameAddr::check(value(&seen.to)).map_err(|why| ErrorKind::BadHeader { header: "To", why })?;
+    let top = text::split_commas(value(&seen.via)).next().unwrap_or("");
+    Via::check(top).map_err(|why| ErrorKind::BadHeader { header: "Via", why })?;
     // Contact decides where later requests go: a malformed one is refused now (RFC 4475 §3.1.2.13).
     if seen.contact.count > 0 {
-        for h in headers.0.iter().filter(|h| h.name == HeaderName::Contact) {
-            for v in crate::text::split_commas(&h.value) {
+        for h in headers.0[seen.contact.first as usize..].iter().filter(|h| h.name == HeaderName::Contact) {
+            for v in text::split_commas(&h.value) {
                 if trim_lws(v) != "*" {
-                    NameAddr::parse_in(&h.value, v).map_err(|why| ErrorKind::BadHeader { header: "Contact", why })?;
+                    NameAddr::check(v).map_err(|why| ErrorKind::BadHeader { header: "Contact", why })?;
                 }
             }
         }
@@ -263,30 +289,41 @@ fn check(headers: &Headers, seen: &Seen, method: Option<&Method>) -> Result<(), 
     if seen.max_forwards.count == 1 && parse_u32(value(&seen.max_forwards)).is_none_or(|n| n > 255) {
         return Err(ErrorKind::BadHeader { header: "Max-Forwards", why: "not a number from 0 to 255" });
     }
-    if seen.content_length.count == 1 && parse_u32(value(&seen.content_length)).is_none() {
-        return Err(ErrorKind::BadHeader { header: "Content-Length", why: "not a number" });
+    if seen.content_length.count == 1 {
+        return match parse_u32(value(&seen.content_length)) {
+            Some(n) => Ok(Some(n as usize)),
+            None => Err(ErrorKind::BadHeader { header: "Content-Length", why: "not a number" }),
+        };
     }
-    Ok(())
+    Ok(None)
 }
 
 /// `Method SP Request-URI SP SIP-Version` with exactly one SP between elements (RFC 3261 §7.1).
 fn request_line(head: &SipStr, line: &str) -> Result<(Method, Uri), ErrorKind> {
-    let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ErrorKind::BadRequestLine("elements must be separated by exactly one space"));
-    };
-    if !crate::text::is_token(method) {
+    const SPACING: ErrorKind = ErrorKind::BadRequestLine("elements must be separated by exactly one space");
+    let sp1 = text::find(line, b' ').ok_or(SPACING)?;
+    let (method, rest) = (&line[..sp1], &line[sp1 + 1..]);
+    let sp2 = text::find(rest, b' ').ok_or(SPACING)?;
+    let (uri, version) = (&rest[..sp2], &rest[sp2 + 1..]);
+    if text::find(version, b' ').is_some() {
+        return Err(SPACING);
+    }
+    if !text::is_token(method) {
         return Err(ErrorKind::BadRequestLine("bad method"));
     }
     if version != "SIP/2.0" {
-        return Err(if is_sip_version(version) { ErrorKind::Version } else { ErrorKind::BadRequestLine("bad SIP version") });
+        return Err(if is_sip_version(version) {
+            ErrorKind::Version
+        } else {
+            ErrorKind::BadRequestLine("bad SIP version")
+        });
     }
     let parsed = Uri::parse_in(head, uri).map_err(ErrorKind::BadRequestUri)?;
     if parsed.as_sip().is_some_and(|u| u.headers.is_some()) {
         return Err(ErrorKind::BadRequestUri("headers are not allowed in a Request-URI"));
     }
-    Ok((Method::from_token(sub(head, method)), parsed))
+    let method = Method::known(method).unwrap_or_else(|| Method::Extension(sub(head, method)));
+    Ok((method, parsed))
 }
 
 fn is_sip_version(v: &str) -> bool {
@@ -303,11 +340,12 @@ fn status_line(head: &SipStr, line: &str) -> Result<(u16, SipStr), ErrorKind> {
         if is_sip_version(v) { ErrorKind::Version } else { ErrorKind::BadStatusLine("bad version") }
     })?;
     let (code, reason) = rest.split_at_checked(3).ok_or(ErrorKind::BadStatusLine("bad status code"))?;
-    if !code.bytes().all(|b| b.is_ascii_digit()) {
+    let &[a, b, c] = code.as_bytes() else { return Err(ErrorKind::BadStatusLine("bad status code")) };
+    if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
         return Err(ErrorKind::BadStatusLine("bad status code"));
     }
     let reason = reason.strip_prefix(' ').ok_or(ErrorKind::BadStatusLine("bad status code"))?;
-    let status: u16 = code.parse().map_err(|_| ErrorKind::BadStatusLine("bad status code"))?;
+    let status = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
     if !(100..700).contains(&status) {
         return Err(ErrorKind::BadStatusLine("status code out of range"));
     }

@@ -15,73 +15,185 @@ pub(crate) fn sub(base: &SipStr, part: &str) -> SipStr {
 /// `token` characters (RFC 3261 §25.1): alphanum and `-.!%*_+`'~`.
 #[inline]
 pub fn is_token_char(b: u8) -> bool {
-    TOKEN[b as usize]
+    class(b, TOKEN)
 }
 
 /// True when `s` is a non-empty `token`.
 #[inline]
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_char)
+    !s.is_empty() && all(s, TOKEN)
 }
 
-const fn token_table() -> [bool; 256] {
-    let mut t = [false; 256];
+// Character classes of RFC 3261 §25.1, one bit each in one 256-byte table: a class test is one
+// load and one AND, with no branches on the character itself.
+
+/// `token`.
+pub(crate) const TOKEN: u8 = 1;
+/// `paramchar` of a URI parameter: unreserved, escaped (`%`) and `[]/:&+$`.
+pub(crate) const PARAM: u8 = 1 << 1;
+/// A host name or IPv4 address: alphanum and `-._`.
+pub(crate) const HOST: u8 = 1 << 2;
+/// A header parameter value that is not quoted: `token` plus `:[]` (IPv6 in `received`).
+pub(crate) const PVALUE: u8 = 1 << 3;
+/// Bytes refused inside a URI: controls, SP, `<`, `>`, `"`.
+pub(crate) const URI_BAD: u8 = 1 << 4;
+/// Linear white space: SP, HTAB, CR, LF.
+pub(crate) const LWS: u8 = 1 << 5;
+/// A display name written without quotes: `token` characters and LWS.
+pub(crate) const DISPLAY: u8 = 1 << 6;
+/// ASCII digits.
+pub(crate) const DIGIT: u8 = 1 << 7;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        t[i] = c.is_ascii_alphanumeric()
+        let mut bits = 0;
+        let token = c.is_ascii_alphanumeric()
             || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        let lws = matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+        if token {
+            bits |= TOKEN | PVALUE | DISPLAY;
+        }
+        if c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'_'
+                    | b'.'
+                    | b'!'
+                    | b'~'
+                    | b'*'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'%'
+                    | b'['
+                    | b']'
+                    | b'/'
+                    | b':'
+                    | b'&'
+                    | b'+'
+                    | b'$'
+            )
+        {
+            bits |= PARAM;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_') {
+            bits |= HOST;
+        }
+        if matches!(c, b':' | b'[' | b']') {
+            bits |= PVALUE;
+        }
+        if c <= b' ' || matches!(c, b'<' | b'>' | b'"') {
+            bits |= URI_BAD;
+        }
+        if lws {
+            bits |= LWS | DISPLAY;
+        }
+        if c.is_ascii_digit() {
+            bits |= DIGIT;
+        }
+        t[i] = bits;
         i += 1;
     }
     t
 }
-static TOKEN: [bool; 256] = token_table();
+static CLASSES: [u8; 256] = class_table();
+
+/// True when `b` is in `class` (one of the class constants above, or several OR-ed together).
+#[inline(always)]
+pub(crate) fn class(b: u8, class: u8) -> bool {
+    CLASSES[b as usize] & class != 0
+}
+
+/// True when every byte of `s` is in `class` (true for an empty `s`).
+#[inline]
+pub(crate) fn all(s: &str, c: u8) -> bool {
+    s.bytes().all(|b| class(b, c))
+}
+
+/// True when some byte of `s` is in `class`.
+#[inline]
+pub(crate) fn any(s: &str, c: u8) -> bool {
+    s.bytes().any(|b| class(b, c))
+}
+
+/// The position of the first `b` in `s`.
+#[inline]
+pub(crate) fn find(s: &str, b: u8) -> Option<usize> {
+    memchr::memchr(b, s.as_bytes())
+}
 
 /// Trims linear white space (SP, HTAB, CR, LF) from both ends.
 #[inline]
 pub fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut end = b.len();
+    while start < end && class(b[start], LWS) {
+        start += 1;
+    }
+    while end > start && class(b[end - 1], LWS) {
+        end -= 1;
+    }
+    // LWS is ASCII, so both ends are character boundaries.
+    &s[start..end]
 }
 
 /// Splits `s` at top-level commas: commas inside quoted strings or `<...>` do not split.
 pub fn split_commas(s: &str) -> impl Iterator<Item = &str> {
     let bytes = s.as_bytes();
     let mut start = 0;
-    let mut pos = 0;
     let mut done = false;
     std::iter::from_fn(move || {
         if done {
             return None;
         }
-        let mut in_quotes = false;
-        let mut in_angle = false;
-        while pos < bytes.len() {
-            let b = bytes[pos];
-            if in_quotes {
-                if b == b'\\' {
-                    pos += 1;
-                } else if b == b'"' {
-                    in_quotes = false;
+        let mut pos = start;
+        // Outside quotes and angle brackets only `,`, `"` and `<` matter: jump between them.
+        while let Some(i) = memchr::memchr3(b',', b'"', b'<', &bytes[pos..]) {
+            pos += i;
+            match bytes[pos] {
+                b',' => {
+                    let part = &s[start..pos];
+                    start = pos + 1;
+                    return Some(part);
                 }
-            } else {
-                match b {
-                    b'"' => in_quotes = true,
-                    b'<' => in_angle = true,
-                    b'>' => in_angle = false,
-                    b',' if !in_angle => {
-                        let part = &s[start..pos];
-                        pos += 1;
-                        start = pos;
-                        return Some(part);
-                    }
-                    _ => {}
-                }
+                b'"' => pos = skip_quoted(bytes, pos + 1),
+                _ => pos = skip_angle(bytes, pos + 1),
             }
-            pos += 1;
         }
         done = true;
-        Some(&s[start.min(s.len())..])
+        Some(&s[start..])
     })
+}
+
+/// From just inside a quoted string, the position after its closing quote (or the end).
+#[inline]
+fn skip_quoted(b: &[u8], mut pos: usize) -> usize {
+    while pos < b.len() {
+        match memchr::memchr2(b'\\', b'"', &b[pos..]) {
+            Some(i) if b[pos + i] == b'"' => return pos + i + 1,
+            Some(i) => pos += i + 2,
+            None => return b.len(),
+        }
+    }
+    b.len()
+}
+
+/// From just inside `<`, the position after the matching `>` (or the end); quoted strings
+/// inside are skipped whole.
+#[inline]
+fn skip_angle(b: &[u8], mut pos: usize) -> usize {
+    while pos < b.len() {
+        match memchr::memchr2(b'>', b'"', &b[pos..]) {
+            Some(i) if b[pos + i] == b'>' => return pos + i + 1,
+            Some(i) => pos = skip_quoted(b, pos + i + 1),
+            None => return b.len(),
+        }
+    }
+    b.len()
 }
 
 /// Decodes `%HH` escapes once (no recursive unescaping, RFC 4475 §3.1.1.3).

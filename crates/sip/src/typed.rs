@@ -2,8 +2,8 @@
 //! CSeq. Each parses from a header value without copying and prints back in canonical form.
 
 use crate::method::Method;
-use crate::text::{SipStr, sub, trim_lws};
-use crate::uri::{Host, Params, Uri};
+use crate::text::{self, SipStr, sub, trim_lws};
+use crate::uri::{Host, Params, Uri, scan_params};
 use std::fmt;
 
 /// A Via transport (RFC 3261 §20.42, RFC 7118 for WS/WSS).
@@ -20,15 +20,24 @@ pub enum Transport {
 
 impl Transport {
     pub fn parse(s: &str) -> Transport {
-        match s.to_ascii_uppercase().as_str() {
-            "UDP" => Transport::Udp,
-            "TCP" => Transport::Tcp,
-            "TLS" => Transport::Tls,
-            "SCTP" => Transport::Sctp,
-            "WS" => Transport::Ws,
-            "WSS" => Transport::Wss,
-            _ => Transport::Other(SipStr::from(s)),
-        }
+        Transport::known(s).unwrap_or_else(|| Transport::Other(SipStr::from(s)))
+    }
+
+    /// The transport named `s` (case-insensitive), if it is one of the known ones.
+    #[inline]
+    fn known(s: &str) -> Option<Transport> {
+        Some(match s.as_bytes() {
+            b"UDP" => Transport::Udp,
+            b"TCP" => Transport::Tcp,
+            b"TLS" => Transport::Tls,
+            _ if s.eq_ignore_ascii_case("UDP") => Transport::Udp,
+            _ if s.eq_ignore_ascii_case("TCP") => Transport::Tcp,
+            _ if s.eq_ignore_ascii_case("TLS") => Transport::Tls,
+            _ if s.eq_ignore_ascii_case("SCTP") => Transport::Sctp,
+            _ if s.eq_ignore_ascii_case("WS") => Transport::Ws,
+            _ if s.eq_ignore_ascii_case("WSS") => Transport::Wss,
+            _ => return None,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -90,36 +99,19 @@ impl Via {
     }
 
     pub(crate) fn parse_in(base: &SipStr, s: &str) -> Result<Via, &'static str> {
-        let s = trim_lws(s);
-        let mut parts = s.splitn(3, '/');
-        let proto = trim_lws(parts.next().unwrap_or(""));
-        let version = trim_lws(parts.next().ok_or("bad Via protocol")?);
-        let rest = trim_lws(parts.next().ok_or("bad Via protocol")?);
-        if !proto.eq_ignore_ascii_case("SIP") || version != "2.0" {
-            return Err("bad Via protocol");
-        }
-        let t_end = rest.find(|c: char| c.is_ascii_whitespace()).ok_or("bad Via sent-by")?;
-        let transport = &rest[..t_end];
-        if !crate::text::is_token(transport) {
-            return Err("bad Via transport");
-        }
-        let rest = trim_lws(&rest[t_end..]);
-        let (sent_by, params) = match rest.find(';') {
-            Some(i) => (trim_lws(&rest[..i]), &rest[i..]),
-            None => (rest, ""),
+        let p = ViaParts::split(s)?;
+        let params = Params::parse(base, p.params, true).map_err(|_| "bad Via parameter")?;
+        let transport = match Transport::known(p.transport) {
+            Some(t) => t,
+            None => Transport::Other(sub(base, p.transport)),
         };
-        let (host, port) = Host::parse_hostport(base, sent_by).map_err(|_| "bad Via sent-by")?;
-        let params = Params::parse(base, params, true).map_err(|_| "bad Via parameter")?;
-        let transport = match transport {
-            "UDP" => Transport::Udp,
-            "TCP" => Transport::Tcp,
-            "TLS" => Transport::Tls,
-            _ => match Transport::parse(transport) {
-                Transport::Other(_) => Transport::Other(sub(base, transport)),
-                t => t,
-            },
-        };
-        Ok(Via { transport, host, port, params })
+        Ok(Via { transport, host: Host::from_parsed(sub(base, p.host)), port: p.port, params })
+    }
+
+    /// Checks one Via value exactly as [`Via::parse_in`] does, without building anything.
+    pub(crate) fn check(s: &str) -> Result<(), &'static str> {
+        let p = ViaParts::split(s)?;
+        scan_params(p.params, true, |_, _| {}).map_err(|_| "bad Via parameter")
     }
 
     /// The `branch` parameter.
@@ -145,6 +137,43 @@ impl Via {
             .or(self.port)
             .unwrap_or_else(|| self.transport.default_port());
         (host, port)
+    }
+}
+
+/// The parts of one Via value as slices of the text, checked except for the parameters.
+struct ViaParts<'a> {
+    transport: &'a str,
+    host: &'a str,
+    port: Option<u16>,
+    params: &'a str,
+}
+
+impl<'a> ViaParts<'a> {
+    #[inline]
+    fn split(s: &'a str) -> Result<ViaParts<'a>, &'static str> {
+        // `SIP / 2.0 / transport`, with LWS allowed around the slashes (RFC 3261 §25.1 SLASH).
+        let s = trim_lws(s);
+        let slash1 = text::find(s, b'/').ok_or("bad Via protocol")?;
+        let proto = trim_lws(&s[..slash1]);
+        let after = &s[slash1 + 1..];
+        let slash2 = text::find(after, b'/').ok_or("bad Via protocol")?;
+        let version = trim_lws(&after[..slash2]);
+        let rest = trim_lws(&after[slash2 + 1..]);
+        if !proto.eq_ignore_ascii_case("SIP") || version != "2.0" {
+            return Err("bad Via protocol");
+        }
+        let t_end = rest.bytes().position(|b| b.is_ascii_whitespace()).ok_or("bad Via sent-by")?;
+        let transport = &rest[..t_end];
+        if !text::is_token(transport) {
+            return Err("bad Via transport");
+        }
+        let rest = trim_lws(&rest[t_end..]);
+        let (sent_by, params) = match text::find(rest, b';') {
+            Some(i) => (trim_lws(&rest[..i]), &rest[i..]),
+            None => (rest, ""),
+        };
+        let (host, port) = crate::uri::split_hostport(sent_by).map_err(|_| "bad Via sent-by")?;
+        Ok(ViaParts { transport, host, port, params })
     }
 }
 
@@ -178,39 +207,17 @@ impl NameAddr {
     }
 
     pub(crate) fn parse_in(base: &SipStr, s: &str) -> Result<NameAddr, &'static str> {
-        let s = trim_lws(s);
-        let (display, after_display) = if s.starts_with('"') {
-            let (_, rest) = crate::text::take_quoted(s).ok_or("unterminated quoted display name")?;
-            let quoted = &s[..s.len() - rest.len()];
-            let rest = trim_lws(rest);
-            if !rest.starts_with('<') {
-                return Err("display name without <URI>");
-            }
-            (Some(quoted), rest)
-        } else if let Some(lt) = s.find('<') {
-            let d = trim_lws(&s[..lt]);
-            if !d.bytes().all(|b| crate::text::is_token_char(b) || matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
-                return Err("non-token characters in display name");
-            }
-            (if d.is_empty() { None } else { Some(d) }, &s[lt..])
-        } else {
-            (None, s)
-        };
-        let (uri, params) = if let Some(inner) = after_display.strip_prefix('<') {
-            let gt = inner.find('>').ok_or("missing > after URI")?;
-            let uri = Uri::parse_in(base, &inner[..gt])?;
-            (uri, &inner[gt + 1..])
-        } else {
-            // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10)
-            let end = after_display.find(';').unwrap_or(after_display.len());
-            let uri_text = trim_lws(&after_display[..end]);
-            if uri_text.contains(['?', ',']) {
-                return Err("URI with headers or commas must be enclosed in <>");
-            }
-            (Uri::parse_in(base, uri_text)?, &after_display[end..])
-        };
-        let params = Params::parse(base, params, true)?;
-        Ok(NameAddr { display: display.map(|d| sub(base, d)), uri, params })
+        let p = NameAddrParts::split(s)?;
+        let uri = Uri::parse_in(base, p.uri)?;
+        let params = Params::parse(base, p.params, true)?;
+        Ok(NameAddr { display: p.display.map(|d| sub(base, d)), uri, params })
+    }
+
+    /// Checks a value exactly as [`NameAddr::parse_in`] does, without building anything.
+    pub(crate) fn check(s: &str) -> Result<(), &'static str> {
+        let p = NameAddrParts::split(s)?;
+        Uri::check(p.uri)?;
+        scan_params(p.params, true, |_, _| {})
     }
 
     /// The `tag` parameter.
@@ -221,10 +228,68 @@ impl NameAddr {
     /// The display name without quotes and escapes.
     pub fn display_name(&self) -> Option<std::borrow::Cow<'_, str>> {
         let d = self.display.as_deref()?;
-        Some(match crate::text::take_quoted(d) {
-            Some((raw, _)) => crate::text::unquote(raw),
+        Some(match text::take_quoted(d) {
+            Some((raw, _)) => text::unquote(raw),
             None => std::borrow::Cow::Borrowed(d),
         })
+    }
+}
+
+/// The parts of a `name-addr` or `addr-spec` with parameters, as slices of the text; the
+/// display name is checked, the URI and the parameters are not.
+struct NameAddrParts<'a> {
+    display: Option<&'a str>,
+    uri: &'a str,
+    params: &'a str,
+}
+
+impl<'a> NameAddrParts<'a> {
+    #[inline]
+    fn split(s: &'a str) -> Result<NameAddrParts<'a>, &'static str> {
+        let s = trim_lws(s);
+        let (display, after_display) = if s.starts_with('"') {
+            let (_, rest) = text::take_quoted(s).ok_or("unterminated quoted display name")?;
+            let quoted = &s[..s.len() - rest.len()];
+            let rest = trim_lws(rest);
+            if !rest.starts_with('<') {
+                return Err("display name without <URI>");
+            }
+            (Some(quoted), rest)
+        } else if let Some(lt) = text::find(s, b'<').filter(|&lt| !starts_with_scheme(&s[..lt])) {
+            // A `<` after a scheme belongs to an addr-spec's parameter, as in
+            // `sip:a@b;+sip.instance="<urn:uuid:...>"`: a display name has no colon.
+            let d = trim_lws(&s[..lt]);
+            if !text::all(d, text::DISPLAY) {
+                return Err("non-token characters in display name");
+            }
+            (if d.is_empty() { None } else { Some(d) }, &s[lt..])
+        } else {
+            (None, s)
+        };
+        if let Some(inner) = after_display.strip_prefix('<') {
+            let gt = text::find(inner, b'>').ok_or("missing > after URI")?;
+            Ok(NameAddrParts { display, uri: &inner[..gt], params: &inner[gt + 1..] })
+        } else {
+            // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10)
+            let end = text::find(after_display, b';').unwrap_or(after_display.len());
+            let uri = trim_lws(&after_display[..end]);
+            if text::find(uri, b'?').is_some() || text::find(uri, b',').is_some() {
+                return Err("URI with headers or commas must be enclosed in <>");
+            }
+            Ok(NameAddrParts { display, uri, params: &after_display[end..] })
+        }
+    }
+}
+
+/// True when `s` starts with `scheme ":"` (RFC 3986 §3.1), so it can only be an addr-spec.
+#[inline]
+fn starts_with_scheme(s: &str) -> bool {
+    let b = s.as_bytes();
+    match text::find(s, b':') {
+        Some(colon) if colon > 0 && b[0].is_ascii_alphabetic() => {
+            b[1..colon].iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        }
+        _ => false,
     }
 }
 
@@ -247,14 +312,21 @@ pub struct CSeq {
 
 impl CSeq {
     pub fn parse(value: &SipStr) -> Result<CSeq, &'static str> {
+        let (seq, method) = CSeq::split(value)?;
+        Ok(CSeq { seq, method: Method::from_token(sub(value, method)) })
+    }
+
+    /// The number and the method token of a CSeq value, checked.
+    #[inline]
+    pub(crate) fn split(value: &str) -> Result<(u32, &str), &'static str> {
         let s = trim_lws(value);
-        let split = s.find(|c: char| c.is_ascii_whitespace()).ok_or("bad CSeq")?;
+        let split = s.bytes().position(|b| b.is_ascii_whitespace()).ok_or("bad CSeq")?;
         let seq = parse_u32(&s[..split]).ok_or("bad CSeq number")?;
         let method = trim_lws(&s[split..]);
-        if !crate::text::is_token(method) {
+        if !text::is_token(method) {
             return Err("bad CSeq method");
         }
-        Ok(CSeq { seq, method: Method::from_token(sub(value, method)) })
+        Ok((seq, method))
     }
 }
 
@@ -265,18 +337,24 @@ impl fmt::Display for CSeq {
 }
 
 /// Parses `1*DIGIT` into a u32, leading zeros allowed, overflow refused.
+#[inline]
 pub(crate) fn parse_u32(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() {
         return None;
     }
-    let digits = s.trim_start_matches('0');
-    if digits.len() > 10 {
-        return None;
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+        if n > u64::from(u32::MAX) {
+            // Keep checking the remaining bytes are digits: "99999999999x" is not a number
+            // either way, and the result is the same (None).
+            return None;
+        }
     }
-    if digits.is_empty() {
-        return Some(0);
-    }
-    digits.parse().ok()
+    Some(n as u32)
 }
 
 #[cfg(test)]
@@ -296,7 +374,8 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let n = NameAddr::parse(&SipStr::from(r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#)).unwrap();
+        let n = NameAddr::parse(&SipStr::from(r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#))
+            .unwrap();
         assert_eq!(n.display_name().unwrap(), r#"J Rosenberg \""#);
         assert_eq!(n.tag(), Some("98asjd8"));
         let n = NameAddr::parse(&SipStr::from("sip:user@example.com;tag=1;unknownparam")).unwrap();
@@ -306,6 +385,11 @@ mod tests {
         assert_eq!(n.display.as_deref(), Some("caller"));
         assert!(NameAddr::parse(&SipStr::from("Bell, Alexander <sip:a.g.bell@example.com>;tag=43")).is_err());
         assert!(NameAddr::parse(&SipStr::from("sip:user@example.com?Route=%3Csip:sip.example.com%3E")).is_err());
+        // a `<` in a quoted header parameter of an addr-spec (found by tests/roundtrip.rs)
+        let n = NameAddr::parse(&SipStr::from(r#"sip:a@b.example;+sip.instance="<urn:uuid:0f8d>";reg-id=1"#)).unwrap();
+        assert_eq!(n.params.value("+sip.instance"), Some(r#""<urn:uuid:0f8d>""#));
+        assert!(n.display.is_none());
+        assert!(NameAddr::parse(&SipStr::from("Bell: Alexander <sip:a.g.bell@example.com>;tag=43")).is_err());
     }
 
     #[test]

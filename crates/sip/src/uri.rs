@@ -1,7 +1,7 @@
 //! URIs (RFC 3261 §19.1, §25.1): SIP and SIPS URIs parsed into parts, every other scheme kept
 //! byte for byte.
 
-use crate::text::{SipStr, sub, trim_lws};
+use crate::text::{self, SipStr, sub, trim_lws};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -20,10 +20,7 @@ pub struct Params(pub Vec<Param>);
 impl Params {
     /// The first parameter called `name` (case-insensitive): `Some(None)` for a valueless one.
     pub fn get(&self, name: &str) -> Option<Option<&SipStr>> {
-        self.0
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value.as_ref())
+        self.0.iter().find(|p| p.name.eq_ignore_ascii_case(name)).map(|p| p.value.as_ref())
     }
 
     /// The value of `name`, if it is present with a value.
@@ -63,66 +60,82 @@ impl Params {
     /// (header parameters); without it the text is URI parameters.
     pub(crate) fn parse(base: &SipStr, s: &str, lws: bool) -> Result<Params, &'static str> {
         let mut out = Vec::new();
-        let mut rest = if lws { trim_lws(s) } else { s };
-        if rest.is_empty() {
-            return Ok(Params(out));
-        }
-        if !rest.starts_with(';') {
-            return Err("junk before parameters");
-        }
-        while let Some(after) = rest.strip_prefix(';') {
-            // find the end of this parameter: next ';' outside quotes
-            let end = param_end(after);
-            let item = &after[..end];
-            rest = &after[end..];
-            let item = if lws { trim_lws(item) } else { item };
-            let (name, value) = match item.find('=') {
-                Some(eq) => {
-                    let (n, v) = (&item[..eq], &item[eq + 1..]);
-                    if lws { (trim_lws(n), Some(trim_lws(v))) } else { (n, Some(v)) }
-                }
-                None => (item, None),
-            };
-            if name.is_empty() {
-                return Err("empty parameter");
-            }
-            if lws {
-                if !crate::text::is_token(name) {
-                    return Err("bad parameter name");
-                }
-            } else if !name.bytes().all(is_param_char) {
-                return Err("bad URI parameter");
-            }
-            if let Some(v) = value {
-                if v.starts_with('"') {
-                    if !lws {
-                        return Err("quoted URI parameter");
-                    }
-                    match crate::text::take_quoted(v) {
-                        Some((_, "")) => {}
-                        _ => return Err("bad quoted parameter value"),
-                    }
-                } else if lws {
-                    if v.is_empty() || !v.bytes().all(|b| crate::text::is_token_char(b) || matches!(b, b':' | b'[' | b']')) {
-                        return Err("bad parameter value");
-                    }
-                } else if !v.bytes().all(is_param_char) {
-                    return Err("bad URI parameter value");
-                }
-            }
-            out.push(Param { name: sub(base, name), value: value.map(|v| sub(base, v)) });
-        }
+        scan_params(s, lws, |name, value| {
+            out.push(Param { name: sub(base, name), value: value.map(|v| sub(base, v)) })
+        })?;
         Ok(Params(out))
     }
 }
 
+/// Checks `;a=b;c` parameters the way [`Params::parse`] does, calling `each` with every name and
+/// value (both slices of `s`). Validation alone passes a no-op and builds nothing.
+#[inline]
+pub(crate) fn scan_params<'a>(
+    s: &'a str,
+    lws: bool,
+    mut each: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<(), &'static str> {
+    let mut rest = if lws { trim_lws(s) } else { s };
+    if rest.is_empty() {
+        return Ok(());
+    }
+    if !rest.starts_with(';') {
+        return Err("junk before parameters");
+    }
+    while let Some(after) = rest.strip_prefix(';') {
+        // the end of this parameter: the next ';' outside quotes
+        let end = param_end(after);
+        let item = &after[..end];
+        rest = &after[end..];
+        let item = if lws { trim_lws(item) } else { item };
+        let (name, value) = match text::find(item, b'=') {
+            Some(eq) => {
+                let (n, v) = (&item[..eq], &item[eq + 1..]);
+                if lws { (trim_lws(n), Some(trim_lws(v))) } else { (n, Some(v)) }
+            }
+            None => (item, None),
+        };
+        if name.is_empty() {
+            return Err("empty parameter");
+        }
+        if lws {
+            if !text::all(name, text::TOKEN) {
+                return Err("bad parameter name");
+            }
+        } else if !text::all(name, text::PARAM) {
+            return Err("bad URI parameter");
+        }
+        if let Some(v) = value {
+            if v.starts_with('"') {
+                if !lws {
+                    return Err("quoted URI parameter");
+                }
+                match text::take_quoted(v) {
+                    Some((_, "")) => {}
+                    _ => return Err("bad quoted parameter value"),
+                }
+            } else if lws {
+                if v.is_empty() || !text::all(v, text::PVALUE) {
+                    return Err("bad parameter value");
+                }
+            } else if !text::all(v, text::PARAM) {
+                return Err("bad URI parameter value");
+            }
+        }
+        each(name, value);
+    }
+    Ok(())
+}
+
+/// Where the parameter at the start of `s` ends: the next `;` that is not inside quotes.
+#[inline]
 fn param_end(s: &str) -> usize {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b';' => return i,
-            b'"' => match crate::text::take_quoted(&s[i..]) {
+            b'"' => match text::take_quoted(&s[i..]) {
                 Some((q, _)) => i += q.len() + 2,
                 None => return b.len(),
             },
@@ -130,15 +143,6 @@ fn param_end(s: &str) -> usize {
         }
     }
     b.len()
-}
-
-/// `paramchar` of RFC 3261 §25.1 (unreserved, escaped, `[]/:&+$`).
-fn is_param_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%' | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$'
-        )
 }
 
 impl fmt::Display for Params {
@@ -180,44 +184,66 @@ impl Host {
         }
     }
 
-    pub(crate) fn parse(base: &SipStr, s: &str) -> Result<Host, &'static str> {
-        if s.is_empty() {
-            return Err("empty host");
-        }
-        if let Some(inner) = s.strip_prefix('[') {
-            let inner = inner.strip_suffix(']').ok_or("bad IPv6 reference")?;
-            inner.parse::<std::net::Ipv6Addr>().map_err(|_| "bad IPv6 reference")?;
-        } else if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) {
-            return Err("bad host");
-        }
-        Ok(Host(sub(base, s)))
+    /// A host from text that [`split_hostport`] has checked.
+    #[inline]
+    pub(crate) fn from_parsed(s: SipStr) -> Host {
+        Host(s)
     }
+}
 
-    /// Splits `host[:port]`.
-    pub(crate) fn parse_hostport(base: &SipStr, s: &str) -> Result<(Host, Option<u16>), &'static str> {
-        let (h, port) = if s.starts_with('[') {
-            let close = s.find(']').ok_or("bad IPv6 reference")?;
-            match &s[close + 1..] {
-                "" => (&s[..=close], None),
-                p => (&s[..=close], Some(p.strip_prefix(':').ok_or("bad port")?)),
-            }
-        } else {
-            match s.find(':') {
-                Some(c) => (&s[..c], Some(&s[c + 1..])),
-                None => (s, None),
-            }
-        };
-        let port = match port {
-            Some(p) => {
-                if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err("bad port");
-                }
-                Some(p.parse::<u16>().map_err(|_| "bad port")?)
-            }
-            None => None,
-        };
-        Ok((Host::parse(base, h)?, port))
+/// Checks a host: a domain name or IPv4 address (alphanum and `-._`), or a bracketed IPv6
+/// reference.
+#[inline]
+fn check_host(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("empty host");
     }
+    if let Some(inner) = s.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or("bad IPv6 reference")?;
+        inner.parse::<std::net::Ipv6Addr>().map_err(|_| "bad IPv6 reference")?;
+    } else if !text::all(s, text::HOST) {
+        return Err("bad host");
+    }
+    Ok(())
+}
+
+/// Splits and checks `host[:port]`, returning the host text and the port.
+#[inline]
+pub(crate) fn split_hostport(s: &str) -> Result<(&str, Option<u16>), &'static str> {
+    let (h, port) = if s.starts_with('[') {
+        let close = text::find(s, b']').ok_or("bad IPv6 reference")?;
+        match &s[close + 1..] {
+            "" => (&s[..=close], None),
+            p => (&s[..=close], Some(p.strip_prefix(':').ok_or("bad port")?)),
+        }
+    } else {
+        match text::find(s, b':') {
+            Some(c) => (&s[..c], Some(&s[c + 1..])),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        Some(p) => Some(parse_port(p).ok_or("bad port")?),
+        None => None,
+    };
+    check_host(h)?;
+    Ok((h, port))
+}
+
+/// `1*5DIGIT` that fits in a u16.
+#[inline]
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for b in p.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(b - b'0');
+    }
+    u16::try_from(n).ok()
 }
 
 impl From<IpAddr> for Host {
@@ -272,54 +298,79 @@ impl SipUri {
 
     /// The user part with `%HH` escapes decoded once.
     pub fn user_unescaped(&self) -> Option<std::borrow::Cow<'_, str>> {
-        self.user.as_deref().and_then(crate::text::unescape)
+        self.user.as_deref().and_then(text::unescape)
     }
 
     fn parse(base: &SipStr, secure: bool, s: &str) -> Result<SipUri, &'static str> {
-        let (userinfo, rest) = match s.find('@') {
+        let p = SipUriParts::split(s)?;
+        let params = Params::parse(base, p.params, false)?;
+        p.check_headers()?;
+        Ok(SipUri {
+            secure,
+            user: p.user.map(|u| sub(base, u)),
+            password: p.password.map(|pw| sub(base, pw)),
+            host: Host(sub(base, p.host)),
+            port: p.port,
+            params,
+            headers: p.headers.map(|h| sub(base, h)),
+        })
+    }
+}
+
+/// The parts of a SIP URI after the scheme, as slices of the text, checked except for the
+/// parameters (which [`scan_params`] checks as it walks them) and the headers part.
+struct SipUriParts<'a> {
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: &'a str,
+    port: Option<u16>,
+    /// From the first `;` on, or empty.
+    params: &'a str,
+    headers: Option<&'a str>,
+}
+
+impl<'a> SipUriParts<'a> {
+    #[inline]
+    fn split(s: &'a str) -> Result<SipUriParts<'a>, &'static str> {
+        let (userinfo, rest) = match text::find(s, b'@') {
             Some(at) => (Some(&s[..at]), &s[at + 1..]),
             None => (None, s),
         };
         let (user, password) = match userinfo {
             Some(ui) => {
-                let (u, p) = match ui.find(':') {
+                let (u, p) = match text::find(ui, b':') {
                     Some(c) => (&ui[..c], Some(&ui[c + 1..])),
                     None => (ui, None),
                 };
-                if u.is_empty() || u.bytes().any(|b| b <= b' ' || matches!(b, b'<' | b'>' | b'"')) {
+                if u.is_empty() || text::any(u, text::URI_BAD) {
                     return Err("bad user part");
                 }
-                if crate::text::unescape(u).is_none() {
+                if text::find(u, b'%').is_some() && text::unescape(u).is_none() {
                     return Err("bad escape in user part");
                 }
-                (Some(sub(base, u)), p.map(|p| sub(base, p)))
+                (Some(u), p)
             }
             None => (None, None),
         };
-        let (before_headers, headers) = match rest.find('?') {
+        let (before_headers, headers) = match text::find(rest, b'?') {
             Some(q) => (&rest[..q], Some(&rest[q + 1..])),
             None => (rest, None),
         };
-        let (hostport, params) = match before_headers.find(';') {
+        let (hostport, params) = match text::find(before_headers, b';') {
             Some(sc) => (&before_headers[..sc], &before_headers[sc..]),
             None => (before_headers, ""),
         };
-        let (host, port) = Host::parse_hostport(base, hostport)?;
-        let params = Params::parse(base, params, false)?;
-        if let Some(h) = headers {
-            if h.is_empty() || h.bytes().any(|b| b <= b' ' || matches!(b, b'<' | b'>' | b'"')) {
-                return Err("bad URI headers");
-            }
+        let (host, port) = split_hostport(hostport)?;
+        Ok(SipUriParts { user, password, host, port, params, headers })
+    }
+
+    /// Checks the `?` headers part; done after the parameters, which come first.
+    #[inline]
+    fn check_headers(&self) -> Result<(), &'static str> {
+        match self.headers {
+            Some(h) if h.is_empty() || text::any(h, text::URI_BAD) => Err("bad URI headers"),
+            _ => Ok(()),
         }
-        Ok(SipUri {
-            secure,
-            user,
-            password,
-            host,
-            port,
-            params,
-            headers: headers.map(|h| sub(base, h)),
-        })
     }
 }
 
@@ -357,25 +408,20 @@ pub enum Uri {
 impl Uri {
     /// Parses an absolute URI. `s` must be a slice of `base`.
     pub(crate) fn parse_in(base: &SipStr, s: &str) -> Result<Uri, &'static str> {
-        let colon = s.find(':').ok_or("URI without scheme")?;
-        let scheme = &s[..colon];
-        let rest = &s[colon + 1..];
-        if scheme.is_empty()
-            || !scheme.as_bytes()[0].is_ascii_alphabetic()
-            || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        {
-            return Err("bad URI scheme");
+        Ok(match split_scheme(s)? {
+            Scheme::Sip(secure, rest) => Uri::Sip(SipUri::parse(base, secure, rest)?),
+            Scheme::Other(scheme, rest) => Uri::Other { scheme: sub(base, scheme), rest: sub(base, rest) },
+        })
+    }
+
+    /// Checks `s` exactly as [`Uri::parse_in`] does, without building anything.
+    pub(crate) fn check(s: &str) -> Result<(), &'static str> {
+        if let Scheme::Sip(_, rest) = split_scheme(s)? {
+            let p = SipUriParts::split(rest)?;
+            scan_params(p.params, false, |_, _| {})?;
+            p.check_headers()?;
         }
-        if scheme.eq_ignore_ascii_case("sip") {
-            SipUri::parse(base, false, rest).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case("sips") {
-            SipUri::parse(base, true, rest).map(Uri::Sip)
-        } else {
-            if rest.is_empty() || rest.bytes().any(|b| b <= b' ' || matches!(b, b'<' | b'>' | b'"')) {
-                return Err("bad URI");
-            }
-            Ok(Uri::Other { scheme: sub(base, scheme), rest: sub(base, rest) })
-        }
+        Ok(())
     }
 
     /// Parses a URI from text.
@@ -406,6 +452,48 @@ impl Uri {
             Uri::Sip(_) => "sip",
             Uri::Other { scheme, .. } => scheme,
         }
+    }
+}
+
+/// A URI's scheme, and the text after the colon.
+enum Scheme<'a> {
+    /// `sip:` (false) or `sips:` (true).
+    Sip(bool, &'a str),
+    /// Any other scheme, its text checked to be a plausible URI.
+    Other(&'a str, &'a str),
+}
+
+#[inline]
+fn split_scheme(s: &str) -> Result<Scheme<'_>, &'static str> {
+    // The usual case first: `sip:` or `sips:` in any case.
+    if let Some(p) = s.get(..5) {
+        let p = p.as_bytes();
+        if p[..3].eq_ignore_ascii_case(b"sip") {
+            if p[3] == b':' {
+                return Ok(Scheme::Sip(false, &s[4..]));
+            }
+            if p[3..5].eq_ignore_ascii_case(b"s:") {
+                return Ok(Scheme::Sip(true, &s[5..]));
+            }
+        }
+    }
+    let colon = text::find(s, b':').ok_or("URI without scheme")?;
+    let scheme = &s[..colon];
+    let rest = &s[colon + 1..];
+    if scheme.is_empty()
+        || !scheme.as_bytes()[0].is_ascii_alphabetic()
+        || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    {
+        return Err("bad URI scheme");
+    }
+    if scheme.eq_ignore_ascii_case("sip") {
+        Ok(Scheme::Sip(false, rest))
+    } else if scheme.eq_ignore_ascii_case("sips") {
+        Ok(Scheme::Sip(true, rest))
+    } else if rest.is_empty() || text::any(rest, text::URI_BAD) {
+        Err("bad URI")
+    } else {
+        Ok(Scheme::Other(scheme, rest))
     }
 }
 
