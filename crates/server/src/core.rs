@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use sambung_sip::Transport;
-use sambung_sip::digest::{Algorithm, Challenge, NonceManager};
+use sambung_sip::digest::NonceManager;
 use sambung_sip::transaction::{self, Peer, TransactionLayer, Transmit, TxEvent, TxKey};
 use sambung_sip::{
     FrameError, HeaderName, Host, Message, Method, ParseError, Request, RequestPolicy, Response, SipStr, Uri,
@@ -25,6 +25,7 @@ use sambung_sip::{
 use tracing::{debug, trace};
 
 use crate::config::Config;
+use crate::registrar::{self, Accounts, AuthOutcome, Authenticator, Binding, Challenger, Registrar};
 use crate::transport::{ConnId, Inbound, Outbound, TransportKind};
 
 /// The `Server` header value (RFC 3261 §20.35).
@@ -100,8 +101,14 @@ pub struct Core {
     policy: RequestPolicy,
     capabilities: Capabilities,
     local: LocalDomains,
-    nonces: NonceManager,
+    auth: Authenticator,
+    accounts: Accounts,
+    registrar: Registrar,
     transactions: TransactionLayer,
+    /// Changes for the store task to persist, in order.
+    persist: VecDeque<Persist>,
+    /// The time of the latest input, to turn Unix-second deadlines into instants.
+    last_now: Option<Now>,
     /// Local UDP socket addresses seen so far; a UDP peer's `flow` is an index into it, so
     /// answers leave from the socket the request came to.
     udp_locals: Vec<SocketAddr>,
@@ -127,7 +134,18 @@ impl Core {
             policy,
             capabilities,
             local: LocalDomains::from_config(config),
-            nonces: NonceManager::new(secret, NONCE_LIFETIME_SECS).with_counter_seed(rand::random()),
+            auth: Authenticator::new(
+                config.realm().to_owned(),
+                NonceManager::new(secret, NONCE_LIFETIME_SECS).with_counter_seed(rand::random()),
+            ),
+            accounts: Accounts::default(),
+            registrar: Registrar::new(registrar::RegistrarConfig {
+                min_expires: config.registrar.min_expires,
+                max_expires: config.registrar.max_expires,
+                default_expires: config.registrar.default_expires,
+            }),
+            persist: VecDeque::new(),
+            last_now: None,
             transactions: TransactionLayer::new(transaction::Config::default()),
             udp_locals: Vec::new(),
             transmit: VecDeque::with_capacity(64),
@@ -139,19 +157,55 @@ impl Core {
         self.transmit.pop_front()
     }
 
-    /// When the core next needs [`Core::handle_timeout`]: the earliest transaction timer.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.transactions.poll_timeout()
+    /// Replaces the account table (at start, and whenever the store says accounts changed).
+    pub fn set_accounts(&mut self, accounts: Accounts) {
+        self.accounts = accounts;
     }
 
-    /// Fires the timers that are due (retransmissions, Timers B to K).
+    /// Restores bindings persisted before a restart; expired ones are dropped (and unbound in
+    /// the store).
+    pub fn restore_bindings(&mut self, bindings: Vec<Binding>, now: Now) {
+        for binding in bindings {
+            self.registrar.location.upsert(binding);
+        }
+        self.expire_bindings(now);
+    }
+
+    /// The next change for the store task to persist.
+    pub fn poll_persist(&mut self) -> Option<Persist> {
+        self.persist.pop_front()
+    }
+
+    /// When the core next needs [`Core::handle_timeout`]: the earliest transaction timer or
+    /// binding expiry.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let expiry = self
+            .registrar
+            .location
+            .next_expiry()
+            .zip(self.last_now)
+            .map(|(at, now)| now.instant + std::time::Duration::from_secs(at.saturating_sub(now.unix_secs)));
+        [self.transactions.poll_timeout(), expiry].into_iter().flatten().min()
+    }
+
+    /// Fires the timers that are due (retransmissions, Timers B to K, binding expiry).
     pub fn handle_timeout(&mut self, now: Now) {
+        self.last_now = Some(now);
         self.transactions.handle_timeout(now.instant);
+        self.expire_bindings(now);
         self.drain(now, None);
+    }
+
+    fn expire_bindings(&mut self, now: Now) {
+        for gone in self.registrar.location.expire(now.unix_secs) {
+            debug!(aor = gone.aor, contact = %gone.uri, "binding expired");
+            self.persist.push_back(Persist::Unbind { account_id: gone.account_id, key: gone.key() });
+        }
     }
 
     /// Handles one received message (RFC 3261 §18.2.1, §8.2).
     pub fn handle_inbound(&mut self, now: Now, inbound: Inbound) {
+        self.last_now = Some(now);
         let message = match Message::parse(inbound.bytes.clone()) {
             Ok(message) => message,
             Err(error) => {
@@ -172,7 +226,7 @@ impl Core {
         match event {
             TxEvent::Request { key, request, from } => {
                 let arrived_on = arrived_on.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
-                if let Some(response) = self.answer(now, &request, arrived_on) {
+                if let Some(response) = self.answer(now, &request, &from, arrived_on) {
                     debug!(
                         method = request.method.as_str(),
                         status = response.status,
@@ -294,7 +348,7 @@ impl Core {
 
     /// RFC 3261 §8.2, §16.3 item 3, §12.2.2: the answers of this first core, which has no
     /// accounts, registrar or calls yet.
-    fn answer(&mut self, now: Now, request: &Request, arrived_on: IpAddr) -> Option<Response> {
+    fn answer(&mut self, now: Now, request: &Request, from: &Peer, arrived_on: IpAddr) -> Option<Response> {
         if request.method == Method::Ack {
             // §17.2.1: an ACK is never answered.
             return None;
@@ -312,7 +366,7 @@ impl Core {
         }
         let response = match request.method {
             Method::Options if local => self.options(request),
-            Method::Register if local => self.challenge(now, request),
+            Method::Register if local => self.register(now, request, from),
             _ if !local => request.reply(403, "Relaying Denied"),
             // §12.2.2: a request inside a dialog we do not have.
             _ if request.to().is_some_and(|to| to.tag().is_some()) => {
@@ -333,18 +387,18 @@ impl Core {
         response
     }
 
-    /// RFC 3261 §22.4, RFC 8760 §2.4: there are no accounts yet, so every REGISTER is
-    /// challenged, SHA-256 first and MD5 for older phones.
-    fn challenge(&mut self, now: Now, request: &Request) -> Response {
-        let realm = match &request.uri {
-            Uri::Sip(uri) => uri.host.as_str().to_ascii_lowercase(),
-            Uri::Other { .. } => String::new(),
+    /// RFC 3261 §10.3: authenticate, then bind.
+    fn register(&mut self, now: Now, request: &Request, from: &Peer) -> Response {
+        let account = match self.auth.authenticate(request, &self.accounts, Challenger::Registrar, now.unix_secs) {
+            AuthOutcome::Authenticated(account) => account,
+            AuthOutcome::Challenge(challenge) => return challenge,
         };
-        let nonce = self.nonces.issue(now.unix_secs);
-        let mut response = request.reply(401, "Unauthorized");
-        for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
-            let challenge = Challenge::new(realm.as_str(), nonce.as_str(), algorithm);
-            insert(&mut response, HeaderName::WwwAuthenticate, SipStr::from(challenge.to_string()));
+        let (response, changes) = self.registrar.register(request, &account, &self.accounts, from, now.unix_secs);
+        for binding in changes.removed {
+            self.persist.push_back(Persist::Unbind { account_id: binding.account_id, key: binding.key() });
+        }
+        for binding in changes.upserted {
+            self.persist.push_back(Persist::Bind(binding));
         }
         response
     }
@@ -368,6 +422,15 @@ impl Core {
         let bytes = Message::Response(response).to_bytes();
         self.transmit.push_back(outbound(inbound, bytes, close));
     }
+}
+
+/// A change the store task makes durable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Persist {
+    /// A binding added or refreshed.
+    Bind(Binding),
+    /// A binding removed (by `Contact: *`, expires=0 or expiry).
+    Unbind { account_id: i64, key: String },
 }
 
 fn outbound(inbound: &Inbound, bytes: Bytes, close: bool) -> Outbound {
