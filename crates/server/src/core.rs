@@ -24,6 +24,10 @@ use sambung_sip::{
 };
 use tracing::{debug, trace};
 
+mod calls;
+
+pub use calls::CallRecord;
+
 use crate::config::Config;
 use crate::registrar::{self, Accounts, AuthOutcome, Authenticator, Binding, Challenger, Registrar};
 use crate::transport::{ConnId, Inbound, Outbound, TransportKind};
@@ -105,6 +109,12 @@ pub struct Core {
     accounts: Accounts,
     registrar: Registrar,
     transactions: TransactionLayer,
+    calls: calls::Calls,
+    ring_timeout: std::time::Duration,
+    /// The address written into Via and Contact when a socket is bound to a wildcard.
+    advertise: Host,
+    /// The local address of each stream connection (by flow).
+    stream_locals: std::collections::HashMap<u64, SocketAddr>,
     /// Changes for the store task to persist, in order.
     persist: VecDeque<Persist>,
     /// The time of the latest input, to turn Unix-second deadlines into instants.
@@ -146,6 +156,10 @@ impl Core {
             }),
             persist: VecDeque::new(),
             last_now: None,
+            calls: calls::Calls::default(),
+            ring_timeout: config.calls.ring_timeout(),
+            advertise: advertised_host(config),
+            stream_locals: std::collections::HashMap::new(),
             transactions: TransactionLayer::new(transaction::Config::default()),
             udp_locals: Vec::new(),
             transmit: VecDeque::with_capacity(64),
@@ -171,6 +185,11 @@ impl Core {
         self.expire_bindings(now);
     }
 
+    /// How many calls are in progress (ringing or answered).
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls.len()
+    }
+
     /// The next change for the store task to persist.
     pub fn poll_persist(&mut self) -> Option<Persist> {
         self.persist.pop_front()
@@ -185,7 +204,7 @@ impl Core {
             .next_expiry()
             .zip(self.last_now)
             .map(|(at, now)| now.instant + std::time::Duration::from_secs(at.saturating_sub(now.unix_secs)));
-        [self.transactions.poll_timeout(), expiry].into_iter().flatten().min()
+        [self.transactions.poll_timeout(), expiry, self.calls.next_deadline()].into_iter().flatten().min()
     }
 
     /// Fires the timers that are due (retransmissions, Timers B to K, binding expiry).
@@ -193,6 +212,7 @@ impl Core {
         self.last_now = Some(now);
         self.transactions.handle_timeout(now.instant);
         self.expire_bindings(now);
+        self.expire_rings(now);
         self.drain(now, None);
     }
 
@@ -225,6 +245,18 @@ impl Core {
     fn on_event(&mut self, now: Now, event: TxEvent, arrived_on: Option<IpAddr>) {
         match event {
             TxEvent::Request { key, request, from } => {
+                let in_dialog = request.to().is_some_and(|to| to.tag().is_some());
+                if request.method == Method::Invite && !in_dialog && self.policy.check(&request).is_ok() {
+                    return self.on_invite(now, key, request, from);
+                }
+                let request = if in_dialog {
+                    match self.on_call_request_or_back(now, key, request) {
+                        Some(request) => request,
+                        None => return,
+                    }
+                } else {
+                    request
+                };
                 let arrived_on = arrived_on.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
                 if let Some(response) = self.answer(now, &request, &from, arrived_on) {
                     debug!(
@@ -244,6 +276,9 @@ impl Core {
                     return self.respond(key, request.reply(481, "Call/Transaction Does Not Exist"), now);
                 };
                 self.respond(key, request.reply(200, "OK"), now);
+                if self.on_call_cancel(now, invite) {
+                    return;
+                }
                 let unanswered = self.transactions.state(invite).is_some_and(|s| s == transaction::TxState::Proceeding);
                 if let Some(original) = self.transactions.request(invite).filter(|_| unanswered) {
                     let terminated = original.reply(487, "Request Terminated");
@@ -255,9 +290,41 @@ impl Core {
                 self.respond(key, request.reply(482, "Loop Detected"), now);
             }
             TxEvent::Ack { request, from } => {
-                trace!(call_id = request.call_id(), remote = %from.addr, "ACK for a 2xx outside any dialog");
+                trace!(call_id = request.call_id(), remote = %from.addr, "ACK for a 2xx");
+                self.on_call_ack(&request);
+            }
+            TxEvent::Response { key, response, .. } | TxEvent::Timeout { key, response, .. } => {
+                if !self.on_call_response(now, key, response) {
+                    trace!(?key, "response for no call");
+                }
+            }
+            TxEvent::TransportError { key } => {
+                if let Some(request) = self.transactions.request(key).cloned() {
+                    let failed = request.reply(503, "Service Unavailable");
+                    self.on_call_response(now, key, failed);
+                }
             }
             other => trace!(?other, "transaction event"),
+        }
+    }
+
+    /// An in-dialog request: a call's, or handed back for the generic answers (481).
+    fn on_call_request_or_back(&mut self, now: Now, key: TxKey, request: Request) -> Option<Request> {
+        let copy = request.clone();
+        if self.on_call_request(now, key, request) { None } else { Some(copy) }
+    }
+
+    /// Our address toward `peer`, for Via and Contact: the socket's own address, or the
+    /// advertised one when the socket is bound to a wildcard.
+    fn local_address(&self, peer: &Peer) -> (Host, u16) {
+        let local = match peer.transport {
+            Transport::Udp => peer.flow.and_then(|i| self.udp_locals.get(i as usize).copied()),
+            _ => peer.flow.and_then(|f| self.stream_locals.get(&f).copied()),
+        };
+        match local {
+            Some(addr) if !addr.ip().is_unspecified() => (Host::from(addr.ip()), addr.port()),
+            Some(addr) => (self.advertise.clone(), addr.port()),
+            None => (self.advertise.clone(), peer.transport.default_port()),
         }
     }
 
@@ -290,7 +357,10 @@ impl Core {
             TransportKind::Wss => Transport::Wss,
         };
         let flow = match inbound.conn {
-            Some(conn) => conn.raw(),
+            Some(conn) => {
+                self.stream_locals.entry(conn.raw()).or_insert(inbound.local);
+                conn.raw()
+            }
             None => match self.udp_locals.iter().position(|a| *a == inbound.local) {
                 Some(i) => i as u64,
                 None => {
@@ -424,6 +494,21 @@ impl Core {
     }
 }
 
+/// The host written into Via and Contact when a socket listens on a wildcard address: the
+/// configured media address, else the first specific listening address, else the first domain.
+fn advertised_host(config: &Config) -> Host {
+    if let Some(ip) = config.media.address {
+        return Host::from(ip);
+    }
+    if let Some(addr) = config.listen.all().find(|a| !a.ip().is_unspecified()) {
+        return Host::from(addr.ip());
+    }
+    match config.domains.first() {
+        Some(domain) => Host::from(domain.as_str()),
+        None => Host::from(IpAddr::from(Ipv4Addr::LOCALHOST)),
+    }
+}
+
 /// A change the store task makes durable.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Persist {
@@ -431,6 +516,8 @@ pub enum Persist {
     Bind(Binding),
     /// A binding removed (by `Contact: *`, expires=0 or expiry).
     Unbind { account_id: i64, key: String },
+    /// A call ended: its record.
+    Cdr(CallRecord),
 }
 
 fn outbound(inbound: &Inbound, bytes: Bytes, close: bool) -> Outbound {

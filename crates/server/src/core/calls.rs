@@ -1,0 +1,651 @@
+//! Calls through the back-to-back user agent (RFC 3261 §13–§15, RFC 7092).
+//!
+//! A call has an A leg (the caller's INVITE, answered by us as UAS) and a B leg (our INVITE to
+//! the callee, sent as UAC to every registered device at once). Provisional answers pass from
+//! B to A; the first 2xx wins and the other forks are cancelled; CANCEL, BYE and in-dialog
+//! requests (re-INVITE, UPDATE, INFO ...) are carried across. Each leg is its own dialog with
+//! its own Call-ID, tags and CSeq space, so neither side learns the other's addresses.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sambung_sip::dialog::{Dialog, DialogId};
+use sambung_sip::transaction::{self, Peer, TxKey};
+use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Transport, Uri, Via};
+use tracing::{debug, info};
+
+use super::{Core, Now, Persist, insert};
+use crate::registrar::{Account, AuthOutcome, Binding, Challenger};
+
+/// A call's number within this server.
+pub type CallId = u64;
+
+/// Which leg of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The caller's leg: we are its UAS.
+    A,
+    /// The callee's leg: we are its UAC.
+    B,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// What a client transaction of ours is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// The INVITE to device `fork` of the callee.
+    Fork(usize),
+    /// A request carried across to leg `to`: its answer goes back on `server`.
+    Relay { server: TxKey, to: Side, invite: bool },
+    /// A BYE we send (the call is already over for us).
+    Bye,
+    /// A PRACK for a reliable provisional response (RFC 3262).
+    Prack,
+}
+
+/// One device of the callee being rung.
+#[derive(Debug)]
+struct Fork {
+    key: TxKey,
+    peer: Peer,
+    invite: Request,
+    device: String,
+    /// The final status, once there is one (408 for a timeout).
+    status: Option<u16>,
+}
+
+/// Why and by whom a call ended, for the call record.
+#[derive(Clone, Debug)]
+struct Ending {
+    status: u16,
+    reason: String,
+    side: &'static str,
+}
+
+#[derive(Debug)]
+struct Call {
+    caller: Arc<Account>,
+    callee: Arc<Account>,
+    caller_device: String,
+    a_key: TxKey,
+    a_invite: Request,
+    a_peer: Peer,
+    a_dialog: Option<Dialog>,
+    /// The caller's INVITE carried no offer: the offer comes in the 2xx, the answer in the
+    /// caller's ACK, which we then carry to the callee (RFC 3264 §2).
+    late_offer: bool,
+    b_call_id: SipStr,
+    b_tag: String,
+    forks: Vec<Fork>,
+    winner: Option<usize>,
+    b_dialog: Option<Dialog>,
+    /// Unix seconds.
+    started: u64,
+    answered: Option<u64>,
+    ring_deadline: std::time::Instant,
+    ended: Option<Ending>,
+}
+
+impl Call {
+    fn peer(&self, side: Side) -> Option<&Peer> {
+        match side {
+            Side::A => Some(&self.a_peer),
+            Side::B => self.winner.map(|i| &self.forks[i].peer),
+        }
+    }
+
+    fn dialog_mut(&mut self, side: Side) -> Option<&mut Dialog> {
+        match side {
+            Side::A => self.a_dialog.as_mut(),
+            Side::B => self.b_dialog.as_mut(),
+        }
+    }
+}
+
+/// Every call in progress and the indexes that find them.
+#[derive(Debug, Default)]
+pub(crate) struct Calls {
+    next: CallId,
+    calls: HashMap<CallId, Call>,
+    /// The caller's INVITE server transaction.
+    by_invite: HashMap<TxKey, CallId>,
+    /// Our client transactions.
+    by_client: HashMap<TxKey, (CallId, Purpose)>,
+    /// Each leg's dialog, by Call-ID and our tag.
+    by_dialog: HashMap<(SipStr, SipStr), (CallId, Side)>,
+}
+
+impl Calls {
+    /// The earliest ring timeout.
+    pub(crate) fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.calls.values().filter(|c| c.winner.is_none() && c.ended.is_none()).map(|c| c.ring_deadline).min()
+    }
+
+    /// How many calls are in progress.
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+}
+
+/// Random bytes for tags, Call-IDs and branches.
+fn token(bytes: usize) -> String {
+    let mut out = String::with_capacity(bytes * 2);
+    for _ in 0..bytes {
+        out.push_str(&format!("{:02x}", rand::random::<u8>()));
+    }
+    out
+}
+
+impl Core {
+    /// An INVITE outside any dialog: a new call (RFC 3261 §13.3.1).
+    pub(super) fn on_invite(&mut self, now: Now, key: TxKey, request: Request, from: Peer) {
+        let caller = match self.auth.authenticate(&request, &self.accounts, Challenger::Proxy, now.unix_secs) {
+            AuthOutcome::Authenticated(account) => account,
+            AuthOutcome::Challenge(challenge) => return self.respond(key, challenge, now),
+        };
+        // §16.3 item 3, §16.6 item 3: the B leg carries one hop less; none left is a loop.
+        let hops = request.max_forwards().unwrap_or(70);
+        if hops <= 1 {
+            return self.respond(key, request.reply(483, "Too Many Hops"), now);
+        }
+        let callee = match &request.uri {
+            Uri::Sip(uri) => uri.user_unescaped().and_then(|user| self.accounts.by_user_part(&user).cloned()),
+            Uri::Other { .. } => None,
+        };
+        let Some(callee) = callee.filter(|c| !c.disabled) else {
+            return self.respond(key, request.reply(404, "Not Found"), now);
+        };
+        let bindings: Vec<Binding> = self.registrar.location.bindings(callee.id).to_vec();
+        if bindings.is_empty() {
+            return self.respond(key, request.reply(480, "Temporarily Unavailable"), now);
+        }
+        self.respond(key, request.reply(100, "Trying"), now);
+
+        let id = self.calls.next;
+        self.calls.next += 1;
+        let mut call = Call {
+            caller: caller.clone(),
+            callee: callee.clone(),
+            caller_device: device_name(&request, &from),
+            a_key: key,
+            late_offer: request.body.is_empty(),
+            a_invite: request,
+            a_peer: from,
+            a_dialog: None,
+            b_call_id: SipStr::from(token(16)),
+            b_tag: token(8),
+            forks: Vec::with_capacity(bindings.len()),
+            winner: None,
+            b_dialog: None,
+            started: now.unix_secs,
+            answered: None,
+            ring_deadline: now.instant + self.ring_timeout,
+            ended: None,
+        };
+        info!(call = id, caller = caller.username, callee = callee.username, devices = bindings.len(), "call");
+        for binding in &bindings {
+            let invite = self.b_invite(&call, binding, hops - 1);
+            match self.transactions.send_request(invite.clone(), binding.source.clone(), now.instant) {
+                Ok(fork_key) => {
+                    self.calls.by_client.insert(fork_key, (id, Purpose::Fork(call.forks.len())));
+                    call.forks.push(Fork {
+                        key: fork_key,
+                        peer: binding.source.clone(),
+                        invite,
+                        device: binding.uri.to_string(),
+                        status: None,
+                    });
+                }
+                Err(error) => debug!(call = id, %error, "fork not sent"),
+            }
+        }
+        if call.forks.is_empty() {
+            let response = call.a_invite.reply(480, "Temporarily Unavailable");
+            return self.respond(key, response, now);
+        }
+        self.calls.by_invite.insert(key, id);
+        self.calls.calls.insert(id, call);
+    }
+
+    /// Our INVITE to one device of the callee.
+    fn b_invite(&self, call: &Call, binding: &Binding, hops: u32) -> Request {
+        let a = &call.a_invite;
+        let domain = aor_domain(&binding.aor);
+        let display = a.from().and_then(|f| f.display_name().map(|d| d.into_owned())).unwrap_or_default();
+        let from = if display.is_empty() {
+            format!("<sip:{}@{domain}>;tag={}", call.caller.username, call.b_tag)
+        } else {
+            format!("{} <sip:{}@{domain}>;tag={}", sambung_sip::text::quote(&display), call.caller.username, call.b_tag)
+        };
+        let mut headers = sambung_sip::Headers::new();
+        headers.push(HeaderName::MaxForwards, SipStr::from(hops.to_string()));
+        headers.push(HeaderName::From, SipStr::from(from));
+        headers.push(HeaderName::To, SipStr::from(format!("<{}>", binding.aor)));
+        headers.push(HeaderName::CallId, call.b_call_id.clone());
+        headers.push(HeaderName::CSeq, SipStr::from_static("1 INVITE"));
+        headers.push(HeaderName::Contact, self.contact_for(&binding.source));
+        headers.push(HeaderName::Allow, self.capabilities.allow.clone());
+        headers.push(HeaderName::Supported, SipStr::from_static("replaces, timer, 100rel"));
+        for name in [HeaderName::Subject, HeaderName::AlertInfo, HeaderName::Priority] {
+            if let Some(v) = a.headers.get(name.clone()) {
+                headers.push(name, v.clone());
+            }
+        }
+        let mut invite = Request { method: Method::Invite, uri: binding.uri.clone(), headers, body: Bytes::new() };
+        if !a.body.is_empty() {
+            let content_type = a.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
+            invite.set_body(content_type, a.body.clone());
+        }
+        self.push_our_via(&mut invite, &binding.source);
+        invite
+    }
+
+    /// Our Via on a request we send to `peer` (RFC 3261 §8.1.1.7), with `rport` (RFC 3581).
+    fn push_our_via(&self, request: &mut Request, peer: &Peer) {
+        let (host, port) = self.local_address(peer);
+        let mut via =
+            Via::new(peer.transport.clone(), host, Some(port), &transaction::new_branch(&rand::random::<[u8; 12]>()));
+        via.params.set("rport", None);
+        transaction::push_via(request, via);
+    }
+
+    /// Our Contact toward `peer`.
+    fn contact_for(&self, peer: &Peer) -> SipStr {
+        let (host, port) = self.local_address(peer);
+        let transport = match peer.transport {
+            Transport::Udp => String::new(),
+            ref t => format!(";transport={}", t.as_str().to_ascii_lowercase()),
+        };
+        SipStr::from(format!("<sip:sambung@{host}:{port}{transport}>"))
+    }
+
+    /// A response we pass to the caller: status and reason of the callee's, our dialog's
+    /// headers (RFC 3261 §8.2.6 via `reply`, the A leg's To tag), our Contact, the body.
+    fn a_response(&self, call: &Call, status: u16, reason: &str, body: Option<(&str, Bytes)>) -> Response {
+        let mut response = call.a_invite.reply(status, reason);
+        if status > 100 && status < 300 {
+            insert(&mut response, HeaderName::Contact, self.contact_for(&call.a_peer));
+        }
+        if let Some((content_type, body)) = body.filter(|(_, b)| !b.is_empty()) {
+            response.set_body(content_type, body);
+        }
+        response
+    }
+
+    /// A response to one of our client transactions that belongs to a call.
+    pub(super) fn on_call_response(&mut self, now: Now, key: TxKey, response: Response) -> bool {
+        let Some(&(id, purpose)) = self.calls.by_client.get(&key) else { return false };
+        if response.status >= 200 {
+            self.calls.by_client.remove(&key);
+        }
+        match purpose {
+            Purpose::Fork(fork) => self.on_fork_response(now, id, fork, response),
+            Purpose::Relay { server, to, invite } => self.on_relay_response(now, id, key, server, to, invite, response),
+            Purpose::Bye | Purpose::Prack => {}
+        }
+        true
+    }
+
+    fn on_fork_response(&mut self, now: Now, id: CallId, fork: usize, response: Response) {
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        let status = response.status;
+        if status == 100 {
+            return;
+        }
+        if status < 200 {
+            if call.winner.is_some() || call.ended.is_some() {
+                return;
+            }
+            self.prack_if_reliable(now, id, fork, &response);
+            let Some(call) = self.calls.calls.get(&id) else { return };
+            let body = body_of(&response);
+            let a = self.a_response(call, status, &response.reason, body);
+            let a_key = call.a_key;
+            self.respond(a_key, a, now);
+            return;
+        }
+        if status < 300 {
+            return self.on_fork_answered(now, id, fork, response);
+        }
+        call.forks[fork].status = Some(status);
+        if call.winner.is_some() || call.ended.is_some() {
+            return;
+        }
+        if call.forks.iter().all(|f| f.status.is_some()) {
+            let (status, reason) = best_failure(&call.forks, &response);
+            self.fail_call(now, id, status, &reason, "callee");
+        }
+    }
+
+    /// RFC 3262 §4: a reliable provisional answer gets its PRACK.
+    fn prack_if_reliable(&mut self, now: Now, id: CallId, fork: usize, response: &Response) {
+        let requires_100rel = response.headers.values(HeaderName::Require).any(|t| t.eq_ignore_ascii_case("100rel"));
+        let Some(rseq) = response.headers.get(HeaderName::RSeq).filter(|_| requires_100rel) else { return };
+        let Some(call) = self.calls.calls.get(&id) else { return };
+        let invite = &call.forks[fork].invite;
+        let Ok(mut early) = Dialog::new_uac(invite, response) else { return };
+        let peer = call.forks[fork].peer.clone();
+        let mut prack = early.create_request(Method::Prack);
+        prack.headers.push(HeaderName::RAck, SipStr::from(format!("{} 1 INVITE", sambung_sip::text::trim_lws(rseq))));
+        self.push_our_via(&mut prack, &peer);
+        if let Ok(key) = self.transactions.send_request(prack, peer, now.instant) {
+            self.calls.by_client.insert(key, (id, Purpose::Prack));
+        }
+    }
+
+    fn on_fork_answered(&mut self, now: Now, id: CallId, fork: usize, response: Response) {
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        call.forks[fork].status = Some(response.status);
+        let fork_key = call.forks[fork].key;
+        let peer = call.forks[fork].peer.clone();
+        let Ok(mut b_dialog) = Dialog::new_uac(&call.forks[fork].invite, &response) else {
+            debug!(call = id, "2xx without what a dialog needs");
+            return;
+        };
+        if call.winner.is_some() || call.ended.is_some() {
+            // Another device answered too (or the caller gave up): §13.2.2.4, ACK then BYE.
+            let mut ack = b_dialog.create_request(Method::Ack);
+            self.push_our_via(&mut ack, &peer);
+            self.transactions.send_ack(fork_key, ack, peer.clone());
+            let mut bye = b_dialog.create_request(Method::Bye);
+            self.push_our_via(&mut bye, &peer);
+            if let Ok(key) = self.transactions.send_request(bye, peer, now.instant) {
+                self.calls.by_client.insert(key, (id, Purpose::Bye));
+            }
+            return;
+        }
+        call.winner = Some(fork);
+        call.answered = Some(now.unix_secs);
+        let ack = (!call.late_offer).then(|| b_dialog.create_request(Method::Ack));
+        let b_id = b_dialog.id().clone();
+        call.b_dialog = Some(b_dialog);
+        // §16.7 item 10 in spirit: the other devices stop ringing.
+        let others: Vec<TxKey> = call
+            .forks
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| *i != fork && f.status.is_none())
+            .map(|(_, f)| f.key)
+            .collect();
+        if let Some(mut ack) = ack {
+            self.push_our_via(&mut ack, &peer);
+            self.transactions.send_ack(fork_key, ack, peer.clone());
+        }
+        for key in others {
+            let _ = self.transactions.cancel(key, now.instant);
+        }
+        let Some(call) = self.calls.calls.get(&id) else { return };
+        let a = self.a_response(call, response.status, &response.reason, body_of(&response));
+        let a_dialog = Dialog::new_uas(&call.a_invite, &a).ok();
+        let a_key = call.a_key;
+        info!(call = id, device = call.forks[fork].device, "answered");
+        self.respond(a_key, a, now);
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        if let Some(d) = &a_dialog {
+            self.calls.by_dialog.insert((d.id().call_id.clone(), d.id().local_tag.clone()), (id, Side::A));
+        }
+        call.a_dialog = a_dialog;
+        self.calls.by_dialog.insert((b_id.call_id, b_id.local_tag), (id, Side::B));
+    }
+
+    /// The call failed before anyone answered: the caller gets `status`.
+    fn fail_call(&mut self, now: Now, id: CallId, status: u16, reason: &str, side: &'static str) {
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        call.ended = Some(Ending { status, reason: reason.to_owned(), side });
+        let pending: Vec<TxKey> = call.forks.iter().filter(|f| f.status.is_none()).map(|f| f.key).collect();
+        for key in pending {
+            let _ = self.transactions.cancel(key, now.instant);
+        }
+        let Some(call) = self.calls.calls.get(&id) else { return };
+        let response = self.a_response(call, status, reason, None);
+        let a_key = call.a_key;
+        self.respond(a_key, response, now);
+        self.finish(now, id);
+    }
+
+    /// The caller's CANCEL (RFC 3261 §9.2): 200 for the CANCEL, the forks cancelled, 487 for
+    /// the INVITE. Returns false when the INVITE is not a call's.
+    pub(super) fn on_call_cancel(&mut self, now: Now, invite: TxKey) -> bool {
+        let Some(&id) = self.calls.by_invite.get(&invite) else { return false };
+        if self.calls.calls.get(&id).is_some_and(|c| c.winner.is_none() && c.ended.is_none()) {
+            self.fail_call(now, id, 487, "Request Terminated", "caller");
+        }
+        true
+    }
+
+    /// The ACK for our 2xx to the caller. With a late offer it carries the answer, which the
+    /// callee is still waiting for in our ACK.
+    pub(super) fn on_call_ack(&mut self, request: &Request) {
+        let Some(id) = DialogId::of_request(request).and_then(|d| self.calls.by_dialog.get(&(d.call_id, d.local_tag)))
+        else {
+            return;
+        };
+        let (id, _) = *id;
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        if !call.late_offer {
+            return;
+        }
+        call.late_offer = false;
+        let Some(fork) = call.winner else { return };
+        let (fork_key, peer) = (call.forks[fork].key, call.forks[fork].peer.clone());
+        let Some(dialog) = call.b_dialog.as_mut() else { return };
+        let mut ack = dialog.create_request(Method::Ack);
+        if !request.body.is_empty() {
+            let content_type = request.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
+            ack.set_body(content_type, request.body.clone());
+        }
+        self.push_our_via(&mut ack, &peer);
+        self.transactions.send_ack(fork_key, ack, peer);
+    }
+
+    /// A request inside one of the calls' dialogs. Returns false when it names no call.
+    pub(super) fn on_call_request(&mut self, now: Now, key: TxKey, request: Request) -> bool {
+        let Some(dialog_id) = DialogId::of_request(&request) else { return false };
+        let Some(&(id, side)) = self.calls.by_dialog.get(&(dialog_id.call_id, dialog_id.local_tag)) else {
+            return false;
+        };
+        let Some(call) = self.calls.calls.get_mut(&id) else { return false };
+        if let Some(dialog) = call.dialog_mut(side) {
+            if let Err(error) = dialog.handle_request(&request) {
+                let response = request.reply(error.status(), "");
+                self.respond(key, response, now);
+                return true;
+            }
+        }
+        match request.method {
+            Method::Bye => {
+                self.respond(key, request.reply(200, "OK"), now);
+                let hangup = if side == Side::A { "caller" } else { "callee" };
+                self.hang_up(now, id, side.other(), hangup);
+            }
+            Method::Prack => self.respond(key, request.reply(200, "OK"), now),
+            _ => self.relay(now, id, side, key, request),
+        }
+        true
+    }
+
+    /// Carries a request from one leg to the other (re-INVITE, UPDATE, INFO, MESSAGE ...).
+    fn relay(&mut self, now: Now, id: CallId, from_side: Side, server: TxKey, request: Request) {
+        let to_side = from_side.other();
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        let Some(peer) = call.peer(to_side).cloned() else {
+            return self.respond(server, request.reply(491, "Request Pending"), now);
+        };
+        let Some(dialog) = call.dialog_mut(to_side) else {
+            return self.respond(server, request.reply(481, ""), now);
+        };
+        let mut out = dialog.create_request(request.method.clone());
+        for name in [HeaderName::Event, HeaderName::from("Info-Package"), HeaderName::SessionExpires] {
+            if let Some(v) = request.headers.get(name.clone()) {
+                out.headers.push(name, v.clone());
+            }
+        }
+        if !request.body.is_empty() {
+            let content_type = request.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
+            out.set_body(content_type, request.body.clone());
+        }
+        self.push_our_via(&mut out, &peer);
+        let invite = request.method == Method::Invite;
+        match self.transactions.send_request(out, peer, now.instant) {
+            Ok(key) => {
+                self.calls.by_client.insert(key, (id, Purpose::Relay { server, to: to_side, invite }));
+            }
+            Err(_) => self.respond(server, request.reply(500, "Server Internal Error"), now),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_relay_response(
+        &mut self,
+        now: Now,
+        id: CallId,
+        key: TxKey,
+        server: TxKey,
+        to: Side,
+        invite: bool,
+        response: Response,
+    ) {
+        if response.status == 100 {
+            return;
+        }
+        let Some(request) = self.transactions.request(server).cloned() else { return };
+        let mut out = request.reply(response.status, &response.reason);
+        if let Some((content_type, body)) = body_of(&response) {
+            out.set_body(content_type, body);
+        }
+        if invite && response.is_success() {
+            // The re-INVITE's 2xx is ACKed on its leg by us (§13.2.2.4); the originator ACKs
+            // ours on the other leg.
+            if let Some(call) = self.calls.calls.get_mut(&id)
+                && let (Some(peer), Some(dialog)) = (call.peer(to).cloned(), call.dialog_mut(to))
+            {
+                let _ = dialog.handle_response(&response);
+                let mut ack = dialog.create_request(Method::Ack);
+                self.push_our_via(&mut ack, &peer);
+                self.transactions.send_ack(key, ack, peer);
+            }
+            if let Some(origin) = self.transactions.peer(server).cloned() {
+                insert(&mut out, HeaderName::Contact, self.contact_for(&origin));
+            }
+        }
+        self.respond(server, out, now);
+    }
+
+    /// Ends an answered call: BYE to `side`, the call record written.
+    fn hang_up(&mut self, now: Now, id: CallId, side: Side, by: &'static str) {
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        if call.ended.is_some() {
+            return;
+        }
+        call.ended = Some(Ending { status: 200, reason: "OK".into(), side: by });
+        if let (Some(peer), Some(dialog)) = (call.peer(side).cloned(), call.dialog_mut(side)) {
+            let mut bye = dialog.create_request(Method::Bye);
+            self.push_our_via(&mut bye, &peer);
+            if let Ok(key) = self.transactions.send_request(bye, peer, now.instant) {
+                self.calls.by_client.insert(key, (id, Purpose::Bye));
+            }
+        }
+        self.finish(now, id);
+    }
+
+    /// Nobody answered in time: the caller hears 480 (RFC 3261 §13.3.1.1 leaves the choice).
+    pub(super) fn expire_rings(&mut self, now: Now) {
+        let due: Vec<CallId> = self
+            .calls
+            .calls
+            .iter()
+            .filter(|(_, c)| c.winner.is_none() && c.ended.is_none() && c.ring_deadline <= now.instant)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.fail_call(now, id, 480, "No Answer", "system");
+        }
+    }
+
+    /// Removes the call and writes its record.
+    fn finish(&mut self, now: Now, id: CallId) {
+        let Some(call) = self.calls.calls.remove(&id) else { return };
+        self.calls.by_invite.remove(&call.a_key);
+        self.calls.by_client.retain(|_, (c, purpose)| *c != id || *purpose == Purpose::Bye);
+        self.calls.by_dialog.retain(|_, (c, _)| *c != id);
+        let ending = call.ended.clone().unwrap_or(Ending { status: 200, reason: "OK".into(), side: "system" });
+        let callee_device = call.winner.map(|i| call.forks[i].device.clone());
+        let duration = call.answered.map_or(0, |a| now.unix_secs.saturating_sub(a));
+        info!(call = id, status = ending.status, by = ending.side, duration, "call ended");
+        self.persist.push_back(Persist::Cdr(CallRecord {
+            call_id: call.a_invite.call_id().unwrap_or_default().to_owned(),
+            caller: call.caller.username.clone(),
+            callee: call.callee.username.clone(),
+            caller_device: Some(call.caller_device),
+            callee_device,
+            started_at: call.started,
+            answered_at: call.answered,
+            ended_at: now.unix_secs,
+            duration_secs: duration,
+            cause: format!("{} {}", ending.status, ending.reason),
+            hangup_side: ending.side,
+        }));
+    }
+}
+
+/// A finished call, for the store (issue: call records).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub caller_device: Option<String>,
+    pub callee_device: Option<String>,
+    pub started_at: u64,
+    pub answered_at: Option<u64>,
+    pub ended_at: u64,
+    pub duration_secs: u64,
+    pub cause: String,
+    pub hangup_side: &'static str,
+}
+
+/// The best final answer when every device failed (RFC 3261 §16.7 item 6, simplified): a
+/// 6xx wins, then busy, then a real refusal, and 480 when nobody answered at all.
+fn best_failure(forks: &[Fork], last: &Response) -> (u16, String) {
+    let statuses: Vec<u16> = forks.iter().filter_map(|f| f.status).collect();
+    if let Some(s) = statuses.iter().copied().find(|s| *s >= 600) {
+        return (s, sambung_sip::reason_phrase(s).to_owned());
+    }
+    if statuses.iter().any(|s| *s == 486) {
+        return (486, "Busy Here".to_owned());
+    }
+    if let Some(s) = statuses.iter().copied().find(|s| !matches!(s, 408 | 480 | 487 | 503)) {
+        let reason = if s == last.status { last.reason.to_string() } else { sambung_sip::reason_phrase(s).to_owned() };
+        return (s, reason);
+    }
+    (480, "Temporarily Unavailable".to_owned())
+}
+
+fn body_of(response: &Response) -> Option<(&str, Bytes)> {
+    if response.body.is_empty() {
+        return None;
+    }
+    let content_type = response.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
+    Some((content_type, response.body.clone()))
+}
+
+fn aor_domain(aor: &str) -> &str {
+    aor.rsplit('@').next().unwrap_or(aor)
+}
+
+/// How the caller's device shows in the call record: its User-Agent and address.
+fn device_name(request: &Request, from: &Peer) -> String {
+    match request.headers.get(HeaderName::UserAgent) {
+        Some(ua) => format!("{ua} ({})", from.addr),
+        None => from.addr.to_string(),
+    }
+}
