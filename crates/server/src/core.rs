@@ -219,7 +219,7 @@ impl Core {
     fn expire_bindings(&mut self, now: Now) {
         for gone in self.registrar.location.expire(now.unix_secs) {
             debug!(aor = gone.aor, contact = %gone.uri, "binding expired");
-            self.persist.push_back(Persist::Unbind { account_id: gone.account_id, key: gone.key() });
+            self.persist.push_back(Persist::Unbind { account_id: gone.account_id, contact: gone.uri.to_string() });
         }
     }
 
@@ -246,7 +246,12 @@ impl Core {
         match event {
             TxEvent::Request { key, request, from } => {
                 let in_dialog = request.to().is_some_and(|to| to.tag().is_some());
-                if request.method == Method::Invite && !in_dialog && self.policy.check(&request).is_ok() {
+                let arrived_on = arrived_on.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
+                if request.method == Method::Invite
+                    && !in_dialog
+                    && self.policy.check(&request).is_ok()
+                    && self.is_local(&request, arrived_on)
+                {
                     return self.on_invite(now, key, request, from);
                 }
                 let request = if in_dialog {
@@ -257,7 +262,6 @@ impl Core {
                 } else {
                     request
                 };
-                let arrived_on = arrived_on.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
                 if let Some(response) = self.answer(now, &request, &from, arrived_on) {
                     debug!(
                         method = request.method.as_str(),
@@ -426,11 +430,7 @@ impl Core {
         if let Err(rejection) = self.policy.check(request) {
             return Some(rejection.response(request));
         }
-        let local = match &request.uri {
-            Uri::Sip(uri) => self.local.contains(&uri.host, arrived_on),
-            // tel: and the other accepted schemes are routed here, never relayed.
-            Uri::Other { .. } => true,
-        };
+        let local = self.is_local(request, arrived_on);
         if !local && request.max_forwards() == Some(0) {
             return Some(request.reply(483, "Too Many Hops"));
         }
@@ -457,6 +457,15 @@ impl Core {
         response
     }
 
+    /// True when the Request-URI names this server's domain (tel: and the other accepted
+    /// schemes are routed here, never relayed).
+    fn is_local(&self, request: &Request, arrived_on: IpAddr) -> bool {
+        match &request.uri {
+            Uri::Sip(uri) => self.local.contains(&uri.host, arrived_on),
+            Uri::Other { .. } => true,
+        }
+    }
+
     /// RFC 3261 §10.3: authenticate, then bind.
     fn register(&mut self, now: Now, request: &Request, from: &Peer) -> Response {
         let account = match self.auth.authenticate(request, &self.accounts, Challenger::Registrar, now.unix_secs) {
@@ -465,7 +474,8 @@ impl Core {
         };
         let (response, changes) = self.registrar.register(request, &account, &self.accounts, from, now.unix_secs);
         for binding in changes.removed {
-            self.persist.push_back(Persist::Unbind { account_id: binding.account_id, key: binding.key() });
+            self.persist
+                .push_back(Persist::Unbind { account_id: binding.account_id, contact: binding.uri.to_string() });
         }
         for binding in changes.upserted {
             self.persist.push_back(Persist::Bind(binding));
@@ -514,8 +524,9 @@ fn advertised_host(config: &Config) -> Host {
 pub enum Persist {
     /// A binding added or refreshed.
     Bind(Binding),
-    /// A binding removed (by `Contact: *`, expires=0 or expiry).
-    Unbind { account_id: i64, key: String },
+    /// A binding removed (by `Contact: *`, expires=0, expiry or a new contact of the same
+    /// device): its contact URI.
+    Unbind { account_id: i64, contact: String },
     /// A call ended: its record.
     Cdr(CallRecord),
 }

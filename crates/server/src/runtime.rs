@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::core::{Core, Now};
 use crate::data::{self, DataError};
+use crate::persist;
 use crate::shutdown::ShutdownController;
 use crate::transport::stream::StreamContext;
 use crate::transport::tls::{self, TlsError};
@@ -36,6 +37,8 @@ pub enum ServerError {
     Data(#[from] DataError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("database: {0}")]
+    Store(#[from] sambung_store::StoreError),
 }
 
 /// Every socket the server listens on, bound but not yet served.
@@ -91,8 +94,18 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let listeners = Listeners::bind(&config)?;
     let controller = ShutdownController::new();
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let core = Core::new(&config, &secret);
-    let core_task = tokio::spawn(run_core(core, events_rx, Sender::new(listeners.udp.clone())));
+    let store = sambung_store::Store::open(&config.database_url()).await?;
+    let generation = store.accounts_generation().await?;
+    let mut core = Core::new(&config, &secret);
+    let accounts = persist::load_accounts(&store).await?;
+    let bindings = persist::load_bindings(&store).await?;
+    info!(accounts = accounts.len(), bindings = bindings.len(), "database loaded");
+    core.set_accounts(accounts);
+    core.restore_bindings(bindings, now());
+    let (persist_tx, persist_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx));
+    let watcher = tokio::spawn(persist::watch_accounts(store.clone(), events_tx.clone(), generation));
+    let core_task = tokio::spawn(run_core(core, events_rx, Sender::new(listeners.udp.clone()), persist_tx));
 
     let limit = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = StreamContext {
@@ -140,13 +153,22 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     for task in tasks {
         let _ = task.await;
     }
+    watcher.abort();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, core_task).await;
+    // The core is gone, so the writer's channel closes once it has written everything.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
+    store.close().await;
     info!("stopped");
     Ok(())
 }
 
 /// The core task: feeds events and timer expiries to the core and sends what it answers.
-async fn run_core(mut core: Core, mut events: mpsc::Receiver<Event>, mut sender: Sender) {
+async fn run_core(
+    mut core: Core,
+    mut events: mpsc::Receiver<Event>,
+    mut sender: Sender,
+    persist: mpsc::UnboundedSender<crate::core::Persist>,
+) {
     let mut batch = Vec::with_capacity(64);
     loop {
         let deadline = core.poll_timeout();
@@ -168,13 +190,14 @@ async fn run_core(mut core: Core, mut events: mpsc::Receiver<Event>, mut sender:
                         Event::FramingError(inbound, error) => core.handle_framing_error(inbound, error),
                         Event::Connected(conn) => sender.connected(conn),
                         Event::Disconnected(id) => sender.disconnected(id),
+                        Event::Accounts(accounts) => core.set_accounts(accounts),
                     }
-                    flush(&mut core, &mut sender);
+                    flush(&mut core, &mut sender, &persist);
                 }
             }
             () = timer => {
                 core.handle_timeout(now());
-                flush(&mut core, &mut sender);
+                flush(&mut core, &mut sender, &persist);
             }
         }
     }
@@ -186,11 +209,14 @@ fn now() -> Now {
     Now { instant: Instant::now(), unix_secs: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) }
 }
 
-fn flush(core: &mut Core, sender: &mut Sender) {
+fn flush(core: &mut Core, sender: &mut Sender, persist: &mpsc::UnboundedSender<crate::core::Persist>) {
     while let Some(out) = core.poll_transmit() {
         if let Err(e) = sender.send(out) {
             debug!(error = %e, "message not sent");
         }
+    }
+    while let Some(change) = core.poll_persist() {
+        let _ = persist.send(change);
     }
 }
 

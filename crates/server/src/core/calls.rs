@@ -591,7 +591,8 @@ impl Core {
             answered_at: call.answered,
             ended_at: now.unix_secs,
             duration_secs: duration,
-            cause: format!("{} {}", ending.status, ending.reason),
+            cause_code: ending.status,
+            cause_reason: ending.reason,
             hangup_side: ending.side,
         }));
     }
@@ -609,7 +610,10 @@ pub struct CallRecord {
     pub answered_at: Option<u64>,
     pub ended_at: u64,
     pub duration_secs: u64,
-    pub cause: String,
+    /// The final status of the call: 200 for an answered call, else what the caller heard.
+    pub cause_code: u16,
+    pub cause_reason: String,
+    /// `caller`, `callee` or `system`.
     pub hangup_side: &'static str,
 }
 

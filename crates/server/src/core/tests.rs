@@ -96,9 +96,10 @@ fn requests_for_other_domains_are_refused() {
 }
 
 #[test]
-fn unknown_local_user_is_not_found() {
+fn invite_to_a_local_user_is_challenged_before_anything_else() {
+    // an INVITE is challenged first, so that 404 cannot tell who exists
     let r = answer(&mut core(), &request("INVITE", "sip:bob@SAMBUNG.example", "")).unwrap();
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 407);
 }
 
 #[test]
@@ -183,7 +184,7 @@ fn final_answer_to_invite_is_retransmitted_until_ack_over_udp() {
     core.handle_inbound(at(0), inbound(&invite));
     let answers = sent(&mut core);
     assert_eq!(answers.len(), 1);
-    assert!(answers[0].starts_with("SIP/2.0 404 "));
+    assert!(answers[0].starts_with("SIP/2.0 407 "), "an INVITE without credentials is challenged");
     // Timer G: T1 later the 404 goes out again.
     let deadline = core.poll_timeout().expect("Timer G armed");
     assert_eq!(deadline - start, std::time::Duration::from_millis(500));

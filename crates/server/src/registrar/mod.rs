@@ -160,7 +160,10 @@ impl Registrar {
             if is_new {
                 changes.new_devices.push(key);
             }
-            self.location.upsert(binding.clone());
+            if let Some(old) = self.location.upsert(binding.clone()).filter(|old| old.uri != binding.uri) {
+                // the same device (RFC 5626 instance) at a new contact: the old row goes
+                changes.removed.push(old);
+            }
             changes.upserted.push(binding);
         }
         Ok(changes)

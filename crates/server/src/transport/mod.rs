@@ -127,6 +127,8 @@ pub enum Event {
     Connected(Connection),
     /// A stream connection closed.
     Disconnected(ConnId),
+    /// The accounts changed in the store: the new table.
+    Accounts(crate::registrar::Accounts),
 }
 
 /// A live stream connection, as the connection table keeps it.

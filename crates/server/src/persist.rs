@@ -1,0 +1,166 @@
+//! The bridge between the core (in-memory, synchronous) and the store (a database, async).
+//!
+//! At start the accounts and bindings are loaded into the core. While running, the core queues
+//! [`Persist`] changes that one store task writes in order, and a watcher reloads the accounts
+//! whenever their generation in the database moves (the CLI changed one), so a request never
+//! waits on the database.
+
+use std::time::Duration;
+
+use sambung_sip::transaction::Peer;
+use sambung_sip::{Transport, Uri};
+use sambung_store::Store;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::core::Persist;
+use crate::registrar::{Account, Accounts, Binding};
+use crate::transport::Event;
+
+/// How often the account generation is polled.
+pub const ACCOUNT_POLL: Duration = Duration::from_secs(1);
+
+/// Every account, as the core wants them.
+pub async fn load_accounts(store: &Store) -> Result<Accounts, sambung_store::StoreError> {
+    Ok(Accounts::new(store.list_accounts().await?.into_iter().map(account)))
+}
+
+fn account(a: sambung_store::Account) -> Account {
+    Account {
+        id: a.id,
+        username: a.username,
+        display_name: a.display_name,
+        extension: a.extension,
+        realm: a.realm,
+        ha1_md5: a.ha1_md5,
+        ha1_sha256: a.ha1_sha256,
+        disabled: a.disabled,
+    }
+}
+
+/// Every persisted binding that can still be used.
+pub async fn load_bindings(store: &Store) -> Result<Vec<Binding>, sambung_store::StoreError> {
+    let rows = store.all_bindings().await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        match binding_from_row(&row) {
+            Some(b) => out.push(b),
+            None => warn!(contact = row.contact, "stored binding unreadable; ignored"),
+        }
+    }
+    Ok(out)
+}
+
+fn binding_from_row(row: &sambung_store::Binding) -> Option<Binding> {
+    let (transport, addr) = parse_received(&row.received)?;
+    Some(Binding {
+        account_id: row.account_id,
+        aor: row.aor.clone(),
+        uri: Uri::parse(&row.contact).ok()?,
+        instance: row.instance.clone(),
+        reg_id: row.reg_id.and_then(|r| u32::try_from(r).ok()),
+        q: u16::try_from(row.q).unwrap_or(1000),
+        call_id: row.call_id.clone(),
+        cseq: u32::try_from(row.cseq).unwrap_or(0),
+        expires_at: u64::try_from(row.expires_at).unwrap_or(0),
+        // The connection a stream device used is gone after a restart; UDP devices are
+        // reached at the address again.
+        source: Peer { transport, addr, flow: None },
+        user_agent: row.user_agent.clone(),
+    })
+}
+
+fn binding_row(b: &Binding, now_secs: u64) -> sambung_store::Binding {
+    sambung_store::Binding {
+        account_id: b.account_id,
+        aor: b.aor.clone(),
+        contact: b.uri.to_string(),
+        instance: b.instance.clone(),
+        reg_id: b.reg_id.and_then(|r| i32::try_from(r).ok()),
+        q: i32::from(b.q),
+        expires_at: i64::try_from(b.expires_at).unwrap_or(i64::MAX),
+        call_id: b.call_id.clone(),
+        cseq: i64::from(b.cseq),
+        received: format!("{}:{}", b.source.transport.as_str().to_ascii_lowercase(), b.source.addr),
+        path: None,
+        user_agent: b.user_agent.clone(),
+        updated_at: i64::try_from(now_secs).unwrap_or(i64::MAX),
+    }
+}
+
+/// `"udp:192.0.2.1:5060"` → transport and address.
+fn parse_received(text: &str) -> Option<(Transport, std::net::SocketAddr)> {
+    let (transport, addr) = text.split_once(':')?;
+    Some((Transport::parse(transport), addr.parse().ok()?))
+}
+
+/// Writes the core's changes, in order, until the channel closes.
+pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persist>) {
+    while let Some(change) = changes.recv().await {
+        let now = unix_now();
+        let result = match &change {
+            Persist::Bind(b) => store.upsert_binding(&binding_row(b, now)).await,
+            Persist::Unbind { account_id, contact } => store.remove_binding(*account_id, contact).await.map(|_| ()),
+            Persist::Cdr(record) => store.insert_cdr(&cdr_row(record)).await.map(|_| ()),
+        };
+        if let Err(error) = result {
+            warn!(%error, ?change, "could not persist");
+        }
+    }
+    debug!("store writer stopped");
+}
+
+fn cdr_row(r: &crate::core::CallRecord) -> sambung_store::NewCdr {
+    let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sambung_store::NewCdr {
+        call_id: r.call_id.clone(),
+        caller: r.caller.clone(),
+        callee: r.callee.clone(),
+        caller_device: r.caller_device.clone(),
+        callee_device: r.callee_device.clone(),
+        started_at: secs(r.started_at),
+        answered_at: r.answered_at.map(secs),
+        ended_at: secs(r.ended_at),
+        cause_code: r.cause_code,
+        cause_reason: r.cause_reason.clone(),
+        hangup_side: match r.hangup_side {
+            "caller" => sambung_store::HangupSide::Caller,
+            "callee" => sambung_store::HangupSide::Callee,
+            _ => sambung_store::HangupSide::System,
+        },
+    }
+}
+
+/// Reloads the accounts into the core whenever the store's account generation moves.
+pub async fn watch_accounts(store: Store, events: mpsc::Sender<Event>, mut generation: i64) {
+    let mut tick = tokio::time::interval(ACCOUNT_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let current = match store.accounts_generation().await {
+            Ok(g) => g,
+            Err(error) => {
+                debug!(%error, "account generation unavailable");
+                continue;
+            }
+        };
+        if current == generation {
+            continue;
+        }
+        match load_accounts(&store).await {
+            Ok(accounts) => {
+                debug!(accounts = accounts.len(), "accounts reloaded");
+                generation = current;
+                if events.send(Event::Accounts(accounts)).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => warn!(%error, "could not reload accounts"),
+        }
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
