@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   "sipp:sip-tester"
   "openssl:openssl"
+  "pg_ctlcluster:postgresql"
 )
 
 missing=()
@@ -21,6 +22,48 @@ if ((${#missing[@]})); then
   echo "==> installing Debian packages: ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# PostgreSQL for the store's test suite (crates/store/tests), which runs once on SQLite and once
+# on the database named by SAMBUNG_TEST_POSTGRES_URL. Unless that variable is already set, start a
+# throwaway cluster on 127.0.0.1 (trust authentication, a password-less role `sambung` owning a
+# database `sambung`) and stop it when this script exits. initdb refuses to run as root, so as
+# root the cluster runs as the `postgres` user that the Debian package creates.
+PG_DIR=""
+PG_BIN=""
+PG_AS=()
+stop_postgres() {
+  if [ -n "$PG_DIR" ]; then
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+}
+start_postgres() {
+  PG_BIN=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)
+  if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+    echo "PostgreSQL server binaries not found under /usr/lib/postgresql" >&2
+    return 1
+  fi
+  local port=55432
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  PG_DIR=$(mktemp -d /tmp/sambung-pg.XXXXXX)
+  trap stop_postgres EXIT
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres: "$PG_DIR"
+    PG_AS=(runuser -u postgres --)
+  fi
+  "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync -E UTF8 >"$PG_DIR/initdb.log" 2>&1 ||
+    { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+    -o "-h 127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=200" start >/dev/null ||
+    { cat "$PG_DIR/server.log" >&2; return 1; }
+  "${PG_AS[@]}" "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 \
+    -c "CREATE ROLE sambung LOGIN" -c "CREATE DATABASE sambung OWNER sambung" >/dev/null
+  export SAMBUNG_TEST_POSTGRES_URL="postgres://sambung@127.0.0.1:$port/sambung"
+  echo "==> PostgreSQL test cluster on 127.0.0.1:$port"
+}
+if [ -z "${SAMBUNG_TEST_POSTGRES_URL:-}" ]; then
+  start_postgres
 fi
 
 # Two cores are shared with other builds: keep the parallelism modest.

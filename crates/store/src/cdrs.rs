@@ -1,0 +1,194 @@
+//! Call detail records: one row per finished call.
+
+use crate::error::StoreError;
+use crate::rows::from_row;
+use crate::{Store, on_pool};
+
+/// Which side ended a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HangupSide {
+    Caller,
+    Callee,
+    /// The server: ring timeout, session timer expiry, shutdown, media failure.
+    System,
+}
+
+impl HangupSide {
+    /// The stored text: `"caller"`, `"callee"` or `"system"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupSide::Caller => "caller",
+            HangupSide::Callee => "callee",
+            HangupSide::System => "system",
+        }
+    }
+
+    fn parse(text: &str) -> Option<HangupSide> {
+        match text {
+            "caller" => Some(HangupSide::Caller),
+            "callee" => Some(HangupSide::Callee),
+            "system" => Some(HangupSide::System),
+            _ => None,
+        }
+    }
+}
+
+/// A finished call.
+///
+/// `caller` and `callee` are usernames for local accounts and URIs for anyone else;
+/// [`Store::cdrs_for`] finds the records naming a username on either side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cdr {
+    pub id: i64,
+    /// The Call-ID of the caller's leg.
+    pub call_id: String,
+    pub caller: String,
+    pub callee: String,
+    /// The caller's device (its `+sip.instance` or contact), when known.
+    pub caller_device: Option<String>,
+    /// The device that answered, when any.
+    pub callee_device: Option<String>,
+    /// Unix seconds when the INVITE arrived.
+    pub started_at: i64,
+    /// Unix seconds of the 200 OK, when answered.
+    pub answered_at: Option<i64>,
+    /// Unix seconds when the call ended.
+    pub ended_at: i64,
+    /// Seconds from answer to end; 0 when unanswered.
+    pub duration_secs: i64,
+    /// Final SIP status: 200 for an answered call, e.g. 486, 487 or 408 otherwise.
+    pub cause_code: u16,
+    /// Reason phrase or reason text of the end, e.g. `"Busy Here"` or `"BYE"`.
+    pub cause_reason: String,
+    pub hangup_side: HangupSide,
+}
+
+/// What [`Store::insert_cdr`] needs; the duration is computed from the times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCdr {
+    pub call_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub caller_device: Option<String>,
+    pub callee_device: Option<String>,
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: i64,
+    pub cause_code: u16,
+    pub cause_reason: String,
+    pub hangup_side: HangupSide,
+}
+
+/// The row as stored, before the typed fields are checked.
+struct CdrRow {
+    id: i64,
+    call_id: String,
+    caller: String,
+    callee: String,
+    caller_device: Option<String>,
+    callee_device: Option<String>,
+    started_at: i64,
+    answered_at: Option<i64>,
+    ended_at: i64,
+    duration_secs: i64,
+    cause_code: i32,
+    cause_reason: String,
+    hangup_side: String,
+}
+
+from_row!(CdrRow {
+    id,
+    call_id,
+    caller,
+    callee,
+    caller_device,
+    callee_device,
+    started_at,
+    answered_at,
+    ended_at,
+    duration_secs,
+    cause_code,
+    cause_reason,
+    hangup_side
+});
+
+impl TryFrom<CdrRow> for Cdr {
+    type Error = StoreError;
+
+    fn try_from(r: CdrRow) -> Result<Cdr, StoreError> {
+        let invalid = |reason| StoreError::Invalid { field: "call record", reason };
+        Ok(Cdr {
+            id: r.id,
+            call_id: r.call_id,
+            caller: r.caller,
+            callee: r.callee,
+            caller_device: r.caller_device,
+            callee_device: r.callee_device,
+            started_at: r.started_at,
+            answered_at: r.answered_at,
+            ended_at: r.ended_at,
+            duration_secs: r.duration_secs,
+            cause_code: u16::try_from(r.cause_code).map_err(|_| invalid("stored cause code out of range"))?,
+            cause_reason: r.cause_reason,
+            hangup_side: HangupSide::parse(&r.hangup_side).ok_or(invalid("stored hangup side unknown"))?,
+        })
+    }
+}
+
+const CDR_COLUMNS: &str = "id, call_id, caller, callee, caller_device, callee_device, started_at, answered_at, \
+     ended_at, duration_secs, cause_code, cause_reason, hangup_side";
+
+impl Store {
+    /// Stores a call record; `duration_secs` is `ended_at - answered_at` (0 when unanswered).
+    pub async fn insert_cdr(&self, new: &NewCdr) -> Result<Cdr, StoreError> {
+        if !(100..=699).contains(&new.cause_code) {
+            return Err(StoreError::Invalid { field: "call record", reason: "cause code must be a SIP status" });
+        }
+        if new.ended_at < new.started_at || new.answered_at.is_some_and(|a| a < new.started_at || a > new.ended_at) {
+            return Err(StoreError::Invalid {
+                field: "call record",
+                reason: "times must be started <= answered <= ended",
+            });
+        }
+        let duration = new.answered_at.map_or(0, |a| new.ended_at - a);
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO cdrs (call_id, caller, callee, caller_device, callee_device, started_at, answered_at, \
+             ended_at, duration_secs, cause_code, cause_reason, hangup_side) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {CDR_COLUMNS}"
+        ));
+        let row: CdrRow = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(&new.call_id)
+            .bind(&new.caller)
+            .bind(&new.callee)
+            .bind(&new.caller_device)
+            .bind(&new.callee_device)
+            .bind(new.started_at)
+            .bind(new.answered_at)
+            .bind(new.ended_at)
+            .bind(duration)
+            .bind(i32::from(new.cause_code))
+            .bind(&new.cause_reason)
+            .bind(new.hangup_side.as_str())
+            .fetch_one(pool)
+            .await)?;
+        row.try_into()
+    }
+
+    /// The newest `limit` call records, newest first.
+    pub async fn list_cdrs(&self, limit: u32) -> Result<Vec<Cdr>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {CDR_COLUMNS} FROM cdrs ORDER BY id DESC LIMIT $1"));
+        let rows: Vec<CdrRow> =
+            on_pool!(self, |pool| sqlx::query_as(sql).bind(i64::from(limit)).fetch_all(pool).await)?;
+        rows.into_iter().map(Cdr::try_from).collect()
+    }
+
+    /// The newest `limit` call records with `username` as caller or callee, newest first.
+    pub async fn cdrs_for(&self, username: &str, limit: u32) -> Result<Vec<Cdr>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CDR_COLUMNS} FROM cdrs WHERE caller = $1 OR callee = $1 ORDER BY id DESC LIMIT $2"
+        ));
+        let rows: Vec<CdrRow> =
+            on_pool!(self, |pool| sqlx::query_as(sql).bind(username).bind(i64::from(limit)).fetch_all(pool).await)?;
+        rows.into_iter().map(Cdr::try_from).collect()
+    }
+}
