@@ -113,78 +113,54 @@ enum Start {
 /// The end of the header section, built once.
 static CRLF2: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
 
+/// What one pass over the start line and the header lines found.
+struct Head {
+    is_request: bool,
+    start: Start,
+    headers: Headers,
+    seen: Seen,
+    bad_line: bool,
+    /// Where the first blank line starts, when the pass stopped at one.
+    blank: Option<usize>,
+}
+
 pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
     // RFC 3261 §7.5: CRLFs before the start line are ignored.
     let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
     if skip == buf.len() {
         return Err(ParseError::new(ErrorKind::Empty));
     }
-    let (head_end, body_start) = match CRLF2.find(&buf[skip..]) {
-        Some(i) => (skip + i + 2, skip + i + 4),
-        None => match memchr::memmem::find(&buf[skip..], b"\n\n") {
-            Some(i) => (skip + i + 1, skip + i + 2),
-            // A datagram that ends right after its last header line: the datagram bounds the
-            // header section (the blank line is missing, nothing else).
-            None if buf.ends_with(b"\n") => (buf.len(), buf.len()),
-            None => return Err(ParseError::new(ErrorKind::UnterminatedHeaders)),
-        },
-    };
-    let head = SipStr::try_from(buf.slice(skip..head_end)).map_err(|_| ParseError::new(ErrorKind::NotUtf8))?;
 
-    let mut lines = Lines { s: &head, pos: 0 };
-    let start_line = lines.next_line().unwrap_or("");
-    let is_request = !start_line.starts_with("SIP/");
-    let start = if is_request {
-        Start::Request(request_line(&head, start_line))
-    } else {
-        Start::Response(status_line(&head, start_line))
+    // One pass: read lines from the start of the message (as much of it as is UTF-8) up to the
+    // first blank line. When that blank line is a CRLF after a CRLF, it is the first "\r\n\r\n"
+    // (an earlier one would have made an earlier blank line), which is where the header section
+    // ends. Anything else (bare LFs, no blank line, a header section that is not UTF-8) takes the
+    // general path below, which finds the end first and reads the lines again.
+    let text = match SipStr::try_from(buf.slice(skip..)) {
+        Ok(t) => t,
+        Err(e) => SipStr::try_from(buf.slice(skip..skip + e.valid_up_to()))
+            .map_err(|_| ParseError::new(ErrorKind::NotUtf8))?,
     };
-
-    // Room for lines of 32 bytes on average (real header lines are longer), so the list is
-    // allocated once without a pass to count the lines.
-    let capacity = ((head.len() - lines.pos) / 32).clamp(8, 64);
-    let mut headers = Headers(Vec::with_capacity(capacity));
-    let mut seen = Seen::default();
-    let mut bad_line = false;
-    while let Some(line) = lines.next_line() {
-        let folded = lines.continuation();
-        // `token *(SP / HTAB) ":"`: the same as "the text before the first colon, less trailing
-        // white space, is a token", as neither `:` nor white space is a token character.
-        let lb = line.as_bytes();
-        let mut name_end = 0;
-        while name_end < lb.len() && text::is_token_char(lb[name_end]) {
-            name_end += 1;
+    let head = read_head(&text, true);
+    let (head, body_start) = match head.blank {
+        Some(at) if at >= 2 && text.as_bytes().get(at - 2..at + 2) == Some(b"\r\n\r\n") => (head, skip + at + 2),
+        _ => {
+            let (head_end, body_start) = match CRLF2.find(&buf[skip..]) {
+                Some(i) => (skip + i + 2, skip + i + 4),
+                None => match memchr::memmem::find(&buf[skip..], b"\n\n") {
+                    Some(i) => (skip + i + 1, skip + i + 2),
+                    // A datagram that ends right after its last header line: the datagram
+                    // bounds the header section (the blank line is missing, nothing else).
+                    None if buf.ends_with(b"\n") => (buf.len(), buf.len()),
+                    None => return Err(ParseError::new(ErrorKind::UnterminatedHeaders)),
+                },
+            };
+            let text = SipStr::try_from(buf.slice(skip..head_end)).map_err(|_| ParseError::new(ErrorKind::NotUtf8))?;
+            (read_head(&text, false), body_start)
         }
-        let mut colon = name_end;
-        while colon < lb.len() && matches!(lb[colon], b' ' | b'\t') {
-            colon += 1;
-        }
-        if name_end == 0 || lb.get(colon) != Some(&b':') {
-            bad_line = true;
-            continue;
-        }
-        let name = &line[..name_end];
-        let value = trim_lws(&line[colon + 1..]);
-        let value = match folded {
-            None => sub(&head, value),
-            Some(cont) => unfold(value, cont),
-        };
-        let name = HeaderName::parse_in(&head, name);
-        let i = headers.0.len();
-        match name {
-            HeaderName::Via => seen.via.see(i),
-            HeaderName::CallId => seen.call_id.see(i),
-            HeaderName::From => seen.from.see(i),
-            HeaderName::To => seen.to.see(i),
-            HeaderName::CSeq => seen.cseq.see(i),
-            HeaderName::MaxForwards => seen.max_forwards.see(i),
-            HeaderName::ContentLength => seen.content_length.see(i),
-            HeaderName::Contact => seen.contact.see(i),
-            _ => {}
-        }
-        headers.0.push(Header { name, value });
-    }
-    drop(head);
+    };
+    drop(text);
+    let Head { is_request, start, headers, seen, bad_line, .. } = head;
 
     let fail = |kind: ErrorKind, headers: Headers| ParseError {
         kind,
@@ -229,6 +205,72 @@ pub(crate) fn parse(buf: Bytes) -> Result<Message, ParseError> {
         StartOk::Request(method, uri) => Message::Request(Request { method, uri, headers, body }),
         StartOk::Response(status, reason) => Message::Response(Response { status, reason, headers, body }),
     })
+}
+
+/// Reads the start line and the header lines of `text`: all of them, or (with `stop_at_blank`)
+/// those before the first blank line. Values are slices of `text`.
+fn read_head(text: &SipStr, stop_at_blank: bool) -> Head {
+    let mut lines = Lines { s: text, pos: 0 };
+    let start_line = lines.next_line().unwrap_or("");
+    let is_request = !start_line.starts_with("SIP/");
+    let start = if is_request {
+        Start::Request(request_line(text, start_line))
+    } else {
+        Start::Response(status_line(text, start_line))
+    };
+
+    // Room for lines of 40 bytes on average (real header lines are about that or longer), so
+    // the list is mostly allocated once, without a pass to count the lines.
+    let capacity = ((text.len() - lines.pos) / 40).clamp(12, 32);
+    let mut headers = Headers(Vec::with_capacity(capacity));
+    let mut seen = Seen::default();
+    let mut bad_line = false;
+    let mut blank = None;
+    loop {
+        let at = lines.pos;
+        let Some(line) = lines.next_line() else { break };
+        if stop_at_blank && line.is_empty() {
+            blank = Some(at);
+            break;
+        }
+        let folded = lines.continuation();
+        // `token *(SP / HTAB) ":"`: the same as "the text before the first colon, less trailing
+        // white space, is a token", as neither `:` nor white space is a token character.
+        let lb = line.as_bytes();
+        let mut name_end = 0;
+        while name_end < lb.len() && text::is_token_char(lb[name_end]) {
+            name_end += 1;
+        }
+        let mut colon = name_end;
+        while colon < lb.len() && matches!(lb[colon], b' ' | b'\t') {
+            colon += 1;
+        }
+        if name_end == 0 || lb.get(colon) != Some(&b':') {
+            bad_line = true;
+            continue;
+        }
+        let name = &line[..name_end];
+        let value = trim_lws(&line[colon + 1..]);
+        let value = match folded {
+            None => sub(text, value),
+            Some(cont) => unfold(value, cont),
+        };
+        let name = HeaderName::parse_in(text, name);
+        let i = headers.0.len();
+        match name {
+            HeaderName::Via => seen.via.see(i),
+            HeaderName::CallId => seen.call_id.see(i),
+            HeaderName::From => seen.from.see(i),
+            HeaderName::To => seen.to.see(i),
+            HeaderName::CSeq => seen.cseq.see(i),
+            HeaderName::MaxForwards => seen.max_forwards.see(i),
+            HeaderName::ContentLength => seen.content_length.see(i),
+            HeaderName::Contact => seen.contact.see(i),
+            _ => {}
+        }
+        headers.0.push(Header { name, value });
+    }
+    Head { is_request, start, headers, seen, bad_line, blank }
 }
 
 enum StartOk {

@@ -41,8 +41,8 @@ pub(crate) const URI_BAD: u8 = 1 << 4;
 pub(crate) const LWS: u8 = 1 << 5;
 /// A display name written without quotes: `token` characters and LWS.
 pub(crate) const DISPLAY: u8 = 1 << 6;
-/// ASCII digits.
-pub(crate) const DIGIT: u8 = 1 << 7;
+/// What a SIP URI scan stops at: `@ : ; ? %` and the bytes of [`URI_BAD`].
+pub(crate) const URI_MARK: u8 = 1 << 7;
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -91,8 +91,8 @@ const fn class_table() -> [u8; 256] {
         if lws {
             bits |= LWS | DISPLAY;
         }
-        if c.is_ascii_digit() {
-            bits |= DIGIT;
+        if matches!(c, b'@' | b':' | b';' | b'?' | b'%') || c <= b' ' || matches!(c, b'<' | b'>' | b'"') {
+            bits |= URI_MARK;
         }
         t[i] = bits;
         i += 1;

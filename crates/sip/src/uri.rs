@@ -330,37 +330,47 @@ struct SipUriParts<'a> {
 }
 
 impl<'a> SipUriParts<'a> {
+    /// Splits `userinfo@hostport;params?headers` in one or two scans: up to the first `@` (the
+    /// end of the userinfo, when there is one), then the rest up to the first `?`. Each scan
+    /// notes where the first `:`, `;`, `?` and `%` and the first byte not allowed in a URI are.
     #[inline]
     fn split(s: &'a str) -> Result<SipUriParts<'a>, &'static str> {
-        let (userinfo, rest) = match text::find(s, b'@') {
-            Some(at) => (Some(&s[..at]), &s[at + 1..]),
-            None => (None, s),
-        };
-        let (user, password) = match userinfo {
-            Some(ui) => {
-                let (u, p) = match text::find(ui, b':') {
-                    Some(c) => (&ui[..c], Some(&ui[c + 1..])),
-                    None => (ui, None),
-                };
-                if u.is_empty() || text::any(u, text::URI_BAD) {
+        let b = s.as_bytes();
+        let first = Marks::scan(b, 0, false);
+        let (user, password, rest, marks) = match first.at {
+            Some(at) => {
+                let user_end = first.colon.filter(|&c| c < at).unwrap_or(at);
+                let u = &s[..user_end];
+                if u.is_empty() || first.bad.is_some_and(|p| p < user_end) {
                     return Err("bad user part");
                 }
-                if text::find(u, b'%').is_some() && text::unescape(u).is_none() {
+                if first.pct.is_some_and(|p| p < user_end) && text::unescape(u).is_none() {
                     return Err("bad escape in user part");
                 }
-                (Some(u), p)
+                let password = (user_end < at).then(|| &s[user_end + 1..at]);
+                (Some(u), password, at + 1, Marks::scan(b, at + 1, true))
             }
-            None => (None, None),
+            None => (None, None, 0, first),
         };
-        let (before_headers, headers) = match text::find(rest, b'?') {
-            Some(q) => (&rest[..q], Some(&rest[q + 1..])),
-            None => (rest, None),
+        // Positions in `s`; `end` is where the part before the headers ends.
+        let (end, headers) = match marks.q {
+            Some(q) => (q, Some(&s[q + 1..])),
+            None => (s.len(), None),
         };
-        let (hostport, params) = match text::find(before_headers, b';') {
-            Some(sc) => (&before_headers[..sc], &before_headers[sc..]),
-            None => (before_headers, ""),
+        let semi = marks.semi.filter(|&p| p < end);
+        let hostport_end = semi.unwrap_or(end);
+        let params = &s[hostport_end..end];
+        let hostport = &s[rest..hostport_end];
+        let (host, port) = if hostport.starts_with('[') {
+            split_hostport(hostport)?
+        } else {
+            let (h, port) = match marks.colon.filter(|&c| c < hostport_end) {
+                Some(c) => (&s[rest..c], Some(parse_port(&s[c + 1..hostport_end]).ok_or("bad port")?)),
+                None => (hostport, None),
+            };
+            check_host(h)?;
+            (h, port)
         };
-        let (host, port) = split_hostport(hostport)?;
         Ok(SipUriParts { user, password, host, port, params, headers })
     }
 
@@ -371,6 +381,50 @@ impl<'a> SipUriParts<'a> {
             Some(h) if h.is_empty() || text::any(h, text::URI_BAD) => Err("bad URI headers"),
             _ => Ok(()),
         }
+    }
+}
+
+/// Where a scan of a SIP URI found the first of each byte it looks for (offsets in the URI).
+#[derive(Default)]
+struct Marks {
+    at: Option<usize>,
+    colon: Option<usize>,
+    semi: Option<usize>,
+    q: Option<usize>,
+    pct: Option<usize>,
+    bad: Option<usize>,
+}
+
+impl Marks {
+    /// Scans `b` from `from` up to the first `@` (`after_userinfo` false) or the first `?`
+    /// (`after_userinfo` true: the userinfo is behind, and nothing after `?` matters).
+    #[inline]
+    fn scan(b: &[u8], from: usize, after_userinfo: bool) -> Marks {
+        let mut m = Marks::default();
+        let mut i = from;
+        while i < b.len() {
+            let c = b[i];
+            if text::class(c, text::URI_MARK) {
+                match c {
+                    b'@' if !after_userinfo => {
+                        m.at = Some(i);
+                        break;
+                    }
+                    b':' => _ = m.colon.get_or_insert(i),
+                    b';' => _ = m.semi.get_or_insert(i),
+                    b'?' => {
+                        m.q.get_or_insert(i);
+                        if after_userinfo {
+                            break;
+                        }
+                    }
+                    b'%' => _ = m.pct.get_or_insert(i),
+                    _ => _ = m.bad.get_or_insert(i),
+                }
+            }
+            i += 1;
+        }
+        m
     }
 }
 
