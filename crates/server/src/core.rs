@@ -25,8 +25,10 @@ use sambung_sip::{
 use tracing::{debug, trace};
 
 mod calls;
+mod messages;
 
 pub use calls::CallRecord;
+pub use messages::StoredMessage;
 
 use crate::config::Config;
 use crate::registrar::{self, Accounts, AuthOutcome, Authenticator, Binding, Challenger, Registrar};
@@ -110,6 +112,7 @@ pub struct Core {
     registrar: Registrar,
     transactions: TransactionLayer,
     calls: calls::Calls,
+    messaging: messages::Messaging,
     ring_timeout: std::time::Duration,
     /// The address written into Via and Contact when a socket is bound to a wildcard.
     advertise: Host,
@@ -157,6 +160,7 @@ impl Core {
             persist: VecDeque::new(),
             last_now: None,
             calls: calls::Calls::default(),
+            messaging: messages::Messaging::default(),
             ring_timeout: config.calls.ring_timeout(),
             advertise: advertised_host(config),
             stream_locals: std::collections::HashMap::new(),
@@ -247,12 +251,12 @@ impl Core {
             TxEvent::Request { key, request, from } => {
                 let in_dialog = request.to().is_some_and(|to| to.tag().is_some());
                 let arrived_on = arrived_on.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
-                if request.method == Method::Invite
-                    && !in_dialog
-                    && self.policy.check(&request).is_ok()
-                    && self.is_local(&request, arrived_on)
-                {
-                    return self.on_invite(now, key, request, from);
+                if !in_dialog && self.policy.check(&request).is_ok() && self.is_local(&request, arrived_on) {
+                    match request.method {
+                        Method::Invite => return self.on_invite(now, key, request, from),
+                        Method::Message => return self.on_message(now, key, request),
+                        _ => {}
+                    }
                 }
                 let request = if in_dialog {
                     match self.on_call_request_or_back(now, key, request) {
@@ -298,12 +302,14 @@ impl Core {
                 self.on_call_ack(&request);
             }
             TxEvent::Response { key, response, .. } | TxEvent::Timeout { key, response, .. } => {
-                if !self.on_call_response(now, key, response) {
+                if !self.on_message_response(now, key, response.status) && !self.on_call_response(now, key, response) {
                     trace!(?key, "response for no call");
                 }
             }
             TxEvent::TransportError { key } => {
-                if let Some(request) = self.transactions.request(key).cloned() {
+                if !self.on_message_response(now, key, 503)
+                    && let Some(request) = self.transactions.request(key).cloned()
+                {
                     let failed = request.reply(503, "Service Unavailable");
                     self.on_call_response(now, key, failed);
                 }
@@ -477,9 +483,16 @@ impl Core {
             self.persist
                 .push_back(Persist::Unbind { account_id: binding.account_id, contact: binding.uri.to_string() });
         }
+        let mut fetch = changes.new_devices;
         for binding in changes.upserted {
+            let key = binding.key();
+            if !fetch.contains(&key) && self.has_missed(binding.account_id, &key) {
+                fetch.push(key);
+            }
             self.persist.push_back(Persist::Bind(binding));
         }
+        // RFC 3428 store and forward: a device that comes online gets what it has not had.
+        self.fetch_missed(account.id, fetch);
         response
     }
 
@@ -529,6 +542,20 @@ pub enum Persist {
     Unbind { account_id: i64, contact: String },
     /// A call ended: its record.
     Cdr(CallRecord),
+    /// A text message to keep; the store answers with its id under `ticket`.
+    StoreMessage {
+        ticket: u64,
+        from_uri: String,
+        from_account: Option<i64>,
+        to_account: i64,
+        content_type: String,
+        body: Bytes,
+        created_at: u64,
+    },
+    /// A device took a message.
+    Delivered { message_id: i64, device: String, at: u64 },
+    /// What a device has not had yet: the store answers with the messages.
+    FetchUndelivered { account_id: i64, device: String },
 }
 
 fn outbound(inbound: &Inbound, bytes: Bytes, close: bool) -> Outbound {
@@ -554,3 +581,5 @@ pub(crate) fn insert(response: &mut Response, name: HeaderName, value: SipStr) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_calls;

@@ -95,13 +95,54 @@ fn parse_received(text: &str) -> Option<(Transport, std::net::SocketAddr)> {
 }
 
 /// Writes the core's changes, in order, until the channel closes.
-pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persist>) {
+/// Queries the core asked for are answered as [`Event`]s.
+pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persist>, events: mpsc::Sender<Event>) {
     while let Some(change) = changes.recv().await {
         let now = unix_now();
         let result = match &change {
             Persist::Bind(b) => store.upsert_binding(&binding_row(b, now)).await,
             Persist::Unbind { account_id, contact } => store.remove_binding(*account_id, contact).await.map(|_| ()),
             Persist::Cdr(record) => store.insert_cdr(&cdr_row(record)).await.map(|_| ()),
+            Persist::StoreMessage { ticket, from_uri, from_account, to_account, content_type, body, created_at } => {
+                let new = sambung_store::NewMessage {
+                    from_uri: from_uri.clone(),
+                    from_account: *from_account,
+                    to_account: *to_account,
+                    content_type: content_type.clone(),
+                    body: body.to_vec(),
+                    created_at: i64::try_from(*created_at).unwrap_or(i64::MAX),
+                };
+                let stored = store.store_message(new).await;
+                let id = stored.as_ref().ok().map(|m| m.id);
+                let _ = events.send(Event::MessageStored { ticket: *ticket, id }).await;
+                stored.map(|_| ())
+            }
+            Persist::Delivered { message_id, device, at } => {
+                store.mark_delivered(*message_id, device, i64::try_from(*at).unwrap_or(i64::MAX)).await
+            }
+            Persist::FetchUndelivered { account_id, device } => {
+                match store.undelivered_for(*account_id, device).await {
+                    Ok(rows) => {
+                        let messages = rows
+                            .into_iter()
+                            .map(|m| crate::core::StoredMessage {
+                                id: m.id,
+                                from_uri: m.from_uri,
+                                to_account: *account_id,
+                                content_type: m.content_type,
+                                body: m.body.into(),
+                            })
+                            .collect::<Vec<_>>();
+                        if !messages.is_empty() {
+                            let _ = events
+                                .send(Event::Undelivered { account_id: *account_id, device: device.clone(), messages })
+                                .await;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         };
         if let Err(error) = result {
             warn!(%error, ?change, "could not persist");

@@ -103,7 +103,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     core.set_accounts(accounts);
     core.restore_bindings(bindings, now());
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx));
+    let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx, events_tx.clone()));
     let watcher = tokio::spawn(persist::watch_accounts(store.clone(), events_tx.clone(), generation));
     let core_task = tokio::spawn(run_core(core, events_rx, Sender::new(listeners.udp.clone()), persist_tx));
 
@@ -191,6 +191,10 @@ async fn run_core(
                         Event::Connected(conn) => sender.connected(conn),
                         Event::Disconnected(id) => sender.disconnected(id),
                         Event::Accounts(accounts) => core.set_accounts(accounts),
+                        Event::MessageStored { ticket, id } => core.message_stored(now, ticket, id),
+                        Event::Undelivered { account_id, device, messages } => {
+                            core.deliver_undelivered(now, account_id, &device, messages)
+                        }
                     }
                     flush(&mut core, &mut sender, &persist);
                 }

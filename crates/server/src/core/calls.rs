@@ -137,7 +137,7 @@ impl Calls {
 }
 
 /// Random bytes for tags, Call-IDs and branches.
-fn token(bytes: usize) -> String {
+pub(super) fn token(bytes: usize) -> String {
     let mut out = String::with_capacity(bytes * 2);
     for _ in 0..bytes {
         out.push_str(&format!("{:02x}", rand::random::<u8>()));
@@ -250,7 +250,7 @@ impl Core {
     }
 
     /// Our Via on a request we send to `peer` (RFC 3261 §8.1.1.7), with `rport` (RFC 3581).
-    fn push_our_via(&self, request: &mut Request, peer: &Peer) {
+    pub(super) fn push_our_via(&self, request: &mut Request, peer: &Peer) {
         let (host, port) = self.local_address(peer);
         let mut via =
             Via::new(peer.transport.clone(), host, Some(port), &transaction::new_branch(&rand::random::<[u8; 12]>()));

@@ -129,6 +129,10 @@ pub enum Event {
     Disconnected(ConnId),
     /// The accounts changed in the store: the new table.
     Accounts(crate::registrar::Accounts),
+    /// A text message was stored (`id` is `None` when that failed).
+    MessageStored { ticket: u64, id: Option<i64> },
+    /// Messages a device has not had yet.
+    Undelivered { account_id: i64, device: String, messages: Vec<crate::core::StoredMessage> },
 }
 
 /// A live stream connection, as the connection table keeps it.

@@ -1,0 +1,255 @@
+//! A whole call and a text message through the core, with the device messages written out as
+//! a phone would send them: alice calls bob's registered device, bob rings and answers,
+//! alice hangs up; and a MESSAGE stored, then delivered.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sambung_sip::digest::{self, Algorithm, Challenge};
+use sambung_sip::transaction::Peer;
+use sambung_sip::{HeaderName, Message, Request, Response, Transport};
+
+use super::{Core, Now, Persist};
+use crate::config::Config;
+use crate::registrar::{Account, Accounts, Binding};
+use crate::transport::{Inbound, TransportKind};
+
+const REALM: &str = "sambung.example";
+const ALICE: &str = "192.0.2.10:5060";
+const BOB: &str = "192.0.2.20:5070";
+
+struct Rig {
+    core: Core,
+    start: Instant,
+    ms: u64,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let config = Config { domains: vec![REALM.into()], ..Config::default() };
+        let mut core = Core::new(&config, b"0123456789abcdef0123456789abcdef");
+        let account = |id, name: &str, pw: &str| Account {
+            id,
+            username: name.into(),
+            display_name: name.into(),
+            extension: Some(format!("100{id}")),
+            realm: REALM.into(),
+            ha1_md5: digest::ha1(Algorithm::Md5, name, REALM, pw),
+            ha1_sha256: digest::ha1(Algorithm::Sha256, name, REALM, pw),
+            disabled: false,
+        };
+        core.set_accounts(Accounts::new([account(1, "alice", "alice-secret-1"), account(2, "bob", "bob-secret-22")]));
+        let start = Instant::now();
+        let now = Now { instant: start, unix_secs: 1_700_000_000 };
+        let bob = Binding {
+            account_id: 2,
+            aor: format!("sip:bob@{REALM}"),
+            uri: sambung_sip::Uri::parse(&format!("sip:bob@{BOB}")).unwrap(),
+            instance: None,
+            reg_id: None,
+            q: 1000,
+            call_id: "reg".into(),
+            cseq: 1,
+            expires_at: 1_700_003_600,
+            source: Peer { transport: Transport::Udp, addr: BOB.parse().unwrap(), flow: None },
+            user_agent: None,
+        };
+        core.restore_bindings(vec![bob], now);
+        Rig { core, start, ms: 0 }
+    }
+
+    fn now(&self) -> Now {
+        Now { instant: self.start + Duration::from_millis(self.ms), unix_secs: 1_700_000_000 + self.ms / 1000 }
+    }
+
+    /// Feeds `text` from `from` and returns what the core sends, parsed, with destinations.
+    fn feed(&mut self, from: &str, text: &str) -> Vec<(SocketAddr, Message)> {
+        self.ms += 10;
+        let inbound = Inbound {
+            transport: TransportKind::Udp,
+            local: "0.0.0.0:5060".parse().unwrap(),
+            remote: from.parse().unwrap(),
+            conn: None,
+            bytes: Bytes::from(text.to_owned()),
+        };
+        self.core.handle_inbound(self.now(), inbound);
+        std::iter::from_fn(|| self.core.poll_transmit())
+            .map(|o| (o.remote, Message::parse(o.bytes).expect("the core sends what parses")))
+            .collect()
+    }
+
+    fn persisted(&mut self) -> Vec<Persist> {
+        std::iter::from_fn(|| self.core.poll_persist()).collect()
+    }
+}
+
+fn invite(auth: &str) -> String {
+    format!(
+        "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKcall-1-{}\r\nMax-Forwards: 70\r\n\
+         To: <sip:bob@{REALM}>\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-1@alice\r\n\
+         CSeq: {} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
+         Content-Length: 14\r\n\r\nv=0\r\ns=alice\r\n",
+        auth.len(),
+        if auth.is_empty() { 1 } else { 2 }
+    )
+}
+
+fn proxy_auth(challenge: &Response, method: &str, uri: &str) -> String {
+    let c = Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
+    let creds = digest::respond(&c, method, uri, "alice", "alice-secret-1", "cafe01", 1);
+    format!("Proxy-Authorization: {creds}\r\n")
+}
+
+/// What a device answers to `request`: its Via, From, To (with `tag`), Call-ID, CSeq.
+fn answer(request: &Request, status: u16, tag: &str, contact: &str, body: &str) -> String {
+    let h = |n: HeaderName| request.headers.get(n).unwrap().to_string();
+    let vias: String = request.headers.get_all(HeaderName::Via).map(|v| format!("Via: {v}\r\n")).collect();
+    format!(
+        "SIP/2.0 {status} X\r\n{vias}From: {}\r\nTo: {};tag={tag}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+         Contact: <{contact}>\r\nContent-Length: {}\r\n{}\r\n{body}",
+        h(HeaderName::From),
+        h(HeaderName::To),
+        h(HeaderName::CallId),
+        h(HeaderName::CSeq),
+        body.len(),
+        if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" },
+    )
+}
+
+fn response(out: &[(SocketAddr, Message)], to: &str, status: u16) -> Response {
+    out.iter()
+        .find_map(|(a, m)| match m {
+            Message::Response(r) if a.to_string() == to && r.status == status => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {status} to {to} in {out:#?}"))
+}
+
+fn request(out: &[(SocketAddr, Message)], to: &str, method: &str) -> Request {
+    out.iter()
+        .find_map(|(a, m)| match m {
+            Message::Request(r) if a.to_string() == to && r.method.as_str() == method => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {method} to {to} in {out:#?}"))
+}
+
+#[test]
+fn alice_calls_bob_who_answers_then_alice_hangs_up() {
+    let mut rig = Rig::new();
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    response(&out, ALICE, 100);
+    let b_invite = request(&out, BOB, "INVITE");
+    // the B leg is our own dialog: new Call-ID and tags, the caller's identity kept
+    assert_ne!(b_invite.call_id(), Some("call-1@alice"));
+    assert_eq!(b_invite.from().unwrap().display_name().unwrap(), "Alice");
+    assert_eq!(b_invite.uri.to_string(), format!("sip:bob@{BOB}"));
+    assert_eq!(b_invite.max_forwards(), Some(69));
+    assert_eq!(&b_invite.body[..], b"v=0\r\ns=alice\r\n");
+
+    let out = rig.feed(BOB, &answer(&b_invite, 180, "bob1", &format!("sip:bob@{BOB}"), ""));
+    let ringing = response(&out, ALICE, 180);
+    let a_tag = ringing.to().unwrap().tag().unwrap().to_owned();
+
+    let out = rig.feed(BOB, &answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), "v=0\r\ns=bob\r\n"));
+    let ack = request(&out, BOB, "ACK");
+    assert_eq!(ack.cseq().unwrap().seq, 1);
+    let ok = response(&out, ALICE, 200);
+    assert_eq!(ok.to().unwrap().tag(), Some(a_tag.as_str()), "one To tag on the A leg");
+    assert_eq!(&ok.body[..], b"v=0\r\ns=bob\r\n");
+    assert!(ok.contacts().next().is_some());
+
+    let in_dialog = |method: &str, cseq: u32| {
+        format!(
+            "{method} sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{method}{cseq}\r\n\
+             Max-Forwards: 70\r\nTo: <sip:bob@{REALM}>;tag={a_tag}\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\n\
+             Call-ID: call-1@alice\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    assert!(rig.feed(ALICE, &in_dialog("ACK", 2)).is_empty(), "the ACK ends at the B2BUA");
+    rig.ms += 5000;
+    let out = rig.feed(ALICE, &in_dialog("BYE", 3));
+    response(&out, ALICE, 200);
+    let bye = request(&out, BOB, "BYE");
+    assert_eq!(bye.call_id(), b_invite.call_id());
+    rig.feed(BOB, &answer(&bye, 200, "bob1", &format!("sip:bob@{BOB}"), ""));
+    let cdr = rig
+        .persisted()
+        .into_iter()
+        .find_map(|p| match p {
+            Persist::Cdr(c) => Some(c),
+            _ => None,
+        })
+        .expect("a call record");
+    assert_eq!((cdr.caller.as_str(), cdr.callee.as_str(), cdr.hangup_side), ("alice", "bob", "caller"));
+    assert_eq!((cdr.cause_code, cdr.duration_secs), (200, 5));
+    assert!(cdr.answered_at.is_some());
+}
+
+#[test]
+fn cancel_busy_and_nobody_home() {
+    let mut rig = Rig::new();
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let auth = proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"));
+    let out = rig.feed(ALICE, &invite(&auth));
+    let b_invite = request(&out, BOB, "INVITE");
+    rig.feed(BOB, &answer(&b_invite, 180, "bob1", &format!("sip:bob@{BOB}"), ""));
+    // alice gives up: 200 for the CANCEL, the device's INVITE cancelled, 487 to alice
+    let cancel = invite(&auth).replace("INVITE sip:", "CANCEL sip:").replace("2 INVITE", "2 CANCEL");
+    let cancel = cancel.split("Content-Type").next().unwrap().to_owned() + "Content-Length: 0\r\n\r\n";
+    let out = rig.feed(ALICE, &cancel);
+    response(&out, ALICE, 200);
+    response(&out, ALICE, 487);
+    request(&out, BOB, "CANCEL");
+    let cdr = rig.persisted().into_iter().find_map(|p| match p {
+        Persist::Cdr(c) => Some(c),
+        _ => None,
+    });
+    assert_eq!(cdr.map(|c| (c.cause_code, c.hangup_side)), Some((487, "caller")));
+
+    // busy: bob's device refuses
+    let challenge = response(&rig.feed(ALICE, &invite("").replace("call-1", "call-2")), ALICE, 407);
+    let auth = proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"));
+    let out = rig.feed(ALICE, &invite(&auth).replace("call-1", "call-2"));
+    let b_invite = request(&out, BOB, "INVITE");
+    let out = rig.feed(BOB, &answer(&b_invite, 486, "bob2", &format!("sip:bob@{BOB}"), ""));
+    response(&out, ALICE, 486);
+
+    // unknown user and a user with no device
+    let challenge = response(&rig.feed(ALICE, &invite("").replace("call-1", "call-3")), ALICE, 407);
+    let auth = proxy_auth(&challenge, "INVITE", &format!("sip:nobody@{REALM}"));
+    let text = invite(&auth)
+        .replace("call-1", "call-3")
+        .replace(&format!("INVITE sip:bob@{REALM}"), &format!("INVITE sip:nobody@{REALM}"));
+    response(&rig.feed(ALICE, &text), ALICE, 404);
+}
+
+#[test]
+fn message_is_accepted_stored_then_delivered() {
+    let mut rig = Rig::new();
+    let message = |auth: &str, cseq: u32| {
+        format!(
+            "MESSAGE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKm{cseq}\r\nMax-Forwards: 70\r\n\
+             To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=m1\r\nCall-ID: msg-1@alice\r\n\
+             CSeq: {cseq} MESSAGE\r\n{auth}Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+        )
+    };
+    let challenge = response(&rig.feed(ALICE, &message("", 1)), ALICE, 407);
+    let out = rig.feed(ALICE, &message(&proxy_auth(&challenge, "MESSAGE", &format!("sip:bob@{REALM}")), 2));
+    response(&out, ALICE, 202);
+    let Some(Persist::StoreMessage { ticket, to_account, .. }) = rig.persisted().into_iter().next() else {
+        panic!("the message goes to the store first")
+    };
+    assert_eq!(to_account, 2);
+    let now = rig.now();
+    rig.core.message_stored(now, ticket, Some(41));
+    let out: Vec<_> =
+        std::iter::from_fn(|| rig.core.poll_transmit()).map(|o| (o.remote, Message::parse(o.bytes).unwrap())).collect();
+    let delivered = request(&out, BOB, "MESSAGE");
+    assert_eq!(&delivered.body[..], b"hello");
+    assert!(delivered.from().unwrap().uri.to_string().starts_with("sip:alice@"));
+    rig.feed(BOB, &answer(&delivered, 200, "b", &format!("sip:bob@{BOB}"), ""));
+    assert!(matches!(rig.persisted().as_slice(), [Persist::Delivered { message_id: 41, .. }]));
+}
