@@ -2,6 +2,8 @@
 //! configuration, and talks SIP to it.
 #![allow(dead_code)] // each test file uses a part of it
 
+pub mod clients;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

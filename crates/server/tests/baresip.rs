@@ -1,0 +1,283 @@
+//! baresip (Debian `baresip` 1.0), a real softphone, against the built `sambung`: two instances
+//! register as alice and bob, alice calls bob and both speak (espeak-ng speech through aufile,
+//! PCMU); what each one heard is recorded (sndfile), must not be silence, and must score as
+//! recognisable speech with ITU-T P.862 (../shared/tools/pesq-score, narrowband; baseline with
+//! no server in between: 3.99). The RTP must come from the server's relay. Text messages reach
+//! a registered device, and a message for a device that is offline is stored and delivered once
+//! when it registers.
+//!
+//! Each instance has its own configuration directory, listens on 127.0.0.1 only, and is driven
+//! through its standard input (stdio module): see common/clients.rs and
+//! ../shared/interop/BARESIP.md.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::clients::{
+    Baresip, BaresipConfig, User, pesq, read_wav, server_config, server_rtp_range, server_with_users, silence_wav,
+    speech_wav, strip_ansi, tail, wav_rms,
+};
+use common::{Server, temp_dir};
+
+const ALICE: User<'static> = User::new("alice", "alice-secret-1");
+const BOB: User<'static> = User::new("bob", "bob-secret-2");
+
+/// What alice says: about five seconds.
+const ALICE_SPEECH: &str =
+    "The quick brown fox jumps over the lazy dog. Sambung carries this sentence from Alice to Bob.";
+/// What bob says: shorter, so that it is over before alice hangs up.
+const BOB_SPEECH: &str = "Hello Alice, this is Bob.";
+
+/// The lowest PESQ (narrowband, PCMU) accepted: clearly recognisable speech.
+const MIN_PESQ: f64 = 3.0;
+
+fn server() -> (Server, (u16, u16)) {
+    let rtp = server_rtp_range();
+    (server_with_users(&server_config(rtp), &[ALICE, BOB]), rtp)
+}
+
+fn config(user: &User<'_>, server: &Server, audio: &Path) -> BaresipConfig {
+    BaresipConfig::new(user.name, user.password, server, audio)
+}
+
+/// Panics with both logs and the server's.
+fn fail(what: &str, phones: &[&Baresip], server: &Server) -> ! {
+    let mut text = format!("{what}\n");
+    for phone in phones {
+        text.push_str(&format!(
+            "--- baresip {} log (tail) ---\n{}\n",
+            phone.config.user,
+            tail(&strip_ansi(&phone.log()), 12000)
+        ));
+    }
+    text.push_str(&format!("--- server log (tail) ---\n{}", tail(&server.log(), 12000)));
+    panic!("{text}");
+}
+
+/// Starts `user`'s phone and waits for its registration (200 to REGISTER).
+fn start_registered(dir: &Path, config: BaresipConfig, server: &Server) -> Baresip {
+    let mut phone = Baresip::start(dir, config);
+    if !phone.wait_registered(Duration::from_secs(15)) {
+        fail(&format!("{} did not register within 15 s", phone.config.user), &[&phone], server);
+    }
+    phone
+}
+
+/// The port in the log line `stream: incoming rtp for 'audio' established, receiving from
+/// 127.0.0.1:PORT`.
+fn rtp_source(phone: &Baresip) -> Option<u16> {
+    let log = strip_ansi(&phone.log());
+    let line = log.lines().find(|l| l.contains("incoming rtp for 'audio' established"))?;
+    line.rsplit(':').next()?.trim().parse().ok()
+}
+
+/// Quits baresip cleanly (so that sndfile closes its WAV files) and waits.
+fn quit(phone: &mut Baresip) {
+    if !phone.exited() {
+        phone.command("/quit");
+    }
+    phone.wait_exit(Duration::from_secs(10));
+}
+
+fn seconds(wav: &Path) -> f64 {
+    let (samples, rate) = read_wav(wav);
+    samples.len() as f64 / f64::from(rate)
+}
+
+#[test]
+fn call_between_two_baresips_carries_speech_both_ways() {
+    let (server, rtp) = server();
+    let dir = temp_dir("baresip-call");
+    // alice's microphone: her sentence, then silence; she hangs up when it ends.
+    let alice_says = speech_wav(&dir, "alice-says", ALICE_SPEECH, 0.5, 1.5);
+    // bob's microphone: his short sentence, then silence lasting past alice's hang-up. PESQ
+    // compares what alice heard with his sentence and a short tail only.
+    let bob_reference = speech_wav(&dir, "bob-reference", BOB_SPEECH, 0.5, 0.5);
+    let bob_says = speech_wav(&dir, "bob-says", BOB_SPEECH, 0.5, (seconds(&alice_says) + 5.0) as f32);
+    assert!(seconds(&alice_says) > 4.0 && seconds(&bob_reference) + 1.0 < seconds(&alice_says));
+
+    let mut bob = start_registered(&dir.join("bob"), config(&BOB, &server, &bob_says), &server);
+    let mut alice_config = config(&ALICE, &server, &alice_says);
+    alice_config.commands.push(format!("/dial sip:bob@127.0.0.1:{}", server.ports.udp));
+    let mut alice = Baresip::start(&dir.join("alice"), alice_config);
+
+    let established = |log: &str| log.contains("Call established");
+    if !alice.wait_for(Duration::from_secs(20), established) || !bob.wait_for(Duration::from_secs(5), established) {
+        fail("the call was not established within 20 s", &[&alice, &bob], &server);
+    }
+    let started = Instant::now();
+    let ended = |log: &str| log.contains(" terminated (duration");
+    if !alice.wait_for(Duration::from_secs(30), ended) || !bob.wait_for(Duration::from_secs(5), ended) {
+        fail("the call did not end within 30 s of being established", &[&alice, &bob], &server);
+    }
+    let duration = started.elapsed();
+    quit(&mut alice);
+    quit(&mut bob);
+
+    // Signalling: the offer bob got names the relay.
+    let invite = bob.trace().into_iter().find(|m| m.received && m.method() == "INVITE" && m.status().is_none());
+    let offer = invite.as_ref().and_then(|m| m.sdp_audio());
+    let in_range = |port: u16| (rtp.0..=rtp.1).contains(&port);
+    match &offer {
+        Some((address, port)) if address == "127.0.0.1" && in_range(*port) => {}
+        _ => fail(
+            &format!("the INVITE to bob must offer the relay (127.0.0.1, a port in {rtp:?}); got {offer:?}"),
+            &[&alice, &bob],
+            &server,
+        ),
+    }
+    // Media: each phone received its RTP from the relay, not from the other phone.
+    for phone in [&alice, &bob] {
+        match rtp_source(phone) {
+            Some(port) if in_range(port) => {}
+            other => fail(
+                &format!(
+                    "{}'s RTP must come from the relay (a port in {rtp:?}); it came from {other:?}",
+                    phone.config.user
+                ),
+                &[&alice, &bob],
+                &server,
+            ),
+        }
+    }
+
+    // What each one heard.
+    let mut scores = Vec::new();
+    for (listener, speaker, reference) in [(&bob, "alice", &alice_says), (&alice, "bob", &bob_reference)] {
+        let heard = listener.recorded("-dec.wav");
+        let Some(heard) = heard.last() else {
+            fail(&format!("{} recorded nothing (sndfile)", listener.config.user), &[&alice, &bob], &server)
+        };
+        let (rms, reference_rms) = (wav_rms(heard), wav_rms(reference));
+        println!(
+            "{} heard {:.1} s of {speaker}'s speech: RMS {rms:.0} (what {speaker} sent: {reference_rms:.0})",
+            listener.config.user,
+            seconds(heard)
+        );
+        if rms < reference_rms * 0.2 {
+            fail(
+                &format!("{} heard (near) silence: RMS {rms:.0} against {reference_rms:.0} sent", listener.config.user),
+                &[&alice, &bob],
+                &server,
+            );
+        }
+        let score = pesq(reference, heard, "nb");
+        println!(
+            "PESQ (nb, PCMU) {speaker} -> {} through Sambung: {score:.2} (baseline without a server: 3.99)",
+            listener.config.user
+        );
+        scores.push((speaker, score));
+    }
+    println!("call lasted {:.1} s", duration.as_secs_f64());
+    for (speaker, score) in scores {
+        assert!(score >= MIN_PESQ, "{speaker}'s speech scored PESQ {score:.2} < {MIN_PESQ} after the server");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Waits for `text` to show up as a received message in `phone`'s log
+/// (`sip:alice@...: "text"`); returns how many times it did.
+fn wait_message(phone: &mut Baresip, text: &str, limit: Duration) -> usize {
+    let quoted = format!("\"{text}\"");
+    phone.wait_for(limit, |log| log.contains(&quoted));
+    strip_ansi(&phone.log()).matches(&quoted).count()
+}
+
+/// The final status alice got for her MESSAGE, waiting up to 10 s.
+fn message_status(alice: &mut Baresip) -> Option<u16> {
+    let port = alice.config.sip_port;
+    let find = |log: &str| {
+        common::clients::sip_trace(log, port)
+            .into_iter()
+            .find(|m| m.received && m.method() == "MESSAGE" && m.status().is_some_and(|s| s >= 200))
+            .and_then(|m| m.status())
+    };
+    alice.wait_for(Duration::from_secs(10), |log| find(log).is_some());
+    find(&alice.log())
+}
+
+#[test]
+fn text_message_reaches_a_registered_device() {
+    let (server, _) = server();
+    let dir = temp_dir("baresip-message");
+    let silence = silence_wav(&dir, 2.0);
+    let mut bob = start_registered(&dir.join("bob"), config(&BOB, &server, &silence), &server);
+    let mut alice_config = config(&ALICE, &server, &silence);
+    alice_config.contacts.push(format!("\"Bob\" <sip:bob@127.0.0.1:{}>", server.ports.udp));
+    let mut alice = start_registered(&dir.join("alice"), alice_config, &server);
+
+    let text = "hello bob, this is alice";
+    alice.command(&format!("/message {text}"));
+    let status = message_status(&mut alice);
+    if !status.is_some_and(|s| (200..300).contains(&s)) {
+        fail(&format!("alice's MESSAGE must be accepted (2xx); final status {status:?}"), &[&alice, &bob], &server);
+    }
+    let seen = wait_message(&mut bob, text, Duration::from_secs(10));
+    if seen != 1 {
+        fail(&format!("bob must show alice's message once; it showed {seen} times"), &[&alice, &bob], &server);
+    }
+    let delivered = bob.trace().into_iter().find(|m| m.received && m.method() == "MESSAGE" && m.status().is_none());
+    let from = delivered.as_ref().and_then(|m| m.header("From")).unwrap_or_default().to_owned();
+    if !from.contains("sip:alice@") {
+        fail(&format!("the MESSAGE bob got must be from alice; From: {from:?}"), &[&alice, &bob], &server);
+    }
+    quit(&mut alice);
+    quit(&mut bob);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
+    let (server, _) = server();
+    let dir = temp_dir("baresip-stored");
+    let silence = silence_wav(&dir, 2.0);
+    let mut alice_config = config(&ALICE, &server, &silence);
+    alice_config.contacts.push(format!("\"Bob\" <sip:bob@127.0.0.1:{}>", server.ports.udp));
+    let mut alice = start_registered(&dir.join("alice"), alice_config, &server);
+
+    // bob has never registered: the server keeps the message.
+    let text = "stored while bob was away";
+    alice.command(&format!("/message {text}"));
+    let status = message_status(&mut alice);
+    if !status.is_some_and(|s| (200..300).contains(&s)) {
+        fail(
+            &format!("a MESSAGE for offline bob must be accepted for storage (2xx); final status {status:?}"),
+            &[&alice],
+            &server,
+        );
+    }
+
+    // bob comes online: the stored message arrives, once.
+    let bob_config = config(&BOB, &server, &silence);
+    let mut bob = start_registered(&dir.join("bob"), bob_config.clone(), &server);
+    let seen = wait_message(&mut bob, text, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    let seen_later = strip_ansi(&bob.log()).matches(&format!("\"{text}\"")).count();
+    if seen != 1 || seen_later != 1 {
+        fail(
+            &format!(
+                "bob must get the stored message once on registering; seen {seen} times, {seen_later} after 3 s more"
+            ),
+            &[&alice, &bob],
+            &server,
+        );
+    }
+    quit(&mut bob);
+
+    // bob again (a new registration): the message was delivered, so it does not come back.
+    let mut again = start_registered(&dir.join("bob-again"), bob_config, &server);
+    std::thread::sleep(Duration::from_secs(3));
+    let repeated = strip_ansi(&again.log()).matches(&format!("\"{text}\"")).count();
+    if repeated != 0 {
+        fail(
+            &format!("a delivered message must not be delivered again; bob got it {repeated} more times"),
+            &[&alice, &again],
+            &server,
+        );
+    }
+    quit(&mut again);
+    quit(&mut alice);
+    let _ = std::fs::remove_dir_all(dir);
+}
