@@ -10,6 +10,17 @@ PACKAGES=(
   "sipp:sip-tester"
   "openssl:openssl"
   "pg_ctlcluster:postgresql"
+  # tests/baresip.rs: a real softphone, speech made with espeak-ng and sox
+  "baresip:baresip"
+  "espeak-ng:espeak-ng"
+  "sox:sox"
+  # ../shared/tools/pesq-score makes a Python venv and builds the `pesq` package from source:
+  # python3 with venv (python3-venv has no command of its own: it comes with python3-dev),
+  # a C compiler and Python's headers
+  "python3:python3"
+  "python3-config:python3-dev"
+  "python3-config:python3-venv"
+  "gcc:gcc"
 )
 
 missing=()
