@@ -23,6 +23,12 @@ fn main() -> anyhow::Result<()> {
             Config::load(Some(&file))?;
             println!("{}: valid", file.display());
         }
+        Command::User(args) => {
+            if let Err(e) = sambung_server::cli::user::run(args) {
+                eprintln!("error: {e}");
+                std::process::exit(e.exit_code());
+            }
+        }
     }
     Ok(())
 }

@@ -56,9 +56,8 @@ const BINDING_COLUMNS: &str =
 impl Store {
     /// Adds a binding or replaces the one with the same account and contact.
     pub async fn upsert_binding(&self, b: &Binding) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> =
-            on_pool!(self, |pool| {
-                sqlx::query(
+        let result: Result<(), StoreError> = on_pool!(self, |pool| {
+            sqlx::query(
             "INSERT INTO bindings (account_id, aor, contact, instance, reg_id, q, expires_at, call_id, cseq, received, \
              path, user_agent, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (account_id, contact) DO UPDATE SET aor = excluded.aor, instance = excluded.instance, \
@@ -83,7 +82,7 @@ impl Store {
         .await
         .map(drop)
         .map_err(StoreError::from)
-            });
+        });
         result.map_err(
             |e| if e.is_foreign_key_violation() { StoreError::UnknownUser(b.account_id.to_string()) } else { e },
         )

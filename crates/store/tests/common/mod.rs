@@ -1,5 +1,6 @@
 //! One database per test: a fresh SQLite file in a temporary directory, or a fresh schema in the
 //! PostgreSQL database named by `SAMBUNG_TEST_POSTGRES_URL`.
+#![allow(dead_code)] // each test file uses a part of it
 
 use std::path::PathBuf;
 
@@ -99,4 +100,17 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+impl TestDb {
+    /// Runs a query returning one integer on a separate raw connection.
+    pub async fn scalar(&self, sql: &'static str) -> i64 {
+        if self.postgres.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect(sql)
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect(sql)
+        }
+    }
 }
