@@ -12,6 +12,7 @@ pub mod config;
 pub mod core;
 pub mod data;
 pub mod logging;
+pub mod media;
 pub mod persist;
 pub mod registrar;
 pub mod runtime;

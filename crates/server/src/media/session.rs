@@ -1,0 +1,254 @@
+//! One relayed call: its handle ([`RelaySession`]), what it is told ([`Peer`]) and what it
+//! counts ([`SessionStats`]).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use sambung_media::offer_answer::remote_media;
+use sambung_media::sdp::{MediaDescription, SessionDescription};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::MediaError;
+use super::forward::{Command, Relay};
+use super::ports::{BoundSocket, PortLease};
+
+/// One side of a relayed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Leg {
+    /// The caller's side, by convention.
+    A,
+    /// The callee's side.
+    B,
+}
+
+impl Leg {
+    pub(super) fn index(self) -> usize {
+        match self {
+            Leg::A => 0,
+            Leg::B => 1,
+        }
+    }
+
+    /// The leg packets from this one are forwarded to.
+    pub fn other(self) -> Leg {
+        match self {
+            Leg::A => Leg::B,
+            Leg::B => Leg::A,
+        }
+    }
+}
+
+impl fmt::Display for Leg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Leg::A => "A",
+            Leg::B => "B",
+        })
+    }
+}
+
+/// What signalling says about one leg's stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// Where the leg's SDP says it receives RTP (`c=` and the `m=` port).
+    pub rtp: Option<SocketAddr>,
+    /// Where it receives RTCP (`a=rtcp`, RFC 3605, else the RTP port + 1).
+    pub rtcp: Option<SocketAddr>,
+    /// The source IP of the leg's SIP messages: behind a NAT, where its media comes from.
+    pub signalling_ip: Option<IpAddr>,
+}
+
+impl Peer {
+    /// The peer that `media` (the leg's `m=` line in `sdp`) and the leg's signalling source
+    /// describe. A disabled stream or a host name leaves only the signalling IP to latch to.
+    pub fn from_sdp(sdp: &SessionDescription, media: &MediaDescription, signalling_ip: Option<IpAddr>) -> Peer {
+        let remote = remote_media(sdp, media);
+        Peer { rtp: remote.map(|r| r.rtp), rtcp: remote.map(|r| r.rtcp), signalling_ip }
+    }
+}
+
+/// Packet counters of one leg's RTP or RTCP port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Received from the leg's endpoint (latched or allowed source).
+    pub received_packets: u64,
+    pub received_bytes: u64,
+    /// Sent to the leg's endpoint (forwarded from the other leg).
+    pub sent_packets: u64,
+    pub sent_bytes: u64,
+    /// Received from a source the leg may not latch to, and dropped.
+    pub rejected_packets: u64,
+    /// Received from the leg's endpoint but not forwarded: the other leg had no destination
+    /// yet (or is on hold at 0.0.0.0), or its socket's buffer was full.
+    pub dropped_packets: u64,
+}
+
+/// Counters of one leg, all streams together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LegStats {
+    pub rtp: ChannelStats,
+    pub rtcp: ChannelStats,
+}
+
+/// Counters of a session, for call records and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub legs: [LegStats; 2],
+}
+
+impl SessionStats {
+    pub fn leg(&self, leg: Leg) -> &LegStats {
+        &self.legs[leg.index()]
+    }
+}
+
+/// The counters the task adds to and the handle reads: `[leg][rtp, rtcp][counter]`.
+#[derive(Debug, Default)]
+pub(super) struct Counters([[[AtomicU64; 6]; 2]; 2]);
+
+/// Counter indexes.
+pub(super) const RECEIVED: usize = 0;
+pub(super) const RECEIVED_BYTES: usize = 1;
+pub(super) const SENT: usize = 2;
+pub(super) const SENT_BYTES: usize = 3;
+pub(super) const REJECTED: usize = 4;
+pub(super) const DROPPED: usize = 5;
+
+impl Counters {
+    /// Adds a batch's deltas: one atomic add per non-zero counter.
+    pub(super) fn add(&self, leg: usize, kind: usize, deltas: &[u64; 6]) {
+        for (counter, &delta) in self.0[leg][kind].iter().zip(deltas) {
+            if delta != 0 {
+                counter.fetch_add(delta, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn read(&self) -> SessionStats {
+        let channel = |c: &[AtomicU64; 6]| {
+            let v = |i: usize| c[i].load(Ordering::Relaxed);
+            ChannelStats {
+                received_packets: v(RECEIVED),
+                received_bytes: v(RECEIVED_BYTES),
+                sent_packets: v(SENT),
+                sent_bytes: v(SENT_BYTES),
+                rejected_packets: v(REJECTED),
+                dropped_packets: v(DROPPED),
+            }
+        };
+        let leg = |l: &[[AtomicU64; 6]; 2]| LegStats { rtp: channel(&l[0]), rtcp: channel(&l[1]) };
+        SessionStats { legs: [leg(&self.0[0]), leg(&self.0[1])] }
+    }
+}
+
+/// A relayed call: its ports, and the handle to its task. Dropping it stops the relay and
+/// returns the ports to the pool (once the task has closed the sockets).
+#[derive(Debug)]
+pub struct RelaySession {
+    call: Arc<str>,
+    local_ip: IpAddr,
+    /// RTP ports of leg A then leg B, one per stream.
+    ports: [Vec<u16>; 2],
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    task: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+/// Starts the task of a new session. `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
+pub(super) fn start(
+    call: &str,
+    streams: usize,
+    local_ip: IpAddr,
+    lease: PortLease,
+    sockets: Vec<[BoundSocket; 2]>,
+    runtime: &Handle,
+    active: Arc<AtomicUsize>,
+) -> RelaySession {
+    let call: Arc<str> = Arc::from(call);
+    let mut ports = [Vec::with_capacity(streams), Vec::with_capacity(streams)];
+    for (i, &port) in lease.ports.iter().enumerate() {
+        ports[i % 2].push(port);
+    }
+    let counters = Arc::new(Counters::default());
+    let (commands, receiver) = mpsc::unbounded_channel();
+    active.fetch_add(1, Ordering::Relaxed);
+    let finish = Finish { _lease: lease, active };
+    let relay = Relay::new(call.clone(), sockets, receiver, counters.clone(), finish);
+    let task = runtime.spawn(relay.run());
+    RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters }
+}
+
+/// Held by the task after its sockets: when the task ends (or the runtime drops it), the
+/// sockets close first, then the ports go back to the pool and the session stops counting as
+/// active.
+#[derive(Debug)]
+pub(super) struct Finish {
+    _lease: PortLease,
+    active: Arc<AtomicUsize>,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl RelaySession {
+    /// The call this session relays, as given to [`super::MediaRelay::allocate`].
+    pub fn call(&self) -> &str {
+        &self.call
+    }
+
+    /// The address the ports are bound on.
+    pub fn local_ip(&self) -> IpAddr {
+        self.local_ip
+    }
+
+    /// The number of media streams.
+    pub fn streams(&self) -> usize {
+        self.ports[0].len()
+    }
+
+    /// `leg`'s RTP ports, one per stream (RTCP on each + 1): what the SDP sent to that leg's
+    /// endpoint names ([`sambung_media::offer_answer::rewrite_for_relay`]).
+    pub fn leg_ports(&self, leg: Leg) -> &[u16] {
+        &self.ports[leg.index()]
+    }
+
+    /// Tells the relay where `leg` receives `stream` and where its signalling comes from (after
+    /// each offer or answer from that leg). Packets are sent there until the leg's own packets
+    /// show where it really is.
+    pub fn set_peer(&self, leg: Leg, stream: usize, peer: Peer) -> Result<(), MediaError> {
+        if stream >= self.streams() {
+            return Err(MediaError::NoSuchStream(stream));
+        }
+        let commands = self.commands.as_ref().ok_or(MediaError::Stopped)?;
+        commands.send(Command::SetPeer { leg, stream, peer }).map_err(|_| MediaError::Stopped)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> SessionStats {
+        self.counters.read()
+    }
+
+    /// Stops the relay and waits until its sockets are closed and its ports back in the pool;
+    /// returns the final counters.
+    pub async fn release(mut self) -> SessionStats {
+        self.commands = None;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.counters.read()
+    }
+}
+
+impl Drop for RelaySession {
+    fn drop(&mut self) {
+        // Closing the command channel ends the task, which then frees the ports.
+        self.commands = None;
+    }
+}

@@ -1,0 +1,300 @@
+//! The relay over loopback: fake endpoints send RTP and RTCP through real sessions.
+//!
+//! Each test uses its own port range below the ephemeral range, so tests run in parallel.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
+
+use super::{Leg, MediaError, MediaRelay, Peer, RelayConfig, RelaySession};
+
+const LO: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+fn relay(min: u16, max: u16) -> MediaRelay {
+    MediaRelay::new(RelayConfig::new(min, max), Handle::current()).unwrap()
+}
+
+async fn endpoint(ip: &str) -> UdpSocket {
+    UdpSocket::bind((ip, 0)).await.unwrap()
+}
+
+fn addr(socket: &UdpSocket) -> SocketAddr {
+    socket.local_addr().unwrap()
+}
+
+fn port(session: &RelaySession, leg: Leg, stream: usize) -> SocketAddr {
+    SocketAddr::new(LO, session.leg_ports(leg)[stream])
+}
+
+fn rtcp_port(session: &RelaySession, leg: Leg, stream: usize) -> SocketAddr {
+    SocketAddr::new(LO, session.leg_ports(leg)[stream] + 1)
+}
+
+async fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = vec![0; 2048];
+    let (len, from) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf))
+        .await
+        .expect("a packet should arrive")
+        .unwrap();
+    buf.truncate(len);
+    (buf, from)
+}
+
+async fn nothing(socket: &UdpSocket) {
+    let mut buf = [0; 2048];
+    let got = tokio::time::timeout(Duration::from_millis(150), socket.recv_from(&mut buf)).await;
+    assert!(got.is_err(), "no packet should arrive, got {got:?}");
+}
+
+/// A plausible RTP packet: version 2, payload type 0, the sequence number, `len` bytes.
+fn rtp(seq: u16, len: usize) -> Vec<u8> {
+    let mut packet = vec![0u8; len.max(12)];
+    packet[0] = 0x80;
+    packet[2..4].copy_from_slice(&seq.to_be_bytes());
+    for (i, byte) in packet.iter_mut().enumerate().skip(12) {
+        *byte = (i as u8).wrapping_mul(31).wrapping_add(seq as u8);
+    }
+    packet
+}
+
+/// Waits (on the test's runtime, so the relay task runs) until `condition` holds.
+async fn eventually(condition: impl Fn() -> bool) {
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the condition should come true");
+}
+
+fn peer(rtp: &UdpSocket, rtcp: &UdpSocket) -> Peer {
+    Peer { rtp: Some(addr(rtp)), rtcp: Some(addr(rtcp)), signalling_ip: Some(LO) }
+}
+
+#[tokio::test]
+async fn rtp_and_rtcp_flow_both_ways_unmodified() {
+    let relay = relay(23_000, 23_019);
+    let session = relay.allocate("call-1", 1, LO).unwrap();
+    let (a, a_rtcp, b, b_rtcp) = (
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+    );
+    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
+    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+
+    a.send_to(&rtp(1, 172), port(&session, Leg::A, 0)).await.unwrap();
+    assert_eq!(recv(&b).await, (rtp(1, 172), port(&session, Leg::B, 0)));
+    b.send_to(&rtp(2, 172), port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(&a).await, (rtp(2, 172), port(&session, Leg::A, 0)));
+
+    a_rtcp.send_to(b"\x81\xc8 sender report", rtcp_port(&session, Leg::A, 0)).await.unwrap();
+    assert_eq!(recv(&b_rtcp).await, (b"\x81\xc8 sender report".to_vec(), rtcp_port(&session, Leg::B, 0)));
+    b_rtcp.send_to(b"\x81\xc9 receiver report", rtcp_port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(&a_rtcp).await, (b"\x81\xc9 receiver report".to_vec(), rtcp_port(&session, Leg::A, 0)));
+
+    // Bursts, mostly equal sizes (sent on with GSO) with some odd ones in between: every
+    // datagram arrives whole and in order.
+    let sizes: Vec<usize> = (0..300).map(|i| if i % 25 == 24 { 60 + i } else { 172 }).collect();
+    for burst in sizes.chunks(50).enumerate().map(|(n, sizes)| (n * 50, sizes)) {
+        let (first, sizes) = burst;
+        for (i, &size) in sizes.iter().enumerate() {
+            a.send_to(&rtp((first + i) as u16 + 10, size), port(&session, Leg::A, 0)).await.unwrap();
+        }
+        for (i, &size) in sizes.iter().enumerate() {
+            assert_eq!(recv(&b).await.0, rtp((first + i) as u16 + 10, size), "packet {}", first + i);
+        }
+    }
+
+    let stats = session.stats();
+    let (leg_a, leg_b) = (stats.leg(Leg::A), stats.leg(Leg::B));
+    assert_eq!((leg_a.rtp.received_packets, leg_b.rtp.sent_packets), (301, 301));
+    assert_eq!((leg_b.rtp.received_packets, leg_a.rtp.sent_packets), (1, 1));
+    let bytes: u64 = 172 + sizes.iter().map(|&s| s as u64).sum::<u64>();
+    assert_eq!((leg_a.rtp.received_bytes, leg_b.rtp.sent_bytes), (bytes, bytes));
+    assert_eq!((leg_a.rtcp.received_packets, leg_a.rtcp.sent_packets), (1, 1));
+    assert_eq!(leg_a.rtp.rejected_packets + leg_a.rtp.dropped_packets, 0);
+    let last = session.release().await;
+    assert_eq!(last.leg(Leg::B).rtcp.sent_bytes, b"\x81\xc8 sender report".len() as u64);
+}
+
+#[tokio::test]
+async fn third_sources_are_dropped_and_counted() {
+    let relay = relay(23_020, 23_039);
+    let session = relay.allocate("call-2", 1, LO).unwrap();
+    let (a, a_rtcp, b, b_rtcp) = (
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+    );
+    let intruder = endpoint("127.0.0.2").await;
+
+    // Before signalling says anything, nobody is accepted.
+    a.send_to(&rtp(1, 100), port(&session, Leg::A, 0)).await.unwrap();
+    eventually(|| session.stats().leg(Leg::A).rtp.rejected_packets == 1).await;
+    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
+    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    nothing(&b).await;
+
+    // Neither before nor after the leg latched may another IP inject media.
+    intruder.send_to(&rtp(2, 100), port(&session, Leg::A, 0)).await.unwrap();
+    intruder.send_to(&rtp(3, 100), rtcp_port(&session, Leg::B, 0)).await.unwrap();
+    a.send_to(&rtp(4, 100), port(&session, Leg::A, 0)).await.unwrap();
+    assert_eq!(recv(&b).await.0, rtp(4, 100));
+    intruder.send_to(&rtp(5, 100), port(&session, Leg::A, 0)).await.unwrap();
+    nothing(&b).await;
+    nothing(&a_rtcp).await;
+    // Nor hijack the destination: B's packets still reach A.
+    b.send_to(&rtp(6, 100), port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(&a).await.0, rtp(6, 100));
+    nothing(&intruder).await;
+
+    let stats = session.stats();
+    assert_eq!(stats.leg(Leg::A).rtp.rejected_packets, 3);
+    assert_eq!(stats.leg(Leg::B).rtcp.rejected_packets, 1);
+    assert_eq!(stats.leg(Leg::A).rtp.received_packets, 1);
+}
+
+#[tokio::test]
+async fn latches_to_a_nat_changed_port_of_the_signalled_ip() {
+    let relay = relay(23_040, 23_059);
+    let session = relay.allocate("call-3", 1, LO).unwrap();
+    // A's SDP names `a_sdp`, but its NAT sends from other ports of the same IP.
+    let (a_sdp, a_nat, a_rebound) =
+        (endpoint("127.0.0.1").await, endpoint("127.0.0.1").await, endpoint("127.0.0.1").await);
+    let (b, b_rtcp, a_rtcp) = (endpoint("127.0.0.1").await, endpoint("127.0.0.1").await, endpoint("127.0.0.1").await);
+    session
+        .set_peer(Leg::A, 0, Peer { rtp: Some(addr(&a_sdp)), rtcp: Some(addr(&a_rtcp)), signalling_ip: None })
+        .unwrap();
+    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+
+    // Before A sends, B's media goes to A's SDP address.
+    b.send_to(&rtp(1, 80), port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(&a_sdp).await.0, rtp(1, 80));
+    // A's first packet latches: B's media follows it.
+    a_nat.send_to(&rtp(2, 80), port(&session, Leg::A, 0)).await.unwrap();
+    assert_eq!(recv(&b).await.0, rtp(2, 80));
+    b.send_to(&rtp(3, 80), port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(&a_nat).await.0, rtp(3, 80));
+    nothing(&a_sdp).await;
+    // The NAT rebinds A to yet another port: the relay follows.
+    a_rebound.send_to(&rtp(4, 80), port(&session, Leg::A, 0)).await.unwrap();
+    assert_eq!(recv(&b).await.0, rtp(4, 80));
+    b.send_to(&rtp(5, 80), port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(&a_rebound).await.0, rtp(5, 80));
+    nothing(&a_nat).await;
+}
+
+#[tokio::test]
+async fn latches_to_the_signalling_ip_when_the_sdp_is_private() {
+    let relay = relay(23_060, 23_079);
+    let session = relay.allocate("call-4", 1, LO).unwrap();
+    // The SDP names a private address (127.0.0.9 stands in for 10.0.0.5); SIP came from 127.0.0.1.
+    let private: SocketAddr = "127.0.0.9:4000".parse().unwrap();
+    let (a, b, b_rtcp) = (endpoint("127.0.0.1").await, endpoint("127.0.0.1").await, endpoint("127.0.0.1").await);
+    session.set_peer(Leg::A, 0, Peer { rtp: Some(private), rtcp: None, signalling_ip: Some(LO) }).unwrap();
+    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    a.send_to(&rtp(1, 60), port(&session, Leg::A, 0)).await.unwrap();
+    assert_eq!(recv(&b).await.0, rtp(1, 60));
+    b.send_to(&rtp(2, 60), port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(&a).await.0, rtp(2, 60));
+    // A source at the private IP is allowed too (the SDP address): on a LAN it is the phone.
+    let lan = endpoint("127.0.0.9").await;
+    lan.send_to(&rtp(3, 60), port(&session, Leg::A, 0)).await.unwrap();
+    assert_eq!(recv(&b).await.0, rtp(3, 60));
+}
+
+#[tokio::test]
+async fn hold_drops_until_the_held_leg_sends() {
+    let relay = relay(23_080, 23_099);
+    let session = relay.allocate("call-5", 1, LO).unwrap();
+    let (a, a_rtcp, b) = (endpoint("127.0.0.1").await, endpoint("127.0.0.1").await, endpoint("127.0.0.1").await);
+    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
+    // B's SDP says c=0.0.0.0 (RFC 2543 hold): nothing is sent to it.
+    let held = Peer { rtp: Some("0.0.0.0:4000".parse().unwrap()), rtcp: None, signalling_ip: Some(LO) };
+    session.set_peer(Leg::B, 0, held).unwrap();
+    a.send_to(&rtp(1, 50), port(&session, Leg::A, 0)).await.unwrap();
+    nothing(&b).await;
+    assert_eq!(session.stats().leg(Leg::A).rtp.dropped_packets, 1);
+    // B sends from its signalling IP: it is latched and reachable again.
+    b.send_to(&rtp(2, 50), port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(&a).await.0, rtp(2, 50));
+    a.send_to(&rtp(3, 50), port(&session, Leg::A, 0)).await.unwrap();
+    assert_eq!(recv(&b).await.0, rtp(3, 50));
+}
+
+#[tokio::test]
+async fn streams_are_kept_apart() {
+    let relay = relay(23_100, 23_119);
+    let session = relay.allocate("call-6", 2, LO).unwrap();
+    assert_eq!(session.streams(), 2);
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        sockets.push(endpoint("127.0.0.1").await);
+    }
+    // [stream][leg] -> (rtp, rtcp)
+    let socket = |stream: usize, leg: usize, kind: usize| &sockets[stream * 4 + leg * 2 + kind];
+    for stream in 0..2 {
+        for (l, leg) in [Leg::A, Leg::B].into_iter().enumerate() {
+            session.set_peer(leg, stream, peer(socket(stream, l, 0), socket(stream, l, 1))).unwrap();
+        }
+    }
+    socket(1, 0, 0).send_to(b"video", port(&session, Leg::A, 1)).await.unwrap();
+    assert_eq!(recv(socket(1, 1, 0)).await.0, b"video");
+    socket(0, 1, 0).send_to(b"audio", port(&session, Leg::B, 0)).await.unwrap();
+    assert_eq!(recv(socket(0, 0, 0)).await.0, b"audio");
+    nothing(socket(1, 0, 0)).await;
+    assert!(matches!(session.set_peer(Leg::A, 2, Peer::default()), Err(MediaError::NoSuchStream(2))));
+}
+
+#[tokio::test]
+async fn ports_are_exhausted_then_freed() {
+    // Two pairs: one session of one stream takes both.
+    let relay = relay(23_120, 23_123);
+    assert_eq!((relay.capacity_pairs(), relay.available_pairs()), (2, 2));
+    let first = relay.allocate("call-7", 1, LO).unwrap();
+    assert_eq!(first.leg_ports(Leg::A).len() + first.leg_ports(Leg::B).len(), 2);
+    assert!(first.leg_ports(Leg::A)[0] % 2 == 0 && first.leg_ports(Leg::B)[0] % 2 == 0);
+    assert_eq!(relay.available_pairs(), 0);
+    let err = relay.allocate("call-8", 1, LO).unwrap_err();
+    assert!(matches!(err, MediaError::PortsExhausted { min: 23_120, max: 23_123 }));
+    assert_eq!(err.to_string(), "no free RTP port pair in 23120-23123");
+    assert_eq!(relay.active_sessions(), 1);
+
+    // Released: the ports are back once the call returns.
+    first.release().await;
+    assert_eq!((relay.available_pairs(), relay.active_sessions()), (2, 0));
+    let second = relay.allocate("call-9", 1, LO).unwrap();
+    // Dropped: they come back as soon as the task has closed its sockets.
+    drop(second);
+    eventually(|| relay.available_pairs() == 2).await;
+    relay.allocate("call-10", 1, LO).unwrap();
+}
+
+#[tokio::test]
+async fn a_busy_port_is_skipped() {
+    let relay = relay(23_124, 23_129);
+    // Someone else holds the RTCP port of the first pair.
+    let _squatter = std::net::UdpSocket::bind((LO, 23_125)).unwrap();
+    let session = relay.allocate("call-11", 1, LO).unwrap();
+    assert_eq!(session.leg_ports(Leg::A)[0], 23_126);
+    assert_eq!(session.leg_ports(Leg::B)[0], 23_128);
+    assert_eq!(relay.available_pairs(), 1);
+}
+
+#[tokio::test]
+async fn bad_arguments() {
+    assert!(matches!(
+        MediaRelay::new(RelayConfig::new(20_000, 20_000), Handle::current()),
+        Err(MediaError::InvalidRange { .. })
+    ));
+    let relay = relay(23_130, 23_139);
+    assert!(matches!(relay.allocate("x", 0, LO), Err(MediaError::Streams(0))));
+    assert!(matches!(relay.allocate("x", 17, LO), Err(MediaError::Streams(17))));
+    assert_eq!(relay.available_pairs(), 5);
+}
