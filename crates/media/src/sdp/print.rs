@@ -116,7 +116,8 @@ mod tests {
     #[test]
     fn prints_in_rfc_order_byte_for_byte() {
         let input = "v=0\r\no=jdoe 3724394400 3724394405 IN IP4 198.51.100.1\r\ns=Call to John Smith\r\n\
-                     i=SDP Offer #1\r\nu=http://www.jdoe.example.com/home.html\r\ne=Jane Doe <jane@jdoe.example.com>\r\n\
+                     i=SDP Offer #1\r\nu=http://www.jdoe.example.com/home.html\r\n\
+                     e=Jane Doe <jane@jdoe.example.com>\r\n\
                      p=+1 617 555-6011\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n\
                      m=audio 49180 RTP/AVP 0\r\nm=video 51372 RTP/AVP 99\r\nc=IN IP6 2001:db8::2\r\n\
                      a=rtpmap:99 h263-1998/90000\r\n";
