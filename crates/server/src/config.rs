@@ -272,7 +272,11 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join(DATABASE_FILE).display()),
+            None => {
+                // The driver percent-decodes the path and splits parameters at `?`.
+                let path = self.data_dir.join(DATABASE_FILE).display().to_string();
+                format!("sqlite://{}", path.replace('%', "%25").replace('?', "%3F").replace('#', "%23"))
+            }
         }
     }
 
@@ -386,6 +390,8 @@ mod tests {
     fn database_url_defaults_into_data_dir() {
         let c = Config::parse("data_dir = \"/var/lib/sambung\"\n").unwrap();
         assert_eq!(c.database_url(), "sqlite:///var/lib/sambung/sambung.db");
+        let c = Config::parse("data_dir = \"/tmp/a b?c%d\"\n").unwrap();
+        assert_eq!(c.database_url(), "sqlite:///tmp/a b%3Fc%25d/sambung.db");
         let c = Config::parse("[database]\nurl = \"postgres://u@h/db\"\n").unwrap();
         assert_eq!(c.database_url(), "postgres://u@h/db");
     }
