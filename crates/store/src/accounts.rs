@@ -5,8 +5,8 @@ use crate::password::{self, Secrets};
 use crate::rows::from_row;
 use crate::{Store, on_pool, unix_now};
 
-/// One account.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One account. Its `Debug` output hides the password hash and the HA1 values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Account {
     pub id: i64,
     /// The SIP user part and sign-in name: 1 to 64 characters of `a-z0-9._-`.
@@ -46,8 +46,24 @@ from_row!(Account {
     updated_at
 });
 
-/// What [`Store::create_account`] needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("display_name", &self.display_name)
+            .field("email", &self.email)
+            .field("extension", &self.extension)
+            .field("realm", &self.realm)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Store::create_account`] needs. Its `Debug` output hides the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewAccount {
     pub username: String,
     pub password: String,
@@ -56,6 +72,18 @@ pub struct NewAccount {
     pub display_name: Option<String>,
     pub email: Option<String>,
     pub extension: Option<String>,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("username", &self.username)
+            .field("realm", &self.realm)
+            .field("display_name", &self.display_name)
+            .field("email", &self.email)
+            .field("extension", &self.extension)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NewAccount {
@@ -314,3 +342,39 @@ impl Store {
 /// that SQLite takes the write lock at once (waiting up to the busy timeout) rather than
 /// failing to upgrade a read lock later.
 const BUMP_GENERATION: &str = "UPDATE account_generation SET value = value + 1 WHERE id = 1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let new = NewAccount::new("alice", "correct horse", "example.com");
+        assert!(!format!("{new:?}").contains("horse"));
+        let account = Account {
+            id: 1,
+            username: "alice".into(),
+            display_name: "alice".into(),
+            email: None,
+            extension: None,
+            password_hash: "$argon2id$secret".into(),
+            realm: "example.com".into(),
+            ha1_md5: "md5secret".into(),
+            ha1_sha256: "shasecret".into(),
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let text = format!("{account:?}");
+        assert!(!text.contains("secret") && text.contains("alice"), "{text}");
+    }
+
+    #[test]
+    fn usernames_and_extensions() {
+        assert!(validate_username("a.b_c-9").is_ok());
+        assert!(validate_username("A").is_err());
+        assert!(validate_extension("10").is_ok());
+        assert!(validate_extension("0123456789").is_ok());
+        assert!(validate_extension("0").is_err());
+    }
+}
