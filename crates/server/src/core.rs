@@ -114,6 +114,7 @@ pub struct Core {
     calls: calls::Calls,
     messaging: messages::Messaging,
     ring_timeout: std::time::Duration,
+    session: SessionTimers,
     /// The address written into Via and Contact when a socket is bound to a wildcard.
     advertise: Host,
     /// The local address of each stream connection (by flow).
@@ -162,6 +163,7 @@ impl Core {
             calls: calls::Calls::default(),
             messaging: messages::Messaging::default(),
             ring_timeout: config.calls.ring_timeout(),
+            session: SessionTimers { expires: config.calls.session_expires, min_se: config.calls.min_se },
             advertise: advertised_host(config),
             stream_locals: std::collections::HashMap::new(),
             transactions: TransactionLayer::new(transaction::Config::default()),
@@ -217,6 +219,7 @@ impl Core {
         self.transactions.handle_timeout(now.instant);
         self.expire_bindings(now);
         self.expire_rings(now);
+        self.run_session_timers(now);
         self.drain(now, None);
     }
 
@@ -306,6 +309,7 @@ impl Core {
                     trace!(?key, "response for no call");
                 }
             }
+            TxEvent::NoAck { key, .. } => self.on_no_ack(now, key),
             TxEvent::TransportError { key } => {
                 if !self.on_message_response(now, key, 503)
                     && let Some(request) = self.transactions.request(key).cloned()
@@ -530,6 +534,13 @@ fn advertised_host(config: &Config) -> Host {
         Some(domain) => Host::from(domain.as_str()),
         None => Host::from(IpAddr::from(Ipv4Addr::LOCALHOST)),
     }
+}
+
+/// Session timer settings (RFC 4028), seconds.
+#[derive(Clone, Copy, Debug)]
+struct SessionTimers {
+    expires: u32,
+    min_se: u32,
 }
 
 /// A change the store task makes durable.

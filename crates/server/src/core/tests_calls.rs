@@ -253,3 +253,51 @@ fn message_is_accepted_stored_then_delivered() {
     rig.feed(BOB, &answer(&delivered, 200, "b", &format!("sip:bob@{BOB}"), ""));
     assert!(matches!(rig.persisted().as_slice(), [Persist::Delivered { message_id: 41, .. }]));
 }
+
+#[test]
+fn session_timer_refreshes_the_leg_we_refresh_and_ends_a_silent_one() {
+    let mut rig = Rig::new();
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let b_invite = request(&out, BOB, "INVITE");
+    assert_eq!(
+        b_invite.headers.get(HeaderName::SessionExpires).map(|v| v.to_string()),
+        Some("1800;refresher=uac".into())
+    );
+    // bob takes part and leaves the refreshing to us; alice's phone knows nothing of timers
+    let ok = answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), "v=0\r\n")
+        .replace("Content-Length", "Session-Expires: 1800;refresher=uac\r\nContent-Length");
+    let out = rig.feed(BOB, &ok);
+    let a_ok = response(&out, ALICE, 200);
+    assert_eq!(a_ok.headers.get(HeaderName::SessionExpires).map(|v| v.to_string()), Some("1800;refresher=uas".into()));
+    let a_tag = a_ok.to().unwrap().tag().unwrap().to_owned();
+    let ack = format!(
+        "ACK sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKack1\r\nMax-Forwards: 70\r\n\
+         To: <sip:bob@{REALM}>;tag={a_tag}\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\n\
+         Call-ID: call-1@alice\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert!(rig.feed(ALICE, &ack).is_empty());
+    // half the interval later we refresh both legs with UPDATE
+    rig.ms += 900_000;
+    let deadline = rig.core.poll_timeout().unwrap();
+    assert!(deadline <= rig.now().instant, "a refresh is due");
+    let now = rig.now();
+    rig.core.handle_timeout(now);
+    let out: Vec<_> =
+        std::iter::from_fn(|| rig.core.poll_transmit()).map(|o| (o.remote, Message::parse(o.bytes).unwrap())).collect();
+    let to_alice = request(&out, ALICE, "UPDATE");
+    let to_bob = request(&out, BOB, "UPDATE");
+    assert!(to_alice.body.is_empty() && to_bob.body.is_empty());
+    // alice's phone has gone away: the refresh gets 481 and the call is torn down
+    let gone = format!(
+        "SIP/2.0 481 Gone\r\n{}From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        to_alice.headers.get_all(HeaderName::Via).map(|v| format!("Via: {v}\r\n")).collect::<String>(),
+        to_alice.headers.get(HeaderName::From).unwrap(),
+        to_alice.headers.get(HeaderName::To).unwrap(),
+        to_alice.call_id().unwrap(),
+        to_alice.headers.get(HeaderName::CSeq).unwrap(),
+    );
+    let out = rig.feed(ALICE, &gone);
+    request(&out, BOB, "BYE");
+    assert!(rig.persisted().iter().any(|p| matches!(p, Persist::Cdr(c) if c.hangup_side == "system")));
+}

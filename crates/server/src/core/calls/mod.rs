@@ -15,6 +15,10 @@ use sambung_sip::transaction::{self, Peer, TxKey};
 use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Transport, Uri, Via};
 use tracing::{debug, info};
 
+mod session_timer;
+
+use session_timer::LegTimer;
+
 use super::{Core, Now, Persist, insert};
 use crate::registrar::{Account, AuthOutcome, Binding, Challenger};
 
@@ -50,6 +54,8 @@ enum Purpose {
     Bye,
     /// A PRACK for a reliable provisional response (RFC 3262).
     Prack,
+    /// A session refresh we sent on a leg (RFC 4028).
+    Refresh(Side),
 }
 
 /// One device of the callee being rung.
@@ -93,6 +99,8 @@ struct Call {
     answered: Option<u64>,
     ring_deadline: std::time::Instant,
     ended: Option<Ending>,
+    /// Session timers of the A and B legs (RFC 4028), once answered.
+    timers: [Option<LegTimer>; 2],
 }
 
 impl Call {
@@ -127,7 +135,10 @@ pub(crate) struct Calls {
 impl Calls {
     /// The earliest ring timeout.
     pub(crate) fn next_deadline(&self) -> Option<std::time::Instant> {
-        self.calls.values().filter(|c| c.winner.is_none() && c.ended.is_none()).map(|c| c.ring_deadline).min()
+        let ring = self.calls.values().filter(|c| c.winner.is_none() && c.ended.is_none()).map(|c| c.ring_deadline);
+        let timers =
+            self.calls.values().filter(|c| c.ended.is_none()).flat_map(|c| c.timers.iter().flatten().map(|t| t.due));
+        ring.chain(timers).min()
     }
 
     /// How many calls are in progress.
@@ -168,6 +179,9 @@ impl Core {
         if bindings.is_empty() {
             return self.respond(key, request.reply(480, "Temporarily Unavailable"), now);
         }
+        if let Some(too_small) = self.session_too_small(&request) {
+            return self.respond(key, too_small, now);
+        }
         self.respond(key, request.reply(100, "Trying"), now);
 
         let id = self.calls.next;
@@ -190,6 +204,7 @@ impl Core {
             answered: None,
             ring_deadline: now.instant + self.ring_timeout,
             ended: None,
+            timers: [None, None],
         };
         info!(call = id, caller = caller.username, callee = callee.username, devices = bindings.len(), "call");
         for binding in &bindings {
@@ -241,6 +256,7 @@ impl Core {
             }
         }
         let mut invite = Request { method: Method::Invite, uri: binding.uri.clone(), headers, body: Bytes::new() };
+        self.add_session_request_headers(&mut invite);
         if !a.body.is_empty() {
             let content_type = a.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
             invite.set_body(content_type, a.body.clone());
@@ -290,7 +306,11 @@ impl Core {
         match purpose {
             Purpose::Fork(fork) => self.on_fork_response(now, id, fork, response),
             Purpose::Relay { server, to, invite } => self.on_relay_response(now, id, key, server, to, invite, response),
-            Purpose::Bye | Purpose::Prack => {}
+            Purpose::Refresh(_) if matches!(response.status, 408 | 481) => {
+                // §10: the refresh failed because the session is gone on that side.
+                self.end_call_both(now, id);
+            }
+            Purpose::Bye | Purpose::Prack | Purpose::Refresh(_) => {}
         }
         true
     }
@@ -383,8 +403,10 @@ impl Core {
         for key in others {
             let _ = self.transactions.cancel(key, now.instant);
         }
+        let b_timer = self.b_session(&response, now.instant);
         let Some(call) = self.calls.calls.get(&id) else { return };
-        let a = self.a_response(call, response.status, &response.reason, body_of(&response));
+        let mut a = self.a_response(call, response.status, &response.reason, body_of(&response));
+        let a_timer = self.answer_session(&call.a_invite, &mut a, now.instant);
         let a_dialog = Dialog::new_uas(&call.a_invite, &a).ok();
         let a_key = call.a_key;
         info!(call = id, device = call.forks[fork].device, "answered");
@@ -394,6 +416,7 @@ impl Core {
             self.calls.by_dialog.insert((d.id().call_id.clone(), d.id().local_tag.clone()), (id, Side::A));
         }
         call.a_dialog = a_dialog;
+        call.timers = [Some(a_timer), b_timer];
         self.calls.by_dialog.insert((b_id.call_id, b_id.local_tag), (id, Side::B));
     }
 
@@ -468,6 +491,12 @@ impl Core {
                 self.hang_up(now, id, side.other(), hangup);
             }
             Method::Prack => self.respond(key, request.reply(200, "OK"), now),
+            // RFC 4028 §7.4: an UPDATE without an offer only refreshes this leg's session.
+            Method::Update if request.body.is_empty() => self.answer_refresh(now, id, side, key, &request),
+            Method::Invite | Method::Update => {
+                self.refreshed(id, side, now.instant);
+                self.relay(now, id, side, key, request)
+            }
             _ => self.relay(now, id, side, key, request),
         }
         true
@@ -484,7 +513,8 @@ impl Core {
             return self.respond(server, request.reply(481, ""), now);
         };
         let mut out = dialog.create_request(request.method.clone());
-        for name in [HeaderName::Event, HeaderName::from("Info-Package"), HeaderName::SessionExpires] {
+        // Session-Expires is not carried across: each leg has its own timer (RFC 4028).
+        for name in [HeaderName::Event, HeaderName::from("Info-Package")] {
             if let Some(v) = request.headers.get(name.clone()) {
                 out.headers.push(name, v.clone());
             }
@@ -555,6 +585,33 @@ impl Core {
             }
         }
         self.finish(now, id);
+    }
+
+    /// Ends an answered call from the server's side: BYE on both legs (a session expired, the
+    /// caller never acknowledged our 2xx ...).
+    pub(super) fn end_call_both(&mut self, now: Now, id: CallId) {
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        if call.ended.is_some() {
+            return;
+        }
+        call.ended = Some(Ending { status: 200, reason: "OK".into(), side: "system" });
+        for side in [Side::A, Side::B] {
+            let Some(call) = self.calls.calls.get_mut(&id) else { return };
+            let (Some(peer), Some(dialog)) = (call.peer(side).cloned(), call.dialog_mut(side)) else { continue };
+            let mut bye = dialog.create_request(Method::Bye);
+            self.push_our_via(&mut bye, &peer);
+            if let Ok(key) = self.transactions.send_request(bye, peer, now.instant) {
+                self.calls.by_client.insert(key, (id, Purpose::Bye));
+            }
+        }
+        self.finish(now, id);
+    }
+
+    /// Our 2xx to the caller was never acknowledged (RFC 3261 §13.3.1.4: the UAS sends BYE).
+    pub(super) fn on_no_ack(&mut self, now: Now, invite: TxKey) {
+        if let Some(&id) = self.calls.by_invite.get(&invite) {
+            self.end_call_both(now, id);
+        }
     }
 
     /// Nobody answered in time: the caller hears 480 (RFC 3261 §13.3.1.1 leaves the choice).
