@@ -22,8 +22,8 @@ use common::clients::{
 };
 use common::{Server, free_port};
 
-const ALICE: User<'static> = User::new("alice", "alice-secret-1");
-const BOB: User<'static> = User { name: "bob", password: "bob-secret-2", extension: Some("1002") };
+const ALICE: User<'static> = User::new("alice", "Wonder-Land-77");
+const BOB: User<'static> = User { name: "bob", password: "Builder-Can-42", extension: Some("1002") };
 
 /// A server with alice and bob, its relay in a range of its own; returns the range too.
 fn server() -> (Server, (u16, u16)) {
