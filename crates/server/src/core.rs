@@ -117,6 +117,10 @@ pub struct Core {
     session: SessionTimers,
     /// The address written into Via and Contact when a socket is bound to a wildcard.
     advertise: Host,
+    /// The RTP relay of the calls (none in signalling-only unit tests).
+    media: Option<crate::media::MediaRelay>,
+    /// `[media] address`: written into SDP, and where the relay binds.
+    media_address: Option<IpAddr>,
     /// The local address of each stream connection (by flow).
     stream_locals: std::collections::HashMap<u64, SocketAddr>,
     /// Changes for the store task to persist, in order.
@@ -165,6 +169,8 @@ impl Core {
             ring_timeout: config.calls.ring_timeout(),
             session: SessionTimers { expires: config.calls.session_expires, min_se: config.calls.min_se },
             advertise: advertised_host(config),
+            media: None,
+            media_address: config.media.address,
             stream_locals: std::collections::HashMap::new(),
             transactions: TransactionLayer::new(transaction::Config::default()),
             udp_locals: Vec::new(),

@@ -39,6 +39,8 @@ pub enum ServerError {
     Tls(#[from] TlsError),
     #[error("database: {0}")]
     Store(#[from] sambung_store::StoreError),
+    #[error("media relay: {0}")]
+    Media(#[from] crate::media::MediaError),
 }
 
 /// Every socket the server listens on, bound but not yet served.
@@ -101,6 +103,9 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let bindings = persist::load_bindings(&store).await?;
     info!(accounts = accounts.len(), bindings = bindings.len(), "database loaded");
     core.set_accounts(accounts);
+    let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
+    info!(pairs = relay.capacity_pairs(), "RTP relay ready");
+    core.set_media_relay(relay);
     core.restore_bindings(bindings, now());
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx, events_tx.clone()));

@@ -7,6 +7,7 @@
 //! its own Call-ID, tags and CSeq space, so neither side learns the other's addresses.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,8 +16,10 @@ use sambung_sip::transaction::{self, Peer, TxKey};
 use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Transport, Uri, Via};
 use tracing::{debug, info};
 
+mod media;
 mod session_timer;
 
+use media::{MediaFailure, anchor, check_answer};
 use session_timer::LegTimer;
 
 use super::{Core, Now, Persist, insert};
@@ -101,6 +104,8 @@ struct Call {
     ended: Option<Ending>,
     /// Session timers of the A and B legs (RFC 4028), once answered.
     timers: [Option<LegTimer>; 2],
+    /// The relay session anchoring the call's media.
+    media: Option<crate::media::RelaySession>,
 }
 
 impl Call {
@@ -205,10 +210,32 @@ impl Core {
             ring_deadline: now.instant + self.ring_timeout,
             ended: None,
             timers: [None, None],
+            media: None,
         };
         info!(call = id, caller = caller.username, callee = callee.username, devices = bindings.len(), "call");
+        let mut b_body = None;
+        if !call.a_invite.body.is_empty() {
+            let ip = self.media_ip(&call.a_peer);
+            let signalling_ip = call.a_peer.addr.ip();
+            match anchor(
+                self.media.as_ref(),
+                ip,
+                &format!("call-{id}"),
+                &mut call.media,
+                Side::A,
+                &call.a_invite.body,
+                signalling_ip,
+            ) {
+                Ok(body) => b_body = Some(body),
+                Err(failure) => {
+                    debug!(call = id, %failure, "offer refused");
+                    let (status, reason) = failure.status();
+                    return self.respond(key, call.a_invite.reply(status, reason), now);
+                }
+            }
+        }
         for binding in &bindings {
-            let invite = self.b_invite(&call, binding, hops - 1);
+            let invite = self.b_invite(&call, binding, hops - 1, b_body.as_ref());
             match self.transactions.send_request(invite.clone(), binding.source.clone(), now.instant) {
                 Ok(fork_key) => {
                     self.calls.by_client.insert(fork_key, (id, Purpose::Fork(call.forks.len())));
@@ -232,7 +259,7 @@ impl Core {
     }
 
     /// Our INVITE to one device of the callee.
-    fn b_invite(&self, call: &Call, binding: &Binding, hops: u32) -> Request {
+    fn b_invite(&self, call: &Call, binding: &Binding, hops: u32, body: Option<&Bytes>) -> Request {
         let a = &call.a_invite;
         let domain = aor_domain(&binding.aor);
         let display = a.from().and_then(|f| f.display_name().map(|d| d.into_owned())).unwrap_or_default();
@@ -257,9 +284,9 @@ impl Core {
         }
         let mut invite = Request { method: Method::Invite, uri: binding.uri.clone(), headers, body: Bytes::new() };
         self.add_session_request_headers(&mut invite);
-        if !a.body.is_empty() {
+        if let Some(body) = body {
             let content_type = a.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
-            invite.set_body(content_type, a.body.clone());
+            invite.set_body(content_type, body.clone());
         }
         self.push_our_via(&mut invite, &binding.source);
         invite
@@ -326,8 +353,12 @@ impl Core {
                 return;
             }
             self.prack_if_reliable(now, id, fork, &response);
+            let fork_ip = call_fork_ip(self.calls.calls.get(&id), fork);
+            // Early media (RFC 3960): the 183's answer is anchored like the 2xx's.
+            let body = body_of(&response).and_then(|(content_type, body)| {
+                self.anchor_for(id, Side::B, &body, fork_ip).ok().map(|b| (content_type, b))
+            });
             let Some(call) = self.calls.calls.get(&id) else { return };
-            let body = body_of(&response);
             let a = self.a_response(call, status, &response.reason, body);
             let a_key = call.a_key;
             self.respond(a_key, a, now);
@@ -404,8 +435,24 @@ impl Core {
             let _ = self.transactions.cancel(key, now.instant);
         }
         let b_timer = self.b_session(&response, now.instant);
+        let body = match body_of(&response) {
+            Some((content_type, body)) => match self.anchor_answer(id, fork, &body) {
+                Ok(body) => Some((content_type, body)),
+                Err(failure) => {
+                    debug!(call = id, %failure, "answer refused");
+                    let (status, reason) = failure.status();
+                    if let Some(call) = self.calls.calls.get(&id) {
+                        let refused = self.a_response(call, status, reason, None);
+                        let a_key = call.a_key;
+                        self.respond(a_key, refused, now);
+                    }
+                    return self.hang_up(now, id, Side::B, "system");
+                }
+            },
+            None => None,
+        };
         let Some(call) = self.calls.calls.get(&id) else { return };
-        let mut a = self.a_response(call, response.status, &response.reason, body_of(&response));
+        let mut a = self.a_response(call, response.status, &response.reason, body);
         let a_timer = self.answer_session(&call.a_invite, &mut a, now.instant);
         let a_dialog = Dialog::new_uas(&call.a_invite, &a).ok();
         let a_key = call.a_key;
@@ -460,11 +507,14 @@ impl Core {
         call.late_offer = false;
         let Some(fork) = call.winner else { return };
         let (fork_key, peer) = (call.forks[fork].key, call.forks[fork].peer.clone());
+        let a_ip = call.a_peer.addr.ip();
+        let body = if request.body.is_empty() { None } else { self.anchor_for(id, Side::A, &request.body, a_ip).ok() };
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
         let Some(dialog) = call.b_dialog.as_mut() else { return };
         let mut ack = dialog.create_request(Method::Ack);
-        if !request.body.is_empty() {
+        if let Some(body) = body {
             let content_type = request.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
-            ack.set_body(content_type, request.body.clone());
+            ack.set_body(content_type, body);
         }
         self.push_our_via(&mut ack, &peer);
         self.transactions.send_ack(fork_key, ack, peer);
@@ -505,6 +555,18 @@ impl Core {
     /// Carries a request from one leg to the other (re-INVITE, UPDATE, INFO, MESSAGE ...).
     fn relay(&mut self, now: Now, id: CallId, from_side: Side, server: TxKey, request: Request) {
         let to_side = from_side.other();
+        let body = if request.body.is_empty() {
+            None
+        } else {
+            let from_ip = self.calls.calls.get(&id).and_then(|c| c.peer(from_side)).map(|p| p.addr.ip());
+            match self.anchor_for(id, from_side, &request.body, from_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))) {
+                Ok(body) => Some(body),
+                Err(failure) => {
+                    let (status, reason) = failure.status();
+                    return self.respond(server, request.reply(status, reason), now);
+                }
+            }
+        };
         let Some(call) = self.calls.calls.get_mut(&id) else { return };
         let Some(peer) = call.peer(to_side).cloned() else {
             return self.respond(server, request.reply(491, "Request Pending"), now);
@@ -519,9 +581,9 @@ impl Core {
                 out.headers.push(name, v.clone());
             }
         }
-        if !request.body.is_empty() {
+        if let Some(body) = body {
             let content_type = request.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
-            out.set_body(content_type, request.body.clone());
+            out.set_body(content_type, body);
         }
         self.push_our_via(&mut out, &peer);
         let invite = request.method == Method::Invite;
@@ -550,7 +612,12 @@ impl Core {
         let Some(request) = self.transactions.request(server).cloned() else { return };
         let mut out = request.reply(response.status, &response.reason);
         if let Some((content_type, body)) = body_of(&response) {
-            out.set_body(content_type, body);
+            let to_ip = self.calls.calls.get(&id).and_then(|c| c.peer(to)).map(|p| p.addr.ip());
+            let to_ip = to_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            match self.anchor_for(id, to, &body, to_ip) {
+                Ok(body) => out.set_body(content_type, body),
+                Err(failure) => debug!(call = id, %failure, "answer to a re-offer not anchored"),
+            }
         }
         if invite && response.is_success() {
             // The re-INVITE's 2xx is ACKed on its leg by us (§13.2.2.4); the originator ACKs
@@ -672,6 +739,37 @@ pub struct CallRecord {
     pub cause_reason: String,
     /// `caller`, `callee` or `system`.
     pub hangup_side: &'static str,
+}
+
+impl Core {
+    /// Anchors a description from `from` in call `id` (see [`anchor`]).
+    fn anchor_for(
+        &mut self,
+        id: CallId,
+        from: Side,
+        body: &Bytes,
+        signalling_ip: IpAddr,
+    ) -> Result<Bytes, MediaFailure> {
+        let Some(call) = self.calls.calls.get(&id) else { return Ok(body.clone()) };
+        let ip = self.media_ip(&call.a_peer);
+        let relay = self.media.as_ref();
+        let Some(call) = self.calls.calls.get_mut(&id) else { return Ok(body.clone()) };
+        anchor(relay, ip, &format!("call-{id}"), &mut call.media, from, body, signalling_ip)
+    }
+
+    /// The callee's answer (or, with a late offer, its offer) in the 2xx of fork `fork`.
+    fn anchor_answer(&mut self, id: CallId, fork: usize, body: &Bytes) -> Result<Bytes, MediaFailure> {
+        let Some(call) = self.calls.calls.get(&id) else { return Ok(body.clone()) };
+        if !call.late_offer && !call.a_invite.body.is_empty() {
+            check_answer(&call.a_invite.body, body)?;
+        }
+        let fork_ip = call_fork_ip(Some(call), fork);
+        self.anchor_for(id, Side::B, body, fork_ip)
+    }
+}
+
+fn call_fork_ip(call: Option<&Call>, fork: usize) -> IpAddr {
+    call.and_then(|c| c.forks.get(fork)).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |f| f.peer.addr.ip())
 }
 
 /// The best final answer when every device failed (RFC 3261 §16.7 item 6, simplified): a
