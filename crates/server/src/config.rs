@@ -72,6 +72,8 @@ pub struct RegistrarConfig {
     pub max_expires: u32,
     /// Interval when the request gives none.
     pub default_expires: u32,
+    /// Digest algorithms offered in challenges, in order (RFC 8760): `MD5`, `SHA-256`.
+    pub digest_algorithms: Vec<String>,
 }
 
 /// `[media]`: the RTP relay.
@@ -200,7 +202,12 @@ impl Default for DatabaseConfig {
 
 impl Default for RegistrarConfig {
     fn default() -> Self {
-        RegistrarConfig { min_expires: 60, max_expires: 3600, default_expires: 3600 }
+        RegistrarConfig {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+        }
     }
 }
 
@@ -310,6 +317,12 @@ impl Config {
     }
 
     fn validate_sections(&self) -> Result<(), ConfigError> {
+        let algorithms = &self.registrar.digest_algorithms;
+        if algorithms.is_empty()
+            || algorithms.iter().any(|a| !matches!(a.to_ascii_uppercase().as_str(), "MD5" | "SHA-256"))
+        {
+            return Err(ConfigError::Invalid("registrar.digest_algorithms: list \"MD5\" and/or \"SHA-256\""));
+        }
         if let Some(url) = &self.database.url
             && !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p))
         {

@@ -155,6 +155,9 @@ impl Core {
             auth: Authenticator::new(
                 config.realm().to_owned(),
                 NonceManager::new(secret, NONCE_LIFETIME_SECS).with_counter_seed(rand::random()),
+            )
+            .with_algorithms(
+                config.registrar.digest_algorithms.iter().filter_map(|a| a.parse().ok()).collect(),
             ),
             accounts: Accounts::default(),
             registrar: Registrar::new(registrar::RegistrarConfig {

@@ -31,11 +31,23 @@ pub enum AuthOutcome {
 pub struct Authenticator {
     realm: String,
     nonces: NonceManager,
+    /// Offered in this order, one challenge each.
+    algorithms: Vec<Algorithm>,
 }
 
 impl Authenticator {
+    /// Offers MD5 then SHA-256; see [`Authenticator::with_algorithms`].
     pub fn new(realm: String, nonces: NonceManager) -> Authenticator {
-        Authenticator { realm, nonces }
+        Authenticator { realm, nonces, algorithms: vec![Algorithm::Md5, Algorithm::Sha256] }
+    }
+
+    /// The algorithms to offer, in order of preference (RFC 8760 §2.4). Many clients answer
+    /// only the first challenge.
+    pub fn with_algorithms(mut self, algorithms: Vec<Algorithm>) -> Authenticator {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms;
+        }
+        self
     }
 
     pub fn realm(&self) -> &str {
@@ -90,7 +102,7 @@ impl Authenticator {
         }
     }
 
-    /// A 401 or 407 offering SHA-256 first and MD5 for older phones (RFC 8760 §2.4).
+    /// A 401 or 407 with one challenge per configured algorithm (RFC 8760 §2.4).
     pub fn challenge(&mut self, request: &Request, challenger: Challenger, stale: bool, now_secs: u64) -> Response {
         let nonce = self.nonces.issue(now_secs);
         let (status, header) = match challenger {
@@ -98,7 +110,7 @@ impl Authenticator {
             Challenger::Proxy => (407, HeaderName::ProxyAuthenticate),
         };
         let mut response = request.reply(status, "");
-        for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
+        for &algorithm in &self.algorithms {
             let challenge = Challenge::new(self.realm.as_str(), nonce.as_str(), algorithm).with_stale(stale);
             crate::core::insert(&mut response, header.clone(), SipStr::from(challenge.to_string()));
         }
