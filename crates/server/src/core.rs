@@ -156,9 +156,7 @@ impl Core {
                 config.realm().to_owned(),
                 NonceManager::new(secret, NONCE_LIFETIME_SECS).with_counter_seed(rand::random()),
             )
-            .with_algorithms(
-                config.registrar.digest_algorithms.iter().filter_map(|a| a.parse().ok()).collect(),
-            ),
+            .with_algorithms(config.registrar.digest_algorithms.iter().filter_map(|a| a.parse().ok()).collect()),
             accounts: Accounts::default(),
             registrar: Registrar::new(registrar::RegistrarConfig {
                 min_expires: config.registrar.min_expires,
@@ -496,16 +494,12 @@ impl Core {
             self.persist
                 .push_back(Persist::Unbind { account_id: binding.account_id, contact: binding.uri.to_string() });
         }
-        let mut fetch = changes.new_devices;
+        let refreshed: Vec<String> = changes.upserted.iter().map(Binding::key).collect();
         for binding in changes.upserted {
-            let key = binding.key();
-            if !fetch.contains(&key) && self.has_missed(binding.account_id, &key) {
-                fetch.push(key);
-            }
             self.persist.push_back(Persist::Bind(binding));
         }
-        // RFC 3428 store and forward: a device that comes online gets what it has not had.
-        self.fetch_missed(account.id, fetch);
+        // RFC 3428 store and forward: a device that comes online gets what is waiting.
+        self.catch_up(now, account.id, changes.new_devices, refreshed);
         response
     }
 
@@ -574,8 +568,9 @@ pub enum Persist {
     },
     /// A device took a message.
     Delivered { message_id: i64, device: String, at: u64 },
-    /// What a device has not had yet: the store answers with the messages.
-    FetchUndelivered { account_id: i64, device: String },
+    /// The messages no device of the account has had yet, for `device`, which just came
+    /// online: the store answers with them.
+    FetchPending { account_id: i64, device: String },
 }
 
 fn outbound(inbound: &Inbound, bytes: Bytes, close: bool) -> Outbound {

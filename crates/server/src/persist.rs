@@ -120,29 +120,27 @@ pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persi
             Persist::Delivered { message_id, device, at } => {
                 store.mark_delivered(*message_id, device, i64::try_from(*at).unwrap_or(i64::MAX)).await
             }
-            Persist::FetchUndelivered { account_id, device } => {
-                match store.undelivered_for(*account_id, device).await {
-                    Ok(rows) => {
-                        let messages = rows
-                            .into_iter()
-                            .map(|m| crate::core::StoredMessage {
-                                id: m.id,
-                                from_uri: m.from_uri,
-                                to_account: *account_id,
-                                content_type: m.content_type,
-                                body: m.body.into(),
-                            })
-                            .collect::<Vec<_>>();
-                        if !messages.is_empty() {
-                            let _ = events
-                                .send(Event::Undelivered { account_id: *account_id, device: device.clone(), messages })
-                                .await;
-                        }
-                        Ok(())
+            Persist::FetchPending { account_id, device } => match store.pending_for(*account_id).await {
+                Ok(rows) => {
+                    let messages = rows
+                        .into_iter()
+                        .map(|m| crate::core::StoredMessage {
+                            id: m.id,
+                            from_uri: m.from_uri,
+                            to_account: *account_id,
+                            content_type: m.content_type,
+                            body: m.body.into(),
+                        })
+                        .collect::<Vec<_>>();
+                    if !messages.is_empty() {
+                        let _ = events
+                            .send(Event::Undelivered { account_id: *account_id, device: device.clone(), messages })
+                            .await;
                     }
-                    Err(e) => Err(e),
+                    Ok(())
                 }
-            }
+                Err(e) => Err(e),
+            },
         };
         if let Err(error) = result {
             warn!(%error, ?change, "could not persist");

@@ -76,6 +76,16 @@ impl Store {
         Ok(on_pool!(self, |pool| sqlx::query_as(sql).bind(account_id).bind(device_key).fetch_all(pool).await)?)
     }
 
+    /// The messages to `account_id` that no device has had yet (stored while the account was
+    /// offline), oldest first: what a device that comes online is given.
+    pub async fn pending_for(&self, account_id: i64) -> Result<Vec<Message>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE to_account = $1 AND NOT EXISTS \
+             (SELECT 1 FROM deliveries d WHERE d.message_id = m.id) ORDER BY id"
+        ));
+        Ok(on_pool!(self, |pool| sqlx::query_as(sql).bind(account_id).fetch_all(pool).await)?)
+    }
+
     /// Records that message `message_id` reached device `device_key` at `at`; repeating it
     /// keeps the first time.
     pub async fn mark_delivered(&self, message_id: i64, device_key: &str, at: i64) -> Result<(), StoreError> {

@@ -50,6 +50,10 @@ async fn messages_store_and_forward(db: &TestDb) {
     assert_eq!(store.undelivered_for(bob, phone).await.unwrap(), std::slice::from_ref(&m2));
     assert_eq!(store.undelivered_for(bob, laptop).await.unwrap(), [m1.clone(), m2.clone(), m3.clone()]);
     assert!(store.undelivered_for(alice, phone).await.unwrap().is_empty());
+    // pending: what no device has had yet
+    assert_eq!(store.pending_for(bob).await.unwrap(), std::slice::from_ref(&m2));
+    store.mark_delivered(m2.id, laptop, 125).await.unwrap();
+    assert!(store.pending_for(bob).await.unwrap().is_empty());
 
     let err = store.mark_delivered(m3.id + 100, phone, 130).await.unwrap_err();
     assert!(matches!(err, StoreError::UnknownMessage(_)), "{err:?}");

@@ -3,9 +3,12 @@
 //! A MESSAGE from a device is authenticated, answered 202 Accepted and handed to the store;
 //! once stored (it is kept as history either way) it goes to every registered device of the
 //! recipient. A device that answers 2xx has it; the store records that per device. A device
-//! that registers afresh, or that failed to take a message, gets what it has not had yet.
+//! that comes online gets the messages no device has had yet (they were stored while the
+//! account was offline); a device that failed to take a message gets it again at its next
+//! REGISTER. A device that comes online later does not get what another device already has:
+//! that is history, not mail.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use sambung_sip::transaction::TxKey;
@@ -40,11 +43,14 @@ pub(crate) struct Messaging {
     next_ticket: u64,
     pending: HashMap<u64, Pending>,
     /// Our MESSAGE client transactions: which message to which device.
-    in_flight: HashMap<TxKey, (i64, i64, String)>,
-    /// Devices (account, binding key) that failed to take a message: they get what they
-    /// missed at their next REGISTER.
-    missed: HashSet<(i64, String)>,
+    in_flight: HashMap<TxKey, (StoredMessage, i64, String)>,
+    /// Messages a device (account, binding key) failed to take: sent again at its next
+    /// REGISTER. Kept in memory, at most [`MISSED_PER_DEVICE`] per device.
+    missed: HashMap<(i64, String), Vec<StoredMessage>>,
 }
+
+/// How many failed messages are kept for one device.
+const MISSED_PER_DEVICE: usize = 100;
 
 impl Core {
     /// A MESSAGE outside any dialog (RFC 3428 §7).
@@ -118,7 +124,7 @@ impl Core {
         self.drain(now, None);
     }
 
-    /// Messages a device has not had yet (fetched from the store when it registered).
+    /// Messages a device has not had yet (fetched from the store when it came online).
     pub fn deliver_undelivered(&mut self, now: Now, account_id: i64, device: &str, messages: Vec<StoredMessage>) {
         let Some(binding) = self.registrar.location.get(account_id, device).cloned() else { return };
         for message in &messages {
@@ -127,17 +133,19 @@ impl Core {
         self.drain(now, None);
     }
 
-    /// Asks the store for what new or previously failing devices missed.
-    pub(super) fn fetch_missed(&mut self, account_id: i64, devices: Vec<String>) {
-        for device in devices {
-            self.messaging.missed.remove(&(account_id, device.clone()));
-            self.persist.push_back(Persist::FetchUndelivered { account_id, device });
+    /// After a REGISTER: new devices ask the store for what is pending; devices that failed
+    /// to take messages get those again.
+    pub(super) fn catch_up(&mut self, now: Now, account_id: i64, new_devices: Vec<String>, refreshed: Vec<String>) {
+        for device in new_devices {
+            self.persist.push_back(Persist::FetchPending { account_id, device });
         }
-    }
-
-    /// True when this device failed to take a message and should be asked again.
-    pub(super) fn has_missed(&self, account_id: i64, device: &str) -> bool {
-        self.messaging.missed.contains(&(account_id, device.to_owned()))
+        for device in refreshed {
+            let Some(missed) = self.messaging.missed.remove(&(account_id, device.clone())) else { continue };
+            let Some(binding) = self.registrar.location.get(account_id, &device).cloned() else { continue };
+            for message in &missed {
+                self.send_message(now, message, &binding);
+            }
+        }
     }
 
     fn send_message(&mut self, now: Now, message: &StoredMessage, binding: &Binding) {
@@ -154,7 +162,7 @@ impl Core {
         match self.transactions.send_request(request, binding.source.clone(), now.instant) {
             Ok(key) => {
                 debug!(message = message.id, to = recipient.username, device = %binding.uri, "delivering");
-                self.messaging.in_flight.insert(key, (message.id, binding.account_id, binding.key()));
+                self.messaging.in_flight.insert(key, (message.clone(), binding.account_id, binding.key()));
             }
             Err(error) => debug!(%error, "message not sent"),
         }
@@ -165,12 +173,15 @@ impl Core {
         if status < 200 {
             return self.messaging.in_flight.contains_key(&key);
         }
-        let Some((id, account_id, device)) = self.messaging.in_flight.remove(&key) else { return false };
+        let Some((message, account_id, device)) = self.messaging.in_flight.remove(&key) else { return false };
         if (200..300).contains(&status) {
-            self.persist.push_back(Persist::Delivered { message_id: id, device, at: now.unix_secs });
+            self.persist.push_back(Persist::Delivered { message_id: message.id, device, at: now.unix_secs });
         } else {
-            debug!(message = id, status, device, "device did not take the message");
-            self.messaging.missed.insert((account_id, device));
+            debug!(message = message.id, status, device, "device did not take the message");
+            let missed = self.messaging.missed.entry((account_id, device)).or_default();
+            if missed.len() < MISSED_PER_DEVICE {
+                missed.push(message);
+            }
         }
         true
     }
