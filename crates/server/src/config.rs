@@ -206,7 +206,7 @@ impl Default for RegistrarConfig {
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
-            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+            digest_algorithms: vec!["MD5".into()],
         }
     }
 }

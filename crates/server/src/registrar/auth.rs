@@ -36,9 +36,9 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Offers MD5 then SHA-256; see [`Authenticator::with_algorithms`].
+    /// Offers MD5 only; see [`Authenticator::with_algorithms`].
     pub fn new(realm: String, nonces: NonceManager) -> Authenticator {
-        Authenticator { realm, nonces, algorithms: vec![Algorithm::Md5, Algorithm::Sha256] }
+        Authenticator { realm, nonces, algorithms: vec![Algorithm::Md5] }
     }
 
     /// The algorithms to offer, in order of preference (RFC 8760 §2.4). Many clients answer
