@@ -12,11 +12,13 @@
 //!
 //! 1. [`MediaRelay::allocate`] binds two port pairs per media stream (RFC 3550 §11: RTP on an
 //!    even port, RTCP on the next odd one) and starts the session's task;
-//! 2. the core rewrites each leg's SDP with the other leg's ports
-//!    ([`sambung_media::offer_answer::rewrite_for_relay`] with [`RelaySession::leg_ports`]);
-//! 3. [`RelaySession::set_peer`] tells the relay what each leg's SDP and signalling say
-//!    ([`Peer::from_sdp`]); the relay sends there until the leg's first packet, then latches
-//!    to the packet's source if its IP is allowed (symmetric RTP, [`sambung_media::latch`]);
+//! 2. the core sends each leg the other leg's SDP rewritten with the relay's address and this
+//!    leg's ports ([`RelaySession::sdp_for`], or
+//!    [`sambung_media::offer_answer::rewrite_for_relay`] with [`RelaySession::leg_ports`]);
+//! 3. [`RelaySession::set_peers_from_sdp`] (or [`RelaySession::set_peer`]) tells the relay what
+//!    each leg's own SDP and signalling source say; the relay sends there until the leg's first
+//!    packet, then latches to the packet's source if its IP is allowed (symmetric RTP,
+//!    [`sambung_media::latch`]);
 //! 4. dropping the session (or [`RelaySession::release`]) stops the task and returns the ports.
 //!
 //! # Design

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use sambung_media::offer_answer::remote_media;
+use sambung_media::offer_answer::{remote_media, rewrite_for_relay};
 use sambung_media::sdp::{MediaDescription, SessionDescription};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -228,6 +228,28 @@ impl RelaySession {
         }
         let commands = self.commands.as_ref().ok_or(MediaError::Stopped)?;
         commands.send(Command::SetPeer { leg, stream, peer }).map_err(|_| MediaError::Stopped)
+    }
+
+    /// The description to send to `leg`'s endpoint: `sdp` (the other leg's offer or answer)
+    /// with `address` (the relay's address as the endpoint reaches it) and `leg`'s ports
+    /// ([`rewrite_for_relay`]). Streams beyond this session's are declined.
+    pub fn sdp_for(&self, leg: Leg, sdp: &SessionDescription, address: IpAddr) -> SessionDescription {
+        rewrite_for_relay(sdp, address, self.leg_ports(leg))
+    }
+
+    /// Takes `sdp`, an offer or answer from `leg`'s endpoint, and the IP its SIP message came
+    /// from as that leg's peer for every stream ([`Peer::from_sdp`]). Streams beyond this
+    /// session's are ignored.
+    pub fn set_peers_from_sdp(
+        &self,
+        leg: Leg,
+        sdp: &SessionDescription,
+        signalling_ip: Option<IpAddr>,
+    ) -> Result<(), MediaError> {
+        for (stream, media) in sdp.media.iter().enumerate().take(self.streams()) {
+            self.set_peer(leg, stream, Peer::from_sdp(sdp, media, signalling_ip))?;
+        }
+        Ok(())
     }
 
     /// The counters so far.

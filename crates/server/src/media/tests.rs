@@ -298,3 +298,39 @@ async fn bad_arguments() {
     assert!(matches!(relay.allocate("x", 17, LO), Err(MediaError::Streams(17))));
     assert_eq!(relay.available_pairs(), 5);
 }
+
+#[tokio::test]
+async fn offer_and_answer_drive_the_relay() {
+    use sambung_media::SessionDescription;
+
+    let relay = relay(23_140, 23_159);
+    let (a, b) = (endpoint("127.0.0.1").await, endpoint("127.0.0.1").await);
+    let offer: SessionDescription = format!(
+        "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n",
+        addr(&a).port()
+    )
+    .parse()
+    .unwrap();
+    let session = relay.allocate("call-12", offer.media.len(), LO).unwrap();
+    session.set_peers_from_sdp(Leg::A, &offer, Some(LO)).unwrap();
+    let to_bob = session.sdp_for(Leg::B, &offer, LO);
+    assert_eq!(to_bob.media[0].port, session.leg_ports(Leg::B)[0]);
+    assert_eq!(to_bob.origin.session_version, 2);
+
+    let answer: SessionDescription = format!(
+        "v=0\r\no=bob 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\n",
+        addr(&b).port()
+    )
+    .parse()
+    .unwrap();
+    assert!(sambung_media::offer_answer::has_common_codec(&offer, &answer));
+    session.set_peers_from_sdp(Leg::B, &answer, Some(LO)).unwrap();
+    let to_alice = session.sdp_for(Leg::A, &answer, LO);
+
+    // Each side sends where the SDP it got says, and hears the other.
+    a.send_to(&rtp(1, 172), SocketAddr::new(LO, to_alice.media[0].port)).await.unwrap();
+    assert_eq!(recv(&b).await, (rtp(1, 172), SocketAddr::new(LO, to_bob.media[0].port)));
+    b.send_to(&rtp(2, 172), SocketAddr::new(LO, to_bob.media[0].port)).await.unwrap();
+    assert_eq!(recv(&a).await, (rtp(2, 172), SocketAddr::new(LO, to_alice.media[0].port)));
+}
