@@ -205,7 +205,7 @@ pub enum Proto {
     UdpTlsRtpSavp,
     /// `UDP/TLS/RTP/SAVPF` (RFC 5764), WebRTC's profile.
     UdpTlsRtpSavpf,
-    /// `udp` (RFC 8866), e.g. T.38's `udptl` travels as `udptl` (RFC 7345): see [`Proto::Other`].
+    /// `udp` (RFC 8866 §5.14): the formats are media subtypes, not RTP payload types.
     Udp,
     /// Any other token, as written (`TCP/MSRP`, `udptl`, `TCP/TLS/BFCP` ...).
     Other(String),
