@@ -51,18 +51,24 @@ impl<'a> User<'a> {
 /// The realm the test servers use.
 pub const REALM: &str = "sambung.test";
 
-/// A UDP port range for the server's RTP relay, different for each call of this function in
-/// this process and away from the default 10000-20000 and from the ephemeral ports that
-/// `free_port` hands out. Returns (min, max), min even.
+/// A window of 100 UDP ports on 127.0.0.1, (min, max) with min even, somewhere in
+/// `lowest..lowest + windows * 100`: away from the default 10000-20000 and from the ephemeral
+/// ports `free_port` hands out, different for each call, and every port of it free right now
+/// (another program on the machine may be holding a whole range).
 pub fn port_window(lowest: u16, windows: u16) -> (u16, u16) {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let seed = std::process::id()
-        .wrapping_mul(7919)
-        .wrapping_add(nanos / 1000)
-        .wrapping_add(N.fetch_add(1, Ordering::Relaxed) * 13);
-    let base = lowest + (seed % u32::from(windows)) as u16 * 100;
-    (base, base + 99)
+    for _ in 0..200 {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let seed = std::process::id()
+            .wrapping_mul(7919)
+            .wrapping_add(nanos / 1000)
+            .wrapping_add(N.fetch_add(1, Ordering::Relaxed).wrapping_mul(13));
+        let base = lowest + (seed % u32::from(windows)) as u16 * 100;
+        if (base..base + 100).all(|port| UdpSocket::bind(("127.0.0.1", port)).is_ok()) {
+            return (base, base + 99);
+        }
+    }
+    panic!("no free window of 100 UDP ports in {lowest}..{}", lowest + windows * 100);
 }
 
 /// The RTP relay's range for one test server: somewhere in 20000-25999.
@@ -853,8 +859,17 @@ impl Baresip {
         .unwrap();
         std::fs::write(dir.join("contacts"), config.contacts.join("\n") + "\n").unwrap();
         let _ = std::fs::remove_file(dir.join("current_contact"));
-        let mut command = Command::new("baresip");
-        command.arg("-f").arg(dir).arg("-s").arg("-t").arg(config.quit_after.as_secs().to_string());
+        // baresip prints its SIP trace and received messages with stdio to stdout: through a pipe
+        // that would be block-buffered and show up late, so make it line-buffered.
+        require_tool("stdbuf", "coreutils");
+        let mut command = Command::new("stdbuf");
+        command
+            .args(["-oL", "-eL", "baresip"])
+            .arg("-f")
+            .arg(dir)
+            .arg("-s")
+            .arg("-t")
+            .arg(config.quit_after.as_secs().to_string());
         for c in &config.commands {
             command.arg("-e").arg(c);
         }
