@@ -95,8 +95,10 @@ fn parse_received(text: &str) -> Option<(Transport, std::net::SocketAddr)> {
 }
 
 /// Writes the core's changes, in order, until the channel closes.
-/// Queries the core asked for are answered as [`Event`]s.
-pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persist>, events: mpsc::Sender<Event>) {
+/// Queries the core asked for are answered as [`Event`]s. The writer holds the event channel
+/// only weakly: the core stops when the transports are gone, and then the writer drains what
+/// is left and stops too.
+pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persist>, events: mpsc::WeakSender<Event>) {
     while let Some(change) = changes.recv().await {
         let now = unix_now();
         let result = match &change {
@@ -114,7 +116,7 @@ pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persi
                 };
                 let stored = store.store_message(new).await;
                 let id = stored.as_ref().ok().map(|m| m.id);
-                let _ = events.send(Event::MessageStored { ticket: *ticket, id }).await;
+                send(&events, Event::MessageStored { ticket: *ticket, id }).await;
                 stored.map(|_| ())
             }
             Persist::Delivered { message_id, device, at } => {
@@ -133,8 +135,7 @@ pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persi
                         })
                         .collect::<Vec<_>>();
                     if !messages.is_empty() {
-                        let _ = events
-                            .send(Event::Undelivered { account_id: *account_id, device: device.clone(), messages })
+                        send(&events, Event::Undelivered { account_id: *account_id, device: device.clone(), messages })
                             .await;
                     }
                     Ok(())
@@ -147,6 +148,12 @@ pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persi
         }
     }
     debug!("store writer stopped");
+}
+
+async fn send(events: &mpsc::WeakSender<Event>, event: Event) {
+    if let Some(events) = events.upgrade() {
+        let _ = events.send(event).await;
+    }
 }
 
 fn cdr_row(r: &crate::core::CallRecord) -> sambung_store::NewCdr {

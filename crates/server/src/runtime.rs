@@ -108,7 +108,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     core.set_media_relay(relay);
     core.restore_bindings(bindings, now());
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx, events_tx.clone()));
+    let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx, events_tx.downgrade()));
     let watcher = tokio::spawn(persist::watch_accounts(store.clone(), events_tx.clone(), generation));
     let core_task = tokio::spawn(run_core(core, events_rx, Sender::new(listeners.udp.clone()), persist_tx));
 
