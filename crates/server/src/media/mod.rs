@@ -35,7 +35,7 @@
 //! buffer shared by all sessions on the worker thread, and `sendmsg` out of the other leg's
 //! socket, coalescing equal-sized datagrams to one destination into one UDP GSO send. The
 //! batching comes from the `quinn-udp` crate (its unsafe code stays there); nothing is
-//! allocated per packet. See `examples/relay_bench.rs` for throughput figures.
+//! allocated per packet. `examples/relay_bench.rs` measures it; `docs/media.md` has the figures.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
