@@ -334,3 +334,22 @@ async fn offer_and_answer_drive_the_relay() {
     b.send_to(&rtp(2, 172), SocketAddr::new(LO, to_bob.media[0].port)).await.unwrap();
     assert_eq!(recv(&a).await, (rtp(2, 172), SocketAddr::new(LO, to_alice.media[0].port)));
 }
+
+#[tokio::test]
+async fn ipv6() {
+    let Ok(a) = UdpSocket::bind("[::1]:0").await else {
+        return; // no IPv6 loopback on this machine
+    };
+    let b = UdpSocket::bind("[::1]:0").await.unwrap();
+    let v6: IpAddr = "::1".parse().unwrap();
+    let relay = relay(23_160, 23_179);
+    let session = relay.allocate("call-13", 1, v6).unwrap();
+    for (leg, socket) in [(Leg::A, &a), (Leg::B, &b)] {
+        session.set_peer(leg, 0, Peer { rtp: Some(addr(socket)), rtcp: None, signalling_ip: Some(v6) }).unwrap();
+    }
+    let to = |leg| SocketAddr::new(v6, session.leg_ports(leg)[0]);
+    a.send_to(&rtp(1, 172), to(Leg::A)).await.unwrap();
+    assert_eq!(recv(&b).await, (rtp(1, 172), to(Leg::B)));
+    b.send_to(&rtp(2, 172), to(Leg::B)).await.unwrap();
+    assert_eq!(recv(&a).await, (rtp(2, 172), to(Leg::A)));
+}
