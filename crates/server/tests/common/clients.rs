@@ -171,6 +171,25 @@ pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
 }
 
+/// A base for SIPp's media ports: SIPp binds it and the port 2 above it (audio and "video") and
+/// gives up when the second is taken, so both (and the RTCP ports above them) must be free: an
+/// even port in 14000-19999, outside the ephemeral range that port-0 binds race for.
+pub fn sipp_media_port() -> u16 {
+    static N: AtomicU32 = AtomicU32::new(0);
+    for _ in 0..1000 {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let seed = std::process::id()
+            .wrapping_mul(104_729)
+            .wrapping_add(nanos / 1000)
+            .wrapping_add(N.fetch_add(1, Ordering::Relaxed).wrapping_mul(31));
+        let base = 14000 + (seed % 2998) as u16 * 2;
+        if (base..base + 4).all(|port| UdpSocket::bind(("127.0.0.1", port)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no 4 free UDP ports in a row in 14000-19999 for SIPp's media");
+}
+
 /// How to run one SIPp scenario.
 #[derive(Debug, Clone)]
 pub struct Sipp {
@@ -249,7 +268,7 @@ impl Sipp {
             .args(["-i", "127.0.0.1", "-p", &self.port.to_string()])
             // SIPp binds media (-mp, -mp+2) and control sockets whatever the scenario: keep them
             // on loopback and off fixed ports so that tests can run side by side.
-            .args(["-mi", "127.0.0.1", "-mp", &free_port().to_string()])
+            .args(["-mi", "127.0.0.1", "-mp", &sipp_media_port().to_string()])
             .args(["-ci", "127.0.0.1", "-cp", &free_port().to_string()])
             .args(["-s", &self.service])
             .args(["-timeout", &format!("{}s", self.timeout.as_secs()), "-timeout_error"])
