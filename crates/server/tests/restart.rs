@@ -53,12 +53,11 @@ impl Phone {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut buf = vec![0u8; 65535];
         while Instant::now() < deadline {
-            if let Ok((n, _)) = self.socket.recv_from(&mut buf) {
-                if let Ok(m) = Message::parse(Bytes::copy_from_slice(&buf[..n])) {
-                    if want(&m) {
-                        return m;
-                    }
-                }
+            if let Ok((n, _)) = self.socket.recv_from(&mut buf)
+                && let Ok(m) = Message::parse(Bytes::copy_from_slice(&buf[..n]))
+                && want(&m)
+            {
+                return m;
             }
         }
         panic!("{}: nothing wanted arrived in 5 s", self.user);

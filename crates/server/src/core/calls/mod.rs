@@ -527,12 +527,12 @@ impl Core {
             return false;
         };
         let Some(call) = self.calls.calls.get_mut(&id) else { return false };
-        if let Some(dialog) = call.dialog_mut(side) {
-            if let Err(error) = dialog.handle_request(&request) {
-                let response = request.reply(error.status(), "");
-                self.respond(key, response, now);
-                return true;
-            }
+        if let Some(dialog) = call.dialog_mut(side)
+            && let Err(error) = dialog.handle_request(&request)
+        {
+            let response = request.reply(error.status(), "");
+            self.respond(key, response, now);
+            return true;
         }
         match request.method {
             Method::Bye => {
@@ -779,7 +779,7 @@ fn best_failure(forks: &[Fork], last: &Response) -> (u16, String) {
     if let Some(s) = statuses.iter().copied().find(|s| *s >= 600) {
         return (s, sambung_sip::reason_phrase(s).to_owned());
     }
-    if statuses.iter().any(|s| *s == 486) {
+    if statuses.contains(&486) {
         return (486, "Busy Here".to_owned());
     }
     if let Some(s) = statuses.iter().copied().find(|s| !matches!(s, 408 | 480 | 487 | 503)) {
