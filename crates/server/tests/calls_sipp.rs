@@ -6,7 +6,8 @@
 //!   407, answers it, gets 200, ACKs, streams PCMU for 3 s and hangs up. Both SDPs must name the
 //!   server's relay, and the packets bob's RTP socket receives must come from the relay's port
 //!   and carry alice's audio unchanged; bob's socket talks back through the relay too;
-//! - cancel (180, CANCEL, 200, 487, ACK); busy (486 passed through); unknown user (404);
+//! - cancel (180, CANCEL, 200, 487, ACK); every device of the callee rings and the ones that did
+//!   not answer are cancelled; all devices busy (486); unknown user (404);
 //!   a user with no registered device (480).
 //!
 //! The scenarios are in tests/sipp/; common/clients.rs runs them.
@@ -213,19 +214,47 @@ fn cancel_while_ringing() {
     );
 }
 
-/// bob's phone answers 486 Busy Here: alice gets 486.
+/// Both of bob's phones answer 486 Busy Here: alice gets 486.
 #[test]
-fn busy_callee_gives_486() {
+fn all_devices_busy_gives_486() {
     let (server, _) = server();
-    let bob_port = free_port();
-    register(&server, &BOB, bob_port);
-    let bob = Sipp::new("uas_busy.xml", bob_port).spawn();
+    let (port1, port2) = (free_port(), free_port());
+    register(&server, &BOB, port1);
+    register(&server, &BOB, port2);
+    let phone1 = Sipp::new("uas_busy.xml", port1).spawn();
+    let phone2 = Sipp::new("uas_busy.xml", port2).spawn();
     let alice = call(&server, "uac_rejected.xml", BOB.name).run();
-    let bob = bob.wait();
+    let (phone1, phone2) = (phone1.wait(), phone2.wait());
     alice.assert_success("alice calling busy bob (uac_rejected.xml)", &server);
-    bob.assert_success("bob busy (uas_busy.xml)", &server);
+    phone1.assert_success("bob's first phone busy (uas_busy.xml)", &server);
+    phone2.assert_success("bob's second phone busy (uas_busy.xml)", &server);
     assert_challenged(&alice);
     assert_eq!(final_status(&alice), Some(486), "{}", alice.describe());
+}
+
+/// bob has two phones: both ring; the one that answers gets the call, the other is cancelled
+/// (200 for the CANCEL, 487 for its INVITE).
+#[test]
+fn call_rings_every_device_and_cancels_the_others() {
+    let (server, _) = server();
+    let (ringing_port, answering_port) = (free_port(), free_port());
+    register(&server, &BOB, ringing_port);
+    register(&server, &BOB, answering_port);
+    let ringing = Sipp::new("uas_ring.xml", ringing_port).spawn();
+    let media = RtpPeer::bind();
+    let answering = Sipp::new("uas_answer.xml", answering_port).var("rtp_port", media.port).spawn();
+    let caller = call(&server, "uac_call.xml", BOB.name);
+    std::fs::write(caller.dir.join("speech.ulaw"), tone_ulaw(0, 8000 * 5)).unwrap();
+    let alice = caller.run();
+    let (ringing, answering) = (ringing.wait(), answering.wait());
+    alice.assert_success("alice's call (uac_call.xml)", &server);
+    answering.assert_success("bob's phone that answers (uas_answer.xml)", &server);
+    ringing.assert_success("bob's phone that only rings and is cancelled (uas_ring.xml)", &server);
+    let cancelled: Vec<String> = ringing.received().iter().map(|m| m.start_line().to_owned()).collect();
+    assert!(
+        cancelled.iter().any(|l| l.starts_with("CANCEL ")) && cancelled.iter().any(|l| l.starts_with("ACK ")),
+        "the phone that did not answer must get CANCEL, then ACK for its 487; it got {cancelled:?}"
+    );
 }
 
 /// A user part that is no account: 404.
