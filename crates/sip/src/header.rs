@@ -15,6 +15,7 @@ macro_rules! header_names {
 
         impl HeaderName {
             /// The canonical (long) name.
+            #[inline]
             pub fn as_str(&self) -> &str {
                 match self {
                     $( HeaderName::$variant => $canon, )*

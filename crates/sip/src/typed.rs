@@ -390,6 +390,8 @@ mod tests {
         assert_eq!(n.params.value("+sip.instance"), Some(r#""<urn:uuid:0f8d>""#));
         assert!(n.display.is_none());
         assert!(NameAddr::parse(&SipStr::from("Bell: Alexander <sip:a.g.bell@example.com>;tag=43")).is_err());
+        // found by fuzzing: a "password" that swallows a display name and a `<`
+        assert!(NameAddr::parse(&SipStr::from("sip:use: SIP/2.0/U.: applic <sip:user@host28.example")).is_err());
     }
 
     #[test]

@@ -83,6 +83,11 @@ pub(crate) fn scan_params<'a>(
         return Err("junk before parameters");
     }
     while let Some(after) = rest.strip_prefix(';') {
+        if let Some((name, value, next)) = plain_param(after, lws) {
+            each(name, value);
+            rest = next;
+            continue;
+        }
         // the end of this parameter: the next ';' outside quotes
         let end = param_end(after);
         let item = &after[..end];
@@ -125,6 +130,42 @@ pub(crate) fn scan_params<'a>(
         each(name, value);
     }
     Ok(())
+}
+
+/// The parameter at the start of `s` when it is written plainly, in one scan: a name, maybe
+/// `=` and an unquoted value, no white space, then `;` or the end. Returns the name, the value
+/// and the rest (from that `;`). What it accepts, [`scan_params`]' general path accepts the
+/// same way, as neither class holds `;`, `=`, `"` or white space; anything else (quotes, white
+/// space, errors) is left to that path.
+#[inline]
+fn plain_param(s: &str, lws: bool) -> Option<(&str, Option<&str>, &str)> {
+    let (name_class, value_class) = if lws { (text::TOKEN, text::PVALUE) } else { (text::PARAM, text::PARAM) };
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && text::class(b[i], name_class) {
+        i += 1;
+    }
+    if i == 0 {
+        return None;
+    }
+    let name = &s[..i];
+    let value = if b.get(i) == Some(&b'=') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && text::class(b[i], value_class) {
+            i += 1;
+        }
+        if lws && i == start {
+            return None;
+        }
+        Some(&s[start..i])
+    } else {
+        None
+    };
+    match b.get(i) {
+        None | Some(b';') => Some((name, value, &s[i..])),
+        Some(_) => None,
+    }
 }
 
 /// Where the parameter at the start of `s` ends: the next `;` that is not inside quotes.
@@ -346,6 +387,11 @@ impl<'a> SipUriParts<'a> {
                 }
                 if first.pct.is_some_and(|p| p < user_end) && text::unescape(u).is_none() {
                     return Err("bad escape in user part");
+                }
+                // The password has no white space, controls, `<`, `>` or `"` either (RFC 3261
+                // §25.1): without this, `sip:a:b <sip:c@d>` would pass as an addr-spec.
+                if first.bad.is_some_and(|p| p < at) {
+                    return Err("bad password");
                 }
                 let password = (user_end < at).then(|| &s[user_end + 1..at]);
                 (Some(u), password, at + 1, Marks::scan(b, at + 1, true))
@@ -593,7 +639,17 @@ mod tests {
 
     #[test]
     fn bad_uris() {
-        for bad in ["sip:", "sip:@host", "sip:host:99999", "sip:host;;lr", "sip:[::1", "sip:ho st", "1sip:x"] {
+        for bad in [
+            "sip:",
+            "sip:@host",
+            "sip:host:99999",
+            "sip:host;;lr",
+            "sip:[::1",
+            "sip:ho st",
+            "1sip:x",
+            "sip:a:b c@host",
+            "sip:a:<@h",
+        ] {
             assert!(Uri::parse(bad).is_err(), "{bad}");
         }
     }
