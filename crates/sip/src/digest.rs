@@ -91,12 +91,7 @@ pub enum Algorithm {
 impl Algorithm {
     /// Every supported algorithm, in the server's order of preference (RFC 8760 §2.4: SHA-256
     /// first).
-    pub const ALL: [Algorithm; 4] = [
-        Algorithm::Sha256,
-        Algorithm::Sha256Sess,
-        Algorithm::Md5,
-        Algorithm::Md5Sess,
-    ];
+    pub const ALL: [Algorithm; 4] = [Algorithm::Sha256, Algorithm::Sha256Sess, Algorithm::Md5, Algorithm::Md5Sess];
 
     /// The canonical name as printed in headers (RFC 7616 §3.3, RFC 8760 §2.1).
     pub fn as_str(self) -> &'static str {
@@ -110,9 +105,7 @@ impl Algorithm {
 
     /// Parses a name case-insensitively (RFC 7616 §3.3: the values are case-insensitive).
     pub fn from_name(name: &str) -> Option<Algorithm> {
-        Algorithm::ALL
-            .into_iter()
-            .find(|a| a.as_str().eq_ignore_ascii_case(name))
+        Algorithm::ALL.into_iter().find(|a| a.as_str().eq_ignore_ascii_case(name))
     }
 
     /// True for the `-sess` variants, whose HA1 is bound to the nonce and cnonce
@@ -283,10 +276,7 @@ impl Challenge {
                 "algorithm" => algorithm = Some(p.value.parse::<Algorithm>()?),
                 "qop" => {
                     // RFC 7616 §3.3: qop-options = "qop" EQUAL DQUOTE qop-value *("," qop-value) DQUOTE
-                    let offers_auth = p
-                        .value
-                        .split(',')
-                        .any(|v| trim_lws(v).eq_ignore_ascii_case("auth"));
+                    let offers_auth = p.value.split(',').any(|v| trim_lws(v).eq_ignore_ascii_case("auth"));
                     if !offers_auth {
                         return Err(DigestError::UnsupportedQop(p.value));
                     }
@@ -522,9 +512,7 @@ impl fmt::Display for Credentials {
 /// function (MD5, SHA-256) serves both variants.
 #[must_use]
 pub fn ha1(algorithm: Algorithm, username: &str, realm: &str, password: &str) -> String {
-    algorithm
-        .base()
-        .hash_hex(&[username.as_bytes(), realm.as_bytes(), password.as_bytes()])
+    algorithm.base().hash_hex(&[username.as_bytes(), realm.as_bytes(), password.as_bytes()])
 }
 
 /// Checks the `response` of `creds` for a request with `method` against the stored HA1
@@ -545,29 +533,19 @@ pub fn verify(creds: &Credentials, method: &str, stored_ha1_hex: &str) -> bool {
 /// (RFC 2069, RFC 2617 §3.2.2.1), which some old SIP phones send. Those responses carry no
 /// nonce count, so replay within the nonce lifetime cannot be detected for them.
 #[must_use]
-pub fn verify_with(
-    creds: &Credentials,
-    method: &str,
-    stored_ha1_hex: &str,
-    allow_no_qop: bool,
-) -> bool {
+pub fn verify_with(creds: &Credentials, method: &str, stored_ha1_hex: &str, allow_no_qop: bool) -> bool {
     if creds.qop.is_none() && !allow_no_qop {
         return false;
     }
     let alg = creds.algorithm;
-    if stored_ha1_hex.len() != alg.hex_len()
-        || !stored_ha1_hex.bytes().all(|b| b.is_ascii_hexdigit())
-    {
+    if stored_ha1_hex.len() != alg.hex_len() || !stored_ha1_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return false;
     }
     let ha1 = stored_ha1_hex.to_ascii_lowercase();
     let Some(expected) = creds.expected_response(method, &ha1) else {
         return false;
     };
-    constant_time_eq(
-        expected.as_bytes(),
-        creds.response.to_ascii_lowercase().as_bytes(),
-    )
+    constant_time_eq(expected.as_bytes(), creds.response.to_ascii_lowercase().as_bytes())
 }
 
 /// Client side: answers `challenge` for a request `method uri` (RFC 7616 §3.4, RFC 3261 §22.4).
@@ -888,11 +866,7 @@ fn is_lws_char(c: char) -> bool {
 
 /// `token` characters (RFC 3261 §25.1).
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
 }
 
 /// One `auth-param`, with its name lower-cased and its value unquoted and unescaped.
@@ -917,10 +891,7 @@ fn parse_digest_params(value: &str) -> Result<Vec<Param>, DigestError> {
         return Err(DigestError::Malformed("empty header value"));
     }
     let bytes = s.as_bytes();
-    let scheme_end = bytes
-        .iter()
-        .position(|&b| !is_token_byte(b))
-        .unwrap_or(bytes.len());
+    let scheme_end = bytes.iter().position(|&b| !is_token_byte(b)).unwrap_or(bytes.len());
     let scheme = &s[..scheme_end];
     if scheme.is_empty() {
         return Err(DigestError::Malformed("missing authentication scheme"));
@@ -960,9 +931,7 @@ fn parse_digest_params(value: &str) -> Result<Vec<Param>, DigestError> {
         let name = s[name_start..pos].to_ascii_lowercase();
         pos = skip_lws(pos);
         if pos >= bytes.len() || bytes[pos] != b'=' {
-            return Err(DigestError::Malformed(
-                "expected `=` after a parameter name",
-            ));
+            return Err(DigestError::Malformed("expected `=` after a parameter name"));
         }
         pos = skip_lws(pos + 1);
         if pos >= bytes.len() {
@@ -974,10 +943,7 @@ fn parse_digest_params(value: &str) -> Result<Vec<Param>, DigestError> {
             v
         } else {
             let start = pos;
-            while pos < bytes.len()
-                && !matches!(bytes[pos], b',' | b'"')
-                && !is_lws_char(char::from(bytes[pos]))
-            {
+            while pos < bytes.len() && !matches!(bytes[pos], b',' | b'"') && !is_lws_char(char::from(bytes[pos])) {
                 pos += 1;
             }
             if pos == start {
@@ -1029,16 +995,10 @@ mod tests {
     fn algorithm_names_round_trip() {
         for alg in Algorithm::ALL {
             assert_eq!(Algorithm::from_name(alg.as_str()), Some(alg));
-            assert_eq!(
-                alg.to_string().to_ascii_lowercase().parse::<Algorithm>(),
-                Ok(alg)
-            );
+            assert_eq!(alg.to_string().to_ascii_lowercase().parse::<Algorithm>(), Ok(alg));
         }
         assert_eq!("md5-SESS".parse::<Algorithm>(), Ok(Algorithm::Md5Sess));
-        assert_eq!(
-            "SHA-512-256".parse::<Algorithm>(),
-            Err(DigestError::UnsupportedAlgorithm("SHA-512-256".into()))
-        );
+        assert_eq!("SHA-512-256".parse::<Algorithm>(), Err(DigestError::UnsupportedAlgorithm("SHA-512-256".into())));
         assert_eq!(Algorithm::default(), Algorithm::Md5);
     }
 
@@ -1059,10 +1019,7 @@ mod tests {
         assert_eq!(parse_nc("0000000A"), Ok(10));
         assert_eq!(parse_nc("ffffffff"), Ok(u32::MAX));
         for bad in ["1", "000000001", "+0000001", "0000000g", ""] {
-            assert!(
-                matches!(parse_nc(bad), Err(DigestError::InvalidNonceCount(_))),
-                "{bad}"
-            );
+            assert!(matches!(parse_nc(bad), Err(DigestError::InvalidNonceCount(_))), "{bad}");
         }
     }
 

@@ -97,11 +97,6 @@ impl ParseError {
             }
         }
         headers.push(HeaderName::ContentLength, SipStr::from_static("0"));
-        Some(Response {
-            status,
-            reason: SipStr::from(self.reason()),
-            headers,
-            body: bytes::Bytes::new(),
-        })
+        Some(Response { status, reason: SipStr::from(self.reason()), headers, body: bytes::Bytes::new() })
     }
 }

@@ -63,11 +63,7 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(status: u16) -> Rejection {
-        Rejection {
-            status,
-            reason: reason_phrase(status),
-            headers: Headers::new(),
-        }
+        Rejection { status, reason: reason_phrase(status), headers: Headers::new() }
     }
 
     /// The answer to `request`.
@@ -84,11 +80,7 @@ impl Rejection {
 impl RequestPolicy {
     /// The `Allow` header value.
     pub fn allow_header(&self) -> String {
-        self.allow
-            .iter()
-            .map(Method::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
     }
 
     /// The `Supported` header value.
@@ -106,27 +98,18 @@ impl RequestPolicy {
     pub fn check(&self, req: &Request) -> Result<(), Rejection> {
         // §8.2.1 method inspection
         if !self.allow.contains(&req.method) {
-            let mut r = Rejection::new(if matches!(req.method, Method::Extension(_)) {
-                501
-            } else {
-                405
-            });
-            r.headers
-                .push(HeaderName::Allow, SipStr::from(self.allow_header()));
+            let mut r = Rejection::new(if matches!(req.method, Method::Extension(_)) { 501 } else { 405 });
+            r.headers.push(HeaderName::Allow, SipStr::from(self.allow_header()));
             return Err(r);
         }
         // §16.3 item 3: a request that would be forwarded with no hops left
-        if req.max_forwards() == Some(0)
-            && !matches!(req.method, Method::Options | Method::Register | Method::Ack)
-        {
+        if req.max_forwards() == Some(0) && !matches!(req.method, Method::Options | Method::Register | Method::Ack) {
             return Err(Rejection::new(483));
         }
         // §8.2.2.1 Request-URI scheme
         let scheme_ok = match &req.uri {
             Uri::Sip(_) => true,
-            Uri::Other { scheme, .. } => {
-                self.schemes.iter().any(|s| scheme.eq_ignore_ascii_case(s))
-            }
+            Uri::Other { scheme, .. } => self.schemes.iter().any(|s| scheme.eq_ignore_ascii_case(s)),
         };
         if !scheme_ok {
             return Err(Rejection::new(416));
@@ -141,26 +124,18 @@ impl RequestPolicy {
                 .collect();
             if !unsupported.is_empty() {
                 let mut r = Rejection::new(420);
-                r.headers.push(
-                    HeaderName::Unsupported,
-                    SipStr::from(unsupported.join(", ")),
-                );
+                r.headers.push(HeaderName::Unsupported, SipStr::from(unsupported.join(", ")));
                 return Err(r);
             }
         }
         // §8.2.3 content processing
-        if let Some(ct) = req
-            .headers
-            .get(HeaderName::ContentType)
-            .filter(|_| !req.body.is_empty())
-        {
+        if let Some(ct) = req.headers.get(HeaderName::ContentType).filter(|_| !req.body.is_empty()) {
             let mime = media_type(ct);
             if !self.accept.iter().any(|a| a.eq_ignore_ascii_case(mime))
                 && !mime.eq_ignore_ascii_case("multipart/mixed")
             {
                 let mut r = Rejection::new(415);
-                r.headers
-                    .push(HeaderName::Accept, SipStr::from(self.accept_header()));
+                r.headers.push(HeaderName::Accept, SipStr::from(self.accept_header()));
                 return Err(r);
             }
         }
@@ -168,18 +143,13 @@ impl RequestPolicy {
         if req.method == Method::Invite && req.headers.count(HeaderName::Accept) > 0 {
             let ok = req.headers.values(HeaderName::Accept).any(|a| {
                 let m = media_type(a);
-                m.eq_ignore_ascii_case("application/sdp")
-                    || m == "*/*"
-                    || m.eq_ignore_ascii_case("application/*")
+                m.eq_ignore_ascii_case("application/sdp") || m == "*/*" || m.eq_ignore_ascii_case("application/*")
             });
             if !ok {
                 let mut r = Rejection::new(406);
+                r.headers.push(HeaderName::Accept, SipStr::from_static("application/sdp"));
                 r.headers
-                    .push(HeaderName::Accept, SipStr::from_static("application/sdp"));
-                r.headers.push(
-                    HeaderName::Warning,
-                    SipStr::from_static("399 sambung \"Only application/sdp is offered\""),
-                );
+                    .push(HeaderName::Warning, SipStr::from_static("399 sambung \"Only application/sdp is offered\""));
                 return Err(r);
             }
         }

@@ -1,9 +1,7 @@
 //! Digest authentication: RFC vectors, nonce lifecycle, parsing robustness.
 
 use proptest::prelude::*;
-use sambung_sip::digest::{
-    self, Algorithm, Challenge, Credentials, DigestError, NonceCheck, NonceManager, Qop,
-};
+use sambung_sip::digest::{self, Algorithm, Challenge, Credentials, DigestError, NonceCheck, NonceManager, Qop};
 
 const RFC7616_NONCE: &str = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
 const RFC7616_OPAQUE: &str = "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS";
@@ -31,11 +29,7 @@ fn rfc7616_authorization(algorithm: &str, response: &str) -> String {
 fn rfc7616_example_server_side() {
     for (alg, algorithm, response) in [
         ("MD5", Algorithm::Md5, "8ca523f5e9506fed4657c9700eebdbec"),
-        (
-            "SHA-256",
-            Algorithm::Sha256,
-            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
-        ),
+        ("SHA-256", Algorithm::Sha256, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
     ] {
         let creds = Credentials::parse(&rfc7616_authorization(alg, response)).unwrap();
         assert_eq!(creds.username, "Mufasa");
@@ -57,19 +51,11 @@ fn rfc7616_example_server_side() {
         let wrong = digest::ha1(algorithm, "Mufasa", RFC7616_REALM, "Circle Of Life");
         assert!(!digest::verify(&creds, "GET", &wrong));
         assert!(!digest::verify(&creds, "POST", &stored));
-        let other = if algorithm == Algorithm::Md5 {
-            Algorithm::Sha256
-        } else {
-            Algorithm::Md5
-        };
+        let other = if algorithm == Algorithm::Md5 { Algorithm::Sha256 } else { Algorithm::Md5 };
         let other_ha1 = digest::ha1(other, "Mufasa", RFC7616_REALM, "Circle of Life");
         assert!(!digest::verify(&creds, "GET", &other_ha1));
         assert!(!digest::verify(&creds, "GET", ""));
-        assert!(!digest::verify(
-            &creds,
-            "GET",
-            &"z".repeat(algorithm.hex_len())
-        ));
+        assert!(!digest::verify(&creds, "GET", &"z".repeat(algorithm.hex_len())));
     }
 }
 
@@ -79,10 +65,7 @@ fn rfc7616_example_server_side() {
 fn rfc7616_example_client_side() {
     for (alg, response) in [
         ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
-        (
-            "SHA-256",
-            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
-        ),
+        ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
     ] {
         let header = format!(
             "Digest\r\n    realm=\"{RFC7616_REALM}\",\r\n    qop=\"auth, auth-int\",\r\n    \
@@ -93,24 +76,14 @@ fn rfc7616_example_client_side() {
         assert_eq!(challenge.qop, Some(Qop::Auth));
         assert_eq!(challenge.algorithm.as_str(), alg);
         assert!(!challenge.stale);
-        let creds = digest::respond(
-            &challenge,
-            "GET",
-            "/dir/index.html",
-            "Mufasa",
-            "Circle of Life",
-            RFC7616_CNONCE,
-            1,
-        );
+        let creds =
+            digest::respond(&challenge, "GET", "/dir/index.html", "Mufasa", "Circle of Life", RFC7616_CNONCE, 1);
         assert_eq!(creds.response, response);
         assert_eq!(creds.opaque.as_deref(), Some(RFC7616_OPAQUE));
         // The printed header parses back to the same credentials.
         let printed = creds.to_string();
         assert!(printed.contains("nc=00000001"), "{printed}");
-        assert!(
-            printed.contains("qop=auth,") || printed.contains("qop=auth "),
-            "{printed}"
-        );
+        assert!(printed.contains("qop=auth,") || printed.contains("qop=auth "), "{printed}");
         assert_eq!(Credentials::parse(&printed).unwrap(), creds);
     }
 }
@@ -128,17 +101,8 @@ fn rfc2617_example() {
                  response=\"6629fae49393a05397450978507c4ef1\",
                  opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
     let creds = Credentials::parse(header).unwrap();
-    assert_eq!(
-        creds.algorithm,
-        Algorithm::Md5,
-        "missing algorithm means MD5"
-    );
-    let stored = digest::ha1(
-        Algorithm::Md5,
-        "Mufasa",
-        "testrealm@host.com",
-        "Circle Of Life",
-    );
+    assert_eq!(creds.algorithm, Algorithm::Md5, "missing algorithm means MD5");
+    let stored = digest::ha1(Algorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
     assert!(digest::verify(&creds, "GET", &stored));
 
     let challenge = Challenge::parse(
@@ -147,15 +111,7 @@ fn rfc2617_example() {
     )
     .unwrap();
     assert_eq!(challenge.algorithm, Algorithm::Md5);
-    let answer = digest::respond(
-        &challenge,
-        "GET",
-        "/dir/index.html",
-        "Mufasa",
-        "Circle Of Life",
-        "0a4f113b",
-        1,
-    );
+    let answer = digest::respond(&challenge, "GET", "/dir/index.html", "Mufasa", "Circle Of Life", "0a4f113b", 1);
     assert_eq!(answer.response, "6629fae49393a05397450978507c4ef1");
 }
 
@@ -169,16 +125,8 @@ fn rfc2069_no_qop() {
     let creds = Credentials::parse(header).unwrap();
     assert_eq!(creds.qop, None);
     assert_eq!(creds.nc, None);
-    let stored = digest::ha1(
-        Algorithm::Md5,
-        "Mufasa",
-        "testrealm@host.com",
-        "CircleOfLife",
-    );
-    assert!(
-        !digest::verify(&creds, "GET", &stored),
-        "qop is required by default"
-    );
+    let stored = digest::ha1(Algorithm::Md5, "Mufasa", "testrealm@host.com", "CircleOfLife");
+    assert!(!digest::verify(&creds, "GET", &stored), "qop is required by default");
     assert!(digest::verify_with(&creds, "GET", &stored, true));
     assert!(!digest::verify_with(&creds, "PUT", &stored, true));
 
@@ -189,15 +137,7 @@ fn rfc2069_no_qop() {
     )
     .unwrap();
     assert_eq!(challenge.qop, None);
-    let answer = digest::respond(
-        &challenge,
-        "GET",
-        "/dir/index.html",
-        "Mufasa",
-        "CircleOfLife",
-        "unused",
-        1,
-    );
+    let answer = digest::respond(&challenge, "GET", "/dir/index.html", "Mufasa", "CircleOfLife", "unused", 1);
     assert_eq!(answer.response, "1949323746fe6a43ef61f9606e7febea");
     assert_eq!(answer.cnonce, None);
     assert_eq!(answer.nc, None);
@@ -214,20 +154,10 @@ fn md5_sess_vector() {
                   response=\"8e3825c57e897f5a0dec6c2d4e5059d0\"";
     let creds = Credentials::parse(header).unwrap();
     assert_eq!(creds.algorithm, Algorithm::Md5Sess);
-    let stored = digest::ha1(
-        Algorithm::Md5,
-        "Mufasa",
-        "testrealm@host.com",
-        "Circle Of Life",
-    );
+    let stored = digest::ha1(Algorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
     assert_eq!(
         stored,
-        digest::ha1(
-            Algorithm::Md5Sess,
-            "Mufasa",
-            "testrealm@host.com",
-            "Circle Of Life"
-        ),
+        digest::ha1(Algorithm::Md5Sess, "Mufasa", "testrealm@host.com", "Circle Of Life"),
         "the stored HA1 is shared by MD5 and MD5-sess"
     );
     assert!(digest::verify(&creds, "GET", &stored));
@@ -239,14 +169,10 @@ fn round_trip_every_algorithm() {
     let mut nonces = NonceManager::new(b"0123456789abcdef0123456789abcdef", 300);
     let now = 1_750_000_000;
     for alg in Algorithm::ALL {
-        let challenge =
-            Challenge::new("sambung.example", nonces.issue(now), alg).with_opaque("op\"aque\\x");
+        let challenge = Challenge::new("sambung.example", nonces.issue(now), alg).with_opaque("op\"aque\\x");
         let printed = challenge.to_string();
         assert!(printed.starts_with("Digest realm=\"sambung.example\", nonce=\""));
-        assert!(
-            printed.contains(&format!("algorithm={}", alg.as_str())),
-            "{printed}"
-        );
+        assert!(printed.contains(&format!("algorithm={}", alg.as_str())), "{printed}");
         assert!(printed.contains("qop=\"auth\""));
         assert!(!printed.contains("stale"));
         let parsed = Challenge::parse(&printed).unwrap();
@@ -265,34 +191,19 @@ fn round_trip_every_algorithm() {
             let header = creds.to_string();
             let back = Credentials::parse(&header).unwrap();
             assert_eq!(back, creds);
-            let stored = digest::ha1(
-                alg.base(),
-                "alice \"the\" user",
-                "sambung.example",
-                "pässwörd",
-            );
+            let stored = digest::ha1(alg.base(), "alice \"the\" user", "sambung.example", "pässwörd");
             assert!(digest::verify(&back, "REGISTER", &stored), "{alg} {header}");
             assert!(!digest::verify(&back, "INVITE", &stored), "{alg}");
-            let wrong = digest::ha1(
-                alg.base(),
-                "alice \"the\" user",
-                "sambung.example",
-                "password",
-            );
+            let wrong = digest::ha1(alg.base(), "alice \"the\" user", "sambung.example", "password");
             assert!(!digest::verify(&back, "REGISTER", &wrong), "{alg}");
-            assert_eq!(
-                nonces.check(&back.nonce, back.nc, now + 5),
-                NonceCheck::Valid
-            );
+            assert_eq!(nonces.check(&back.nonce, back.nc, now + 5), NonceCheck::Valid);
         }
     }
 }
 
 #[test]
 fn challenge_display_matches_the_documented_form() {
-    let c = Challenge::new("example.com", "abc", Algorithm::Sha256)
-        .with_opaque("xyz")
-        .with_stale(true);
+    let c = Challenge::new("example.com", "abc", Algorithm::Sha256).with_opaque("xyz").with_stale(true);
     assert_eq!(
         c.to_string(),
         "Digest realm=\"example.com\", nonce=\"abc\", opaque=\"xyz\", algorithm=SHA-256, \
@@ -313,18 +224,9 @@ fn challenge_display_matches_the_documented_form() {
 
 #[test]
 fn challenge_parse_errors() {
-    assert_eq!(
-        Challenge::parse("Basic realm=\"x\""),
-        Err(DigestError::UnknownScheme)
-    );
-    assert_eq!(
-        Challenge::parse("Digest nonce=\"n\""),
-        Err(DigestError::MissingParam("realm"))
-    );
-    assert_eq!(
-        Challenge::parse("Digest realm=\"r\""),
-        Err(DigestError::MissingParam("nonce"))
-    );
+    assert_eq!(Challenge::parse("Basic realm=\"x\""), Err(DigestError::UnknownScheme));
+    assert_eq!(Challenge::parse("Digest nonce=\"n\""), Err(DigestError::MissingParam("realm")));
+    assert_eq!(Challenge::parse("Digest realm=\"r\""), Err(DigestError::MissingParam("nonce")));
     assert_eq!(
         Challenge::parse("Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\""),
         Err(DigestError::UnsupportedQop("auth-int".into()))
@@ -333,8 +235,7 @@ fn challenge_parse_errors() {
         Challenge::parse("Digest realm=\"r\", nonce=\"n\", algorithm=SHA-512-256"),
         Err(DigestError::UnsupportedAlgorithm("SHA-512-256".into()))
     );
-    let c = Challenge::parse("digest REALM=r , NONCE = \"n\" ,STALE=TRUE, algorithm=sha-256-SESS")
-        .unwrap();
+    let c = Challenge::parse("digest REALM=r , NONCE = \"n\" ,STALE=TRUE, algorithm=sha-256-SESS").unwrap();
     assert_eq!(c.realm, "r");
     assert!(c.stale);
     assert_eq!(c.algorithm, Algorithm::Sha256Sess);
@@ -343,18 +244,9 @@ fn challenge_parse_errors() {
 /// The scheme of the RFC 3261 torture tests (RFC 4475 §3.1.2.5): a registrar re-challenges.
 #[test]
 fn unknown_scheme() {
-    assert_eq!(
-        Credentials::parse("NoOneKnowsThisScheme opaque-data=here"),
-        Err(DigestError::UnknownScheme)
-    );
-    assert_eq!(
-        Credentials::parse("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
-        Err(DigestError::UnknownScheme)
-    );
-    assert_eq!(
-        Credentials::parse("DigestX username=\"a\""),
-        Err(DigestError::UnknownScheme)
-    );
+    assert_eq!(Credentials::parse("NoOneKnowsThisScheme opaque-data=here"), Err(DigestError::UnknownScheme));
+    assert_eq!(Credentials::parse("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="), Err(DigestError::UnknownScheme));
+    assert_eq!(Credentials::parse("DigestX username=\"a\""), Err(DigestError::UnknownScheme));
 }
 
 #[test]
@@ -420,10 +312,7 @@ fn credential_parse_errors() {
         Err(DigestError::MissingParam("cnonce"))
     );
     let base = "Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"x\", response=\"0\"";
-    assert_eq!(
-        Credentials::parse(&format!("{base}, userhash=true")),
-        Err(DigestError::UserhashUnsupported)
-    );
+    assert_eq!(Credentials::parse(&format!("{base}, userhash=true")), Err(DigestError::UserhashUnsupported));
     assert!(Credentials::parse(&format!("{base}, userhash=false")).is_ok());
     assert_eq!(
         Credentials::parse(&format!("{base}, qop=auth-int, nc=00000001, cnonce=\"c\"")),
@@ -469,10 +358,7 @@ fn credential_parse_errors() {
             Credentials::parse(bad)
         );
     }
-    assert_eq!(
-        Credentials::parse("Digest"),
-        Err(DigestError::MissingParam("username"))
-    );
+    assert_eq!(Credentials::parse("Digest"), Err(DigestError::MissingParam("username")));
 }
 
 #[test]
@@ -525,10 +411,7 @@ fn nonce_replay_rejected_and_higher_nc_accepted() {
     assert_eq!(m.check(&other, Some(1), t0 + 1), NonceCheck::Valid);
     assert_eq!(m.tracked(), 2);
     // Uppercase hex is the same nonce.
-    assert_eq!(
-        m.check(&other.to_ascii_uppercase(), Some(1), t0 + 1),
-        NonceCheck::Replay
-    );
+    assert_eq!(m.check(&other.to_ascii_uppercase(), Some(1), t0 + 1), NonceCheck::Replay);
 }
 
 #[test]
@@ -541,23 +424,12 @@ fn tampered_or_foreign_nonce_rejected() {
         let mut bytes = nonce.clone().into_bytes();
         bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
         let tampered = String::from_utf8(bytes).unwrap();
-        assert_eq!(
-            m.check(&tampered, Some(1), t0),
-            NonceCheck::Invalid,
-            "digit {i}"
-        );
+        assert_eq!(m.check(&tampered, Some(1), t0), NonceCheck::Invalid, "digit {i}");
     }
     // Another secret's nonce, junk, truncated, extended.
     let mut other = NonceManager::new(b"another secret", 300);
     assert_eq!(m.check(&other.issue(t0), Some(1), t0), NonceCheck::Invalid);
-    for junk in [
-        "",
-        "abc",
-        RFC7616_NONCE,
-        &nonce[..62],
-        &format!("{nonce}00"),
-        &"é".repeat(32),
-    ] {
+    for junk in ["", "abc", RFC7616_NONCE, &nonce[..62], &format!("{nonce}00"), &"é".repeat(32)] {
         assert_eq!(m.check(junk, Some(1), t0), NonceCheck::Invalid, "{junk}");
     }
     // None of that consumed the real nonce.
@@ -598,55 +470,21 @@ fn registrar_flow_with_stale_retry() {
     let t0 = 1_700_000_000;
     let challenge = Challenge::new("sambung.example", nonces.issue(t0), Algorithm::Sha256);
 
-    let creds = digest::respond(
-        &challenge,
-        "REGISTER",
-        "sip:sambung.example",
-        "alice",
-        "pw",
-        "x",
-        1,
-    );
+    let creds = digest::respond(&challenge, "REGISTER", "sip:sambung.example", "alice", "pw", "x", 1);
     let creds = Credentials::parse(&creds.to_string()).unwrap();
     assert!(digest::verify(&creds, "REGISTER", &stored));
-    assert_eq!(
-        nonces.check(&creds.nonce, creds.nc, t0 + 1),
-        NonceCheck::Valid
-    );
+    assert_eq!(nonces.check(&creds.nonce, creds.nc, t0 + 1), NonceCheck::Valid);
 
     // Later the phone refreshes with the old nonce: the response is right, the nonce stale.
-    let creds = digest::respond(
-        &challenge,
-        "REGISTER",
-        "sip:sambung.example",
-        "alice",
-        "pw",
-        "y",
-        2,
-    );
+    let creds = digest::respond(&challenge, "REGISTER", "sip:sambung.example", "alice", "pw", "y", 2);
     assert!(digest::verify(&creds, "REGISTER", &stored));
-    assert_eq!(
-        nonces.check(&creds.nonce, creds.nc, t0 + 600),
-        NonceCheck::Stale
-    );
-    let again = Challenge::new("sambung.example", nonces.issue(t0 + 600), Algorithm::Sha256)
-        .with_stale(true);
+    assert_eq!(nonces.check(&creds.nonce, creds.nc, t0 + 600), NonceCheck::Stale);
+    let again = Challenge::new("sambung.example", nonces.issue(t0 + 600), Algorithm::Sha256).with_stale(true);
     let parsed = Challenge::parse(&again.to_string()).unwrap();
     assert!(parsed.stale);
-    let creds = digest::respond(
-        &parsed,
-        "REGISTER",
-        "sip:sambung.example",
-        "alice",
-        "pw",
-        "z",
-        1,
-    );
+    let creds = digest::respond(&parsed, "REGISTER", "sip:sambung.example", "alice", "pw", "z", 1);
     assert!(digest::verify(&creds, "REGISTER", &stored));
-    assert_eq!(
-        nonces.check(&creds.nonce, creds.nc, t0 + 601),
-        NonceCheck::Valid
-    );
+    assert_eq!(nonces.check(&creds.nonce, creds.nc, t0 + 601), NonceCheck::Valid);
 }
 
 #[test]

@@ -75,7 +75,10 @@ fn every_torture_message_gets_what_the_index_says() {
         }
         checked += 1;
     }
-    let files = std::fs::read_dir(dir()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "dat")).count();
+    let files = std::fs::read_dir(dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "dat"))
+        .count();
     assert_eq!(checked, files, "every .dat file is in the index");
 }
 
