@@ -221,7 +221,15 @@ fn text_message_reaches_a_registered_device() {
     if seen != 1 {
         fail(&format!("bob must show alice's message once; it showed {seen} times"), &[&alice, &bob], &server);
     }
-    let delivered = bob.trace().into_iter().find(|m| m.received && m.method() == "MESSAGE" && m.status().is_none());
+    // The SIP trace (stdout) may reach the log a moment after the displayed message.
+    let port = bob.config.sip_port;
+    let delivered_request = |log: &str| {
+        common::clients::sip_trace(log, port)
+            .into_iter()
+            .find(|m| m.received && m.method() == "MESSAGE" && m.status().is_none())
+    };
+    bob.wait_for(Duration::from_secs(5), |log| delivered_request(log).is_some());
+    let delivered = delivered_request(&bob.log());
     let from = delivered.as_ref().and_then(|m| m.header("From")).unwrap_or_default().to_owned();
     if !from.contains("sip:alice@") {
         fail(&format!("the MESSAGE bob got must be from alice; From: {from:?}"), &[&alice, &bob], &server);
