@@ -33,6 +33,16 @@ const BOB_SPEECH: &str = "Hello Alice, this is Bob.";
 /// The lowest PESQ (narrowband, PCMU) accepted: clearly recognisable speech.
 const MIN_PESQ: f64 = 3.0;
 
+/// Removes a test's directory when the test ends, passing or failing (declared before the
+/// phones, so it is dropped after them).
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn server() -> (Server, (u16, u16)) {
     let rtp = server_rtp_range();
     (server_with_users(&server_config(rtp), &[ALICE, BOB]), rtp)
@@ -90,6 +100,7 @@ fn seconds(wav: &Path) -> f64 {
 fn call_between_two_baresips_carries_speech_both_ways() {
     let (server, rtp) = server();
     let dir = temp_dir("baresip-call");
+    let _cleanup = Cleanup(dir.clone());
     // alice's microphone: her sentence, then silence; she hangs up when it ends.
     let alice_says = speech_wav(&dir, "alice-says", ALICE_SPEECH, 0.5, 1.5);
     // bob's microphone: his short sentence, then silence lasting past alice's hang-up. PESQ
@@ -175,7 +186,6 @@ fn call_between_two_baresips_carries_speech_both_ways() {
     for (speaker, score) in scores {
         assert!(score >= MIN_PESQ, "{speaker}'s speech scored PESQ {score:.2} < {MIN_PESQ} after the server");
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Waits for `text` to show up as a received message in `phone`'s log
@@ -205,6 +215,7 @@ fn message_status(alice: &mut Baresip) -> Option<u16> {
 fn text_message_reaches_a_registered_device() {
     let (server, _) = server();
     let dir = temp_dir("baresip-message");
+    let _cleanup = Cleanup(dir.clone());
     let silence = silence_wav(&dir, 2.0);
     let mut bob = start_registered(&dir.join("bob"), config(&BOB, &server, &silence), &server);
     let mut alice_config = config(&ALICE, &server, &silence);
@@ -236,13 +247,13 @@ fn text_message_reaches_a_registered_device() {
     }
     quit(&mut alice);
     quit(&mut bob);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
     let (server, _) = server();
     let dir = temp_dir("baresip-stored");
+    let _cleanup = Cleanup(dir.clone());
     let silence = silence_wav(&dir, 2.0);
     let mut alice_config = config(&ALICE, &server, &silence);
     alice_config.contacts.push(format!("\"Bob\" <sip:bob@127.0.0.1:{}>", server.ports.udp));
@@ -290,5 +301,4 @@ fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
     }
     quit(&mut again);
     quit(&mut alice);
-    let _ = std::fs::remove_dir_all(dir);
 }
