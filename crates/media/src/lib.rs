@@ -45,6 +45,7 @@
 
 pub mod latch;
 pub mod offer_answer;
+pub mod rtp;
 pub mod sdp;
 
 pub use sdp::{SdpError, SessionDescription};
