@@ -227,6 +227,7 @@ impl Core {
         self.expire_bindings(now);
         self.expire_rings(now);
         self.run_session_timers(now);
+        self.run_reliable_provisionals(now);
         self.drain(now, None);
     }
 
@@ -265,6 +266,7 @@ impl Core {
                     match request.method {
                         Method::Invite => return self.on_invite(now, key, request, from),
                         Method::Message => return self.on_message(now, key, request),
+                        Method::Subscribe => return self.on_subscribe(now, key, request),
                         _ => {}
                     }
                 }
@@ -327,6 +329,16 @@ impl Core {
             }
             other => trace!(?other, "transaction event"),
         }
+    }
+
+    /// SUBSCRIBE (RFC 6665) from a device: authenticated like every request that acts for an
+    /// account; no event package is served yet, so an authenticated one gets 489 Bad Event.
+    fn on_subscribe(&mut self, now: Now, key: TxKey, request: Request) {
+        let response = match self.auth.authenticate(&request, &self.accounts, Challenger::Proxy, now.unix_secs) {
+            AuthOutcome::Challenge(challenge) => challenge,
+            AuthOutcome::Authenticated(_) => request.reply(489, "Bad Event"),
+        };
+        self.respond(key, response, now);
     }
 
     /// An in-dialog request: a call's, or handed back for the generic answers (481).

@@ -158,8 +158,9 @@ impl Core {
         headers.push(HeaderName::CSeq, SipStr::from_static("1 MESSAGE"));
         let mut request = Request { method: Method::Message, uri: binding.uri.clone(), headers, body: Bytes::new() };
         request.set_body(&message.content_type, message.body.clone());
-        self.push_our_via(&mut request, &binding.source);
-        match self.transactions.send_request(request, binding.source.clone(), now.instant) {
+        let target = binding.target();
+        self.push_our_via(&mut request, &target);
+        match self.transactions.send_request(request, target, now.instant) {
             Ok(key) => {
                 debug!(message = message.id, to = recipient.username, device = %binding.uri, "delivering");
                 self.messaging.in_flight.insert(key, (message.clone(), binding.account_id, binding.key()));

@@ -301,3 +301,52 @@ fn session_timer_refreshes_the_leg_we_refresh_and_ends_a_silent_one() {
     request(&out, BOB, "BYE");
     assert!(rig.persisted().iter().any(|p| matches!(p, Persist::Cdr(c) if c.hangup_side == "system")));
 }
+
+#[test]
+fn reliable_provisionals_for_a_caller_that_requires_100rel() {
+    let mut rig = Rig::new();
+    let with_100rel = |auth: &str| invite(auth).replace("Contact:", "Require: 100rel\r\nContact:");
+    let challenge = response(&rig.feed(ALICE, &with_100rel("")), ALICE, 407);
+    let out = rig.feed(ALICE, &with_100rel(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let b_invite = request(&out, BOB, "INVITE");
+    let out = rig.feed(BOB, &answer(&b_invite, 180, "bob1", &format!("sip:bob@{BOB}"), ""));
+    let ringing = response(&out, ALICE, 180);
+    assert_eq!(ringing.headers.get(HeaderName::Require).map(|v| v.to_string()), Some("100rel".into()));
+    let rseq = ringing.headers.get(HeaderName::RSeq).unwrap().to_string();
+    // unacknowledged, it comes again after T1
+    rig.ms += 500;
+    let now = rig.now();
+    rig.core.handle_timeout(now);
+    let again: Vec<_> =
+        std::iter::from_fn(|| rig.core.poll_transmit()).map(|o| Message::parse(o.bytes).unwrap()).collect();
+    assert!(again.iter().any(|m| matches!(m, Message::Response(r) if r.status == 180)), "{again:?}");
+    // the PRACK acknowledges it
+    let tag = ringing.to().unwrap().tag().unwrap().to_owned();
+    let prack = format!(
+        "PRACK sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKprack1\r\nMax-Forwards: 70\r\n\
+         To: <sip:bob@{REALM}>;tag={tag}\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-1@alice\r\n\
+         CSeq: 3 PRACK\r\nRAck: {rseq} 2 INVITE\r\nContent-Length: 0\r\n\r\n"
+    );
+    response(&rig.feed(ALICE, &prack), ALICE, 200);
+    rig.ms += 5000;
+    let now = rig.now();
+    rig.core.handle_timeout(now);
+    let later: Vec<_> =
+        std::iter::from_fn(|| rig.core.poll_transmit()).map(|o| Message::parse(o.bytes).unwrap()).collect();
+    assert!(!later.iter().any(|m| matches!(m, Message::Response(r) if r.status == 180)), "acknowledged: no more 180s");
+}
+
+#[test]
+fn subscribe_is_challenged_then_refused_for_want_of_a_package() {
+    let mut rig = Rig::new();
+    let subscribe = |auth: &str, cseq: u32| {
+        format!(
+            "SUBSCRIBE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKs{cseq}\r\nMax-Forwards: 70\r\n\
+             To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=s1\r\nCall-ID: sub-1@alice\r\nCSeq: {cseq} SUBSCRIBE\r\n\
+             Event: presence\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let challenge = response(&rig.feed(ALICE, &subscribe("", 1)), ALICE, 407);
+    let out = rig.feed(ALICE, &subscribe(&proxy_auth(&challenge, "SUBSCRIBE", &format!("sip:bob@{REALM}")), 2));
+    response(&out, ALICE, 489);
+}

@@ -42,6 +42,25 @@ impl Binding {
         }
     }
 
+    /// Where requests for the device go (RFC 3261 §10, RFC 3581, RFC 5626): over its own
+    /// connection for stream transports (a device behind NAT or in a browser cannot take a
+    /// new one); over UDP to the registered Contact when it names the address the REGISTER
+    /// came from, and to that source address otherwise (the device is behind a NAT and its
+    /// Contact is an address we cannot reach).
+    pub fn target(&self) -> Peer {
+        if self.source.transport.is_reliable() {
+            return self.source.clone();
+        }
+        let Some(uri) = self.uri.as_sip() else { return self.source.clone() };
+        match uri.host.ip() {
+            Some(ip) if ip == self.source.addr.ip() => {
+                let port = uri.port.unwrap_or(5060);
+                Peer { addr: std::net::SocketAddr::new(ip, port), ..self.source.clone() }
+            }
+            _ => self.source.clone(),
+        }
+    }
+
     /// Seconds left before the binding expires.
     pub fn remaining(&self, now_secs: u64) -> u64 {
         self.expires_at.saturating_sub(now_secs)

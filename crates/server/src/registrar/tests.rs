@@ -159,3 +159,23 @@ fn digest_wrong_password_and_unknown_user_get_the_same_answer() {
     let AuthOutcome::Challenge(r) = stale else { panic!() };
     assert!(r.headers.get(HeaderName::WwwAuthenticate).unwrap().contains("stale=true"));
 }
+
+#[test]
+fn requests_go_to_the_contact_unless_the_device_is_behind_a_nat() {
+    let accounts = accounts();
+    let mut reg = Registrar::default();
+    let a = alice(&accounts);
+    // same IP as the source, another port: the Contact is reachable as written
+    let source = Peer { transport: Transport::Udp, addr: "192.0.2.7:5061".parse().unwrap(), flow: Some(0) };
+    reg.register(&register("alice", 1, &["<sip:alice@192.0.2.7:5070>"], ""), &a, &accounts, &source, 0);
+    // a private address behind a NAT: only the source reaches it
+    reg.register(&register("alice", 2, &["<sip:alice@10.0.0.5:5060>"], ""), &a, &accounts, &source, 0);
+    let targets: Vec<String> = reg.location.bindings(1).iter().map(|b| b.target().addr.to_string()).collect();
+    assert!(targets.contains(&"192.0.2.7:5070".to_owned()), "{targets:?}");
+    assert!(targets.contains(&"192.0.2.7:5061".to_owned()), "{targets:?}");
+    // a stream device is reached over its own connection
+    let tcp = Peer { transport: Transport::Tcp, addr: "192.0.2.9:40000".parse().unwrap(), flow: Some(7) };
+    reg.register(&register("alice", 3, &["<sip:alice@192.0.2.9:5060;transport=tcp>"], ""), &a, &accounts, &tcp, 0);
+    let b = reg.location.bindings(1).iter().find(|b| b.source.transport == Transport::Tcp).unwrap();
+    assert_eq!(b.target(), tcp);
+}

@@ -17,6 +17,7 @@ use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Transport, Uri,
 use tracing::{debug, info};
 
 mod media;
+mod prack;
 mod session_timer;
 
 use media::{MediaFailure, anchor, check_answer};
@@ -106,6 +107,8 @@ struct Call {
     timers: [Option<LegTimer>; 2],
     /// The relay session anchoring the call's media.
     media: Option<crate::media::RelaySession>,
+    /// Reliable provisional responses, when the caller requires them (RFC 3262).
+    reliable: Option<prack::Reliable>,
 }
 
 impl Call {
@@ -140,7 +143,11 @@ pub(crate) struct Calls {
 impl Calls {
     /// The earliest ring timeout.
     pub(crate) fn next_deadline(&self) -> Option<std::time::Instant> {
-        let ring = self.calls.values().filter(|c| c.winner.is_none() && c.ended.is_none()).map(|c| c.ring_deadline);
+        let ring = self
+            .calls
+            .values()
+            .filter(|c| c.winner.is_none() && c.ended.is_none())
+            .flat_map(|c| std::iter::once(c.ring_deadline).chain(c.reliable.as_ref().and_then(|r| r.deadline())));
         let timers =
             self.calls.values().filter(|c| c.ended.is_none()).flat_map(|c| c.timers.iter().flatten().map(|t| t.due));
         ring.chain(timers).min()
@@ -211,7 +218,11 @@ impl Core {
             ended: None,
             timers: [None, None],
             media: None,
+            reliable: None,
         };
+        if prack::requires_100rel(&call.a_invite) {
+            call.reliable = Some(prack::Reliable::new(rand::random::<u32>() >> 2));
+        }
         info!(call = id, caller = caller.username, callee = callee.username, devices = bindings.len(), "call");
         let mut b_body = None;
         if !call.a_invite.body.is_empty() {
@@ -236,12 +247,13 @@ impl Core {
         }
         for binding in &bindings {
             let invite = self.b_invite(&call, binding, hops - 1, b_body.as_ref());
-            match self.transactions.send_request(invite.clone(), binding.source.clone(), now.instant) {
+            let target = binding.target();
+            match self.transactions.send_request(invite.clone(), target.clone(), now.instant) {
                 Ok(fork_key) => {
                     self.calls.by_client.insert(fork_key, (id, Purpose::Fork(call.forks.len())));
                     call.forks.push(Fork {
                         key: fork_key,
-                        peer: binding.source.clone(),
+                        peer: target,
                         invite,
                         device: binding.uri.to_string(),
                         status: None,
@@ -255,6 +267,10 @@ impl Core {
             return self.respond(key, response, now);
         }
         self.calls.by_invite.insert(key, id);
+        // The caller's early dialog: PRACK, or a BYE before the answer, finds the call here.
+        if let Some(early) = Core::early_dialog_key(&call.a_invite) {
+            self.calls.by_dialog.insert(early, (id, prack::EARLY_SIDE));
+        }
         self.calls.calls.insert(id, call);
     }
 
@@ -274,7 +290,7 @@ impl Core {
         headers.push(HeaderName::To, SipStr::from(format!("<{}>", binding.aor)));
         headers.push(HeaderName::CallId, call.b_call_id.clone());
         headers.push(HeaderName::CSeq, SipStr::from_static("1 INVITE"));
-        headers.push(HeaderName::Contact, self.contact_for(&binding.source));
+        headers.push(HeaderName::Contact, self.contact_for(&binding.target()));
         headers.push(HeaderName::Allow, self.capabilities.allow.clone());
         headers.push(HeaderName::Supported, SipStr::from_static("replaces, timer, 100rel"));
         for name in [HeaderName::Subject, HeaderName::AlertInfo, HeaderName::Priority] {
@@ -288,7 +304,7 @@ impl Core {
             let content_type = a.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
             invite.set_body(content_type, body.clone());
         }
-        self.push_our_via(&mut invite, &binding.source);
+        self.push_our_via(&mut invite, &binding.target());
         invite
     }
 
@@ -360,8 +376,7 @@ impl Core {
             });
             let Some(call) = self.calls.calls.get(&id) else { return };
             let a = self.a_response(call, status, &response.reason, body);
-            let a_key = call.a_key;
-            self.respond(a_key, a, now);
+            self.send_provisional(now, id, a);
             return;
         }
         if status < 300 {
@@ -538,9 +553,15 @@ impl Core {
             Method::Bye => {
                 self.respond(key, request.reply(200, "OK"), now);
                 let hangup = if side == Side::A { "caller" } else { "callee" };
-                self.hang_up(now, id, side.other(), hangup);
+                let answered = self.calls.calls.get(&id).is_some_and(|c| c.winner.is_some());
+                if answered {
+                    self.hang_up(now, id, side.other(), hangup);
+                } else {
+                    // RFC 3261 §15: the caller may end its early dialog with BYE.
+                    self.fail_call(now, id, 487, "Request Terminated", hangup);
+                }
             }
-            Method::Prack => self.respond(key, request.reply(200, "OK"), now),
+            Method::Prack => self.on_prack(now, id, key, &request),
             // RFC 4028 §7.4: an UPDATE without an offer only refreshes this leg's session.
             Method::Update if request.body.is_empty() => self.answer_refresh(now, id, side, key, &request),
             Method::Invite | Method::Update => {
