@@ -45,6 +45,7 @@
 
 pub mod latch;
 pub mod offer_answer;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 
