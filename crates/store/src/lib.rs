@@ -38,7 +38,7 @@ use std::time::Duration;
 use sqlx::SqlStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::{Account, NewAccount, validate_extension, validate_username};
 pub use bindings::Binding;
@@ -120,6 +120,9 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(mode.create_if_missing)
                 .journal_mode(SqliteJournalMode::Wal)
+                // WAL with NORMAL: no fsync per commit, still crash-safe (a power cut may lose the
+                // last few commits, never corrupt the file); REGISTER refreshes are frequent.
+                .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(BUSY_TIMEOUT);
             let file = options.get_filename().to_owned();
