@@ -271,7 +271,7 @@ impl Core {
                     }
                 }
                 let request = if in_dialog {
-                    match self.on_call_request_or_back(now, key, request) {
+                    match self.on_call_request(now, key, request) {
                         Some(request) => request,
                         None => return,
                     }
@@ -339,12 +339,6 @@ impl Core {
             AuthOutcome::Authenticated(_) => request.reply(489, "Bad Event"),
         };
         self.respond(key, response, now);
-    }
-
-    /// An in-dialog request: a call's, or handed back for the generic answers (481).
-    fn on_call_request_or_back(&mut self, now: Now, key: TxKey, request: Request) -> Option<Request> {
-        let copy = request.clone();
-        if self.on_call_request(now, key, request) { None } else { Some(copy) }
     }
 
     /// Our address toward `peer`, for Via and Contact: the socket's own address, or the

@@ -134,12 +134,7 @@ impl Request {
         if let Some(b) = self.top_via().as_ref().and_then(|v| v.branch().map(str::to_owned)) {
             h.update(b.as_bytes());
         }
-        let d = h.finalize();
-        let mut out = String::with_capacity(16);
-        for b in &d[..8] {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        crate::text::to_hex(&h.finalize()[..8])
     }
 
     /// Applies `received` and `rport` to the top Via (RFC 3261 §18.2.1, RFC 3581 §4): the

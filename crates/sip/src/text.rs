@@ -230,6 +230,17 @@ fn hex(c: u8) -> Option<u8> {
     }
 }
 
+/// `bytes` as lower-case hex: tags, branches and Call-IDs are made this way.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
 /// Parses a quoted string at the start of `s` (which must begin with `"`), returning the raw
 /// content between the quotes (escapes kept) and the rest after the closing quote.
 pub fn take_quoted(s: &str) -> Option<(&str, &str)> {

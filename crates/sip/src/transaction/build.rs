@@ -10,16 +10,8 @@ use bytes::Bytes;
 /// A branch for a new client transaction (§8.1.1.7): the magic cookie and `entropy` in hex.
 /// The caller supplies the randomness (at least 8 bytes from a CSPRNG); the core has no RNG.
 pub fn new_branch(entropy: &[u8]) -> SipStr {
-    let mut s = String::with_capacity(BRANCH_COOKIE.len() + 2 * entropy.len());
-    s.push_str(BRANCH_COOKIE);
-    for b in entropy {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    SipStr::from(s)
+    SipStr::from(format!("{BRANCH_COOKIE}{}", crate::text::to_hex(entropy)))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Puts `via` on top of the request's Via header fields (§8.1.1.7, §16.6 item 8): the first
 /// header line of the message.

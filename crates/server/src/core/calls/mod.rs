@@ -161,11 +161,8 @@ impl Calls {
 
 /// Random bytes for tags, Call-IDs and branches.
 pub(super) fn token(bytes: usize) -> String {
-    let mut out = String::with_capacity(bytes * 2);
-    for _ in 0..bytes {
-        out.push_str(&format!("{:02x}", rand::random::<u8>()));
-    }
-    out
+    let random: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    sambung_sip::text::to_hex(&random)
 }
 
 impl Core {
@@ -535,19 +532,20 @@ impl Core {
         self.transactions.send_ack(fork_key, ack, peer);
     }
 
-    /// A request inside one of the calls' dialogs. Returns false when it names no call.
-    pub(super) fn on_call_request(&mut self, now: Now, key: TxKey, request: Request) -> bool {
-        let Some(dialog_id) = DialogId::of_request(&request) else { return false };
+    /// A request inside one of the calls' dialogs. Hands the request back (`Some`) when it
+    /// names no call, for the generic answers (481).
+    pub(super) fn on_call_request(&mut self, now: Now, key: TxKey, request: Request) -> Option<Request> {
+        let Some(dialog_id) = DialogId::of_request(&request) else { return Some(request) };
         let Some(&(id, side)) = self.calls.by_dialog.get(&(dialog_id.call_id, dialog_id.local_tag)) else {
-            return false;
+            return Some(request);
         };
-        let Some(call) = self.calls.calls.get_mut(&id) else { return false };
+        let Some(call) = self.calls.calls.get_mut(&id) else { return Some(request) };
         if let Some(dialog) = call.dialog_mut(side)
             && let Err(error) = dialog.handle_request(&request)
         {
             let response = request.reply(error.status(), "");
             self.respond(key, response, now);
-            return true;
+            return None;
         }
         match request.method {
             Method::Bye => {
@@ -570,7 +568,7 @@ impl Core {
             }
             _ => self.relay(now, id, side, key, request),
         }
-        true
+        None
     }
 
     /// Carries a request from one leg to the other (re-INVITE, UPDATE, INFO, MESSAGE ...).
