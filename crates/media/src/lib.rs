@@ -43,6 +43,7 @@
 //! Errors come from bad input and say which line is wrong; panics are bugs.
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod dtmf;
 pub mod g711;
 pub mod latch;
