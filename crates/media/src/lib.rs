@@ -47,6 +47,7 @@ pub mod codec;
 pub mod dtmf;
 pub mod g711;
 pub mod latch;
+pub mod negotiate;
 pub mod offer_answer;
 pub mod rtcp;
 pub mod rtp;
