@@ -201,6 +201,31 @@ pub fn choose_for_offerer(offer: &MediaDescription) -> Option<Negotiated> {
     Some(Negotiated { audio, telephone_event })
 }
 
+/// Removes from an answer the formats its offer did not list (those the B2BUA added toward
+/// the answerer), with their `rtpmap` and `fmtp` lines: an answer to the offerer may only
+/// name formats of its offer (RFC 3264 §6.1).
+pub fn retain_offered(answer: &mut MediaDescription, offer: &MediaDescription) {
+    let offered = offer.codecs();
+    let removed: Vec<String> = answer
+        .codecs()
+        .into_iter()
+        .filter(|codec| !offered.iter().any(|o| o.same_format(codec)))
+        .map(|codec| codec.payload_type.to_string())
+        .collect();
+    if removed.is_empty() {
+        return;
+    }
+    answer.formats.retain(|f| !removed.contains(f));
+    answer.attributes.retain(|a| {
+        let names_removed = a
+            .value
+            .as_deref()
+            .and_then(|v| v.split_whitespace().next())
+            .is_some_and(|pt| removed.iter().any(|r| r == pt));
+        !(matches!(a.name.as_str(), "rtpmap" | "fmtp") && names_removed)
+    });
+}
+
 /// Holds a section to one leg's negotiated formats: its `m=` formats, `rtpmap` and `fmtp`
 /// lines become the negotiated codec's (with the engine's own fmtp) and telephone-event's;
 /// every other attribute stays. `ptime` is set to 20 ms, the engine's frame.
@@ -278,6 +303,18 @@ mod tests {
         assert_eq!(media.ptime(), Some(20));
         assert!(media.has_attribute("sendrecv"));
         assert_eq!(media.fmtp("96").unwrap().get("stereo"), None);
+    }
+
+    #[test]
+    fn answers_lose_formats_the_offerer_never_offered() {
+        let offer = section("m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n");
+        let mut answer = section(
+            "m=audio 5000 RTP/AVP 0 8 96 101\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\n\
+             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n",
+        );
+        retain_offered(&mut answer, &offer);
+        assert_eq!(answer.formats, ["0", "101"]);
+        assert!(answer.rtpmap(96).is_none() && answer.fmtp("96").is_none() && answer.fmtp("101").is_some());
     }
 
     #[test]
