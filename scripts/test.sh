@@ -21,6 +21,8 @@ PACKAGES=(
   "python3-config:python3-dev"
   "python3-config:python3-venv"
   "gcc:gcc"
+  # crates/media: the opus crate builds the libopus source it bundles with cmake and gcc
+  "cmake:cmake"
 )
 
 missing=()

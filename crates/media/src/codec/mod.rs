@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+mod opus;
 mod pcm;
 
 /// The codecs the engine can decode and encode.
@@ -189,10 +190,10 @@ pub trait Decoder: Send + fmt::Debug {
 
 /// A new encoder of `kind`.
 pub fn encoder(kind: CodecKind, params: &EncoderParams) -> Result<Box<dyn Encoder>, CodecError> {
-    let _ = params;
     match kind {
         CodecKind::Pcmu | CodecKind::Pcma => Ok(Box::new(pcm::G711Encoder::new(kind))),
-        CodecKind::G722 | CodecKind::Opus => Err(CodecError::Codec(kind, "not built in".into())),
+        CodecKind::Opus => Ok(Box::new(opus::OpusEncoder::new(params)?)),
+        CodecKind::G722 => Err(CodecError::Codec(kind, "not built in".into())),
     }
 }
 
@@ -200,6 +201,7 @@ pub fn encoder(kind: CodecKind, params: &EncoderParams) -> Result<Box<dyn Encode
 pub fn decoder(kind: CodecKind) -> Result<Box<dyn Decoder>, CodecError> {
     match kind {
         CodecKind::Pcmu | CodecKind::Pcma => Ok(Box::new(pcm::G711Decoder::new(kind))),
-        CodecKind::G722 | CodecKind::Opus => Err(CodecError::Codec(kind, "not built in".into())),
+        CodecKind::Opus => Ok(Box::new(opus::OpusDecoder::new()?)),
+        CodecKind::G722 => Err(CodecError::Codec(kind, "not built in".into())),
     }
 }
