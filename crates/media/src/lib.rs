@@ -52,5 +52,6 @@ pub mod offer_answer;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod srtp;
 
 pub use sdp::{SdpError, SessionDescription};
