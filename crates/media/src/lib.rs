@@ -49,6 +49,7 @@ pub mod g711;
 pub mod latch;
 pub mod negotiate;
 pub mod offer_answer;
+pub mod plc;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
