@@ -52,6 +52,7 @@ pub mod offer_answer;
 pub mod plc;
 pub mod rtcp;
 pub mod rtp;
+pub mod sdes;
 pub mod sdp;
 pub mod srtp;
 
