@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+mod g722;
 mod opus;
 mod pcm;
 
@@ -192,8 +193,8 @@ pub trait Decoder: Send + fmt::Debug {
 pub fn encoder(kind: CodecKind, params: &EncoderParams) -> Result<Box<dyn Encoder>, CodecError> {
     match kind {
         CodecKind::Pcmu | CodecKind::Pcma => Ok(Box::new(pcm::G711Encoder::new(kind))),
+        CodecKind::G722 => Ok(Box::new(g722::G722Encoder::new())),
         CodecKind::Opus => Ok(Box::new(opus::OpusEncoder::new(params)?)),
-        CodecKind::G722 => Err(CodecError::Codec(kind, "not built in".into())),
     }
 }
 
@@ -201,7 +202,7 @@ pub fn encoder(kind: CodecKind, params: &EncoderParams) -> Result<Box<dyn Encode
 pub fn decoder(kind: CodecKind) -> Result<Box<dyn Decoder>, CodecError> {
     match kind {
         CodecKind::Pcmu | CodecKind::Pcma => Ok(Box::new(pcm::G711Decoder::new(kind))),
+        CodecKind::G722 => Ok(Box::new(g722::G722Decoder::new())),
         CodecKind::Opus => Ok(Box::new(opus::OpusDecoder::new()?)),
-        CodecKind::G722 => Err(CodecError::Codec(kind, "not built in".into())),
     }
 }
