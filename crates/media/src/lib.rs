@@ -50,6 +50,7 @@ pub mod latch;
 pub mod negotiate;
 pub mod offer_answer;
 pub mod plc;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdes;
