@@ -46,6 +46,7 @@
 pub mod codec;
 pub mod dtmf;
 pub mod g711;
+pub mod jitter;
 pub mod latch;
 pub mod negotiate;
 pub mod offer_answer;
