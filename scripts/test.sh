@@ -21,8 +21,10 @@ PACKAGES=(
   "python3-config:python3-dev"
   "python3-config:python3-venv"
   "gcc:gcc"
-  # crates/media: the opus crate builds the libopus source it bundles with cmake and gcc
+  # crates/media: the opus crate builds the libopus source it bundles with cmake, make and gcc
+  # (make is only a recommendation of cmake's, which --no-install-recommends leaves out)
   "cmake:cmake"
+  "make:make"
 )
 
 missing=()
