@@ -48,6 +48,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod jitter;
 pub mod latch;
+pub mod mixer;
 pub mod negotiate;
 pub mod offer_answer;
 pub mod plc;
