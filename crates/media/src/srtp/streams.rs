@@ -1,6 +1,8 @@
 //! The per-source state of a cryptographic context (RFC 3711 §3.2.3: a context is identified by
 //! its SSRC, among others). A few sources per context is the rule, so a short list searched in
 //! order beats a hash map; when it is full, the source heard from least recently makes room.
+//! Only authenticated packets create state, so only the key holder can push a source out; a
+//! source pushed out starts again from its next packet, as a new one would.
 
 /// How many sources one context keeps state for.
 pub const MAX_SOURCES: usize = 32;
