@@ -166,7 +166,9 @@ pub trait Encoder: Send + fmt::Debug {
 
     /// Encodes one frame of mono PCM at [`CodecKind::sample_rate`] (10, 20, 40 or 60 ms; the
     /// engine uses 20 ms) and appends the payload to `out`. Returns the payload's length;
-    /// 0 means nothing is to be sent for this frame (Opus DTX during silence).
+    /// 0 means nothing is to be sent for this frame (Opus DTX during silence). A frame of a
+    /// size the codec cannot take is [`CodecError::FrameSize`] (Opus: 2.5 to 60 ms; G.722: an
+    /// even number of samples, two per octet).
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<usize, CodecError>;
 }
 
@@ -174,15 +176,21 @@ pub trait Encoder: Send + fmt::Debug {
 pub trait Decoder: Send + fmt::Debug {
     fn kind(&self) -> CodecKind;
 
-    /// Decodes one payload and appends its PCM to `out`. Returns the samples appended.
+    /// Decodes one payload and appends its PCM to `out`. Returns the samples appended. A
+    /// payload the codec cannot read is [`CodecError::BadPayload`], and `out` is left as it
+    /// was (G.711 and G.722 read any octets; Opus refuses malformed packets, RFC 6716 §3.4).
     fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, CodecError>;
 
     /// Appends `samples` samples standing in for a lost packet (packet loss concealment):
-    /// a continuation of the last decoded sound that fades out, not silence.
+    /// a continuation of the last decoded sound that fades out, not silence. G.711 and
+    /// G.722 fade to silence within 60 ms ([`crate::plc`]); Opus uses libopus' concealment,
+    /// which fades the voice, then plays noise at the level of the background it heard, and
+    /// needs `samples` to be a multiple of 2.5 ms (120).
     fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) -> Result<usize, CodecError>;
 
     /// Appends `samples` samples for a lost packet when the packet after it, `next`, has
     /// arrived: Opus recovers the lost audio from `next`'s in-band FEC; other codecs conceal.
+    /// `next` itself is not decoded: pass it to [`Decoder::decode`] afterwards.
     fn recover(&mut self, next: &[u8], samples: usize, out: &mut Vec<i16>) -> Result<usize, CodecError> {
         let _ = next;
         self.conceal(samples, out)
