@@ -58,5 +58,6 @@ pub mod rtp;
 pub mod sdes;
 pub mod sdp;
 pub mod srtp;
+pub mod transcode;
 
 pub use sdp::{SdpError, SessionDescription};

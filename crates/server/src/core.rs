@@ -121,6 +121,8 @@ pub struct Core {
     media: Option<crate::media::MediaRelay>,
     /// `[media] address`: written into SDP, and where the relay binds.
     media_address: Option<IpAddr>,
+    /// `[media] allow_plain_rtp`: legs may use RTP without SRTP.
+    allow_plain_rtp: bool,
     /// The local address of each stream connection (by flow).
     stream_locals: std::collections::HashMap<u64, SocketAddr>,
     /// Changes for the store task to persist, in order.
@@ -172,6 +174,7 @@ impl Core {
             advertise: advertised_host(config),
             media: None,
             media_address: config.media.address,
+            allow_plain_rtp: config.media.allow_plain_rtp,
             stream_locals: std::collections::HashMap::new(),
             transactions: TransactionLayer::new(transaction::Config::default()),
             udp_locals: Vec::new(),

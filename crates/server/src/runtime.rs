@@ -106,6 +106,13 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     core.set_accounts(accounts);
     let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
     info!(pairs = relay.capacity_pairs(), "RTP relay ready");
+    // Weak: the sink must not keep the core's channel open after every producer has gone.
+    let key_events = events_tx.downgrade();
+    relay.set_key_sink(crate::media::KeySink::new(move |event| {
+        if let Some(events) = key_events.upgrade() {
+            let _ = events.try_send(Event::Key(event));
+        }
+    }));
     core.set_media_relay(relay);
     core.restore_bindings(bindings, now());
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
@@ -201,6 +208,7 @@ async fn run_core(
                         Event::Undelivered { account_id, device, messages } => {
                             core.deliver_undelivered(now, account_id, &device, messages)
                         }
+                        Event::Key(event) => core.on_key_event(event),
                     }
                     flush(&mut core, &mut sender, &persist);
                 }

@@ -14,6 +14,7 @@ use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit, UdpSockRef};
 use sambung_media::latch::{Latch, Verdict};
@@ -22,7 +23,13 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::ports::BoundSocket;
-use super::session::{Counters, DROPPED, Finish, Leg, Peer, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES};
+use super::process::{Inbound, StreamProc};
+use super::session::{
+    Counters, DROPPED, Finish, KeySink, Leg, Peer, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES, StreamConfig,
+};
+
+/// The transcoders' step.
+const TICK: Duration = Duration::from_millis(20);
 
 /// Room for one receive: a datagram, or up to 64 KiB of GRO-coalesced datagrams.
 const SLOT: usize = 64 * 1024;
@@ -37,6 +44,7 @@ const BATCHES_PER_TURN: usize = 8;
 #[derive(Debug)]
 pub(super) enum Command {
     SetPeer { leg: Leg, stream: usize, peer: Peer },
+    Configure { stream: usize, config: Box<StreamConfig> },
 }
 
 /// One socket of the session and the latch of the endpoint it faces.
@@ -54,6 +62,13 @@ pub(super) struct Relay {
     channels: Vec<Channel>,
     commands: mpsc::UnboundedReceiver<Command>,
     counters: Arc<Counters>,
+    /// Per stream: what is done to its packets besides relaying.
+    streams: Vec<StreamProc>,
+    keys: Option<KeySink>,
+    /// Packets of streams off the fast path are handled here, one at a time.
+    scratch: Vec<u8>,
+    /// Runs while some stream is transcoded.
+    ticker: Option<tokio::time::Interval>,
     /// Dropped after the channels: returns the ports once the sockets are closed.
     _finish: Finish,
 }
@@ -102,14 +117,29 @@ impl Relay {
         commands: mpsc::UnboundedReceiver<Command>,
         counters: Arc<Counters>,
         finish: Finish,
+        keys: Option<KeySink>,
     ) -> Relay {
+        let streams = (0..sockets.len() / 2).map(|_| StreamProc::default()).collect();
         let channels = sockets.into_iter().flatten().map(|socket| Channel { socket, latch: Latch::new() }).collect();
-        Relay { call, channels, commands, counters, _finish: finish }
+        Relay {
+            call,
+            channels,
+            commands,
+            counters,
+            streams,
+            keys,
+            scratch: Vec::with_capacity(2048),
+            ticker: None,
+            _finish: finish,
+        }
     }
 
     /// Runs until the session handle is dropped.
     pub(super) async fn run(mut self) {
-        while let Some(ready) = poll_fn(|cx| self.poll_ready(cx)).await {
+        while let Some((ready, tick)) = poll_fn(|cx| self.poll_ready(cx)).await {
+            if tick {
+                self.tick();
+            }
             BUFFERS.with_borrow_mut(|buffers| {
                 for i in 0..self.channels.len() {
                     if ready & (1 << i) != 0 {
@@ -123,7 +153,7 @@ impl Relay {
 
     /// Applies pending commands; ready with the set of readable channels, or `None` once the
     /// handle is gone.
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Option<u64>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Option<(u64, bool)>> {
         loop {
             match self.commands.poll_recv(cx) {
                 Poll::Ready(Some(command)) => self.apply(command),
@@ -137,11 +167,47 @@ impl Relay {
                 ready |= 1 << i;
             }
         }
-        if ready == 0 { Poll::Pending } else { Poll::Ready(Some(ready)) }
+        let tick = self.ticker.as_mut().is_some_and(|t| t.poll_tick(cx).is_ready());
+        if ready == 0 && !tick { Poll::Pending } else { Poll::Ready(Some((ready, tick))) }
+    }
+
+    /// Runs the transcoders' 20 ms step and sends what they produce.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        for (stream, proc) in self.streams.iter_mut().enumerate() {
+            if !proc.ticks() {
+                continue;
+            }
+            let channels = &self.channels;
+            let counters = &self.counters;
+            proc.tick(now, &mut |leg: Leg, packet: &[u8]| {
+                let out = stream * 4 + leg.index() * 2;
+                let Some(destination) = channels[out].latch.destination() else { return };
+                let (packets, bytes) = send_one(&channels[out].socket, destination, packet);
+                counters.add(leg.index(), 0, &[0, 0, packets, bytes, 0, 0]);
+            });
+        }
     }
 
     fn apply(&mut self, command: Command) {
-        let Command::SetPeer { leg, stream, peer } = command;
+        let (leg, stream, peer) = match command {
+            Command::SetPeer { leg, stream, peer } => (leg, stream, peer),
+            Command::Configure { stream, config } => {
+                if let Some(proc) = self.streams.get_mut(stream) {
+                    *proc = StreamProc::new(&self.call, &config);
+                    debug!(call = %self.call, stream, transcode = config.transcode, "media stream configured");
+                }
+                let ticks = self.streams.iter().any(StreamProc::ticks);
+                if ticks && self.ticker.is_none() {
+                    let mut ticker = tokio::time::interval(TICK);
+                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                    self.ticker = Some(ticker);
+                } else if !ticks {
+                    self.ticker = None;
+                }
+                return;
+            }
+        };
         let rtcp = peer.rtcp.or(peer.rtp.map(|rtp| SocketAddr::new(rtp.ip(), rtp.port().saturating_add(1))));
         let base = stream * 4 + leg.index() * 2;
         if let [rtp_channel, rtcp_channel] = &mut self.channels[base..base + 2] {
@@ -181,6 +247,9 @@ impl Relay {
 
     /// Forwards the `filled` buffers just received on channel `i` to its partner's endpoint.
     fn forward(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
+        if !self.streams[i / 4].is_plain() {
+            return self.forward_each(i, filled, buffers);
+        }
         let out = i ^ 2;
         let (leg, kind) = ((i >> 1) & 1, i & 1);
         let mut inbound = [0u64; 6];
@@ -233,6 +302,54 @@ impl Relay {
         }
         if let Some(destination) = destination {
             run.flush(&self.channels[out].socket, destination, send, &mut inbound, &mut outbound);
+        }
+        self.counters.add(leg, kind, &inbound);
+        self.counters.add(leg ^ 1, kind, &outbound);
+    }
+}
+
+impl Relay {
+    /// Handles the `filled` buffers just received on channel `i` one datagram at a time,
+    /// through the stream's processing ([`StreamProc::inbound`]).
+    fn forward_each(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
+        let out = i ^ 2;
+        let (stream, leg, kind) = (i / 4, (i >> 1) & 1, i & 1);
+        let from = if leg == 0 { Leg::A } else { Leg::B };
+        let mut inbound = [0u64; 6];
+        let mut outbound = [0u64; 6];
+        let destination = self.channels[out].latch.destination();
+        let now = Instant::now();
+        for (k, meta) in buffers.meta[..filled].iter().enumerate() {
+            match self.channels[i].latch.on_packet(meta.addr) {
+                Verdict::Reject => {
+                    inbound[REJECTED] += datagrams(meta);
+                    continue;
+                }
+                Verdict::Latched { previous } => {
+                    debug!(call = %self.call, channel = i, source = %meta.addr, ?previous, "media latched");
+                }
+                Verdict::Accept => {}
+            }
+            let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
+            let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
+            for datagram in contents.chunks(stride) {
+                inbound[RECEIVED] += 1;
+                inbound[RECEIVED_BYTES] += datagram.len() as u64;
+                self.scratch.clear();
+                self.scratch.extend_from_slice(datagram);
+                let verdict =
+                    self.streams[stream].inbound(now, &self.call, from, kind == 1, &mut self.scratch, self.keys.as_ref());
+                match (verdict, destination) {
+                    (Inbound::Forward, Some(destination)) => {
+                        let (packets, bytes) = send_one(&self.channels[out].socket, destination, &self.scratch);
+                        outbound[SENT] += packets;
+                        outbound[SENT_BYTES] += bytes;
+                        inbound[DROPPED] += 1 - packets;
+                    }
+                    (Inbound::Forward, None) | (Inbound::Dropped, _) => inbound[DROPPED] += 1,
+                    (Inbound::Consumed, _) => {}
+                }
+            }
         }
         self.counters.add(leg, kind, &inbound);
         self.counters.add(leg ^ 1, kind, &outbound);

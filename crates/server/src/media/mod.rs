@@ -46,13 +46,17 @@ use tokio::runtime::Handle;
 use crate::config::MediaConfig;
 
 mod forward;
+pub mod keys;
 mod ports;
+mod process;
 mod session;
 #[cfg(test)]
 mod tests;
 
 use ports::PortPool;
-pub use session::{ChannelStats, Leg, LegStats, Peer, RelaySession, SessionStats};
+pub use session::{
+    ChannelStats, KeyEvent, KeySink, Leg, LegConfig, LegStats, Peer, RelaySession, SessionStats, StreamConfig,
+};
 
 /// Most media streams (`m=` lines) one session relays.
 pub const MAX_STREAMS: usize = 16;
@@ -112,6 +116,7 @@ struct Shared {
     pool: Arc<Mutex<PortPool>>,
     runtime: Handle,
     sessions: Arc<AtomicUsize>,
+    keys: Mutex<Option<KeySink>>,
 }
 
 impl MediaRelay {
@@ -119,7 +124,13 @@ impl MediaRelay {
     pub fn new(config: RelayConfig, runtime: Handle) -> Result<MediaRelay, MediaError> {
         let pool = PortPool::new(config.port_min, config.port_max)?;
         let shared =
-            Shared { config, pool: Arc::new(Mutex::new(pool)), runtime, sessions: Arc::new(AtomicUsize::new(0)) };
+            Shared {
+            config,
+            pool: Arc::new(Mutex::new(pool)),
+            runtime,
+            sessions: Arc::new(AtomicUsize::new(0)),
+            keys: Mutex::new(None),
+        };
         Ok(MediaRelay { shared: Arc::new(shared) })
     }
 
@@ -132,7 +143,13 @@ impl MediaRelay {
         let shared = &self.shared;
         let _runtime = shared.runtime.enter();
         let (lease, sockets) = ports::bind_pairs(&shared.pool, &shared.config, local_ip, 2 * streams)?;
-        Ok(session::start(call, streams, local_ip, lease, sockets, &shared.runtime, shared.sessions.clone()))
+        let keys = shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        Ok(session::start(call, streams, local_ip, lease, sockets, &shared.runtime, shared.sessions.clone(), keys))
+    }
+
+    /// Where the sessions allocated from now on report DTMF key presses.
+    pub fn set_key_sink(&self, sink: KeySink) {
+        *self.shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sink);
     }
 
     /// Port pairs free now.

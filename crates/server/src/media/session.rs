@@ -12,7 +12,10 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use sambung_media::negotiate::Negotiated;
+
 use super::MediaError;
+use super::keys::SrtpParams;
 use super::forward::{Command, Relay};
 use super::ports::{BoundSocket, PortLease};
 
@@ -68,6 +71,60 @@ impl Peer {
     pub fn from_sdp(sdp: &SessionDescription, media: &MediaDescription, signalling_ip: Option<IpAddr>) -> Peer {
         let remote = remote_media(sdp, media);
         Peer { rtp: remote.map(|r| r.rtp), rtcp: remote.map(|r| r.rtcp), signalling_ip }
+    }
+}
+
+/// How one leg of a stream is handled beyond relaying: its SRTP keys, its codec when the
+/// stream is transcoded, and the payload types of its DTMF events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LegConfig {
+    /// The key the leg encrypts with: its packets are decrypted with it.
+    pub srtp_in: Option<SrtpParams>,
+    /// Our key toward the leg: what it is sent is encrypted with it.
+    pub srtp_out: Option<SrtpParams>,
+    /// The leg's codec (used when the stream is transcoded).
+    pub format: Option<Negotiated>,
+    /// telephone-event payload types the leg may send (RFC 4733): read into key events.
+    pub event_payload_types: Vec<u8>,
+}
+
+/// How a stream is handled: plain relaying unless keys, events or transcoding say otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamConfig {
+    /// Leg A then leg B.
+    pub legs: [LegConfig; 2],
+    /// The legs use different codecs: audio is decoded and encoded again.
+    pub transcode: bool,
+}
+
+/// A DTMF key pressed on a leg (RFC 4733 event, or SIP INFO read by the core).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// The session's name (`call-<id>`).
+    pub call: Arc<str>,
+    pub leg: Leg,
+    pub key: char,
+    /// How long the key was held, in milliseconds.
+    pub duration_ms: u32,
+}
+
+/// Where sessions report key events.
+#[derive(Clone)]
+pub struct KeySink(Arc<dyn Fn(KeyEvent) + Send + Sync>);
+
+impl KeySink {
+    pub fn new(sink: impl Fn(KeyEvent) + Send + Sync + 'static) -> KeySink {
+        KeySink(Arc::new(sink))
+    }
+
+    pub fn send(&self, event: KeyEvent) {
+        (self.0)(event);
+    }
+}
+
+impl fmt::Debug for KeySink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeySink")
     }
 }
 
@@ -158,7 +215,8 @@ pub struct RelaySession {
     counters: Arc<Counters>,
 }
 
-/// Starts the task of a new session. `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
+/// Starts the task of a new session.
+#[allow(clippy::too_many_arguments)] `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
 pub(super) fn start(
     call: &str,
     streams: usize,
@@ -167,6 +225,7 @@ pub(super) fn start(
     sockets: Vec<[BoundSocket; 2]>,
     runtime: &Handle,
     active: Arc<AtomicUsize>,
+    keys: Option<KeySink>,
 ) -> RelaySession {
     let call: Arc<str> = Arc::from(call);
     let mut ports = [Vec::with_capacity(streams), Vec::with_capacity(streams)];
@@ -177,7 +236,7 @@ pub(super) fn start(
     let (commands, receiver) = mpsc::unbounded_channel();
     active.fetch_add(1, Ordering::Relaxed);
     let finish = Finish { _lease: lease, active };
-    let relay = Relay::new(call.clone(), sockets, receiver, counters.clone(), finish);
+    let relay = Relay::new(call.clone(), sockets, receiver, counters.clone(), finish, keys);
     let task = runtime.spawn(relay.run());
     RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters }
 }
@@ -217,6 +276,15 @@ impl RelaySession {
     /// endpoint names ([`sambung_media::offer_answer::rewrite_for_relay`]).
     pub fn leg_ports(&self, leg: Leg) -> &[u16] {
         &self.ports[leg.index()]
+    }
+
+    /// Sets how `stream` is handled from now on (keys, codecs, events: [`StreamConfig`]).
+    pub fn configure(&self, stream: usize, config: StreamConfig) -> Result<(), MediaError> {
+        if stream >= self.streams() {
+            return Err(MediaError::NoSuchStream(stream));
+        }
+        let commands = self.commands.as_ref().ok_or(MediaError::Stopped)?;
+        commands.send(Command::Configure { stream, config: Box::new(config) }).map_err(|_| MediaError::Stopped)
     }
 
     /// Tells the relay where `leg` receives `stream` and where its signalling comes from (after

@@ -133,6 +133,8 @@ pub enum Event {
     MessageStored { ticket: u64, id: Option<i64> },
     /// Messages a device has not had yet.
     Undelivered { account_id: i64, device: String, messages: Vec<crate::core::StoredMessage> },
+    /// A DTMF key read by the media relay from a call's RTP.
+    Key(crate::media::KeyEvent),
 }
 
 /// A live stream connection, as the connection table keeps it.

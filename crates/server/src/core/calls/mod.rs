@@ -7,7 +7,6 @@
 //! its own Call-ID, tags and CSeq space, so neither side learns the other's addresses.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,11 +15,13 @@ use sambung_sip::transaction::{self, Peer, TxKey};
 use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Transport, Uri, Via};
 use tracing::{debug, info};
 
+mod keys;
 mod media;
 mod prack;
 mod session_timer;
 
-use media::{MediaFailure, anchor, check_answer};
+pub use keys::{CallKey, KeySource};
+use media::{CallMedia, LegTransport, MediaFailure, is_secure};
 use session_timer::LegTimer;
 
 use super::{Core, Now, Persist, insert};
@@ -106,7 +107,7 @@ struct Call {
     /// Session timers of the A and B legs (RFC 4028), once answered.
     timers: [Option<LegTimer>; 2],
     /// The relay session anchoring the call's media.
-    media: Option<crate::media::RelaySession>,
+    media: Option<CallMedia>,
     /// Reliable provisional responses, when the caller requires them (RFC 3262).
     reliable: Option<prack::Reliable>,
 }
@@ -138,6 +139,8 @@ pub(crate) struct Calls {
     by_client: HashMap<TxKey, (CallId, Purpose)>,
     /// Each leg's dialog, by Call-ID and our tag.
     by_dialog: HashMap<(SipStr, SipStr), (CallId, Side)>,
+    /// Keys pressed, for the applications ([`Core::poll_key`]).
+    keys: std::collections::VecDeque<CallKey>,
 }
 
 impl Calls {
@@ -221,20 +224,12 @@ impl Core {
             call.reliable = Some(prack::Reliable::new(rand::random::<u32>() >> 2));
         }
         info!(call = id, caller = caller.username, callee = callee.username, devices = bindings.len(), "call");
-        let mut b_body = None;
+        let mut b_offer = None;
         if !call.a_invite.body.is_empty() {
-            let ip = self.media_ip(&call.a_peer);
-            let signalling_ip = call.a_peer.addr.ip();
-            match anchor(
-                self.media.as_ref(),
-                ip,
-                &format!("call-{id}"),
-                &mut call.media,
-                Side::A,
-                &call.a_invite.body,
-                signalling_ip,
-            ) {
-                Ok(body) => b_body = Some(body),
+            let body = call.a_invite.body.clone();
+            let transport = LegTransport::of(&call.a_peer);
+            match self.take_sdp(&mut call, id, Side::A, &body, transport, false) {
+                Ok(offer) => b_offer = offer,
                 Err(failure) => {
                     debug!(call = id, %failure, "offer refused");
                     let (status, reason) = failure.status();
@@ -242,9 +237,21 @@ impl Core {
                 }
             }
         }
+        let mut refused_media = false;
         for binding in &bindings {
-            let invite = self.b_invite(&call, binding, hops - 1, b_body.as_ref());
             let target = binding.target();
+            let b_body = match (&b_offer, call.media.as_mut()) {
+                (Some(offer), Some(media)) => match media.for_leg(Side::B, offer, is_secure(&target)) {
+                    Some(body) => Some(body),
+                    None => {
+                        debug!(call = id, device = %binding.uri, "device not rung: it would need plain RTP");
+                        refused_media = true;
+                        continue;
+                    }
+                },
+                _ => (!call.a_invite.body.is_empty()).then(|| call.a_invite.body.clone()),
+            };
+            let invite = self.b_invite(&call, binding, hops - 1, b_body.as_ref());
             match self.transactions.send_request(invite.clone(), target.clone(), now.instant) {
                 Ok(fork_key) => {
                     self.calls.by_client.insert(fork_key, (id, Purpose::Fork(call.forks.len())));
@@ -260,7 +267,9 @@ impl Core {
             }
         }
         if call.forks.is_empty() {
-            let response = call.a_invite.reply(480, "Temporarily Unavailable");
+            let (status, reason) =
+                if refused_media { MediaFailure::PlainRtp.status() } else { (480, "Temporarily Unavailable") };
+            let response = call.a_invite.reply(status, reason);
             return self.respond(key, response, now);
         }
         self.calls.by_invite.insert(key, id);
@@ -366,10 +375,10 @@ impl Core {
                 return;
             }
             self.prack_if_reliable(now, id, fork, &response);
-            let fork_ip = call_fork_ip(self.calls.calls.get(&id), fork);
+            let transport = fork_transport(self.calls.calls.get(&id), fork);
             // Early media (RFC 3960): the 183's answer is anchored like the 2xx's.
             let body = body_of(&response).and_then(|(content_type, body)| {
-                self.anchor_for(id, Side::B, &body, fork_ip).ok().map(|b| (content_type, b))
+                self.media_for(id, Side::B, &body, transport, true).ok().map(|b| (content_type, b))
             });
             let Some(call) = self.calls.calls.get(&id) else { return };
             let a = self.a_response(call, status, &response.reason, body);
@@ -448,7 +457,7 @@ impl Core {
         }
         let b_timer = self.b_session(&response, now.instant);
         let body = match body_of(&response) {
-            Some((content_type, body)) => match self.anchor_answer(id, fork, &body) {
+            Some((content_type, body)) => match self.media_for(id, Side::B, &body, fork_transport(self.calls.calls.get(&id), fork), false) {
                 Ok(body) => Some((content_type, body)),
                 Err(failure) => {
                     debug!(call = id, %failure, "answer refused");
@@ -519,8 +528,9 @@ impl Core {
         call.late_offer = false;
         let Some(fork) = call.winner else { return };
         let (fork_key, peer) = (call.forks[fork].key, call.forks[fork].peer.clone());
-        let a_ip = call.a_peer.addr.ip();
-        let body = if request.body.is_empty() { None } else { self.anchor_for(id, Side::A, &request.body, a_ip).ok() };
+        let transport = LegTransport::of(&call.a_peer);
+        let body =
+            if request.body.is_empty() { None } else { self.media_for(id, Side::A, &request.body, transport, false).ok() };
         let Some(call) = self.calls.calls.get_mut(&id) else { return };
         let Some(dialog) = call.b_dialog.as_mut() else { return };
         let mut ack = dialog.create_request(Method::Ack);
@@ -560,6 +570,12 @@ impl Core {
                 }
             }
             Method::Prack => self.on_prack(now, id, key, &request),
+            Method::Info if keys::info_key(&request).is_some() => {
+                if let Some((pressed, duration)) = keys::info_key(&request) {
+                    self.key_pressed(id, side, pressed, duration, KeySource::Info);
+                }
+                self.relay(now, id, side, key, request)
+            }
             // RFC 4028 §7.4: an UPDATE without an offer only refreshes this leg's session.
             Method::Update if request.body.is_empty() => self.answer_refresh(now, id, side, key, &request),
             Method::Invite | Method::Update => {
@@ -577,8 +593,8 @@ impl Core {
         let body = if request.body.is_empty() {
             None
         } else {
-            let from_ip = self.calls.calls.get(&id).and_then(|c| c.peer(from_side)).map(|p| p.addr.ip());
-            match self.anchor_for(id, from_side, &request.body, from_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))) {
+            let from = self.calls.calls.get(&id).and_then(|c| c.peer(from_side)).map(LegTransport::of);
+            match self.media_for(id, from_side, &request.body, from.unwrap_or(LegTransport::unknown()), false) {
                 Ok(body) => Some(body),
                 Err(failure) => {
                     let (status, reason) = failure.status();
@@ -631,9 +647,8 @@ impl Core {
         let Some(request) = self.transactions.request(server).cloned() else { return };
         let mut out = request.reply(response.status, &response.reason);
         if let Some((content_type, body)) = body_of(&response) {
-            let to_ip = self.calls.calls.get(&id).and_then(|c| c.peer(to)).map(|p| p.addr.ip());
-            let to_ip = to_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            match self.anchor_for(id, to, &body, to_ip) {
+            let transport = self.calls.calls.get(&id).and_then(|c| c.peer(to)).map(LegTransport::of);
+            match self.media_for(id, to, &body, transport.unwrap_or(LegTransport::unknown()), false) {
                 Ok(body) => out.set_body(content_type, body),
                 Err(failure) => debug!(call = id, %failure, "answer to a re-offer not anchored"),
             }
@@ -761,34 +776,58 @@ pub struct CallRecord {
 }
 
 impl Core {
-    /// Anchors a description from `from` in call `id` (see [`anchor`]).
-    fn anchor_for(
+    /// Takes a description from `from` in call `id` and returns it as the other leg gets it
+    /// (see [`CallMedia`]). Allocates the call's relay on the first description. Without a
+    /// relay (unit tests of signalling) the body passes unchanged.
+    fn media_for(
         &mut self,
         id: CallId,
         from: Side,
         body: &Bytes,
-        signalling_ip: IpAddr,
+        transport: LegTransport,
+        provisional: bool,
     ) -> Result<Bytes, MediaFailure> {
-        let Some(call) = self.calls.calls.get(&id) else { return Ok(body.clone()) };
-        let ip = self.media_ip(&call.a_peer);
-        let relay = self.media.as_ref();
-        let Some(call) = self.calls.calls.get_mut(&id) else { return Ok(body.clone()) };
-        anchor(relay, ip, &format!("call-{id}"), &mut call.media, from, body, signalling_ip)
+        let Some(mut call) = self.calls.calls.remove(&id) else { return Ok(body.clone()) };
+        let result = self.take_sdp(&mut call, id, from, body, transport, provisional);
+        let to = from.other();
+        let secure = call.peer(to).is_some_and(is_secure);
+        let out = match result {
+            Ok(Some(sdp)) => match call.media.as_mut().and_then(|m| m.for_leg(to, &sdp, secure)) {
+                Some(body) => Ok(body),
+                None => Err(MediaFailure::PlainRtp),
+            },
+            Ok(None) => Ok(body.clone()),
+            Err(failure) => Err(failure),
+        };
+        self.calls.calls.insert(id, call);
+        out
     }
 
-    /// The callee's answer (or, with a late offer, its offer) in the 2xx of fork `fork`.
-    fn anchor_answer(&mut self, id: CallId, fork: usize, body: &Bytes) -> Result<Bytes, MediaFailure> {
-        let Some(call) = self.calls.calls.get(&id) else { return Ok(body.clone()) };
-        if !call.late_offer && !call.a_invite.body.is_empty() {
-            check_answer(&call.a_invite.body, body)?;
+    /// [`CallMedia::take`] for `call`, creating its media first if needed; `None` without a
+    /// relay.
+    fn take_sdp(
+        &mut self,
+        call: &mut Call,
+        id: CallId,
+        from: Side,
+        body: &Bytes,
+        transport: LegTransport,
+        provisional: bool,
+    ) -> Result<Option<sambung_media::sdp::SessionDescription>, MediaFailure> {
+        let Some(relay) = self.media.as_ref() else { return Ok(None) };
+        if call.media.is_none() {
+            let sdp = sambung_media::sdp::SessionDescription::parse(body)
+                .map_err(|e| MediaFailure::BadSdp(e.to_string()))?;
+            let ip = self.media_ip(&call.a_peer);
+            call.media = Some(CallMedia::new(relay, &format!("call-{id}"), ip, &sdp, self.allow_plain_rtp)?);
         }
-        let fork_ip = call_fork_ip(Some(call), fork);
-        self.anchor_for(id, Side::B, body, fork_ip)
+        let Some(media) = call.media.as_mut() else { return Ok(None) };
+        media.take(from, body, transport, provisional).map(Some)
     }
 }
 
-fn call_fork_ip(call: Option<&Call>, fork: usize) -> IpAddr {
-    call.and_then(|c| c.forks.get(fork)).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |f| f.peer.addr.ip())
+fn fork_transport(call: Option<&Call>, fork: usize) -> LegTransport {
+    call.and_then(|c| c.forks.get(fork)).map_or(LegTransport::unknown(), |f| LegTransport::of(&f.peer))
 }
 
 /// The best final answer when every device failed (RFC 3261 §16.7 item 6, simplified): a
