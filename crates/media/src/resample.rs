@@ -158,6 +158,8 @@ struct Interpolator {
     branches: Vec<[f32; TAPS_PER_PHASE]>,
     /// The last `TAPS_PER_PHASE - 1` inputs, then the current call's.
     history: Vec<f32>,
+    /// Each branch's outputs for the current call.
+    sums: Vec<f32>,
 }
 
 impl Interpolator {
@@ -173,16 +175,28 @@ impl Interpolator {
                 branch
             })
             .collect();
-        Interpolator { ratio, branches, history: vec![0.0; TAPS_PER_PHASE - 1] }
+        Interpolator { ratio, branches, history: vec![0.0; TAPS_PER_PHASE - 1], sums: Vec::new() }
     }
 
     fn process(&mut self, input: &[i16], out: &mut Vec<i16>) {
+        let n = input.len();
         self.history.extend(input.iter().map(|&s| f32::from(s)));
-        out.reserve(input.len() * self.ratio);
-        for window in self.history.windows(TAPS_PER_PHASE) {
-            out.extend(self.branches.iter().map(|branch| to_i16(dot(window, branch))));
+        // Branch by branch and tap by tap over the whole block: long runs the compiler can
+        // vectorise. Each output still sums its taps in the same order, whatever the block.
+        self.sums.clear();
+        self.sums.resize(n * self.ratio, 0.0);
+        for (branch, sums) in self.branches.iter().zip(self.sums.chunks_exact_mut(n.max(1))) {
+            for (j, &c) in branch.iter().enumerate() {
+                for (sum, &x) in sums.iter_mut().zip(&self.history[j..j + n]) {
+                    *sum += c * x;
+                }
+            }
         }
-        self.history.drain(..input.len());
+        out.reserve(n * self.ratio);
+        for k in 0..n {
+            out.extend((0..self.ratio).map(|p| to_i16(self.sums[p * n + k])));
+        }
+        self.history.drain(..n);
     }
 }
 
@@ -196,41 +210,47 @@ struct Decimator {
     history: Vec<f32>,
     /// Inputs since the last output, modulo `ratio`: an output is due when it is 0.
     phase: usize,
+    /// Every `ratio`-th input of the current call, from one offset.
+    stream: Vec<f32>,
+    /// The current call's outputs.
+    sums: Vec<f32>,
 }
 
 impl Decimator {
     fn new(ratio: usize) -> Decimator {
         let taps: Vec<f32> = lowpass(ratio, TAPS_PER_PHASE).iter().rev().map(|&c| c as f32).collect();
         let history = vec![0.0; taps.len() - 1];
-        Decimator { ratio, taps, history, phase: 0 }
+        Decimator { ratio, taps, history, phase: 0, stream: Vec::new(), sums: Vec::new() }
     }
 
     fn process(&mut self, input: &[i16], out: &mut Vec<i16>) {
-        let span = self.taps.len();
+        let n = input.len();
         self.history.extend(input.iter().map(|&s| f32::from(s)));
-        out.reserve(input.len() / self.ratio + 1);
-        let mut i = (self.ratio - self.phase) % self.ratio;
-        while i < input.len() {
-            out.push(to_i16(dot(&self.history[i..i + span], &self.taps)));
-            i += self.ratio;
+        // Output k sums taps[i] * history[first + k * ratio + i]. Split by i modulo the
+        // ratio, each part is a plain convolution of every ratio-th input, which runs over
+        // the whole block in long vectorisable loops.
+        let first = (self.ratio - self.phase) % self.ratio;
+        let count = if first < n { (n - 1 - first) / self.ratio + 1 } else { 0 };
+        self.sums.clear();
+        self.sums.resize(count, 0.0);
+        if count > 0 {
+            for q in 0..self.ratio {
+                self.stream.clear();
+                self.stream.extend(
+                    self.history[first + q..].iter().step_by(self.ratio).take(count + TAPS_PER_PHASE - 1).copied(),
+                );
+                for j in 0..TAPS_PER_PHASE {
+                    let c = self.taps[j * self.ratio + q];
+                    for (sum, &x) in self.sums.iter_mut().zip(&self.stream[j..j + count]) {
+                        *sum += c * x;
+                    }
+                }
+            }
         }
-        self.phase = (self.phase + input.len()) % self.ratio;
-        self.history.drain(..input.len());
+        out.extend(self.sums.iter().map(|&v| to_i16(v)));
+        self.phase = (self.phase + n) % self.ratio;
+        self.history.drain(..n);
     }
-}
-
-/// The dot product, in eight lanes the compiler can vectorise.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (a8.remainder(), b8.remainder());
-    for (x, y) in a8.zip(b8) {
-        for k in 0..8 {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
 }
 
 fn to_i16(v: f32) -> i16 {

@@ -337,8 +337,14 @@ impl Relay {
                 inbound[RECEIVED_BYTES] += datagram.len() as u64;
                 self.scratch.clear();
                 self.scratch.extend_from_slice(datagram);
-                let verdict =
-                    self.streams[stream].inbound(now, &self.call, from, kind == 1, &mut self.scratch, self.keys.as_ref());
+                let verdict = self.streams[stream].inbound(
+                    now,
+                    &self.call,
+                    from,
+                    kind == 1,
+                    &mut self.scratch,
+                    self.keys.as_ref(),
+                );
                 match (verdict, destination) {
                     (Inbound::Forward, Some(destination)) => {
                         let (packets, bytes) = send_one(&self.channels[out].socket, destination, &self.scratch);

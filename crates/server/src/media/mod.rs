@@ -123,8 +123,7 @@ impl MediaRelay {
     /// A relay over `config`'s port range whose session tasks run on `runtime`.
     pub fn new(config: RelayConfig, runtime: Handle) -> Result<MediaRelay, MediaError> {
         let pool = PortPool::new(config.port_min, config.port_max)?;
-        let shared =
-            Shared {
+        let shared = Shared {
             config,
             pool: Arc::new(Mutex::new(pool)),
             runtime,

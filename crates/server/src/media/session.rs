@@ -15,8 +15,8 @@ use tokio::task::JoinHandle;
 use sambung_media::negotiate::Negotiated;
 
 use super::MediaError;
-use super::keys::SrtpParams;
 use super::forward::{Command, Relay};
+use super::keys::SrtpParams;
 use super::ports::{BoundSocket, PortLease};
 
 /// One side of a relayed call.
@@ -215,8 +215,8 @@ pub struct RelaySession {
     counters: Arc<Counters>,
 }
 
-/// Starts the task of a new session.
-#[allow(clippy::too_many_arguments)] `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
+/// Starts the task of a new session. `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn start(
     call: &str,
     streams: usize,

@@ -199,7 +199,8 @@ impl CallMedia {
         let initial = !self.negotiated_once;
         for (i, media) in sdp.media.iter().enumerate().take(self.streams.len()) {
             self.accept_security(from, i, media, transport, None)?;
-            let _ = self.session.set_peer(leg(from), i, MediaPeer::from_sdp(&sdp, media, Some(transport.signalling_ip)));
+            let _ =
+                self.session.set_peer(leg(from), i, MediaPeer::from_sdp(&sdp, media, Some(transport.signalling_ip)));
         }
         let mut out = rewrite_for_relay(&sdp, self.ip, self.session.leg_ports(leg(to)));
         for (i, media) in out.media.iter_mut().enumerate() {

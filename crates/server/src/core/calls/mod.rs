@@ -457,19 +457,21 @@ impl Core {
         }
         let b_timer = self.b_session(&response, now.instant);
         let body = match body_of(&response) {
-            Some((content_type, body)) => match self.media_for(id, Side::B, &body, fork_transport(self.calls.calls.get(&id), fork), false) {
-                Ok(body) => Some((content_type, body)),
-                Err(failure) => {
-                    debug!(call = id, %failure, "answer refused");
-                    let (status, reason) = failure.status();
-                    if let Some(call) = self.calls.calls.get(&id) {
-                        let refused = self.a_response(call, status, reason, None);
-                        let a_key = call.a_key;
-                        self.respond(a_key, refused, now);
+            Some((content_type, body)) => {
+                match self.media_for(id, Side::B, &body, fork_transport(self.calls.calls.get(&id), fork), false) {
+                    Ok(body) => Some((content_type, body)),
+                    Err(failure) => {
+                        debug!(call = id, %failure, "answer refused");
+                        let (status, reason) = failure.status();
+                        if let Some(call) = self.calls.calls.get(&id) {
+                            let refused = self.a_response(call, status, reason, None);
+                            let a_key = call.a_key;
+                            self.respond(a_key, refused, now);
+                        }
+                        return self.hang_up(now, id, Side::B, "system");
                     }
-                    return self.hang_up(now, id, Side::B, "system");
                 }
-            },
+            }
             None => None,
         };
         let Some(call) = self.calls.calls.get(&id) else { return };
@@ -529,8 +531,11 @@ impl Core {
         let Some(fork) = call.winner else { return };
         let (fork_key, peer) = (call.forks[fork].key, call.forks[fork].peer.clone());
         let transport = LegTransport::of(&call.a_peer);
-        let body =
-            if request.body.is_empty() { None } else { self.media_for(id, Side::A, &request.body, transport, false).ok() };
+        let body = if request.body.is_empty() {
+            None
+        } else {
+            self.media_for(id, Side::A, &request.body, transport, false).ok()
+        };
         let Some(call) = self.calls.calls.get_mut(&id) else { return };
         let Some(dialog) = call.b_dialog.as_mut() else { return };
         let mut ack = dialog.create_request(Method::Ack);
@@ -816,8 +821,8 @@ impl Core {
     ) -> Result<Option<sambung_media::sdp::SessionDescription>, MediaFailure> {
         let Some(relay) = self.media.as_ref() else { return Ok(None) };
         if call.media.is_none() {
-            let sdp = sambung_media::sdp::SessionDescription::parse(body)
-                .map_err(|e| MediaFailure::BadSdp(e.to_string()))?;
+            let sdp =
+                sambung_media::sdp::SessionDescription::parse(body).map_err(|e| MediaFailure::BadSdp(e.to_string()))?;
             let ip = self.media_ip(&call.a_peer);
             call.media = Some(CallMedia::new(relay, &format!("call-{id}"), ip, &sdp, self.allow_plain_rtp)?);
         }
