@@ -334,30 +334,46 @@ impl SrtpContext {
         Ok(())
     }
 
-    /// Turns an SRTCP packet back into compound RTCP (RFC 3711 §3.4): checks the replay
-    /// window of its index and the tag (in constant time), decrypts when `E` is set, and cuts
-    /// index and tag off. A packet without `E` passed in the clear but is still authenticated.
-    /// On error the packet is left as it was.
+    /// Turns an SRTCP packet back into compound RTCP (RFC 3711 §3.4): checks the tag (in
+    /// constant time) and then the replay window of the index, decrypts when `E` is set, and
+    /// cuts index and tag off. A packet without `E` passed in the clear but is still
+    /// authenticated. On error the packet is left as it was.
+    ///
+    /// Under `AES_CM_128_HMAC_SHA1_32` the SRTCP tag is 80 bits (RFC 4568 §6.2), but some
+    /// implementations (libre, under baresip) send 32 bits, the SRTP tag length. Such packets
+    /// are accepted too: a forgery then has the same odds as against this suite's SRTP.
     pub fn unprotect_rtcp(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
-        let tag_len = self.profile.rtcp_tag_len();
-        if packet.len() < RTCP_HEADER_LEN + SRTCP_INDEX_LEN + tag_len {
+        let (full, short) = (self.profile.rtcp_tag_len(), self.profile.rtp_tag_len().min(self.profile.rtcp_tag_len()));
+        if packet.len() < RTCP_HEADER_LEN + SRTCP_INDEX_LEN + short {
             return Err(SrtpError::TooShort(packet.len()));
         }
         rtcp_header(packet)?;
-        let end = packet.len() - tag_len;
-        let body_end = end - SRTCP_INDEX_LEN;
+        self.check_lifetime(self.rtcp_packets)?;
+        let authentic = |tag_len: usize| {
+            let Some(end) = packet.len().checked_sub(tag_len).filter(|&end| end >= RTCP_HEADER_LEN + SRTCP_INDEX_LEN)
+            else {
+                return false;
+            };
+            let expected = self.keys.rtcp_auth.tag(&packet[..end], &[]);
+            verify_slices_are_equal(&expected[..tag_len], &packet[end..]).is_ok()
+        };
+        let tag_len = if authentic(full) {
+            full
+        } else if short < full && authentic(short) {
+            short
+        } else {
+            return Err(SrtpError::AuthenticationFailed);
+        };
+        let body_end = packet.len() - tag_len - SRTCP_INDEX_LEN;
         if body_end - RTCP_HEADER_LEN > MAX_KEYSTREAM {
             return Err(SrtpError::TooLong(body_end - RTCP_HEADER_LEN));
         }
-        self.check_lifetime(self.rtcp_packets)?;
         let trailer = be32(packet, body_end);
         let (encrypted, index) = (trailer & E_FLAG != 0, u64::from(trailer & !E_FLAG));
         let ssrc = be32(packet, 4);
         if let Some(window) = self.rtcp.get_mut(ssrc) {
             window.check(index)?;
         }
-        let expected = self.keys.rtcp_auth.tag(&packet[..end], &[]);
-        verify_slices_are_equal(&expected[..tag_len], &packet[end..]).map_err(|_| SrtpError::AuthenticationFailed)?;
         if encrypted {
             let iv = packet_iv(&self.keys.rtcp_salt, ssrc, index);
             self.keys.rtcp_cipher.apply(iv, &mut packet[RTCP_HEADER_LEN..body_end]);

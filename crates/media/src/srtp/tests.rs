@@ -311,6 +311,34 @@ fn srtcp_without_the_e_flag_is_authenticated_but_not_decrypted() {
     assert_eq!(packet, plain);
 }
 
+// libre (baresip) tags SRTCP with 32 bits under AES_CM_128_HMAC_SHA1_32, against RFC 4568 §6.2.
+#[test]
+fn srtcp_with_a_32_bit_tag_is_accepted_only_under_the_32_bit_suite() {
+    let short_tagged = |context: &SrtpContext, index: u32| {
+        let plain = rtcp(0xBA5E);
+        let mut packet = plain.clone();
+        let iv = packet_iv(&context.keys.rtcp_salt, 0xBA5E, u64::from(index));
+        context.keys.rtcp_cipher.apply(iv, &mut packet[8..]);
+        packet.extend_from_slice(&(0x8000_0000 | index).to_be_bytes());
+        let tag = context.keys.rtcp_auth.tag(&packet, &[]);
+        packet.extend_from_slice(&tag[..4]);
+        (plain, packet)
+    };
+    let (_, mut receiver) = pair(SrtpProfile::Aes128CmSha1_32);
+    let (plain, packet) = short_tagged(&receiver, 1);
+    let mut copy = packet.clone();
+    receiver.unprotect_rtcp(&mut copy).unwrap();
+    assert_eq!(copy, plain);
+    assert_eq!(receiver.unprotect_rtcp(&mut packet.clone()), Err(SrtpError::Replayed));
+    let (_, mut tampered) = short_tagged(&receiver, 2);
+    tampered[10] ^= 1;
+    assert_eq!(receiver.unprotect_rtcp(&mut tampered), Err(SrtpError::AuthenticationFailed));
+
+    let (_, mut receiver) = pair(SrtpProfile::Aes128CmSha1_80);
+    let (_, mut packet) = short_tagged(&receiver, 1);
+    assert_eq!(receiver.unprotect_rtcp(&mut packet), Err(SrtpError::AuthenticationFailed));
+}
+
 #[test]
 fn malformed_packets_are_refused_untouched() {
     let (mut sender, mut receiver) = pair(SrtpProfile::Aes128CmSha1_80);
