@@ -421,3 +421,43 @@ fn profile_names() {
     assert_eq!(SrtpProfile::from_name("AES_256_CM_HMAC_SHA1_80"), None);
     assert_eq!(MasterKey::from_bytes(&rfc_master_key().to_bytes()), rfc_master_key());
 }
+
+proptest::proptest! {
+    // Packets come off the network: no byte string may panic any of the four transforms, and
+    // a refused packet is left as it was.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        for profile in SrtpProfile::ALL {
+            let (mut sender, mut receiver) = pair(profile);
+            for op in 0..4 {
+                let mut packet = bytes.clone();
+                let result = match op {
+                    0 => sender.protect_rtp(&mut packet),
+                    1 => receiver.unprotect_rtp(&mut packet),
+                    2 => sender.protect_rtcp(&mut packet),
+                    _ => receiver.unprotect_rtcp(&mut packet),
+                };
+                if result.is_err() {
+                    proptest::prop_assert_eq!(&packet, &bytes);
+                }
+            }
+        }
+    }
+
+    // Whatever the sequence numbers, what one side protects the other recovers, once.
+    #[test]
+    fn any_sequence_run_round_trips(start in proptest::prelude::any::<u16>(), steps in proptest::collection::vec(1u16..3000, 1..40)) {
+        let (mut sender, mut receiver) = pair(SrtpProfile::Aes128CmSha1_80);
+        let mut seq = start;
+        for step in steps {
+            let plain = rtp(seq, 77, &seq.to_be_bytes());
+            let mut packet = plain.clone();
+            sender.protect_rtp(&mut packet).unwrap();
+            let mut copy = packet.clone();
+            proptest::prop_assert_eq!(receiver.unprotect_rtp(&mut copy), Ok(()));
+            proptest::prop_assert_eq!(copy, plain);
+            proptest::prop_assert_eq!(receiver.unprotect_rtp(&mut packet), Err(SrtpError::Replayed));
+            seq = seq.wrapping_add(step);
+        }
+    }
+}
