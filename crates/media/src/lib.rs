@@ -58,6 +58,7 @@ pub mod rtp;
 pub mod sdes;
 pub mod sdp;
 pub mod srtp;
+pub mod tone;
 pub mod transcode;
 
 pub use sdp::{SdpError, SessionDescription};
