@@ -29,6 +29,8 @@
 //! ```
 
 mod keys;
+#[cfg(test)]
+mod libre_tests;
 mod replay;
 mod streams;
 #[cfg(test)]
