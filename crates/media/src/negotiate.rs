@@ -231,7 +231,10 @@ pub fn retain_offered(answer: &mut MediaDescription, offer: &MediaDescription) {
 /// every other attribute stays. `ptime` is set to 20 ms, the engine's frame.
 pub fn restrict(media: &mut MediaDescription, negotiated: &Negotiated) {
     media.formats.clear();
-    media.attributes.retain(|a| !matches!(a.name.as_str(), "rtpmap" | "fmtp" | "ptime" | "maxptime"));
+    // The sources (`ssrc`, RFC 5576) are the engine's own once it transcodes.
+    media.attributes.retain(|a| {
+        !matches!(a.name.as_str(), "rtpmap" | "fmtp" | "ptime" | "maxptime" | "ssrc" | "ssrc-group" | "msid")
+    });
     let audio = &negotiated.audio;
     push_format(media, audio.codec, audio.payload_type, None);
     if let Some(event) = negotiated.telephone_event {

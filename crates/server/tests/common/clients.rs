@@ -789,6 +789,14 @@ pub struct BaresipConfig {
     pub commands: Vec<String>,
     /// `-t`: quit after this long.
     pub quit_after: Duration,
+    /// The account's `audio_codecs` (`PCMU/8000`, `opus/48000/2` ...).
+    pub codecs: String,
+    /// Register and call over TLS (to the server's TLS port) instead of UDP.
+    pub tls: bool,
+    /// The account's `mediaenc` (`srtp-mand` for SDES-SRTP only).
+    pub mediaenc: Option<String>,
+    /// Load `ctrl_tcp` listening on this port (`sndcode` sends DTMF during a call).
+    pub ctrl_port: Option<u16>,
 }
 
 impl BaresipConfig {
@@ -803,6 +811,10 @@ impl BaresipConfig {
             contacts: Vec::new(),
             commands: Vec::new(),
             quit_after: Duration::from_secs(55),
+            codecs: "PCMU/8000".to_owned(),
+            tls: false,
+            mediaenc: None,
+            ctrl_port: None,
         }
     }
 }
@@ -843,7 +855,13 @@ impl Baresip {
         std::fs::create_dir_all(dir).unwrap();
         let recordings = dir.join("recordings");
         std::fs::create_dir_all(&recordings).unwrap();
-        let modules = ["stdio.so", "g711.so", "aufile.so", "alsa.so", "sndfile.so"];
+        let mut modules = vec!["stdio.so", "g711.so", "aufile.so", "alsa.so", "sndfile.so"];
+        if config.codecs.starts_with("opus") {
+            modules.push("opus.so");
+        }
+        if config.mediaenc.is_some() {
+            modules.push("srtp.so");
+        }
         let mut text = format!(
             "poll_method epoll\n\
              sip_listen 127.0.0.1:{}\n\
@@ -867,12 +885,20 @@ impl Baresip {
         for module in ["account.so", "contact.so", "menu.so"] {
             let _ = writeln!(text, "module_app {module}");
         }
+        if let Some(port) = config.ctrl_port {
+            let _ = writeln!(text, "module_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{port}");
+        }
         std::fs::write(dir.join("config"), text).unwrap();
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{}@127.0.0.1:{};transport=udp>;auth_pass={};answermode=auto;regint=300;audio_codecs=PCMU/8000\n",
-                config.user, config.server_port, config.password
+                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode=auto;regint=300;audio_codecs={}{}\n",
+                config.user,
+                config.server_port,
+                if config.tls { "tls" } else { "udp" },
+                config.password,
+                config.codecs,
+                config.mediaenc.as_ref().map(|m| format!(";mediaenc={m}")).unwrap_or_default()
             ),
         )
         .unwrap();
@@ -959,6 +985,31 @@ impl Baresip {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Sends `keys` as DTMF (RFC 4733) in the call in progress, through `ctrl_tcp`
+    /// ([`BaresipConfig::ctrl_port`]). Returns baresip's reply.
+    pub fn send_dtmf(&self, keys: &str) -> String {
+        let port = self.config.ctrl_port.expect("ctrl_port set in the config");
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to ctrl_tcp");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let json = format!("{{\"command\":\"sndcode\",\"params\":\"{keys}\",\"token\":\"dtmf\"}}");
+        stream.write_all(format!("{}:{json},", json.len()).as_bytes()).expect("write to ctrl_tcp");
+        let mut reply = vec![0u8; 4096];
+        let mut got = 0;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match stream.read(&mut reply[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    got += n;
+                    if String::from_utf8_lossy(&reply[..got]).contains("\"token\":\"dtmf\"") {
+                        break;
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&reply[..got]).into_owned()
     }
 
     /// Closes its standard input and waits up to `limit` for it to quit by itself (`-t`).

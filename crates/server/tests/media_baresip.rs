@@ -1,0 +1,416 @@
+//! The media engine with baresip (Debian `baresip` 1.0) as the real phones:
+//!
+//! - an Opus-only phone calls a PCMU-only phone: the server transcodes and both hear speech;
+//! - two phones on SIP over TLS with SDES-SRTP: a capture of the relay's ports (tcpdump) holds
+//!   only SRTP, every packet authenticating under the key of its leg, and both hear speech;
+//! - DTMF pressed in baresip (RFC 4733, sent through its `ctrl_tcp` module) reaches the
+//!   server's key-event stream, in order.
+//!
+//! See common/clients.rs and ../shared/interop/BARESIP.md for driving baresip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::clients::{
+    Baresip, BaresipConfig, User, pesq, read_wav, require_tool, server_config, server_rtp_range, server_with_users,
+    silence_wav, speech_wav, strip_ansi, tail, wav_rms,
+};
+use common::{Server, free_port, temp_dir};
+use sambung_media::rtp::RtpPacket;
+use sambung_media::sdes::SdesCrypto;
+use sambung_media::srtp::SrtpContext;
+
+const ALICE: User<'static> = User::new("alice", "Wonder-Land-77");
+const BOB: User<'static> = User::new("bob", "Builder-Can-42");
+
+const ALICE_SPEECH: &str = "The quick brown fox jumps over the lazy dog. Sambung carries this sentence to Bob.";
+const BOB_SPEECH: &str = "Hello Alice, this is Bob speaking.";
+
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn server() -> (Server, (u16, u16)) {
+    let rtp = server_rtp_range();
+    (server_with_users(&server_config(rtp), &[ALICE, BOB]), rtp)
+}
+
+fn fail(what: &str, phones: &[&Baresip], server: &Server) -> ! {
+    let mut text = format!("{what}\n");
+    for phone in phones {
+        text.push_str(&format!(
+            "--- baresip {} log (tail) ---\n{}\n",
+            phone.config.user,
+            tail(&strip_ansi(&phone.log()), 10000)
+        ));
+    }
+    text.push_str(&format!("--- server log (tail) ---\n{}", tail(&server.log(), 12000)));
+    panic!("{text}");
+}
+
+fn start_registered(dir: &Path, config: BaresipConfig, server: &Server) -> Baresip {
+    let mut phone = Baresip::start(dir, config);
+    if !phone.wait_registered(Duration::from_secs(15)) {
+        fail(&format!("{} did not register within 15 s", phone.config.user), &[&phone], server);
+    }
+    phone
+}
+
+fn quit(phone: &mut Baresip) {
+    if !phone.exited() {
+        phone.command("/quit");
+    }
+    phone.wait_exit(Duration::from_secs(10));
+}
+
+fn seconds(wav: &Path) -> f64 {
+    let (samples, rate) = read_wav(wav);
+    samples.len() as f64 / f64::from(rate)
+}
+
+/// `wav` as mono at `rate` (sndfile records Opus calls in stereo at 48 kHz).
+fn mono(wav: &Path, rate: u32) -> PathBuf {
+    let out = wav.with_extension(format!("mono{rate}.wav"));
+    let status = Command::new("sox")
+        .arg(wav)
+        .args(["-r", &rate.to_string(), "-c", "1", "-b", "16"])
+        .arg(&out)
+        .status()
+        .expect("run sox");
+    assert!(status.success(), "sox could not convert {}", wav.display());
+    out
+}
+
+/// Alice calls bob (both set up by `setup`), both speak; returns what each heard
+/// (alice's recording, bob's recording) and the references (alice's speech, bob's speech).
+struct Call {
+    alice: Baresip,
+    bob: Baresip,
+}
+
+fn call(server: &Server, dir: &Path, tweak: impl Fn(&mut BaresipConfig), alice_audio: &Path, bob_audio: &Path) -> Call {
+    let port = |config: &BaresipConfig| if config.tls { server.ports.tls } else { server.ports.udp };
+    let mut bob_config = BaresipConfig::new(BOB.name, BOB.password, server, bob_audio);
+    tweak(&mut bob_config);
+    bob_config.server_port = port(&bob_config);
+    let bob = start_registered(&dir.join("bob"), bob_config, server);
+    let mut alice_config = BaresipConfig::new(ALICE.name, ALICE.password, server, alice_audio);
+    tweak(&mut alice_config);
+    alice_config.server_port = port(&alice_config);
+    alice_config.commands.push(format!("/dial sip:bob@127.0.0.1:{}", alice_config.server_port));
+    let alice = Baresip::start(&dir.join("alice"), alice_config);
+    Call { alice, bob }
+}
+
+impl Call {
+    fn wait_established(&mut self, server: &Server) {
+        let established = |log: &str| log.contains("Call established");
+        if !self.alice.wait_for(Duration::from_secs(20), established)
+            || !self.bob.wait_for(Duration::from_secs(5), established)
+        {
+            fail("the call was not established within 20 s", &[&self.alice, &self.bob], server);
+        }
+    }
+
+    fn wait_ended(&mut self, server: &Server) {
+        let ended = |log: &str| log.contains(" terminated (duration");
+        if !self.alice.wait_for(Duration::from_secs(40), ended) || !self.bob.wait_for(Duration::from_secs(5), ended) {
+            fail("the call did not end within 40 s", &[&self.alice, &self.bob], server);
+        }
+        quit(&mut self.alice);
+        quit(&mut self.bob);
+    }
+
+    /// The last recording of what `who` heard.
+    fn heard(&self, who: &str, server: &Server) -> PathBuf {
+        let phone = if who == "alice" { &self.alice } else { &self.bob };
+        match phone.recorded("-dec.wav").last() {
+            Some(path) => path.clone(),
+            None => fail(&format!("{who} recorded nothing"), &[&self.alice, &self.bob], server),
+        }
+    }
+}
+
+/// Speech files for a call: alice's sentence (she hangs up when it ends), bob's short
+/// sentence padded with silence past that, and bob's sentence alone as the PESQ reference.
+fn speech(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let alice_says = speech_wav(dir, "alice-says", ALICE_SPEECH, 0.5, 1.5);
+    let bob_reference = speech_wav(dir, "bob-reference", BOB_SPEECH, 0.5, 0.5);
+    let bob_says = speech_wav(dir, "bob-says", BOB_SPEECH, 0.5, (seconds(&alice_says) + 5.0) as f32);
+    (alice_says, bob_says, bob_reference)
+}
+
+#[test]
+fn opus_phone_and_pcmu_phone_hear_each_other_through_transcoding() {
+    let (server, _) = server();
+    let dir = temp_dir("media-transcode");
+    let _cleanup = Cleanup(dir.clone());
+    let (alice_says, bob_says, bob_reference) = speech(&dir);
+    let mut call = call(
+        &server,
+        &dir,
+        |config| {
+            config.codecs = if config.user == "alice" { "opus/48000/2" } else { "PCMU/8000" }.to_owned();
+        },
+        &alice_says,
+        &bob_says,
+    );
+    call.wait_established(&server);
+    call.wait_ended(&server);
+
+    // Signalling: bob was offered PCMU (added by the server), alice was answered with Opus.
+    let bob_invite = call.bob.trace().into_iter().find(|m| m.method() == "INVITE" && m.status().is_none());
+    let bob_offer = bob_invite.map(|m| m.body().to_owned()).unwrap_or_default();
+    let alice_answer = call
+        .alice
+        .trace()
+        .into_iter()
+        .find(|m| m.received && m.status() == Some(200) && m.body().contains("m=audio"))
+        .map(|m| m.body().to_owned())
+        .unwrap_or_default();
+    println!("offer to bob:\n{bob_offer}\nanswer to alice:\n{alice_answer}");
+    let offered_pcmu = bob_offer
+        .lines()
+        .find(|l| l.starts_with("m=audio"))
+        .is_some_and(|m| m.split_whitespace().skip(3).any(|format| format == "0"));
+    if !offered_pcmu {
+        fail("the INVITE to bob must offer PCMU (added for transcoding)", &[&call.alice, &call.bob], &server);
+    }
+    if !alice_answer.to_ascii_lowercase().contains("opus/48000/2") || alice_answer.contains("PCMU") {
+        fail("alice must be answered with Opus only", &[&call.alice, &call.bob], &server);
+    }
+
+    let bob_heard = call.heard("bob", &server);
+    let alice_heard = call.heard("alice", &server);
+    for (who, heard, reference, rate, mode) in
+        [("bob", &bob_heard, &alice_says, 8000, "nb"), ("alice", &alice_heard, &bob_reference, 16000, "wb")]
+    {
+        let heard = mono(heard, rate);
+        let (rms, reference_rms) = (wav_rms(&heard), wav_rms(reference));
+        println!("{who} heard {:.1} s, RMS {rms:.0} (sent: {reference_rms:.0})", seconds(&heard));
+        if rms < reference_rms * 0.2 {
+            fail(&format!("{who} heard (near) silence: RMS {rms:.0}"), &[&call.alice, &call.bob], &server);
+        }
+        let score = pesq(&mono(reference, rate), &heard, mode);
+        println!("PESQ ({mode}) of what {who} heard through Opus <-> PCMU transcoding: {score:.2}");
+        assert!(score >= 2.5, "{who} heard speech scoring PESQ {score:.2} < 2.5 through transcoding");
+    }
+}
+
+/// tcpdump writing every UDP packet to and from the relay's ports on loopback into a file;
+/// stopped (and the file flushed) by [`Capture::finish`].
+struct Capture {
+    child: Option<Child>,
+    file: PathBuf,
+}
+
+impl Capture {
+    fn start(dir: &Path, ports: (u16, u16)) -> Capture {
+        require_tool("tcpdump", "tcpdump");
+        let file = dir.join("relay.pcap");
+        let filter = format!("udp portrange {}-{}", ports.0, ports.1);
+        let child = Command::new("tcpdump")
+            .args(["-i", "lo", "-n", "-U", "-s", "0", "-w"])
+            .arg(&file)
+            .arg(filter)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpdump");
+        // tcpdump says "listening on lo" once the capture runs.
+        std::thread::sleep(Duration::from_millis(1500));
+        Capture { child: Some(child), file }
+    }
+
+    /// Stops the capture; returns each UDP datagram's (source port, destination port, payload).
+    fn finish(mut self) -> Vec<(u16, u16, Vec<u8>)> {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+        read_pcap(&self.file)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The UDP datagrams over IPv4 in a classic pcap file (Ethernet link type, as on `lo`).
+fn read_pcap(path: &Path) -> Vec<(u16, u16, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert!(bytes.len() >= 24, "{} is not a pcap file", path.display());
+    let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
+    assert!(magic == 0xa1b2c3d4 || magic == 0xa1b23c4d, "unexpected pcap magic {magic:#x}");
+    let link = u32::from_le_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!(link, 1, "expected an Ethernet capture of lo");
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let captured = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &bytes[at + 16..(at + 16 + captured).min(bytes.len())];
+        at += 16 + captured;
+        if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] {
+            continue;
+        }
+        let ip = &frame[14..];
+        let header = usize::from(ip[0] & 0x0f) * 4;
+        if ip[9] != 17 || ip.len() < header + 8 {
+            continue;
+        }
+        let udp = &ip[header..];
+        let (source, destination) = (u16::from_be_bytes([udp[0], udp[1]]), u16::from_be_bytes([udp[2], udp[3]]));
+        out.push((source, destination, udp[8..].to_vec()));
+    }
+    out
+}
+
+/// Every `a=crypto` key in the SIP messages of both phones' traces.
+fn sdes_keys(phones: &[&Baresip]) -> Vec<SdesCrypto> {
+    let mut keys: Vec<SdesCrypto> = Vec::new();
+    for phone in phones {
+        for line in strip_ansi(&phone.log()).lines() {
+            let Some(value) = line.trim().strip_prefix("a=crypto:") else { continue };
+            if let Ok(key) = SdesCrypto::parse(value.trim())
+                && !keys.iter().any(|k| k.key == key.key)
+            {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn srtp_call_over_tls_carries_no_plain_rtp() {
+    let (server, rtp) = server();
+    let dir = temp_dir("media-srtp");
+    let _cleanup = Cleanup(dir.clone());
+    let (alice_says, bob_says, _) = speech(&dir);
+    let capture = Capture::start(&dir, rtp);
+    let mut call = call(
+        &server,
+        &dir,
+        |config| {
+            config.tls = true;
+            config.mediaenc = Some("srtp-mand".to_owned());
+        },
+        &alice_says,
+        &bob_says,
+    );
+    call.wait_established(&server);
+    call.wait_ended(&server);
+    let datagrams = capture.finish();
+
+    // Four keys: each phone's own, and the server's toward each phone.
+    let keys = sdes_keys(&[&call.alice, &call.bob]);
+    if keys.len() != 4 {
+        fail(
+            &format!("expected 4 distinct SDES keys in the SDP, found {}", keys.len()),
+            &[&call.alice, &call.bob],
+            &server,
+        );
+    }
+    let mut contexts: Vec<SrtpContext> = keys.iter().map(SdesCrypto::context).collect();
+    let mut per_key = vec![0usize; keys.len()];
+    let mut rtp_packets = 0;
+    let mut plain = Vec::new();
+    for (source, destination, payload) in &datagrams {
+        let Ok(packet) = RtpPacket::parse(payload) else { continue };
+        // RTCP (payload types 200-204 read as 72-76 with the marker bit) is checked apart.
+        if (72..=76).contains(&packet.payload_type()) {
+            continue;
+        }
+        rtp_packets += 1;
+        let authenticated = contexts.iter_mut().position(|context| {
+            let mut copy = payload.clone();
+            context.unprotect_rtp(&mut copy).is_ok()
+        });
+        match authenticated {
+            Some(i) => per_key[i] += 1,
+            None => plain.push((*source, *destination, payload.len())),
+        }
+    }
+    println!("{} datagrams on the relay's ports, {rtp_packets} RTP; per key: {per_key:?}", datagrams.len());
+    if rtp_packets < 200 || !plain.is_empty() || per_key.iter().any(|&n| n < 50) {
+        fail(
+            &format!(
+                "every RTP packet must be SRTP under one of the four keys, with all four legs flowing \
+                 ({rtp_packets} RTP packets, per key {per_key:?}, not authenticated: {:?})",
+                &plain[..plain.len().min(10)]
+            ),
+            &[&call.alice, &call.bob],
+            &server,
+        );
+    }
+    for who in ["alice", "bob"] {
+        let heard = call.heard(who, &server);
+        let rms = wav_rms(&heard);
+        println!("{who} heard {:.1} s, RMS {rms:.0}", seconds(&heard));
+        if rms < 200.0 {
+            fail(&format!("{who} heard (near) silence over SRTP: RMS {rms:.0}"), &[&call.alice, &call.bob], &server);
+        }
+    }
+}
+
+/// The keys in the server log's `key pressed` lines, in order.
+fn keys_pressed(log: &str) -> String {
+    log.lines()
+        .filter(|line| line.contains("key pressed"))
+        .filter_map(|line| line.split("key=").nth(1)?.chars().next())
+        .collect()
+}
+
+#[test]
+fn dtmf_pressed_in_baresip_reaches_the_key_event_stream() {
+    let (server, _) = server();
+    let dir = temp_dir("media-dtmf");
+    let _cleanup = Cleanup(dir.clone());
+    let silence = silence_wav(&dir, 20.0);
+    let ctrl_port = free_port();
+    let mut call = call(
+        &server,
+        &dir,
+        |config| {
+            if config.user == "alice" {
+                config.ctrl_port = Some(ctrl_port);
+            }
+        },
+        &silence,
+        &silence,
+    );
+    call.wait_established(&server);
+    let digits = "1590*#";
+    let reply = call.alice.send_dtmf(digits);
+    println!("ctrl_tcp: {reply}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while keys_pressed(&server.log()).len() < digits.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pressed = keys_pressed(&server.log());
+    call.alice.command("/hangup");
+    quit(&mut call.alice);
+    quit(&mut call.bob);
+    if pressed != digits {
+        fail(
+            &format!("the server's key events must be {digits:?}; got {pressed:?}"),
+            &[&call.alice, &call.bob],
+            &server,
+        );
+    }
+    // The events reached bob too (relayed: both phones use PCMU).
+    let bob_log = strip_ansi(&call.bob.log());
+    println!("bob's log mentions DTMF: {}", bob_log.lines().filter(|l| l.to_lowercase().contains("dtmf")).count());
+}
