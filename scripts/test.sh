@@ -25,6 +25,8 @@ PACKAGES=(
   # (make is only a recommendation of cmake's, which --no-install-recommends leaves out)
   "cmake:cmake"
   "make:make"
+  # tests/media_baresip.rs: a capture of the relay's ports must hold only SRTP
+  "tcpdump:tcpdump"
 )
 
 missing=()

@@ -954,7 +954,21 @@ impl Baresip {
 
     /// The SIP messages it sent and received so far.
     pub fn trace(&self) -> Vec<Traced> {
-        sip_trace(&self.log(), self.config.sip_port)
+        let mut trace = sip_trace(&self.log(), self.config.sip_port);
+        if self.config.tls {
+            // Over TLS baresip talks from an ephemeral port: what came from the server was received.
+            let from_server = format!(":{} -> ", self.config.server_port);
+            let log = self.log();
+            let senders: Vec<bool> = log
+                .split("\x1b[36;1m#\n")
+                .skip(1)
+                .filter_map(|chunk| chunk.split_once('\n').map(|(addresses, _)| addresses.contains(&from_server)))
+                .collect();
+            for (message, received) in trace.iter_mut().zip(senders) {
+                message.received = received;
+            }
+        }
+        trace
     }
 
     /// True once a REGISTER of its was answered 200.
