@@ -60,5 +60,6 @@ pub mod sdp;
 pub mod srtp;
 pub mod tone;
 pub mod transcode;
+pub mod wav;
 
 pub use sdp::{SdpError, SessionDescription};
