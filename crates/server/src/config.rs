@@ -22,6 +22,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("invalid configuration: {0}")]
     Invalid(&'static str),
+    #[error("invalid configuration: media.codecs: unknown codec {0:?} (known: opus, G722, PCMU, PCMA)")]
+    Codec(String),
 }
 
 /// The whole configuration.
@@ -88,6 +90,20 @@ pub struct MediaConfig {
     pub address: Option<IpAddr>,
     /// Whether unencrypted RTP (RTP/AVP without SRTP) is accepted.
     pub allow_plain_rtp: bool,
+    /// The codecs the engine may transcode to, in order of preference: `opus`, `G722`,
+    /// `PCMU`, `PCMA`. Empty: never transcode.
+    pub codecs: Vec<String>,
+}
+
+impl MediaConfig {
+    /// [`Self::codecs`] as codec kinds (names checked by [`Config::validate`]).
+    pub fn codec_preferences(&self) -> Vec<sambung_media::codec::CodecKind> {
+        self.codecs.iter().filter_map(|name| codec_by_name(name)).collect()
+    }
+}
+
+fn codec_by_name(name: &str) -> Option<sambung_media::codec::CodecKind> {
+    sambung_media::codec::CodecKind::ALL.into_iter().find(|kind| kind.encoding_name().eq_ignore_ascii_case(name))
 }
 
 /// `[calls]`: call control timers, in seconds.
@@ -213,7 +229,13 @@ impl Default for RegistrarConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { rtp_port_min: 10_000, rtp_port_max: 20_000, address: None, allow_plain_rtp: true }
+        MediaConfig {
+            rtp_port_min: 10_000,
+            rtp_port_max: 20_000,
+            address: None,
+            allow_plain_rtp: true,
+            codecs: ["opus", "G722", "PCMU", "PCMA"].map(String::from).to_vec(),
+        }
     }
 }
 
@@ -317,6 +339,9 @@ impl Config {
     }
 
     fn validate_sections(&self) -> Result<(), ConfigError> {
+        if let Some(bad) = self.media.codecs.iter().find(|name| codec_by_name(name).is_none()) {
+            return Err(ConfigError::Codec(bad.clone()));
+        }
         let algorithms = &self.registrar.digest_algorithms;
         if algorithms.is_empty()
             || algorithms.iter().any(|a| !matches!(a.to_ascii_uppercase().as_str(), "MD5" | "SHA-256"))

@@ -123,6 +123,8 @@ pub struct Core {
     media_address: Option<IpAddr>,
     /// `[media] allow_plain_rtp`: legs may use RTP without SRTP.
     allow_plain_rtp: bool,
+    /// `[media] codecs`: what calls may be transcoded to, in order of preference.
+    codecs: Vec<sambung_media::codec::CodecKind>,
     /// The local address of each stream connection (by flow).
     stream_locals: std::collections::HashMap<u64, SocketAddr>,
     /// Changes for the store task to persist, in order.
@@ -175,6 +177,7 @@ impl Core {
             media: None,
             media_address: config.media.address,
             allow_plain_rtp: config.media.allow_plain_rtp,
+            codecs: config.media.codec_preferences(),
             stream_locals: std::collections::HashMap::new(),
             transactions: TransactionLayer::new(transaction::Config::default()),
             udp_locals: Vec::new(),

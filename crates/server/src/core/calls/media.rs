@@ -158,6 +158,7 @@ impl CallMedia {
         ip: IpAddr,
         sdp: &SessionDescription,
         allow_plain: bool,
+        preferences: &[CodecKind],
     ) -> Result<CallMedia, MediaFailure> {
         let streams = sdp.media.len().clamp(1, MAX_STREAMS);
         let session = relay.allocate(name, streams, ip)?;
@@ -168,7 +169,7 @@ impl CallMedia {
             pending: None,
             negotiated_once: false,
             allow_plain,
-            preferences: CodecKind::ALL.to_vec(),
+            preferences: preferences.to_vec(),
         })
     }
 

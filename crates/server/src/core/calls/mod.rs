@@ -824,7 +824,8 @@ impl Core {
             let sdp =
                 sambung_media::sdp::SessionDescription::parse(body).map_err(|e| MediaFailure::BadSdp(e.to_string()))?;
             let ip = self.media_ip(&call.a_peer);
-            call.media = Some(CallMedia::new(relay, &format!("call-{id}"), ip, &sdp, self.allow_plain_rtp)?);
+            call.media =
+                Some(CallMedia::new(relay, &format!("call-{id}"), ip, &sdp, self.allow_plain_rtp, &self.codecs)?);
         }
         let Some(media) = call.media.as_mut() else { return Ok(None) };
         media.take(from, body, transport, provisional).map(Some)
