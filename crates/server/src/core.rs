@@ -27,7 +27,7 @@ use tracing::{debug, trace};
 mod calls;
 mod messages;
 
-pub use calls::CallRecord;
+pub use calls::{CallKey, CallRecord, KeySource, Side};
 pub use messages::StoredMessage;
 
 use crate::config::Config;

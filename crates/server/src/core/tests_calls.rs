@@ -350,3 +350,34 @@ fn subscribe_is_challenged_then_refused_for_want_of_a_package() {
     let out = rig.feed(ALICE, &subscribe(&proxy_auth(&challenge, "SUBSCRIBE", &format!("sip:bob@{REALM}")), 2));
     response(&out, ALICE, 489);
 }
+
+#[test]
+fn dtmf_in_sip_info_becomes_a_key_event_and_reaches_the_other_leg() {
+    let mut rig = Rig::new();
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let b_invite = request(&out, BOB, "INVITE");
+    let out = rig.feed(BOB, &answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), "v=0\r\ns=bob\r\n"));
+    let a_tag = response(&out, ALICE, 200).to().unwrap().tag().unwrap().to_owned();
+    let info = |cseq: u32, content_type: &str, body: &str| {
+        format!(
+            "INFO sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKinfo{cseq}\r\n\
+             Max-Forwards: 70\r\nTo: <sip:bob@{REALM}>;tag={a_tag}\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\n\
+             Call-ID: call-1@alice\r\nCSeq: {cseq} INFO\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let out = rig.feed(ALICE, &info(3, "application/dtmf-relay", "Signal=5\r\nDuration=160\r\n"));
+    let relayed = request(&out, BOB, "INFO");
+    assert_eq!(&relayed.body[..], b"Signal=5\r\nDuration=160\r\n", "the key is carried to the other leg");
+    let key = rig.core.poll_key().expect("a key event");
+    assert_eq!(
+        (key.side, key.key, key.duration_ms, key.source),
+        (super::calls::Side::A, '5', 160, super::calls::KeySource::Info)
+    );
+    // An INFO of another package is relayed but is no key.
+    let out = rig.feed(ALICE, &info(4, "application/media_control+xml", "<media_control/>"));
+    request(&out, BOB, "INFO");
+    assert_eq!(rig.core.poll_key(), None);
+}
