@@ -194,7 +194,7 @@ impl Relay {
             Command::SetPeer { leg, stream, peer } => (leg, stream, peer),
             Command::Configure { stream, config } => {
                 if let Some(proc) = self.streams.get_mut(stream) {
-                    *proc = StreamProc::new(&self.call, &config);
+                    *proc = StreamProc::new(&self.call, &config, std::mem::take(proc));
                     debug!(call = %self.call, stream, transcode = config.transcode, "media stream configured");
                 }
                 let ticks = self.streams.iter().any(StreamProc::ticks);

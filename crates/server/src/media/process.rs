@@ -15,6 +15,9 @@ use sambung_media::srtp::SrtpContext;
 use sambung_media::transcode::Transcoder;
 use tracing::debug;
 
+use sambung_media::negotiate::Negotiated;
+
+use super::keys::SrtpParams;
 use super::session::{KeyEvent, KeySink, Leg, StreamConfig};
 
 /// What became of an inbound packet.
@@ -32,6 +35,9 @@ pub(super) enum Inbound {
 struct LegProc {
     srtp_in: Option<SrtpContext>,
     srtp_out: Option<SrtpContext>,
+    /// The keys the contexts were made from: a new description with the same keys keeps the
+    /// contexts (their rollover counters and replay windows).
+    keys: (Option<SrtpParams>, Option<SrtpParams>),
     /// telephone-event payload types this leg sends.
     events: Vec<u8>,
     dtmf: DtmfReceiver,
@@ -54,15 +60,22 @@ impl std::fmt::Debug for LegProc {
 pub(super) struct StreamProc {
     legs: [LegProc; 2],
     transcoder: Option<Box<Transcoder>>,
+    /// The formats the transcoder was made for.
+    formats: Option<[Negotiated; 2]>,
 }
 
 impl StreamProc {
-    /// The state for `config`; `call` names the session in logs.
-    pub(super) fn new(call: &str, config: &StreamConfig) -> StreamProc {
+    /// The state for `config`, keeping what `previous` had for the same keys and codecs (a
+    /// re-INVITE for hold must not reset SRTP's rollover counters); `call` names the session
+    /// in logs.
+    pub(super) fn new(call: &str, config: &StreamConfig, previous: StreamProc) -> StreamProc {
         let mut proc = StreamProc::default();
-        for (leg, config) in proc.legs.iter_mut().zip(&config.legs) {
-            leg.srtp_in = config.srtp_in.as_ref().map(|k| k.context());
-            leg.srtp_out = config.srtp_out.as_ref().map(|k| k.context());
+        for ((leg, config), old) in proc.legs.iter_mut().zip(&config.legs).zip(previous.legs) {
+            let keys = (config.srtp_in.clone(), config.srtp_out.clone());
+            let same = |a: &Option<SrtpParams>, b: &Option<SrtpParams>| a.is_some() && a == b;
+            leg.srtp_in = if same(&keys.0, &old.keys.0) { old.srtp_in } else { keys.0.as_ref().map(|k| k.context()) };
+            leg.srtp_out = if same(&keys.1, &old.keys.1) { old.srtp_out } else { keys.1.as_ref().map(|k| k.context()) };
+            leg.keys = keys;
             leg.events = config.event_payload_types.clone();
             leg.event_clock = config
                 .format
@@ -73,10 +86,16 @@ impl StreamProc {
         if config.transcode
             && let [Some(a), Some(b)] = [&config.legs[0].format, &config.legs[1].format]
         {
-            match Transcoder::new([a, b], [rand::random(), rand::random()], rand::random()) {
-                Ok(transcoder) => proc.transcoder = Some(Box::new(transcoder)),
-                Err(error) => debug!(call, %error, "cannot transcode this stream"),
+            let formats = [a.clone(), b.clone()];
+            if previous.transcoder.is_some() && previous.formats.as_ref() == Some(&formats) {
+                proc.transcoder = previous.transcoder;
+            } else {
+                match Transcoder::new([a, b], [rand::random(), rand::random()], rand::random()) {
+                    Ok(transcoder) => proc.transcoder = Some(Box::new(transcoder)),
+                    Err(error) => debug!(call, %error, "cannot transcode this stream"),
+                }
             }
+            proc.formats = Some(formats);
         }
         proc
     }

@@ -353,3 +353,146 @@ async fn ipv6() {
     b.send_to(&rtp(2, 172), to(Leg::B)).await.unwrap();
     assert_eq!(recv(&a).await, (rtp(2, 172), to(Leg::A)));
 }
+
+fn sdes(tag: u32, byte: u8) -> super::keys::SdesKey {
+    sambung_media::sdes::SdesCrypto::new(tag, sambung_media::srtp::SrtpProfile::Aes128CmSha1_80, &[byte; 30]).unwrap()
+}
+
+/// An RTP packet of payload type `pt` with `payload`.
+fn rtp_with(pt: u8, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let header = sambung_media::rtp::RtpHeader {
+        marker,
+        payload_type: pt,
+        sequence: seq,
+        timestamp,
+        ssrc: 0x5151,
+        ..Default::default()
+    };
+    let mut packet = vec![0; 12 + payload.len()];
+    header.write(payload, &mut packet).unwrap();
+    packet
+}
+
+#[tokio::test]
+async fn srtp_is_decrypted_with_the_senders_key_and_encrypted_with_ours() {
+    let relay = relay(23_200, 23_219);
+    let session = relay.allocate("call-7", 1, LO).unwrap();
+    let (a, a_rtcp, b, b_rtcp) = (
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+    );
+    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
+    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    // Alice's key, ours toward alice, bob's, ours toward bob.
+    let (alice, to_alice, bob, to_bob) = (sdes(1, 1), sdes(1, 2), sdes(1, 3), sdes(1, 4));
+    let leg = |srtp_in: &super::keys::SdesKey, srtp_out: &super::keys::SdesKey| super::LegConfig {
+        srtp_in: Some(srtp_in.clone()),
+        srtp_out: Some(srtp_out.clone()),
+        format: None,
+        event_payload_types: Vec::new(),
+    };
+    let config = super::StreamConfig { legs: [leg(&alice, &to_alice), leg(&bob, &to_bob)], transcode: false };
+    session.configure(0, config).unwrap();
+
+    let (mut alice_tx, mut bob_rx) = (alice.context(), to_bob.context());
+    for seq in 0..5u16 {
+        let plain = rtp_with(0, seq, 160 * u32::from(seq), false, &[0x55; 160]);
+        let mut packet = plain.clone();
+        alice_tx.protect_rtp(&mut packet).unwrap();
+        a.send_to(&packet, port(&session, Leg::A, 0)).await.unwrap();
+        let (mut got, _) = recv(&b).await;
+        assert_ne!(got, packet, "re-encrypted for bob");
+        bob_rx.unprotect_rtp(&mut got).expect("bob's packets are under our key toward him");
+        assert_eq!(got, plain);
+    }
+    // A packet under the wrong key is dropped, not forwarded.
+    let mut forged = rtp_with(0, 9, 1440, false, &[0x55; 160]);
+    sdes(1, 9).context().protect_rtp(&mut forged).unwrap();
+    a.send_to(&forged, port(&session, Leg::A, 0)).await.unwrap();
+    nothing(&b).await;
+    assert_eq!(session.stats().leg(Leg::A).rtp.dropped_packets, 1);
+}
+
+#[tokio::test]
+async fn telephone_events_become_key_events_and_pass_through() {
+    let relay = relay(23_300, 23_319);
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = keys.clone();
+    relay.set_key_sink(super::KeySink::new(move |event| sink.lock().unwrap().push(event)));
+    let session = relay.allocate("call-8", 1, LO).unwrap();
+    let (a, a_rtcp, b, b_rtcp) = (
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+    );
+    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
+    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    let leg = super::LegConfig { event_payload_types: vec![101], ..Default::default() };
+    session.configure(0, super::StreamConfig { legs: [leg.clone(), leg], transcode: false }).unwrap();
+
+    let mut seq = 100;
+    for key in ['4', '#'] {
+        let timestamp = u32::from(seq) * 160;
+        for packet in sambung_media::dtmf::DtmfSender::new(key, timestamp, 100, 10).unwrap() {
+            let bytes = rtp_with(101, seq, packet.timestamp, packet.marker, &packet.payload);
+            seq += 1;
+            a.send_to(&bytes, port(&session, Leg::A, 0)).await.unwrap();
+            assert_eq!(recv(&b).await.0, bytes, "events pass to the other leg untouched");
+        }
+    }
+    eventually(|| keys.lock().unwrap().len() == 2).await;
+    let got: Vec<(Leg, char, u32)> = keys.lock().unwrap().iter().map(|k| (k.leg, k.key, k.duration_ms)).collect();
+    assert_eq!(got, [(Leg::A, '4', 100), (Leg::A, '#', 100)]);
+    assert!(keys.lock().unwrap().iter().all(|k| &*k.call == "call-8"));
+}
+
+#[tokio::test]
+async fn legs_without_a_common_codec_are_transcoded() {
+    use sambung_media::codec::CodecKind;
+    use sambung_media::negotiate::{Negotiated, PayloadFormat};
+    let relay = relay(23_400, 23_419);
+    let session = relay.allocate("call-9", 1, LO).unwrap();
+    let (a, a_rtcp, b, b_rtcp) = (
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+        endpoint("127.0.0.1").await,
+    );
+    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
+    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    let format = |codec, payload_type| Negotiated {
+        audio: PayloadFormat { codec, payload_type, fmtp: None },
+        telephone_event: None,
+    };
+    let legs = [
+        super::LegConfig { format: Some(format(CodecKind::Pcmu, 0)), ..Default::default() },
+        super::LegConfig { format: Some(format(CodecKind::Pcma, 8)), ..Default::default() },
+    ];
+    session.configure(0, super::StreamConfig { legs, transcode: true }).unwrap();
+
+    // A 400 Hz tone in PCMU from A, every 20 ms: B gets PCMA carrying the same tone.
+    let tone: Vec<i16> =
+        (0..160 * 30).map(|n| ((n as f32 * 400.0 / 8000.0 * std::f32::consts::TAU).sin() * 9000.0) as i16).collect();
+    for (i, frame) in tone.chunks(160).enumerate() {
+        let payload: Vec<u8> = frame.iter().map(|&s| sambung_media::g711::ulaw_encode(s)).collect();
+        a.send_to(&rtp_with(0, i as u16, 160 * i as u32, i == 0, &payload), port(&session, Leg::A, 0)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut received = Vec::new();
+    while received.len() < 10 {
+        let (packet, _) = recv(&b).await;
+        received.push(packet);
+    }
+    for packet in &received {
+        let packet = sambung_media::rtp::RtpPacket::parse(packet).unwrap();
+        assert_eq!((packet.payload_type(), packet.payload().len()), (8, 160));
+    }
+    // The last packets carry the tone: its level, in A-law, is the tone's.
+    let last = sambung_media::rtp::RtpPacket::parse(received.last().unwrap()).unwrap();
+    let pcm: Vec<f64> = last.payload().iter().map(|&c| f64::from(sambung_media::g711::alaw_decode(c))).collect();
+    let rms = (pcm.iter().map(|s| s * s).sum::<f64>() / pcm.len() as f64).sqrt();
+    assert!((5500.0..7300.0).contains(&rms), "a 9000-peak sine has an RMS near 6364, got {rms:.0}");
+}
