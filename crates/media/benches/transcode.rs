@@ -4,6 +4,11 @@
 //! - PCMU to Opus: PCMU decode (with its loss concealment's bookkeeping) -> resample
 //!   8 -> 48 kHz -> Opus encode (VoIP mode, default parameters: in-band FEC, 5% loss).
 //!
+//! `call/*` encodes Opus with the default parameters (full band, libopus picks the bit rate
+//! and mode: hybrid or CELT for full band); `call_narrowband/*` caps the Opus encoder at
+//! narrow band (`max_playback_rate: 8000`), which is all a G.711 source carries: SILK alone,
+//! at a fraction of the cost.
+//!
 //! `call/both_directions` is the work for one call per 20 ms, so a core can carry
 //! `20 ms / time(both_directions)` such calls. Criterion measures wall time, which on a
 //! shared machine includes the time other processes held the core; at the end the bench
@@ -79,6 +84,10 @@ fn packets(voice: &[i16]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     (opus_packets, pcmu_packets)
 }
 
+/// Opus toward the caller capped at narrow band: all that comes from the G.711 side.
+const NARROWBAND: EncoderParams =
+    EncoderParams { bitrate: None, fec: true, packet_loss_percent: 5, dtx: false, max_playback_rate: 8000 };
+
 /// The transcoder's state for one call.
 struct Call {
     opus_decoder: Box<dyn Decoder>,
@@ -93,14 +102,14 @@ struct Call {
 }
 
 impl Call {
-    fn new() -> Call {
+    fn new(opus_params: &EncoderParams) -> Call {
         Call {
             opus_decoder: codec::decoder(CodecKind::Opus).unwrap(),
             to_narrow: Resampler::new(48_000, 8000).unwrap(),
             pcmu_encoder: codec::encoder(CodecKind::Pcmu, &EncoderParams::default()).unwrap(),
             pcmu_decoder: codec::decoder(CodecKind::Pcmu).unwrap(),
             to_wide: Resampler::new(8000, 48_000).unwrap(),
-            opus_encoder: codec::encoder(CodecKind::Opus, &EncoderParams::default()).unwrap(),
+            opus_encoder: codec::encoder(CodecKind::Opus, opus_params).unwrap(),
             pcm: Vec::with_capacity(960),
             resampled: Vec::with_capacity(960),
             payload: Vec::with_capacity(1500),
@@ -131,7 +140,8 @@ fn transcode(c: &mut Criterion) {
     let (opus_packets, pcmu_packets) = packets(&voice);
     let mut group = c.benchmark_group("call");
 
-    let mut call = Call::new();
+    let defaults = EncoderParams::default();
+    let mut call = Call::new(&defaults);
     let mut i = 0;
     group.bench_function("opus_to_pcmu", |b| {
         b.iter(|| {
@@ -140,7 +150,7 @@ fn transcode(c: &mut Criterion) {
         })
     });
 
-    let mut call = Call::new();
+    let mut call = Call::new(&defaults);
     let mut i = 0;
     group.bench_function("pcmu_to_opus", |b| {
         b.iter(|| {
@@ -149,7 +159,20 @@ fn transcode(c: &mut Criterion) {
         })
     });
 
-    let mut call = Call::new();
+    let mut call = Call::new(&defaults);
+    let mut i = 0;
+    group.bench_function("both_directions", |b| {
+        b.iter(|| {
+            i = (i + 1) % opus_packets.len();
+            let a = call.opus_to_pcmu(black_box(&opus_packets[i]));
+            let b = call.pcmu_to_opus(black_box(&pcmu_packets[i]));
+            black_box((a, b))
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("call_narrowband");
+    let mut call = Call::new(&NARROWBAND);
     let mut i = 0;
     group.bench_function("both_directions", |b| {
         b.iter(|| {
@@ -209,27 +232,34 @@ fn thread_cpu_ns() -> Option<u64> {
     stat.split_whitespace().next()?.parse().ok()
 }
 
-/// Both directions of one call over 40 seconds of frames, timed by CPU time.
-fn cpu_time_report() {
+/// Both directions of one call, timed by CPU time over its first 40 seconds and the 40 after.
+/// libopus' encoder settles its mode decisions over the first tens of seconds of a stream, and
+/// is dearer meanwhile.
+fn cpu_time_report(name: &str, opus_params: &EncoderParams) {
     let voice = speech_like();
     let (opus_packets, pcmu_packets) = packets(&voice);
-    let mut call = Call::new();
+    let mut call = Call::new(opus_params);
     let frames = 2000;
-    let start = thread_cpu_ns();
-    for i in 0..frames {
-        let k = i % opus_packets.len();
-        black_box(call.opus_to_pcmu(&opus_packets[k]));
-        black_box(call.pcmu_to_opus(&pcmu_packets[k]));
+    let mut per_frame_us = Vec::new();
+    for round in 0..2 {
+        let start = thread_cpu_ns();
+        for i in round * frames..(round + 1) * frames {
+            let k = i % opus_packets.len();
+            black_box(call.opus_to_pcmu(&opus_packets[k]));
+            black_box(call.pcmu_to_opus(&pcmu_packets[k]));
+        }
+        let (Some(start), Some(end)) = (start, thread_cpu_ns()) else {
+            println!("{name}: CPU time not measurable here (no /proc/thread-self/schedstat)");
+            return;
+        };
+        per_frame_us.push((end - start) as f64 / frames as f64 / 1000.0);
     }
-    let (Some(start), Some(end)) = (start, thread_cpu_ns()) else {
-        println!("CPU time per frame pair: not measurable here (no /proc/thread-self/schedstat)");
-        return;
-    };
-    let per_frame_us = (end - start) as f64 / frames as f64 / 1000.0;
-    println!(
-        "CPU time per 20 ms frame, both directions: {per_frame_us:.1} us -> {:.0} transcoded calls per core",
-        20_000.0 / per_frame_us
-    );
+    for (us, when) in per_frame_us.iter().zip(["first 40 s", "next 40 s"]) {
+        println!(
+            "{name}, {when}: CPU time per 20 ms frame, both directions: {us:.1} us -> {:.0} transcoded calls per core",
+            20_000.0 / us
+        );
+    }
 }
 
 criterion_group!(benches, transcode);
@@ -238,6 +268,7 @@ fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     if std::env::args().any(|arg| arg == "--bench") {
-        cpu_time_report();
+        cpu_time_report("call", &EncoderParams::default());
+        cpu_time_report("call_narrowband", &NARROWBAND);
     }
 }
