@@ -9,8 +9,9 @@
 //! output is that sum minus their own contribution (an "N−1 mix"). Participants who contribute
 //! nothing this tick (no frame pushed, muted, an all-zero frame, or not among the loudest
 //! speakers) share one output buffer: what the others hear is the whole mix. Overflow is soft
-//! clipped: samples up to 3/4 of full scale pass unchanged, louder ones are compressed smoothly
-//! towards full scale, so several loud talkers never wrap around or clip hard. Nothing is
+//! clipped: samples up to 3/4 of full scale pass unchanged, louder ones bend smoothly (a
+//! quadratic knee) into full scale, which they reach at 1.25 × full scale, so several loud
+//! talkers never wrap around and do not clip with a hard edge. Nothing is
 //! allocated per tick; each participant's buffers are allocated once, when they join.
 //!
 //! With many participants, [`Mixer::set_max_speakers`] mixes only the K loudest frames of each
@@ -50,9 +51,11 @@ pub const MAX_PARTICIPANTS: usize = 4096;
 /// Gains are fixed point with this many fractional bits.
 const GAIN_SHIFT: u32 = 12;
 const UNITY: i32 = 1 << GAIN_SHIFT;
-/// Up to here samples pass unchanged; above, [`soft_clip`] compresses them towards full scale.
-const KNEE: i32 = 24_576;
-const ROOM: i32 = i16::MAX as i32 - KNEE;
+/// Up to here samples pass unchanged; above, [`soft_clip`] bends them towards full scale, which
+/// they reach at `KNEE + 2 × ROOM` (1.25 × full scale).
+const KNEE: i32 = i16::MAX as i32 - ROOM;
+const ROOM_BITS: u32 = 13;
+const ROOM: i32 = 1 << ROOM_BITS;
 
 /// A participant of a [`Mixer`]; stays unique after the participant leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -129,8 +132,9 @@ struct Participant {
     pushed: bool,
     /// In this tick's mix.
     speaking: bool,
-    /// Sum of absolute sample values of this tick's contribution: the loudness ranking.
-    level: u64,
+    /// Sum of absolute sample values of this tick's contribution: the loudness ranking. At most
+    /// 960 × 2^18 (full scale at the largest gain), so it fits.
+    level: u32,
     /// This tick's frame after `gain`.
     contribution: Box<[i32]>,
     /// What this participant hears, unless `shared` says it is the whole mix.
@@ -147,9 +151,8 @@ pub struct Mixer {
     max_speakers: Option<usize>,
     sum: Box<[i32]>,
     all: Box<[i16]>,
-    scratch: Box<[i32]>,
     /// Loudness ranking of one tick: `(level, index)`; capacity grows when participants join.
-    ranking: Vec<(u64, u32)>,
+    ranking: Vec<(u32, u32)>,
 }
 
 impl Default for Mixer {
@@ -168,7 +171,6 @@ impl Mixer {
             max_speakers: None,
             sum: vec![0; FRAME].into_boxed_slice(),
             all: vec![0; FRAME].into_boxed_slice(),
-            scratch: vec![0; FRAME].into_boxed_slice(),
             ranking: Vec::new(),
         }
     }
@@ -273,16 +275,16 @@ impl Mixer {
             return Ok(());
         }
         let gain = participant.gain.0;
-        let mut level = 0u64;
+        let mut level = 0u32;
         if gain == UNITY {
             for (c, &s) in participant.contribution.iter_mut().zip(frame) {
                 *c = i32::from(s);
-                level += u64::from(s.unsigned_abs());
+                level += u32::from(s.unsigned_abs());
             }
         } else {
             for (c, &s) in participant.contribution.iter_mut().zip(frame) {
                 *c = (i32::from(s) * gain) >> GAIN_SHIFT;
-                level += u64::from(c.unsigned_abs());
+                level += c.unsigned_abs();
             }
         }
         participant.level = level;
@@ -293,7 +295,7 @@ impl Mixer {
     /// Mixes this tick: afterwards [`Self::output`] and [`Self::mix_all`] give its result, and
     /// every participant needs a new [`Self::push`] for the next tick.
     pub fn mix(&mut self) {
-        let Mixer { participants, max_speakers, sum, all, scratch, ranking, .. } = self;
+        let Mixer { participants, max_speakers, sum, all, ranking, .. } = self;
         for participant in participants.iter_mut() {
             participant.speaking = participant.present && participant.pushed;
         }
@@ -316,16 +318,16 @@ impl Mixer {
                 *s += c;
             }
         }
-        render(all, sum, None, Gain::UNITY, scratch);
+        render(all, sum, None, Gain::UNITY);
 
         for participant in participants.iter_mut().filter(|p| p.present) {
             if participant.speaking {
-                render(&mut participant.output, sum, Some(&participant.contribution), participant.output_gain, scratch);
+                render(&mut participant.output, sum, Some(&participant.contribution), participant.output_gain);
                 participant.shared = false;
             } else if participant.output_gain == Gain::UNITY {
                 participant.shared = true;
             } else {
-                render(&mut participant.output, sum, None, participant.output_gain, scratch);
+                render(&mut participant.output, sum, None, participant.output_gain);
                 participant.shared = false;
             }
             participant.pushed = false;
@@ -367,48 +369,56 @@ impl Mixer {
     }
 }
 
-/// Writes `(sum − own) × gain` to `out` as 16-bit samples, soft clipped. The common case (no
-/// sample above the knee) runs as plain loops that the compiler vectorises.
-fn render(out: &mut [i16], sum: &[i32], own: Option<&[i32]>, gain: Gain, scratch: &mut [i32]) {
-    match own {
-        Some(own) => {
-            for ((v, &s), &o) in scratch.iter_mut().zip(sum).zip(own) {
-                *v = s - o;
+/// Samples rendered at a time: a chunk with no sample past the knee takes the plain path.
+const CHUNK: usize = 64;
+
+/// Writes `(sum − own) × gain` to `out` as 16-bit samples, soft clipped. Chunk by chunk, the
+/// values are formed and their range taken in loops that the compiler vectorises; a chunk that
+/// stays within the knee (nearly all of them) is then just narrowed, one with a loud peak goes
+/// through [`soft_clip`].
+fn render(out: &mut [i16], sum: &[i32], own: Option<&[i32]>, gain: Gain) {
+    let g = gain.linear();
+    let mut values = [0i32; CHUNK];
+    for start in (0..out.len()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(out.len());
+        let values = &mut values[..end - start];
+        match own {
+            Some(own) => {
+                for ((v, &s), &c) in values.iter_mut().zip(&sum[start..end]).zip(&own[start..end]) {
+                    *v = s - c;
+                }
+            }
+            None => values.copy_from_slice(&sum[start..end]),
+        }
+        if gain != Gain::UNITY {
+            // |v| ≤ 2^30 and g ≤ 8: the product may pass i32; `as` saturates, and it is clipped anyway.
+            for v in values.iter_mut() {
+                *v = (*v as f32 * g) as i32;
             }
         }
-        None => scratch.copy_from_slice(sum),
-    }
-    if gain != Gain::UNITY {
-        let g = i64::from(gain.0);
-        for v in scratch.iter_mut() {
-            // |v| ≤ 2^30 and g ≤ 2^15: no overflow in i64; the result is clamped before narrowing.
-            *v = ((i64::from(*v) * g) >> GAIN_SHIFT).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-        }
-    }
-    let peak = scratch.iter().fold(0u32, |peak, v| peak.max(v.unsigned_abs()));
-    if peak <= KNEE as u32 {
-        for (o, &v) in out.iter_mut().zip(scratch.iter()) {
-            *o = v as i16;
-        }
-    } else {
-        for (o, &v) in out.iter_mut().zip(scratch.iter()) {
-            *o = soft_clip(v);
+        let (low, high) = values.iter().fold((0, 0), |(low, high), &v| (v.min(low), v.max(high)));
+        let out = &mut out[start..end];
+        if low >= -KNEE && high <= KNEE {
+            for (o, &v) in out.iter_mut().zip(values.iter()) {
+                *o = v as i16;
+            }
+        } else {
+            for (o, &v) in out.iter_mut().zip(values.iter()) {
+                *o = soft_clip(v);
+            }
         }
     }
 }
 
-/// Identity up to [`KNEE`]; above it, `KNEE + ROOM·x/(x + ROOM)` for the excess `x`: continuous
-/// with slope 1 at the knee, approaching full scale without reaching it.
+/// Identity up to [`KNEE`]; above it a quadratic knee, `KNEE + x − x²/(4·ROOM)` for the excess
+/// `x`, which leaves the identity with slope 1 and reaches full scale with slope 0 at
+/// `x = 2·ROOM`; beyond that, full scale. No branches, no division.
+#[inline]
 fn soft_clip(v: i32) -> i16 {
-    let magnitude = i64::from(v.unsigned_abs());
-    let knee = i64::from(KNEE);
-    if magnitude <= knee {
-        return v as i16;
-    }
-    let room = i64::from(ROOM);
-    let excess = magnitude - knee;
-    let clipped = (knee + room * excess / (excess + room)) as i16;
-    if v < 0 { -clipped } else { clipped }
+    let magnitude = v.unsigned_abs().min((KNEE + 2 * ROOM) as u32) as i32;
+    let excess = (magnitude - KNEE).max(0);
+    let bent = magnitude - ((excess * excess) >> (ROOM_BITS + 2));
+    (if v < 0 { -bent } else { bent }) as i16
 }
 
 #[cfg(test)]
@@ -544,7 +554,7 @@ mod tests {
             let got = i32::from(heard[n]);
             // Same sign, never above full scale, unchanged below the knee, and no louder than exact.
             assert_eq!(got.signum(), exact.signum(), "sample {n}");
-            assert!(got.abs() <= exact.abs() && got.abs() < 32_767);
+            assert!(got.abs() <= exact.abs() && got.abs() <= 32_767);
             if exact.abs() <= KNEE {
                 assert_eq!(got, exact);
             } else {
@@ -558,10 +568,13 @@ mod tests {
             assert!(c >= previous);
             previous = c;
         }
-        assert_eq!(soft_clip(KNEE + 1), KNEE as i16);
+        assert_eq!(soft_clip(KNEE), KNEE as i16);
+        assert_eq!(soft_clip(KNEE + 1), KNEE as i16 + 1);
+        assert_eq!(soft_clip(KNEE + ROOM), KNEE as i16 + 3 * ROOM as i16 / 4);
+        assert_eq!(soft_clip(KNEE + 2 * ROOM), i16::MAX);
         assert_eq!(soft_clip(-KNEE - 1000), -soft_clip(KNEE + 1000));
-        assert_eq!(soft_clip(i32::MIN), -soft_clip(i32::MAX));
-        assert!(soft_clip(i32::MAX) < i16::MAX);
+        assert_eq!(soft_clip(i32::MAX), i16::MAX);
+        assert_eq!(soft_clip(i32::MIN), -i16::MAX);
     }
 
     #[test]
