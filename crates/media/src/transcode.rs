@@ -138,6 +138,15 @@ impl Transcoder {
     }
 }
 
+/// How to encode toward `output`: what its SDP asks, with the bandwidth capped near what the
+/// input carries (G.711's 4 kHz re-encoded as full-band Opus costs twice the CPU for nothing;
+/// wideband keeps the edge of the narrow band, which Opus's narrowband mode cuts).
+fn encoder_params(input: &Negotiated, output: &Negotiated) -> codec::EncoderParams {
+    let mut params = output.audio.encoder_params();
+    params.max_playback_rate = params.max_playback_rate.min(input.audio.codec.sample_rate().max(16_000));
+    params
+}
+
 impl Pipeline {
     fn new(
         input: &Negotiated,
@@ -162,7 +171,7 @@ impl Pipeline {
             jitter,
             decoder: codec::decoder(from)?,
             resampler,
-            encoder: codec::encoder(to, &output.audio.encoder_params())?,
+            encoder: codec::encoder(to, &encoder_params(input, output))?,
             pcm: Vec::with_capacity(4 * from.frame_samples(FRAME_MS)),
             resampled: Vec::with_capacity(2 * to.frame_samples(FRAME_MS)),
             payload: Vec::with_capacity(1500),
