@@ -189,7 +189,8 @@ impl Pipeline {
     fn push(&mut self, now: Instant, packet: &RtpPacket<'_>) {
         let pt = packet.payload_type();
         if pt == self.input.audio.payload_type {
-            self.jitter.push(now, packet.sequence(), packet.timestamp(), packet.marker(), packet.payload());
+            // A new SSRC (another device, a transfer at the far end) restarts the buffer.
+            self.jitter.push_rtp(now, packet);
         } else if let Some(events) = self.input.telephone_event.filter(|e| e.payload_type == pt) {
             self.translate_event(events, packet);
         }

@@ -62,6 +62,8 @@ pub(super) struct StreamProc {
     transcoder: Option<Box<Transcoder>>,
     /// The formats the transcoder was made for.
     formats: Option<[Negotiated; 2]>,
+    /// The legs need transcoding but no transcoder could be made: their audio cannot cross.
+    refused: bool,
 }
 
 impl StreamProc {
@@ -92,7 +94,10 @@ impl StreamProc {
             } else {
                 match Transcoder::new([a, b], [rand::random(), rand::random()], rand::random()) {
                     Ok(transcoder) => proc.transcoder = Some(Box::new(transcoder)),
-                    Err(error) => debug!(call, %error, "cannot transcode this stream"),
+                    Err(error) => {
+                        debug!(call, %error, "cannot transcode this stream: its RTP is dropped");
+                        proc.refused = true;
+                    }
                 }
             }
             proc.formats = Some(formats);
@@ -103,6 +108,7 @@ impl StreamProc {
     /// True when packets pass untouched: no keys, no events to read, no transcoding.
     pub(super) fn is_plain(&self) -> bool {
         self.transcoder.is_none()
+            && !self.refused
             && self.legs.iter().all(|l| l.srtp_in.is_none() && l.srtp_out.is_none() && l.events.is_empty())
     }
 
@@ -151,6 +157,9 @@ impl StreamProc {
             if let Some(transcoder) = &mut self.transcoder {
                 transcoder.push(now, index, &packet);
                 return Inbound::Consumed;
+            }
+            if self.refused {
+                return Inbound::Dropped;
             }
         }
         let out = &mut self.legs[index ^ 1];

@@ -954,21 +954,12 @@ impl Baresip {
 
     /// The SIP messages it sent and received so far.
     pub fn trace(&self) -> Vec<Traced> {
-        let mut trace = sip_trace(&self.log(), self.config.sip_port);
         if self.config.tls {
             // Over TLS baresip talks from an ephemeral port: what came from the server was received.
-            let from_server = format!(":{} -> ", self.config.server_port);
-            let log = self.log();
-            let senders: Vec<bool> = log
-                .split("\x1b[36;1m#\n")
-                .skip(1)
-                .filter_map(|chunk| chunk.split_once('\n').map(|(addresses, _)| addresses.contains(&from_server)))
-                .collect();
-            for (message, received) in trace.iter_mut().zip(senders) {
-                message.received = received;
-            }
+            let server = self.config.server_port;
+            return sip_trace_by(&self.log(), |from, _| from == server);
         }
-        trace
+        sip_trace(&self.log(), self.config.sip_port)
     }
 
     /// True once a REGISTER of its was answered 200.
@@ -1045,13 +1036,28 @@ impl Drop for Baresip {
 /// `ESC[36;1m#`, `UDP SRC -> DST`, the message, `ESC[;m`; a message counts as received when
 /// its destination port is `own_port` (the instance's SIP port).
 pub fn sip_trace(log: &str, own_port: u16) -> Vec<Traced> {
+    sip_trace_by(log, |_, to| to == own_port)
+}
+
+/// [`sip_trace`] where `received(source port, destination port)` tells the direction.
+fn sip_trace_by(log: &str, received: impl Fn(u16, u16) -> bool) -> Vec<Traced> {
     let mut out = Vec::new();
     for chunk in log.split("\x1b[36;1m#\n").skip(1) {
-        let chunk = chunk.split("\x1b[;m").next().unwrap_or_default();
-        let Some((addresses, text)) = chunk.split_once('\n') else { continue };
-        let Some((_, to)) = addresses.split_once(" -> ") else { continue };
-        let to_port: u16 = to.trim().rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        out.push(Traced { received: to_port == own_port, text: text.to_owned() });
+        // baresip's other output (stderr, a second pipe, with colours of its own) can land
+        // anywhere in the chunk; the message's own lines are the ones that end in CRLF.
+        let chunk = strip_ansi(chunk);
+        let mut lines = chunk.split_inclusive('\n');
+        let Some(addresses) = lines
+            .by_ref()
+            .find(|l| ["UDP ", "TCP ", "TLS ", "WS ", "WSS "].iter().any(|t| l.starts_with(t)) && l.contains(" -> "))
+        else {
+            continue;
+        };
+        let Some((from, to)) = addresses.trim_end().split_once(" -> ") else { continue };
+        let is_start = |line: &str| line.starts_with("SIP/2.0 ") || line.trim_end().ends_with(" SIP/2.0");
+        let text: String = lines.skip_while(|l| !is_start(l)).filter(|l| l.ends_with("\r\n")).collect();
+        let port = |address: &str| address.trim().rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0u16);
+        out.push(Traced { received: received(port(from), port(to)), text });
     }
     out
 }

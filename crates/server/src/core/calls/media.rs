@@ -77,11 +77,25 @@ fn index(side: Side) -> usize {
     }
 }
 
+/// What a description is in the offer/answer exchange, from the SIP message carrying it
+/// (RFC 3264, RFC 6337 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Role {
+    /// In an INVITE or UPDATE, or in the 2xx to an INVITE that had none.
+    Offer,
+    /// In a response to a request that carried the offer (`provisional` for 1xx), an ACK or a
+    /// PRACK.
+    Answer { provisional: bool },
+}
+
 /// What the call knows about one leg of one stream.
 #[derive(Debug, Default)]
 struct LegState {
     /// The leg uses SRTP.
     srtp: bool,
+    /// The leg's own descriptions use a secure profile (`RTP/SAVP`); best-effort SRTP keeps
+    /// `RTP/AVP` with keys (RFC 4568 §7.1.1), and is answered the same way.
+    savp: bool,
     /// The key we encrypt with toward the leg (made once, reused in every description).
     ours: Option<SdesKey>,
     /// The key the leg encrypts with.
@@ -173,20 +187,31 @@ impl CallMedia {
         })
     }
 
-    /// Takes a description from `from`: the answer to the pending offer, or a new offer.
-    /// Returns what the other leg's side should get, before the per-destination touches of
-    /// [`Self::for_leg`]: relay address, the other leg's ports, codecs decided.
+    /// Takes a description from `from` in its `role`: a new offer, or the answer to the
+    /// pending one (an answer with no offer pending is taken as an offer). Returns what the
+    /// other leg's side should get, before the per-destination touches of [`Self::for_leg`]:
+    /// relay address, the other leg's ports, codecs decided.
     pub(super) fn take(
         &mut self,
         from: Side,
         body: &Bytes,
         transport: LegTransport,
-        provisional: bool,
+        role: Role,
     ) -> Result<SessionDescription, MediaFailure> {
         let sdp = parse(body)?;
-        match &self.pending {
-            Some(pending) if pending.from != from => self.take_answer(from, sdp, transport, provisional),
+        match (role, &self.pending) {
+            (Role::Answer { provisional }, Some(pending)) if pending.from != from => {
+                self.take_answer(from, sdp, transport, provisional)
+            }
             _ => self.take_offer(from, sdp, transport),
+        }
+    }
+
+    /// The offer from `offerer` was refused (a non-2xx final answer, or it could not be
+    /// carried across): the session stays as it was before it (RFC 3264 §8, RFC 6337 §3.1).
+    pub(super) fn reject(&mut self, offerer: Side) {
+        if self.pending.as_ref().is_some_and(|p| p.from == offerer) {
+            self.pending = None;
         }
     }
 
@@ -245,12 +270,19 @@ impl CallMedia {
                 // Best-effort SRTP (keys on RTP/AVP) over clear signalling: plain RTP.
             } else {
                 let theirs = match answered_tag {
-                    Some(tag) => offered.into_iter().find(|k| k.tag == tag),
+                    // An answer must take our offered tag and its suite (RFC 4568 §7.1.3).
+                    Some(tag) => {
+                        let ours = state.ours.as_ref().map(|k| k.profile);
+                        offered.into_iter().find(|k| k.tag == tag && Some(k.profile) == ours)
+                    }
                     None => offered.into_iter().next(),
                 };
                 let Some(theirs) = theirs else { return Err(MediaFailure::NoCryptoSuite) };
                 state.srtp = true;
-                if state.ours.as_ref().is_none_or(|ours| ours.profile != theirs.profile || ours.tag != theirs.tag) {
+                state.savp = media.proto.is_secure();
+                if answered_tag.is_none()
+                    && state.ours.as_ref().is_none_or(|ours| ours.profile != theirs.profile || ours.tag != theirs.tag)
+                {
                     state.ours = Some(keys::fresh(theirs.tag, theirs.profile));
                 }
                 state.theirs = Some(theirs);
@@ -261,6 +293,7 @@ impl CallMedia {
             return Err(MediaFailure::PlainRtp);
         }
         state.srtp = false;
+        state.savp = false;
         state.theirs = None;
         Ok(())
     }
@@ -310,6 +343,13 @@ impl CallMedia {
                 continue;
             }
             let state = &mut self.streams[i];
+            if pending.initial {
+                // Each answer to the first offer decides afresh (another device's 183 may
+                // have chosen differently): nothing is fixed until the final answer.
+                state.transcode = false;
+                state.legs[0].format = None;
+                state.legs[1].format = None;
+            }
             if state.transcode {
                 // Held to each leg's codec: answer the offerer with its own.
                 if let Some(format) = &state.legs[index(offerer)].format {
@@ -384,16 +424,22 @@ impl CallMedia {
     pub(super) fn for_leg(&mut self, to: Side, sdp: &SessionDescription, secure: bool) -> Option<Bytes> {
         let mut out = sdp.clone();
         let answering = self.pending.as_ref().is_none_or(|p| p.from == to);
+        let negotiated = self.negotiated_once;
         for (i, media) in out.media.iter_mut().enumerate() {
             let Some(state) = self.streams.get_mut(i) else { continue };
             if !carries_rtp(media) {
                 continue;
             }
+            // We relay RTCP on its own ports: no multiplexing (RFC 5761) toward anyone.
+            media.attributes.retain(|a| a.name != "rtcp-mux");
             let leg_state = &mut state.legs[index(to)];
-            let srtp = if answering { leg_state.srtp } else { secure };
+            // An answer, or a re-offer to a leg that has negotiated, keeps what the leg chose;
+            // a first offer follows the leg's signalling.
+            let (srtp, savp) =
+                if answering || negotiated { (leg_state.srtp, leg_state.savp) } else { (secure, secure) };
             if srtp {
                 let ours = leg_state.ours.get_or_insert_with(|| keys::fresh(1, keys::DEFAULT_SUITE));
-                media.proto = savp(&media.proto);
+                media.proto = if savp { savp_of(&media.proto) } else { avp(&media.proto) };
                 media.attributes.push(ours.to_attribute());
             } else {
                 if !self.allow_plain {
@@ -410,7 +456,7 @@ fn strip_crypto(media: &mut MediaDescription) {
     media.attributes.retain(|a| a.name != "crypto");
 }
 
-fn savp(proto: &Proto) -> Proto {
+fn savp_of(proto: &Proto) -> Proto {
     match proto {
         Proto::RtpAvp | Proto::RtpSavp => Proto::RtpSavp,
         Proto::RtpAvpf | Proto::RtpSavpf => Proto::RtpSavpf,
@@ -439,5 +485,134 @@ impl Core {
             return ip;
         }
         self.local_address(peer).0.ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::runtime::Handle;
+
+    use super::*;
+    use crate::media::RelayConfig;
+
+    const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    const KEY: &str = "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
+    const OFFER: Role = Role::Offer;
+    const ANSWER: Role = Role::Answer { provisional: false };
+    const EARLY: Role = Role::Answer { provisional: true };
+
+    fn sdp(port: u16, m: &str, extra: &str) -> Bytes {
+        Bytes::from(format!(
+            "v=0\r\no=x 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio {port} {m}\r\n{extra}"
+        ))
+    }
+
+    fn transport(secure: bool) -> LegTransport {
+        LegTransport { secure, signalling_ip: "192.0.2.1".parse().unwrap() }
+    }
+
+    fn call(ports: u16, first: &Bytes) -> (MediaRelay, CallMedia) {
+        let relay = MediaRelay::new(RelayConfig::new(ports, ports + 99), Handle::current()).unwrap();
+        let parsed = SessionDescription::parse(first).unwrap();
+        let media =
+            CallMedia::new(&relay, "call-t", LO, &parsed, true, &[CodecKind::Opus, CodecKind::Pcmu, CodecKind::Pcma])
+                .unwrap();
+        (relay, media)
+    }
+
+    fn m_line(body: &Bytes) -> String {
+        let text = String::from_utf8_lossy(body);
+        text.lines().filter(|l| l.starts_with("m=") || l.starts_with("a=crypto")).collect::<Vec<_>>().join(" | ")
+    }
+
+    #[tokio::test]
+    async fn a_refused_re_offer_leaves_the_roles_as_they_were() {
+        let offer = sdp(4000, "RTP/AVP 0", "");
+        let (_relay, mut media) = call(24_000, &offer);
+        media.take(Side::A, &offer, transport(false), OFFER).unwrap();
+        media.take(Side::B, &sdp(5000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
+        // A re-offers (hold); B refuses it with 488.
+        media.take(Side::A, &sdp(4000, "RTP/AVP 0", "a=sendonly\r\n"), transport(false), OFFER).unwrap();
+        media.reject(Side::A);
+        assert!(media.pending.is_none());
+        // B's own re-offer is then an offer, and A's answer answers it.
+        media.take(Side::B, &sdp(5002, "RTP/AVP 0", ""), transport(false), OFFER).unwrap();
+        assert_eq!(media.pending.as_ref().map(|p| p.from), Some(Side::B));
+        media.take(Side::A, &sdp(4000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
+        assert!(media.pending.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_final_answer_decides_transcoding_not_an_early_one_from_another_fork() {
+        let offer = sdp(4000, "RTP/AVP 0 101", "a=rtpmap:101 telephone-event/8000\r\n");
+        let (_relay, mut media) = call(24_100, &offer);
+        media.take(Side::A, &offer, transport(false), OFFER).unwrap();
+        // Fork 1's 183 chooses Opus (added by us): transcoding, for now.
+        media.take(Side::B, &sdp(5000, "RTP/AVP 96", "a=rtpmap:96 opus/48000/2\r\n"), transport(false), EARLY).unwrap();
+        assert!(media.streams[0].transcode);
+        // Fork 2 answers 200 with PCMU, the caller's own codec: relayed untouched.
+        let out = media.take(Side::B, &sdp(6000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
+        assert!(!media.streams[0].transcode);
+        assert!(media.streams[0].legs[1].format.is_none());
+        assert_eq!(out.media[0].formats, ["0"]);
+    }
+
+    #[tokio::test]
+    async fn a_re_offer_follows_what_the_leg_negotiated() {
+        let offer = sdp(4000, "RTP/AVP 0", "");
+        let (_relay, mut media) = call(24_200, &offer);
+        // A is on TLS but chose plain RTP.
+        let out = media.take(Side::A, &offer, transport(true), OFFER).unwrap();
+        media.for_leg(Side::B, &out, false).unwrap();
+        let answer = media.take(Side::B, &sdp(5000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
+        assert_eq!(
+            m_line(&media.for_leg(Side::A, &answer, true).unwrap()),
+            format!("m=audio {} RTP/AVP 0", media.session.leg_ports(Leg::A)[0])
+        );
+        // B puts A on hold: A is re-offered plain RTP, as it negotiated.
+        let hold = media.take(Side::B, &sdp(5000, "RTP/AVP 0", "a=sendonly\r\n"), transport(false), OFFER).unwrap();
+        let to_a = media.for_leg(Side::A, &hold, true).unwrap();
+        assert!(m_line(&to_a).contains("RTP/AVP 0") && !m_line(&to_a).contains("crypto"), "{}", m_line(&to_a));
+    }
+
+    #[tokio::test]
+    async fn best_effort_srtp_is_answered_on_rtp_avp_with_our_key() {
+        let offer = sdp(4000, "RTP/AVP 0", KEY);
+        let (_relay, mut media) = call(24_300, &offer);
+        let out = media.take(Side::A, &offer, transport(true), OFFER).unwrap();
+        media.for_leg(Side::B, &out, false).unwrap();
+        let answer = media.take(Side::B, &sdp(5000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
+        let to_a = m_line(&media.for_leg(Side::A, &answer, true).unwrap());
+        assert!(to_a.contains("RTP/AVP 0") && to_a.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80"), "{to_a}");
+        assert!(!to_a.contains("PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"), "our own key, not the caller's");
+    }
+
+    #[tokio::test]
+    async fn an_answer_must_keep_our_suite() {
+        let offer = sdp(4000, "RTP/AVP 0", "");
+        let (_relay, mut media) = call(24_400, &offer);
+        let out = media.take(Side::A, &offer, transport(false), OFFER).unwrap();
+        let to_b = media.for_leg(Side::B, &out, true).unwrap();
+        let line = m_line(&to_b);
+        assert!(line.contains("RTP/SAVP 0") && line.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80"), "{line}");
+        let wrong_suite = sdp(5000, "RTP/SAVP 0", &KEY.replace("_80", "_32"));
+        let refused = media.take(Side::B, &wrong_suite, transport(true), ANSWER);
+        assert!(matches!(refused, Err(MediaFailure::NoCryptoSuite)), "{refused:?}");
+        let fine = media.take(Side::B, &sdp(5000, "RTP/SAVP 0", KEY), transport(true), ANSWER);
+        assert!(fine.is_ok());
+        assert!(media.streams[0].legs[1].srtp);
+    }
+
+    #[tokio::test]
+    async fn keys_over_clear_signalling_and_plain_rtp_where_refused() {
+        let offer = sdp(4000, "RTP/SAVP 0", KEY);
+        let (_relay, mut media) = call(24_500, &offer);
+        assert!(matches!(media.take(Side::A, &offer, transport(false), OFFER), Err(MediaFailure::KeysInClear)));
+        media.allow_plain = false;
+        let plain = sdp(4000, "RTP/AVP 0", "");
+        assert!(matches!(media.take(Side::A, &plain, transport(true), OFFER), Err(MediaFailure::PlainRtp)));
+        let out = media.take(Side::A, &offer, transport(true), OFFER).unwrap();
+        assert!(media.for_leg(Side::B, &out, false).is_none(), "a device without TLS cannot be offered SRTP keys");
+        assert!(m_line(&media.for_leg(Side::B, &out, true).unwrap()).contains("RTP/SAVP"));
     }
 }

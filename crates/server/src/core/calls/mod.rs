@@ -21,7 +21,7 @@ mod prack;
 mod session_timer;
 
 pub use keys::{CallKey, KeySource};
-use media::{CallMedia, LegTransport, MediaFailure, is_secure};
+use media::{CallMedia, LegTransport, MediaFailure, Role, is_secure};
 use session_timer::LegTimer;
 
 use super::{Core, Now, Persist, insert};
@@ -228,7 +228,7 @@ impl Core {
         if !call.a_invite.body.is_empty() {
             let body = call.a_invite.body.clone();
             let transport = LegTransport::of(&call.a_peer);
-            match self.take_sdp(&mut call, id, Side::A, &body, transport, false) {
+            match self.take_sdp(&mut call, id, Side::A, &body, transport, Role::Offer) {
                 Ok(offer) => b_offer = offer,
                 Err(failure) => {
                     debug!(call = id, %failure, "offer refused");
@@ -377,8 +377,12 @@ impl Core {
             self.prack_if_reliable(now, id, fork, &response);
             let transport = fork_transport(self.calls.calls.get(&id), fork);
             // Early media (RFC 3960): the 183's answer is anchored like the 2xx's.
-            let body = body_of(&response).and_then(|(content_type, body)| {
-                self.media_for(id, Side::B, &body, transport, true).ok().map(|b| (content_type, b))
+            let role = match self.calls.calls.get(&id) {
+                Some(call) if call.late_offer => Role::Offer,
+                _ => Role::Answer { provisional: true },
+            };
+            let body = sdp_of(&response).and_then(|(content_type, body)| {
+                self.media_for(id, Side::B, &body, transport, role).ok().map(|b| (content_type, b))
             });
             let Some(call) = self.calls.calls.get(&id) else { return };
             let a = self.a_response(call, status, &response.reason, body);
@@ -456,9 +460,13 @@ impl Core {
             let _ = self.transactions.cancel(key, now.instant);
         }
         let b_timer = self.b_session(&response, now.instant);
-        let body = match body_of(&response) {
+        let role = match self.calls.calls.get(&id) {
+            Some(call) if call.late_offer => Role::Offer,
+            _ => Role::Answer { provisional: false },
+        };
+        let body = match sdp_of(&response) {
             Some((content_type, body)) => {
-                match self.media_for(id, Side::B, &body, fork_transport(self.calls.calls.get(&id), fork), false) {
+                match self.media_for(id, Side::B, &body, fork_transport(self.calls.calls.get(&id), fork), role) {
                     Ok(body) => Some((content_type, body)),
                     Err(failure) => {
                         debug!(call = id, %failure, "answer refused");
@@ -534,7 +542,7 @@ impl Core {
         let body = if request.body.is_empty() {
             None
         } else {
-            self.media_for(id, Side::A, &request.body, transport, false).ok()
+            self.media_for(id, Side::A, &request.body, transport, Role::Answer { provisional: false }).ok()
         };
         let Some(call) = self.calls.calls.get_mut(&id) else { return };
         let Some(dialog) = call.b_dialog.as_mut() else { return };
@@ -595,25 +603,34 @@ impl Core {
     /// Carries a request from one leg to the other (re-INVITE, UPDATE, INFO, MESSAGE ...).
     fn relay(&mut self, now: Now, id: CallId, from_side: Side, server: TxKey, request: Request) {
         let to_side = from_side.other();
-        let body = if request.body.is_empty() {
-            None
-        } else {
-            let from = self.calls.calls.get(&id).and_then(|c| c.peer(from_side)).map(LegTransport::of);
-            match self.media_for(id, from_side, &request.body, from.unwrap_or(LegTransport::unknown()), false) {
-                Ok(body) => Some(body),
-                Err(failure) => {
-                    let (status, reason) = failure.status();
-                    return self.respond(server, request.reply(status, reason), now);
+        // Only INVITE and UPDATE carry offers, PRACK an answer; other bodies (INFO's DTMF,
+        // MESSAGE, NOTIFY) pass as they are.
+        let role = match request.method {
+            Method::Invite | Method::Update => Some(Role::Offer),
+            Method::Prack => Some(Role::Answer { provisional: false }),
+            _ => None,
+        };
+        let offer = role == Some(Role::Offer) && is_sdp(request.headers.get(HeaderName::ContentType));
+        let body = match role {
+            Some(role) if !request.body.is_empty() && is_sdp(request.headers.get(HeaderName::ContentType)) => {
+                let from = self.calls.calls.get(&id).and_then(|c| c.peer(from_side)).map(LegTransport::of);
+                match self.media_for(id, from_side, &request.body, from.unwrap_or(LegTransport::unknown()), role) {
+                    Ok(body) => Some(body),
+                    Err(failure) => {
+                        self.reject_offer(id, from_side, offer);
+                        let (status, reason) = failure.status();
+                        return self.respond(server, request.reply(status, reason), now);
+                    }
                 }
             }
+            _ => (!request.body.is_empty()).then(|| request.body.clone()),
         };
         let Some(call) = self.calls.calls.get_mut(&id) else { return };
-        let Some(peer) = call.peer(to_side).cloned() else {
+        let (Some(peer), true) = (call.peer(to_side).cloned(), call.dialog_mut(to_side).is_some()) else {
+            self.reject_offer(id, from_side, offer);
             return self.respond(server, request.reply(491, "Request Pending"), now);
         };
-        let Some(dialog) = call.dialog_mut(to_side) else {
-            return self.respond(server, request.reply(481, ""), now);
-        };
+        let Some(dialog) = call.dialog_mut(to_side) else { return };
         let mut out = dialog.create_request(request.method.clone());
         // Session-Expires is not carried across: each leg has its own timer (RFC 4028).
         for name in [HeaderName::Event, HeaderName::from("Info-Package")] {
@@ -631,7 +648,17 @@ impl Core {
             Ok(key) => {
                 self.calls.by_client.insert(key, (id, Purpose::Relay { server, to: to_side, invite }));
             }
-            Err(_) => self.respond(server, request.reply(500, "Server Internal Error"), now),
+            Err(_) => {
+                self.reject_offer(id, from_side, offer);
+                self.respond(server, request.reply(500, "Server Internal Error"), now)
+            }
+        }
+    }
+
+    /// An offer from `offerer` went nowhere: the session stays as before it.
+    fn reject_offer(&mut self, id: CallId, offerer: Side, offer: bool) {
+        if offer && let Some(media) = self.calls.calls.get_mut(&id).and_then(|c| c.media.as_mut()) {
+            media.reject(offerer);
         }
     }
 
@@ -651,12 +678,23 @@ impl Core {
         }
         let Some(request) = self.transactions.request(server).cloned() else { return };
         let mut out = request.reply(response.status, &response.reason);
-        if let Some((content_type, body)) = body_of(&response) {
+        let offered = matches!(request.method, Method::Invite | Method::Update)
+            && !request.body.is_empty()
+            && is_sdp(request.headers.get(HeaderName::ContentType));
+        if response.status >= 300 {
+            // The offer was refused: the session stays as it was (RFC 3264 §8).
+            self.reject_offer(id, to.other(), offered);
+        }
+        let role = if offered { Role::Answer { provisional: response.status < 200 } } else { Role::Offer };
+        let carries_sdp = matches!(request.method, Method::Invite | Method::Update | Method::Prack);
+        if let Some((content_type, body)) = sdp_of(&response).filter(|_| carries_sdp && response.status < 300) {
             let transport = self.calls.calls.get(&id).and_then(|c| c.peer(to)).map(LegTransport::of);
-            match self.media_for(id, to, &body, transport.unwrap_or(LegTransport::unknown()), false) {
+            match self.media_for(id, to, &body, transport.unwrap_or(LegTransport::unknown()), role) {
                 Ok(body) => out.set_body(content_type, body),
                 Err(failure) => debug!(call = id, %failure, "answer to a re-offer not anchored"),
             }
+        } else if let Some((content_type, body)) = body_of(&response).filter(|(t, _)| !is_sdp_type(t)) {
+            out.set_body(content_type, body);
         }
         if invite && response.is_success() {
             // The re-INVITE's 2xx is ACKed on its leg by us (§13.2.2.4); the originator ACKs
@@ -790,10 +828,10 @@ impl Core {
         from: Side,
         body: &Bytes,
         transport: LegTransport,
-        provisional: bool,
+        role: Role,
     ) -> Result<Bytes, MediaFailure> {
         let Some(mut call) = self.calls.calls.remove(&id) else { return Ok(body.clone()) };
-        let result = self.take_sdp(&mut call, id, from, body, transport, provisional);
+        let result = self.take_sdp(&mut call, id, from, body, transport, role);
         let to = from.other();
         let secure = call.peer(to).is_some_and(is_secure);
         let out = match result {
@@ -817,7 +855,7 @@ impl Core {
         from: Side,
         body: &Bytes,
         transport: LegTransport,
-        provisional: bool,
+        role: Role,
     ) -> Result<Option<sambung_media::sdp::SessionDescription>, MediaFailure> {
         let Some(relay) = self.media.as_ref() else { return Ok(None) };
         if call.media.is_none() {
@@ -828,7 +866,7 @@ impl Core {
                 Some(CallMedia::new(relay, &format!("call-{id}"), ip, &sdp, self.allow_plain_rtp, &self.codecs)?);
         }
         let Some(media) = call.media.as_mut() else { return Ok(None) };
-        media.take(from, body, transport, provisional).map(Some)
+        media.take(from, body, transport, role).map(Some)
     }
 }
 
@@ -851,6 +889,21 @@ fn best_failure(forks: &[Fork], last: &Response) -> (u16, String) {
         return (s, reason);
     }
     (480, "Temporarily Unavailable".to_owned())
+}
+
+/// True for a Content-Type naming SDP (none at all is taken as SDP, as RFC 3261 §20.15 allows
+/// only with a body of the default type).
+fn is_sdp(content_type: Option<&SipStr>) -> bool {
+    content_type.is_none_or(|t| is_sdp_type(t))
+}
+
+/// The response's body when it is SDP.
+fn sdp_of(response: &Response) -> Option<(&str, Bytes)> {
+    body_of(response).filter(|(content_type, _)| is_sdp_type(content_type))
+}
+
+fn is_sdp_type(content_type: &str) -> bool {
+    content_type.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/sdp")
 }
 
 fn body_of(response: &Response) -> Option<(&str, Bytes)> {
