@@ -102,14 +102,19 @@ pub fn supported_formats(media: &MediaDescription) -> Vec<PayloadFormat> {
         .collect()
 }
 
-/// The telephone-event format of `media`, preferring the one at `clock_rate`.
-pub fn telephone_event(media: &MediaDescription, clock_rate: u32) -> Option<EventFormat> {
-    let events: Vec<EventFormat> = media
+/// Every telephone-event format of `media` (one per clock rate, RFC 4733 §7.1.1).
+pub fn telephone_events(media: &MediaDescription) -> Vec<EventFormat> {
+    media
         .codecs()
         .into_iter()
         .filter(|c| c.name.eq_ignore_ascii_case("telephone-event"))
         .map(|c| EventFormat { payload_type: c.payload_type, clock_rate: c.clock_rate })
-        .collect();
+        .collect()
+}
+
+/// The telephone-event format of `media`, preferring the one at `clock_rate`.
+pub fn telephone_event(media: &MediaDescription, clock_rate: u32) -> Option<EventFormat> {
+    let events = telephone_events(media);
     events.iter().find(|e| e.clock_rate == clock_rate).or(events.first()).copied()
 }
 
@@ -120,8 +125,7 @@ fn free_payload_type(media: &MediaDescription) -> Option<u8> {
 
 /// Appends to an audio offer the codecs of `preferences` it lacks, so that a callee without
 /// any of the caller's codecs can still answer (and the call is transcoded). Adds a
-/// telephone-event at 8000 Hz as well when it adds a codec and the section has none at that
-/// rate. Does nothing unless the section is enabled RTP audio with at least one codec the
+/// telephone-event at each added codec's clock rate when the section has none at that rate. Does nothing unless the section is enabled RTP audio with at least one codec the
 /// engine can decode. Returns true when it added something.
 pub fn widen_offer(media: &mut MediaDescription, preferences: &[CodecKind]) -> bool {
     if media.media != MediaType::Audio || media.is_disabled() || !media.proto.is_rtp() {
@@ -131,7 +135,7 @@ pub fn widen_offer(media: &mut MediaDescription, preferences: &[CodecKind]) -> b
     if present.is_empty() {
         return false;
     }
-    let mut added = false;
+    let mut added = Vec::new();
     for &kind in preferences.iter().filter(|k| !present.contains(k)) {
         let payload_type = match kind.static_payload_type() {
             Some(pt) if !media.formats.iter().any(|f| f == &pt.to_string()) => pt,
@@ -141,17 +145,21 @@ pub fn widen_offer(media: &mut MediaDescription, preferences: &[CodecKind]) -> b
             },
         };
         push_format(media, kind, payload_type, None);
-        added = true;
+        added.push(kind.rtp_clock_rate());
     }
-    if added
-        && telephone_event(media, 8000).is_none_or(|e| e.clock_rate != 8000)
-        && let Some(pt) = free_payload_type(media)
-    {
+    // Events at each added codec's clock (RFC 4733 §2.1: the audio's clock), unless present.
+    added.sort_unstable();
+    added.dedup();
+    for clock_rate in added.iter().copied() {
+        if telephone_events(media).iter().any(|e| e.clock_rate == clock_rate) {
+            continue;
+        }
+        let Some(pt) = free_payload_type(media) else { break };
         media.formats.push(pt.to_string());
-        media.attributes.push(Attribute::value("rtpmap", format!("{pt} telephone-event/8000")));
+        media.attributes.push(Attribute::value("rtpmap", format!("{pt} telephone-event/{clock_rate}")));
         media.attributes.push(Attribute::value("fmtp", format!("{pt} 0-16")));
     }
-    added
+    !added.is_empty()
 }
 
 /// The fmtp the engine writes for a codec it offers or answers: Opus with in-band FEC.
@@ -261,12 +269,13 @@ mod tests {
     fn widening_adds_missing_codecs_with_free_payload_types() {
         let mut pcmu = section("m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n");
         assert!(widen_offer(&mut pcmu, &CodecKind::ALL));
-        assert_eq!(pcmu.formats, ["0", "101", "96", "9", "8"]);
+        // Opus came with events at its own clock; the 8 kHz ones were there already.
+        assert_eq!(pcmu.formats, ["0", "101", "96", "9", "8", "97"]);
+        assert_eq!(pcmu.rtpmap(97).map(|c| (c.name, c.clock_rate)), Some(("telephone-event".into(), 48_000)));
         let kinds: Vec<CodecKind> = supported_formats(&pcmu).iter().map(|f| f.codec).collect();
         assert_eq!(kinds, [CodecKind::Pcmu, CodecKind::Opus, CodecKind::G722, CodecKind::Pcma]);
         assert_eq!(pcmu.fmtp("96").unwrap().get("useinbandfec"), Some("1"));
-        // An 8 kHz telephone-event was there already: not added twice.
-        assert_eq!(pcmu.codecs().iter().filter(|c| c.is_auxiliary()).count(), 1);
+        assert_eq!(pcmu.codecs().iter().filter(|c| c.is_auxiliary()).count(), 2);
 
         // Nothing to decode (G.729 only), video, or a disabled stream: left alone.
         let mut g729 = section("m=audio 4000 RTP/AVP 18\r\n");

@@ -15,7 +15,7 @@ use sambung_media::srtp::SrtpContext;
 use sambung_media::transcode::Transcoder;
 use tracing::debug;
 
-use sambung_media::negotiate::Negotiated;
+use sambung_media::negotiate::{EventFormat, Negotiated};
 
 use super::keys::SrtpParams;
 use super::session::{KeyEvent, KeySink, Leg, StreamConfig};
@@ -39,10 +39,8 @@ struct LegProc {
     /// contexts (their rollover counters and replay windows).
     keys: (Option<SrtpParams>, Option<SrtpParams>),
     /// telephone-event payload types this leg sends.
-    events: Vec<u8>,
+    events: Vec<EventFormat>,
     dtmf: DtmfReceiver,
-    /// RTP clock of the leg's events, for durations.
-    event_clock: u32,
 }
 
 impl std::fmt::Debug for LegProc {
@@ -78,12 +76,7 @@ impl StreamProc {
             leg.srtp_in = if same(&keys.0, &old.keys.0) { old.srtp_in } else { keys.0.as_ref().map(|k| k.context()) };
             leg.srtp_out = if same(&keys.1, &old.keys.1) { old.srtp_out } else { keys.1.as_ref().map(|k| k.context()) };
             leg.keys = keys;
-            leg.events = config.event_payload_types.clone();
-            leg.event_clock = config
-                .format
-                .as_ref()
-                .and_then(|f| f.telephone_event)
-                .map_or(sambung_media::dtmf::CLOCK_RATE, |e| e.clock_rate);
+            leg.events = config.events.clone();
         }
         if config.transcode
             && let [Some(a), Some(b)] = [&config.legs[0].format, &config.legs[1].format]
@@ -143,11 +136,12 @@ impl StreamProc {
             }
         } else {
             let Ok(packet) = RtpPacket::parse(buffer) else { return Inbound::Dropped };
-            if leg.events.contains(&packet.payload_type())
+            if let Some(format) = leg.events.iter().find(|e| e.payload_type == packet.payload_type())
                 && leg.dtmf.on_packet(packet.timestamp(), packet.marker(), packet.payload()).is_ok()
             {
+                let clock = format.clock_rate.max(1);
                 while let Some(event) = leg.dtmf.poll_event() {
-                    let duration_ms = u32::from(event.duration) * 1000 / leg.event_clock.max(1);
+                    let duration_ms = u32::from(event.duration) * 1000 / clock;
                     debug!(call = %call, leg = %from, key = %event.key, duration_ms, "DTMF event");
                     if let Some(keys) = keys {
                         keys.send(KeyEvent { call: call.clone(), leg: from, key: event.key, duration_ms });

@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use sambung_media::negotiate::Negotiated;
+use sambung_media::negotiate::{EventFormat, Negotiated};
 
 use super::MediaError;
 use super::forward::{Command, Relay};
@@ -84,8 +84,8 @@ pub struct LegConfig {
     pub srtp_out: Option<SrtpParams>,
     /// The leg's codec (used when the stream is transcoded).
     pub format: Option<Negotiated>,
-    /// telephone-event payload types the leg may send (RFC 4733): read into key events.
-    pub event_payload_types: Vec<u8>,
+    /// The telephone-event formats the leg may send (RFC 4733): read into key events.
+    pub events: Vec<EventFormat>,
 }
 
 /// How a stream is handled: plain relaying unless keys, events or transcoding say otherwise.

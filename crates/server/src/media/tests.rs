@@ -391,7 +391,7 @@ async fn srtp_is_decrypted_with_the_senders_key_and_encrypted_with_ours() {
         srtp_in: Some(srtp_in.clone()),
         srtp_out: Some(srtp_out.clone()),
         format: None,
-        event_payload_types: Vec::new(),
+        events: Vec::new(),
     };
     let config = super::StreamConfig { legs: [leg(&alice, &to_alice), leg(&bob, &to_bob)], transcode: false };
     session.configure(0, config).unwrap();
@@ -430,7 +430,8 @@ async fn telephone_events_become_key_events_and_pass_through() {
     );
     session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
     session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
-    let leg = super::LegConfig { event_payload_types: vec![101], ..Default::default() };
+    let events = vec![sambung_media::negotiate::EventFormat { payload_type: 101, clock_rate: 8000 }];
+    let leg = super::LegConfig { events, ..Default::default() };
     session.configure(0, super::StreamConfig { legs: [leg.clone(), leg], transcode: false }).unwrap();
 
     let mut seq = 100;

@@ -393,16 +393,15 @@ impl CallMedia {
     /// Tells the relay each stream's keys, codecs and events.
     fn configure(&self, answer: &SessionDescription, offer: &SessionDescription, offerer: Side) {
         for (i, state) in self.streams.iter().enumerate() {
-            let events = |side: Side| -> Vec<u8> {
-                // A leg sends events with the payload types listed in what it received.
+            let events = |side: Side| -> Vec<negotiate::EventFormat> {
+                // A leg sends events with the payload types listed in what it received (or, not
+                // quite by the rules, in what it wrote).
                 let received = if side == offerer { answer.media.get(i) } else { offer.media.get(i) };
                 let own = if side == offerer { offer.media.get(i) } else { answer.media.get(i) };
-                [received, own]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| negotiate::telephone_event(m, 8000))
-                    .map(|e| e.payload_type)
-                    .collect()
+                let mut events: Vec<negotiate::EventFormat> =
+                    [received, own].into_iter().flatten().flat_map(negotiate::telephone_events).collect();
+                events.dedup_by_key(|e| e.payload_type);
+                events
             };
             let leg_config = |side: Side| {
                 let leg_state = &state.legs[index(side)];
@@ -410,7 +409,7 @@ impl CallMedia {
                     srtp_in: leg_state.srtp.then(|| leg_state.theirs.clone()).flatten(),
                     srtp_out: leg_state.srtp.then(|| leg_state.ours.clone()).flatten(),
                     format: leg_state.format.clone(),
-                    event_payload_types: events(side),
+                    events: events(side),
                 }
             };
             let config = StreamConfig { legs: [leg_config(Side::A), leg_config(Side::B)], transcode: state.transcode };
