@@ -319,16 +319,32 @@ impl Relay {
         let mut outbound = [0u64; 6];
         let destination = self.channels[out].latch.destination();
         let now = Instant::now();
+        // With SRTP, a new source is latched to only once one of its packets authenticates: an
+        // allowed IP (a NAT shared with others) is not enough to move the leg's media.
+        let authenticated_only = self.streams[stream].authenticates(from);
         for (k, meta) in buffers.meta[..filled].iter().enumerate() {
-            match self.channels[i].latch.on_packet(meta.addr) {
-                Verdict::Reject => {
-                    inbound[REJECTED] += datagrams(meta);
-                    continue;
+            let mut latch_on_success = false;
+            if authenticated_only {
+                let latch = &self.channels[i].latch;
+                let source = SocketAddr::new(meta.addr.ip().to_canonical(), meta.addr.port());
+                if latch.latched() != Some(source) && latch.latched() != Some(meta.addr) {
+                    if !latch.allows(meta.addr.ip()) {
+                        inbound[REJECTED] += datagrams(meta);
+                        continue;
+                    }
+                    latch_on_success = true;
                 }
-                Verdict::Latched { previous } => {
-                    debug!(call = %self.call, channel = i, source = %meta.addr, ?previous, "media latched");
+            } else {
+                match self.channels[i].latch.on_packet(meta.addr) {
+                    Verdict::Reject => {
+                        inbound[REJECTED] += datagrams(meta);
+                        continue;
+                    }
+                    Verdict::Latched { previous } => {
+                        debug!(call = %self.call, channel = i, source = %meta.addr, ?previous, "media latched");
+                    }
+                    Verdict::Accept => {}
                 }
-                Verdict::Accept => {}
             }
             let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
             let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
@@ -345,6 +361,12 @@ impl Relay {
                     &mut self.scratch,
                     self.keys.as_ref(),
                 );
+                if latch_on_success && verdict != Inbound::Dropped {
+                    latch_on_success = false;
+                    if let Verdict::Latched { previous } = self.channels[i].latch.on_packet(meta.addr) {
+                        debug!(call = %self.call, channel = i, source = %meta.addr, ?previous, "media latched (authenticated)");
+                    }
+                }
                 match (verdict, destination) {
                     (Inbound::Forward, Some(destination)) => {
                         let (packets, bytes) = send_one(&self.channels[out].socket, destination, &self.scratch);

@@ -105,6 +105,12 @@ impl StreamProc {
             && self.legs.iter().all(|l| l.srtp_in.is_none() && l.srtp_out.is_none() && l.events.is_empty())
     }
 
+    /// True when what `leg` sends is authenticated (SRTP): a packet proves its source only
+    /// once it decrypts.
+    pub(super) fn authenticates(&self, leg: Leg) -> bool {
+        self.legs[leg.index()].srtp_in.is_some()
+    }
+
     /// True when the stream needs [`Self::tick`] every 20 ms.
     pub(super) fn ticks(&self) -> bool {
         self.transcoder.is_some()

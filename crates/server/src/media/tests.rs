@@ -413,6 +413,22 @@ async fn srtp_is_decrypted_with_the_senders_key_and_encrypted_with_ours() {
     a.send_to(&forged, port(&session, Leg::A, 0)).await.unwrap();
     nothing(&b).await;
     assert_eq!(session.stats().leg(Leg::A).rtp.dropped_packets, 1);
+
+    // A forger on an allowed IP (here the same host) does not move alice's latch: bob's media
+    // still goes to alice.
+    let forger = endpoint("127.0.0.1").await;
+    forger.send_to(&forged, port(&session, Leg::A, 0)).await.unwrap();
+    nothing(&b).await;
+    let mut bob_tx = bob.context();
+    let mut to_alice_rx = to_alice.context();
+    let plain = rtp_with(0, 1, 160, false, &[0x33; 160]);
+    let mut packet = plain.clone();
+    bob_tx.protect_rtp(&mut packet).unwrap();
+    b.send_to(&packet, port(&session, Leg::B, 0)).await.unwrap();
+    let (mut got, _) = recv(&a).await;
+    to_alice_rx.unprotect_rtp(&mut got).expect("alice's packets are under our key toward her");
+    assert_eq!(got, plain);
+    nothing(&forger).await;
 }
 
 #[tokio::test]
