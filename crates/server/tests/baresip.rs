@@ -16,8 +16,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::clients::{
-    Baresip, BaresipConfig, User, pesq, read_wav, server_config, server_rtp_range, server_with_users, silence_wav,
-    speech_wav, strip_ansi, tail, wav_rms,
+    Baresip, BaresipConfig, Cleanup, User, fail_with_logs, pesq, quit, server_config, server_rtp_range,
+    server_with_users, silence_wav, speech_wav, start_registered, strip_ansi, wav_rms, wav_seconds,
 };
 use common::{Server, temp_dir};
 
@@ -33,16 +33,6 @@ const BOB_SPEECH: &str = "Hello Alice, this is Bob.";
 /// The lowest PESQ (narrowband, PCMU) accepted: clearly recognisable speech.
 const MIN_PESQ: f64 = 3.0;
 
-/// Removes a test's directory when the test ends, passing or failing (declared before the
-/// phones, so it is dropped after them).
-struct Cleanup(std::path::PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn server() -> (Server, (u16, u16)) {
     let rtp = server_rtp_range();
     (server_with_users(&server_config(rtp), &[ALICE, BOB]), rtp)
@@ -52,48 +42,12 @@ fn config(user: &User<'_>, server: &Server, audio: &Path) -> BaresipConfig {
     BaresipConfig::new(user.name, user.password, server, audio)
 }
 
-/// Panics with both logs and the server's.
-fn fail(what: &str, phones: &[&Baresip], server: &Server) -> ! {
-    let mut text = format!("{what}\n");
-    for phone in phones {
-        text.push_str(&format!(
-            "--- baresip {} log (tail) ---\n{}\n",
-            phone.config.user,
-            tail(&strip_ansi(&phone.log()), 12000)
-        ));
-    }
-    text.push_str(&format!("--- server log (tail) ---\n{}", tail(&server.log(), 12000)));
-    panic!("{text}");
-}
-
-/// Starts `user`'s phone and waits for its registration (200 to REGISTER).
-fn start_registered(dir: &Path, config: BaresipConfig, server: &Server) -> Baresip {
-    let mut phone = Baresip::start(dir, config);
-    if !phone.wait_registered(Duration::from_secs(15)) {
-        fail(&format!("{} did not register within 15 s", phone.config.user), &[&phone], server);
-    }
-    phone
-}
-
 /// The port in the log line `stream: incoming rtp for 'audio' established, receiving from
 /// 127.0.0.1:PORT`.
 fn rtp_source(phone: &Baresip) -> Option<u16> {
     let log = strip_ansi(&phone.log());
     let line = log.lines().find(|l| l.contains("incoming rtp for 'audio' established"))?;
     line.rsplit(':').next()?.trim().parse().ok()
-}
-
-/// Quits baresip cleanly (so that sndfile closes its WAV files) and waits.
-fn quit(phone: &mut Baresip) {
-    if !phone.exited() {
-        phone.command("/quit");
-    }
-    phone.wait_exit(Duration::from_secs(10));
-}
-
-fn seconds(wav: &Path) -> f64 {
-    let (samples, rate) = read_wav(wav);
-    samples.len() as f64 / f64::from(rate)
 }
 
 #[test]
@@ -106,8 +60,8 @@ fn call_between_two_baresips_carries_speech_both_ways() {
     // bob's microphone: his short sentence, then silence lasting past alice's hang-up. PESQ
     // compares what alice heard with his sentence and a short tail only.
     let bob_reference = speech_wav(&dir, "bob-reference", BOB_SPEECH, 0.5, 0.5);
-    let bob_says = speech_wav(&dir, "bob-says", BOB_SPEECH, 0.5, (seconds(&alice_says) + 5.0) as f32);
-    assert!(seconds(&alice_says) > 4.0 && seconds(&bob_reference) + 1.0 < seconds(&alice_says));
+    let bob_says = speech_wav(&dir, "bob-says", BOB_SPEECH, 0.5, (wav_seconds(&alice_says) + 5.0) as f32);
+    assert!(wav_seconds(&alice_says) > 4.0 && wav_seconds(&bob_reference) + 1.0 < wav_seconds(&alice_says));
 
     let mut bob = start_registered(&dir.join("bob"), config(&BOB, &server, &bob_says), &server);
     let mut alice_config = config(&ALICE, &server, &alice_says);
@@ -116,12 +70,12 @@ fn call_between_two_baresips_carries_speech_both_ways() {
 
     let established = |log: &str| log.contains("Call established");
     if !alice.wait_for(Duration::from_secs(20), established) || !bob.wait_for(Duration::from_secs(5), established) {
-        fail("the call was not established within 20 s", &[&alice, &bob], &server);
+        fail_with_logs("the call was not established within 20 s", &[&alice, &bob], &server);
     }
     let started = Instant::now();
     let ended = |log: &str| log.contains(" terminated (duration");
     if !alice.wait_for(Duration::from_secs(30), ended) || !bob.wait_for(Duration::from_secs(5), ended) {
-        fail("the call did not end within 30 s of being established", &[&alice, &bob], &server);
+        fail_with_logs("the call did not end within 30 s of being established", &[&alice, &bob], &server);
     }
     let duration = started.elapsed();
     quit(&mut alice);
@@ -139,13 +93,13 @@ fn call_between_two_baresips_carries_speech_both_ways() {
     for (listener, speaker, reference) in [(&bob, "alice", &alice_says), (&alice, "bob", &bob_reference)] {
         let heard = listener.recorded("-dec.wav");
         let Some(heard) = heard.last() else {
-            fail(&format!("{} recorded nothing (sndfile)", listener.config.user), &[&alice, &bob], &server)
+            fail_with_logs(&format!("{} recorded nothing (sndfile)", listener.config.user), &[&alice, &bob], &server)
         };
         let (rms, reference_rms) = (wav_rms(heard), wav_rms(reference));
         println!(
             "{} heard {:.1} s of {speaker}'s speech: RMS {rms:.0} (what {speaker} sent: {reference_rms:.0})",
             listener.config.user,
-            seconds(heard)
+            wav_seconds(heard)
         );
         heard_levels.push((listener.config.user.clone(), rms, reference_rms));
         if rms >= reference_rms * 0.2 {
@@ -162,7 +116,7 @@ fn call_between_two_baresips_carries_speech_both_ways() {
     let in_range = |port: u16| (rtp.0..=rtp.1).contains(&port);
     match &offer {
         Some((address, port)) if address == "127.0.0.1" && in_range(*port) => {}
-        _ => fail(
+        _ => fail_with_logs(
             &format!("the INVITE to bob must offer the relay (127.0.0.1, a port in {rtp:?}); got {offer:?}"),
             &[&alice, &bob],
             &server,
@@ -170,7 +124,7 @@ fn call_between_two_baresips_carries_speech_both_ways() {
     }
     for (user, source) in sources {
         if !source.is_some_and(in_range) {
-            fail(
+            fail_with_logs(
                 &format!("{user}'s RTP must come from the relay (a port in {rtp:?}); it came from port {source:?}"),
                 &[&alice, &bob],
                 &server,
@@ -226,11 +180,19 @@ fn text_message_reaches_a_registered_device() {
     alice.command(&format!("/message {text}"));
     let status = message_status(&mut alice);
     if !status.is_some_and(|s| (200..300).contains(&s)) {
-        fail(&format!("alice's MESSAGE must be accepted (2xx); final status {status:?}"), &[&alice, &bob], &server);
+        fail_with_logs(
+            &format!("alice's MESSAGE must be accepted (2xx); final status {status:?}"),
+            &[&alice, &bob],
+            &server,
+        );
     }
     let seen = wait_message(&mut bob, text, Duration::from_secs(10));
     if seen != 1 {
-        fail(&format!("bob must show alice's message once; it showed {seen} times"), &[&alice, &bob], &server);
+        fail_with_logs(
+            &format!("bob must show alice's message once; it showed {seen} times"),
+            &[&alice, &bob],
+            &server,
+        );
     }
     // The SIP trace (stdout) may reach the log a moment after the displayed message.
     let port = bob.config.sip_port;
@@ -243,7 +205,7 @@ fn text_message_reaches_a_registered_device() {
     let delivered = delivered_request(&bob.log());
     let from = delivered.as_ref().and_then(|m| m.header("From")).unwrap_or_default().to_owned();
     if !from.contains("sip:alice@") {
-        fail(&format!("the MESSAGE bob got must be from alice; From: {from:?}"), &[&alice, &bob], &server);
+        fail_with_logs(&format!("the MESSAGE bob got must be from alice; From: {from:?}"), &[&alice, &bob], &server);
     }
     quit(&mut alice);
     quit(&mut bob);
@@ -264,7 +226,7 @@ fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
     alice.command(&format!("/message {text}"));
     let status = message_status(&mut alice);
     if !status.is_some_and(|s| (200..300).contains(&s)) {
-        fail(
+        fail_with_logs(
             &format!("a MESSAGE for offline bob must be accepted for storage (2xx); final status {status:?}"),
             &[&alice],
             &server,
@@ -278,7 +240,7 @@ fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
     std::thread::sleep(Duration::from_secs(3));
     let seen_later = strip_ansi(&bob.log()).matches(&format!("\"{text}\"")).count();
     if seen != 1 || seen_later != 1 {
-        fail(
+        fail_with_logs(
             &format!(
                 "bob must get the stored message once on registering; seen {seen} times, {seen_later} after 3 s more"
             ),
@@ -293,7 +255,7 @@ fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
     std::thread::sleep(Duration::from_secs(3));
     let repeated = strip_ansi(&again.log()).matches(&format!("\"{text}\"")).count();
     if repeated != 0 {
-        fail(
+        fail_with_logs(
             &format!("a delivered message must not be delivered again; bob got it {repeated} more times"),
             &[&alice, &again],
             &server,

@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::clients::{
-    Baresip, BaresipConfig, User, pesq, read_wav, require_tool, server_config, server_rtp_range, server_with_users,
-    silence_wav, speech_wav, strip_ansi, tail, wav_rms,
+    Baresip, BaresipConfig, Cleanup, User, fail_with_logs, pesq, quit, require_tool, server_config, server_rtp_range,
+    server_with_users, silence_wav, speech_wav, start_registered, strip_ansi, wav_rms, wav_seconds,
 };
 use common::{Server, free_port, temp_dir};
 use sambung_media::rtp::RtpPacket;
@@ -29,50 +29,9 @@ const BOB: User<'static> = User::new("bob", "Builder-Can-42");
 const ALICE_SPEECH: &str = "The quick brown fox jumps over the lazy dog. Sambung carries this sentence to Bob.";
 const BOB_SPEECH: &str = "Hello Alice, this is Bob speaking.";
 
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn server() -> (Server, (u16, u16)) {
     let rtp = server_rtp_range();
     (server_with_users(&server_config(rtp), &[ALICE, BOB]), rtp)
-}
-
-fn fail(what: &str, phones: &[&Baresip], server: &Server) -> ! {
-    let mut text = format!("{what}\n");
-    for phone in phones {
-        text.push_str(&format!(
-            "--- baresip {} log (tail) ---\n{}\n",
-            phone.config.user,
-            tail(&strip_ansi(&phone.log()), 10000)
-        ));
-    }
-    text.push_str(&format!("--- server log (tail) ---\n{}", tail(&server.log(), 12000)));
-    panic!("{text}");
-}
-
-fn start_registered(dir: &Path, config: BaresipConfig, server: &Server) -> Baresip {
-    let mut phone = Baresip::start(dir, config);
-    if !phone.wait_registered(Duration::from_secs(15)) {
-        fail(&format!("{} did not register within 15 s", phone.config.user), &[&phone], server);
-    }
-    phone
-}
-
-fn quit(phone: &mut Baresip) {
-    if !phone.exited() {
-        phone.command("/quit");
-    }
-    phone.wait_exit(Duration::from_secs(10));
-}
-
-fn seconds(wav: &Path) -> f64 {
-    let (samples, rate) = read_wav(wav);
-    samples.len() as f64 / f64::from(rate)
 }
 
 /// `wav` as mono at `rate` (sndfile records Opus calls in stereo at 48 kHz).
@@ -115,14 +74,14 @@ impl Call {
         if !self.alice.wait_for(Duration::from_secs(20), established)
             || !self.bob.wait_for(Duration::from_secs(5), established)
         {
-            fail("the call was not established within 20 s", &[&self.alice, &self.bob], server);
+            fail_with_logs("the call was not established within 20 s", &[&self.alice, &self.bob], server);
         }
     }
 
     fn wait_ended(&mut self, server: &Server) {
         let ended = |log: &str| log.contains(" terminated (duration");
         if !self.alice.wait_for(Duration::from_secs(40), ended) || !self.bob.wait_for(Duration::from_secs(5), ended) {
-            fail("the call did not end within 40 s", &[&self.alice, &self.bob], server);
+            fail_with_logs("the call did not end within 40 s", &[&self.alice, &self.bob], server);
         }
         quit(&mut self.alice);
         quit(&mut self.bob);
@@ -133,7 +92,7 @@ impl Call {
         let phone = if who == "alice" { &self.alice } else { &self.bob };
         match phone.recorded("-dec.wav").last() {
             Some(path) => path.clone(),
-            None => fail(&format!("{who} recorded nothing"), &[&self.alice, &self.bob], server),
+            None => fail_with_logs(&format!("{who} recorded nothing"), &[&self.alice, &self.bob], server),
         }
     }
 }
@@ -143,7 +102,7 @@ impl Call {
 fn speech(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let alice_says = speech_wav(dir, "alice-says", ALICE_SPEECH, 0.5, 1.5);
     let bob_reference = speech_wav(dir, "bob-reference", BOB_SPEECH, 0.5, 0.5);
-    let bob_says = speech_wav(dir, "bob-says", BOB_SPEECH, 0.5, (seconds(&alice_says) + 5.0) as f32);
+    let bob_says = speech_wav(dir, "bob-says", BOB_SPEECH, 0.5, (wav_seconds(&alice_says) + 5.0) as f32);
     (alice_says, bob_says, bob_reference)
 }
 
@@ -181,10 +140,10 @@ fn opus_phone_and_pcmu_phone_hear_each_other_through_transcoding() {
         .find(|l| l.starts_with("m=audio"))
         .is_some_and(|m| m.split_whitespace().skip(3).any(|format| format == "0"));
     if !offered_pcmu {
-        fail("the INVITE to bob must offer PCMU (added for transcoding)", &[&call.alice, &call.bob], &server);
+        fail_with_logs("the INVITE to bob must offer PCMU (added for transcoding)", &[&call.alice, &call.bob], &server);
     }
     if !alice_answer.to_ascii_lowercase().contains("opus/48000/2") || alice_answer.contains("PCMU") {
-        fail("alice must be answered with Opus only", &[&call.alice, &call.bob], &server);
+        fail_with_logs("alice must be answered with Opus only", &[&call.alice, &call.bob], &server);
     }
 
     let bob_heard = call.heard("bob", &server);
@@ -194,9 +153,9 @@ fn opus_phone_and_pcmu_phone_hear_each_other_through_transcoding() {
     {
         let heard = mono(heard, rate);
         let (rms, reference_rms) = (wav_rms(&heard), wav_rms(reference));
-        println!("{who} heard {:.1} s, RMS {rms:.0} (sent: {reference_rms:.0})", seconds(&heard));
+        println!("{who} heard {:.1} s, RMS {rms:.0} (sent: {reference_rms:.0})", wav_seconds(&heard));
         if rms < reference_rms * 0.2 {
-            fail(&format!("{who} heard (near) silence: RMS {rms:.0}"), &[&call.alice, &call.bob], &server);
+            fail_with_logs(&format!("{who} heard (near) silence: RMS {rms:.0}"), &[&call.alice, &call.bob], &server);
         }
         let score = pesq(&mono(reference, rate), &heard, mode);
         println!("PESQ ({mode}) of what {who} heard through Opus <-> PCMU transcoding: {score:.2}");
@@ -317,7 +276,7 @@ fn srtp_call_over_tls_carries_no_plain_rtp() {
     // Four keys: each phone's own, and the server's toward each phone.
     let keys = sdes_keys(&[&call.alice, &call.bob]);
     if keys.len() != 4 {
-        fail(
+        fail_with_logs(
             &format!("expected 4 distinct SDES keys in the SDP, found {}", keys.len()),
             &[&call.alice, &call.bob],
             &server,
@@ -345,7 +304,7 @@ fn srtp_call_over_tls_carries_no_plain_rtp() {
     }
     println!("{} datagrams on the relay's ports, {rtp_packets} RTP; per key: {per_key:?}", datagrams.len());
     if rtp_packets < 200 || !plain.is_empty() || per_key.iter().any(|&n| n < 50) {
-        fail(
+        fail_with_logs(
             &format!(
                 "every RTP packet must be SRTP under one of the four keys, with all four legs flowing \
                  ({rtp_packets} RTP packets, per key {per_key:?}, not authenticated: {:?})",
@@ -358,9 +317,13 @@ fn srtp_call_over_tls_carries_no_plain_rtp() {
     for who in ["alice", "bob"] {
         let heard = call.heard(who, &server);
         let rms = wav_rms(&heard);
-        println!("{who} heard {:.1} s, RMS {rms:.0}", seconds(&heard));
+        println!("{who} heard {:.1} s, RMS {rms:.0}", wav_seconds(&heard));
         if rms < 200.0 {
-            fail(&format!("{who} heard (near) silence over SRTP: RMS {rms:.0}"), &[&call.alice, &call.bob], &server);
+            fail_with_logs(
+                &format!("{who} heard (near) silence over SRTP: RMS {rms:.0}"),
+                &[&call.alice, &call.bob],
+                &server,
+            );
         }
     }
 }
@@ -404,7 +367,7 @@ fn dtmf_pressed_in_baresip_reaches_the_key_event_stream() {
     quit(&mut call.alice);
     quit(&mut call.bob);
     if pressed != digits {
-        fail(
+        fail_with_logs(
             &format!("the server's key events must be {digits:?}; got {pressed:?}"),
             &[&call.alice, &call.bob],
             &server,

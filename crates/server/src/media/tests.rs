@@ -70,14 +70,8 @@ async fn eventually(condition: impl Fn() -> bool) {
     .expect("the condition should come true");
 }
 
-fn peer(rtp: &UdpSocket, rtcp: &UdpSocket) -> Peer {
-    Peer { rtp: Some(addr(rtp)), rtcp: Some(addr(rtcp)), signalling_ip: Some(LO) }
-}
-
-#[tokio::test]
-async fn rtp_and_rtcp_flow_both_ways_unmodified() {
-    let relay = relay(23_000, 23_019);
-    let session = relay.allocate("call-1", 1, LO).unwrap();
+/// Two endpoints (RTP and RTCP sockets each) on loopback, set as the peers of stream 0.
+async fn endpoints(session: &RelaySession) -> (UdpSocket, UdpSocket, UdpSocket, UdpSocket) {
     let (a, a_rtcp, b, b_rtcp) = (
         endpoint("127.0.0.1").await,
         endpoint("127.0.0.1").await,
@@ -86,6 +80,18 @@ async fn rtp_and_rtcp_flow_both_ways_unmodified() {
     );
     session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
     session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    (a, a_rtcp, b, b_rtcp)
+}
+
+fn peer(rtp: &UdpSocket, rtcp: &UdpSocket) -> Peer {
+    Peer { rtp: Some(addr(rtp)), rtcp: Some(addr(rtcp)), signalling_ip: Some(LO) }
+}
+
+#[tokio::test]
+async fn rtp_and_rtcp_flow_both_ways_unmodified() {
+    let relay = relay(23_000, 23_019);
+    let session = relay.allocate("call-1", 1, LO).unwrap();
+    let (a, a_rtcp, b, b_rtcp) = endpoints(&session).await;
 
     a.send_to(&rtp(1, 172), port(&session, Leg::A, 0)).await.unwrap();
     assert_eq!(recv(&b).await, (rtp(1, 172), port(&session, Leg::B, 0)));
@@ -377,14 +383,7 @@ fn rtp_with(pt: u8, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> V
 async fn srtp_is_decrypted_with_the_senders_key_and_encrypted_with_ours() {
     let relay = relay(23_200, 23_219);
     let session = relay.allocate("call-7", 1, LO).unwrap();
-    let (a, a_rtcp, b, b_rtcp) = (
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-    );
-    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
-    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    let (a, _a_rtcp, b, _b_rtcp) = endpoints(&session).await;
     // Alice's key, ours toward alice, bob's, ours toward bob.
     let (alice, to_alice, bob, to_bob) = (sdes(1, 1), sdes(1, 2), sdes(1, 3), sdes(1, 4));
     let leg = |srtp_in: &super::keys::SdesKey, srtp_out: &super::keys::SdesKey| super::LegConfig {
@@ -438,14 +437,7 @@ async fn telephone_events_become_key_events_and_pass_through() {
     let sink = keys.clone();
     relay.set_key_sink(super::KeySink::new(move |event| sink.lock().unwrap().push(event)));
     let session = relay.allocate("call-8", 1, LO).unwrap();
-    let (a, a_rtcp, b, b_rtcp) = (
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-    );
-    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
-    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    let (a, _a_rtcp, b, _b_rtcp) = endpoints(&session).await;
     let events = vec![sambung_media::negotiate::EventFormat { payload_type: 101, clock_rate: 8000 }];
     let leg = super::LegConfig { events, ..Default::default() };
     session.configure(0, super::StreamConfig { legs: [leg.clone(), leg], transcode: false }).unwrap();
@@ -472,14 +464,7 @@ async fn legs_without_a_common_codec_are_transcoded() {
     use sambung_media::negotiate::{Negotiated, PayloadFormat};
     let relay = relay(23_400, 23_419);
     let session = relay.allocate("call-9", 1, LO).unwrap();
-    let (a, a_rtcp, b, b_rtcp) = (
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-        endpoint("127.0.0.1").await,
-    );
-    session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
-    session.set_peer(Leg::B, 0, peer(&b, &b_rtcp)).unwrap();
+    let (a, _a_rtcp, b, _b_rtcp) = endpoints(&session).await;
     let format = |codec, payload_type| Negotiated {
         audio: PayloadFormat { codec, payload_type, fmtp: None },
         telephone_event: None,

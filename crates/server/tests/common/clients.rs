@@ -1032,6 +1032,53 @@ impl Drop for Baresip {
     }
 }
 
+/// Removes a test's directory when the test ends, passing or failing (declare it before the
+/// phones, so it is dropped after them).
+pub struct Cleanup(pub PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Panics with `what`, the phones' logs and the server's.
+pub fn fail_with_logs(what: &str, phones: &[&Baresip], server: &Server) -> ! {
+    let mut text = format!("{what}\n");
+    for phone in phones {
+        text.push_str(&format!(
+            "--- baresip {} log (tail) ---\n{}\n",
+            phone.config.user,
+            tail(&strip_ansi(&phone.log()), 12000)
+        ));
+    }
+    text.push_str(&format!("--- server log (tail) ---\n{}", tail(&server.log(), 12000)));
+    panic!("{text}");
+}
+
+/// Starts a phone and waits for its registration (200 to REGISTER).
+pub fn start_registered(dir: &Path, config: BaresipConfig, server: &Server) -> Baresip {
+    let mut phone = Baresip::start(dir, config);
+    if !phone.wait_registered(Duration::from_secs(15)) {
+        fail_with_logs(&format!("{} did not register within 15 s", phone.config.user), &[&phone], server);
+    }
+    phone
+}
+
+/// Quits baresip cleanly (so that sndfile closes its WAV files) and waits.
+pub fn quit(phone: &mut Baresip) {
+    if !phone.exited() {
+        phone.command("/quit");
+    }
+    phone.wait_exit(Duration::from_secs(10));
+}
+
+/// The length of a WAV file in seconds.
+pub fn wav_seconds(wav: &Path) -> f64 {
+    let (samples, rate) = read_wav(wav);
+    samples.len() as f64 / f64::from(rate)
+}
+
 /// The SIP messages in a baresip `-s` trace, in order. baresip prints each one as
 /// `ESC[36;1m#`, `UDP SRC -> DST`, the message, `ESC[;m`; a message counts as received when
 /// its destination port is `own_port` (the instance's SIP port).
