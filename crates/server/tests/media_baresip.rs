@@ -373,7 +373,4 @@ fn dtmf_pressed_in_baresip_reaches_the_key_event_stream() {
             &server,
         );
     }
-    // The events reached bob too (relayed: both phones use PCMU).
-    let bob_log = strip_ansi(&call.bob.log());
-    println!("bob's log mentions DTMF: {}", bob_log.lines().filter(|l| l.to_lowercase().contains("dtmf")).count());
 }

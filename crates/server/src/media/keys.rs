@@ -5,17 +5,11 @@ use sambung_media::sdes::SdesCrypto;
 use sambung_media::sdp::MediaDescription;
 use sambung_media::srtp::{MasterKey, SrtpProfile};
 
-/// A key and its suite, as in one `a=crypto` line.
-pub type SdesKey = SdesCrypto;
-
-/// What a relay session needs to protect or unprotect one leg's packets.
-pub type SrtpParams = SdesCrypto;
-
 /// The suite we offer when we choose: the one every SDES implementation has.
 pub const DEFAULT_SUITE: SrtpProfile = SrtpProfile::Aes128CmSha1_80;
 
 /// A new key of `profile` under `tag`, from 30 random bytes.
-pub fn fresh(tag: u32, profile: SrtpProfile) -> SdesKey {
+pub fn fresh(tag: u32, profile: SrtpProfile) -> SdesCrypto {
     let mut material = [0u8; MasterKey::LEN];
     rand::fill(&mut material);
     let tag = tag.clamp(1, sambung_media::sdes::MAX_TAG);
@@ -28,6 +22,6 @@ pub fn fresh(tag: u32, profile: SrtpProfile) -> SdesKey {
 
 /// The usable keys of a media section, in the sender's order of preference; attributes we
 /// cannot honour (unknown suite, MKI, ...) are skipped.
-pub fn from_media(media: &MediaDescription) -> Vec<SdesKey> {
+pub fn from_media(media: &MediaDescription) -> Vec<SdesCrypto> {
     media.crypto().iter().filter_map(|c| SdesCrypto::from_crypto(c).ok()).collect()
 }

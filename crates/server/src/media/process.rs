@@ -17,8 +17,8 @@ use tracing::debug;
 
 use sambung_media::negotiate::{EventFormat, Negotiated};
 
-use super::keys::SrtpParams;
 use super::session::{KeyEvent, KeySink, Leg, StreamConfig};
+use sambung_media::sdes::SdesCrypto;
 
 /// What became of an inbound packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,7 @@ struct LegProc {
     srtp_out: Option<SrtpContext>,
     /// The keys the contexts were made from: a new description with the same keys keeps the
     /// contexts (their rollover counters and replay windows).
-    keys: (Option<SrtpParams>, Option<SrtpParams>),
+    keys: (Option<SdesCrypto>, Option<SdesCrypto>),
     /// telephone-event payload types this leg sends.
     events: Vec<EventFormat>,
     dtmf: DtmfReceiver,
@@ -72,7 +72,7 @@ impl StreamProc {
         let mut proc = StreamProc::default();
         for ((leg, config), old) in proc.legs.iter_mut().zip(&config.legs).zip(previous.legs) {
             let keys = (config.srtp_in.clone(), config.srtp_out.clone());
-            let same = |a: &Option<SrtpParams>, b: &Option<SrtpParams>| a.is_some() && a == b;
+            let same = |a: &Option<SdesCrypto>, b: &Option<SdesCrypto>| a.is_some() && a == b;
             leg.srtp_in = if same(&keys.0, &old.keys.0) { old.srtp_in } else { keys.0.as_ref().map(|k| k.context()) };
             leg.srtp_out = if same(&keys.1, &old.keys.1) { old.srtp_out } else { keys.1.as_ref().map(|k| k.context()) };
             leg.keys = keys;

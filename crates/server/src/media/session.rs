@@ -16,8 +16,8 @@ use sambung_media::negotiate::{EventFormat, Negotiated};
 
 use super::MediaError;
 use super::forward::{Command, Relay};
-use super::keys::SrtpParams;
 use super::ports::{BoundSocket, PortLease};
+use sambung_media::sdes::SdesCrypto;
 
 /// One side of a relayed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,9 +79,9 @@ impl Peer {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LegConfig {
     /// The key the leg encrypts with: its packets are decrypted with it.
-    pub srtp_in: Option<SrtpParams>,
+    pub srtp_in: Option<SdesCrypto>,
     /// Our key toward the leg: what it is sent is encrypted with it.
-    pub srtp_out: Option<SrtpParams>,
+    pub srtp_out: Option<SdesCrypto>,
     /// The leg's codec (used when the stream is transcoded).
     pub format: Option<Negotiated>,
     /// The telephone-event formats the leg may send (RFC 4733): read into key events.

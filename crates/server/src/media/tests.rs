@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use sambung_media::sdes::SdesCrypto;
 use tokio::net::UdpSocket;
 use tokio::runtime::Handle;
 
@@ -360,8 +361,8 @@ async fn ipv6() {
     assert_eq!(recv(&a).await, (rtp(2, 172), to(Leg::A)));
 }
 
-fn sdes(tag: u32, byte: u8) -> super::keys::SdesKey {
-    sambung_media::sdes::SdesCrypto::new(tag, sambung_media::srtp::SrtpProfile::Aes128CmSha1_80, &[byte; 30]).unwrap()
+fn sdes(tag: u32, byte: u8) -> SdesCrypto {
+    SdesCrypto::new(tag, sambung_media::srtp::SrtpProfile::Aes128CmSha1_80, &[byte; 30]).unwrap()
 }
 
 /// An RTP packet of payload type `pt` with `payload`.
@@ -386,7 +387,7 @@ async fn srtp_is_decrypted_with_the_senders_key_and_encrypted_with_ours() {
     let (a, _a_rtcp, b, _b_rtcp) = endpoints(&session).await;
     // Alice's key, ours toward alice, bob's, ours toward bob.
     let (alice, to_alice, bob, to_bob) = (sdes(1, 1), sdes(1, 2), sdes(1, 3), sdes(1, 4));
-    let leg = |srtp_in: &super::keys::SdesKey, srtp_out: &super::keys::SdesKey| super::LegConfig {
+    let leg = |srtp_in: &SdesCrypto, srtp_out: &SdesCrypto| super::LegConfig {
         srtp_in: Some(srtp_in.clone()),
         srtp_out: Some(srtp_out.clone()),
         format: None,

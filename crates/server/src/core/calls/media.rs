@@ -29,7 +29,9 @@ use sambung_sip::transaction::Peer;
 
 use super::Side;
 use crate::core::Core;
-use crate::media::keys::{self, SdesKey};
+use sambung_media::sdes::SdesCrypto;
+
+use crate::media::keys;
 use crate::media::{Leg, LegConfig, MAX_STREAMS, MediaRelay, Peer as MediaPeer, RelaySession, StreamConfig};
 
 /// Why a description could not be anchored.
@@ -97,9 +99,9 @@ struct LegState {
     /// `RTP/AVP` with keys (RFC 4568 §7.1.1), and is answered the same way.
     savp: bool,
     /// The key we encrypt with toward the leg (made once, reused in every description).
-    ours: Option<SdesKey>,
+    ours: Option<SdesCrypto>,
     /// The key the leg encrypts with.
-    theirs: Option<SdesKey>,
+    theirs: Option<SdesCrypto>,
     /// The leg's codec, once the call transcodes.
     format: Option<Negotiated>,
 }
