@@ -45,6 +45,8 @@ pub struct Config {
     pub registrar: RegistrarConfig,
     pub media: MediaConfig,
     pub calls: CallsConfig,
+    pub voicemail: VoicemailConfig,
+    pub email: EmailConfig,
 }
 
 /// The realm used when neither `realm` nor `domains` is configured.
@@ -123,6 +125,54 @@ impl CallsConfig {
     pub fn ring_timeout(&self) -> Duration {
         Duration::from_secs(self.ring_timeout)
     }
+}
+
+/// `[voicemail]`: the mailboxes.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoicemailConfig {
+    /// Longest message, in seconds; the recording stops there.
+    pub max_message_seconds: u32,
+    /// Number anyone may dial to reach any mailbox with its number and PIN (besides `*97`, which
+    /// opens the caller's own mailbox). Empty: only `*97`.
+    pub access_number: String,
+    /// Longest greeting an account may record, in seconds.
+    pub max_greeting_seconds: u32,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP (only for a relay on the same host or network).
+    None,
+    /// Plain connection upgraded with STARTTLS (RFC 3207), refused if the server lacks it.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (RFC 8314 implicit TLS, usually port 465).
+    Tls,
+}
+
+/// `[email]`: the SMTP server that voicemail emails are sent through.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// SMTP server host name or IP. Unset: no email is sent.
+    pub server: Option<String>,
+    /// SMTP port.
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Credentials for SMTP AUTH (PLAIN or LOGIN), when the server wants them.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The sender address (`From:` and the envelope).
+    pub from: String,
+    /// Seconds one delivery attempt may take.
+    pub timeout_seconds: u64,
+    /// Attempts before a message is given up.
+    pub max_attempts: u32,
+    /// Seconds before the first retry; each retry waits twice as long as the last, up to an hour.
+    pub retry_seconds: u64,
 }
 
 /// `[log]`: level and format of the structured logs.
@@ -206,6 +256,30 @@ impl Default for Config {
             registrar: RegistrarConfig::default(),
             media: MediaConfig::default(),
             calls: CallsConfig::default(),
+            voicemail: VoicemailConfig::default(),
+            email: EmailConfig::default(),
+        }
+    }
+}
+
+impl Default for VoicemailConfig {
+    fn default() -> Self {
+        VoicemailConfig { max_message_seconds: 180, access_number: String::new(), max_greeting_seconds: 60 }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            server: None,
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            from: "Sambung Voicemail <voicemail@localhost>".into(),
+            timeout_seconds: 30,
+            max_attempts: 8,
+            retry_seconds: 30,
         }
     }
 }
@@ -375,6 +449,26 @@ impl Config {
         }
         if c.min_se < 90 || c.session_expires < c.min_se {
             return Err(ConfigError::Invalid("calls: 90 <= min_se <= session_expires must hold (RFC 4028)"));
+        }
+        let v = &self.voicemail;
+        if v.max_message_seconds < 5 || v.max_greeting_seconds < 5 {
+            return Err(ConfigError::Invalid("voicemail: max_message_seconds and max_greeting_seconds must be at least 5"));
+        }
+        if !v.access_number.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') {
+            return Err(ConfigError::Invalid("voicemail.access_number may hold only digits, * and #"));
+        }
+        let e = &self.email;
+        if e.server.as_ref().is_some_and(|s| s.is_empty()) || e.port == 0 {
+            return Err(ConfigError::Invalid("email: server must be a host name and port non-zero"));
+        }
+        if e.username.is_some() != e.password.is_some() {
+            return Err(ConfigError::Invalid("email.username and email.password must be set together"));
+        }
+        if e.max_attempts == 0 || e.timeout_seconds == 0 || e.retry_seconds == 0 {
+            return Err(ConfigError::Invalid("email: max_attempts, timeout_seconds and retry_seconds must be at least 1"));
+        }
+        if !e.from.contains('@') {
+            return Err(ConfigError::Invalid("email.from must be an address"));
         }
         Ok(())
     }

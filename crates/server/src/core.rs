@@ -24,9 +24,11 @@ use sambung_sip::{
 };
 use tracing::{debug, trace};
 
+mod apps;
 mod calls;
 mod messages;
 
+pub use apps::{App, AppEnd, AppRequest, Caller, Confirmation, MailboxCounts};
 pub use calls::{CallKey, CallRecord, KeySource, Side};
 pub use messages::StoredMessage;
 
@@ -135,6 +137,10 @@ pub struct Core {
     /// answers leave from the socket the request came to.
     udp_locals: Vec<SocketAddr>,
     transmit: VecDeque<Outbound>,
+    /// Requests for the applications (voicemail, mailbox menu), in order.
+    app_requests: VecDeque<AppRequest>,
+    /// Message counts of each mailbox, for message-waiting (RFC 3842).
+    mailboxes: std::collections::HashMap<i64, MailboxCounts>,
 }
 
 impl Core {
@@ -182,6 +188,8 @@ impl Core {
             transactions: TransactionLayer::new(transaction::Config::default()),
             udp_locals: Vec::new(),
             transmit: VecDeque::with_capacity(64),
+            app_requests: VecDeque::new(),
+            mailboxes: std::collections::HashMap::new(),
         }
     }
 

@@ -209,6 +209,9 @@ async fn run_core(
                             core.deliver_undelivered(now, account_id, &device, messages)
                         }
                         Event::Key(event) => core.on_key_event(event),
+                        Event::AppAnswered { call, sdp } => core.app_answered(now, call, sdp),
+                        Event::AppEnded { call, end } => core.app_ended(now, call, end),
+                        Event::Mailbox { account_id, counts } => core.mailbox_changed(now, account_id, counts),
                     }
                     flush(&mut core, &mut sender, &persist);
                 }

@@ -135,6 +135,13 @@ pub enum Event {
     Undelivered { account_id: i64, device: String, messages: Vec<crate::core::StoredMessage> },
     /// A DTMF key read by the media relay from a call's RTP.
     Key(crate::media::KeyEvent),
+    /// An application answered call `call` with this SDP (`None`: it could not, the call
+    /// fails with 500).
+    AppAnswered { call: u64, sdp: Option<Bytes> },
+    /// An application is done with call `call`.
+    AppEnded { call: u64, end: crate::core::AppEnd },
+    /// A mailbox's message counts changed (a message was left, heard, saved or deleted).
+    Mailbox { account_id: i64, counts: crate::core::MailboxCounts },
 }
 
 /// A live stream connection, as the connection table keeps it.

@@ -925,3 +925,17 @@ fn device_name(request: &Request, from: &Peer) -> String {
         None => from.addr.to_string(),
     }
 }
+
+impl Core {
+    pub(super) fn on_app_answered(&mut self, _now: Now, call: CallId, sdp: Option<Bytes>) {
+        debug!(call, answered = sdp.is_some(), "application answer (not wired yet)");
+    }
+
+    pub(super) fn on_app_ended(&mut self, _now: Now, call: CallId, end: super::AppEnd) {
+        debug!(call, ?end, "application ended (not wired yet)");
+    }
+
+    pub(super) fn notify_mailbox(&mut self, _now: Now, account_id: i64) {
+        debug!(account_id, "mailbox changed (not wired yet)");
+    }
+}
