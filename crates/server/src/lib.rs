@@ -7,11 +7,13 @@
 //! sans-IO SIP core.
 #![forbid(unsafe_code)]
 
+pub mod apps;
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod data;
 pub mod logging;
+pub mod mail;
 pub mod media;
 pub mod persist;
 pub mod registrar;

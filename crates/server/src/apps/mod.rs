@@ -1,0 +1,1 @@
+//! The applications that answer calls themselves: voicemail, the mailbox menu, confirmations.

@@ -1,0 +1,1 @@
+//! Email: voicemail notifications sent by SMTP, from a durable outbox with retries.
