@@ -363,7 +363,7 @@ pub fn count(n: u32) -> Vec<Prompt> {
         10..=19 => words.push(TEENS[rest - 10]),
         _ => {
             words.push(TENS[rest / 10 - 2]);
-            if rest % 10 != 0 {
+            if !rest.is_multiple_of(10) {
                 words.push(DIGITS[rest % 10]);
             }
         }
@@ -447,10 +447,11 @@ mod tests {
             assert!((0.2..=20.0).contains(&seconds), "{}: {seconds} s", prompt.name());
 
             // The media engine plays it too, frame by frame, to its end.
-            let mut player = WavPlayer::new(Cursor::new(prompt.wav()), 16_000).expect(prompt.name());
+            let mut player =
+                WavPlayer::new(Cursor::new(prompt.wav()), 16_000).unwrap_or_else(|e| panic!("{}: {e}", prompt.name()));
             let mut frames = 0;
             let mut loudest = 0;
-            while let Some(frame) = player.next_frame().expect(prompt.name()) {
+            while let Some(frame) = player.next_frame().unwrap_or_else(|e| panic!("{}: {e}", prompt.name())) {
                 loudest = frame.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0).max(loudest);
                 frames += 1;
             }
