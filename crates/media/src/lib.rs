@@ -45,6 +45,7 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod endpoint;
 pub mod g711;
 pub mod jitter;
 pub mod latch;
