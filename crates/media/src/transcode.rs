@@ -41,19 +41,16 @@
 
 use std::time::{Duration, Instant};
 
-use crate::codec::{self, CodecError, CodecKind, Decoder, Encoder};
+use crate::codec::{self, CodecError};
 use crate::dtmf::TelephoneEvent;
-use crate::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::endpoint::{AudioReceiver, AudioSender};
 use crate::negotiate::{EventFormat, Negotiated};
 use crate::resample::Resampler;
 use crate::rtp::{RtpHeader, RtpPacket};
 
 /// The engine's frame: one packet out per direction every 20 ms.
 pub const FRAME: Duration = Duration::from_millis(20);
-const FRAME_MS: u32 = 20;
-
-/// Room for one packet we write: header plus the largest 20 ms payload (G.722 or Opus).
-const MAX_PACKET: usize = 12 + 1500;
+const FRAME_MS: u32 = crate::endpoint::FRAME_MS;
 
 /// Both directions between two legs.
 #[derive(Debug)]
@@ -77,30 +74,22 @@ pub struct PipelineStats {
     pub bad_payloads: u64,
 }
 
+/// One direction: the input leg's packets decoded ([`AudioReceiver`]), resampled, and encoded
+/// for the output leg ([`AudioSender`]).
 #[derive(Debug)]
 struct Pipeline {
     input: Negotiated,
     output: Negotiated,
-    jitter: JitterBuffer,
-    decoder: Box<dyn Decoder>,
+    receiver: AudioReceiver,
     resampler: Option<Resampler>,
-    encoder: Box<dyn Encoder>,
-    /// Decoded audio at the input codec's rate, not yet sent.
-    pcm: Vec<i16>,
+    sender: AudioSender,
     resampled: Vec<i16>,
-    payload: Vec<u8>,
-    packet: Vec<u8>,
-    ssrc: u32,
-    sequence: u16,
-    /// RTP timestamp of the next frame we send, at the output codec's clock.
-    timestamp: u32,
-    /// Audio is flowing: no marker on the next packet.
-    talking: bool,
     /// Event packets translated, waiting for the next poll.
     events: Vec<Vec<u8>>,
     /// The event being carried: its timestamp on the input and on the output.
     event: Option<(u32, u32)>,
-    stats: PipelineStats,
+    /// Event packets sent.
+    events_sent: u64,
 }
 
 impl Transcoder {
@@ -134,7 +123,7 @@ impl Transcoder {
 
     /// Counters of the direction from leg `from`.
     pub fn stats(&self, from: usize) -> PipelineStats {
-        self.pipes[from].stats
+        self.pipes[from].stats()
     }
 }
 
@@ -164,34 +153,37 @@ impl Pipeline {
                     .map_err(|e| CodecError::Codec(from, e.to_string()))?,
             )
         };
-        let jitter = JitterBuffer::new(JitterConfig::new(from.rtp_clock_rate()));
         Ok(Pipeline {
             input: input.clone(),
             output: output.clone(),
-            jitter,
-            decoder: codec::decoder(from)?,
+            receiver: AudioReceiver::new(&input.audio)?,
             resampler,
-            encoder: codec::encoder(to, &encoder_params(input, output))?,
-            pcm: Vec::with_capacity(4 * from.frame_samples(FRAME_MS)),
+            sender: AudioSender::new(&output.audio, &encoder_params(input, output), ssrc, sequence, timestamp)?,
             resampled: Vec::with_capacity(2 * to.frame_samples(FRAME_MS)),
-            payload: Vec::with_capacity(1500),
-            packet: Vec::with_capacity(MAX_PACKET),
-            ssrc,
-            sequence,
-            timestamp,
-            talking: false,
             events: Vec::new(),
             event: None,
-            stats: PipelineStats::default(),
+            events_sent: 0,
         })
     }
 
+    fn stats(&self) -> PipelineStats {
+        let decode = self.receiver.stats();
+        PipelineStats {
+            decoded: decode.decoded,
+            recovered: decode.recovered,
+            concealed: decode.concealed,
+            sent: self.sender.sent() + self.events_sent,
+            bad_payloads: decode.bad_payloads,
+        }
+    }
+
     fn push(&mut self, now: Instant, packet: &RtpPacket<'_>) {
+        // Audio goes into the jitter buffer (a new SSRC restarts it).
+        if self.receiver.push(now, packet) {
+            return;
+        }
         let pt = packet.payload_type();
-        if pt == self.input.audio.payload_type {
-            // A new SSRC (another device, a transfer at the far end) restarts the buffer.
-            self.jitter.push_rtp(now, packet);
-        } else if let Some(events) = self.input.telephone_event.filter(|e| e.payload_type == pt) {
+        if let Some(events) = self.input.telephone_event.filter(|e| e.payload_type == pt) {
             self.translate_event(events, packet);
         }
     }
@@ -205,7 +197,7 @@ impl Pipeline {
         let timestamp = match self.event {
             Some((input_ts, output_ts)) if input_ts == packet.timestamp() => output_ts,
             _ => {
-                let output_ts = self.timestamp;
+                let output_ts = self.sender.timestamp();
                 self.event = Some((packet.timestamp(), output_ts));
                 output_ts
             }
@@ -215,9 +207,9 @@ impl Pipeline {
         let header = RtpHeader {
             marker: packet.marker(),
             payload_type: output.payload_type,
-            sequence: self.next_sequence(),
+            sequence: self.sender.next_sequence(),
             timestamp,
-            ssrc: self.ssrc,
+            ssrc: self.sender.ssrc(),
             ..Default::default()
         };
         let mut out = vec![0; 12 + 4];
@@ -226,84 +218,27 @@ impl Pipeline {
         }
     }
 
-    fn next_sequence(&mut self) -> u16 {
-        let sequence = self.sequence;
-        self.sequence = self.sequence.wrapping_add(1);
-        sequence
-    }
-
     fn poll(&mut self, now: Instant, send: &mut impl FnMut(&mut Vec<u8>)) {
         for mut event in self.events.drain(..) {
-            self.stats.sent += 1;
+            self.events_sent += 1;
             send(&mut event);
         }
-        let input = self.input.audio.codec;
-        let frame = input.frame_samples(FRAME_MS);
-        while self.pcm.len() < frame {
-            match self.jitter.pop(now) {
-                Some(Playout::Packet { payload, .. }) => {
-                    if self.decoder.decode(payload, &mut self.pcm).is_ok() {
-                        self.stats.decoded += 1;
-                    } else {
-                        self.stats.bad_payloads += 1;
-                        let _ = self.decoder.conceal(frame, &mut self.pcm);
-                    }
-                }
-                Some(Playout::Lost { duration, next }) => {
-                    let samples = (u64::from(duration) * u64::from(input.sample_rate())
-                        / u64::from(input.rtp_clock_rate()))
-                    .clamp(1, 6 * frame as u64) as usize;
-                    let recovered = match next {
-                        Some(next) => self.decoder.recover(next, samples, &mut self.pcm).is_ok(),
-                        None => false,
-                    };
-                    if recovered && next.is_some() && input == CodecKind::Opus {
-                        self.stats.recovered += 1;
-                    } else {
-                        if !recovered {
-                            let _ = self.decoder.conceal(samples, &mut self.pcm);
-                        }
-                        self.stats.concealed += 1;
-                    }
-                }
-                None => break,
-            }
+        let frame = self.input.audio.codec.frame_samples(FRAME_MS);
+        if self.receiver.fill(now, frame) < frame {
+            self.sender.skip();
+            return;
         }
-        let output = self.output.audio.codec;
-        if self.pcm.len() >= frame {
-            self.resampled.clear();
-            match &mut self.resampler {
-                Some(resampler) => resampler.process(&self.pcm[..frame], &mut self.resampled),
-                None => self.resampled.extend_from_slice(&self.pcm[..frame]),
-            }
-            self.pcm.drain(..frame);
-            self.payload.clear();
-            let wanted = output.frame_samples(FRAME_MS);
-            self.resampled.resize(wanted, 0);
-            if let Ok(len) = self.encoder.encode(&self.resampled, &mut self.payload)
-                && len > 0
-            {
-                let header = RtpHeader {
-                    marker: !self.talking,
-                    payload_type: self.output.audio.payload_type,
-                    sequence: self.next_sequence(),
-                    timestamp: self.timestamp,
-                    ssrc: self.ssrc,
-                    ..Default::default()
-                };
-                self.packet.resize(header.header_len() + self.payload.len(), 0);
-                if header.write(&self.payload, &mut self.packet).is_ok() {
-                    self.stats.sent += 1;
-                    self.talking = true;
-                    send(&mut self.packet);
-                }
-            } else {
-                // DTX: the next packet starts a talk-spurt.
-                self.talking = false;
-            }
-        } else {
-            self.talking = false;
+        self.resampled.clear();
+        let pcm = &self.receiver.pending()[..frame];
+        match &mut self.resampler {
+            Some(resampler) => resampler.process(pcm, &mut self.resampled),
+            None => self.resampled.extend_from_slice(pcm),
         }
-        self.timestamp = self.timestamp.wrapping_add(output.timestamp_units(FRAME_MS));
+        self.receiver.consume(frame);
+        self.resampled.resize(self.output.audio.codec.frame_samples(FRAME_MS), 0);
+        // An encoder error or DTX sends nothing; the next packet starts a talk-spurt.
+        if let Ok(Some(packet)) = self.sender.encode(&self.resampled) {
+            send(packet);
+        }
     }
 }
