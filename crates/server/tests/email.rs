@@ -1,0 +1,360 @@
+//! Voicemail email against a real SMTP server on 127.0.0.1: aiosmtpd, run by
+//! `tests/tools/smtp-sink`, which keeps each message it receives and decodes it with Python's
+//! email package (a MIME parser independent of lettre). The sending tests drive
+//! [`sambung_server::mail::Mailer`] directly; the outbox tests run the worker on a temporary
+//! SQLite store.
+//!
+//! The sink's first run makes a Python venv with aiosmtpd from PyPI (python3 and python3-venv).
+
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sambung_server::config::{EmailConfig, SmtpTls};
+use sambung_server::mail::{Attachment, Email, MailError, Mailer};
+use serde::Deserialize;
+
+/// How long the sink may take to start: its first run installs aiosmtpd.
+const SINK_START: Duration = Duration::from_secs(240);
+/// How long a sent message may take to show up in the sink's directory.
+const ARRIVAL: Duration = Duration::from_secs(60);
+
+/// A running `smtp-sink`; stopped when dropped.
+struct Sink {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Sink {
+    /// Starts the sink on `port` (0: any free port) with extra options, keeping messages in a
+    /// fresh directory named after `name`.
+    fn start(name: &str, port: u16, options: &[&str]) -> Sink {
+        let dir = scratch_dir(&format!("{name}-mail-{port}"));
+        let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/smtp-sink");
+        let mut child = Command::new("bash")
+            .arg(&tool)
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--port", &port.to_string()])
+            .args(options)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run tests/tools/smtp-sink (needs bash, python3 and python3-venv)");
+        let stdout = child.stdout.take().expect("sink stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(SINK_START) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("smtp-sink did not start within {SINK_START:?}");
+            }
+        };
+        let Some(port) = line.trim().strip_prefix("listening 127.0.0.1:").and_then(|p| p.parse().ok()) else {
+            let _ = child.kill();
+            panic!("smtp-sink failed to start (it printed {line:?}; its errors are above)");
+        };
+        Sink { child, port, dir }
+    }
+
+    /// The messages received so far, in order.
+    fn received(&self) -> Vec<Received> {
+        let mut out = Vec::new();
+        for n in 1.. {
+            let path = self.dir.join(format!("{n}.json"));
+            let Ok(text) = std::fs::read_to_string(&path) else { break };
+            let mut received: Received = serde_json::from_str(&text).expect("sink summary is JSON");
+            for a in &mut received.attachments {
+                a.data = std::fs::read(self.dir.join(&a.file)).expect("attachment file");
+            }
+            received.raw = std::fs::read(self.dir.join(format!("{n}.eml"))).expect("eml file");
+            out.push(received);
+        }
+        out
+    }
+
+    /// Polls until `count` messages have arrived (panics after [`ARRIVAL`]).
+    fn wait_for(&self, count: usize) -> Vec<Received> {
+        let deadline = Instant::now() + ARRIVAL;
+        loop {
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            assert!(Instant::now() < deadline, "{} of {count} messages arrived within {ARRIVAL:?}", received.len());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What the sink wrote about one message.
+#[derive(Debug, Deserialize)]
+struct Received {
+    mail_from: String,
+    rcpt_tos: Vec<String>,
+    tls: bool,
+    auth_user: Option<String>,
+    from: String,
+    to: String,
+    subject: String,
+    message_id: Option<String>,
+    content_type: String,
+    text: Option<String>,
+    attachments: Vec<ReceivedAttachment>,
+    #[serde(skip)]
+    raw: Vec<u8>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReceivedAttachment {
+    file: String,
+    filename: Option<String>,
+    content_type: String,
+    transfer_encoding: Option<String>,
+    #[serde(skip)]
+    data: Vec<u8>,
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sambung-email-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A port nothing listens on at the moment.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn config(port: u16, tls: SmtpTls) -> EmailConfig {
+    EmailConfig {
+        server: Some("127.0.0.1".into()),
+        port,
+        tls,
+        from: "Sambung Voicemail <voicemail@sambung.test>".into(),
+        timeout_seconds: 20,
+        ..EmailConfig::default()
+    }
+}
+
+/// One second of a 440 Hz tone as a 16-bit mono 8 kHz WAV file, and every byte value after it
+/// (in a trailing chunk) so that no byte survives base64 by luck.
+fn wav_file() -> Vec<u8> {
+    let samples: Vec<i16> =
+        (0..8000).map(|n| ((n as f64 * 440.0 * std::f64::consts::TAU / 8000.0).sin() * 12000.0) as i16).collect();
+    let data_len = samples.len() as u32 * 2;
+    let extra: Vec<u8> = (0..=255u8).collect();
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(4 + 24 + 8 + data_len + 8 + extra.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    wav.extend_from_slice(b"junk");
+    wav.extend_from_slice(&(extra.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&extra);
+    wav
+}
+
+/// A test CA and a certificate for 127.0.0.1 signed by it, written as PEM files into `dir`.
+/// Returns the CA certificate's PEM and the server certificate and key paths.
+fn test_ca(dir: &Path) -> (String, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "Sambung test mail CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("params");
+    params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    params.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, &issuer).expect("server certificate");
+    let (cert_path, key_path) = (dir.join("smtp-cert.pem"), dir.join("smtp-key.pem"));
+    std::fs::write(&cert_path, cert.pem()).expect("write cert");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+    (ca_cert.pem(), cert_path, key_path)
+}
+
+fn voicemail_email<'a>(wav: &'a [u8]) -> Email<'a> {
+    Email {
+        to: "alice@sambung.test",
+        subject: "Neue Sprachnachricht von Zoë (1002)",
+        body: "Zoë hat Ihnen eine Nachricht hinterlassen: 1 s.\nCall back: 1002 — ☎",
+        attachment: Some(Attachment { file_name: "voicemail-1.wav", content_type: "audio/wav", data: wav }),
+        message_id: Some("<sambung.1.1700000000@sambung.test>"),
+    }
+}
+
+fn text_of(received: &Received) -> String {
+    received.text.as_deref().unwrap_or_default().replace("\r\n", "\n").trim_end().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_smtp_delivers_the_text_and_the_wav_attachment() {
+    let sink = Sink::start("plain", 0, &[]);
+    let mailer = Mailer::new(&config(sink.port, SmtpTls::None), None).expect("mailer");
+    let wav = wav_file();
+    mailer.send(&voicemail_email(&wav)).await.expect("send");
+
+    let received = sink.wait_for(1);
+    let m = &received[0];
+    assert_eq!(m.mail_from, "voicemail@sambung.test");
+    assert_eq!(m.rcpt_tos, ["alice@sambung.test"]);
+    assert_eq!(m.from, "Sambung Voicemail <voicemail@sambung.test>");
+    assert_eq!(m.to, "alice@sambung.test");
+    assert_eq!(m.subject, "Neue Sprachnachricht von Zoë (1002)");
+    assert_eq!(m.message_id.as_deref(), Some("<sambung.1.1700000000@sambung.test>"));
+    assert_eq!(m.content_type, "multipart/mixed");
+    assert_eq!(text_of(m), "Zoë hat Ihnen eine Nachricht hinterlassen: 1 s.\nCall back: 1002 — ☎");
+    assert!(!m.tls && m.auth_user.is_none());
+    assert_eq!(m.attachments.len(), 1);
+    let a = &m.attachments[0];
+    assert_eq!(a.filename.as_deref(), Some("voicemail-1.wav"));
+    assert_eq!(a.content_type, "audio/wav");
+    assert_eq!(a.transfer_encoding.as_deref(), Some("base64"));
+    assert_eq!(a.data.len(), wav.len());
+    assert!(a.data == wav, "the attachment decodes to other bytes than were sent");
+    // Every line on the wire within RFC 5322's 998 characters.
+    assert!(m.raw.split(|&b| b == b'\n').all(|line| line.len() <= 1000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_plain_with_the_right_credentials_only() {
+    let sink = Sink::start("auth", 0, &["--auth", "voicemail:s3cret pass"]);
+    let email = Email { to: "bob@sambung.test", subject: "Hello", body: "Hi", attachment: None, message_id: None };
+
+    let anonymous = Mailer::new(&config(sink.port, SmtpTls::None), None).expect("mailer");
+    let err = anonymous.send(&email).await.expect_err("the server wants AUTH");
+    assert!(err.is_permanent(), "a 530 is permanent: {err}");
+
+    let wrong = EmailConfig {
+        username: Some("voicemail".into()),
+        password: Some("wrong".into()),
+        ..config(sink.port, SmtpTls::None)
+    };
+    let err = Mailer::new(&wrong, None).expect("mailer").send(&email).await.expect_err("wrong password");
+    assert!(matches!(err, MailError::Smtp(_)) && err.is_permanent(), "{err}");
+
+    let right = EmailConfig { password: Some("s3cret pass".into()), ..wrong };
+    Mailer::new(&right, None).expect("mailer").send(&email).await.expect("send with credentials");
+    let received = sink.wait_for(1);
+    assert_eq!(received.len(), 1, "only the authenticated attempt was accepted");
+    assert_eq!(received[0].auth_user.as_deref(), Some("voicemail"));
+    assert_eq!(received[0].subject, "Hello");
+    assert_eq!(text_of(&received[0]), "Hi");
+    assert!(received[0].attachments.is_empty());
+    assert_eq!(received[0].content_type, "text/plain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_a_test_ca_and_auth() {
+    let certs = scratch_dir("starttls-certs");
+    let (ca_pem, cert, key) = test_ca(&certs);
+    let (cert, key) = (cert.to_str().expect("path"), key.to_str().expect("path"));
+    let sink = Sink::start("starttls", 0, &["--starttls", cert, key, "--require-starttls", "--auth", "vm:pw"]);
+    let config = EmailConfig {
+        username: Some("vm".into()),
+        password: Some("pw".into()),
+        ..config(sink.port, SmtpTls::Starttls)
+    };
+    let wav = wav_file();
+
+    // Without the test CA the certificate is unknown: nothing is sent, and it may be retried.
+    let err = Mailer::new(&config, None).expect("mailer").send(&voicemail_email(&wav)).await.expect_err("untrusted");
+    assert!(!err.is_permanent(), "{err}");
+
+    Mailer::new(&config, Some(ca_pem.as_bytes())).expect("mailer").send(&voicemail_email(&wav)).await.expect("send");
+    let received = sink.wait_for(1);
+    assert_eq!(received.len(), 1);
+    assert!(received[0].tls, "the message went over STARTTLS");
+    assert_eq!(received[0].auth_user.as_deref(), Some("vm"));
+    assert!(received[0].attachments[0].data == wav);
+    let _ = std::fs::remove_dir_all(&certs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_is_required_not_opportunistic() {
+    // A server without STARTTLS: the mailer refuses to go on in the clear.
+    let sink = Sink::start("no-starttls", 0, &[]);
+    let mailer = Mailer::new(&config(sink.port, SmtpTls::Starttls), None).expect("mailer");
+    let email = Email { to: "bob@sambung.test", subject: "s", body: "b", attachment: None, message_id: None };
+    let err = mailer.send(&email).await.expect_err("no STARTTLS offered");
+    assert!(matches!(err, MailError::Smtp(_)), "{err}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(sink.received().is_empty(), "nothing may be sent in the clear");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_with_a_test_ca() {
+    let certs = scratch_dir("tls-certs");
+    let (ca_pem, cert, key) = test_ca(&certs);
+    let sink = Sink::start("tls", 0, &["--tls", cert.to_str().expect("path"), key.to_str().expect("path")]);
+    let mailer = Mailer::new(&config(sink.port, SmtpTls::Tls), Some(ca_pem.as_bytes())).expect("mailer");
+    let wav = wav_file();
+    mailer.send(&voicemail_email(&wav)).await.expect("send");
+    let received = sink.wait_for(1);
+    assert!(received[0].tls);
+    assert!(received[0].attachments[0].data == wav);
+    let _ = std::fs::remove_dir_all(&certs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_times_out() {
+    // Accepts the connection and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let config = EmailConfig { timeout_seconds: 1, ..config(port, SmtpTls::None) };
+    let mailer = Mailer::new(&config, None).expect("mailer");
+    let email = Email { to: "bob@sambung.test", subject: "s", body: "b", attachment: None, message_id: None };
+    let started = Instant::now();
+    let err = mailer.send(&email).await.expect_err("no greeting");
+    assert!(!err.is_permanent(), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    hold.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_server_is_a_transient_error() {
+    let mailer = Mailer::new(&config(free_port(), SmtpTls::None), None).expect("mailer");
+    let email = Email { to: "bob@sambung.test", subject: "s", body: "b", attachment: None, message_id: None };
+    let err = mailer.send(&email).await.expect_err("connection refused");
+    assert!(matches!(err, MailError::Smtp(_)) && !err.is_permanent(), "{err}");
+}
