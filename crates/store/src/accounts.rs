@@ -341,7 +341,7 @@ impl Store {
 /// Increments the account generation; the first statement of every account transaction, so
 /// that SQLite takes the write lock at once (waiting up to the busy timeout) rather than
 /// failing to upgrade a read lock later.
-const BUMP_GENERATION: &str = "UPDATE account_generation SET value = value + 1 WHERE id = 1";
+pub(crate) const BUMP_GENERATION: &str = "UPDATE account_generation SET value = value + 1 WHERE id = 1";
 
 #[cfg(test)]
 mod tests {

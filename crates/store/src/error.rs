@@ -37,6 +37,21 @@ pub enum StoreError {
     /// No message has this id.
     #[error("unknown message {0}")]
     UnknownMessage(i64),
+    /// No account has this id.
+    #[error("unknown account {0}")]
+    UnknownAccount(i64),
+    /// No voicemail message has this id.
+    #[error("unknown voicemail message {0}")]
+    UnknownVoicemail(i64),
+    /// No outgoing mail has this id.
+    #[error("unknown outgoing mail {0}")]
+    UnknownMail(i64),
+    /// A voicemail PIN that is not 4 to 12 ASCII digits.
+    #[error("invalid PIN: use {min} to {max} digits", min = crate::settings::PIN_DIGITS.start(), max = crate::settings::PIN_DIGITS.end())]
+    InvalidPin,
+    /// A forwarding target that is empty, too long, or holds spaces or control characters.
+    #[error("invalid forwarding target {0:?}: use a username, an extension or a sip:/sips: URI, without spaces")]
+    InvalidTarget(String),
     /// The password fails the policy.
     #[error("weak password: {0}")]
     WeakPassword(#[from] PasswordError),

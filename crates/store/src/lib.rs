@@ -1,4 +1,6 @@
-//! Sambung's database: accounts, registrations (bindings), text messages and call records.
+//! Sambung's database: accounts, registrations (bindings), text messages, call records, call
+//! settings (forwarding, do-not-disturb, voicemail), voicemail messages and the outgoing mail
+//! queue.
 //!
 //! One [`Store`] wraps a connection pool to SQLite (the default, one file in the data directory)
 //! or PostgreSQL (for several nodes sharing one database). Both backends run the same SQL through
@@ -27,8 +29,11 @@ mod bindings;
 mod cdrs;
 mod error;
 mod messages;
+mod outbox;
 mod password;
 mod rows;
+mod settings;
+mod voicemail;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -45,9 +50,12 @@ pub use bindings::Binding;
 pub use cdrs::{Cdr, HangupSide, NewCdr};
 pub use error::{PasswordError, StoreError};
 pub use messages::{Message, NewMessage};
+pub use outbox::{NewMail, OutgoingMail};
 pub use password::check_password;
+pub use settings::{CallSettings, DEFAULT_NO_ANSWER_SECS, NO_ANSWER_SECS, PIN_DIGITS, validate_pin, validate_target};
 /// The SQL toolkit, re-exported for callers that need raw access (tests, maintenance).
 pub use sqlx;
+pub use voicemail::{NewVoicemail, Voicemail, VoicemailState};
 
 /// How long an SQLite statement waits for another writer before failing with
 /// [`StoreError::Locked`].
@@ -190,8 +198,14 @@ fn prepare_sqlite_file(file: &std::path::Path, create: bool) -> Result<(), Store
 /// The embedded migrations of `backend`.
 fn migrator(backend: Backend) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))],
-        Backend::Postgres => &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))],
+        Backend::Sqlite => &[
+            (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
+            (2, "voicemail", include_str!("../migrations/sqlite/0002_voicemail.sql")),
+        ],
+        Backend::Postgres => &[
+            (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
+            (2, "voicemail", include_str!("../migrations/postgres/0002_voicemail.sql")),
+        ],
     };
     let migrations = files
         .iter()

@@ -123,11 +123,8 @@ impl Secrets {
         check_password(username, password)?;
         let (username, realm, password) = (username.to_owned(), realm.to_owned(), password.to_owned());
         tokio::task::spawn_blocking(move || {
-            let hash: PasswordHash =
-                Argon2::default().hash_password(password.as_bytes()).map_err(|e| StoreError::Hash(e.to_string()))?;
-            let password_hash = hash.to_string();
             Ok(Secrets {
-                password_hash,
+                password_hash: argon2_hash(&password)?,
                 ha1_md5: ha1(Algorithm::Md5, &username, &realm, &password),
                 ha1_sha256: ha1(Algorithm::Sha256, &username, &realm, &password),
             })
@@ -135,6 +132,20 @@ impl Secrets {
         .await
         .map_err(|e| StoreError::Hash(e.to_string()))?
     }
+}
+
+/// The Argon2id PHC string of `secret`, computed on a blocking thread (for voicemail PINs; the
+/// policy of the secret is the caller's).
+pub(crate) async fn hash(secret: &str) -> Result<String, StoreError> {
+    let secret = secret.to_owned();
+    tokio::task::spawn_blocking(move || argon2_hash(&secret)).await.map_err(|e| StoreError::Hash(e.to_string()))?
+}
+
+/// Argon2id with the crate's default parameters and a random salt.
+fn argon2_hash(secret: &str) -> Result<String, StoreError> {
+    let hash: PasswordHash =
+        Argon2::default().hash_password(secret.as_bytes()).map_err(|e| StoreError::Hash(e.to_string()))?;
+    Ok(hash.to_string())
 }
 
 /// Whether `password` matches the Argon2 PHC string `hash`, checked on a blocking thread.

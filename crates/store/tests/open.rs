@@ -8,7 +8,12 @@ use common::TestDb;
 use sambung_store::sqlx::{self, Connection as _};
 use sambung_store::{Backend, HangupSide, NewAccount, NewCdr, NewMessage, OpenMode, Store, StoreError};
 
-on_both_backends!(data_survives_reopen, migrations_are_idempotent, concurrent_writers_lose_nothing);
+on_both_backends!(
+    data_survives_reopen,
+    migrations_are_idempotent,
+    concurrent_writers_lose_nothing,
+    version_one_database_upgrades
+);
 
 async fn data_survives_reopen(db: &TestDb) {
     let store = db.open().await;
@@ -46,9 +51,37 @@ async fn migrations_are_idempotent(db: &TestDb) {
         store.migrate().await.unwrap();
         store.close().await;
     }
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM accounts").await, 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM account_generation").await, 1);
+}
+
+/// A database made before the voicemail migration (only version 1 applied, accounts in it) gets
+/// the new tables on opening, its data kept.
+async fn version_one_database_upgrades(db: &TestDb) {
+    let store = db.open().await;
+    let alice = store.create_account(NewAccount::new("alice", "correct horse", "example.com")).await.unwrap();
+    store.close().await;
+    let undo = "DROP TABLE mail_outbox; DROP TABLE voicemails; DROP TABLE call_settings; \
+                DELETE FROM _sqlx_migrations WHERE version = 2";
+    if db.postgres.is_some() {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql(undo).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql(undo).execute(&mut conn).await.unwrap();
+    }
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+
+    let store = db.open().await;
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
+    assert_eq!(store.account_by_username("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.call_settings(alice.id).await.unwrap(), sambung_store::CallSettings::default());
+    store.set_voicemail_pin(alice.id, "2468").await.unwrap();
+    assert!(store.verify_voicemail_pin(alice.id, "2468").await.unwrap());
+    assert_eq!(store.voicemail_counts(alice.id).await.unwrap(), (0, 0));
+    assert_eq!(store.next_mail_due().await.unwrap(), None);
+    store.close().await;
 }
 
 fn cdr(n: i64) -> NewCdr {
