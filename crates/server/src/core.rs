@@ -27,9 +27,11 @@ use tracing::{debug, trace};
 mod apps;
 mod calls;
 mod messages;
+mod mwi;
 
 pub use apps::{App, AppEnd, AppRequest, Caller, Confirmation, MailboxCounts};
 pub use calls::{CallKey, CallRecord, KeySource, Side};
+pub use calls::{DND_OFF, DND_ON, FORWARD_OFF, FORWARD_ON, OWN_MAILBOX};
 pub use messages::StoredMessage;
 
 use crate::config::Config;
@@ -141,6 +143,10 @@ pub struct Core {
     app_requests: VecDeque<AppRequest>,
     /// Message counts of each mailbox, for message-waiting (RFC 3842).
     mailboxes: std::collections::HashMap<i64, MailboxCounts>,
+    /// Subscriptions to message-summary.
+    subscriptions: mwi::Subscriptions,
+    /// `[voicemail] access_number`: reaches any mailbox with its PIN.
+    access_number: String,
 }
 
 impl Core {
@@ -190,6 +196,8 @@ impl Core {
             transmit: VecDeque::with_capacity(64),
             app_requests: VecDeque::new(),
             mailboxes: std::collections::HashMap::new(),
+            subscriptions: mwi::Subscriptions::default(),
+            access_number: config.voicemail.access_number.clone(),
         }
     }
 
@@ -231,7 +239,10 @@ impl Core {
             .next_expiry()
             .zip(self.last_now)
             .map(|(at, now)| now.instant + std::time::Duration::from_secs(at.saturating_sub(now.unix_secs)));
-        [self.transactions.poll_timeout(), expiry, self.calls.next_deadline()].into_iter().flatten().min()
+        [self.transactions.poll_timeout(), expiry, self.calls.next_deadline(), self.subscriptions.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Fires the timers that are due (retransmissions, Timers B to K, binding expiry).
@@ -240,6 +251,7 @@ impl Core {
         self.transactions.handle_timeout(now.instant);
         self.expire_bindings(now);
         self.expire_rings(now);
+        self.expire_subscriptions(now);
         self.run_session_timers(now);
         self.run_reliable_provisionals(now);
         self.drain(now, None);
@@ -286,6 +298,7 @@ impl Core {
                 }
                 let request = if in_dialog {
                     match self.on_call_request(now, key, request) {
+                        Some(request) if self.on_subscription_request(now, key, &request) => return,
                         Some(request) => request,
                         None => return,
                     }
@@ -328,13 +341,17 @@ impl Core {
                 self.on_call_ack(&request);
             }
             TxEvent::Response { key, response, .. } | TxEvent::Timeout { key, response, .. } => {
-                if !self.on_message_response(now, key, response.status) && !self.on_call_response(now, key, response) {
+                if !self.on_message_response(now, key, response.status)
+                    && !self.on_notify_response(key, response.status)
+                    && !self.on_call_response(now, key, response)
+                {
                     trace!(?key, "response for no call");
                 }
             }
             TxEvent::NoAck { key, .. } => self.on_no_ack(now, key),
             TxEvent::TransportError { key } => {
                 if !self.on_message_response(now, key, 503)
+                    && !self.on_notify_response(key, 503)
                     && let Some(request) = self.transactions.request(key).cloned()
                 {
                     let failed = request.reply(503, "Service Unavailable");
@@ -343,16 +360,6 @@ impl Core {
             }
             other => trace!(?other, "transaction event"),
         }
-    }
-
-    /// SUBSCRIBE (RFC 6665) from a device: authenticated like every request that acts for an
-    /// account; no event package is served yet, so an authenticated one gets 489 Bad Event.
-    fn on_subscribe(&mut self, now: Now, key: TxKey, request: Request) {
-        let response = match self.auth.authenticate(&request, &self.accounts, Challenger::Proxy, now.unix_secs) {
-            AuthOutcome::Challenge(challenge) => challenge,
-            AuthOutcome::Authenticated(_) => request.reply(489, "Bad Event"),
-        };
-        self.respond(key, response, now);
     }
 
     /// Our address toward `peer`, for Via and Contact: the socket's own address, or the
@@ -591,6 +598,17 @@ pub enum Persist {
     /// The messages no device of the account has had yet, for `device`, which just came
     /// online: the store answers with them.
     FetchPending { account_id: i64, device: String },
+    /// A feature code changed an account's call settings.
+    Routing { account_id: i64, change: RoutingChange },
+}
+
+/// A change of call settings made from a phone (feature codes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoutingChange {
+    /// Forward every call to this local username, or stop.
+    ForwardAlways(Option<String>),
+    /// Do-not-disturb on or off.
+    Dnd(bool),
 }
 
 fn outbound(inbound: &Inbound, bytes: Bytes, close: bool) -> Outbound {
@@ -601,6 +619,18 @@ fn outbound(inbound: &Inbound, bytes: Bytes, close: bool) -> Outbound {
         conn: inbound.conn,
         bytes,
         close,
+    }
+}
+
+/// The host part of a SIP URI with its port (`example.com`, `127.0.0.1:5060`), for the
+/// addresses of record the server writes.
+pub(crate) fn host_of(uri: &Uri) -> String {
+    match uri {
+        Uri::Sip(uri) => match uri.port {
+            Some(port) => format!("{}:{port}", uri.host.as_str()),
+            None => uri.host.as_str().to_owned(),
+        },
+        Uri::Other { .. } => "localhost".to_owned(),
     }
 }
 
@@ -618,3 +648,5 @@ pub(crate) fn insert(response: &mut Response, name: HeaderName, value: SipStr) {
 mod tests;
 #[cfg(test)]
 mod tests_calls;
+#[cfg(test)]
+mod tests_routing;

@@ -13,19 +13,58 @@ use sambung_store::Store;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::core::MailboxCounts;
 use crate::core::Persist;
-use crate::registrar::{Account, Accounts, Binding};
+use crate::registrar::{Account, Accounts, Binding, Routing, Target};
 use crate::transport::Event;
 
 /// How often the account generation is polled.
 pub const ACCOUNT_POLL: Duration = Duration::from_secs(1);
 
-/// Every account, as the core wants them.
+/// Every account with its call settings, as the core wants them.
 pub async fn load_accounts(store: &Store) -> Result<Accounts, sambung_store::StoreError> {
-    Ok(Accounts::new(store.list_accounts().await?.into_iter().map(account)))
+    let mut settings: std::collections::HashMap<i64, sambung_store::CallSettings> =
+        store.all_call_settings().await?.into_iter().collect();
+    Ok(Accounts::new(store.list_accounts().await?.into_iter().map(|a| {
+        let routing = settings.remove(&a.id).map(|s| routing(&s)).unwrap_or_default();
+        account(a, routing)
+    })))
 }
 
-fn account(a: sambung_store::Account) -> Account {
+/// The message counts of every mailbox, for message-waiting.
+pub async fn load_mailboxes(store: &Store) -> Result<Vec<(i64, MailboxCounts)>, sambung_store::StoreError> {
+    Ok(store
+        .all_voicemail_counts()
+        .await?
+        .into_iter()
+        .map(|(account, new, saved)| (account, MailboxCounts { new, saved }))
+        .collect())
+}
+
+/// The stored settings as routing reads them; a target that no longer parses is dropped
+/// with a warning rather than failing the load.
+fn routing(settings: &sambung_store::CallSettings) -> Routing {
+    let target = |t: &Option<String>| {
+        t.as_deref().and_then(|text| {
+            let parsed = Target::parse(text);
+            if parsed.is_none() {
+                warn!(target = text, "stored forwarding target unreadable; ignored");
+            }
+            parsed
+        })
+    };
+    Routing {
+        forward_always: target(&settings.forward_always),
+        forward_busy: target(&settings.forward_busy),
+        forward_no_answer: target(&settings.forward_no_answer),
+        forward_offline: target(&settings.forward_offline),
+        no_answer_secs: settings.no_answer_secs,
+        dnd: settings.dnd,
+        voicemail: settings.voicemail,
+    }
+}
+
+fn account(a: sambung_store::Account, routing: Routing) -> Account {
     Account {
         id: a.id,
         username: a.username,
@@ -35,6 +74,7 @@ fn account(a: sambung_store::Account) -> Account {
         ha1_md5: a.ha1_md5,
         ha1_sha256: a.ha1_sha256,
         disabled: a.disabled,
+        routing,
     }
 }
 
@@ -94,6 +134,20 @@ fn parse_received(text: &str) -> Option<(Transport, std::net::SocketAddr)> {
     Some((Transport::parse(transport), addr.parse().ok()?))
 }
 
+/// A feature code's change, over the account's other stored settings.
+async fn set_routing(
+    store: &Store,
+    account_id: i64,
+    change: &crate::core::RoutingChange,
+) -> Result<(), sambung_store::StoreError> {
+    let mut settings = store.call_settings(account_id).await?;
+    match change {
+        crate::core::RoutingChange::ForwardAlways(target) => settings.forward_always = target.clone(),
+        crate::core::RoutingChange::Dnd(on) => settings.dnd = *on,
+    }
+    store.set_call_settings(account_id, &settings).await
+}
+
 /// Writes the core's changes, in order, until the channel closes.
 /// Queries the core asked for are answered as [`Event`]s. The writer holds the event channel
 /// only weakly: the core stops when the transports are gone, and then the writer drains what
@@ -142,6 +196,7 @@ pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persi
                 }
                 Err(e) => Err(e),
             },
+            Persist::Routing { account_id, change } => set_routing(&store, *account_id, change).await,
         };
         if let Err(error) = result {
             warn!(%error, ?change, "could not persist");

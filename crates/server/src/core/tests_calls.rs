@@ -12,21 +12,21 @@ use sambung_sip::{HeaderName, Message, Request, Response, Transport};
 
 use super::{Core, Now, Persist};
 use crate::config::Config;
-use crate::registrar::{Account, Accounts, Binding};
+use crate::registrar::{Account, Accounts, Binding, Routing};
 use crate::transport::{Inbound, TransportKind};
 
-const REALM: &str = "sambung.example";
-const ALICE: &str = "192.0.2.10:5060";
-const BOB: &str = "192.0.2.20:5070";
+pub(super) const REALM: &str = "sambung.example";
+pub(super) const ALICE: &str = "192.0.2.10:5060";
+pub(super) const BOB: &str = "192.0.2.20:5070";
 
-struct Rig {
-    core: Core,
+pub(super) struct Rig {
+    pub(super) core: Core,
     start: Instant,
-    ms: u64,
+    pub(super) ms: u64,
 }
 
 impl Rig {
-    fn new() -> Rig {
+    pub(super) fn new() -> Rig {
         let config = Config { domains: vec![REALM.into()], ..Config::default() };
         let mut core = Core::new(&config, b"0123456789abcdef0123456789abcdef");
         let account = |id, name: &str, pw: &str| Account {
@@ -38,6 +38,7 @@ impl Rig {
             ha1_md5: digest::ha1(Algorithm::Md5, name, REALM, pw),
             ha1_sha256: digest::ha1(Algorithm::Sha256, name, REALM, pw),
             disabled: false,
+            routing: Routing::default(),
         };
         core.set_accounts(Accounts::new([account(1, "alice", "alice-secret-1"), account(2, "bob", "bob-secret-22")]));
         let start = Instant::now();
@@ -59,12 +60,12 @@ impl Rig {
         Rig { core, start, ms: 0 }
     }
 
-    fn now(&self) -> Now {
+    pub(super) fn now(&self) -> Now {
         Now { instant: self.start + Duration::from_millis(self.ms), unix_secs: 1_700_000_000 + self.ms / 1000 }
     }
 
     /// Feeds `text` from `from` and returns what the core sends, parsed, with destinations.
-    fn feed(&mut self, from: &str, text: &str) -> Vec<(SocketAddr, Message)> {
+    pub(super) fn feed(&mut self, from: &str, text: &str) -> Vec<(SocketAddr, Message)> {
         self.ms += 10;
         let inbound = Inbound {
             transport: TransportKind::Udp,
@@ -79,12 +80,12 @@ impl Rig {
             .collect()
     }
 
-    fn persisted(&mut self) -> Vec<Persist> {
+    pub(super) fn persisted(&mut self) -> Vec<Persist> {
         std::iter::from_fn(|| self.core.poll_persist()).collect()
     }
 }
 
-fn invite(auth: &str) -> String {
+pub(super) fn invite(auth: &str) -> String {
     format!(
         "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKcall-1-{}\r\nMax-Forwards: 70\r\n\
          To: <sip:bob@{REALM}>\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-1@alice\r\n\
@@ -95,14 +96,14 @@ fn invite(auth: &str) -> String {
     )
 }
 
-fn proxy_auth(challenge: &Response, method: &str, uri: &str) -> String {
+pub(super) fn proxy_auth(challenge: &Response, method: &str, uri: &str) -> String {
     let c = Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
     let creds = digest::respond(&c, method, uri, "alice", "alice-secret-1", "cafe01", 1);
     format!("Proxy-Authorization: {creds}\r\n")
 }
 
 /// What a device answers to `request`: its Via, From, To (with `tag`), Call-ID, CSeq.
-fn answer(request: &Request, status: u16, tag: &str, contact: &str, body: &str) -> String {
+pub(super) fn answer(request: &Request, status: u16, tag: &str, contact: &str, body: &str) -> String {
     let h = |n: HeaderName| request.headers.get(n).unwrap().to_string();
     let vias: String = request.headers.get_all(HeaderName::Via).map(|v| format!("Via: {v}\r\n")).collect();
     format!(
@@ -117,7 +118,7 @@ fn answer(request: &Request, status: u16, tag: &str, contact: &str, body: &str) 
     )
 }
 
-fn response(out: &[(SocketAddr, Message)], to: &str, status: u16) -> Response {
+pub(super) fn response(out: &[(SocketAddr, Message)], to: &str, status: u16) -> Response {
     out.iter()
         .find_map(|(a, m)| match m {
             Message::Response(r) if a.to_string() == to && r.status == status => Some(r.clone()),
@@ -126,7 +127,7 @@ fn response(out: &[(SocketAddr, Message)], to: &str, status: u16) -> Response {
         .unwrap_or_else(|| panic!("no {status} to {to} in {out:#?}"))
 }
 
-fn request(out: &[(SocketAddr, Message)], to: &str, method: &str) -> Request {
+pub(super) fn request(out: &[(SocketAddr, Message)], to: &str, method: &str) -> Request {
     out.iter()
         .find_map(|(a, m)| match m {
             Message::Request(r) if a.to_string() == to && r.method.as_str() == method => Some(r.clone()),

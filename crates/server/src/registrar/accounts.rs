@@ -20,6 +20,70 @@ pub struct Account {
     pub ha1_md5: String,
     pub ha1_sha256: String,
     pub disabled: bool,
+    /// What happens to calls for this account: forwarding, do-not-disturb, voicemail.
+    pub routing: Routing,
+}
+
+/// Where a forwarded call goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A local username or extension.
+    Local(String),
+    /// An outside SIP URI.
+    Uri(sambung_sip::Uri),
+}
+
+impl Target {
+    /// A stored target: a `sip:`/`sips:` URI, else a local username or extension. `None` for
+    /// what is neither (the store checks targets, so only a hand-edited row gets here).
+    pub fn parse(text: &str) -> Option<Target> {
+        let text = text.trim();
+        if text.is_empty() || text.contains(char::is_whitespace) {
+            return None;
+        }
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("sip:") || lower.starts_with("sips:") {
+            return sambung_sip::Uri::parse(text).ok().map(Target::Uri);
+        }
+        Some(Target::Local(text.to_owned()))
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Local(user) => f.write_str(user),
+            Target::Uri(uri) => write!(f, "{uri}"),
+        }
+    }
+}
+
+/// An account's call settings, as routing needs them (the store keeps the rest: PIN, email).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routing {
+    pub forward_always: Option<Target>,
+    pub forward_busy: Option<Target>,
+    pub forward_no_answer: Option<Target>,
+    pub forward_offline: Option<Target>,
+    /// How long the devices ring before no-answer forwarding or voicemail.
+    pub no_answer_secs: u32,
+    pub dnd: bool,
+    pub voicemail: bool,
+}
+
+impl Default for Routing {
+    /// The settings of an account that never changed them: voicemail on after 20 s.
+    fn default() -> Routing {
+        Routing {
+            forward_always: None,
+            forward_busy: None,
+            forward_no_answer: None,
+            forward_offline: None,
+            no_answer_secs: 20,
+            dnd: false,
+            voicemail: true,
+        }
+    }
 }
 
 /// Accounts by username and by extension.
@@ -56,6 +120,18 @@ impl Accounts {
 
     pub fn by_id(&self, id: i64) -> Option<&Arc<Account>> {
         self.by_id.get(&id)
+    }
+
+    /// Replaces account `id`'s routing (a feature code changed it); false for an unknown id.
+    pub fn set_routing(&mut self, id: i64, routing: Routing) -> bool {
+        let Some(old) = self.by_id.get(&id) else { return false };
+        let account = Arc::new(Account { routing, ..Account::clone(old) });
+        if let Some(ext) = &account.extension {
+            self.by_extension.insert(ext.clone(), account.clone());
+        }
+        self.by_name.insert(account.username.to_ascii_lowercase(), account.clone());
+        self.by_id.insert(id, account);
+        true
     }
 
     pub fn len(&self) -> usize {

@@ -8,7 +8,7 @@ pub mod location;
 use sambung_sip::transaction::Peer;
 use sambung_sip::{HeaderName, NameAddr, Request, Response, SipStr, Uri, text};
 
-pub use accounts::{Account, Accounts};
+pub use accounts::{Account, Accounts, Routing, Target};
 pub use auth::{AuthOutcome, Authenticator, Challenger};
 pub use location::{Binding, Location};
 

@@ -17,6 +17,7 @@ fn accounts() -> Accounts {
         ha1_md5: digest::ha1(Algorithm::Md5, name, REALM, pw),
         ha1_sha256: digest::ha1(Algorithm::Sha256, name, REALM, pw),
         disabled: false,
+        routing: Routing::default(),
     };
     Accounts::new([account(1, "alice", "1001", "alice-secret-1"), account(2, "bob", "1002", "bob-secret-22")])
 }

@@ -81,6 +81,11 @@ impl Core {
             self.calls.keys.pop_front();
         }
         self.calls.keys.push_back(CallKey { call, side, key, duration_ms, source });
+        // The caller's keys drive the application answering the call.
+        let to_app = self.calls.calls.get(&call).and_then(|c| c.app.as_ref()).is_some_and(|a| a.answered && !a.ended);
+        if to_app && side == Side::A {
+            self.app_requests.push_back(crate::core::AppRequest::Key { call, key });
+        }
     }
 
     /// The next key pressed in a call, in order.

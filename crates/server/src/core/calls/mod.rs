@@ -15,17 +15,22 @@ use sambung_sip::transaction::{self, Peer, TxKey};
 use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Transport, Uri, Via};
 use tracing::{debug, info};
 
+mod app_leg;
 mod keys;
 mod media;
 mod prack;
+mod route;
 mod session_timer;
 
+pub use app_leg::{DND_OFF, DND_ON, FORWARD_OFF, FORWARD_ON, OWN_MAILBOX};
 pub use keys::{CallKey, KeySource};
 use media::{CallMedia, LegTransport, MediaFailure, Role, is_secure};
 use session_timer::LegTimer;
 
+use super::apps::{App, AppRequest};
 use super::{Core, Now, Persist, insert};
-use crate::registrar::{Account, AuthOutcome, Binding, Challenger};
+use crate::registrar::{Account, AuthOutcome, Binding, Challenger, Target};
+use route::{Cause, Hop, Resolved, Step};
 
 /// A call's number within this server.
 pub type CallId = u64;
@@ -61,6 +66,8 @@ enum Purpose {
     Prack,
     /// A session refresh we sent on a leg (RFC 4028).
     Refresh(Side),
+    /// A REFER sending the caller to call someone back (from the mailbox menu).
+    Refer,
 }
 
 /// One device of the callee being rung.
@@ -110,6 +117,34 @@ struct Call {
     media: Option<CallMedia>,
     /// Reliable provisional responses, when the caller requires them (RFC 3262).
     reliable: Option<prack::Reliable>,
+    /// The account whose devices ring now: the callee, or where the call was forwarded.
+    target: Arc<Account>,
+    /// Every target so far, the dialled callee first (History-Info, Diversion, loops).
+    history: Vec<Hop>,
+    /// Forks before this index rang an earlier target: their answers come too late.
+    stage: usize,
+    /// The current target is an outside URI: its failure ends the call.
+    outside: bool,
+    /// The ring deadline leads to no-answer forwarding or voicemail rather than a failure.
+    no_answer_step: bool,
+    /// The caller's offer as the B side gets it (relay address, B ports), for each target.
+    b_offer: Option<sambung_media::sdp::SessionDescription>,
+    /// Max-Forwards of the B legs.
+    hops: u32,
+    /// The application answering the call instead of a device.
+    app: Option<AppLeg>,
+    /// What the caller dialled, for the call record, when it names no account (`*97`).
+    dialled: Option<String>,
+}
+
+/// An application on the B side of a call.
+#[derive(Debug)]
+struct AppLeg {
+    /// For the call record: `voicemail`, `mailbox`, `feature code`.
+    name: &'static str,
+    answered: bool,
+    /// The application said it is done: no Stop is sent.
+    ended: bool,
 }
 
 impl Call {
@@ -118,6 +153,11 @@ impl Call {
             Side::A => Some(&self.a_peer),
             Side::B => self.winner.map(|i| &self.forks[i].peer),
         }
+    }
+
+    /// Answered by a device or an application.
+    fn is_answered(&self) -> bool {
+        self.winner.is_some() || self.app.as_ref().is_some_and(|a| a.answered)
     }
 
     fn dialog_mut(&mut self, side: Side) -> Option<&mut Dialog> {
@@ -149,7 +189,7 @@ impl Calls {
         let ring = self
             .calls
             .values()
-            .filter(|c| c.winner.is_none() && c.ended.is_none())
+            .filter(|c| c.winner.is_none() && c.ended.is_none() && c.app.is_none())
             .flat_map(|c| std::iter::once(c.ring_deadline).chain(c.reliable.as_ref().and_then(|r| r.deadline())));
         let timers =
             self.calls.values().filter(|c| c.ended.is_none()).flat_map(|c| c.timers.iter().flatten().map(|t| t.due));
@@ -180,17 +220,18 @@ impl Core {
         if hops <= 1 {
             return self.respond(key, request.reply(483, "Too Many Hops"), now);
         }
-        let callee = match &request.uri {
-            Uri::Sip(uri) => uri.user_unescaped().and_then(|user| self.accounts.by_user_part(&user).cloned()),
+        let dialled = match &request.uri {
+            Uri::Sip(uri) => uri.user_unescaped().map(|u| u.into_owned()),
             Uri::Other { .. } => None,
+        };
+        let service = dialled.as_deref().and_then(|user| self.service_code(now, &caller, user));
+        let callee = match &service {
+            Some(_) => Some(caller.clone()),
+            None => dialled.as_deref().and_then(|user| self.accounts.by_user_part(user).cloned()),
         };
         let Some(callee) = callee.filter(|c| !c.disabled) else {
             return self.respond(key, request.reply(404, "Not Found"), now);
         };
-        let bindings: Vec<Binding> = self.registrar.location.bindings(callee.id).to_vec();
-        if bindings.is_empty() {
-            return self.respond(key, request.reply(480, "Temporarily Unavailable"), now);
-        }
         if let Some(too_small) = self.session_too_small(&request) {
             return self.respond(key, too_small, now);
         }
@@ -198,6 +239,7 @@ impl Core {
 
         let id = self.calls.next;
         self.calls.next += 1;
+        let callee_aor = format!("sip:{}@{}", callee.username, request_host(&request));
         let mut call = Call {
             caller: caller.clone(),
             callee: callee.clone(),
@@ -209,7 +251,7 @@ impl Core {
             a_dialog: None,
             b_call_id: SipStr::from(token(16)),
             b_tag: token(8),
-            forks: Vec::with_capacity(bindings.len()),
+            forks: Vec::new(),
             winner: None,
             b_dialog: None,
             started: now.unix_secs,
@@ -219,17 +261,25 @@ impl Core {
             timers: [None, None],
             media: None,
             reliable: None,
+            target: callee.clone(),
+            history: vec![Hop { uri: callee_aor, account: Some(callee.id), cause: None }],
+            stage: 0,
+            outside: false,
+            no_answer_step: false,
+            b_offer: None,
+            hops: hops - 1,
+            app: None,
+            dialled: service.as_ref().and(dialled),
         };
         if prack::requires_100rel(&call.a_invite) {
             call.reliable = Some(prack::Reliable::new(rand::random::<u32>() >> 2));
         }
-        info!(call = id, caller = caller.username, callee = callee.username, devices = bindings.len(), "call");
-        let mut b_offer = None;
+        info!(call = id, caller = caller.username, callee = callee.username, "call");
         if !call.a_invite.body.is_empty() {
             let body = call.a_invite.body.clone();
             let transport = LegTransport::of(&call.a_peer);
             match self.take_sdp(&mut call, id, Side::A, &body, transport, Role::Offer) {
-                Ok(offer) => b_offer = offer,
+                Ok(offer) => call.b_offer = offer,
                 Err(failure) => {
                     debug!(call = id, %failure, "offer refused");
                     let (status, reason) = failure.status();
@@ -237,53 +287,217 @@ impl Core {
                 }
             }
         }
-        let mut refused_media = false;
-        for binding in &bindings {
-            let target = binding.target();
-            let b_body = match (&b_offer, call.media.as_mut()) {
-                (Some(offer), Some(media)) => match media.for_leg(Side::B, offer, is_secure(&target)) {
-                    Some(body) => Some(body),
-                    None => {
-                        debug!(call = id, device = %binding.uri, "device not rung: it would need plain RTP");
-                        refused_media = true;
-                        continue;
-                    }
-                },
-                _ => (!call.a_invite.body.is_empty()).then(|| call.a_invite.body.clone()),
-            };
-            let invite = self.b_invite(&call, binding, hops - 1, b_body.as_ref());
-            match self.transactions.send_request(invite.clone(), target.clone(), now.instant) {
-                Ok(fork_key) => {
-                    self.calls.by_client.insert(fork_key, (id, Purpose::Fork(call.forks.len())));
-                    call.forks.push(Fork {
-                        key: fork_key,
-                        peer: target,
-                        invite,
-                        device: binding.uri.to_string(),
-                        status: None,
-                    });
-                }
-                Err(error) => debug!(call = id, %error, "fork not sent"),
-            }
-        }
-        if call.forks.is_empty() {
-            let (status, reason) =
-                if refused_media { MediaFailure::PlainRtp.status() } else { (480, "Temporarily Unavailable") };
-            let response = call.a_invite.reply(status, reason);
-            return self.respond(key, response, now);
-        }
         self.calls.by_invite.insert(key, id);
         // The caller's early dialog: PRACK, or a BYE before the answer, finds the call here.
         if let Some(early) = Core::early_dialog_key(&call.a_invite) {
             self.calls.by_dialog.insert(early, (id, prack::EARLY_SIDE));
         }
         self.calls.calls.insert(id, call);
+        match service {
+            Some(app) => self.start_app(now, id, app, (480, "Temporarily Unavailable", "system")),
+            None => {
+                let online = !self.registrar.location.bindings(callee.id).is_empty();
+                self.proceed(now, id, route::first_step(&callee.routing, online), "system");
+            }
+        }
     }
 
-    /// Our INVITE to one device of the callee.
-    fn b_invite(&self, call: &Call, binding: &Binding, hops: u32, body: Option<&Bytes>) -> Request {
+    /// Takes the next step of call `id` (see [`route`]); a failure is charged to `side`.
+    fn proceed(&mut self, now: Now, id: CallId, step: Step, side: &'static str) {
+        match step {
+            Step::Ring => self.ring_target(now, id),
+            Step::Forward(target, cause) => self.forward(now, id, target, cause),
+            Step::Voicemail(status, reason) => {
+                let Some(call) = self.calls.calls.get(&id) else { return };
+                let account = call.target.clone();
+                let name = account.extension.clone().unwrap_or_else(|| account.username.clone());
+                info!(call = id, mailbox = account.username, "to voicemail");
+                self.start_app(now, id, App::Voicemail { account_id: account.id, name }, (status, reason, side));
+            }
+            Step::Fail(status, reason) => self.fail_call(now, id, status, reason, side),
+        }
+    }
+
+    /// Rings every registered device of the call's target account.
+    fn ring_target(&mut self, now: Now, id: CallId) {
+        let Some(call) = self.calls.calls.get(&id) else { return };
+        let target = call.target.clone();
+        let bindings: Vec<Binding> = self.registrar.location.bindings(target.id).to_vec();
+        if bindings.is_empty() {
+            return self.proceed(now, id, route::offline_step(&target.routing), "system");
+        }
+        let no_answer_step = route::has_no_answer_step(&target.routing);
+        let ring_for = if no_answer_step {
+            std::time::Duration::from_secs(u64::from(target.routing.no_answer_secs)).min(self.ring_timeout)
+        } else {
+            self.ring_timeout
+        };
+        let mut refused_media = false;
+        let mut sent = 0;
+        let Some(mut call) = self.calls.calls.remove(&id) else { return };
+        call.stage = call.forks.len();
+        call.outside = false;
+        call.no_answer_step = no_answer_step;
+        call.ring_deadline = now.instant + ring_for;
+        for binding in &bindings {
+            let peer = binding.target();
+            let Some(body) = self.b_body(&mut call, id, &peer, &binding.uri) else {
+                refused_media = true;
+                continue;
+            };
+            if self.send_fork(now, &mut call, id, &binding.uri, &peer, body.as_ref(), binding.uri.to_string()) {
+                sent += 1;
+            }
+        }
+        self.calls.calls.insert(id, call);
+        debug!(call = id, account = target.username, devices = sent, "ringing");
+        if sent == 0 {
+            if refused_media {
+                let (status, reason) = MediaFailure::PlainRtp.status();
+                return self.fail_call(now, id, status, reason, "system");
+            }
+            self.proceed(now, id, route::offline_step(&target.routing), "system");
+        }
+    }
+
+    /// The body of a new B-leg INVITE toward `peer`: the caller's offer as that leg gets it, the
+    /// caller's body unchanged without a relay, none for a late offer. `None` when the device
+    /// would need plain RTP where it is not allowed.
+    fn b_body(&self, call: &mut Call, id: CallId, peer: &Peer, uri: &Uri) -> Option<Option<Bytes>> {
+        match (&call.b_offer, call.media.as_mut()) {
+            (Some(offer), Some(media)) => match media.for_leg(Side::B, offer, is_secure(peer)) {
+                Some(body) => Some(Some(body)),
+                None => {
+                    debug!(call = id, device = %uri, "not rung: it would need plain RTP");
+                    None
+                }
+            },
+            _ => Some((!call.a_invite.body.is_empty()).then(|| call.a_invite.body.clone())),
+        }
+    }
+
+    /// Sends one B-leg INVITE of `call` and records it as a fork; false if it could not be sent.
+    #[allow(clippy::too_many_arguments)]
+    fn send_fork(
+        &mut self,
+        now: Now,
+        call: &mut Call,
+        id: CallId,
+        uri: &Uri,
+        peer: &Peer,
+        body: Option<&Bytes>,
+        device: String,
+    ) -> bool {
+        let invite = self.b_invite(call, uri, peer, body);
+        match self.transactions.send_request(invite.clone(), peer.clone(), now.instant) {
+            Ok(fork_key) => {
+                self.calls.by_client.insert(fork_key, (id, Purpose::Fork(call.forks.len())));
+                call.forks.push(Fork { key: fork_key, peer: peer.clone(), invite, device, status: None });
+                true
+            }
+            Err(error) => {
+                debug!(call = id, %error, "fork not sent");
+                false
+            }
+        }
+    }
+
+    /// Forwards call `id` to `target` for `cause`: stops what rings now, then rings the target.
+    fn forward(&mut self, now: Now, id: CallId, target: Target, cause: Cause) {
+        let resolved = self.resolve(&target);
+        let Some(call) = self.calls.calls.get_mut(&id) else { return };
+        if call.history.len() > route::MAX_DIVERSIONS {
+            info!(call = id, %target, "too many forwards: loop");
+            return self.fail_call(now, id, 482, "Loop Detected", "system");
+        }
+        let host = request_host(&call.a_invite);
+        let hop = match &resolved {
+            Resolved::Account(account) => {
+                Hop { uri: format!("sip:{}@{host}", account.username), account: Some(account.id), cause: Some(cause) }
+            }
+            Resolved::Outside(outside) => Hop { uri: outside.0.to_string(), account: None, cause: Some(cause) },
+            Resolved::Invalid(why) => {
+                info!(call = id, %target, why, "forwarding target unreachable");
+                return self.fail_call(now, id, 404, "Not Found", "system");
+            }
+        };
+        let seen = call.history.iter().any(|h| match (h.account, hop.account) {
+            (Some(a), Some(b)) => a == b,
+            _ => h.uri.eq_ignore_ascii_case(&hop.uri),
+        });
+        if seen {
+            info!(call = id, %target, "forwarding loop stopped");
+            return self.fail_call(now, id, 482, "Loop Detected", "system");
+        }
+        info!(call = id, %target, cause = cause.code(), "forwarded");
+        // No-answer forwarding: the first devices stop ringing before the target rings.
+        let pending: Vec<TxKey> =
+            call.forks[call.stage..].iter().filter(|f| f.status.is_none()).map(|f| f.key).collect();
+        call.stage = call.forks.len();
+        call.history.push(hop);
+        for key in pending {
+            let _ = self.transactions.cancel(key, now.instant);
+        }
+        match resolved {
+            Resolved::Account(account) => {
+                let online = !self.registrar.location.bindings(account.id).is_empty();
+                let step = route::first_step(&account.routing, online);
+                if let Some(call) = self.calls.calls.get_mut(&id) {
+                    call.target = account;
+                }
+                self.proceed(now, id, step, "system");
+            }
+            Resolved::Outside(outside) => self.ring_outside(now, id, &outside.0, &outside.1),
+            Resolved::Invalid(_) => {}
+        }
+    }
+
+    /// Which account or address a forwarding target names.
+    fn resolve(&self, target: &Target) -> Resolved {
+        let local = |user: &str| match self.accounts.by_user_part(user) {
+            Some(account) if !account.disabled => Resolved::Account(account.clone()),
+            _ => Resolved::Invalid("no such account"),
+        };
+        match target {
+            Target::Local(user) => local(user),
+            Target::Uri(uri) => {
+                // A URI naming one of our domains is a local account; an IP with its own port
+                // is a device somewhere else, even on this host.
+                let ours = uri.as_sip().is_some_and(|sip| {
+                    sip.host.ip().is_none() && self.local.contains(&sip.host, std::net::Ipv4Addr::UNSPECIFIED.into())
+                });
+                match (ours, uri.as_sip().and_then(|s| s.user_unescaped())) {
+                    (true, Some(user)) => local(&user),
+                    _ => match route::outside_peer(uri) {
+                        Some(peer) => Resolved::Outside(Box::new((uri.clone(), peer))),
+                        None => Resolved::Invalid("needs DNS or a stream transport, not supported yet"),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Rings an outside SIP URI (over UDP).
+    fn ring_outside(&mut self, now: Now, id: CallId, uri: &Uri, peer: &Peer) {
+        let Some(mut call) = self.calls.calls.remove(&id) else { return };
+        call.stage = call.forks.len();
+        call.outside = true;
+        call.no_answer_step = false;
+        call.ring_deadline = now.instant + self.ring_timeout;
+        let sent = match self.b_body(&mut call, id, peer, uri) {
+            Some(body) => self.send_fork(now, &mut call, id, uri, peer, body.as_ref(), uri.to_string()),
+            None => false,
+        };
+        self.calls.calls.insert(id, call);
+        if !sent {
+            self.fail_call(now, id, 480, "Temporarily Unavailable", "system");
+        }
+    }
+
+    /// Our INVITE to one device (or outside URI) of the call's current target.
+    fn b_invite(&self, call: &Call, uri: &Uri, peer: &Peer, body: Option<&Bytes>) -> Request {
         let a = &call.a_invite;
-        let domain = aor_domain(&binding.aor);
+        let domain = request_host(a);
         let display = a.from().and_then(|f| f.display_name().map(|d| d.into_owned())).unwrap_or_default();
         let from = if display.is_empty() {
             format!("<sip:{}@{domain}>;tag={}", call.caller.username, call.b_tag)
@@ -291,26 +505,33 @@ impl Core {
             format!("{} <sip:{}@{domain}>;tag={}", sambung_sip::text::quote(&display), call.caller.username, call.b_tag)
         };
         let mut headers = sambung_sip::Headers::new();
-        headers.push(HeaderName::MaxForwards, SipStr::from(hops.to_string()));
+        headers.push(HeaderName::MaxForwards, SipStr::from(call.hops.to_string()));
         headers.push(HeaderName::From, SipStr::from(from));
-        headers.push(HeaderName::To, SipStr::from(format!("<{}>", binding.aor)));
+        // The dialled callee stays in To, as retargeting leaves it (RFC 7044 §1).
+        headers.push(HeaderName::To, SipStr::from(format!("<{}>", call.history[0].uri)));
         headers.push(HeaderName::CallId, call.b_call_id.clone());
         headers.push(HeaderName::CSeq, SipStr::from_static("1 INVITE"));
-        headers.push(HeaderName::Contact, self.contact_for(&binding.target()));
+        headers.push(HeaderName::Contact, self.contact_for(peer));
         headers.push(HeaderName::Allow, self.capabilities.allow.clone());
-        headers.push(HeaderName::Supported, SipStr::from_static("replaces, timer, 100rel"));
+        headers.push(HeaderName::Supported, SipStr::from_static("replaces, timer, 100rel, histinfo"));
         for name in [HeaderName::Subject, HeaderName::AlertInfo, HeaderName::Priority] {
             if let Some(v) = a.headers.get(name.clone()) {
                 headers.push(name, v.clone());
             }
         }
-        let mut invite = Request { method: Method::Invite, uri: binding.uri.clone(), headers, body: Bytes::new() };
+        if call.history.len() > 1 {
+            headers.push(HeaderName::from("History-Info"), SipStr::from(route::history_info(&call.history)));
+            for diversion in route::diversions(&call.history) {
+                headers.push(HeaderName::from("Diversion"), SipStr::from(diversion));
+            }
+        }
+        let mut invite = Request { method: Method::Invite, uri: uri.clone(), headers, body: Bytes::new() };
         self.add_session_request_headers(&mut invite);
         if let Some(body) = body {
             let content_type = a.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
             invite.set_body(content_type, body.clone());
         }
-        self.push_our_via(&mut invite, &binding.target());
+        self.push_our_via(&mut invite, peer);
         invite
     }
 
@@ -324,7 +545,7 @@ impl Core {
     }
 
     /// Our Contact toward `peer`.
-    fn contact_for(&self, peer: &Peer) -> SipStr {
+    pub(super) fn contact_for(&self, peer: &Peer) -> SipStr {
         let (host, port) = self.local_address(peer);
         let transport = match peer.transport {
             Transport::Udp => String::new(),
@@ -359,7 +580,12 @@ impl Core {
                 // §10: the refresh failed because the session is gone on that side.
                 self.end_call_both(now, id);
             }
-            Purpose::Bye | Purpose::Prack | Purpose::Refresh(_) => {}
+            Purpose::Refer if response.status >= 200 => {
+                // The caller's phone took the transfer (or refused it): our leg ends.
+                debug!(call = id, status = response.status, "call-back transfer answered");
+                self.hang_up(now, id, Side::A, "system");
+            }
+            Purpose::Bye | Purpose::Prack | Purpose::Refresh(_) | Purpose::Refer => {}
         }
         true
     }
@@ -371,7 +597,7 @@ impl Core {
             return;
         }
         if status < 200 {
-            if call.winner.is_some() || call.ended.is_some() {
+            if call.winner.is_some() || call.ended.is_some() || call.app.is_some() || fork < call.stage {
                 return;
             }
             self.prack_if_reliable(now, id, fork, &response);
@@ -393,12 +619,25 @@ impl Core {
             return self.on_fork_answered(now, id, fork, response);
         }
         call.forks[fork].status = Some(status);
-        if call.winner.is_some() || call.ended.is_some() {
+        if call.winner.is_some() || call.ended.is_some() || call.app.is_some() || fork < call.stage {
             return;
         }
-        if call.forks.iter().all(|f| f.status.is_some()) {
-            let (status, reason) = best_failure(&call.forks, &response);
-            self.fail_call(now, id, status, &reason, "callee");
+        if call.forks[call.stage..].iter().all(|f| f.status.is_some()) {
+            let (status, reason) = best_failure(&call.forks[call.stage..], &response);
+            let step = if call.outside {
+                None
+            } else {
+                let routing = &call.target.routing;
+                match status {
+                    486 | 600 | 603 => Some(route::busy_step(routing, status, &reason)),
+                    408 | 480 | 503 => Some(route::offline_step(routing)),
+                    _ => None,
+                }
+            };
+            match step {
+                Some(step) => self.proceed(now, id, step, "callee"),
+                None => self.fail_call(now, id, status, &reason, "callee"),
+            }
         }
     }
 
@@ -427,8 +666,9 @@ impl Core {
             debug!(call = id, "2xx without what a dialog needs");
             return;
         };
-        if call.winner.is_some() || call.ended.is_some() {
-            // Another device answered too (or the caller gave up): §13.2.2.4, ACK then BYE.
+        if call.winner.is_some() || call.ended.is_some() || call.app.is_some() || fork < call.stage {
+            // Another device answered too, or one that was cancelled when the call moved on
+            // (or the caller gave up): §13.2.2.4, ACK then BYE.
             let mut ack = b_dialog.create_request(Method::Ack);
             self.push_our_via(&mut ack, &peer);
             self.transactions.send_ack(fork_key, ack, peer.clone());
@@ -517,7 +757,7 @@ impl Core {
     /// the INVITE. Returns false when the INVITE is not a call's.
     pub(super) fn on_call_cancel(&mut self, now: Now, invite: TxKey) -> bool {
         let Some(&id) = self.calls.by_invite.get(&invite) else { return false };
-        if self.calls.calls.get(&id).is_some_and(|c| c.winner.is_none() && c.ended.is_none()) {
+        if self.calls.calls.get(&id).is_some_and(|c| !c.is_answered() && c.ended.is_none()) {
             self.fail_call(now, id, 487, "Request Terminated", "caller");
         }
         true
@@ -574,7 +814,7 @@ impl Core {
             Method::Bye => {
                 self.respond(key, request.reply(200, "OK"), now);
                 let hangup = if side == Side::A { "caller" } else { "callee" };
-                let answered = self.calls.calls.get(&id).is_some_and(|c| c.winner.is_some());
+                let answered = self.calls.calls.get(&id).is_some_and(Call::is_answered);
                 if answered {
                     self.hang_up(now, id, side.other(), hangup);
                 } else {
@@ -583,6 +823,9 @@ impl Core {
                 }
             }
             Method::Prack => self.on_prack(now, id, key, &request),
+            _ if self.calls.calls.get(&id).is_some_and(|c| c.app.is_some()) => {
+                self.app_call_request(now, id, side, key, &request)
+            }
             Method::Info if keys::info_key(&request).is_some() => {
                 if let Some((pressed, duration)) = keys::info_key(&request) {
                     self.key_pressed(id, side, pressed, duration, KeySource::Info);
@@ -764,11 +1007,19 @@ impl Core {
             .calls
             .calls
             .iter()
-            .filter(|(_, c)| c.winner.is_none() && c.ended.is_none() && c.ring_deadline <= now.instant)
+            .filter(|(_, c)| {
+                c.winner.is_none() && c.ended.is_none() && c.app.is_none() && c.ring_deadline <= now.instant
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            self.fail_call(now, id, 480, "No Answer", "system");
+            let Some(call) = self.calls.calls.get(&id) else { continue };
+            if call.no_answer_step {
+                let step = route::no_answer_step(&call.target.routing);
+                self.proceed(now, id, step, "system");
+            } else {
+                self.fail_call(now, id, 480, "No Answer", "system");
+            }
         }
     }
 
@@ -779,13 +1030,17 @@ impl Core {
         self.calls.by_client.retain(|_, (c, purpose)| *c != id || *purpose == Purpose::Bye);
         self.calls.by_dialog.retain(|_, (c, _)| *c != id);
         let ending = call.ended.clone().unwrap_or(Ending { status: 200, reason: "OK".into(), side: "system" });
-        let callee_device = call.winner.map(|i| call.forks[i].device.clone());
+        let callee_device =
+            call.winner.map(|i| call.forks[i].device.clone()).or_else(|| call.app.as_ref().map(|a| a.name.to_owned()));
+        if call.app.as_ref().is_some_and(|a| !a.ended) {
+            self.app_requests.push_back(AppRequest::Stop { call: id });
+        }
         let duration = call.answered.map_or(0, |a| now.unix_secs.saturating_sub(a));
         info!(call = id, status = ending.status, by = ending.side, duration, "call ended");
         self.persist.push_back(Persist::Cdr(CallRecord {
             call_id: call.a_invite.call_id().unwrap_or_default().to_owned(),
             caller: call.caller.username.clone(),
-            callee: call.callee.username.clone(),
+            callee: call.dialled.clone().unwrap_or_else(|| call.callee.username.clone()),
             caller_device: Some(call.caller_device),
             callee_device,
             started_at: call.started,
@@ -914,8 +1169,9 @@ fn body_of(response: &Response) -> Option<(&str, Bytes)> {
     Some((content_type, response.body.clone()))
 }
 
-fn aor_domain(aor: &str) -> &str {
-    aor.rsplit('@').next().unwrap_or(aor)
+/// The host the caller addressed (our domain as the caller knows it), for the AORs we write.
+pub(super) fn request_host(request: &Request) -> String {
+    super::host_of(&request.uri)
 }
 
 /// How the caller's device shows in the call record: its User-Agent and address.
@@ -923,19 +1179,5 @@ fn device_name(request: &Request, from: &Peer) -> String {
     match request.headers.get(HeaderName::UserAgent) {
         Some(ua) => format!("{ua} ({})", from.addr),
         None => from.addr.to_string(),
-    }
-}
-
-impl Core {
-    pub(super) fn on_app_answered(&mut self, _now: Now, call: CallId, sdp: Option<Bytes>) {
-        debug!(call, answered = sdp.is_some(), "application answer (not wired yet)");
-    }
-
-    pub(super) fn on_app_ended(&mut self, _now: Now, call: CallId, end: super::AppEnd) {
-        debug!(call, ?end, "application ended (not wired yet)");
-    }
-
-    pub(super) fn notify_mailbox(&mut self, _now: Now, account_id: i64) {
-        debug!(account_id, "mailbox changed (not wired yet)");
     }
 }

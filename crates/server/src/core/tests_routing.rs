@@ -1,0 +1,221 @@
+//! Forwarding through the core on the virtual clock: always, busy, no answer, offline, loops,
+//! History-Info and Diversion on the forwarded leg, and the feature codes that change the
+//! settings from a phone.
+
+use sambung_sip::digest::{self, Algorithm};
+use sambung_sip::transaction::Peer;
+use sambung_sip::{HeaderName, Request, Transport};
+
+use super::tests_calls::{ALICE, BOB, REALM, Rig, answer, invite, proxy_auth, request, response};
+use super::{Persist, RoutingChange};
+use crate::registrar::{Account, Accounts, Binding, Routing, Target};
+
+const CAROL: &str = "192.0.2.30:5080";
+
+fn account(id: i64, name: &str, routing: Routing) -> Account {
+    let pw = format!("{name}-secret-1");
+    Account {
+        id,
+        username: name.into(),
+        display_name: name.into(),
+        extension: Some(format!("100{id}")),
+        realm: REALM.into(),
+        ha1_md5: digest::ha1(Algorithm::Md5, name, REALM, &pw),
+        ha1_sha256: digest::ha1(Algorithm::Sha256, name, REALM, &pw),
+        disabled: false,
+        routing,
+    }
+}
+
+/// alice, bob (bound at BOB), carol (bound at CAROL) and dave (no device), with the given
+/// routing for bob, carol and dave.
+fn rig(bob: Routing, carol: Routing, dave: Routing) -> Rig {
+    let mut rig = Rig::new();
+    let alice = Account {
+        ha1_md5: digest::ha1(Algorithm::Md5, "alice", REALM, "alice-secret-1"),
+        ha1_sha256: digest::ha1(Algorithm::Sha256, "alice", REALM, "alice-secret-1"),
+        ..account(1, "alice", Routing::default())
+    };
+    rig.core.set_accounts(Accounts::new([
+        alice,
+        account(2, "bob", bob),
+        account(3, "carol", carol),
+        account(4, "dave", dave),
+    ]));
+    let carol = Binding {
+        account_id: 3,
+        aor: format!("sip:carol@{REALM}"),
+        uri: sambung_sip::Uri::parse(&format!("sip:carol@{CAROL}")).unwrap(),
+        instance: None,
+        reg_id: None,
+        q: 1000,
+        call_id: "reg-carol".into(),
+        cseq: 1,
+        expires_at: 1_700_003_600,
+        source: Peer { transport: Transport::Udp, addr: CAROL.parse().unwrap(), flow: None },
+        user_agent: None,
+    };
+    let now = rig.now();
+    rig.core.restore_bindings(vec![carol], now);
+    rig
+}
+
+fn routing(f: impl FnOnce(&mut Routing)) -> Routing {
+    let mut r = Routing { voicemail: false, ..Routing::default() };
+    f(&mut r);
+    r
+}
+
+fn local(user: &str) -> Option<Target> {
+    Some(Target::Local(user.into()))
+}
+
+/// alice calls `callee` (answering the challenge); returns what the core sent.
+fn call(rig: &mut Rig, callee: &str, call_id: &str) -> Vec<(std::net::SocketAddr, sambung_sip::Message)> {
+    let text = |auth: &str| {
+        invite(auth)
+            .replace("call-1", call_id)
+            .replace(&format!("INVITE sip:bob@{REALM}"), &format!("INVITE sip:{callee}@{REALM}"))
+    };
+    let challenge = response(&rig.feed(ALICE, &text("")), ALICE, 407);
+    let auth = proxy_auth(&challenge, "INVITE", &format!("sip:{callee}@{REALM}"));
+    rig.feed(ALICE, &text(&auth))
+}
+
+fn header(request: &Request, name: &'static str) -> String {
+    request.headers.get_all(HeaderName::from(name)).map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+#[test]
+fn forward_always_rings_the_target_with_history_info_and_the_callers_identity() {
+    let mut rig = rig(routing(|r| r.forward_always = local("carol")), routing(|_| {}), routing(|_| {}));
+    let out = call(&mut rig, "bob", "fa-1");
+    assert!(out.iter().all(|(to, _)| to.to_string() != BOB), "bob's device must not ring: {out:#?}");
+    let invite = request(&out, CAROL, "INVITE");
+    assert_eq!(invite.from().unwrap().display_name().unwrap(), "Alice", "the caller's name is kept");
+    assert!(invite.from().unwrap().to_string().contains("sip:alice@"), "the caller's identity is kept");
+    let history = header(&invite, "History-Info");
+    assert!(history.contains(&format!("<sip:bob@{REALM}?Reason=SIP%3Bcause%3D302>;index=1")), "{history}");
+    assert!(history.contains(&format!("<sip:carol@{REALM};cause=302>;index=1.1;mp=1")), "{history}");
+    let diversion = header(&invite, "Diversion");
+    assert_eq!(diversion, format!("<sip:bob@{REALM}>;reason=unconditional;counter=1"));
+    // carol answers: alice is connected
+    let out = rig.feed(CAROL, &answer(&invite, 200, "c1", &format!("sip:carol@{CAROL}"), "v=0\r\ns=carol\r\n"));
+    response(&out, ALICE, 200);
+}
+
+#[test]
+fn busy_forwarding_follows_the_refusal() {
+    let mut rig = rig(routing(|r| r.forward_busy = local("carol")), routing(|_| {}), routing(|_| {}));
+    let out = call(&mut rig, "bob", "fb-1");
+    let to_bob = request(&out, BOB, "INVITE");
+    let out = rig.feed(BOB, &answer(&to_bob, 486, "b1", &format!("sip:bob@{BOB}"), ""));
+    let to_carol = request(&out, CAROL, "INVITE");
+    assert!(header(&to_carol, "History-Info").contains("cause=486"), "{}", header(&to_carol, "History-Info"));
+    assert!(header(&to_carol, "Diversion").contains("reason=user-busy"));
+    // carol refuses too: alice hears carol's answer
+    let out = rig.feed(CAROL, &answer(&to_carol, 486, "c1", &format!("sip:carol@{CAROL}"), ""));
+    response(&out, ALICE, 486);
+}
+
+#[test]
+fn no_answer_forwarding_stops_the_first_devices_then_rings_the_target() {
+    let mut rig = rig(
+        routing(|r| {
+            r.forward_no_answer = local("1003");
+            r.no_answer_secs = 5;
+        }),
+        routing(|_| {}),
+        routing(|_| {}),
+    );
+    let out = call(&mut rig, "bob", "fn-1");
+    let to_bob = request(&out, BOB, "INVITE");
+    rig.feed(BOB, &answer(&to_bob, 180, "b1", &format!("sip:bob@{BOB}"), ""));
+    rig.ms += 4000;
+    rig.core.handle_timeout(rig.now());
+    assert!(std::iter::from_fn(|| rig.core.poll_transmit()).all(|o| o.remote.to_string() != CAROL));
+    rig.ms += 1100;
+    rig.core.handle_timeout(rig.now());
+    let out: Vec<_> = std::iter::from_fn(|| rig.core.poll_transmit())
+        .map(|o| (o.remote, sambung_sip::Message::parse(o.bytes).unwrap()))
+        .collect();
+    request(&out, BOB, "CANCEL");
+    let to_carol = request(&out, CAROL, "INVITE");
+    let cancel_at = out.iter().position(|(a, _)| a.to_string() == BOB).unwrap();
+    let invite_at = out.iter().position(|(a, _)| a.to_string() == CAROL).unwrap();
+    assert!(cancel_at < invite_at, "bob's device stops ringing before carol's starts");
+    assert!(header(&to_carol, "History-Info").contains("cause=408"));
+    assert!(header(&to_carol, "Diversion").contains("reason=no-answer"));
+    // bob's device answers the CANCEL's race late: it is acknowledged and hung up, alice waits for carol
+    let out = rig.feed(BOB, &answer(&to_bob, 200, "b1", &format!("sip:bob@{BOB}"), "v=0\r\ns=bob\r\n"));
+    request(&out, BOB, "BYE");
+    assert!(out.iter().all(|(a, _)| a.to_string() != ALICE), "alice does not get bob's late answer");
+    let out = rig.feed(CAROL, &answer(&to_carol, 200, "c1", &format!("sip:carol@{CAROL}"), "v=0\r\ns=carol\r\n"));
+    assert_eq!(&response(&out, ALICE, 200).body[..], b"v=0\r\ns=carol\r\n");
+}
+
+#[test]
+fn offline_forwarding_and_a_forward_to_an_outside_uri() {
+    let mut rig = rig(
+        routing(|_| {}),
+        routing(|_| {}),
+        routing(|r| r.forward_offline = Some(Target::parse("sip:desk@198.51.100.7:5099").unwrap())),
+    );
+    let out = call(&mut rig, "dave", "fo-1");
+    let invite = request(&out, "198.51.100.7:5099", "INVITE");
+    assert_eq!(invite.uri.to_string(), "sip:desk@198.51.100.7:5099");
+    assert!(header(&invite, "History-Info").contains("cause=503"));
+    assert!(header(&invite, "Diversion").contains("reason=unavailable"));
+}
+
+#[test]
+fn a_forwarding_loop_is_stopped() {
+    let mut rig = rig(
+        routing(|r| r.forward_always = local("carol")),
+        routing(|r| r.forward_always = local("dave")),
+        routing(|r| r.forward_always = local("bob")),
+    );
+    let out = call(&mut rig, "bob", "loop-1");
+    assert_eq!(response(&out, ALICE, 482).reason.to_string(), "Loop Detected");
+    assert!(out.iter().all(|(a, _)| a.to_string() == ALICE), "nothing rang: {out:#?}");
+    let cdr = rig.persisted().into_iter().find_map(|p| match p {
+        Persist::Cdr(c) => Some(c),
+        _ => None,
+    });
+    assert_eq!(cdr.map(|c| c.cause_code), Some(482));
+}
+
+#[test]
+fn do_not_disturb_without_voicemail_is_busy() {
+    let mut rig = rig(routing(|r| r.dnd = true), routing(|_| {}), routing(|_| {}));
+    let out = call(&mut rig, "bob", "dnd-1");
+    response(&out, ALICE, 486);
+    assert!(out.iter().all(|(a, _)| a.to_string() != BOB));
+}
+
+#[test]
+fn feature_codes_change_the_settings_and_persist_them() {
+    let mut rig = rig(routing(|_| {}), routing(|_| {}), routing(|_| {}));
+    // Without a relay the confirmation cannot be played: the call fails, the change stays.
+    call(&mut rig, "*721003", "fc-1");
+    call(&mut rig, "*78", "fc-2");
+    let changes: Vec<_> = rig
+        .persisted()
+        .into_iter()
+        .filter_map(|p| match p {
+            Persist::Routing { account_id, change } => Some((account_id, change)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes, [(1, RoutingChange::ForwardAlways(Some("carol".into()))), (1, RoutingChange::Dnd(true))]);
+    let alice = rig.core.accounts.by_id(1).unwrap();
+    assert_eq!(alice.routing.forward_always, local("carol"));
+    assert!(alice.routing.dnd);
+    // an unknown target changes nothing
+    call(&mut rig, "*72999", "fc-3");
+    call(&mut rig, "*73", "fc-4");
+    call(&mut rig, "*79", "fc-5");
+    let alice = rig.core.accounts.by_id(1).unwrap();
+    assert_eq!((alice.routing.forward_always.clone(), alice.routing.dnd), (None, false));
+    assert_eq!(rig.persisted().into_iter().filter(|p| matches!(p, Persist::Routing { .. })).count(), 2);
+}
