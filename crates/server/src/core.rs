@@ -62,6 +62,8 @@ pub struct LocalDomains {
     /// family may be ours, so it is taken as ours (no relaying is ever done for it).
     any_v4: bool,
     any_v6: bool,
+    /// The ports the server listens on (any transport).
+    ports: Vec<u16>,
 }
 
 impl LocalDomains {
@@ -71,6 +73,7 @@ impl LocalDomains {
             ..LocalDomains::default()
         };
         for addr in config.listen.all() {
+            local.ports.push(addr.port());
             match addr.ip() {
                 ip if ip.is_unspecified() && ip.is_ipv4() => local.any_v4 = true,
                 ip if ip.is_unspecified() => local.any_v6 = true,
@@ -78,6 +81,12 @@ impl LocalDomains {
             }
         }
         local
+    }
+
+    /// True when a URI's `host` and `port` name this server: the host is ours and the port is
+    /// one we listen on (or none, the default).
+    pub fn contains_address(&self, host: &Host, port: Option<u16>) -> bool {
+        self.contains(host, Ipv4Addr::UNSPECIFIED.into()) && port.is_none_or(|p| self.ports.contains(&p))
     }
 
     /// True when `host` names this server: a configured domain, a listening address, the

@@ -89,16 +89,7 @@ pub fn server_config(rtp: (u16, u16)) -> String {
 /// already holds `users`: the accounts are made by running `sambung user add` against the same
 /// configuration (same data directory, realm and database) before `sambung serve` starts.
 pub fn server_with_users(extra: &str, users: &[User<'_>]) -> Server {
-    let dir = temp_dir("server");
-    let config = dir.join("sambung.toml");
-    std::fs::write(&config, format!("data_dir = {:?}\n{extra}\n", dir.join("data").display().to_string()))
-        .expect("write config");
-    for user in users {
-        add_user(&config, user);
-    }
-    let mut server = Server::start_in(dir, extra);
-    server.owns_dir = true;
-    server
+    Server::start_owning(server_dir_with_users(extra, users), extra)
 }
 
 /// Runs `sambung user add NAME --password PW [--extension EXT] --config FILE`.
@@ -1126,4 +1117,32 @@ pub fn strip_ansi(text: &str) -> String {
         }
     }
     out
+}
+
+/// Changes `user`'s call settings in the database of the server directory `dir` (before the
+/// server starts, or while it runs: it reloads within a second).
+pub fn set_call_settings(dir: &Path, user: &str, change: impl FnOnce(&mut sambung_store::CallSettings)) {
+    let url = format!("sqlite://{}", dir.join("data").join("sambung.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let store = sambung_store::Store::open(&url).await.expect("open the test database");
+        let account = store.account_by_username(user).await.expect("read the account").expect("the user exists");
+        let mut settings = store.call_settings(account.id).await.expect("read the settings");
+        change(&mut settings);
+        store.set_call_settings(account.id, &settings).await.expect("store the settings");
+        store.close().await;
+    });
+}
+
+/// A server directory with `users` added (and nothing started yet), for settings made before
+/// the server starts; start it with [`Server::start_in`].
+pub fn server_dir_with_users(extra: &str, users: &[User<'_>]) -> PathBuf {
+    let dir = temp_dir("server");
+    let config = dir.join("sambung.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n{extra}\n", dir.join("data").display().to_string()))
+        .expect("write config");
+    for user in users {
+        add_user(&config, user);
+    }
+    dir
 }

@@ -73,6 +73,13 @@ impl Server {
         server
     }
 
+    /// Like [`Server::start`] in `dir`, which is removed with the server.
+    pub fn start_owning(dir: PathBuf, extra: &str) -> Server {
+        let mut server = Server::start_in(dir, extra);
+        server.owns_dir = true;
+        server
+    }
+
     /// Like [`Server::start`] in a directory the caller keeps (its `data` subdirectory is the
     /// data_dir).
     pub fn start_in(dir: PathBuf, extra: &str) -> Server {

@@ -461,11 +461,9 @@ impl Core {
         match target {
             Target::Local(user) => local(user),
             Target::Uri(uri) => {
-                // A URI naming one of our domains is a local account; an IP with its own port
-                // is a device somewhere else, even on this host.
-                let ours = uri.as_sip().is_some_and(|sip| {
-                    sip.host.ip().is_none() && self.local.contains(&sip.host, std::net::Ipv4Addr::UNSPECIFIED.into())
-                });
+                // A URI naming this server (a domain of ours, or our address and port) is a
+                // local account; another port, even on this host, is some other device.
+                let ours = uri.as_sip().is_some_and(|sip| self.local.contains_address(&sip.host, sip.port));
                 match (ours, uri.as_sip().and_then(|s| s.user_unescaped())) {
                     (true, Some(user)) => local(&user),
                     _ => match route::outside_peer(uri) {
