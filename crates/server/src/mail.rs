@@ -31,6 +31,8 @@
 //! # }
 //! ```
 
+pub mod outbox;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -43,6 +45,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
 use crate::config::{EmailConfig, SmtpTls};
+
+pub use outbox::{MailWake, MailWorker, retry_at, spawn, spawn_with_ca};
 
 /// One message to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +178,11 @@ impl Mailer {
     /// The SMTP server as `host:port`.
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// The domain of the sender address, for message ids.
+    pub fn from_domain(&self) -> &str {
+        self.from.email.domain()
     }
 
     /// The message as it goes on the wire (headers and MIME body), for checks and logs.

@@ -10,10 +10,12 @@ use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sambung_server::config::{EmailConfig, SmtpTls};
-use sambung_server::mail::{Attachment, Email, MailError, Mailer};
+use sambung_server::mail::{self, Attachment, Email, MailError, Mailer};
+use sambung_store::sqlx::{self, SqlitePool};
+use sambung_store::{NewMail, Store};
 use serde::Deserialize;
 
 /// How long the sink may take to start: its first run installs aiosmtpd.
@@ -357,4 +359,226 @@ async fn no_server_is_a_transient_error() {
     let email = Email { to: "bob@sambung.test", subject: "s", body: "b", attachment: None, message_id: None };
     let err = mailer.send(&email).await.expect_err("connection refused");
     assert!(matches!(err, MailError::Smtp(_)) && !err.is_permanent(), "{err}");
+}
+
+// ---- The outbox worker, on a temporary SQLite store ----
+
+/// A fresh SQLite store in a temporary directory, and a second connection to read the outbox's
+/// columns that the store's API does not show (state, attempts, last error).
+struct TestStore {
+    store: Store,
+    raw: SqlitePool,
+    dir: PathBuf,
+}
+
+impl TestStore {
+    async fn new(name: &str) -> TestStore {
+        let dir = scratch_dir(&format!("{name}-db"));
+        let url = format!("sqlite://{}", dir.join("sambung.db").display());
+        let store = Store::open(&url).await.expect("open store");
+        let raw = SqlitePool::connect(&url).await.expect("second connection");
+        TestStore { store, raw, dir }
+    }
+
+    async fn enqueue(&self, mail: NewMail) -> i64 {
+        self.store.enqueue_mail(mail, unix_now()).await.expect("enqueue")
+    }
+
+    /// (state, attempts, last_error) of mail `id`.
+    async fn row(&self, id: i64) -> (String, i64, Option<String>) {
+        sqlx::query_as("SELECT state, attempts, last_error FROM mail_outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.raw)
+            .await
+            .expect("outbox row")
+    }
+
+    /// Polls mail `id`'s row until `done` holds (panics after `limit`).
+    async fn wait_row(
+        &self,
+        id: i64,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&(String, i64, Option<String>)) -> bool,
+    ) -> (String, i64, Option<String>) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let row = self.row(id).await;
+            if done(&row) {
+                return row;
+            }
+            assert!(Instant::now() < deadline, "mail {id} not {what} within {limit:?}: {row:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn close(self) {
+        self.raw.close().await;
+        self.store.close().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
+}
+
+fn queued_voicemail(wav: &[u8]) -> NewMail {
+    NewMail {
+        to: "alice@sambung.test".into(),
+        subject: "New voicemail from Zoë (1002)".into(),
+        body: "Zoë left you a message of 1 s.".into(),
+        attachment: Some(("voicemail.wav".into(), "audio/wav".into(), wav.to_vec())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_sends_a_queued_mail_when_woken() {
+    let sink = Sink::start("worker-send", 0, &[]);
+    let db = TestStore::new("worker-send").await;
+    let worker = mail::spawn(db.store.clone(), config(sink.port, SmtpTls::None));
+    // Let the worker find the outbox empty and go to sleep (for up to a minute): only the wake
+    // brings the mail out quickly.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let wav = wav_file();
+    let id = db.enqueue(queued_voicemail(&wav)).await;
+    let queued_at = Instant::now();
+    worker.wake_handle().notify_one();
+
+    let received = sink.wait_for(1);
+    assert!(queued_at.elapsed() < mail::outbox::MAX_SLEEP / 2, "the wake was not heard: {:?}", queued_at.elapsed());
+    let m = &received[0];
+    assert_eq!(m.rcpt_tos, ["alice@sambung.test"]);
+    assert_eq!(m.subject, "New voicemail from Zoë (1002)");
+    assert_eq!(text_of(m), "Zoë left you a message of 1 s.");
+    assert_eq!(m.attachments[0].filename.as_deref(), Some("voicemail.wav"));
+    assert!(m.attachments[0].data == wav, "the attachment decodes to other bytes than were queued");
+    let message_id = m.message_id.as_deref().expect("Message-ID");
+    assert!(
+        message_id.starts_with("<sambung.") && message_id.ends_with(&format!(".{id}@sambung.test>")),
+        "{message_id}"
+    );
+
+    let (state, attempts, _) = db.wait_row(id, ARRIVAL, "recorded as sent", |r| r.0 != "pending").await;
+    assert_eq!((state.as_str(), attempts), ("sent", 0));
+    assert_eq!(db.store.next_mail_due().await.expect("next due"), None);
+    worker.stop().await;
+    assert_eq!(sink.received().len(), 1, "sent once");
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_retries_until_the_server_is_up() {
+    // Start (and stop) a sink once first, so that its venv exists and the later start is quick.
+    drop(Sink::start("worker-retry-warmup", 0, &[]));
+    let port = free_port();
+    let db = TestStore::new("worker-retry").await;
+    let config = EmailConfig { retry_seconds: 1, max_attempts: 12, ..config(port, SmtpTls::None) };
+    let wav = wav_file();
+    let id = db.enqueue(queued_voicemail(&wav)).await;
+    let worker = mail::spawn(db.store.clone(), config);
+
+    // Nobody listens: the attempt fails and the mail stays queued for a retry.
+    let (state, attempts, error) = db.wait_row(id, ARRIVAL, "tried", |r| r.1 >= 1).await;
+    assert_eq!(state, "pending");
+    assert!(attempts >= 1);
+    assert!(error.as_deref().is_some_and(|e| !e.is_empty()), "the failure is kept: {error:?}");
+    assert!(db.store.next_mail_due().await.expect("next due").is_some(), "a retry is scheduled");
+
+    let sink = Sink::start("worker-retry", port, &[]);
+    // The back-off doubles from 1 s: the next retry comes within about twice the time waited so far.
+    let (state, attempts, _) = db.wait_row(id, Duration::from_secs(120), "sent", |r| r.0 != "pending").await;
+    assert_eq!(state, "sent");
+    let received = sink.wait_for(1);
+    assert!(received[0].attachments[0].data == wav);
+    assert!(attempts >= 1, "the failed attempts stay counted: {attempts}");
+    worker.stop().await;
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_waits_retry_seconds_after_a_failure() {
+    let port = free_port();
+    let db = TestStore::new("worker-backoff").await;
+    let config = EmailConfig { retry_seconds: 600, max_attempts: 3, ..config(port, SmtpTls::None) };
+    let before = unix_now();
+    let id = db.enqueue(queued_voicemail(b"RIFF")).await;
+    let worker = mail::spawn(db.store.clone(), config);
+    db.wait_row(id, ARRIVAL, "tried", |r| r.1 >= 1).await;
+    let after = unix_now();
+    let next = db.store.next_mail_due().await.expect("next due").expect("a retry is scheduled");
+    assert!((before + 600..=after + 600).contains(&next), "retry at {next}, failed between {before} and {after}");
+    // Not before then: the worker wakes for nothing but due mail.
+    worker.wake();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(db.row(id).await.1, 1, "retried before its time");
+    worker.stop().await;
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_gives_up_after_max_attempts() {
+    let port = free_port();
+    let db = TestStore::new("worker-give-up").await;
+    let config = EmailConfig { retry_seconds: 1, max_attempts: 2, ..config(port, SmtpTls::None) };
+    let id = db.enqueue(queued_voicemail(b"RIFF")).await;
+    let worker = mail::spawn(db.store.clone(), config);
+    let (state, attempts, _) = db.wait_row(id, ARRIVAL, "given up", |r| r.0 != "pending").await;
+    assert_eq!((state.as_str(), attempts), ("failed", 2));
+    assert_eq!(db.store.next_mail_due().await.expect("next due"), None);
+    worker.stop().await;
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_gives_up_at_once_on_a_permanent_refusal() {
+    // The server wants AUTH and the worker has no credentials: 530, a permanent refusal.
+    let sink = Sink::start("worker-refused", 0, &["--auth", "vm:pw"]);
+    let db = TestStore::new("worker-refused").await;
+    let config = EmailConfig { retry_seconds: 1, max_attempts: 5, ..config(sink.port, SmtpTls::None) };
+    let id = db.enqueue(queued_voicemail(b"RIFF")).await;
+    let worker = mail::spawn(db.store.clone(), config);
+    let (state, attempts, error) = db.wait_row(id, ARRIVAL, "given up", |r| r.0 != "pending").await;
+    assert_eq!((state.as_str(), attempts), ("failed", 1), "{error:?}");
+    assert!(error.as_deref().is_some_and(|e| e.contains("530")), "{error:?}");
+    worker.stop().await;
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_with_starttls_and_auth_sends() {
+    let certs = scratch_dir("worker-starttls-certs");
+    let (ca_pem, cert, key) = test_ca(&certs);
+    let (cert, key) = (cert.to_str().expect("path"), key.to_str().expect("path"));
+    let sink = Sink::start("worker-starttls", 0, &["--starttls", cert, key, "--require-starttls", "--auth", "vm:pw"]);
+    let db = TestStore::new("worker-starttls").await;
+    let config = EmailConfig {
+        username: Some("vm".into()),
+        password: Some("pw".into()),
+        ..config(sink.port, SmtpTls::Starttls)
+    };
+    let wav = wav_file();
+    let id = db.enqueue(queued_voicemail(&wav)).await;
+    let worker = mail::spawn_with_ca(db.store.clone(), config, Some(ca_pem.into_bytes()));
+    let received = sink.wait_for(1);
+    assert!(received[0].tls && received[0].auth_user.as_deref() == Some("vm"));
+    assert!(received[0].attachments[0].data == wav);
+    db.wait_row(id, ARRIVAL, "recorded as sent", |r| r.0 == "sent").await;
+    worker.stop().await;
+    db.close().await;
+    let _ = std::fs::remove_dir_all(&certs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_without_a_server_keeps_mail_queued() {
+    let db = TestStore::new("worker-unset").await;
+    let config = EmailConfig { server: None, ..config(25, SmtpTls::None) };
+    let id = db.enqueue(queued_voicemail(b"RIFF")).await;
+    let worker = mail::spawn(db.store.clone(), config);
+    worker.wake();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(db.row(id).await, ("pending".to_owned(), 0, None));
+    assert_eq!(db.store.due_mail(unix_now(), 10).await.expect("due").len(), 1);
+    worker.stop().await;
+    db.close().await;
 }
