@@ -1,12 +1,15 @@
 //! The command line of the `sambung` binary (clap derive); the `user` commands run in
-//! [`user`].
+//! [`user`], the `settings` commands in [`settings`], the `voicemail` commands in [`voicemail`].
 
+pub mod settings;
 pub mod table;
 pub mod user;
+pub mod voicemail;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sambung_store::StoreError;
 
 /// Sambung, an open-source VoIP server: SIP over UDP, TCP, TLS and WebSocket, accounts in SQLite
 /// or PostgreSQL.
@@ -21,6 +24,7 @@ pub struct Cli {
 const QUICK_START: &str = "\
 Quick start:
   sambung user add alice --extension 201   create an account (asks for its password)
+  sambung settings set alice --pin 2468    set her voicemail PIN
   sambung serve                            run with the defaults (data in ./sambung-data)
   sambung config print-default             every configuration key, documented";
 
@@ -42,6 +46,13 @@ pub enum Command {
     /// `<data_dir>/sambung.db`), the same one `sambung serve` uses with that file; a running
     /// server picks up changes within a second.
     User(UserArgs),
+    /// Show or change a user's call settings: forwarding, do not disturb, voicemail.
+    ///
+    /// Uses the database of the configuration file, like `sambung user`; a running server picks
+    /// up changes within a second.
+    Settings(SettingsArgs),
+    /// List a user's voicemail messages, or export one as a WAV file.
+    Voicemail(VoicemailArgs),
 }
 
 /// Exit codes of the `user` commands, also listed in `sambung user --help`.
@@ -106,6 +117,161 @@ pub enum UserCommand {
     Enable { username: String },
     /// Delete an account and its registrations; its call records and message history stay.
     Delete { username: String },
+}
+
+/// Exit codes of the `settings` and `voicemail` commands, also listed in their `--help`.
+pub const SETTINGS_EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  other error (configuration, database connection, writing the file)
+  2  invalid input: bad forwarding target, seconds, PIN, email or on/off value; usage
+  3  unknown user, forwarding target or voicemail message, or the database does not exist yet
+  5  the database is locked by another process";
+
+/// The exit code of a store error in the `settings` and `voicemail` commands (see
+/// [`SETTINGS_EXIT_CODES`]; `user` has its own, [`USER_EXIT_CODES`], with the same numbers).
+pub fn store_exit_code(e: &StoreError) -> i32 {
+    match e {
+        StoreError::InvalidUsername(_)
+        | StoreError::InvalidExtension(_)
+        | StoreError::InvalidPin
+        | StoreError::InvalidTarget(_)
+        | StoreError::Invalid { .. }
+        | StoreError::WeakPassword(_) => 2,
+        StoreError::UnknownUser(_)
+        | StoreError::UnknownAccount(_)
+        | StoreError::UnknownVoicemail(_)
+        | StoreError::Missing(_) => 3,
+        StoreError::UserExists(_) | StoreError::ExtensionTaken(_) => 4,
+        StoreError::Locked => 5,
+        _ => 1,
+    }
+}
+
+/// Options of `sambung settings`.
+#[derive(Debug, Args)]
+#[command(after_long_help = SETTINGS_EXIT_CODES)]
+pub struct SettingsArgs {
+    /// TOML configuration file naming the database; without it the defaults apply
+    /// (./sambung-data/sambung.db).
+    #[arg(short, long, value_name = "FILE", env = "SAMBUNG_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: SettingsCommand,
+}
+
+/// `sambung settings ...`.
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Show every call setting of a user (the PIN only as "set" or "not set").
+    Show {
+        /// The user whose settings to show.
+        username: String,
+    },
+    /// Change some of a user's call settings; the others stay as they are.
+    ///
+    /// A call to the user is handled in this order: --forward-always takes every call at once;
+    /// with --dnd on nothing rings and the caller reaches voicemail (or hears busy when
+    /// voicemail is off); --forward-offline takes calls while no device is registered,
+    /// --forward-busy those every device refuses as busy, and --forward-no-answer those not
+    /// answered within --no-answer-seconds. A call that none of these takes goes to voicemail
+    /// when it is on.
+    ///
+    /// A TARGET is an existing username or extension, or a sip:/sips: URI (for example
+    /// sip:+4930123456@gateway.example.com); "none" removes the forwarding. Nothing is changed
+    /// when any option is refused.
+    Set {
+        /// The user whose settings to change.
+        username: String,
+        #[command(flatten)]
+        changes: SettingsChanges,
+    },
+}
+
+/// The options of `sambung settings set`; at least one must be given.
+#[derive(Debug, Default, Args)]
+pub struct SettingsChanges {
+    /// Forward every call, without ringing the user's devices.
+    #[arg(long, value_name = "TARGET|none")]
+    pub forward_always: Option<String>,
+    /// Forward calls that every device refuses as busy.
+    #[arg(long, value_name = "TARGET|none")]
+    pub forward_busy: Option<String>,
+    /// Forward calls not answered within --no-answer-seconds.
+    #[arg(long, value_name = "TARGET|none")]
+    pub forward_no_answer: Option<String>,
+    /// Forward calls while no device of the user is registered.
+    #[arg(long, value_name = "TARGET|none")]
+    pub forward_offline: Option<String>,
+    /// Ring time in seconds (5 to 300, default 20) before no-answer forwarding or voicemail.
+    #[arg(long, value_name = "N")]
+    pub no_answer_seconds: Option<u32>,
+    /// Do not disturb: calls do not ring the user's devices; callers reach voicemail, or hear
+    /// busy when voicemail is off (--forward-always still applies).
+    #[arg(long, value_name = "on|off")]
+    pub dnd: Option<Switch>,
+    /// Whether unanswered calls may leave a voicemail message (default on).
+    #[arg(long, value_name = "on|off")]
+    pub voicemail: Option<Switch>,
+    /// The PIN (4 to 12 digits) for listening to voicemail from another phone. Visible to other
+    /// local users in the process list while the command runs.
+    #[arg(long, value_name = "DIGITS")]
+    pub pin: Option<String>,
+    /// Where new voicemail is mailed; "none" = the account's own email (see `sambung user
+    /// show`).
+    #[arg(long, value_name = "EMAIL|none")]
+    pub voicemail_email: Option<String>,
+    /// Whether the voicemail mail carries the recording as a WAV attachment (default on).
+    #[arg(long, value_name = "on|off")]
+    pub attach: Option<Switch>,
+}
+
+/// An `on|off` option value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    /// `true` for `on`.
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
+}
+
+/// Options of `sambung voicemail`.
+#[derive(Debug, Args)]
+#[command(after_long_help = SETTINGS_EXIT_CODES)]
+pub struct VoicemailArgs {
+    /// TOML configuration file naming the database; without it the defaults apply
+    /// (./sambung-data/sambung.db).
+    #[arg(short, long, value_name = "FILE", env = "SAMBUNG_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: VoicemailCommand,
+}
+
+/// `sambung voicemail ...`.
+#[derive(Debug, Subcommand)]
+pub enum VoicemailCommand {
+    /// List a user's voicemail messages, oldest first: id, state (new or saved), caller, time
+    /// and duration.
+    List {
+        /// The user whose mailbox to list.
+        username: String,
+    },
+    /// Write the recording of one of a user's messages to a WAV file (replacing the file). The
+    /// message stays as it is.
+    Export {
+        /// The user whose message to export.
+        username: String,
+        /// The message's id, as `sambung voicemail list` shows it.
+        id: i64,
+        /// The WAV file to write.
+        #[arg(value_name = "FILE.wav")]
+        file: PathBuf,
+    },
 }
 
 /// The `--password` option of `user add` and `user passwd`.

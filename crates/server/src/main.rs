@@ -29,6 +29,18 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(e.exit_code());
             }
         }
+        Command::Settings(args) => {
+            if let Err(e) = sambung_server::cli::settings::run(args) {
+                eprintln!("error: {e}");
+                std::process::exit(e.exit_code());
+            }
+        }
+        Command::Voicemail(args) => {
+            if let Err(e) = sambung_server::cli::voicemail::run(args) {
+                eprintln!("error: {e}");
+                std::process::exit(e.exit_code());
+            }
+        }
     }
     Ok(())
 }
