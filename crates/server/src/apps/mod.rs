@@ -1,1 +1,327 @@
 //! The applications that answer calls themselves: voicemail, the mailbox menu, confirmations.
+//!
+//! The core decides that a call goes to an application ([`crate::core::AppRequest::Start`]);
+//! the runtime hands each request to [`Apps::handle`], which starts one task per call. The task
+//! answers the relay's offer with its own RTP socket ([`media::answer`]), reports the answer
+//! ([`Event::AppAnswered`]), runs the application, and reports how it ended
+//! ([`Event::AppEnded`]). Keys and the caller's hang-up reach the task over channels.
+//!
+//! The applications ([`voicemail`], [`mailbox`], confirmations) are written against [`CallIo`]:
+//! play prompts, wait for keys, record. [`media::Session`] is the real one, RTP every 20 ms;
+//! the tests drive the same flows with scripted keys and recordings.
+//!
+//! ```text
+//!  core ──Start/Key/Stop──▶ Apps::handle ──spawn──▶ call task ── RTP ──▶ relay (B leg)
+//!   ▲                                                  │
+//!   └──────── AppAnswered / AppEnded / Mailbox ────────┘  (+ store, mail queue)
+//! ```
+
+pub mod mailbox;
+pub mod media;
+pub mod prompts;
+#[cfg(test)]
+mod tests;
+pub mod voicemail;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sambung_store::Store;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::core::{App, AppEnd, AppRequest, Caller, Confirmation, MailboxCounts};
+use crate::transport::Event;
+use prompts::Prompt;
+
+/// Keys waiting for a call's task; more are dropped (nobody types that fast).
+const KEY_QUEUE: usize = 64;
+
+/// Something to play.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audio<'a> {
+    Prompt(Prompt),
+    /// A whole WAV file (a recorded greeting or message).
+    Wav(&'a [u8]),
+    /// The tone before a recording.
+    Beep,
+}
+
+/// How playing ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Played {
+    Done,
+    /// A key was pressed (playing was interruptible); it is still waiting to be read.
+    Key(char),
+    Hangup,
+}
+
+/// What waiting for a key gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    Key(char),
+    Timeout,
+    Hangup,
+}
+
+/// Why a recording ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordEnd {
+    /// One of the stop keys.
+    Key(char),
+    /// The longest recording allowed.
+    MaxLength,
+    /// The caller hung up (what was recorded is kept).
+    Hangup,
+}
+
+/// A finished recording.
+#[derive(Clone, PartialEq)]
+pub struct Recording {
+    /// A complete 16-bit mono WAV file at the call's rate.
+    pub wav: Vec<u8>,
+    pub duration: Duration,
+    /// Nothing above the silence threshold ([`sambung_media::wav::WavRecorder::is_silent`]).
+    pub silent: bool,
+    pub ended_by: RecordEnd,
+}
+
+impl Recording {
+    /// Nothing recorded.
+    pub fn failed(ended_by: RecordEnd) -> Recording {
+        Recording { wav: Vec::new(), duration: Duration::ZERO, silent: true, ended_by }
+    }
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("wav_bytes", &self.wav.len())
+            .field("duration", &self.duration)
+            .field("silent", &self.silent)
+            .field("ended_by", &self.ended_by)
+            .finish()
+    }
+}
+
+/// What an application does with its call: the interface the applications are written
+/// against, so that their flows can be tested without RTP.
+pub trait CallIo: Send {
+    /// Plays `audio` in order. When `interruptible`, a key pressed (or typed ahead) stops it,
+    /// and the key stays to be read by [`Self::wait_key`].
+    fn play(&mut self, audio: &[Audio<'_>], interruptible: bool) -> impl Future<Output = Played> + Send;
+
+    /// The next key (typed-ahead keys first), waiting at most `timeout`.
+    fn wait_key(&mut self, timeout: Duration) -> impl Future<Output = Wait> + Send;
+
+    /// Records what the caller says until one of `stop_keys`, `max`, or the hang-up.
+    fn record(&mut self, max: Duration, stop_keys: &[char]) -> impl Future<Output = Recording> + Send;
+
+    /// Forgets the keys typed ahead.
+    fn clear_keys(&mut self);
+
+    /// The time, in Unix seconds.
+    fn unix_now(&self) -> i64;
+}
+
+/// What reading a number gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Digits {
+    /// Digits ended by `#`, by the length limit, or by a pause after at least one digit.
+    Entered(String),
+    /// No key at all within the timeout.
+    Timeout,
+    /// `*`: the caller gave up on this entry.
+    Cancelled,
+    Hangup,
+}
+
+/// How long a caller may pause between keys.
+pub const KEY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads digits up to `#` (not included), at most `max_len` of them; other keys are ignored,
+/// `*` cancels. `timeout` is the longest pause allowed before each key.
+pub async fn read_digits(io: &mut impl CallIo, max_len: usize, timeout: Duration) -> Digits {
+    let mut digits = String::new();
+    loop {
+        match io.wait_key(timeout).await {
+            Wait::Key('#') => return Digits::Entered(digits),
+            Wait::Key('*') => return Digits::Cancelled,
+            Wait::Key(key) if key.is_ascii_digit() => {
+                digits.push(key);
+                if digits.len() >= max_len {
+                    return Digits::Entered(digits);
+                }
+            }
+            Wait::Key(_) => {}
+            Wait::Timeout if digits.is_empty() => return Digits::Timeout,
+            Wait::Timeout => return Digits::Entered(digits),
+            Wait::Hangup => return Digits::Hangup,
+        }
+    }
+}
+
+/// What the applications' tasks share: the store, the limits, and the way back to the core.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub store: Store,
+    pub events: mpsc::Sender<Event>,
+    pub mail_wake: Arc<Notify>,
+    /// Longest voicemail message.
+    pub max_message: Duration,
+    /// Longest greeting.
+    pub max_greeting: Duration,
+    /// An SMTP server is configured: voicemail is mailed.
+    pub email: bool,
+}
+
+impl Context {
+    /// Tells the core a mailbox's counts, read from the store.
+    pub async fn mailbox_changed(&self, account_id: i64) {
+        match self.store.voicemail_counts(account_id).await {
+            Ok((new, saved)) => {
+                let counts = MailboxCounts { new, saved };
+                let _ = self.events.send(Event::Mailbox { account_id, counts }).await;
+            }
+            Err(error) => warn!(account_id, %error, "cannot count the mailbox's messages"),
+        }
+    }
+}
+
+/// A running call's task, as [`Apps`] reaches it.
+#[derive(Debug)]
+struct CallHandle {
+    keys: mpsc::Sender<char>,
+    stop: oneshot::Sender<()>,
+}
+
+/// The applications: one task per call. See the [module docs](self).
+#[derive(Debug)]
+pub struct Apps {
+    context: Context,
+    calls: HashMap<u64, CallHandle>,
+}
+
+impl Apps {
+    /// The applications on `store`, reporting to the core through `events`; `mail_wake` is
+    /// notified when a voicemail email is queued.
+    pub fn new(store: Store, config: &Config, events: mpsc::Sender<Event>, mail_wake: Arc<Notify>) -> Apps {
+        let voicemail = &config.voicemail;
+        let context = Context {
+            store,
+            events,
+            mail_wake,
+            max_message: Duration::from_secs(u64::from(voicemail.max_message_seconds)),
+            max_greeting: Duration::from_secs(u64::from(voicemail.max_greeting_seconds)),
+            email: config.email.server.is_some(),
+        };
+        Apps { context, calls: HashMap::new() }
+    }
+
+    /// Takes one request of the core. Never blocks: a new call gets its own task (this must run
+    /// inside a tokio runtime), keys and the hang-up are passed to it.
+    pub fn handle(&mut self, request: AppRequest) {
+        // The tasks that ended have dropped their receivers.
+        self.calls.retain(|_, call| !call.keys.is_closed());
+        match request {
+            AppRequest::Start { call, app, caller, offer } => {
+                if self.calls.contains_key(&call) {
+                    warn!(call, "application already running for this call");
+                    return;
+                }
+                let (keys, keys_rx) = mpsc::channel(KEY_QUEUE);
+                let (stop, stop_rx) = oneshot::channel();
+                self.calls.insert(call, CallHandle { keys, stop });
+                tokio::spawn(run_call(self.context.clone(), call, app, caller, offer, keys_rx, stop_rx));
+            }
+            AppRequest::Key { call, key } => {
+                if let Some(handle) = self.calls.get(&call)
+                    && handle.keys.try_send(key).is_err()
+                {
+                    debug!(call, key = %key, "key dropped");
+                }
+            }
+            AppRequest::Stop { call } => {
+                if let Some(handle) = self.calls.remove(&call) {
+                    let _ = handle.stop.send(());
+                }
+            }
+        }
+    }
+
+    /// Calls running.
+    pub fn len(&self) -> usize {
+        self.calls.values().filter(|call| !call.keys.is_closed()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One call: answer, run the application, report the end.
+async fn run_call(
+    context: Context,
+    call: u64,
+    app: App,
+    caller: Caller,
+    offer: Bytes,
+    keys: mpsc::Receiver<char>,
+    stop: oneshot::Receiver<()>,
+) {
+    let (media, sdp) = match media::answer(&offer).await {
+        Ok(answered) => answered,
+        Err(error) => {
+            warn!(call, %error, "application cannot answer");
+            let _ = context.events.send(Event::AppAnswered { call, sdp: None }).await;
+            return;
+        }
+    };
+    info!(call, ?app, codec = %media.codec(), "application answering");
+    if context.events.send(Event::AppAnswered { call, sdp: Some(sdp) }).await.is_err() {
+        return;
+    }
+    let mut session = media::Session::new(media, keys, stop);
+    let end = match app {
+        App::Voicemail { account_id, name } => voicemail::run(&context, &mut session, account_id, &name, &caller).await,
+        App::Mailbox { account_id } => mailbox::run(&context, &mut session, account_id).await,
+        App::Confirm(confirmation) => confirm(&mut session, confirmation).await,
+    };
+    debug!(call, ?end, "application done");
+    let _ = context.events.send(Event::AppEnded { call, end }).await;
+}
+
+/// Says what a feature code did, then hangs up.
+pub async fn confirm(io: &mut impl CallIo, confirmation: Confirmation) -> AppEnd {
+    let prompt = match confirmation {
+        Confirmation::ForwardOn => Prompt::ForwardOn,
+        Confirmation::ForwardOff => Prompt::ForwardOff,
+        Confirmation::DndOn => Prompt::DndOn,
+        Confirmation::DndOff => Prompt::DndOff,
+        Confirmation::Invalid => Prompt::InvalidCode,
+    };
+    io.play(&[Audio::Prompt(prompt)], false).await;
+    AppEnd::Hangup
+}
+
+/// `seconds` since the Unix epoch as a UTC date and time, `YYYY-MM-DD HH:MM:SS UTC`: the
+/// proleptic Gregorian calendar, days to civil date as in H. Hinnant's `civil_from_days`.
+pub fn utc_date_time(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let time = seconds.rem_euclid(86_400);
+    // Shift the epoch to 0000-03-01, so that leap days end each 400-year era's years.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", time / 3600, time % 3600 / 60, time % 60)
+}
