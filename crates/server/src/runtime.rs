@@ -102,8 +102,10 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let mut core = Core::new(&config, &secret);
     let accounts = persist::load_accounts(&store).await?;
     let bindings = persist::load_bindings(&store).await?;
-    info!(accounts = accounts.len(), bindings = bindings.len(), "database loaded");
+    let mailboxes = persist::load_mailboxes(&store).await?;
+    info!(accounts = accounts.len(), bindings = bindings.len(), mailboxes = mailboxes.len(), "database loaded");
     core.set_accounts(accounts);
+    core.set_mailboxes(mailboxes);
     let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
     info!(pairs = relay.capacity_pairs(), "RTP relay ready");
     // Weak: the sink must not keep the core's channel open after every producer has gone.
@@ -118,7 +120,22 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx, events_tx.downgrade()));
     let watcher = tokio::spawn(persist::watch_accounts(store.clone(), events_tx.clone(), generation));
-    let core_task = tokio::spawn(run_core(core, events_rx, Sender::new(listeners.udp.clone()), persist_tx));
+    let mail = crate::mail::spawn(store.clone(), config.email.clone());
+    // The applications report through a channel of their own, forwarded to the core's while it
+    // runs: the core's channel must close once the transports are gone, even while
+    // application tasks still hold their sender.
+    let (apps_tx, mut apps_rx) = mpsc::channel::<Event>(256);
+    let core_events = events_tx.downgrade();
+    tokio::spawn(async move {
+        while let Some(event) = apps_rx.recv().await {
+            let Some(events) = core_events.upgrade() else { break };
+            if events.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
+    let apps = crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle());
+    let core_task = tokio::spawn(run_core(core, events_rx, Sender::new(listeners.udp.clone()), persist_tx, apps));
 
     let limit = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = StreamContext {
@@ -167,6 +184,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         let _ = task.await;
     }
     watcher.abort();
+    // A send in progress may take up to [email] timeout_seconds: the grace period bounds it.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, mail.stop()).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, core_task).await;
     // The core is gone, so the writer's channel closes once it has written everything.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
@@ -181,6 +200,7 @@ async fn run_core(
     mut events: mpsc::Receiver<Event>,
     mut sender: Sender,
     persist: mpsc::UnboundedSender<crate::core::Persist>,
+    mut apps: crate::apps::Apps,
 ) {
     let mut batch = Vec::with_capacity(64);
     loop {
@@ -213,12 +233,12 @@ async fn run_core(
                         Event::AppEnded { call, end } => core.app_ended(now, call, end),
                         Event::Mailbox { account_id, counts } => core.mailbox_changed(now, account_id, counts),
                     }
-                    flush(&mut core, &mut sender, &persist);
+                    flush(&mut core, &mut sender, &persist, &mut apps);
                 }
             }
             () = timer => {
                 core.handle_timeout(now());
-                flush(&mut core, &mut sender, &persist);
+                flush(&mut core, &mut sender, &persist, &mut apps);
             }
         }
     }
@@ -230,7 +250,12 @@ fn now() -> Now {
     Now { instant: Instant::now(), unix_secs: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) }
 }
 
-fn flush(core: &mut Core, sender: &mut Sender, persist: &mpsc::UnboundedSender<crate::core::Persist>) {
+fn flush(
+    core: &mut Core,
+    sender: &mut Sender,
+    persist: &mpsc::UnboundedSender<crate::core::Persist>,
+    apps: &mut crate::apps::Apps,
+) {
     while let Some(out) = core.poll_transmit() {
         if let Err(e) = sender.send(out) {
             debug!(error = %e, "message not sent");
@@ -238,6 +263,9 @@ fn flush(core: &mut Core, sender: &mut Sender, persist: &mpsc::UnboundedSender<c
     }
     while let Some(change) = core.poll_persist() {
         let _ = persist.send(change);
+    }
+    while let Some(request) = core.poll_app() {
+        apps.handle(request);
     }
 }
 
