@@ -91,17 +91,23 @@ impl super::Core {
 
     /// An application answered call `call` (`None`: it could not).
     pub fn app_answered(&mut self, now: super::Now, call: u64, sdp: Option<Bytes>) {
+        self.last_now = Some(now);
         self.on_app_answered(now, call, sdp);
+        self.drain(now, None);
     }
 
     /// An application is done with call `call`.
     pub fn app_ended(&mut self, now: super::Now, call: u64, end: AppEnd) {
+        self.last_now = Some(now);
         self.on_app_ended(now, call, end);
+        self.drain(now, None);
     }
 
     /// A mailbox's counts changed: subscribed devices are told (RFC 3842).
     pub fn mailbox_changed(&mut self, now: super::Now, account_id: i64, counts: MailboxCounts) {
         self.mailboxes.insert(account_id, counts);
+        self.last_now = Some(now);
         self.notify_mailbox(now, account_id);
+        self.drain(now, None);
     }
 }

@@ -219,3 +219,95 @@ fn feature_codes_change_the_settings_and_persist_them() {
     assert_eq!((alice.routing.forward_always.clone(), alice.routing.dnd), (None, false));
     assert_eq!(rig.persisted().into_iter().filter(|p| matches!(p, Persist::Routing { .. })).count(), 2);
 }
+
+/// A SUBSCRIBE of bob's device to his own message-summary (answering the challenge).
+fn subscribe(
+    rig: &mut Rig,
+    expires: u32,
+    cseq: u32,
+    to_tag: Option<&str>,
+) -> Vec<(std::net::SocketAddr, sambung_sip::Message)> {
+    let text = |auth: &str, cseq: u32| {
+        let tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        format!(
+            "SUBSCRIBE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKsub{cseq}\r\nMax-Forwards: 70\r\n\
+             To: <sip:bob@{REALM}>{tag}\r\nFrom: <sip:bob@{REALM}>;tag=bs1\r\nCall-ID: mwi-1@bob\r\nCSeq: {cseq} SUBSCRIBE\r\n\
+             Contact: <sip:bob@{BOB}>\r\nEvent: message-summary\r\nAccept: application/simple-message-summary\r\n\
+             Expires: {expires}\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let challenge = response(&rig.feed(BOB, &text("", cseq)), BOB, 407);
+    let c =
+        sambung_sip::digest::Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
+    let creds = digest::respond(&c, "SUBSCRIBE", &format!("sip:bob@{REALM}"), "bob", "bob-secret-1", "cafe02", 1);
+    rig.feed(BOB, &text(&format!("Proxy-Authorization: {creds}\r\n"), cseq + 1))
+}
+
+#[test]
+fn message_waiting_notifies_at_once_on_change_and_at_the_end() {
+    let mut rig = rig(routing(|_| {}), routing(|_| {}), routing(|_| {}));
+    let out = subscribe(&mut rig, 600, 1, None);
+    let ok = response(&out, BOB, 200);
+    assert_eq!(ok.headers.get(HeaderName::Expires).map(|v| v.to_string()), Some("600".into()));
+    let to_tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let notify = request(&out, BOB, "NOTIFY");
+    assert_eq!(header(&notify, "Event"), "message-summary");
+    assert!(header(&notify, "Subscription-State").starts_with("active;expires="));
+    let body = String::from_utf8_lossy(&notify.body).to_string();
+    assert!(body.contains("Messages-Waiting: no") && body.contains("Voice-Message: 0/0 (0/0)"), "{body}");
+    assert!(body.contains(&format!("Message-Account: sip:bob@{REALM}")), "{body}");
+
+    // a message is left: a NOTIFY with the new counts
+    let now = rig.now();
+    rig.core.mailbox_changed(now, 2, super::MailboxCounts { new: 2, saved: 1 });
+    let sent: Vec<_> = std::iter::from_fn(|| rig.core.poll_transmit())
+        .map(|o| (o.remote, sambung_sip::Message::parse(o.bytes).unwrap()))
+        .collect();
+    let notify = request(&sent, BOB, "NOTIFY");
+    let body = String::from_utf8_lossy(&notify.body).to_string();
+    assert!(body.contains("Messages-Waiting: yes") && body.contains("Voice-Message: 2/1 (0/0)"), "{body}");
+    // another account's change tells bob nothing
+    rig.core.mailbox_changed(now, 3, super::MailboxCounts { new: 5, saved: 0 });
+    assert!(rig.core.poll_transmit().is_none());
+
+    // the subscription runs out: a last NOTIFY, terminated
+    rig.ms += 601_000;
+    rig.core.handle_timeout(rig.now());
+    let sent: Vec<_> = std::iter::from_fn(|| rig.core.poll_transmit())
+        .map(|o| (o.remote, sambung_sip::Message::parse(o.bytes).unwrap()))
+        .collect();
+    let last = request(&sent, BOB, "NOTIFY");
+    assert!(header(&last, "Subscription-State").starts_with("terminated"), "{}", header(&last, "Subscription-State"));
+    rig.core.mailbox_changed(now, 2, super::MailboxCounts { new: 3, saved: 1 });
+    assert!(rig.core.poll_transmit().is_none(), "no NOTIFY after the end");
+    let _ = to_tag;
+}
+
+#[test]
+fn message_waiting_is_only_for_ones_own_mailbox_and_only_that_package() {
+    let mut rig = rig(routing(|_| {}), routing(|_| {}), routing(|_| {}));
+    let out = subscribe(&mut rig, 30, 1, None);
+    assert_eq!(response(&out, BOB, 423).headers.get(HeaderName::MinExpires).map(|v| v.to_string()), Some("60".into()));
+    let presence = |auth: &str| {
+        format!(
+            "SUBSCRIBE sip:alice@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKp{}\r\nMax-Forwards: 70\r\n\
+             To: <sip:alice@{REALM}>\r\nFrom: <sip:bob@{REALM}>;tag=bs2\r\nCall-ID: mwi-{}@bob\r\nCSeq: {} SUBSCRIBE\r\n\
+             Contact: <sip:bob@{BOB}>\r\nEvent: message-summary\r\n{auth}Content-Length: 0\r\n\r\n",
+            auth.len(),
+            auth.len(),
+            if auth.is_empty() { 1 } else { 2 }
+        )
+    };
+    let challenge = response(&rig.feed(BOB, &presence("")), BOB, 407);
+    let c =
+        sambung_sip::digest::Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
+    let creds = digest::respond(&c, "SUBSCRIBE", &format!("sip:alice@{REALM}"), "bob", "bob-secret-1", "cafe03", 1);
+    let out = rig.feed(BOB, &presence(&format!("Proxy-Authorization: {creds}\r\n")));
+    response(&out, BOB, 403);
+    let creds = digest::respond(&c, "SUBSCRIBE", &format!("sip:alice@{REALM}"), "bob", "bob-secret-1", "cafe04", 2);
+    let other_package = presence(&format!("Proxy-Authorization: {creds}\r\n"))
+        .replace("message-summary", "presence")
+        .replace("mwi-", "pres-");
+    let out = rig.feed(BOB, &other_package.replace("z9hG4bKp", "z9hG4bKq"));
+    response(&out, BOB, 489);
+}
