@@ -86,7 +86,13 @@ impl LocalDomains {
     /// True when a URI's `host` and `port` name this server: the host is ours and the port is
     /// one we listen on (or none, the default).
     pub fn contains_address(&self, host: &Host, port: Option<u16>) -> bool {
-        self.contains(host, Ipv4Addr::UNSPECIFIED.into()) && port.is_none_or(|p| self.ports.contains(&p))
+        // A wildcard listener makes every IP possibly ours for requests that reach us, but a
+        // target we are asked to call is ours only when it names us for sure.
+        let ours = match host.ip() {
+            Some(ip) => ip.is_loopback() || self.ips.contains(&ip),
+            None => self.names.iter().any(|n| n.eq_ignore_ascii_case(host.as_str())),
+        };
+        ours && port.is_none_or(|p| self.ports.contains(&p))
     }
 
     /// True when `host` names this server: a configured domain, a listening address, the

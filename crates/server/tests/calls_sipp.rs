@@ -19,17 +19,25 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::clients::{
-    RtpPeer, Sipp, SippResult, User, server_config, server_rtp_range, server_with_users, tail, tone_ulaw,
+    RtpPeer, Sipp, SippResult, User, server_config, server_dir_with_users, server_rtp_range, set_call_settings, tail,
+    tone_ulaw,
 };
 use common::{Server, free_port};
 
 const ALICE: User<'static> = User::new("alice", "Wonder-Land-77");
 const BOB: User<'static> = User { name: "bob", password: "Builder-Can-42", extension: Some("1002") };
 
-/// A server with alice and bob, its relay in a range of its own; returns the range too.
+/// A server with alice and bob (voicemail off), its relay in a range of its own; returns the
+/// range too.
 fn server() -> (Server, (u16, u16)) {
     let rtp = server_rtp_range();
-    (server_with_users(&server_config(rtp), &[ALICE, BOB]), rtp)
+    let extra = server_config(rtp);
+    let dir = server_dir_with_users(&extra, &[ALICE, BOB]);
+    // These calls check what the devices answer: no voicemail stands in for them.
+    for user in [ALICE, BOB] {
+        set_call_settings(&dir, user.name, |s| s.voicemail = false);
+    }
+    (Server::start_owning(dir, &extra), rtp)
 }
 
 /// Registers `user` from SIPp on `port` (REGISTER, 401, REGISTER with digest, 200) and checks

@@ -33,6 +33,9 @@ struct Subscription {
     dialog: Dialog,
     peer: Peer,
     expires_at: Instant,
+    /// The SUBSCRIBE's Event value, parameters (`id`) included, echoed in each NOTIFY
+    /// (RFC 6665 §8.2.1).
+    event: SipStr,
 }
 
 /// Every subscription, by dialog, and our NOTIFY transactions.
@@ -87,8 +90,12 @@ impl Core {
             insert(&mut response, HeaderName::Accept, SipStr::from_static(CONTENT_TYPE));
             return self.respond(key, response, now);
         }
+        // One's own address, or the voicemail number (some phones subscribe to that).
         let own = match &request.uri {
-            Uri::Sip(uri) => uri.user_unescaped().and_then(|u| self.accounts.by_user_part(&u).map(|a| a.id)),
+            Uri::Sip(uri) => uri.user_unescaped().and_then(|u| {
+                let voicemail = u == super::OWN_MAILBOX || (!self.access_number.is_empty() && u == self.access_number);
+                if voicemail { Some(account.id) } else { self.accounts.by_user_part(&u).map(|a| a.id) }
+            }),
             Uri::Other { .. } => None,
         };
         if own != Some(account.id) {
@@ -123,6 +130,7 @@ impl Core {
             dialog,
             peer: from,
             expires_at: now.instant + Duration::from_secs(u64::from(expires)),
+            event: request.headers.get(HeaderName::Event).cloned().unwrap_or(SipStr::from_static(EVENT)),
         };
         self.subscriptions.by_dialog.insert(dialog_key.clone(), subscription);
         // RFC 6665 §4.2.1.2: a NOTIFY at once, also for a fetch (Expires: 0), which it ends.
@@ -197,7 +205,7 @@ impl Core {
         let mut notify = subscription.dialog.create_request(Method::Notify);
         let left = subscription.expires_at.saturating_duration_since(now.instant).as_secs();
         let state = if last { "terminated;reason=timeout".to_owned() } else { format!("active;expires={left}") };
-        notify.headers.push(HeaderName::Event, SipStr::from_static(EVENT));
+        notify.headers.push(HeaderName::Event, subscription.event.clone());
         notify.headers.push(HeaderName::SubscriptionState, SipStr::from(state));
         notify.set_body(CONTENT_TYPE, bytes::Bytes::from(summary(&subscription.aor, counts)));
         let peer = subscription.peer.clone();

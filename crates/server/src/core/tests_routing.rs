@@ -237,8 +237,7 @@ fn subscribe(
         )
     };
     let challenge = response(&rig.feed(BOB, &text("", cseq)), BOB, 407);
-    let c =
-        sambung_sip::digest::Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
+    let c = digest::Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
     let creds = digest::respond(&c, "SUBSCRIBE", &format!("sip:bob@{REALM}"), "bob", "bob-secret-1", "cafe02", 1);
     rig.feed(BOB, &text(&format!("Proxy-Authorization: {creds}\r\n"), cseq + 1))
 }
@@ -299,8 +298,7 @@ fn message_waiting_is_only_for_ones_own_mailbox_and_only_that_package() {
         )
     };
     let challenge = response(&rig.feed(BOB, &presence("")), BOB, 407);
-    let c =
-        sambung_sip::digest::Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
+    let c = digest::Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
     let creds = digest::respond(&c, "SUBSCRIBE", &format!("sip:alice@{REALM}"), "bob", "bob-secret-1", "cafe03", 1);
     let out = rig.feed(BOB, &presence(&format!("Proxy-Authorization: {creds}\r\n")));
     response(&out, BOB, 403);

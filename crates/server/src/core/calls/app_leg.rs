@@ -11,7 +11,7 @@ use tracing::{debug, info};
 use super::media::{LegTransport, Role};
 use super::{AppLeg, CallId, Core, Now, Purpose, Side};
 use crate::core::apps::{App, AppEnd, AppRequest, Caller, Confirmation};
-use crate::core::{Persist, RoutingChange};
+use crate::core::{Persist, RoutingChange, insert};
 use crate::registrar::{Account, Target};
 
 /// `*97`: one's own mailbox, from one's own device.
@@ -89,7 +89,7 @@ impl Core {
             App::Mailbox { .. } => "mailbox",
             App::Confirm(_) => "feature code",
         };
-        call.app = Some(AppLeg { name, answered: false, ended: false });
+        call.app = Some(AppLeg { name, answered: false, ended: false, fallback, answer: None });
         let display = call.a_invite.from().and_then(|f| f.display_name().map(|d| d.into_owned()));
         let caller = Caller {
             account_id: call.caller.id,
@@ -113,8 +113,9 @@ impl Core {
         if call.ended.is_some() || call.app.as_ref().is_none_or(|a| a.answered) {
             return;
         }
+        let (status, reason, side) = call.app.as_ref().map_or((500, "Server Internal Error", "system"), |a| a.fallback);
         let Some(sdp) = sdp else {
-            return self.fail_call(now, id, 500, "Server Internal Error", "system");
+            return self.fail_call(now, id, status, reason, side);
         };
         let ip = sambung_media::sdp::SessionDescription::parse(&sdp)
             .ok()
@@ -126,12 +127,13 @@ impl Core {
             Ok(body) => body,
             Err(failure) => {
                 debug!(call = id, %failure, "application answer refused");
-                return self.fail_call(now, id, 500, "Server Internal Error", "system");
+                return self.fail_call(now, id, status, reason, side);
             }
         };
         let Some(call) = self.calls.calls.get_mut(&id) else { return };
         if let Some(app) = call.app.as_mut() {
             app.answered = true;
+            app.answer = Some(sdp);
         }
         call.answered = Some(now.unix_secs);
         let Some(call) = self.calls.calls.get(&id) else { return };
@@ -168,6 +170,8 @@ impl Core {
                 let Some(dialog) = call.a_dialog.as_mut() else { return self.hang_up(now, id, Side::A, "callee") };
                 let mut refer = dialog.create_request(Method::Refer);
                 refer.headers.push(HeaderName::from("Refer-To"), SipStr::from(format!("<{target}>")));
+                // RFC 3515 §2.4.1: a REFER carries the referrer's Contact.
+                refer.headers.push(HeaderName::Contact, self.contact_for(&peer));
                 self.push_our_via(&mut refer, &peer);
                 match self.transactions.send_request(refer, peer, now.instant) {
                     Ok(key) => {
@@ -178,6 +182,38 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// A re-INVITE with a new offer from the caller (a session refresh, hold): the application
+    /// keeps its media, so its answer is given again through the call's offer/answer state.
+    fn app_reoffer(&mut self, now: Now, id: CallId, key: TxKey, request: &Request) {
+        let transport = self.calls.calls.get(&id).map_or(LegTransport::unknown(), |c| LegTransport::of(&c.a_peer));
+        let answer = self.calls.calls.get(&id).and_then(|c| c.app.as_ref()).and_then(|a| a.answer.clone());
+        let ip = self.calls.calls.get(&id).map(|c| c.a_peer.addr.ip());
+        let (Some(answer), Some(_)) = (answer, ip) else {
+            return self.respond(key, request.reply(488, "Not Acceptable Here"), now);
+        };
+        let offered = self.media_for(id, Side::A, &request.body, transport, Role::Offer);
+        let app_transport = LegTransport { secure: true, signalling_ip: std::net::Ipv4Addr::LOCALHOST.into() };
+        let body = offered
+            .and_then(|_| self.media_for(id, Side::B, &answer, app_transport, Role::Answer { provisional: false }));
+        let response = match body {
+            Ok(body) => {
+                self.refreshed(id, Side::A, now.instant);
+                let mut response = request.reply(200, "OK");
+                if let Some(call) = self.calls.calls.get(&id) {
+                    insert(&mut response, HeaderName::Contact, self.contact_for(&call.a_peer));
+                }
+                response.set_body("application/sdp", body);
+                response
+            }
+            Err(failure) => {
+                self.reject_offer(id, Side::A, true);
+                let (status, reason) = failure.status();
+                request.reply(status, reason)
+            }
+        };
+        self.respond(key, response, now);
     }
 
     /// A request inside an application's call: keys from INFO, the transfer's NOTIFYs and
@@ -191,7 +227,12 @@ impl Core {
                 request.reply(200, "OK")
             }
             Method::Notify | Method::Options => request.reply(200, "OK"),
-            Method::Invite | Method::Update => request.reply(488, "Not Acceptable Here"),
+            Method::Invite if !request.body.is_empty() => return self.app_reoffer(now, id, key, request),
+            Method::Invite => {
+                // RFC 4028: a re-INVITE without an offer refreshes the session.
+                return self.answer_refresh(now, id, side, key, request);
+            }
+            Method::Update => request.reply(488, "Not Acceptable Here"),
             _ => request.reply(405, "Method Not Allowed"),
         };
         self.respond(key, response, now);

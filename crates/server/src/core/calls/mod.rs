@@ -145,6 +145,10 @@ struct AppLeg {
     answered: bool,
     /// The application said it is done: no Stop is sent.
     ended: bool,
+    /// What the caller hears when the application cannot answer (status, reason, side).
+    fallback: (u16, &'static str, &'static str),
+    /// The application's SDP answer, given again to re-offers.
+    answer: Option<Bytes>,
 }
 
 impl Call {
@@ -153,6 +157,17 @@ impl Call {
             Side::A => Some(&self.a_peer),
             Side::B => self.winner.map(|i| &self.forks[i].peer),
         }
+    }
+
+    /// Starts ringing a new target: later forks get a B-leg identity of their own, so that a
+    /// device rung again (or a proxy on the way) does not take them for a merged request
+    /// (RFC 3261 §8.2.2.2).
+    fn new_stage(&mut self) {
+        if !self.forks.is_empty() {
+            self.b_call_id = SipStr::from(token(16));
+            self.b_tag = token(8);
+        }
+        self.stage = self.forks.len();
     }
 
     /// Answered by a device or an application.
@@ -326,7 +341,8 @@ impl Core {
         if bindings.is_empty() {
             return self.proceed(now, id, route::offline_step(&target.routing), "system");
         }
-        let no_answer_step = route::has_no_answer_step(&target.routing);
+        let can_answer = call.b_offer.is_some() && call.media.is_some();
+        let no_answer_step = route::has_no_answer_step(&target.routing, can_answer);
         let ring_for = if no_answer_step {
             std::time::Duration::from_secs(u64::from(target.routing.no_answer_secs)).min(self.ring_timeout)
         } else {
@@ -335,7 +351,7 @@ impl Core {
         let mut refused_media = false;
         let mut sent = 0;
         let Some(mut call) = self.calls.calls.remove(&id) else { return };
-        call.stage = call.forks.len();
+        call.new_stage();
         call.outside = false;
         call.no_answer_step = no_answer_step;
         call.ring_deadline = now.instant + ring_for;
@@ -417,8 +433,14 @@ impl Core {
             }
             Resolved::Outside(outside) => Hop { uri: outside.0.to_string(), account: None, cause: Some(cause) },
             Resolved::Invalid(why) => {
+                // The target's own next step stands in: its voicemail, else unavailable.
                 info!(call = id, %target, why, "forwarding target unreachable");
-                return self.fail_call(now, id, 404, "Not Found", "system");
+                let step = if call.target.routing.voicemail {
+                    Step::Voicemail(480, "Temporarily Unavailable")
+                } else {
+                    Step::Fail(480, "Temporarily Unavailable")
+                };
+                return self.proceed(now, id, step, "system");
             }
         };
         let seen = call.history.iter().any(|h| match (h.account, hop.account) {
@@ -478,7 +500,7 @@ impl Core {
     /// Rings an outside SIP URI (over UDP).
     fn ring_outside(&mut self, now: Now, id: CallId, uri: &Uri, peer: &Peer) {
         let Some(mut call) = self.calls.calls.remove(&id) else { return };
-        call.stage = call.forks.len();
+        call.new_stage();
         call.outside = true;
         call.no_answer_step = false;
         call.ring_deadline = now.instant + self.ring_timeout;
@@ -821,6 +843,8 @@ impl Core {
                 }
             }
             Method::Prack => self.on_prack(now, id, key, &request),
+            // RFC 4028 §7.4: an UPDATE without an offer only refreshes this leg's session.
+            Method::Update if request.body.is_empty() => self.answer_refresh(now, id, side, key, &request),
             _ if self.calls.calls.get(&id).is_some_and(|c| c.app.is_some()) => {
                 self.app_call_request(now, id, side, key, &request)
             }
@@ -830,8 +854,6 @@ impl Core {
                 }
                 self.relay(now, id, side, key, request)
             }
-            // RFC 4028 §7.4: an UPDATE without an offer only refreshes this leg's session.
-            Method::Update if request.body.is_empty() => self.answer_refresh(now, id, side, key, &request),
             Method::Invite | Method::Update => {
                 self.refreshed(id, side, now.instant);
                 self.relay(now, id, side, key, request)

@@ -88,8 +88,9 @@ pub(super) fn first_step(routing: &Routing, online: bool) -> Step {
         return Step::Forward(target.clone(), Cause::Unconditional);
     }
     if routing.dnd {
-        // Do-not-disturb: nothing rings; the caller reaches voicemail, or hears busy.
-        return if routing.voicemail { Step::Voicemail(486, "Busy Here") } else { Step::Fail(486, "Busy Here") };
+        // Do-not-disturb: nothing rings; the call is treated as busy (busy forwarding,
+        // voicemail, or busy).
+        return busy_step(routing, 486, "Busy Here");
     }
     if !online {
         return offline_step(routing);
@@ -127,8 +128,8 @@ pub(super) fn no_answer_step(routing: &Routing) -> Step {
 
 /// Whether the ring time of `routing` ends in a next step (forwarding or voicemail) rather than
 /// in the server-wide ring timeout.
-pub(super) fn has_no_answer_step(routing: &Routing) -> bool {
-    routing.forward_no_answer.is_some() || routing.voicemail
+pub(super) fn has_no_answer_step(routing: &Routing, voicemail_can_answer: bool) -> bool {
+    routing.forward_no_answer.is_some() || (routing.voicemail && voicemail_can_answer)
 }
 
 fn static_reason(reason: &str) -> &'static str {
@@ -194,9 +195,11 @@ pub(super) fn history_info(hops: &[Hop]) -> String {
 /// The Diversion header values (RFC 5806), the latest diversion first.
 pub(super) fn diversions(hops: &[Hop]) -> Vec<String> {
     let mut out = Vec::new();
-    for (i, pair) in hops.windows(2).enumerate().rev() {
+    for pair in hops.windows(2).rev() {
         let Some(cause) = pair[1].cause else { continue };
-        out.push(format!("<{}>;reason={};counter={}", pair[0].uri, cause.diversion(), i + 1));
+        // Each header stands for one diversion (RFC 5806 §2: counter counts the diversions
+        // that header represents).
+        out.push(format!("<{}>;reason={};counter=1", pair[0].uri, cause.diversion()));
     }
     out
 }
@@ -225,7 +228,7 @@ mod tests {
         assert_eq!(
             diversions(&hops),
             [
-                "<sip:carol@example.com>;reason=no-answer;counter=2",
+                "<sip:carol@example.com>;reason=no-answer;counter=1",
                 "<sip:bob@example.com>;reason=unconditional;counter=1"
             ]
         );
@@ -247,6 +250,8 @@ mod tests {
         routing.forward_busy = Target::parse("carol");
         assert!(matches!(busy_step(&routing, 486, ""), Step::Forward(Target::Local(_), Cause::Busy)));
         routing.dnd = true;
+        assert!(matches!(first_step(&routing, true), Step::Forward(Target::Local(_), Cause::Busy)));
+        routing.forward_busy = None;
         assert!(matches!(first_step(&routing, true), Step::Fail(486, _)));
         routing.forward_always = Target::parse("sip:desk@192.0.2.1:5062");
         assert!(matches!(first_step(&routing, true), Step::Forward(Target::Uri(_), Cause::Unconditional)));
