@@ -452,7 +452,9 @@ impl Config {
         }
         let v = &self.voicemail;
         if v.max_message_seconds < 5 || v.max_greeting_seconds < 5 {
-            return Err(ConfigError::Invalid("voicemail: max_message_seconds and max_greeting_seconds must be at least 5"));
+            return Err(ConfigError::Invalid(
+                "voicemail: max_message_seconds and max_greeting_seconds must be at least 5",
+            ));
         }
         if !v.access_number.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') {
             return Err(ConfigError::Invalid("voicemail.access_number may hold only digits, * and #"));
@@ -465,7 +467,9 @@ impl Config {
             return Err(ConfigError::Invalid("email.username and email.password must be set together"));
         }
         if e.max_attempts == 0 || e.timeout_seconds == 0 || e.retry_seconds == 0 {
-            return Err(ConfigError::Invalid("email: max_attempts, timeout_seconds and retry_seconds must be at least 1"));
+            return Err(ConfigError::Invalid(
+                "email: max_attempts, timeout_seconds and retry_seconds must be at least 1",
+            ));
         }
         if !e.from.contains('@') {
             return Err(ConfigError::Invalid("email.from must be an address"));
