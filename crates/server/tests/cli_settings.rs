@@ -168,7 +168,7 @@ fn show_and_set_every_setting() {
         "--forward-no-answer",
         OUTSIDE,
         "--forward-offline",
-        "sips:desk@192.0.2.7:5061",
+        "sip:desk@192.0.2.7:5061",
         "--no-answer-seconds",
         "45",
         "--dnd",
@@ -188,7 +188,7 @@ fn show_and_set_every_setting() {
         forward_always: Some("bob".into()),
         forward_busy: Some("202".into()),
         forward_no_answer: Some(OUTSIDE.into()),
-        forward_offline: Some("sips:desk@192.0.2.7:5061".into()),
+        forward_offline: Some("sip:desk@192.0.2.7:5061".into()),
         no_answer_secs: 45,
         dnd: true,
         voicemail: false,
@@ -207,7 +207,7 @@ fn show_and_set_every_setting() {
         ("forward always:", "bob"),
         ("forward when busy:", "202"),
         ("forward on no answer:", OUTSIDE),
-        ("forward when offline:", "sips:desk@192.0.2.7:5061"),
+        ("forward when offline:", "sip:desk@192.0.2.7:5061"),
         ("no-answer seconds:", "45"),
         ("do not disturb:", "on"),
         ("voicemail:", "off"),
@@ -291,6 +291,12 @@ fn refused_changes_keep_everything() {
         &["settings", "set", "alice", "--forward-offline", "tel:+4930123"],
         2,
         "--forward-offline: \"tel:+4930123\" is not a valid sip:/sips: URI (only sip: and sips: are supported)",
+    );
+    s.fails(
+        &["settings", "set", "alice", "--forward-offline", "sips:desk@192.0.2.7:5061"],
+        2,
+        "--forward-offline: \"sips:desk@192.0.2.7:5061\" is not a valid sip:/sips: URI (only UDP targets can be called \
+         yet (no sips: or transport=tcp/tls))",
     );
     let out = s.run(&["settings", "set", "alice", "--forward-offline", "sip:bob@"]);
     assert_eq!(out.status.code(), Some(2));

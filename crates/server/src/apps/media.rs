@@ -254,7 +254,14 @@ pub struct Session {
     buffer: Vec<u8>,
     frame: Vec<i16>,
     silence: Vec<i16>,
+    /// Ticks of silence still to send before the first sound: the answer is sent when the
+    /// application starts, and the caller's phone and the relay need a moment to connect, or
+    /// the first words of the first prompt are lost.
+    lead_in: u32,
 }
+
+/// How long the application waits, sending silence, before it first plays something.
+const LEAD_IN: Duration = Duration::from_millis(400);
 
 impl Session {
     /// Runs `media`; `keys` brings the caller's keys, `stop` fires (or is dropped) when the
@@ -275,6 +282,7 @@ impl Session {
             buffer: vec![0; MAX_DATAGRAM],
             frame: vec![0; frame_len],
             silence: vec![0; frame_len],
+            lead_in: (LEAD_IN.as_millis() / TICK.as_millis()) as u32,
         }
     }
 
@@ -361,6 +369,13 @@ impl Session {
 
 impl CallIo for Session {
     async fn play(&mut self, audio: &[Audio<'_>], interruptible: bool) -> Played {
+        while self.lead_in > 0 {
+            self.lead_in -= 1;
+            if !self.tick().await {
+                return Played::Hangup;
+            }
+            self.exchange(None, false);
+        }
         for item in audio {
             let Some(mut source) = self.source(item) else { continue };
             loop {

@@ -193,6 +193,18 @@ async fn check_target(
             return Err(SettingsError::BadUri { option, target: given, reason: "only sip: and sips: are supported" });
         }
         return match sambung_sip::Uri::parse(&given) {
+            // The server reaches outside URIs over UDP only (no outgoing TCP or TLS yet).
+            Ok(uri)
+                if uri.as_sip().is_some_and(|sip| {
+                    sip.secure || sip.params.value("transport").is_some_and(|t| !t.eq_ignore_ascii_case("udp"))
+                }) =>
+            {
+                Err(SettingsError::BadUri {
+                    option,
+                    target: given,
+                    reason: "only UDP targets can be called yet (no sips: or transport=tcp/tls)",
+                })
+            }
             Ok(_) => Ok(Some(given)),
             Err(reason) => Err(SettingsError::BadUri { option, target: given, reason }),
         };
