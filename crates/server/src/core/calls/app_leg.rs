@@ -189,8 +189,7 @@ impl Core {
     fn app_reoffer(&mut self, now: Now, id: CallId, key: TxKey, request: &Request) {
         let transport = self.calls.calls.get(&id).map_or(LegTransport::unknown(), |c| LegTransport::of(&c.a_peer));
         let answer = self.calls.calls.get(&id).and_then(|c| c.app.as_ref()).and_then(|a| a.answer.clone());
-        let ip = self.calls.calls.get(&id).map(|c| c.a_peer.addr.ip());
-        let (Some(answer), Some(_)) = (answer, ip) else {
+        let Some(answer) = answer else {
             return self.respond(key, request.reply(488, "Not Acceptable Here"), now);
         };
         let offered = self.media_for(id, Side::A, &request.body, transport, Role::Offer);
