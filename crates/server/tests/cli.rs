@@ -1,81 +1,12 @@
 //! `sambung user ...` run as the built binary against a temporary configuration and database.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use std::path::Path;
+
+use common::cli::CliSetup;
 
 use sambung_store::sqlx::{self, Connection as _};
-
-/// A temporary directory with `sambung.toml` whose data_dir is `<dir>/data`; removed on drop.
-struct Setup {
-    dir: PathBuf,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Setup {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sambung-cli-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("sambung.toml");
-        let data = dir.join("data");
-        std::fs::write(&config, format!("domains = [\"cli.example\"]\ndata_dir = {:?}\n", data.display().to_string()))
-            .unwrap();
-        Setup { dir, config }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.join("data").join("sambung.db")
-    }
-
-    /// Runs `sambung user ARGS --config FILE` with `stdin` as standard input.
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sambung"))
-            .arg("user")
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("SAMBUNG_CONFIG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run sambung");
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with_stdin(args, "")
-    }
-
-    /// Runs and expects success; returns standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs and expects exit code `code` with exactly `message` on standard error.
-    fn fails(&self, args: &[&str], code: i32, message: &str) {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stderr), format!("error: {message}\n"), "{args:?}");
-        assert!(out.stdout.is_empty());
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn database_of(path: &Path) -> String {
     format!("sqlite://{}", path.display())
@@ -83,7 +14,7 @@ fn database_of(path: &Path) -> String {
 
 #[test]
 fn add_list_show_passwd_disable_enable_delete() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli", Some("user"));
     let out = s.ok(&[
         "add",
         "alice",
@@ -141,7 +72,7 @@ fn show_field(show: &str, name: &str) -> String {
 
 #[test]
 fn password_hashes_follow_the_configured_realm() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli", Some("user"));
     s.ok(&["add", "alice", "--password", "correct horse"]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let account = runtime.block_on(async {
@@ -156,7 +87,7 @@ fn password_hashes_follow_the_configured_realm() {
 
 #[test]
 fn errors_are_one_line_with_exit_codes() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli", Some("user"));
     let db = s.db().display().to_string();
     let missing = format!("database {db} does not exist (create it with `sambung user add` or by starting the server)");
     for args in [&["list"][..], &["show", "alice"], &["passwd", "alice", "--password", "x"], &["delete", "alice"]] {
@@ -208,7 +139,7 @@ fn errors_are_one_line_with_exit_codes() {
 
 #[test]
 fn password_from_standard_input() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli", Some("user"));
     let out = s.run_with_stdin(&["add", "carol"], "stdin horse battery\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = s.run_with_stdin(&["passwd", "carol"], "another stdin secret\r\n");
@@ -231,7 +162,7 @@ fn password_from_standard_input() {
 
 #[test]
 fn locked_database_is_reported() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli", Some("user"));
     s.ok(&["add", "alice", "--password", "correct horse"]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // Another process holds the write lock for longer than the busy timeout.

@@ -1,76 +1,26 @@
 //! `sambung settings ...` and `sambung voicemail ...` run as the built binary against a
 //! temporary configuration and database.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use common::cli::CliSetup;
 
 use sambung_store::sqlx::{self, Connection as _};
 use sambung_store::{CallSettings, NewVoicemail, Store, VoicemailState};
 
-/// A temporary directory with `sambung.toml` whose data_dir is `<dir>/data`; removed on drop.
-struct Setup {
-    dir: PathBuf,
-    config: PathBuf,
+/// What the settings tests add to the command-line setup.
+trait Accounts {
+    /// Creates alice (extension 201, with an email) and bob (extension 202).
+    fn users(&self);
+    /// Runs `f` with the store opened on this setup's database.
+    fn store<T>(&self, f: impl AsyncFnOnce(&Store) -> T) -> T;
+    fn account_id(&self, username: &str) -> i64;
+    fn settings(&self, username: &str) -> CallSettings;
+    fn pin_is(&self, username: &str, pin: &str) -> bool;
+    fn generation(&self) -> i64;
 }
 
-impl Setup {
-    fn new() -> Setup {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sambung-cli-settings-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("sambung.toml");
-        let data = dir.join("data");
-        std::fs::write(&config, format!("domains = [\"cli.example\"]\ndata_dir = {:?}\n", data.display().to_string()))
-            .unwrap();
-        Setup { dir, config }
-    }
-
-    fn url(&self) -> String {
-        format!("sqlite://{}", self.dir.join("data").join("sambung.db").display())
-    }
-
-    /// Runs `sambung ARGS --config FILE`.
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_sambung"))
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("SAMBUNG_CONFIG")
-            .output()
-            .expect("run sambung")
-    }
-
-    /// Runs and expects success; returns standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs and expects exit code `code` with exactly `message` on standard error.
-    fn fails(&self, args: &[&str], code: i32, message: &str) {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stderr), format!("error: {message}\n"), "{args:?}");
-        assert!(out.stdout.is_empty(), "{args:?}");
-    }
-
-    /// Runs and expects a usage error from the argument parser (exit code 2) whose text
-    /// contains `part`.
-    fn usage_error(&self, args: &[&str], part: &str) {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.starts_with("error: ") && err.contains(part), "{args:?}: {err}");
-    }
-
-    /// Creates alice (extension 201, with an email) and bob (extension 202).
+impl Accounts for CliSetup {
     fn users(&self) {
         self.ok(&[
             "user",
@@ -86,7 +36,6 @@ impl Setup {
         self.ok(&["user", "add", "bob", "--password", "correct horse", "--extension", "202"]);
     }
 
-    /// Runs `f` with the store opened on this setup's database.
     fn store<T>(&self, f: impl AsyncFnOnce(&Store) -> T) -> T {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
@@ -116,12 +65,6 @@ impl Setup {
     }
 }
 
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The value printed after `label` by `settings show`.
 fn field(show: &str, label: &str) -> String {
     show.lines().find_map(|l| l.strip_prefix(label)).map(|v| v.trim().to_owned()).unwrap_or_default()
@@ -131,7 +74,7 @@ const OUTSIDE: &str = "sip:+4930123456@gw.example;user=phone";
 
 #[test]
 fn show_and_set_every_setting() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli-settings", None);
     s.users();
     let show = s.ok(&["settings", "show", "alice"]);
     let defaults = [
@@ -235,7 +178,7 @@ fn show_and_set_every_setting() {
 
 #[test]
 fn refused_changes_keep_everything() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli-settings", None);
     let db = s.dir.join("data").join("sambung.db").display().to_string();
     s.fails(
         &["settings", "show", "alice"],
@@ -378,7 +321,7 @@ fn wav(samples: u16) -> Vec<u8> {
 
 #[test]
 fn voicemail_list_and_export() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli-settings", None);
     s.users();
     assert_eq!(s.ok(&["voicemail", "list", "alice"]), "ID  STATE  CALLER  TIME  DURATION\n", "empty mailbox");
     let (alice, bob) = (s.account_id("alice"), s.account_id("bob"));
@@ -454,7 +397,7 @@ fn voicemail_list_and_export() {
 
 #[test]
 fn locked_database_is_reported() {
-    let s = Setup::new();
+    let s = CliSetup::new("cli-settings", None);
     s.users();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // Another process holds the write lock for longer than the busy timeout.
