@@ -92,6 +92,23 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -j "$JOBS" -- -D warnings
 
+# The cores are sans-IO: no async runtime among their dependencies, and clippy bans (each
+# crate's clippy.toml, enforced by the clippy run above) on clocks, sockets and global
+# randomness. A ban taken out of a clippy.toml fails here.
+echo "==> sans-IO cores"
+for crate in sambung-sip sambung-media sambung-pbx; do
+  runtimes=$(cargo tree -p "$crate" -e normal --prefix none | grep -E '^(tokio|mio|async-std|smol|async-io) ' || true)
+  if [ -n "$runtimes" ]; then
+    echo "$crate must not depend on an async runtime:" >&2
+    echo "$runtimes" >&2
+    exit 1
+  fi
+done
+for ban in 'std::time::Instant::now' 'std::time::SystemTime::now' 'std::net::UdpSocket' 'std::net::TcpStream' \
+  'rand::random' 'rand::rng' 'rand::thread_rng'; do
+  grep -q "\"$ban\"" crates/pbx/clippy.toml || { echo "crates/pbx/clippy.toml must ban $ban" >&2; exit 1; }
+done
+
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --build-jobs "$JOBS" --test-threads "$JOBS" --no-fail-fast

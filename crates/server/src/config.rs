@@ -367,6 +367,28 @@ impl Config {
     }
 
     /// The digest realm: `realm`, else the first of `domains`, else [`FALLBACK_REALM`].
+    /// What call control runs with.
+    pub fn pbx(&self) -> sambung_pbx::PbxConfig {
+        sambung_pbx::PbxConfig {
+            domains: self.domains.clone(),
+            realm: self.realm().to_owned(),
+            listen: self.listen.all().copied().collect(),
+            registrar: sambung_pbx::registrar::RegistrarConfig {
+                min_expires: self.registrar.min_expires,
+                max_expires: self.registrar.max_expires,
+                default_expires: self.registrar.default_expires,
+            },
+            digest_algorithms: self.registrar.digest_algorithms.iter().filter_map(|a| a.parse().ok()).collect(),
+            media_address: self.media.address,
+            allow_plain_rtp: self.media.allow_plain_rtp,
+            codecs: self.media.codec_preferences(),
+            ring_timeout: self.calls.ring_timeout(),
+            session_expires: self.calls.session_expires,
+            min_se: self.calls.min_se,
+            access_number: self.voicemail.access_number.clone(),
+        }
+    }
+
     pub fn realm(&self) -> &str {
         self.realm.as_deref().or(self.domains.first().map(String::as_str)).unwrap_or(FALLBACK_REALM)
     }

@@ -1,9 +1,10 @@
 //! The bridge between the core (in-memory, synchronous) and the store (a database, async).
 //!
-//! At start the accounts and bindings are loaded into the core. While running, the core queues
-//! [`Persist`] changes that one store task writes in order, and a watcher reloads the accounts
-//! whenever their generation in the database moves (the CLI changed one), so a request never
-//! waits on the database.
+//! At start the accounts and bindings are loaded into call control. While running, call control
+//! queues [`StoreWrite`]s that one store task writes in order, and a watcher reloads the
+//! accounts whenever their generation in the database moves (the CLI changed one), so a
+//! request never waits on the database. Call records come from the event stream
+//! ([`crate::events`]).
 
 use std::time::Duration;
 
@@ -13,9 +14,9 @@ use sambung_store::Store;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::core::MailboxCounts;
-use crate::core::Persist;
-use crate::registrar::{Account, Accounts, Binding, Routing, Target};
+use sambung_pbx::registrar::{Account, Accounts, Binding, Routing, Target};
+use sambung_pbx::{MailboxCounts, RoutingChange, StoreReply, StoreWrite, StoredMessage};
+
 use crate::transport::Event;
 
 /// How often the account generation is polled.
@@ -135,31 +136,30 @@ fn parse_received(text: &str) -> Option<(Transport, std::net::SocketAddr)> {
 }
 
 /// A feature code's change, over the account's other stored settings.
-async fn set_routing(
-    store: &Store,
-    account_id: i64,
-    change: &crate::core::RoutingChange,
-) -> Result<(), sambung_store::StoreError> {
+async fn set_routing(store: &Store, account_id: i64, change: &RoutingChange) -> Result<(), sambung_store::StoreError> {
     let mut settings = store.call_settings(account_id).await?;
     match change {
-        crate::core::RoutingChange::ForwardAlways(target) => settings.forward_always = target.clone(),
-        crate::core::RoutingChange::Dnd(on) => settings.dnd = *on,
+        RoutingChange::ForwardAlways(target) => settings.forward_always = target.clone(),
+        RoutingChange::Dnd(on) => settings.dnd = *on,
     }
     store.set_call_settings(account_id, &settings).await
 }
 
-/// Writes the core's changes, in order, until the channel closes.
-/// Queries the core asked for are answered as [`Event`]s. The writer holds the event channel
-/// only weakly: the core stops when the transports are gone, and then the writer drains what
-/// is left and stops too.
-pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persist>, events: mpsc::WeakSender<Event>) {
+/// Writes call control's changes, in order, until the channel closes.
+/// Queries it asked for are answered as [`Event`]s. The writer holds the event channel only
+/// weakly: call control stops when the transports are gone, and then the writer drains what is
+/// left and stops too.
+pub async fn run_writer(
+    store: Store,
+    mut changes: mpsc::UnboundedReceiver<StoreWrite>,
+    events: mpsc::WeakSender<Event>,
+) {
     while let Some(change) = changes.recv().await {
         let now = unix_now();
         let result = match &change {
-            Persist::Bind(b) => store.upsert_binding(&binding_row(b, now)).await,
-            Persist::Unbind { account_id, contact } => store.remove_binding(*account_id, contact).await.map(|_| ()),
-            Persist::Cdr(record) => store.insert_cdr(&cdr_row(record)).await.map(|_| ()),
-            Persist::StoreMessage { ticket, from_uri, from_account, to_account, content_type, body, created_at } => {
+            StoreWrite::Bind(b) => store.upsert_binding(&binding_row(b, now)).await,
+            StoreWrite::Unbind { account_id, contact } => store.remove_binding(*account_id, contact).await.map(|_| ()),
+            StoreWrite::StoreMessage { ticket, from_uri, from_account, to_account, content_type, body, created_at } => {
                 let new = sambung_store::NewMessage {
                     from_uri: from_uri.clone(),
                     from_account: *from_account,
@@ -170,17 +170,17 @@ pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persi
                 };
                 let stored = store.store_message(new).await;
                 let id = stored.as_ref().ok().map(|m| m.id);
-                send(&events, Event::MessageStored { ticket: *ticket, id }).await;
+                send(&events, Event::Store(StoreReply::MessageStored { ticket: *ticket, id })).await;
                 stored.map(|_| ())
             }
-            Persist::Delivered { message_id, device, at } => {
+            StoreWrite::Delivered { message_id, device, at } => {
                 store.mark_delivered(*message_id, device, i64::try_from(*at).unwrap_or(i64::MAX)).await
             }
-            Persist::FetchPending { account_id, device } => match store.pending_for(*account_id).await {
+            StoreWrite::FetchPending { account_id, device } => match store.pending_for(*account_id).await {
                 Ok(rows) => {
                     let messages = rows
                         .into_iter()
-                        .map(|m| crate::core::StoredMessage {
+                        .map(|m| StoredMessage {
                             id: m.id,
                             from_uri: m.from_uri,
                             to_account: *account_id,
@@ -189,14 +189,15 @@ pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<Persi
                         })
                         .collect::<Vec<_>>();
                     if !messages.is_empty() {
-                        send(&events, Event::Undelivered { account_id: *account_id, device: device.clone(), messages })
-                            .await;
+                        let reply =
+                            StoreReply::Undelivered { account_id: *account_id, device: device.clone(), messages };
+                        send(&events, Event::Store(reply)).await;
                     }
                     Ok(())
                 }
                 Err(e) => Err(e),
             },
-            Persist::Routing { account_id, change } => set_routing(&store, *account_id, change).await,
+            StoreWrite::Routing { account_id, change } => set_routing(&store, *account_id, change).await,
         };
         if let Err(error) = result {
             warn!(%error, ?change, "could not persist");
@@ -211,28 +212,7 @@ async fn send(events: &mpsc::WeakSender<Event>, event: Event) {
     }
 }
 
-fn cdr_row(r: &crate::core::CallRecord) -> sambung_store::NewCdr {
-    let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    sambung_store::NewCdr {
-        call_id: r.call_id.clone(),
-        caller: r.caller.clone(),
-        callee: r.callee.clone(),
-        caller_device: r.caller_device.clone(),
-        callee_device: r.callee_device.clone(),
-        started_at: secs(r.started_at),
-        answered_at: r.answered_at.map(secs),
-        ended_at: secs(r.ended_at),
-        cause_code: r.cause_code,
-        cause_reason: r.cause_reason.clone(),
-        hangup_side: match r.hangup_side {
-            "caller" => sambung_store::HangupSide::Caller,
-            "callee" => sambung_store::HangupSide::Callee,
-            _ => sambung_store::HangupSide::System,
-        },
-    }
-}
-
-/// Reloads the accounts into the core whenever the store's account generation moves.
+/// Reloads the accounts into call control whenever the store's account generation moves.
 pub async fn watch_accounts(store: Store, events: mpsc::Sender<Event>, mut generation: i64) {
     let mut tick = tokio::time::interval(ACCOUNT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

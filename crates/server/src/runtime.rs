@@ -1,8 +1,12 @@
-//! The runtime: binds every listener, runs the core task, and shuts down cleanly.
+//! The runtime: binds every listener, drives call control, and shuts down cleanly.
 //!
-//! Transports push [`Event`]s into one channel; the core task owns the [`Core`] and the
-//! [`Sender`] (the connection table), so the per-message path takes no lock.
+//! Transports, the store task and the applications push [`Event`]s into one channel; the
+//! call-control task owns the [`Pbx`], the [`Sender`] (the connection table) and the media
+//! sessions, so the per-message path takes no lock. It turns each event into an
+//! [`Input`], then carries out every [`Output`]: SIP to send, media commands, application
+//! requests, store writes, and domain events for the [`crate::events`] stream.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,14 +17,17 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use sambung_pbx::{Input, MediaCommand, MediaEvent, Now, Output, Pbx, StoreWrite};
+
 use crate::config::Config;
-use crate::core::{Core, Now};
 use crate::data::{self, DataError};
+use crate::events::{EventBus, Publisher};
+use crate::media::Leg;
 use crate::persist;
 use crate::shutdown::ShutdownController;
 use crate::transport::stream::StreamContext;
 use crate::transport::tls::{self, TlsError};
-use crate::transport::{Event, Sender, TransportKind, tcp, udp, ws};
+use crate::transport::{Event, Outbound, Sender, TransportKind, tcp, udp, ws};
 
 /// How many events may wait for the core.
 const EVENT_QUEUE: usize = 8192;
@@ -99,30 +106,26 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let mode = sambung_store::OpenMode { create_if_missing: true, max_connections: config.database.max_connections };
     let store = sambung_store::Store::open_with(&config.database_url(), mode).await?;
     let generation = store.accounts_generation().await?;
-    let mut core = Core::new(&config, &secret);
+    let mut pbx = Pbx::new(config.pbx(), &secret, rand::random());
     let accounts = persist::load_accounts(&store).await?;
     let bindings = persist::load_bindings(&store).await?;
     let mailboxes = persist::load_mailboxes(&store).await?;
     info!(accounts = accounts.len(), bindings = bindings.len(), mailboxes = mailboxes.len(), "database loaded");
-    core.set_accounts(accounts);
-    core.set_mailboxes(mailboxes);
     let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
     info!(pairs = relay.capacity_pairs(), "RTP relay ready");
-    // Weak: the sink must not keep the core's channel open after every producer has gone.
-    let key_events = events_tx.downgrade();
-    relay.set_key_sink(crate::media::KeySink::new(move |event| {
-        if let Some(events) = key_events.upgrade() {
-            let _ = events.try_send(Event::Key(event));
-        }
-    }));
-    core.set_media_relay(relay);
-    core.restore_bindings(bindings, now());
+
+    // The domain events: call records and the log subscribe before anything is published.
+    let mut bus = EventBus::new();
+    let records = tokio::spawn(crate::events::run_call_records(store.clone(), bus.subscribe()));
+    tokio::spawn(crate::events::run_log(bus.subscribe()));
+    let publisher = bus.publisher();
+
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx, events_tx.downgrade()));
     let watcher = tokio::spawn(persist::watch_accounts(store.clone(), events_tx.clone(), generation));
     let mail = crate::mail::spawn(store.clone(), config.email.clone());
-    // The applications report through a channel of their own, forwarded to the core's while it
-    // runs: the core's channel must close once the transports are gone, even while
+    // The applications report through a channel of their own, forwarded to call control's
+    // while it runs: that channel must close once the transports are gone, even while
     // application tasks still hold their sender.
     let (apps_tx, mut apps_rx) = mpsc::channel::<Event>(256);
     let core_events = events_tx.downgrade();
@@ -134,8 +137,20 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             }
         }
     });
-    let apps = crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle());
-    let core_task = tokio::spawn(run_core(core, events_rx, Sender::new(listeners.udp.clone()), persist_tx, apps));
+    let apps = crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle(), publisher.clone());
+    let mut driver = Driver {
+        sender: Sender::new(listeners.udp.clone()),
+        persist: persist_tx,
+        apps,
+        media: Media { relay, sessions: HashMap::new() },
+        events: publisher,
+    };
+    let now = now();
+    for input in [Input::Accounts(accounts), Input::Bindings(bindings), Input::Mailboxes(mailboxes)] {
+        pbx.handle_input(input, now);
+        driver.flush(&mut pbx, now);
+    }
+    let core_task = tokio::spawn(run_core(pbx, events_rx, driver));
 
     let limit = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = StreamContext {
@@ -187,24 +202,122 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     // A send in progress may take up to [email] timeout_seconds: the grace period bounds it.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, mail.stop()).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, core_task).await;
-    // The core is gone, so the writer's channel closes once it has written everything.
+    // Call control is gone, so the writer's channel closes once it has written everything, and
+    // the call records end once the applications' publishers are gone too.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, records).await;
     store.close().await;
     info!("stopped");
     Ok(())
 }
 
-/// The core task: feeds events and timer expiries to the core and sends what it answers.
-async fn run_core(
-    mut core: Core,
-    mut events: mpsc::Receiver<Event>,
-    mut sender: Sender,
-    persist: mpsc::UnboundedSender<crate::core::Persist>,
-    mut apps: crate::apps::Apps,
-) {
+/// What carries out call control's outputs.
+#[derive(Debug)]
+struct Driver {
+    /// The UDP sockets and the stream connections.
+    sender: Sender,
+    persist: mpsc::UnboundedSender<StoreWrite>,
+    apps: crate::apps::Apps,
+    media: Media,
+    events: Publisher,
+}
+
+/// The media sessions of the calls, by call.
+#[derive(Debug)]
+struct Media {
+    relay: crate::media::MediaRelay,
+    sessions: HashMap<u64, crate::media::RelaySession>,
+}
+
+impl Media {
+    /// Carries out a command; the answer, for the commands that have one.
+    fn command(&mut self, command: MediaCommand, apps: &mut crate::apps::Apps) -> Option<MediaEvent> {
+        match command {
+            MediaCommand::Open { session, streams, address } => {
+                Some(match self.relay.allocate(&format!("call-{session}"), streams, address) {
+                    Ok(relayed) => {
+                        let ports = [relayed.leg_ports(Leg::A).to_vec(), relayed.leg_ports(Leg::B).to_vec()];
+                        self.sessions.insert(session, relayed);
+                        MediaEvent::Opened { session, ports: Box::new(ports) }
+                    }
+                    Err(error) => {
+                        warn!(call = session, %error, "no media session");
+                        MediaEvent::Failed { session, reason: error.to_string() }
+                    }
+                })
+            }
+            MediaCommand::SetPeer { session, side, stream, peer } => {
+                if let Some(relayed) = self.sessions.get(&session) {
+                    let _ = relayed.set_peer(leg(side), stream, peer);
+                }
+                None
+            }
+            MediaCommand::Configure { session, stream, legs } => {
+                if let Some(relayed) = self.sessions.get(&session) {
+                    let [a, b] = *legs;
+                    let transcode = a.format.is_some() && b.format.is_some();
+                    let _ = relayed.configure(stream, crate::media::StreamConfig { legs: [a, b], transcode });
+                }
+                None
+            }
+            MediaCommand::AttachApp { session, format, rate } => {
+                match self.sessions.get(&session).map(|relayed| relayed.attach_app(format, rate)) {
+                    Some(Ok(audio)) => apps.attach(session, audio),
+                    Some(Err(error)) => warn!(call = session, %error, "the application's media could not be attached"),
+                    None => warn!(call = session, "no media session for the application"),
+                }
+                None
+            }
+            MediaCommand::Close { session } => {
+                self.sessions.remove(&session);
+                None
+            }
+        }
+    }
+}
+
+fn leg(side: sambung_pbx::Side) -> Leg {
+    match side {
+        sambung_pbx::Side::A => Leg::A,
+        sambung_pbx::Side::B => Leg::B,
+    }
+}
+
+impl Driver {
+    /// Carries out everything call control asks for, feeding back what answers at once (the
+    /// media sessions it opens); returns when it next wants [`Input::Timeout`].
+    fn flush(&mut self, pbx: &mut Pbx, now: Now) -> Option<Instant> {
+        loop {
+            match pbx.poll_output() {
+                Output::Timeout(at) => return at,
+                Output::Transmit(transmit) => {
+                    if let Some(out) = Outbound::from_pbx(transmit)
+                        && let Err(e) = self.sender.send(out)
+                    {
+                        debug!(error = %e, "message not sent");
+                    }
+                }
+                Output::Media(command) => {
+                    if let Some(answer) = self.media.command(command, &mut self.apps) {
+                        pbx.handle_input(Input::Media(answer), now);
+                    }
+                }
+                Output::App(request) => self.apps.handle(request),
+                Output::Store(write) => {
+                    let _ = self.persist.send(write);
+                }
+                Output::Event(event) => self.events.publish(event),
+            }
+        }
+    }
+}
+
+/// The call-control task: feeds events and timer expiries to call control and carries out what
+/// it asks.
+async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: Driver) {
     let mut batch = Vec::with_capacity(64);
+    let mut deadline = driver.flush(&mut pbx, now());
     loop {
-        let deadline = core.poll_timeout();
         let timer = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -218,55 +331,39 @@ async fn run_core(
                 }
                 let now = now();
                 for event in batch.drain(..) {
-                    match event {
-                        Event::Inbound(inbound) => core.handle_inbound(now, inbound),
-                        Event::FramingError(inbound, error) => core.handle_framing_error(inbound, error),
-                        Event::Connected(conn) => sender.connected(conn),
-                        Event::Disconnected(id) => sender.disconnected(id),
-                        Event::Accounts(accounts) => core.set_accounts(accounts),
-                        Event::MessageStored { ticket, id } => core.message_stored(now, ticket, id),
-                        Event::Undelivered { account_id, device, messages } => {
-                            core.deliver_undelivered(now, account_id, &device, messages)
+                    let input = match event {
+                        Event::Inbound(inbound) => Input::Message(inbound.to_pbx()),
+                        Event::FramingError(inbound, error) => Input::FramingError(inbound.to_pbx(), error),
+                        Event::Connected(conn) => {
+                            driver.sender.connected(conn);
+                            continue;
                         }
-                        Event::Key(event) => core.on_key_event(event),
-                        Event::AppAnswered { call, sdp } => core.app_answered(now, call, sdp),
-                        Event::AppEnded { call, end } => core.app_ended(now, call, end),
-                        Event::Mailbox { account_id, counts } => core.mailbox_changed(now, account_id, counts),
-                    }
-                    flush(&mut core, &mut sender, &persist, &mut apps);
+                        Event::Disconnected(id) => {
+                            driver.sender.disconnected(id);
+                            Input::Disconnected { conn: id.raw() }
+                        }
+                        Event::Accounts(accounts) => Input::Accounts(accounts),
+                        Event::Store(reply) => Input::Store(reply),
+                        Event::AppEnded { call, end } => Input::AppEnded { call, end },
+                        Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
+                    };
+                    pbx.handle_input(input, now);
+                    deadline = driver.flush(&mut pbx, now);
                 }
             }
             () = timer => {
-                core.handle_timeout(now());
-                flush(&mut core, &mut sender, &persist, &mut apps);
+                let now = now();
+                pbx.handle_input(Input::Timeout, now);
+                deadline = driver.flush(&mut pbx, now);
             }
         }
     }
-    debug!(connections = sender.connections(), "core stopped");
+    debug!(connections = driver.sender.connections(), "call control stopped");
 }
 
-/// The time of an input: the one place the server reads the clocks for the core.
+/// The time of an input: the one place the server reads the clocks for call control.
 fn now() -> Now {
     Now { instant: Instant::now(), unix_secs: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) }
-}
-
-fn flush(
-    core: &mut Core,
-    sender: &mut Sender,
-    persist: &mpsc::UnboundedSender<crate::core::Persist>,
-    apps: &mut crate::apps::Apps,
-) {
-    while let Some(out) = core.poll_transmit() {
-        if let Err(e) = sender.send(out) {
-            debug!(error = %e, "message not sent");
-        }
-    }
-    while let Some(change) = core.poll_persist() {
-        let _ = persist.send(change);
-    }
-    while let Some(request) = core.poll_app() {
-        apps.handle(request);
-    }
 }
 
 /// Completes on SIGINT or SIGTERM (on non-Unix systems, on Ctrl-C).

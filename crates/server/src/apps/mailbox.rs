@@ -30,7 +30,7 @@ use tracing::{info, warn};
 
 use super::prompts::{self, Prompt};
 use super::{Audio, CallIo, Context, Digits, KEY_TIMEOUT, Played, RecordEnd, Wait, read_digits};
-use crate::core::AppEnd;
+use sambung_pbx::AppEnd;
 
 /// Tries at the mailbox number and PIN.
 pub const LOGIN_ATTEMPTS: u32 = 3;

@@ -1,210 +1,46 @@
-//! The media of one application call: the answer to the relay's offer, the RTP socket, and the
-//! 20 ms loop that plays prompts and records what the caller says.
+//! The media of one application call: the application's side of the B leg of the call's
+//! media session, inside the server.
 //!
-//! The relay offers the application's side its B-leg port with SDES-keyed SRTP (RFC 4568) and
-//! the caller's codecs first, then the ones it can transcode to. [`answer`] takes the first
-//! codec of the offer the engine has (the caller's own, so the relay need not transcode), binds
-//! a socket on the relay's address, and answers with our own key under the offered tag and
-//! suite. [`Session`] then runs a [`sambung_media::endpoint::Endpoint`] on that socket every
-//! 20 ms and gives the applications the [`CallIo`] they are written against: play, record, keys.
-//! Keys come from the core ([`crate::core::AppRequest::Key`]): the relay reads them from RFC 4733
-//! events and SIP INFO, so the audio is not searched for DTMF here.
+//! The media session decodes what the caller sends (in the caller's own codec, SRTP removed)
+//! into 20 ms frames of PCM at the application's rate, one per tick, and encodes the frames the
+//! application plays back to the caller ([`AppAudio`]). [`Session`] paces the application by
+//! those frames and gives it the [`CallIo`] it is written against: play, record, keys. Keys come
+//! from the media session (RFC 4733, read from the caller's RTP) and from call control (SIP INFO,
+//! [`sambung_pbx::AppRequest::Key`]).
 
 use std::collections::VecDeque;
 use std::io::Cursor;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use bytes::Bytes;
-use sambung_media::SessionDescription;
-use sambung_media::codec::CodecKind;
-use sambung_media::endpoint::{Endpoint, EndpointConfig, EndpointError, Received};
-use sambung_media::negotiate::{self, Negotiated};
-use sambung_media::offer_answer::remote_media;
-use sambung_media::sdes::SdesCrypto;
-use sambung_media::sdp::{Attribute, Connection, MediaDescription, MediaType, Origin, SdpError, Timing};
 use sambung_media::tone::{Tone, ToneGenerator};
 use sambung_media::wav::{WavPlayer, WavRecorder};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, warn};
 
 use super::{Audio, CallIo, Played, RecordEnd, Recording, Wait};
-use crate::media::keys;
 
 /// The 20 ms step of the audio.
 pub const TICK: Duration = Duration::from_millis(20);
 
-/// Largest datagram read.
-const MAX_DATAGRAM: usize = 2048;
-
-/// Why an offer could not be answered.
-#[derive(Debug, thiserror::Error)]
-pub enum MediaError {
-    #[error("the offer is not valid SDP: {0}")]
-    Sdp(#[from] SdpError),
-    #[error("the offer has no RTP audio stream with a codec the engine has")]
-    NoAudio,
-    #[error("the offer's stream is SRTP without an SDES key we can use")]
-    NoKey,
-    #[error("cannot bind an RTP socket: {0}")]
-    Bind(std::io::Error),
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-}
-
-/// What [`answer`] chose: the stream's socket and endpoint, and where the relay listens.
+/// The application's side of its call's media.
 #[derive(Debug)]
-pub struct CallMedia {
-    socket: UdpSocket,
-    /// Where our packets go: the offer's address, then the source of the relay's packets
-    /// (symmetric RTP, RFC 4961).
-    peer: SocketAddr,
-    endpoint: Endpoint,
+pub struct AppAudio {
+    /// The PCM rate: 8000 for narrowband codecs, 16000 otherwise.
+    pub rate: u32,
+    /// What the caller says: one frame of `rate / 50` samples per 20 ms tick (silence in its
+    /// gaps). Closed when the media session ends.
+    pub heard: mpsc::Receiver<Vec<i16>>,
+    /// What the application says: one frame per tick it heard.
+    pub play: mpsc::Sender<Vec<i16>>,
+    /// Keys the caller pressed (RFC 4733 events in its RTP).
+    pub keys: mpsc::Receiver<char>,
 }
 
-impl CallMedia {
-    /// The PCM rate of the call's audio (and of its recordings): 8 kHz for narrowband codecs,
-    /// 16 kHz otherwise.
-    pub fn rate(&self) -> u32 {
-        self.endpoint.rate()
+impl AppAudio {
+    /// Samples in one 20 ms frame.
+    pub fn frame_len(&self) -> usize {
+        (self.rate / 50) as usize
     }
-
-    /// Our socket's address.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.socket.local_addr().ok()
-    }
-
-    /// The codec in use.
-    pub fn codec(&self) -> CodecKind {
-        self.endpoint.negotiated().audio.codec
-    }
-}
-
-/// The audio section of the offer we answer, and what we use on it.
-struct Chosen {
-    index: usize,
-    negotiated: Negotiated,
-    peer: SocketAddr,
-    /// The relay's key and ours, for SRTP.
-    keys: Option<(SdesCrypto, SdesCrypto)>,
-}
-
-/// The first audio stream of `offer` we can take: RTP with a codec the engine has, and SDES
-/// keys when it is SRTP (DTLS-SRTP is not spoken here).
-fn choose(offer: &SessionDescription) -> Result<Chosen, MediaError> {
-    let mut missing_key = false;
-    for (index, media) in offer.media.iter().enumerate() {
-        if media.media != MediaType::Audio || media.is_disabled() || !media.proto.is_rtp() {
-            continue;
-        }
-        let Some(negotiated) = negotiate::choose_for_offerer(media) else { continue };
-        let Some(remote) = remote_media(offer, media) else { continue };
-        let keys = if media.proto.is_secure() {
-            match keys::from_media(media).into_iter().next() {
-                Some(theirs) => {
-                    let ours = keys::fresh(theirs.tag, theirs.profile);
-                    Some((theirs, ours))
-                }
-                None => {
-                    missing_key = true;
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        return Ok(Chosen { index, negotiated, peer: remote.rtp, keys });
-    }
-    Err(if missing_key { MediaError::NoKey } else { MediaError::NoAudio })
-}
-
-/// A socket on `ip` (the relay's address, on this host), any free port. When that address is
-/// not one of ours (the relay advertises a public address it does not hold), the socket takes
-/// any address of the family and the loopback address is advertised: the relay is in this
-/// process. Returns the socket and the address to advertise.
-async fn bind(ip: IpAddr) -> Result<(UdpSocket, IpAddr), MediaError> {
-    if !ip.is_unspecified()
-        && let Ok(socket) = UdpSocket::bind(SocketAddr::new(ip, 0)).await
-    {
-        return Ok((socket, ip));
-    }
-    let (any, loopback): (IpAddr, IpAddr) = match ip {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::LOCALHOST.into()),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED.into(), Ipv6Addr::LOCALHOST.into()),
-    };
-    let socket = UdpSocket::bind(SocketAddr::new(any, 0)).await.map_err(MediaError::Bind)?;
-    Ok((socket, loopback))
-}
-
-/// The answer (RFC 3264 §6): one section per offered one, the chosen one with our port, the
-/// negotiated codec and telephone-event (RFC 4733), our key under the offered tag and suite
-/// (RFC 4568 §7.1.2) and `a=rtcp` naming our one port (RFC 3605: the relay's RTCP comes to the
-/// RTP socket and is dropped there); every other section declined with port 0.
-fn build_answer(offer: &SessionDescription, chosen: &Chosen, ip: IpAddr, port: u16) -> SessionDescription {
-    let session_id = rand::random::<u32>().to_string();
-    let media = offer
-        .media
-        .iter()
-        .enumerate()
-        .map(|(index, offered)| {
-            if index != chosen.index {
-                let formats = if offered.formats.is_empty() { vec!["0".to_owned()] } else { offered.formats.clone() };
-                return MediaDescription::new(offered.media.clone(), 0, offered.proto.clone(), formats);
-            }
-            let mut media = MediaDescription::new(MediaType::Audio, port, offered.proto.clone(), Vec::new());
-            negotiate::restrict(&mut media, &chosen.negotiated);
-            if let Some((_, ours)) = &chosen.keys {
-                media.attributes.push(ours.to_attribute());
-            }
-            media.attributes.push(Attribute::value("rtcp", port.to_string()));
-            media.attributes.push(Attribute::property("sendrecv"));
-            media
-        })
-        .collect();
-    let connection = Connection::new(ip);
-    SessionDescription {
-        origin: Origin {
-            username: "sambung".into(),
-            session_id,
-            session_version: 1,
-            net_type: connection.net_type.clone(),
-            addr_type: connection.addr_type.clone(),
-            address: connection.address.clone(),
-        },
-        session_name: "-".into(),
-        information: None,
-        uri: None,
-        emails: Vec::new(),
-        phones: Vec::new(),
-        connection: Some(connection),
-        bandwidths: Vec::new(),
-        times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
-        time_zones: None,
-        key: None,
-        attributes: Vec::new(),
-        media,
-    }
-}
-
-/// Answers the relay's `offer`: the media of the call and the SDP answer.
-pub async fn answer(offer: &[u8]) -> Result<(CallMedia, Bytes), MediaError> {
-    let offer = SessionDescription::parse(offer)?;
-    let chosen = choose(&offer)?;
-    let (socket, ip) = bind(chosen.peer.ip()).await?;
-    let port = socket.local_addr().map_err(MediaError::Bind)?.port();
-    let sdp = build_answer(&offer, &chosen, ip, port);
-    // Narrowband audio stays at 8 kHz (recordings too); anything wider is heard at 16 kHz.
-    let rate = if chosen.negotiated.audio.codec.sample_rate() == 8000 { 8000 } else { 16_000 };
-    let mut config = EndpointConfig::new(chosen.negotiated, rand::random(), rate);
-    config.seed = rand::random();
-    if let Some((theirs, ours)) = &chosen.keys {
-        config = config.with_srtp(theirs.context(), ours.context());
-    }
-    let endpoint = Endpoint::new(config)?;
-    debug!(codec = %endpoint.negotiated().audio.codec, local = %SocketAddr::new(ip, port), relay = %chosen.peer, "application media answered");
-    Ok((CallMedia { socket, peer: chosen.peer, endpoint }, Bytes::from(sdp.to_bytes())))
 }
 
 /// What is being played.
@@ -240,23 +76,24 @@ impl Source<'_> {
     }
 }
 
-/// The call's media and keys, driven every 20 ms: the [`CallIo`] of a real call.
+/// The call's media and keys, paced by the media session's frames: the [`CallIo`] of a real
+/// call.
 #[derive(Debug)]
 pub struct Session {
-    media: CallMedia,
-    ticker: Interval,
-    keys_rx: mpsc::Receiver<char>,
-    keys_open: bool,
+    audio: AppAudio,
+    /// Keys by SIP INFO, from call control.
+    info_keys: mpsc::Receiver<char>,
+    keys_open: [bool; 2],
     stop: oneshot::Receiver<()>,
     /// Keys pressed and not read yet (type-ahead).
     keys: VecDeque<char>,
     hung_up: bool,
-    buffer: Vec<u8>,
+    /// What the caller said in the latest tick.
+    heard: Vec<i16>,
     frame: Vec<i16>,
-    silence: Vec<i16>,
     /// Ticks of silence still to send before the first sound: the answer is sent when the
-    /// application starts, and the caller's phone and the relay need a moment to connect, or
-    /// the first words of the first prompt are lost.
+    /// application starts, and the caller's phone needs a moment to start playing, or the
+    /// first words of the first prompt are lost.
     lead_in: u32,
 }
 
@@ -264,57 +101,54 @@ pub struct Session {
 const LEAD_IN: Duration = Duration::from_millis(400);
 
 impl Session {
-    /// Runs `media`; `keys` brings the caller's keys, `stop` fires (or is dropped) when the
-    /// caller hangs up.
-    pub fn new(media: CallMedia, keys: mpsc::Receiver<char>, stop: oneshot::Receiver<()>) -> Session {
-        let mut ticker = tokio::time::interval(TICK);
-        // Late ticks are caught up: the RTP clock must keep pace with the wall clock.
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
-        let frame_len = media.endpoint.frame_len();
+    /// Runs on `audio`; `info_keys` brings the keys call control read from SIP INFO, `stop`
+    /// fires (or is dropped) when the caller hangs up.
+    pub fn new(audio: AppAudio, info_keys: mpsc::Receiver<char>, stop: oneshot::Receiver<()>) -> Session {
+        let frame_len = audio.frame_len();
         Session {
-            media,
-            ticker,
-            keys_rx: keys,
-            keys_open: true,
+            audio,
+            info_keys,
+            keys_open: [true, true],
             stop,
             keys: VecDeque::new(),
             hung_up: false,
-            buffer: vec![0; MAX_DATAGRAM],
+            heard: vec![0; frame_len],
             frame: vec![0; frame_len],
-            silence: vec![0; frame_len],
             lead_in: (LEAD_IN.as_millis() / TICK.as_millis()) as u32,
         }
     }
 
-    /// Waits for the next tick, taking in datagrams and keys meanwhile. False once the caller
-    /// hung up.
+    /// The PCM rate of the call's audio (and of its recordings).
+    pub fn rate(&self) -> u32 {
+        self.audio.rate
+    }
+
+    /// Waits for the next tick (the media session's next frame), taking in keys meanwhile.
+    /// False once the caller hung up.
     async fn tick(&mut self) -> bool {
-        let Session { media, ticker, keys_rx, keys_open, stop, keys, hung_up, buffer, .. } = self;
+        let Session { audio, info_keys, keys_open, stop, keys, hung_up, heard, .. } = self;
         loop {
             if *hung_up {
                 return false;
             }
             tokio::select! {
-                _ = ticker.tick() => return true,
-                received = media.socket.recv_from(buffer) => match received {
-                    Ok((len, source)) => {
-                        let now = Instant::now().into_std();
-                        match media.endpoint.receive(now, &buffer[..len]) {
-                            // An authentic packet from elsewhere: the relay's port moved.
-                            Ok(Received::Audio | Received::Event) if source != media.peer => {
-                                debug!(from = %media.peer, to = %source, "application media latched");
-                                media.peer = source;
-                            }
-                            Ok(_) => {}
-                            Err(error) => debug!(%source, %error, "datagram dropped"),
-                        }
+                frame = audio.heard.recv() => match frame {
+                    Some(frame) => {
+                        heard.clear();
+                        heard.extend_from_slice(&frame);
+                        heard.resize(audio.frame_len(), 0);
+                        return true;
                     }
-                    // ICMP port unreachable and the like: the next datagram may do.
-                    Err(error) => debug!(%error, "RTP receive error"),
+                    // The media session is gone: so is the call.
+                    None => *hung_up = true,
                 },
-                key = keys_rx.recv(), if *keys_open => match key {
+                key = audio.keys.recv(), if keys_open[0] => match key {
                     Some(key) => keys.push_back(key),
-                    None => *keys_open = false,
+                    None => keys_open[0] = false,
+                },
+                key = info_keys.recv(), if keys_open[1] => match key {
+                    Some(key) => keys.push_back(key),
+                    None => keys_open[1] = false,
                 },
                 // A Stop, or the applications are gone (shutdown): either way the call is over.
                 _ = &mut *stop => *hung_up = true,
@@ -322,9 +156,8 @@ impl Session {
         }
     }
 
-    /// Sends the next 20 ms: from `source` when given (false once it is over), else silence.
-    /// The caller's audio of the same 20 ms is returned when `hear` (silence in its gaps), and
-    /// taken out of the jitter buffer either way.
+    /// Says the next 20 ms: from `source` when given (false once it is over), else silence.
+    /// What the caller said in the same 20 ms is returned when `hear`.
     fn exchange(&mut self, source: Option<&mut Source<'_>>, hear: bool) -> (bool, Option<&[i16]>) {
         let playing = match source {
             Some(source) => source.fill(&mut self.frame),
@@ -333,23 +166,14 @@ impl Session {
                 false
             }
         };
-        match self.media.endpoint.send(&self.frame) {
-            Ok(Some(datagram)) => {
-                if let Err(error) = self.media.socket.try_send_to(datagram, self.media.peer) {
-                    debug!(%error, peer = %self.media.peer, "RTP send error");
-                }
-            }
-            Ok(None) => {}
-            Err(error) => warn!(%error, "cannot send the application's audio"),
+        if let Err(error) = self.audio.play.try_send(self.frame.clone()) {
+            debug!(%error, "a frame of the application's audio was dropped");
         }
-        let now = Instant::now().into_std();
-        let heard = self.media.endpoint.poll_audio(now);
-        let heard = if hear { Some(heard.unwrap_or(&self.silence)) } else { None };
-        (playing, heard)
+        (playing, hear.then_some(self.heard.as_slice()))
     }
 
     fn source<'a>(&self, audio: &Audio<'a>) -> Option<Source<'a>> {
-        let rate = self.media.rate();
+        let rate = self.audio.rate;
         let wav = match audio {
             Audio::Prompt(prompt) => prompt.wav(),
             Audio::Wav(bytes) => bytes,
@@ -411,7 +235,7 @@ impl CallIo for Session {
     }
 
     async fn record(&mut self, max: Duration, stop_keys: &[char]) -> Recording {
-        let rate = self.media.rate();
+        let rate = self.audio.rate;
         let mut file = Vec::new();
         let mut recorder = match WavRecorder::new(Cursor::new(&mut file), rate) {
             Ok(recorder) => recorder,

@@ -1,19 +1,21 @@
 //! The applications that answer calls themselves: voicemail, the mailbox menu, confirmations.
 //!
-//! The core decides that a call goes to an application ([`crate::core::AppRequest::Start`]);
-//! the runtime hands each request to [`Apps::handle`], which starts one task per call. The task
-//! answers the relay's offer with its own RTP socket ([`media::answer`]), reports the answer
-//! ([`Event::AppAnswered`]), runs the application, and reports how it ended
-//! ([`Event::AppEnded`]). Keys and the caller's hang-up reach the task over channels.
+//! Call control decides that a call goes to an application: it answers the caller, turns the B
+//! leg of the call's media session into the application ([`sambung_pbx::MediaCommand::AttachApp`],
+//! whose audio the runtime hands over with [`Apps::attach`]) and asks for it
+//! ([`sambung_pbx::AppRequest::Start`]). [`Apps::handle`] then starts one task per call, which
+//! runs the application on that audio and reports how it ended ([`Event::AppEnded`]). Keys by
+//! SIP INFO and the caller's hang-up reach the task over channels; RFC 4733 keys come with the
+//! audio, straight from the media session.
 //!
 //! The applications ([`voicemail`], [`mailbox`], confirmations) are written against [`CallIo`]:
-//! play prompts, wait for keys, record. [`media::Session`] is the real one, RTP every 20 ms;
-//! the tests drive the same flows with scripted keys and recordings.
+//! play prompts, wait for keys, record. [`media::Session`] is the real one, paced by the media
+//! session's 20 ms frames; the tests drive the same flows with scripted keys and recordings.
 //!
 //! ```text
-//!  core ──Start/Key/Stop──▶ Apps::handle ──spawn──▶ call task ── RTP ──▶ relay (B leg)
-//!   ▲                                                  │
-//!   └──────── AppAnswered / AppEnded / Mailbox ────────┘  (+ store, mail queue)
+//!  call control ──Start/Key/Stop──▶ Apps::handle ──spawn──▶ call task ◀── PCM, keys ──▶ media session (B leg)
+//!       ▲                                                      │
+//!       └──────────────── AppEnded / Mailbox ──────────────────┘  (+ store, mail queue, VoicemailLeft)
 //! ```
 
 pub mod mailbox;
@@ -28,14 +30,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use sambung_pbx::{App, AppEnd, AppRequest, Caller, Confirmation, MailboxCounts};
 use sambung_store::Store;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::core::{App, AppEnd, AppRequest, Caller, Confirmation, MailboxCounts};
+use crate::events::Publisher;
 use crate::transport::Event;
+use media::AppAudio;
 use prompts::Prompt;
 
 /// Keys waiting for a call's task; more are dropped (nobody types that fast).
@@ -165,11 +168,14 @@ pub async fn read_digits(io: &mut impl CallIo, max_len: usize, timeout: Duration
     }
 }
 
-/// What the applications' tasks share: the store, the limits, and the way back to the core.
+/// What the applications' tasks share: the store, the limits, the way back to call control
+/// and the domain events.
 #[derive(Clone, Debug)]
 pub struct Context {
     pub store: Store,
     pub events: mpsc::Sender<Event>,
+    /// The domain events (a voicemail left).
+    pub publisher: Publisher,
     pub mail_wake: Arc<Notify>,
     /// Longest voicemail message.
     pub max_message: Duration,
@@ -180,7 +186,7 @@ pub struct Context {
 }
 
 impl Context {
-    /// Tells the core a mailbox's counts, read from the store.
+    /// Tells call control a mailbox's counts, read from the store.
     pub async fn mailbox_changed(&self, account_id: i64) {
         match self.store.voicemail_counts(account_id).await {
             Ok((new, saved)) => {
@@ -204,39 +210,64 @@ struct CallHandle {
 pub struct Apps {
     context: Context,
     calls: HashMap<u64, CallHandle>,
+    /// Media of calls whose application has not started yet.
+    attached: HashMap<u64, AppAudio>,
 }
 
 impl Apps {
-    /// The applications on `store`, reporting to the core through `events`; `mail_wake` is
-    /// notified when a voicemail email is queued.
-    pub fn new(store: Store, config: &Config, events: mpsc::Sender<Event>, mail_wake: Arc<Notify>) -> Apps {
+    /// The applications on `store`, reporting to call control through `events` and to the
+    /// domain events through `publisher`; `mail_wake` is notified when a voicemail email is
+    /// queued.
+    pub fn new(
+        store: Store,
+        config: &Config,
+        events: mpsc::Sender<Event>,
+        mail_wake: Arc<Notify>,
+        publisher: Publisher,
+    ) -> Apps {
         let voicemail = &config.voicemail;
         let context = Context {
             store,
             events,
+            publisher,
             mail_wake,
             max_message: Duration::from_secs(u64::from(voicemail.max_message_seconds)),
             max_greeting: Duration::from_secs(u64::from(voicemail.max_greeting_seconds)),
             email: config.email.server.is_some(),
         };
-        Apps { context, calls: HashMap::new() }
+        Apps { context, calls: HashMap::new(), attached: HashMap::new() }
     }
 
-    /// Takes one request of the core. Never blocks: a new call gets its own task (this must run
-    /// inside a tokio runtime), keys and the hang-up are passed to it.
+    /// The media of call `call`'s application: its [`AppRequest::Start`] comes next.
+    pub fn attach(&mut self, call: u64, audio: AppAudio) {
+        self.attached.insert(call, audio);
+    }
+
+    /// Takes one request of call control. Never blocks: a new call gets its own task (this must
+    /// run inside a tokio runtime), keys and the hang-up are passed to it.
     pub fn handle(&mut self, request: AppRequest) {
         // The tasks that ended have dropped their receivers.
         self.calls.retain(|_, call| !call.keys.is_closed());
         match request {
-            AppRequest::Start { call, app, caller, offer } => {
+            AppRequest::Start { call, app, caller, rate } => {
                 if self.calls.contains_key(&call) {
                     warn!(call, "application already running for this call");
                     return;
                 }
+                let Some(audio) = self.attached.remove(&call) else {
+                    warn!(call, "no media for the application: the call ends");
+                    let events = self.context.events.clone();
+                    tokio::spawn(async move { events.send(Event::AppEnded { call, end: AppEnd::Hangup }).await });
+                    return;
+                };
+                if audio.rate != rate {
+                    debug!(call, rate, media = audio.rate, "the application runs at its media's rate");
+                }
                 let (keys, keys_rx) = mpsc::channel(KEY_QUEUE);
                 let (stop, stop_rx) = oneshot::channel();
                 self.calls.insert(call, CallHandle { keys, stop });
-                tokio::spawn(run_call(self.context.clone(), call, app, caller, offer, keys_rx, stop_rx));
+                let session = media::Session::new(audio, keys_rx, stop_rx);
+                tokio::spawn(run_call(self.context.clone(), call, app, caller, session));
             }
             AppRequest::Key { call, key } => {
                 if let Some(handle) = self.calls.get(&call)
@@ -246,6 +277,7 @@ impl Apps {
                 }
             }
             AppRequest::Stop { call } => {
+                self.attached.remove(&call);
                 if let Some(handle) = self.calls.remove(&call) {
                     let _ = handle.stop.send(());
                 }
@@ -263,29 +295,9 @@ impl Apps {
     }
 }
 
-/// One call: answer, run the application, report the end.
-async fn run_call(
-    context: Context,
-    call: u64,
-    app: App,
-    caller: Caller,
-    offer: Bytes,
-    keys: mpsc::Receiver<char>,
-    stop: oneshot::Receiver<()>,
-) {
-    let (media, sdp) = match media::answer(&offer).await {
-        Ok(answered) => answered,
-        Err(error) => {
-            warn!(call, %error, "application cannot answer");
-            let _ = context.events.send(Event::AppAnswered { call, sdp: None }).await;
-            return;
-        }
-    };
-    info!(call, ?app, codec = %media.codec(), "application answering");
-    if context.events.send(Event::AppAnswered { call, sdp: Some(sdp) }).await.is_err() {
-        return;
-    }
-    let mut session = media::Session::new(media, keys, stop);
+/// One call: run the application, report the end.
+async fn run_call(context: Context, call: u64, app: App, caller: Caller, mut session: media::Session) {
+    info!(call, ?app, rate = session.rate(), "application answering");
     let end = match app {
         App::Voicemail { account_id, name } => voicemail::run(&context, &mut session, account_id, &name, &caller).await,
         App::Mailbox { account_id } => mailbox::run(&context, &mut session, account_id).await,

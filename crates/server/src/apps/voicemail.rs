@@ -4,7 +4,7 @@
 //! available ..."), the tone, then the recording, until the caller hangs up, presses `#`, or
 //! the longest message allowed. A recording with nothing said in it (only silence or line
 //! noise) or shorter than [`MIN_MESSAGE`] is dropped; any other is stored even when the caller
-//! hung up, the mailbox's counts go to the core (message-waiting indication, RFC 3842), and an
+//! hung up, the mailbox's counts go to call control (message-waiting indication, RFC 3842), and an
 //! email is queued when the owner has an address for it.
 
 use std::io::Cursor;
@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use super::prompts::{self, Prompt};
 use super::{Audio, CallIo, Context, Played, RecordEnd, Recording};
-use crate::core::{AppEnd, Caller};
+use sambung_pbx::{AppEnd, Caller};
 
 /// Shorter messages are dropped: a hang-up at the tone.
 pub const MIN_MESSAGE: Duration = Duration::from_secs(1);
@@ -53,7 +53,15 @@ pub async fn run(context: &Context, io: &mut impl CallIo, account_id: i64, name:
     let kept = keep(&recording);
     if kept {
         match save(context, account_id, name, caller, &recording, io.unix_now()).await {
-            Ok(message) => info!(account_id, id = message.id, duration_ms = message.duration_ms, "voicemail left"),
+            Ok(message) => {
+                info!(account_id, id = message.id, duration_ms = message.duration_ms, "voicemail left");
+                context.publisher.publish(sambung_pbx::Event::VoicemailLeft {
+                    account_id,
+                    message_id: message.id,
+                    caller: caller.uri.clone(),
+                    duration_secs: u32::try_from(message.duration_ms / 1000).unwrap_or(u32::MAX),
+                });
+            }
             Err(error) => warn!(account_id, %error, "cannot store the voicemail"),
         }
     } else {
@@ -71,7 +79,7 @@ pub fn keep(recording: &Recording) -> bool {
     !recording.silent && recording.duration >= MIN_MESSAGE && !recording.wav.is_empty()
 }
 
-/// Stores the message, tells the core the new counts, and queues the email.
+/// Stores the message, tells call control the new counts, and queues the email.
 async fn save(
     context: &Context,
     account_id: i64,

@@ -6,18 +6,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use sambung_media::offer_answer::{remote_media, rewrite_for_relay};
-use sambung_media::sdp::{MediaDescription, SessionDescription};
+use sambung_media::offer_answer::rewrite_for_relay;
+use sambung_media::sdp::SessionDescription;
+pub use sambung_media::session::{LegConfig, Peer};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use sambung_media::negotiate::{EventFormat, Negotiated};
-
 use super::MediaError;
 use super::forward::{Command, Relay};
 use super::ports::{BoundSocket, PortLease};
-use sambung_media::sdes::SdesCrypto;
 
 /// One side of a relayed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,40 +50,6 @@ impl fmt::Display for Leg {
             Leg::B => "B",
         })
     }
-}
-
-/// What signalling says about one leg's stream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Peer {
-    /// Where the leg's SDP says it receives RTP (`c=` and the `m=` port).
-    pub rtp: Option<SocketAddr>,
-    /// Where it receives RTCP (`a=rtcp`, RFC 3605, else the RTP port + 1).
-    pub rtcp: Option<SocketAddr>,
-    /// The source IP of the leg's SIP messages: behind a NAT, where its media comes from.
-    pub signalling_ip: Option<IpAddr>,
-}
-
-impl Peer {
-    /// The peer that `media` (the leg's `m=` line in `sdp`) and the leg's signalling source
-    /// describe. A disabled stream or a host name leaves only the signalling IP to latch to.
-    pub fn from_sdp(sdp: &SessionDescription, media: &MediaDescription, signalling_ip: Option<IpAddr>) -> Peer {
-        let remote = remote_media(sdp, media);
-        Peer { rtp: remote.map(|r| r.rtp), rtcp: remote.map(|r| r.rtcp), signalling_ip }
-    }
-}
-
-/// How one leg of a stream is handled beyond relaying: its SRTP keys, its codec when the
-/// stream is transcoded, and the payload types of its DTMF events.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LegConfig {
-    /// The key the leg encrypts with: its packets are decrypted with it.
-    pub srtp_in: Option<SdesCrypto>,
-    /// Our key toward the leg: what it is sent is encrypted with it.
-    pub srtp_out: Option<SdesCrypto>,
-    /// The leg's codec (used when the stream is transcoded).
-    pub format: Option<Negotiated>,
-    /// The telephone-event formats the leg may send (RFC 4733): read into key events.
-    pub events: Vec<EventFormat>,
 }
 
 /// How a stream is handled: plain relaying unless keys, events or transcoding say otherwise.

@@ -46,6 +46,31 @@ impl TransportKind {
     }
 }
 
+impl TransportKind {
+    /// The transport as SIP names it, for call control.
+    pub fn sip(self) -> sambung_sip::Transport {
+        match self {
+            TransportKind::Udp => sambung_sip::Transport::Udp,
+            TransportKind::Tcp => sambung_sip::Transport::Tcp,
+            TransportKind::Tls => sambung_sip::Transport::Tls,
+            TransportKind::Ws => sambung_sip::Transport::Ws,
+            TransportKind::Wss => sambung_sip::Transport::Wss,
+        }
+    }
+
+    /// The transport a SIP name stands for; `None` for one the server does not speak.
+    pub fn from_sip(transport: &sambung_sip::Transport) -> Option<TransportKind> {
+        Some(match transport {
+            sambung_sip::Transport::Udp => TransportKind::Udp,
+            sambung_sip::Transport::Tcp => TransportKind::Tcp,
+            sambung_sip::Transport::Tls => TransportKind::Tls,
+            sambung_sip::Transport::Ws => TransportKind::Ws,
+            sambung_sip::Transport::Wss => TransportKind::Wss,
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for TransportKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -92,7 +117,20 @@ pub struct Inbound {
     pub bytes: Bytes,
 }
 
-/// Bytes the core wants sent.
+impl Inbound {
+    /// The message as call control takes it.
+    pub fn to_pbx(self) -> sambung_pbx::Inbound {
+        sambung_pbx::Inbound {
+            transport: self.transport.sip(),
+            local: self.local,
+            remote: self.remote,
+            conn: self.conn.map(ConnId::raw),
+            bytes: self.bytes,
+        }
+    }
+}
+
+/// Bytes call control wants sent.
 #[derive(Clone, Debug)]
 pub struct Outbound {
     pub transport: TransportKind,
@@ -106,6 +144,22 @@ pub struct Outbound {
     pub close: bool,
 }
 
+impl Outbound {
+    /// What call control wants sent, as the transports send it; `None` for a transport the
+    /// server does not speak.
+    pub fn from_pbx(transmit: sambung_pbx::Transmit) -> Option<Outbound> {
+        let unspecified = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0));
+        Some(Outbound {
+            transport: TransportKind::from_sip(&transmit.transport)?,
+            local: transmit.local.unwrap_or(unspecified),
+            remote: transmit.remote,
+            conn: transmit.conn.map(ConnId::from_raw),
+            bytes: transmit.bytes,
+            close: transmit.close,
+        })
+    }
+}
+
 /// What a connection task is told to do.
 #[derive(Debug)]
 pub enum ConnCommand {
@@ -115,33 +169,26 @@ pub enum ConnCommand {
     Close,
 }
 
-/// What the transport tasks tell the core task.
+/// What the transports, the store and the applications tell the call-control task.
 #[derive(Debug)]
 pub enum Event {
     /// A SIP message arrived.
     Inbound(Inbound),
     /// A stream connection can no longer be framed (RFC 3261 §18.3): `inbound.bytes` holds what
-    /// was buffered. The core may answer it; the connection is then closed.
+    /// was buffered. It may be answered; the connection is then closed.
     FramingError(Inbound, sambung_sip::FrameError),
     /// A stream connection opened; `tx` reaches its task.
     Connected(Connection),
     /// A stream connection closed.
     Disconnected(ConnId),
     /// The accounts changed in the store: the new table.
-    Accounts(crate::registrar::Accounts),
-    /// A text message was stored (`id` is `None` when that failed).
-    MessageStored { ticket: u64, id: Option<i64> },
-    /// Messages a device has not had yet.
-    Undelivered { account_id: i64, device: String, messages: Vec<crate::core::StoredMessage> },
-    /// A DTMF key read by the media relay from a call's RTP.
-    Key(crate::media::KeyEvent),
-    /// An application answered call `call` with this SDP (`None`: it could not, the call
-    /// fails with 500).
-    AppAnswered { call: u64, sdp: Option<Bytes> },
+    Accounts(sambung_pbx::registrar::Accounts),
+    /// The store's answer to a write that asked for one.
+    Store(sambung_pbx::StoreReply),
     /// An application is done with call `call`.
-    AppEnded { call: u64, end: crate::core::AppEnd },
+    AppEnded { call: u64, end: sambung_pbx::AppEnd },
     /// A mailbox's message counts changed (a message was left, heard, saved or deleted).
-    Mailbox { account_id: i64, counts: crate::core::MailboxCounts },
+    Mailbox { account_id: i64, counts: sambung_pbx::MailboxCounts },
 }
 
 /// A live stream connection, as the connection table keeps it.

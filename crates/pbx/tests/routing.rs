@@ -1,62 +1,29 @@
-//! Forwarding through the core on the virtual clock: always, busy, no answer, offline, loops,
-//! History-Info and Diversion on the forwarded leg, and the feature codes that change the
-//! settings from a phone.
+//! Forwarding through call control on the virtual clock: always, busy, no answer, offline,
+//! loops, History-Info and Diversion on the forwarded leg, the feature codes that change the
+//! settings from a phone, and message waiting.
 
-use sambung_sip::digest::{self, Algorithm};
-use sambung_sip::transaction::Peer;
-use sambung_sip::{HeaderName, Request, Transport};
+mod common;
 
-use super::tests_calls::{ALICE, BOB, REALM, Rig, answer, invite, proxy_auth, request, response};
-use super::{Persist, RoutingChange};
-use crate::registrar::{Account, Accounts, Binding, Routing, Target};
+use common::*;
+use sambung_pbx::registrar::{Routing, Target};
+use sambung_pbx::{AppRequest, Event, Input, MailboxCounts, RoutingChange, SettingsChange, StoreWrite};
+use sambung_sip::digest;
+use sambung_sip::{HeaderName, Request};
 
 const CAROL: &str = "192.0.2.30:5080";
-
-fn account(id: i64, name: &str, routing: Routing) -> Account {
-    let pw = format!("{name}-secret-1");
-    Account {
-        id,
-        username: name.into(),
-        display_name: name.into(),
-        extension: Some(format!("100{id}")),
-        realm: REALM.into(),
-        ha1_md5: digest::ha1(Algorithm::Md5, name, REALM, &pw),
-        ha1_sha256: digest::ha1(Algorithm::Sha256, name, REALM, &pw),
-        disabled: false,
-        routing,
-    }
-}
 
 /// alice, bob (bound at BOB), carol (bound at CAROL) and dave (no device), with the given
 /// routing for bob, carol and dave.
 fn rig(bob: Routing, carol: Routing, dave: Routing) -> Rig {
     let mut rig = Rig::new();
-    let alice = Account {
-        ha1_md5: digest::ha1(Algorithm::Md5, "alice", REALM, "alice-secret-1"),
-        ha1_sha256: digest::ha1(Algorithm::Sha256, "alice", REALM, "alice-secret-1"),
-        ..account(1, "alice", Routing::default())
-    };
-    rig.core.set_accounts(Accounts::new([
-        alice,
+    rig.set_accounts(vec![
+        account(1, "alice", Routing::default()),
         account(2, "bob", bob),
         account(3, "carol", carol),
         account(4, "dave", dave),
-    ]));
-    let carol = Binding {
-        account_id: 3,
-        aor: format!("sip:carol@{REALM}"),
-        uri: sambung_sip::Uri::parse(&format!("sip:carol@{CAROL}")).unwrap(),
-        instance: None,
-        reg_id: None,
-        q: 1000,
-        call_id: "reg-carol".into(),
-        cseq: 1,
-        expires_at: 1_700_003_600,
-        source: Peer { transport: Transport::Udp, addr: CAROL.parse().unwrap(), flow: None },
-        user_agent: None,
-    };
-    let now = rig.now();
-    rig.core.restore_bindings(vec![carol], now);
+    ]);
+    rig.input(Input::Bindings(vec![binding(3, "carol", CAROL)]));
+    rig.take_outputs();
     rig
 }
 
@@ -100,7 +67,8 @@ fn forward_always_rings_the_target_with_history_info_and_the_callers_identity() 
     let diversion = header(&invite, "Diversion");
     assert_eq!(diversion, format!("<sip:bob@{REALM}>;reason=unconditional;counter=1"));
     // carol answers: alice is connected
-    let out = rig.feed(CAROL, &answer(&invite, 200, "c1", &format!("sip:carol@{CAROL}"), "v=0\r\ns=carol\r\n"));
+    let out =
+        rig.feed(CAROL, &answer(&invite, 200, "c1", &format!("sip:carol@{CAROL}"), &sdp("192.0.2.30", 6000, "0", "")));
     response(&out, ALICE, 200);
 }
 
@@ -132,13 +100,9 @@ fn no_answer_forwarding_stops_the_first_devices_then_rings_the_target() {
     let to_bob = request(&out, BOB, "INVITE");
     rig.feed(BOB, &answer(&to_bob, 180, "b1", &format!("sip:bob@{BOB}"), ""));
     rig.ms += 4000;
-    rig.core.handle_timeout(rig.now());
-    assert!(std::iter::from_fn(|| rig.core.poll_transmit()).all(|o| o.remote.to_string() != CAROL));
+    assert!(rig.timeout().iter().all(|(to, _)| to.to_string() != CAROL));
     rig.ms += 1100;
-    rig.core.handle_timeout(rig.now());
-    let out: Vec<_> = std::iter::from_fn(|| rig.core.poll_transmit())
-        .map(|o| (o.remote, sambung_sip::Message::parse(o.bytes).unwrap()))
-        .collect();
+    let out = rig.timeout();
     request(&out, BOB, "CANCEL");
     let to_carol = request(&out, CAROL, "INVITE");
     let cancel_at = out.iter().position(|(a, _)| a.to_string() == BOB).unwrap();
@@ -147,11 +111,12 @@ fn no_answer_forwarding_stops_the_first_devices_then_rings_the_target() {
     assert!(header(&to_carol, "History-Info").contains("cause=408"));
     assert!(header(&to_carol, "Diversion").contains("reason=no-answer"));
     // bob's device answers the CANCEL's race late: it is acknowledged and hung up, alice waits for carol
-    let out = rig.feed(BOB, &answer(&to_bob, 200, "b1", &format!("sip:bob@{BOB}"), "v=0\r\ns=bob\r\n"));
+    let out = rig.feed(BOB, &answer(&to_bob, 200, "b1", &format!("sip:bob@{BOB}"), &bob_sdp()));
     request(&out, BOB, "BYE");
     assert!(out.iter().all(|(a, _)| a.to_string() != ALICE), "alice does not get bob's late answer");
-    let out = rig.feed(CAROL, &answer(&to_carol, 200, "c1", &format!("sip:carol@{CAROL}"), "v=0\r\ns=carol\r\n"));
-    assert_eq!(&response(&out, ALICE, 200).body[..], b"v=0\r\ns=carol\r\n");
+    let carol_sdp = sdp("192.0.2.30", 6000, "0", "");
+    let out = rig.feed(CAROL, &answer(&to_carol, 200, "c1", &format!("sip:carol@{CAROL}"), &carol_sdp));
+    assert_eq!(media_address(&response(&out, ALICE, 200).body), (RELAY_IP.to_owned(), 30_000));
 }
 
 #[test]
@@ -178,10 +143,7 @@ fn a_forwarding_loop_is_stopped() {
     let out = call(&mut rig, "bob", "loop-1");
     assert_eq!(response(&out, ALICE, 482).reason.to_string(), "Loop Detected");
     assert!(out.iter().all(|(a, _)| a.to_string() == ALICE), "nothing rang: {out:#?}");
-    let cdr = rig.persisted().into_iter().find_map(|p| match p {
-        Persist::Cdr(c) => Some(c),
-        _ => None,
-    });
+    let cdr = rig.records().pop();
     assert_eq!(cdr.map(|c| c.cause_code), Some(482));
 }
 
@@ -196,28 +158,45 @@ fn do_not_disturb_without_voicemail_is_busy() {
 #[test]
 fn feature_codes_change_the_settings_and_persist_them() {
     let mut rig = rig(routing(|_| {}), routing(|_| {}), routing(|_| {}));
-    // Without a relay the confirmation cannot be played: the call fails, the change stays.
-    call(&mut rig, "*721003", "fc-1");
+    // Each code is answered by the confirmation application.
+    let out = call(&mut rig, "*721003", "fc-1");
+    response(&out, ALICE, 200);
+    assert!(matches!(rig.app_requests().as_slice(), [AppRequest::Start { rate: 8000, .. }]));
     call(&mut rig, "*78", "fc-2");
     let changes: Vec<_> = rig
-        .persisted()
+        .store_writes()
         .into_iter()
         .filter_map(|p| match p {
-            Persist::Routing { account_id, change } => Some((account_id, change)),
+            StoreWrite::Routing { account_id, change } => Some((account_id, change)),
             _ => None,
         })
         .collect();
     assert_eq!(changes, [(1, RoutingChange::ForwardAlways(Some("carol".into()))), (1, RoutingChange::Dnd(true))]);
-    let alice = rig.core.accounts.by_id(1).unwrap();
-    assert_eq!(alice.routing.forward_always, local("carol"));
-    assert!(alice.routing.dnd);
+    let announced: Vec<_> = rig
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::SettingsChanged { account_id: 1, change: SettingsChange::FeatureCode(change) } => Some(change),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced, [RoutingChange::ForwardAlways(Some("carol".into())), RoutingChange::Dnd(true)]);
     // an unknown target changes nothing
     call(&mut rig, "*72999", "fc-3");
     call(&mut rig, "*73", "fc-4");
     call(&mut rig, "*79", "fc-5");
-    let alice = rig.core.accounts.by_id(1).unwrap();
-    assert_eq!((alice.routing.forward_always.clone(), alice.routing.dnd), (None, false));
-    assert_eq!(rig.persisted().into_iter().filter(|p| matches!(p, Persist::Routing { .. })).count(), 2);
+    let changes: Vec<_> = rig
+        .store_writes()
+        .into_iter()
+        .filter_map(|p| match p {
+            StoreWrite::Routing { change, .. } => Some(change),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes, [RoutingChange::ForwardAlways(None), RoutingChange::Dnd(false)]);
+    // and the table follows: alice's calls ring bob again
+    let out = call(&mut rig, "bob", "fc-6");
+    request(&out, BOB, "INVITE");
 }
 
 /// A SUBSCRIBE of bob's device to his own message-summary (answering the challenge).
@@ -257,28 +236,20 @@ fn message_waiting_notifies_at_once_on_change_and_at_the_end() {
     assert!(body.contains(&format!("Message-Account: sip:bob@{REALM}")), "{body}");
 
     // a message is left: a NOTIFY with the new counts
-    let now = rig.now();
-    rig.core.mailbox_changed(now, 2, super::MailboxCounts { new: 2, saved: 1 });
-    let sent: Vec<_> = std::iter::from_fn(|| rig.core.poll_transmit())
-        .map(|o| (o.remote, sambung_sip::Message::parse(o.bytes).unwrap()))
-        .collect();
+    let sent = rig.input(Input::Mailboxes(vec![(2, MailboxCounts { new: 2, saved: 1 })]));
     let notify = request(&sent, BOB, "NOTIFY");
     let body = String::from_utf8_lossy(&notify.body).to_string();
     assert!(body.contains("Messages-Waiting: yes") && body.contains("Voice-Message: 2/1 (0/0)"), "{body}");
     // another account's change tells bob nothing
-    rig.core.mailbox_changed(now, 3, super::MailboxCounts { new: 5, saved: 0 });
-    assert!(rig.core.poll_transmit().is_none());
+    assert!(rig.input(Input::Mailboxes(vec![(3, MailboxCounts { new: 5, saved: 0 })])).is_empty());
 
     // the subscription runs out: a last NOTIFY, terminated
     rig.ms += 601_000;
-    rig.core.handle_timeout(rig.now());
-    let sent: Vec<_> = std::iter::from_fn(|| rig.core.poll_transmit())
-        .map(|o| (o.remote, sambung_sip::Message::parse(o.bytes).unwrap()))
-        .collect();
+    let sent = rig.timeout();
     let last = request(&sent, BOB, "NOTIFY");
     assert!(header(&last, "Subscription-State").starts_with("terminated"), "{}", header(&last, "Subscription-State"));
-    rig.core.mailbox_changed(now, 2, super::MailboxCounts { new: 3, saved: 1 });
-    assert!(rig.core.poll_transmit().is_none(), "no NOTIFY after the end");
+    let sent = rig.input(Input::Mailboxes(vec![(2, MailboxCounts { new: 3, saved: 1 })]));
+    assert!(sent.is_empty(), "no NOTIFY after the end");
     let _ = to_tag;
 }
 

@@ -118,7 +118,7 @@ impl Registrar {
             // §10.3 step 7: too short is refused with the shortest we accept.
             if expires != 0 && expires < self.config.min_expires {
                 let mut r = request.reply(423, "Interval Too Brief");
-                crate::core::insert(&mut r, HeaderName::MinExpires, SipStr::from(self.config.min_expires.to_string()));
+                crate::sip::insert(&mut r, HeaderName::MinExpires, SipStr::from(self.config.min_expires.to_string()));
                 return Err(r);
             }
             parsed.push((contact, expires.min(self.config.max_expires)));
@@ -183,7 +183,7 @@ impl Registrar {
             if let Some(reg_id) = b.reg_id {
                 value.push_str(&format!(";reg-id={reg_id}"));
             }
-            crate::core::insert(&mut response, HeaderName::Contact, SipStr::from(value));
+            crate::sip::insert(&mut response, HeaderName::Contact, SipStr::from(value));
         }
         response
     }

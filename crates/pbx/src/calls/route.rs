@@ -20,11 +20,11 @@ use sambung_sip::transaction::Peer;
 use crate::registrar::{Account, Routing, Target};
 
 /// Most forwards one call may take.
-pub(super) const MAX_DIVERSIONS: usize = 5;
+pub(crate) const MAX_DIVERSIONS: usize = 5;
 
 /// Why a call was retargeted: RFC 4458 cause values, RFC 5806 Diversion reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Cause {
+pub(crate) enum Cause {
     /// Forward always.
     Unconditional,
     /// Every device was busy or declined (or do-not-disturb).
@@ -37,7 +37,7 @@ pub(super) enum Cause {
 
 impl Cause {
     /// The RFC 4458 `cause` URI parameter.
-    pub(super) fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         match self {
             Cause::Unconditional => 302,
             Cause::Busy => 486,
@@ -59,7 +59,7 @@ impl Cause {
 
 /// One target of the call, in the order they were tried.
 #[derive(Clone, Debug)]
-pub(super) struct Hop {
+pub(crate) struct Hop {
     /// The target's address of record (or outside URI).
     pub uri: String,
     /// The local account, if the target is one.
@@ -70,7 +70,7 @@ pub(super) struct Hop {
 
 /// What to do next with a call.
 #[derive(Clone, Debug)]
-pub(super) enum Step {
+pub(crate) enum Step {
     /// Ring the target account's registered devices.
     Ring,
     /// Forward to this target.
@@ -83,7 +83,7 @@ pub(super) enum Step {
 }
 
 /// The first step for a call reaching `account` with `online` devices.
-pub(super) fn first_step(routing: &Routing, online: bool) -> Step {
+pub(crate) fn first_step(routing: &Routing, online: bool) -> Step {
     if let Some(target) = &routing.forward_always {
         return Step::Forward(target.clone(), Cause::Unconditional);
     }
@@ -99,7 +99,7 @@ pub(super) fn first_step(routing: &Routing, online: bool) -> Step {
 }
 
 /// No device is online (or none could be reached).
-pub(super) fn offline_step(routing: &Routing) -> Step {
+pub(crate) fn offline_step(routing: &Routing) -> Step {
     match &routing.forward_offline {
         Some(target) => Step::Forward(target.clone(), Cause::Unavailable),
         None if routing.voicemail => Step::Voicemail(480, "Temporarily Unavailable"),
@@ -108,7 +108,7 @@ pub(super) fn offline_step(routing: &Routing) -> Step {
 }
 
 /// Every device was busy or declined.
-pub(super) fn busy_step(routing: &Routing, status: u16, reason: &str) -> Step {
+pub(crate) fn busy_step(routing: &Routing, status: u16, reason: &str) -> Step {
     let reason = if status == 486 { "Busy Here" } else { static_reason(reason) };
     match &routing.forward_busy {
         Some(target) => Step::Forward(target.clone(), Cause::Busy),
@@ -118,7 +118,7 @@ pub(super) fn busy_step(routing: &Routing, status: u16, reason: &str) -> Step {
 }
 
 /// Nobody answered within the account's ring time.
-pub(super) fn no_answer_step(routing: &Routing) -> Step {
+pub(crate) fn no_answer_step(routing: &Routing) -> Step {
     match &routing.forward_no_answer {
         Some(target) => Step::Forward(target.clone(), Cause::NoAnswer),
         None if routing.voicemail => Step::Voicemail(480, "No Answer"),
@@ -128,7 +128,7 @@ pub(super) fn no_answer_step(routing: &Routing) -> Step {
 
 /// Whether the ring time of `routing` ends in a next step (forwarding or voicemail) rather than
 /// in the server-wide ring timeout.
-pub(super) fn has_no_answer_step(routing: &Routing, voicemail_can_answer: bool) -> bool {
+pub(crate) fn has_no_answer_step(routing: &Routing, voicemail_can_answer: bool) -> bool {
     routing.forward_no_answer.is_some() || (routing.voicemail && voicemail_can_answer)
 }
 
@@ -142,7 +142,7 @@ fn static_reason(reason: &str) -> &'static str {
 
 /// Where a forwarded call goes, once resolved.
 #[derive(Debug)]
-pub(super) enum Resolved {
+pub(crate) enum Resolved {
     Account(Arc<Account>),
     /// An outside URI and the address to send to.
     Outside(Box<(Uri, Peer)>),
@@ -152,7 +152,7 @@ pub(super) enum Resolved {
 
 /// The address an outside `sip:` URI is reached at: its IP and port over UDP (or the transport
 /// it names). Host names would need RFC 3263 DNS, which the server does not do yet.
-pub(super) fn outside_peer(uri: &Uri) -> Option<Peer> {
+pub(crate) fn outside_peer(uri: &Uri) -> Option<Peer> {
     let sip = uri.as_sip()?;
     let ip = match sip.host.ip() {
         Some(ip) => ip,
@@ -170,7 +170,7 @@ pub(super) fn outside_peer(uri: &Uri) -> Option<Peer> {
 /// The History-Info header value (RFC 7044) for a B leg after `hops`: one entry per target,
 /// indexed 1, 1.1, 1.1.1 ...; each retargeted entry carries the Reason of its retargeting, and
 /// each later target its `cause` (RFC 4458) and the index it was mapped from (`mp`).
-pub(super) fn history_info(hops: &[Hop]) -> String {
+pub(crate) fn history_info(hops: &[Hop]) -> String {
     let mut entries = Vec::with_capacity(hops.len());
     let mut index = String::from("1");
     for (i, hop) in hops.iter().enumerate() {
@@ -193,7 +193,7 @@ pub(super) fn history_info(hops: &[Hop]) -> String {
 }
 
 /// The Diversion header values (RFC 5806), the latest diversion first.
-pub(super) fn diversions(hops: &[Hop]) -> Vec<String> {
+pub(crate) fn diversions(hops: &[Hop]) -> Vec<String> {
     let mut out = Vec::new();
     for pair in hops.windows(2).rev() {
         let Some(cause) = pair[1].cause else { continue };

@@ -5,13 +5,16 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use sambung_sip::dialog::{Dialog, DialogId};
+use sambung_sip::dialog::Dialog;
 use sambung_sip::transaction::{Peer, TxKey};
 use sambung_sip::{HeaderName, Method, Request, SipStr, Uri};
 use tracing::debug;
 
-use super::{Core, MailboxCounts, Now, insert};
-use crate::registrar::{AuthOutcome, Challenger};
+use crate::apps::MailboxCounts;
+use crate::features::OWN_MAILBOX;
+use crate::pbx::Ctx;
+use crate::registrar::{Account, Accounts};
+use crate::sip::{DialogKey, DialogOwner, Owner, Sip, host_of, insert};
 
 /// The event package served.
 pub const EVENT: &str = "message-summary";
@@ -21,8 +24,6 @@ pub const CONTENT_TYPE: &str = "application/simple-message-summary";
 const MIN_EXPIRES: u32 = 60;
 const MAX_EXPIRES: u32 = 3600;
 const DEFAULT_EXPIRES: u32 = 3600;
-
-type Key = (SipStr, SipStr);
 
 /// One device's subscription to its account's mailbox.
 #[derive(Debug)]
@@ -38,17 +39,15 @@ struct Subscription {
     event: SipStr,
 }
 
-/// Every subscription, by dialog, and our NOTIFY transactions.
+/// Message waiting: every subscription by dialog, our NOTIFY transactions, and the counts of
+/// every mailbox.
 #[derive(Debug, Default)]
-pub(super) struct Subscriptions {
-    by_dialog: HashMap<Key, Subscription>,
-    notifies: HashMap<TxKey, Key>,
-}
-
-impl Subscriptions {
-    pub(super) fn next_expiry(&self) -> Option<Instant> {
-        self.by_dialog.values().map(|s| s.expires_at).min()
-    }
+pub(crate) struct Mwi {
+    /// `[voicemail] access_number`: some phones subscribe to the voicemail number.
+    access_number: String,
+    subscriptions: HashMap<DialogKey, Subscription>,
+    notifies: HashMap<TxKey, DialogKey>,
+    mailboxes: HashMap<i64, MailboxCounts>,
 }
 
 /// The `message-summary` body (RFC 3842 §5.2): waiting or not, the account, new/old counts.
@@ -71,56 +70,73 @@ fn expires_of(request: &Request) -> Option<u32> {
     request.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok())
 }
 
-impl Core {
-    /// SUBSCRIBE outside a dialog (RFC 6665 §4.2): only `message-summary`, only to one's own
-    /// mailbox.
-    pub(super) fn on_subscribe(&mut self, now: Now, key: TxKey, request: Request) {
-        let account = match self.auth.authenticate(&request, &self.accounts, Challenger::Proxy, now.unix_secs) {
-            AuthOutcome::Challenge(challenge) => return self.respond(key, challenge, now),
-            AuthOutcome::Authenticated(account) => account,
-        };
-        if event_package(&request).as_deref() != Some(EVENT) {
+impl Mwi {
+    pub(crate) fn new(access_number: String) -> Mwi {
+        Mwi { access_number, ..Mwi::default() }
+    }
+
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.subscriptions.values().map(|s| s.expires_at).min()
+    }
+
+    /// A mailbox's counts changed (or are known at start): subscribed devices are told.
+    pub(crate) fn mailbox_changed(&mut self, ctx: &mut Ctx<'_>, account_id: i64, counts: MailboxCounts) {
+        self.mailboxes.insert(account_id, counts);
+        self.notify_account(ctx, account_id);
+    }
+
+    /// SUBSCRIBE outside a dialog from an authenticated `account` (RFC 6665 §4.2): only
+    /// `message-summary`, only to one's own mailbox.
+    pub(crate) fn on_subscribe(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        accounts: &Accounts,
+        account: &Account,
+        key: TxKey,
+        request: &Request,
+        from: Peer,
+    ) {
+        if event_package(request).as_deref() != Some(EVENT) {
             let mut response = request.reply(489, "Bad Event");
             insert(&mut response, HeaderName::AllowEvents, SipStr::from_static(EVENT));
-            return self.respond(key, response, now);
+            return ctx.respond(key, response);
         }
         let accepts = request.headers.get_all(HeaderName::Accept).collect::<Vec<_>>();
         if !accepts.is_empty() && !accepts.iter().any(|a| a.to_ascii_lowercase().contains(CONTENT_TYPE)) {
             let mut response = request.reply(406, "Not Acceptable");
             insert(&mut response, HeaderName::Accept, SipStr::from_static(CONTENT_TYPE));
-            return self.respond(key, response, now);
+            return ctx.respond(key, response);
         }
         // One's own address, or the voicemail number (some phones subscribe to that).
         let own = match &request.uri {
             Uri::Sip(uri) => uri.user_unescaped().and_then(|u| {
-                let voicemail = u == super::OWN_MAILBOX || (!self.access_number.is_empty() && u == self.access_number);
-                if voicemail { Some(account.id) } else { self.accounts.by_user_part(&u).map(|a| a.id) }
+                let voicemail = u == OWN_MAILBOX || (!self.access_number.is_empty() && u == self.access_number);
+                if voicemail { Some(account.id) } else { accounts.by_user_part(&u).map(|a| a.id) }
             }),
             Uri::Other { .. } => None,
         };
         if own != Some(account.id) {
-            return self.respond(key, request.reply(403, "Forbidden"), now);
+            return ctx.respond(key, request.reply(403, "Forbidden"));
         }
-        let Some(from) = self.transactions.peer(key).cloned() else { return };
-        let expires = match expires_of(&request).unwrap_or(DEFAULT_EXPIRES) {
+        let expires = match expires_of(request).unwrap_or(DEFAULT_EXPIRES) {
             0 => 0,
             e if e < MIN_EXPIRES => {
                 let mut response = request.reply(423, "Interval Too Brief");
                 insert(&mut response, HeaderName::MinExpires, SipStr::from(MIN_EXPIRES.to_string()));
-                return self.respond(key, response, now);
+                return ctx.respond(key, response);
             }
             e => e.min(MAX_EXPIRES),
         };
         let mut response = request.reply(200, "OK");
         insert(&mut response, HeaderName::Expires, SipStr::from(expires.to_string()));
-        let contact = self.contact_for(&from);
+        let contact = ctx.sip.contact_for(&from);
         insert(&mut response, HeaderName::Contact, contact.clone());
-        let Ok(mut dialog) = Dialog::new_uas(&request, &response) else {
-            return self.respond(key, request.reply(400, "Missing Contact"), now);
+        let Ok(mut dialog) = Dialog::new_uas(request, &response) else {
+            return ctx.respond(key, request.reply(400, "Missing Contact"));
         };
         dialog.set_local_contact(Some(contact));
-        self.respond(key, response, now);
-        let aor = format!("sip:{}@{}", account.username, super::host_of(&request.uri));
+        ctx.respond(key, response);
+        let aor = format!("sip:{}@{}", account.username, host_of(&request.uri));
         let id = dialog.id().clone();
         let dialog_key = (id.call_id.clone(), id.local_tag.clone());
         debug!(account = account.username, expires, "message-summary subscription");
@@ -129,109 +145,92 @@ impl Core {
             aor,
             dialog,
             peer: from,
-            expires_at: now.instant + Duration::from_secs(u64::from(expires)),
+            expires_at: ctx.now.instant + Duration::from_secs(u64::from(expires)),
             event: request.headers.get(HeaderName::Event).cloned().unwrap_or(SipStr::from_static(EVENT)),
         };
-        self.subscriptions.by_dialog.insert(dialog_key.clone(), subscription);
+        self.subscriptions.insert(dialog_key.clone(), subscription);
+        ctx.sip.dialogs.insert(dialog_key.clone(), DialogOwner::Subscription);
         // RFC 6665 §4.2.1.2: a NOTIFY at once, also for a fetch (Expires: 0), which it ends.
-        self.send_notify(now, &dialog_key, expires == 0);
+        self.send_notify(ctx, &dialog_key, expires == 0);
     }
 
-    /// A SUBSCRIBE inside a subscription's dialog: a refresh, or an unsubscribe (`Expires: 0`).
-    /// False when the dialog is not a subscription.
-    pub(super) fn on_subscription_request(&mut self, now: Now, key: TxKey, request: &Request) -> bool {
-        let Some(id) = DialogId::of_request(request) else { return false };
-        let dialog_key = (id.call_id, id.local_tag);
-        let Some(subscription) = self.subscriptions.by_dialog.get_mut(&dialog_key) else { return false };
+    /// A request inside a subscription's dialog: a refresh, or an unsubscribe (`Expires: 0`).
+    pub(crate) fn on_request(&mut self, ctx: &mut Ctx<'_>, dialog_key: &DialogKey, key: TxKey, request: &Request) {
+        let Some(subscription) = self.subscriptions.get_mut(dialog_key) else {
+            return ctx.respond(key, request.reply(481, "Subscription Does Not Exist"));
+        };
         if let Err(error) = subscription.dialog.handle_request(request) {
-            let response = request.reply(error.status(), "");
-            self.respond(key, response, now);
-            return true;
+            return ctx.respond(key, request.reply(error.status(), ""));
         }
         if request.method != Method::Subscribe {
-            self.respond(key, request.reply(405, "Method Not Allowed"), now);
-            return true;
+            return ctx.respond(key, request.reply(405, "Method Not Allowed"));
         }
         let expires = expires_of(request).unwrap_or(DEFAULT_EXPIRES).min(MAX_EXPIRES);
         if expires != 0 && expires < MIN_EXPIRES {
             let mut response = request.reply(423, "Interval Too Brief");
             insert(&mut response, HeaderName::MinExpires, SipStr::from(MIN_EXPIRES.to_string()));
-            self.respond(key, response, now);
-            return true;
+            return ctx.respond(key, response);
         }
-        subscription.expires_at = now.instant + Duration::from_secs(u64::from(expires));
+        subscription.expires_at = ctx.now.instant + Duration::from_secs(u64::from(expires));
         let mut response = request.reply(200, "OK");
         insert(&mut response, HeaderName::Expires, SipStr::from(expires.to_string()));
-        self.respond(key, response, now);
-        self.send_notify(now, &dialog_key, expires == 0);
-        true
+        ctx.respond(key, response);
+        self.send_notify(ctx, dialog_key, expires == 0);
     }
 
     /// Tells every device subscribed to `account_id`'s mailbox its counts.
-    pub(super) fn notify_mailbox(&mut self, now: Now, account_id: i64) {
-        let keys: Vec<Key> = self
-            .subscriptions
-            .by_dialog
-            .iter()
-            .filter(|(_, s)| s.account_id == account_id)
-            .map(|(k, _)| k.clone())
-            .collect();
+    fn notify_account(&mut self, ctx: &mut Ctx<'_>, account_id: i64) {
+        let keys: Vec<DialogKey> =
+            self.subscriptions.iter().filter(|(_, s)| s.account_id == account_id).map(|(k, _)| k.clone()).collect();
         for key in keys {
-            self.send_notify(now, &key, false);
+            self.send_notify(ctx, &key, false);
         }
     }
 
     /// Ends the subscriptions whose time is up, with a last NOTIFY (RFC 6665 §4.2.2).
-    pub(super) fn expire_subscriptions(&mut self, now: Now) {
-        let due: Vec<Key> = self
-            .subscriptions
-            .by_dialog
-            .iter()
-            .filter(|(_, s)| s.expires_at <= now.instant)
-            .map(|(k, _)| k.clone())
-            .collect();
+    pub(crate) fn expire(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now.instant;
+        let due: Vec<DialogKey> =
+            self.subscriptions.iter().filter(|(_, s)| s.expires_at <= now).map(|(k, _)| k.clone()).collect();
         for key in due {
-            self.send_notify(now, &key, true);
+            self.send_notify(ctx, &key, true);
         }
     }
 
     /// A NOTIFY with the counts on subscription `key`; `last` ends the subscription.
-    fn send_notify(&mut self, now: Now, key: &Key, last: bool) {
-        let counts = match self.subscriptions.by_dialog.get(key) {
-            Some(s) => self.mailboxes.get(&s.account_id).copied().unwrap_or_default(),
-            None => return,
-        };
-        let Some(subscription) = self.subscriptions.by_dialog.get_mut(key) else { return };
+    fn send_notify(&mut self, ctx: &mut Ctx<'_>, key: &DialogKey, last: bool) {
+        let Some(subscription) = self.subscriptions.get_mut(key) else { return };
+        let counts = self.mailboxes.get(&subscription.account_id).copied().unwrap_or_default();
         let mut notify = subscription.dialog.create_request(Method::Notify);
-        let left = subscription.expires_at.saturating_duration_since(now.instant).as_secs();
+        let left = subscription.expires_at.saturating_duration_since(ctx.now.instant).as_secs();
         let state = if last { "terminated;reason=timeout".to_owned() } else { format!("active;expires={left}") };
         notify.headers.push(HeaderName::Event, subscription.event.clone());
         notify.headers.push(HeaderName::SubscriptionState, SipStr::from(state));
         notify.set_body(CONTENT_TYPE, bytes::Bytes::from(summary(&subscription.aor, counts)));
         let peer = subscription.peer.clone();
         if last {
-            self.subscriptions.by_dialog.remove(key);
+            self.subscriptions.remove(key);
+            ctx.sip.dialogs.remove(key);
         }
-        self.push_our_via(&mut notify, &peer);
-        match self.transactions.send_request(notify, peer, now.instant) {
+        match ctx.sip.send_request(notify, peer, Owner::Notify, ctx.random, ctx.now.instant) {
             Ok(tx) => {
-                self.subscriptions.notifies.insert(tx, key.clone());
+                self.notifies.insert(tx, key.clone());
             }
             Err(error) => debug!(%error, "NOTIFY not sent"),
         }
     }
 
     /// The answer to one of our NOTIFYs; a device that no longer knows the subscription (481)
-    /// or cannot be reached ends it (RFC 6665 §4.2.2). False when the transaction is not ours.
-    pub(super) fn on_notify_response(&mut self, key: TxKey, status: u16) -> bool {
+    /// or cannot be reached ends it (RFC 6665 §4.2.2).
+    pub(crate) fn on_response(&mut self, sip: &mut Sip, key: TxKey, status: u16) {
         if status < 200 {
-            return self.subscriptions.notifies.contains_key(&key);
+            return;
         }
-        let Some(dialog_key) = self.subscriptions.notifies.remove(&key) else { return false };
+        let Some(dialog_key) = self.notifies.remove(&key) else { return };
         if matches!(status, 408 | 481 | 503) || status >= 600 {
             debug!(status, "message-summary subscription ended by the device");
-            self.subscriptions.by_dialog.remove(&dialog_key);
+            self.subscriptions.remove(&dialog_key);
+            sip.dialogs.remove(&dialog_key);
         }
-        true
     }
 }

@@ -15,8 +15,11 @@ use sambung_sip::transaction::TxKey;
 use sambung_sip::{HeaderName, Method, Request, SipStr, Uri};
 use tracing::{debug, info};
 
-use super::{Core, Now, Persist};
-use crate::registrar::{AuthOutcome, Binding, Challenger};
+use crate::events::Event;
+use crate::io::StoreWrite;
+use crate::pbx::Ctx;
+use crate::registrar::{Account, Accounts, Binding, Location};
+use crate::sip::Owner;
 
 /// A message to hand to devices, as the store has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,14 +35,15 @@ pub struct StoredMessage {
 #[derive(Debug)]
 struct Pending {
     from_uri: String,
+    from_account: i64,
     to_account: i64,
     content_type: String,
     body: Bytes,
 }
 
-/// Messaging state of the core.
+/// Messaging: messages waiting for the store, messages on their way to devices.
 #[derive(Debug, Default)]
-pub(crate) struct Messaging {
+pub(crate) struct Messages {
     next_ticket: u64,
     pending: HashMap<u64, Pending>,
     /// Our MESSAGE client transactions: which message to which device.
@@ -52,22 +56,25 @@ pub(crate) struct Messaging {
 /// How many failed messages are kept for one device.
 const MISSED_PER_DEVICE: usize = 100;
 
-impl Core {
-    /// A MESSAGE outside any dialog (RFC 3428 §7).
-    pub(super) fn on_message(&mut self, now: Now, key: TxKey, request: Request) {
-        let sender = match self.auth.authenticate(&request, &self.accounts, Challenger::Proxy, now.unix_secs) {
-            AuthOutcome::Authenticated(account) => account,
-            AuthOutcome::Challenge(challenge) => return self.respond(key, challenge, now),
-        };
+impl Messages {
+    /// A MESSAGE outside any dialog from an authenticated `sender` (RFC 3428 §7).
+    pub(crate) fn on_message(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        accounts: &Accounts,
+        sender: &Account,
+        key: TxKey,
+        request: &Request,
+    ) {
         let recipient = match &request.uri {
-            Uri::Sip(uri) => uri.user_unescaped().and_then(|u| self.accounts.by_user_part(&u).cloned()),
+            Uri::Sip(uri) => uri.user_unescaped().and_then(|u| accounts.by_user_part(&u).cloned()),
             Uri::Other { .. } => None,
         };
         let Some(recipient) = recipient.filter(|r| !r.disabled) else {
-            return self.respond(key, request.reply(404, "Not Found"), now);
+            return ctx.respond(key, request.reply(404, "Not Found"));
         };
         if request.body.is_empty() {
-            return self.respond(key, request.reply(400, "Empty Message"), now);
+            return ctx.respond(key, request.reply(400, "Empty Message"));
         }
         let content_type =
             request.headers.get(HeaderName::ContentType).map_or_else(|| "text/plain".to_owned(), |v| v.to_string());
@@ -78,38 +85,51 @@ impl Core {
         } else {
             format!("{} <sip:{}@{domain}>", sambung_sip::text::quote(&display), sender.username)
         };
-        let ticket = self.messaging.next_ticket;
-        self.messaging.next_ticket += 1;
-        self.messaging.pending.insert(
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.pending.insert(
             ticket,
             Pending {
                 from_uri: from_uri.clone(),
+                from_account: sender.id,
                 to_account: recipient.id,
                 content_type: content_type.clone(),
                 body: request.body.clone(),
             },
         );
-        self.persist.push_back(Persist::StoreMessage {
+        ctx.out.store(StoreWrite::StoreMessage {
             ticket,
             from_uri,
             from_account: Some(sender.id),
             to_account: recipient.id,
             content_type,
             body: request.body.clone(),
-            created_at: now.unix_secs,
+            created_at: ctx.now.unix_secs,
         });
         info!(from = sender.username, to = recipient.username, bytes = request.body.len(), "message");
         // RFC 3428 §7: accepted for delivery (it is stored; devices get it as they can).
-        self.respond(key, request.reply(202, "Accepted"), now);
+        ctx.respond(key, request.reply(202, "Accepted"));
     }
 
     /// The store has the message under `id`: deliver it to every device of the recipient.
-    pub fn message_stored(&mut self, now: Now, ticket: u64, id: Option<i64>) {
-        let Some(p) = self.messaging.pending.remove(&ticket) else { return };
+    pub(crate) fn stored(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        location: &Location,
+        accounts: &Accounts,
+        ticket: u64,
+        id: Option<i64>,
+    ) {
+        let Some(p) = self.pending.remove(&ticket) else { return };
         let Some(id) = id else {
             debug!(ticket, "message could not be stored");
             return;
         };
+        ctx.out.event(Event::MessageStored {
+            message_id: id,
+            from_account: Some(p.from_account),
+            to_account: p.to_account,
+        });
         let message = StoredMessage {
             id,
             from_uri: p.from_uri,
@@ -117,73 +137,88 @@ impl Core {
             content_type: p.content_type,
             body: p.body,
         };
-        let bindings: Vec<Binding> = self.registrar.location.bindings(message.to_account).to_vec();
-        for binding in &bindings {
-            self.send_message(now, &message, binding);
+        for binding in location.bindings(message.to_account) {
+            self.send(ctx, accounts, &message, binding);
         }
-        self.drain(now, None);
     }
 
     /// Messages a device has not had yet (fetched from the store when it came online).
-    pub fn deliver_undelivered(&mut self, now: Now, account_id: i64, device: &str, messages: Vec<StoredMessage>) {
-        let Some(binding) = self.registrar.location.get(account_id, device).cloned() else { return };
+    pub(crate) fn deliver_undelivered(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        location: &Location,
+        accounts: &Accounts,
+        account_id: i64,
+        device: &str,
+        messages: Vec<StoredMessage>,
+    ) {
+        let Some(binding) = location.get(account_id, device) else { return };
         for message in &messages {
-            self.send_message(now, message, &binding);
+            self.send(ctx, accounts, message, binding);
         }
-        self.drain(now, None);
     }
 
     /// After a REGISTER: new devices ask the store for what is pending; devices that failed
     /// to take messages get those again.
-    pub(super) fn catch_up(&mut self, now: Now, account_id: i64, new_devices: Vec<String>, refreshed: Vec<String>) {
+    pub(crate) fn catch_up(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        location: &Location,
+        accounts: &Accounts,
+        account_id: i64,
+        new_devices: Vec<String>,
+        refreshed: Vec<String>,
+    ) {
         for device in new_devices {
-            self.persist.push_back(Persist::FetchPending { account_id, device });
+            ctx.out.store(StoreWrite::FetchPending { account_id, device });
         }
         for device in refreshed {
-            let Some(missed) = self.messaging.missed.remove(&(account_id, device.clone())) else { continue };
-            let Some(binding) = self.registrar.location.get(account_id, &device).cloned() else { continue };
+            let Some(missed) = self.missed.remove(&(account_id, device.clone())) else { continue };
+            let Some(binding) = location.get(account_id, &device) else { continue };
             for message in &missed {
-                self.send_message(now, message, &binding);
+                self.send(ctx, accounts, message, binding);
             }
         }
     }
 
-    fn send_message(&mut self, now: Now, message: &StoredMessage, binding: &Binding) {
-        let Some(recipient) = self.accounts.by_id(message.to_account).cloned() else { return };
+    fn send(&mut self, ctx: &mut Ctx<'_>, accounts: &Accounts, message: &StoredMessage, binding: &Binding) {
+        let Some(recipient) = accounts.by_id(message.to_account) else { return };
         let mut headers = sambung_sip::Headers::new();
         headers.push(HeaderName::MaxForwards, SipStr::from_static("70"));
-        headers.push(HeaderName::From, SipStr::from(format!("{};tag={}", message.from_uri, super::calls::token(8))));
+        headers.push(HeaderName::From, SipStr::from(format!("{};tag={}", message.from_uri, ctx.random.token(8))));
         headers.push(HeaderName::To, SipStr::from(format!("<{}>", binding.aor)));
-        headers.push(HeaderName::CallId, SipStr::from(super::calls::token(16)));
+        headers.push(HeaderName::CallId, SipStr::from(ctx.random.token(16)));
         headers.push(HeaderName::CSeq, SipStr::from_static("1 MESSAGE"));
         let mut request = Request { method: Method::Message, uri: binding.uri.clone(), headers, body: Bytes::new() };
         request.set_body(&message.content_type, message.body.clone());
-        let target = binding.target();
-        self.push_our_via(&mut request, &target);
-        match self.transactions.send_request(request, target, now.instant) {
+        match ctx.sip.send_request(request, binding.target(), Owner::Message, ctx.random, ctx.now.instant) {
             Ok(key) => {
                 debug!(message = message.id, to = recipient.username, device = %binding.uri, "delivering");
-                self.messaging.in_flight.insert(key, (message.clone(), binding.account_id, binding.key()));
+                self.in_flight.insert(key, (message.clone(), binding.account_id, binding.key()));
             }
             Err(error) => debug!(%error, "message not sent"),
         }
     }
 
-    /// The answer of a device to a MESSAGE we sent. Returns false when it was not ours.
-    pub(super) fn on_message_response(&mut self, now: Now, key: TxKey, status: u16) -> bool {
+    /// The answer of a device to a MESSAGE we sent.
+    pub(crate) fn on_response(&mut self, ctx: &mut Ctx<'_>, key: TxKey, status: u16) {
         if status < 200 {
-            return self.messaging.in_flight.contains_key(&key);
+            return;
         }
-        let Some((message, account_id, device)) = self.messaging.in_flight.remove(&key) else { return false };
+        let Some((message, account_id, device)) = self.in_flight.remove(&key) else { return };
         if (200..300).contains(&status) {
-            self.persist.push_back(Persist::Delivered { message_id: message.id, device, at: now.unix_secs });
+            ctx.out.store(StoreWrite::Delivered {
+                message_id: message.id,
+                device: device.clone(),
+                at: ctx.now.unix_secs,
+            });
+            ctx.out.event(Event::MessageDelivered { message_id: message.id, account_id, device });
         } else {
             debug!(message = message.id, status, device, "device did not take the message");
-            let missed = self.messaging.missed.entry((account_id, device)).or_default();
+            let missed = self.missed.entry((account_id, device)).or_default();
             if missed.len() < MISSED_PER_DEVICE {
                 missed.push(message);
             }
         }
-        true
     }
 }

@@ -122,6 +122,11 @@ impl Accounts {
         self.by_id.get(&id)
     }
 
+    /// Every account, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Account>> {
+        self.by_id.values()
+    }
+
     /// Replaces account `id`'s routing (a feature code changed it); false for an unknown id.
     pub fn set_routing(&mut self, id: i64, routing: Routing) -> bool {
         let Some(old) = self.by_id.get(&id) else { return false };

@@ -1,16 +1,39 @@
+//! Call control as a SIP element: answers to OPTIONS, REGISTER without credentials, requests
+//! for other domains, malformed and merged requests, framing errors and retransmissions.
+
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sambung_sip::{FrameError, HeaderName, Message, Response};
+use sambung_pbx::{Inbound, Input, Now, Output, Pbx, PbxConfig, Transmit};
+use sambung_sip::{FrameError, HeaderName, Message, Response, Transport};
 
-use super::{Core, Now};
-use crate::config::Config;
-use crate::transport::{ConnId, Inbound, TransportKind};
+type Core = Pbx;
 
 fn core() -> Core {
-    let config = Config { domains: vec!["sambung.example".into()], ..Config::default() };
-    Core::new(&config, b"0123456789abcdef0123456789abcdef")
+    let config =
+        PbxConfig { domains: vec!["sambung.example".into()], realm: "sambung.example".into(), ..PbxConfig::default() };
+    Pbx::new(config, b"0123456789abcdef0123456789abcdef", [3; 32])
+}
+
+/// What call control wants sent, in order; the rest of its outputs are dropped.
+fn transmits(core: &mut Core) -> Vec<Transmit> {
+    let mut out = Vec::new();
+    loop {
+        match core.poll_output() {
+            Output::Transmit(t) => out.push(t),
+            Output::Timeout(_) => return out,
+            _ => {}
+        }
+    }
+}
+
+fn next_timeout(core: &mut Core) -> Option<Instant> {
+    loop {
+        if let Output::Timeout(at) = core.poll_output() {
+            return at;
+        }
+    }
 }
 
 fn now() -> Now {
@@ -19,7 +42,7 @@ fn now() -> Now {
 
 fn inbound(text: &str) -> Inbound {
     Inbound {
-        transport: TransportKind::Udp,
+        transport: Transport::Udp,
         local: "0.0.0.0:5060".parse().unwrap(),
         remote: "192.0.2.7:40000".parse().unwrap(),
         conn: None,
@@ -42,9 +65,10 @@ fn request(method: &str, uri: &str, extra: &str) -> String {
 
 /// Feeds one message and returns the single answer, parsed.
 fn answer(core: &mut Core, text: &str) -> Option<Response> {
-    core.handle_inbound(now(), inbound(text));
-    let out = core.poll_transmit()?;
-    assert!(core.poll_transmit().is_none(), "one answer only");
+    core.handle_input(Input::Message(inbound(text)), now());
+    let mut sent = transmits(core);
+    assert!(sent.len() <= 1, "one answer only: {sent:?}");
+    let out = sent.pop()?;
     assert_eq!(out.remote, "192.0.2.7:40000".parse::<SocketAddr>().unwrap());
     match Message::parse(out.bytes).expect("our answer parses") {
         Message::Response(r) => Some(r),
@@ -149,26 +173,26 @@ fn framing_error_is_answered_then_closed() {
     let mut core = core();
     let text = request("INVITE", "sip:bob@sambung.example", "").replace("Content-Length: 0", "Content-Length: -5");
     let mut input = inbound(&text);
-    input.transport = TransportKind::Tcp;
-    input.conn = Some(ConnId::next());
-    core.handle_framing_error(input, FrameError::BadContentLength);
-    let out = core.poll_transmit().unwrap();
+    input.transport = Transport::Tcp;
+    input.conn = Some(7);
+    core.handle_input(Input::FramingError(input, FrameError::BadContentLength), now());
+    let out = transmits(&mut core).pop().unwrap();
     assert!(out.close);
     assert!(out.bytes.starts_with(b"SIP/2.0 400 "), "{:?}", out.bytes);
 }
 
 /// Datagrams the core wants sent, as text.
 fn sent(core: &mut Core) -> Vec<String> {
-    std::iter::from_fn(|| core.poll_transmit()).map(|o| String::from_utf8_lossy(&o.bytes).into_owned()).collect()
+    transmits(core).into_iter().map(|o| String::from_utf8_lossy(&o.bytes).into_owned()).collect()
 }
 
 #[test]
 fn retransmitted_request_gets_the_same_answer_from_the_transaction() {
     let mut core = core();
     let text = request("OPTIONS", "sip:sambung.example", "");
-    core.handle_inbound(now(), inbound(&text));
+    core.handle_input(Input::Message(inbound(&text)), now());
     let first = sent(&mut core);
-    core.handle_inbound(now(), inbound(&text));
+    core.handle_input(Input::Message(inbound(&text)), now());
     let again = sent(&mut core);
     assert_eq!(first.len(), 1);
     assert_eq!(again, first, "RFC 3261 §17.2.2: the retransmission gets the last response again");
@@ -180,14 +204,14 @@ fn final_answer_to_invite_is_retransmitted_until_ack_over_udp() {
     let start = Instant::now();
     let at = |ms: u64| Now { instant: start + std::time::Duration::from_millis(ms), unix_secs: 1_700_000_000 };
     let invite = request("INVITE", "sip:bob@sambung.example", "");
-    core.handle_inbound(at(0), inbound(&invite));
+    core.handle_input(Input::Message(inbound(&invite)), at(0));
     let answers = sent(&mut core);
     assert_eq!(answers.len(), 1);
     assert!(answers[0].starts_with("SIP/2.0 407 "), "an INVITE without credentials is challenged");
     // Timer G: T1 later the 404 goes out again.
-    let deadline = core.poll_timeout().expect("Timer G armed");
+    let deadline = next_timeout(&mut core).expect("Timer G armed");
     assert_eq!(deadline - start, std::time::Duration::from_millis(500));
-    core.handle_timeout(at(500));
+    core.handle_input(Input::Timeout, at(500));
     assert_eq!(sent(&mut core), answers);
     // The ACK (same branch, To tag of the 404) stops the retransmissions.
     let to_tag = Message::parse(Bytes::from(answers[0].clone())).unwrap();
@@ -195,9 +219,9 @@ fn final_answer_to_invite_is_retransmitted_until_ack_over_udp() {
     let tag = r.to().unwrap().tag().unwrap().to_owned();
     let ack = request("ACK", "sip:bob@sambung.example", "")
         .replace("To: <sip:bob@sambung.example>", &format!("To: <sip:bob@sambung.example>;tag={tag}"));
-    core.handle_inbound(at(600), inbound(&ack));
+    core.handle_input(Input::Message(inbound(&ack)), at(600));
     assert!(sent(&mut core).is_empty(), "the ACK is absorbed");
-    core.handle_timeout(at(1500));
+    core.handle_input(Input::Timeout, at(1500));
     assert!(sent(&mut core).is_empty(), "no retransmission after the ACK");
 }
 
@@ -205,11 +229,11 @@ fn final_answer_to_invite_is_retransmitted_until_ack_over_udp() {
 fn merged_request_gets_482() {
     let mut core = core();
     let first = request("MESSAGE", "sip:bob@sambung.example", "");
-    core.handle_inbound(now(), inbound(&first));
+    core.handle_input(Input::Message(inbound(&first)), now());
     assert_eq!(sent(&mut core).len(), 1);
     // the same request by another path: another branch, no To tag
     let merged = first.replace("branch=z9hG4bK-1", "branch=z9hG4bK-other-path");
-    core.handle_inbound(now(), inbound(&merged));
+    core.handle_input(Input::Message(inbound(&merged)), now());
     let out = sent(&mut core);
     assert!(out[0].starts_with("SIP/2.0 482 Loop Detected\r\n"), "{out:?}");
 }

@@ -9,6 +9,7 @@ use sambung_sip::digest::{self, Algorithm, Challenge, Credentials, NonceCheck, N
 use sambung_sip::{HeaderName, Request, Response, SipStr};
 
 use super::accounts::{Account, Accounts};
+use crate::events::AuthFailure;
 
 /// Who is asking: a registrar challenges with 401 and `WWW-Authenticate`, a server that
 /// forwards the request with 407 and `Proxy-Authenticate` (RFC 3261 §22.2, §22.3).
@@ -22,8 +23,12 @@ pub enum Challenger {
 #[derive(Debug)]
 pub enum AuthOutcome {
     Authenticated(Arc<Account>),
-    /// Answer with this challenge (401 or 407).
-    Challenge(Response),
+    /// Answer with this challenge (401 or 407). `failed` names the credentials that were
+    /// offered and refused (not a first request without any), and why.
+    Challenge {
+        response: Response,
+        failed: Option<(String, AuthFailure)>,
+    },
 }
 
 /// Checks credentials against the account table and issues challenges.
@@ -67,6 +72,7 @@ impl Authenticator {
             Challenger::Proxy => HeaderName::ProxyAuthorization,
         };
         let mut stale = false;
+        let mut failed = None;
         // Several credentials may be present, one per realm (RFC 3261 §22.4): use ours.
         for value in request.headers.get_all(header) {
             let Ok(creds) = Credentials::parse(value) else { continue };
@@ -76,29 +82,31 @@ impl Authenticator {
             match self.check(&creds, request, accounts, now_secs) {
                 Check::Ok(account) => return AuthOutcome::Authenticated(account),
                 Check::Stale => stale = true,
-                Check::Failed => {}
+                Check::Failed(why) => failed = Some((creds.username.to_string(), why)),
             }
         }
-        AuthOutcome::Challenge(self.challenge(request, challenger, stale, now_secs))
+        AuthOutcome::Challenge { response: self.challenge(request, challenger, stale, now_secs), failed }
     }
 
     fn check(&mut self, creds: &Credentials, request: &Request, accounts: &Accounts, now_secs: u64) -> Check {
-        let Some(account) = accounts.by_username(&creds.username) else { return Check::Failed };
+        let Some(account) = accounts.by_username(&creds.username) else {
+            return Check::Failed(AuthFailure::UnknownUser);
+        };
         if account.disabled || account.realm != self.realm {
-            return Check::Failed;
+            return Check::Failed(AuthFailure::UnknownUser);
         }
         let ha1 = match creds.algorithm.base() {
             Algorithm::Sha256 => &account.ha1_sha256,
             _ => &account.ha1_md5,
         };
         if !digest::verify(creds, request.method.as_str(), ha1) {
-            return Check::Failed;
+            return Check::Failed(AuthFailure::WrongPassword);
         }
         // Only a correct answer may use up a nonce count (replay protection, RFC 7616 §3.4).
         match self.nonces.check(&creds.nonce, creds.nc, now_secs) {
             NonceCheck::Valid => Check::Ok(account.clone()),
             NonceCheck::Stale => Check::Stale,
-            NonceCheck::Invalid | NonceCheck::Replay => Check::Failed,
+            NonceCheck::Invalid | NonceCheck::Replay => Check::Failed(AuthFailure::BadNonce),
         }
     }
 
@@ -112,7 +120,7 @@ impl Authenticator {
         let mut response = request.reply(status, "");
         for &algorithm in &self.algorithms {
             let challenge = Challenge::new(self.realm.as_str(), nonce.as_str(), algorithm).with_stale(stale);
-            crate::core::insert(&mut response, header.clone(), SipStr::from(challenge.to_string()));
+            crate::sip::insert(&mut response, header.clone(), SipStr::from(challenge.to_string()));
         }
         response
     }
@@ -121,5 +129,5 @@ impl Authenticator {
 enum Check {
     Ok(Arc<Account>),
     Stale,
-    Failed,
+    Failed(AuthFailure),
 }

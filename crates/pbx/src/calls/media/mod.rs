@@ -24,23 +24,33 @@ use bytes::Bytes;
 use sambung_media::codec::CodecKind;
 use sambung_media::negotiate::{self, Negotiated};
 use sambung_media::offer_answer::{rewrite_for_relay, streams_compatible};
+use sambung_media::sdes::SdesCrypto;
 use sambung_media::sdp::{Direction, MediaDescription, MediaType, Proto, SessionDescription};
+use sambung_media::srtp::{MasterKey, SrtpProfile};
 use sambung_sip::transaction::Peer;
 
 use super::Side;
-use crate::core::Core;
-use sambung_media::sdes::SdesCrypto;
+use crate::media::{LegConfig, MediaCommand, Peer as MediaPeer, SessionId};
+use crate::pbx::Ctx;
+use crate::random::Random;
 
-use crate::media::keys;
-use crate::media::{Leg, LegConfig, MAX_STREAMS, MediaRelay, Peer as MediaPeer, RelaySession, StreamConfig};
+mod app;
+#[cfg(test)]
+mod tests;
+
+/// Most media streams (`m=` lines) one session relays.
+pub const MAX_STREAMS: usize = 16;
+
+/// The suite we offer when we choose: the one every SDES implementation has.
+const DEFAULT_SUITE: SrtpProfile = SrtpProfile::Aes128CmSha1_80;
 
 /// Why a description could not be anchored.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum MediaFailure {
+pub enum MediaFailure {
     #[error("malformed session description: {0}")]
     BadSdp(String),
     #[error("no relay ports: {0}")]
-    Relay(#[from] crate::media::MediaError),
+    Relay(String),
     #[error("the two ends share no codec")]
     NoCommonCodec,
     #[error("SRTP keys (SDES) are accepted only over TLS")]
@@ -49,11 +59,13 @@ pub(super) enum MediaFailure {
     PlainRtp,
     #[error("no crypto suite in common")]
     NoCryptoSuite,
+    #[error("no offer to answer")]
+    NoOffer,
 }
 
 impl MediaFailure {
     /// The status that answers the request or ends the call (RFC 3261 §21.4.26, §21.5.4).
-    pub(super) fn status(&self) -> (u16, &'static str) {
+    pub fn status(&self) -> (u16, &'static str) {
         match self {
             MediaFailure::BadSdp(_) => (400, "Bad Session Description"),
             MediaFailure::Relay(_) => (503, "No Media Ports"),
@@ -61,14 +73,8 @@ impl MediaFailure {
             MediaFailure::KeysInClear => (488, "SRTP Requires TLS"),
             MediaFailure::PlainRtp => (488, "SRTP Required"),
             MediaFailure::NoCryptoSuite => (488, "No Common Crypto Suite"),
+            MediaFailure::NoOffer => (488, "Not Acceptable Here"),
         }
-    }
-}
-
-fn leg(side: Side) -> Leg {
-    match side {
-        Side::A => Leg::A,
-        Side::B => Leg::B,
     }
 }
 
@@ -82,7 +88,7 @@ fn index(side: Side) -> usize {
 /// What a description is in the offer/answer exchange, from the SIP message carrying it
 /// (RFC 3264, RFC 6337 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Role {
+pub(crate) enum Role {
     /// In an INVITE or UPDATE, or in the 2xx to an INVITE that had none.
     Offer,
     /// In a response to a request that carried the offer (`provisional` for 1xx), an ACK or a
@@ -121,12 +127,18 @@ struct Pending {
     initial: bool,
 }
 
-/// The media of one call: its relay session and the offer/answer state of both legs.
+/// The media of one call: its session's ports and the offer/answer state of both legs.
 #[derive(Debug)]
-pub(super) struct CallMedia {
-    session: RelaySession,
+pub(crate) struct CallMedia {
+    session: SessionId,
+    /// The RTP port of each stream on leg A, then on leg B.
+    ports: [Vec<u16>; 2],
     /// The address written into our descriptions.
     ip: IpAddr,
+    /// The caller's offer as the B side gets it (relay address, B ports), once taken.
+    pub b_offer: Option<SessionDescription>,
+    /// Leg B is an application inside the server: no SRTP, no security rules toward it.
+    b_in_process: bool,
     streams: Vec<StreamState>,
     pending: Option<Pending>,
     negotiated_once: bool,
@@ -136,7 +148,7 @@ pub(super) struct CallMedia {
 
 /// Where a description comes from or goes to, for the security rules.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct LegTransport {
+pub(crate) struct LegTransport {
     /// Signalling on this leg is TLS (or secure WebSocket).
     pub secure: bool,
     /// The source IP of the leg's SIP messages (latching).
@@ -144,17 +156,56 @@ pub(super) struct LegTransport {
 }
 
 impl LegTransport {
-    pub(super) fn of(peer: &Peer) -> LegTransport {
+    pub(crate) fn of(peer: &Peer) -> LegTransport {
         LegTransport { secure: is_secure(peer), signalling_ip: peer.addr.ip() }
     }
 
-    pub(super) fn unknown() -> LegTransport {
+    pub(crate) fn unknown() -> LegTransport {
         LegTransport { secure: false, signalling_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED) }
     }
 }
 
+/// Checks a caller's first offer before anything is allocated for it: it must parse, and each
+/// RTP stream's security must be acceptable on its leg. Returns the parsed offer.
+pub(crate) fn check_offer(
+    body: &Bytes,
+    transport: LegTransport,
+    allow_plain: bool,
+) -> Result<SessionDescription, MediaFailure> {
+    let sdp = parse(body)?;
+    for media in sdp.media.iter().take(MAX_STREAMS).filter(|m| carries_rtp(m)) {
+        let keys = from_media(media);
+        match (media.proto.is_secure() || !keys.is_empty(), transport.secure) {
+            (true, true) if keys.is_empty() => return Err(MediaFailure::NoCryptoSuite),
+            (true, true) => {}
+            (true, false) if media.proto.is_secure() => return Err(MediaFailure::KeysInClear),
+            _ if !allow_plain => return Err(MediaFailure::PlainRtp),
+            _ => {}
+        }
+    }
+    Ok(sdp)
+}
+
+/// A new SDES key of `profile` under `tag`, from 30 bytes of the call control's CSPRNG.
+fn fresh_key(random: &mut Random, tag: u32, profile: SrtpProfile) -> SdesCrypto {
+    let mut material = [0u8; MasterKey::LEN];
+    random.fill(&mut material);
+    let tag = tag.clamp(1, sambung_media::sdes::MAX_TAG);
+    match SdesCrypto::new(tag, profile, &material) {
+        Ok(key) => key,
+        // Only an out-of-range tag is refused, and the tag was clamped into range.
+        Err(_) => SdesCrypto { tag: 1, profile, key: MasterKey::from_bytes(&material), lifetime: None },
+    }
+}
+
+/// The usable keys of a media section, in the sender's order of preference; attributes we
+/// cannot honour (unknown suite, MKI, ...) are skipped.
+fn from_media(media: &MediaDescription) -> Vec<SdesCrypto> {
+    media.crypto().iter().filter_map(|c| SdesCrypto::from_crypto(c).ok()).collect()
+}
+
 /// True when SIP to and from `peer` is encrypted.
-pub(super) fn is_secure(peer: &Peer) -> bool {
+pub(crate) fn is_secure(peer: &Peer) -> bool {
     matches!(peer.transport, sambung_sip::Transport::Tls | sambung_sip::Transport::Wss)
 }
 
@@ -167,34 +218,64 @@ fn carries_rtp(media: &MediaDescription) -> bool {
 }
 
 impl CallMedia {
-    /// Allocates the relay for a call whose first description is `sdp`.
-    pub(super) fn new(
-        relay: &MediaRelay,
-        name: &str,
+    /// The media of call `session`, whose session is open with `ports` on `ip`.
+    pub(crate) fn new(
+        session: SessionId,
         ip: IpAddr,
-        sdp: &SessionDescription,
+        ports: [Vec<u16>; 2],
         allow_plain: bool,
         preferences: &[CodecKind],
-    ) -> Result<CallMedia, MediaFailure> {
-        let streams = sdp.media.len().clamp(1, MAX_STREAMS);
-        let session = relay.allocate(name, streams, ip)?;
-        Ok(CallMedia {
+    ) -> CallMedia {
+        let streams = ports[0].len().min(ports[1].len()).clamp(1, MAX_STREAMS);
+        CallMedia {
             session,
+            ports,
             ip,
+            b_offer: None,
+            b_in_process: false,
             streams: (0..streams).map(|_| StreamState::default()).collect(),
             pending: None,
             negotiated_once: false,
             allow_plain,
             preferences: preferences.to_vec(),
-        })
+        }
+    }
+
+    /// The RTP ports of `side`'s leg, one per stream.
+    fn leg_ports(&self, side: Side) -> &[u16] {
+        &self.ports[index(side)]
+    }
+
+    /// Tells the runtime where `side` receives `stream` (from its description).
+    fn set_peer(&self, ctx: &mut Ctx<'_>, side: Side, stream: usize, peer: MediaPeer) {
+        if side == Side::B && self.b_in_process {
+            return;
+        }
+        ctx.out.media(MediaCommand::SetPeer { session: self.session, side, stream, peer });
+    }
+
+    /// Takes `body` from `from` in its `role` (see [`Self::take`]) and returns it as the other
+    /// leg gets it ([`Self::for_leg`]); `to_secure` is the other leg's signalling security.
+    pub(crate) fn relay(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: Side,
+        body: &Bytes,
+        transport: LegTransport,
+        role: Role,
+        to_secure: bool,
+    ) -> Result<Bytes, MediaFailure> {
+        let sdp = self.take(ctx, from, body, transport, role)?;
+        self.for_leg(ctx, from.other(), &sdp, to_secure).ok_or(MediaFailure::PlainRtp)
     }
 
     /// Takes a description from `from` in its `role`: a new offer, or the answer to the
     /// pending one (an answer with no offer pending is taken as an offer). Returns what the
     /// other leg's side should get, before the per-destination touches of [`Self::for_leg`]:
     /// relay address, the other leg's ports, codecs decided.
-    pub(super) fn take(
+    pub(crate) fn take(
         &mut self,
+        ctx: &mut Ctx<'_>,
         from: Side,
         body: &Bytes,
         transport: LegTransport,
@@ -203,15 +284,15 @@ impl CallMedia {
         let sdp = parse(body)?;
         match (role, &self.pending) {
             (Role::Answer { provisional }, Some(pending)) if pending.from != from => {
-                self.take_answer(from, sdp, transport, provisional)
+                self.take_answer(ctx, from, sdp, transport, provisional)
             }
-            _ => self.take_offer(from, sdp, transport),
+            _ => self.take_offer(ctx, from, sdp, transport),
         }
     }
 
     /// The offer from `offerer` was refused (a non-2xx final answer, or it could not be
     /// carried across): the session stays as it was before it (RFC 3264 §8, RFC 6337 §3.1).
-    pub(super) fn reject(&mut self, offerer: Side) {
+    pub(crate) fn reject(&mut self, offerer: Side) {
         if self.pending.as_ref().is_some_and(|p| p.from == offerer) {
             self.pending = None;
         }
@@ -219,6 +300,7 @@ impl CallMedia {
 
     fn take_offer(
         &mut self,
+        ctx: &mut Ctx<'_>,
         from: Side,
         sdp: SessionDescription,
         transport: LegTransport,
@@ -226,11 +308,10 @@ impl CallMedia {
         let to = from.other();
         let initial = !self.negotiated_once;
         for (i, media) in sdp.media.iter().enumerate().take(self.streams.len()) {
-            self.accept_security(from, i, media, transport, None)?;
-            let _ =
-                self.session.set_peer(leg(from), i, MediaPeer::from_sdp(&sdp, media, Some(transport.signalling_ip)));
+            self.accept_security(ctx.random, from, i, media, transport, None)?;
+            self.set_peer(ctx, from, i, MediaPeer::from_sdp(&sdp, media, Some(transport.signalling_ip)));
         }
-        let mut out = rewrite_for_relay(&sdp, self.ip, self.session.leg_ports(leg(to)));
+        let mut out = rewrite_for_relay(&sdp, self.ip, self.leg_ports(to));
         for (i, media) in out.media.iter_mut().enumerate() {
             strip_crypto(media);
             let Some(stream) = self.streams.get(i) else { continue };
@@ -253,6 +334,7 @@ impl CallMedia {
     /// section is an answer and its key must answer our offered tag.
     fn accept_security(
         &mut self,
+        random: &mut Random,
         from: Side,
         i: usize,
         media: &MediaDescription,
@@ -262,7 +344,13 @@ impl CallMedia {
         if !carries_rtp(media) {
             return Ok(());
         }
-        let offered = keys::from_media(media);
+        if from == Side::B && self.b_in_process {
+            // An application inside the server: nothing crosses a network.
+            let state = &mut self.streams[i].legs[index(from)];
+            (state.srtp, state.savp, state.theirs) = (false, false, None);
+            return Ok(());
+        }
+        let offered = from_media(media);
         let state = &mut self.streams[i].legs[index(from)];
         if media.proto.is_secure() || !offered.is_empty() {
             if !transport.secure {
@@ -285,7 +373,7 @@ impl CallMedia {
                 if answered_tag.is_none()
                     && state.ours.as_ref().is_none_or(|ours| ours.profile != theirs.profile || ours.tag != theirs.tag)
                 {
-                    state.ours = Some(keys::fresh(theirs.tag, theirs.profile));
+                    state.ours = Some(fresh_key(random, theirs.tag, theirs.profile));
                 }
                 state.theirs = Some(theirs);
                 return Ok(());
@@ -302,14 +390,15 @@ impl CallMedia {
 
     fn take_answer(
         &mut self,
+        ctx: &mut Ctx<'_>,
         from: Side,
         sdp: SessionDescription,
         transport: LegTransport,
         provisional: bool,
     ) -> Result<SessionDescription, MediaFailure> {
-        let Some(pending) = self.pending.take() else { return self.take_offer(from, sdp, transport) };
+        let Some(pending) = self.pending.take() else { return self.take_offer(ctx, from, sdp, transport) };
         let offerer = pending.from;
-        let result = self.answer(from, &sdp, &pending, transport);
+        let result = self.answer(ctx, from, &sdp, &pending, transport);
         if provisional || result.is_err() {
             // Early answers (and other forks' answers) may follow: the offer stays open.
             self.pending = Some(pending);
@@ -324,6 +413,7 @@ impl CallMedia {
 
     fn answer(
         &mut self,
+        ctx: &mut Ctx<'_>,
         from: Side,
         sdp: &SessionDescription,
         pending: &Pending,
@@ -333,10 +423,10 @@ impl CallMedia {
         // Which key tag we offered this leg, per stream.
         for (i, media) in sdp.media.iter().enumerate().take(self.streams.len()) {
             let tag = self.streams[i].legs[index(from)].ours.as_ref().map(|k| k.tag);
-            self.accept_security(from, i, media, transport, tag)?;
-            let _ = self.session.set_peer(leg(from), i, MediaPeer::from_sdp(sdp, media, Some(transport.signalling_ip)));
+            self.accept_security(ctx.random, from, i, media, transport, tag)?;
+            self.set_peer(ctx, from, i, MediaPeer::from_sdp(sdp, media, Some(transport.signalling_ip)));
         }
-        let mut out = rewrite_for_relay(sdp, self.ip, self.session.leg_ports(leg(offerer)));
+        let mut out = rewrite_for_relay(sdp, self.ip, self.leg_ports(offerer));
         let mut any_common = false;
         for (i, media) in out.media.iter_mut().enumerate() {
             strip_crypto(media);
@@ -388,12 +478,12 @@ impl CallMedia {
         if enabled_answer && !any_common {
             return Err(MediaFailure::NoCommonCodec);
         }
-        self.configure(sdp, &pending.offer, offerer);
+        self.configure(ctx, sdp, &pending.offer, offerer);
         Ok(out)
     }
 
-    /// Tells the relay each stream's keys, codecs and events.
-    fn configure(&self, answer: &SessionDescription, offer: &SessionDescription, offerer: Side) {
+    /// Tells the runtime each stream's keys, codecs and events.
+    fn configure(&self, ctx: &mut Ctx<'_>, answer: &SessionDescription, offer: &SessionDescription, offerer: Side) {
         for (i, state) in self.streams.iter().enumerate() {
             let events = |side: Side| -> Vec<negotiate::EventFormat> {
                 // A leg sends events with the payload types listed in what it received (or, not
@@ -414,15 +504,21 @@ impl CallMedia {
                     events: events(side),
                 }
             };
-            let config = StreamConfig { legs: [leg_config(Side::A), leg_config(Side::B)], transcode: state.transcode };
-            let _ = self.session.configure(i, config);
+            let legs = Box::new([leg_config(Side::A), leg_config(Side::B)]);
+            ctx.out.media(MediaCommand::Configure { session: self.session, stream: i, legs });
         }
     }
 
     /// The description `sdp` (from [`Self::take`]) as sent to leg `to`: its profile and our
     /// key per that leg's security. `None` when the leg would need plain RTP and it is not
     /// allowed (a callee device reached without TLS, say).
-    pub(super) fn for_leg(&mut self, to: Side, sdp: &SessionDescription, secure: bool) -> Option<Bytes> {
+    pub(crate) fn for_leg(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        to: Side,
+        sdp: &SessionDescription,
+        secure: bool,
+    ) -> Option<Bytes> {
         let mut out = sdp.clone();
         let answering = self.pending.as_ref().is_none_or(|p| p.from == to);
         let negotiated = self.negotiated_once;
@@ -439,7 +535,7 @@ impl CallMedia {
             let (srtp, savp) =
                 if answering || negotiated { (leg_state.srtp, leg_state.savp) } else { (secure, secure) };
             if srtp {
-                let ours = leg_state.ours.get_or_insert_with(|| keys::fresh(1, keys::DEFAULT_SUITE));
+                let ours = leg_state.ours.get_or_insert_with(|| fresh_key(ctx.random, 1, DEFAULT_SUITE));
                 media.proto = if savp { savp_of(&media.proto) } else { avp(&media.proto) };
                 media.attributes.push(ours.to_attribute());
             } else {
@@ -470,150 +566,5 @@ fn avp(proto: &Proto) -> Proto {
         Proto::RtpSavp | Proto::RtpAvp => Proto::RtpAvp,
         Proto::RtpSavpf | Proto::RtpAvpf => Proto::RtpAvpf,
         other => other.clone(),
-    }
-}
-
-impl Core {
-    /// The relay the calls use (set by the runtime; unit tests of signalling run without).
-    pub fn set_media_relay(&mut self, relay: MediaRelay) {
-        self.media = Some(relay);
-    }
-
-    /// The address written into SDP for media toward `peer`: the configured media address,
-    /// else our signalling address toward it.
-    pub(super) fn media_ip(&self, peer: &Peer) -> IpAddr {
-        if let Some(ip) = self.media_address {
-            return ip;
-        }
-        self.local_address(peer).0.ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use tokio::runtime::Handle;
-
-    use super::*;
-    use crate::media::RelayConfig;
-
-    const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    const KEY: &str = "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
-    const OFFER: Role = Role::Offer;
-    const ANSWER: Role = Role::Answer { provisional: false };
-    const EARLY: Role = Role::Answer { provisional: true };
-
-    fn sdp(port: u16, m: &str, extra: &str) -> Bytes {
-        Bytes::from(format!(
-            "v=0\r\no=x 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio {port} {m}\r\n{extra}"
-        ))
-    }
-
-    fn transport(secure: bool) -> LegTransport {
-        LegTransport { secure, signalling_ip: "192.0.2.1".parse().unwrap() }
-    }
-
-    fn call(ports: u16, first: &Bytes) -> (MediaRelay, CallMedia) {
-        let relay = MediaRelay::new(RelayConfig::new(ports, ports + 99), Handle::current()).unwrap();
-        let parsed = SessionDescription::parse(first).unwrap();
-        let media =
-            CallMedia::new(&relay, "call-t", LO, &parsed, true, &[CodecKind::Opus, CodecKind::Pcmu, CodecKind::Pcma])
-                .unwrap();
-        (relay, media)
-    }
-
-    fn m_line(body: &Bytes) -> String {
-        let text = String::from_utf8_lossy(body);
-        text.lines().filter(|l| l.starts_with("m=") || l.starts_with("a=crypto")).collect::<Vec<_>>().join(" | ")
-    }
-
-    #[tokio::test]
-    async fn a_refused_re_offer_leaves_the_roles_as_they_were() {
-        let offer = sdp(4000, "RTP/AVP 0", "");
-        let (_relay, mut media) = call(24_000, &offer);
-        media.take(Side::A, &offer, transport(false), OFFER).unwrap();
-        media.take(Side::B, &sdp(5000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
-        // A re-offers (hold); B refuses it with 488.
-        media.take(Side::A, &sdp(4000, "RTP/AVP 0", "a=sendonly\r\n"), transport(false), OFFER).unwrap();
-        media.reject(Side::A);
-        assert!(media.pending.is_none());
-        // B's own re-offer is then an offer, and A's answer answers it.
-        media.take(Side::B, &sdp(5002, "RTP/AVP 0", ""), transport(false), OFFER).unwrap();
-        assert_eq!(media.pending.as_ref().map(|p| p.from), Some(Side::B));
-        media.take(Side::A, &sdp(4000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
-        assert!(media.pending.is_none());
-    }
-
-    #[tokio::test]
-    async fn the_final_answer_decides_transcoding_not_an_early_one_from_another_fork() {
-        let offer = sdp(4000, "RTP/AVP 0 101", "a=rtpmap:101 telephone-event/8000\r\n");
-        let (_relay, mut media) = call(24_100, &offer);
-        media.take(Side::A, &offer, transport(false), OFFER).unwrap();
-        // Fork 1's 183 chooses Opus (added by us): transcoding, for now.
-        media.take(Side::B, &sdp(5000, "RTP/AVP 96", "a=rtpmap:96 opus/48000/2\r\n"), transport(false), EARLY).unwrap();
-        assert!(media.streams[0].transcode);
-        // Fork 2 answers 200 with PCMU, the caller's own codec: relayed untouched.
-        let out = media.take(Side::B, &sdp(6000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
-        assert!(!media.streams[0].transcode);
-        assert!(media.streams[0].legs[1].format.is_none());
-        assert_eq!(out.media[0].formats, ["0"]);
-    }
-
-    #[tokio::test]
-    async fn a_re_offer_follows_what_the_leg_negotiated() {
-        let offer = sdp(4000, "RTP/AVP 0", "");
-        let (_relay, mut media) = call(24_200, &offer);
-        // A is on TLS but chose plain RTP.
-        let out = media.take(Side::A, &offer, transport(true), OFFER).unwrap();
-        media.for_leg(Side::B, &out, false).unwrap();
-        let answer = media.take(Side::B, &sdp(5000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
-        assert_eq!(
-            m_line(&media.for_leg(Side::A, &answer, true).unwrap()),
-            format!("m=audio {} RTP/AVP 0", media.session.leg_ports(Leg::A)[0])
-        );
-        // B puts A on hold: A is re-offered plain RTP, as it negotiated.
-        let hold = media.take(Side::B, &sdp(5000, "RTP/AVP 0", "a=sendonly\r\n"), transport(false), OFFER).unwrap();
-        let to_a = media.for_leg(Side::A, &hold, true).unwrap();
-        assert!(m_line(&to_a).contains("RTP/AVP 0") && !m_line(&to_a).contains("crypto"), "{}", m_line(&to_a));
-    }
-
-    #[tokio::test]
-    async fn best_effort_srtp_is_answered_on_rtp_avp_with_our_key() {
-        let offer = sdp(4000, "RTP/AVP 0", KEY);
-        let (_relay, mut media) = call(24_300, &offer);
-        let out = media.take(Side::A, &offer, transport(true), OFFER).unwrap();
-        media.for_leg(Side::B, &out, false).unwrap();
-        let answer = media.take(Side::B, &sdp(5000, "RTP/AVP 0", ""), transport(false), ANSWER).unwrap();
-        let to_a = m_line(&media.for_leg(Side::A, &answer, true).unwrap());
-        assert!(to_a.contains("RTP/AVP 0") && to_a.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80"), "{to_a}");
-        assert!(!to_a.contains("PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"), "our own key, not the caller's");
-    }
-
-    #[tokio::test]
-    async fn an_answer_must_keep_our_suite() {
-        let offer = sdp(4000, "RTP/AVP 0", "");
-        let (_relay, mut media) = call(24_400, &offer);
-        let out = media.take(Side::A, &offer, transport(false), OFFER).unwrap();
-        let to_b = media.for_leg(Side::B, &out, true).unwrap();
-        let line = m_line(&to_b);
-        assert!(line.contains("RTP/SAVP 0") && line.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80"), "{line}");
-        let wrong_suite = sdp(5000, "RTP/SAVP 0", &KEY.replace("_80", "_32"));
-        let refused = media.take(Side::B, &wrong_suite, transport(true), ANSWER);
-        assert!(matches!(refused, Err(MediaFailure::NoCryptoSuite)), "{refused:?}");
-        let fine = media.take(Side::B, &sdp(5000, "RTP/SAVP 0", KEY), transport(true), ANSWER);
-        assert!(fine.is_ok());
-        assert!(media.streams[0].legs[1].srtp);
-    }
-
-    #[tokio::test]
-    async fn keys_over_clear_signalling_and_plain_rtp_where_refused() {
-        let offer = sdp(4000, "RTP/SAVP 0", KEY);
-        let (_relay, mut media) = call(24_500, &offer);
-        assert!(matches!(media.take(Side::A, &offer, transport(false), OFFER), Err(MediaFailure::KeysInClear)));
-        media.allow_plain = false;
-        let plain = sdp(4000, "RTP/AVP 0", "");
-        assert!(matches!(media.take(Side::A, &plain, transport(true), OFFER), Err(MediaFailure::PlainRtp)));
-        let out = media.take(Side::A, &offer, transport(true), OFFER).unwrap();
-        assert!(media.for_leg(Side::B, &out, false).is_none(), "a device without TLS cannot be offered SRTP keys");
-        assert!(m_line(&media.for_leg(Side::B, &out, true).unwrap()).contains("RTP/SAVP"));
     }
 }

@@ -1,0 +1,166 @@
+//! Calls answered by an application (voicemail, the mailbox menu, feature-code confirmations):
+//! the B leg of the call's media session becomes the application, inside the server.
+
+use sambung_sip::dialog::Dialog;
+use sambung_sip::transaction::TxKey;
+use sambung_sip::{HeaderName, Method, Request, SipStr};
+use tracing::{debug, info};
+
+use super::call::{Answered, AppLeg, BSide, Call, State};
+use super::media::{LegTransport, is_secure};
+use super::setup::request_host;
+use super::{CallEnv, Purpose, Side, keys, session_timer};
+use crate::apps::{App, AppEnd, AppRequest, Caller};
+use crate::events::Event;
+use crate::media::MediaCommand;
+use crate::pbx::Ctx;
+use crate::sip::{DialogOwner, Owner, insert};
+
+impl Call {
+    /// Hands the call to `app`, which answers the caller at once with the caller's own codec.
+    /// Without an offer to answer (a late-offer INVITE) the call fails as `fallback` says
+    /// (status, reason, side).
+    pub(super) fn start_app(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        app: App,
+        fallback: (u16, &'static str, &'static str),
+    ) {
+        // The devices of the current target stop ringing.
+        if let State::Ringing(ringing) = &self.state {
+            for key in self.pending_forks(ringing.stage) {
+                ctx.sip.cancel(key, ctx.now.instant);
+            }
+        }
+        let a_secure = is_secure(&self.a.peer);
+        let answered = self.media_mut().map(|media| media.answer_in_process(ctx, a_secure));
+        let answer = match answered {
+            Some(Ok(answer)) => answer,
+            Some(Err(failure)) => {
+                debug!(call = self.id, %failure, "the application cannot answer");
+                let (status, reason, side) = fallback;
+                return self.fail(ctx, status, reason, side);
+            }
+            None => {
+                debug!(call = self.id, "no offer for the application");
+                let (status, reason, side) = fallback;
+                return self.fail(ctx, status, reason, side);
+            }
+        };
+        let name = match app {
+            App::Voicemail { .. } => "voicemail",
+            App::Mailbox { .. } => "mailbox",
+            App::Confirm(_) => "feature code",
+        };
+        let display = self.a.invite.from().and_then(|f| f.display_name().map(|d| d.into_owned()));
+        let caller = Caller {
+            account_id: self.caller.id,
+            username: self.caller.username.clone(),
+            display: display.filter(|d| !d.is_empty()).unwrap_or_else(|| self.caller.display_name.clone()),
+            uri: format!("sip:{}@{}", self.caller.username, request_host(&self.a.invite)),
+            extension: self.caller.extension.clone(),
+        };
+        ctx.out.media(MediaCommand::AttachApp { session: self.id, format: answer.format, rate: answer.rate });
+        ctx.out.app(AppRequest::Start { call: self.id, app, caller, rate: answer.rate });
+        let mut a = self.a_response(ctx, 200, "OK", Some(("application/sdp".to_owned(), answer.to_a)));
+        let a_timer = session_timer::answer(env.config, &self.a.invite, &mut a, ctx.now.instant);
+        let a_dialog = Dialog::new_uas(&self.a.invite, &a).ok();
+        ctx.respond(self.a.key, a);
+        if let Some(d) = &a_dialog {
+            ctx.sip
+                .dialogs
+                .insert((d.id().call_id.clone(), d.id().local_tag.clone()), DialogOwner::Call(self.id, Side::A));
+        }
+        info!(call = self.id, app = name, "answered by the server");
+        ctx.out.event(Event::CallAnswered { call: self.id, by: name.to_owned(), at: ctx.now.unix_secs });
+        self.state = State::Answered(Box::new(Answered {
+            at: ctx.now.unix_secs,
+            a_dialog,
+            b: BSide::App(AppLeg { name, ended: false, answer: answer.answer }),
+            timers: [Some(a_timer), None],
+        }));
+    }
+
+    /// The application is done: the caller's leg is hung up, or transferred to call back.
+    pub(super) fn on_app_ended(&mut self, ctx: &mut Ctx<'_>, _env: &CallEnv<'_>, end: AppEnd) {
+        let Some(app) = self.app_mut() else { return };
+        app.ended = true;
+        match end {
+            AppEnd::Hangup => self.hang_up(ctx, Side::A, "callee"),
+            AppEnd::CallBack { target } => {
+                // A blind transfer (RFC 3515): the caller's phone calls the target itself, and
+                // our leg ends once the phone has taken the REFER.
+                let id = self.id;
+                let Some((peer, dialog)) = self.leg_mut(Side::A) else { return self.hang_up(ctx, Side::A, "callee") };
+                let mut refer = dialog.create_request(Method::Refer);
+                refer.headers.push(HeaderName::from("Refer-To"), SipStr::from(format!("<{target}>")));
+                // RFC 3515 §2.4.1: a REFER carries the referrer's Contact.
+                refer.headers.push(HeaderName::Contact, ctx.sip.contact_for(&peer));
+                match ctx.sip.send_request(refer, peer, Owner::Call(id, Purpose::Refer), ctx.random, ctx.now.instant) {
+                    Ok(_) => info!(call = id, %target, "call back: REFER sent"),
+                    Err(_) => self.hang_up(ctx, Side::A, "callee"),
+                }
+            }
+        }
+    }
+
+    /// A request inside an application's call: keys from INFO, the transfer's NOTIFYs and
+    /// OPTIONS are answered here; a re-offer is answered with the application's description.
+    pub(super) fn app_call_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        _env: &CallEnv<'_>,
+        side: Side,
+        key: TxKey,
+        request: &Request,
+    ) {
+        let response = match request.method {
+            Method::Info => {
+                if let Some((pressed, duration_ms)) = keys::info_key(request) {
+                    info!(call = self.id, ?side, key = %pressed, duration_ms, "key pressed (INFO)");
+                    if side == Side::A && self.app_mut().is_some_and(|a| !a.ended) {
+                        ctx.out.app(AppRequest::Key { call: self.id, key: pressed });
+                    }
+                }
+                request.reply(200, "OK")
+            }
+            Method::Notify | Method::Options => request.reply(200, "OK"),
+            Method::Invite if !request.body.is_empty() => return self.app_reoffer(ctx, key, request),
+            // RFC 4028: a re-INVITE without an offer refreshes the session.
+            Method::Invite => return self.answer_refresh(ctx, side, key, request),
+            Method::Update => request.reply(488, "Not Acceptable Here"),
+            _ => request.reply(405, "Method Not Allowed"),
+        };
+        ctx.respond(key, response);
+    }
+
+    /// A re-INVITE with a new offer from the caller (a session refresh, hold): the application
+    /// keeps its media, so its description answers again.
+    fn app_reoffer(&mut self, ctx: &mut Ctx<'_>, key: TxKey, request: &Request) {
+        let transport = LegTransport::of(&self.a.peer);
+        let a_secure = is_secure(&self.a.peer);
+        let Some(answer) = self.app_mut().map(|a| a.answer.clone()) else {
+            return ctx.respond(key, request.reply(488, "Not Acceptable Here"));
+        };
+        let body = match self.media_mut() {
+            Some(media) => media.reanswer_in_process(ctx, &request.body, transport, &answer, a_secure),
+            None => Err(super::MediaFailure::NoOffer),
+        };
+        let response = match body {
+            Ok(body) => {
+                self.refreshed(Side::A, ctx.now.instant);
+                let mut response = request.reply(200, "OK");
+                insert(&mut response, HeaderName::Contact, ctx.sip.contact_for(&self.a.peer));
+                response.set_body("application/sdp", body);
+                response
+            }
+            Err(failure) => {
+                self.reject_offer(Side::A, true);
+                let (status, reason) = failure.status();
+                request.reply(status, reason)
+            }
+        };
+        ctx.respond(key, response);
+    }
+}

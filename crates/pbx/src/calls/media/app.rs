@@ -1,0 +1,120 @@
+//! Leg B as an application inside the server (voicemail, the mailbox menu, confirmations): it
+//! answers the caller's offer with the caller's own codec, so the media session decodes and
+//! encodes for it and nothing is transcoded or encrypted toward it.
+
+use bytes::Bytes;
+use sambung_media::negotiate::{self, Negotiated};
+use sambung_media::sdp::{
+    Attribute, Connection, MediaDescription, MediaType, Origin, Proto, SessionDescription, Timing,
+};
+
+use super::{CallMedia, LegTransport, MediaFailure, Role, carries_rtp, index};
+use crate::calls::Side;
+use crate::pbx::Ctx;
+
+/// What the application answers with.
+#[derive(Debug)]
+pub(crate) struct InProcessAnswer {
+    /// The application speaks and hears this (the caller's codec).
+    pub format: Negotiated,
+    /// The application's PCM rate: 8 kHz for narrowband codecs, 16 kHz otherwise.
+    pub rate: u32,
+    /// The answer as the caller gets it.
+    pub to_a: Bytes,
+    /// The application's own description, to answer the caller's re-offers with.
+    pub answer: Bytes,
+}
+
+impl CallMedia {
+    /// Leg B becomes an application answering the caller's pending offer. `a_secure`: the
+    /// caller's signalling is encrypted.
+    pub(crate) fn answer_in_process(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        a_secure: bool,
+    ) -> Result<InProcessAnswer, MediaFailure> {
+        let offer = match &self.pending {
+            Some(pending) if pending.from == Side::A => pending.offer.clone(),
+            _ => return Err(MediaFailure::NoOffer),
+        };
+        let chosen = offer
+            .media
+            .iter()
+            .enumerate()
+            .take(self.streams.len())
+            .filter(|(_, m)| m.media == MediaType::Audio && carries_rtp(m))
+            .find_map(|(i, m)| negotiate::choose_for_offerer(m).map(|format| (i, format)));
+        let Some((stream, format)) = chosen else { return Err(MediaFailure::NoCommonCodec) };
+        let answer = self.app_description(&offer, stream, &format);
+        self.b_in_process = true;
+        let bytes = Bytes::from(answer.to_bytes());
+        let to_a =
+            self.relay(ctx, Side::B, &bytes, self.in_process(), Role::Answer { provisional: false }, a_secure)?;
+        let rate = if format.audio.codec.sample_rate() == 8000 { 8000 } else { 16_000 };
+        Ok(InProcessAnswer { format, rate, to_a, answer: bytes })
+    }
+
+    /// A re-offer from the caller of an application call (a session refresh, hold): the
+    /// application keeps its media, so its description answers again.
+    pub(crate) fn reanswer_in_process(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        offer: &Bytes,
+        a: LegTransport,
+        answer: &Bytes,
+        a_secure: bool,
+    ) -> Result<Bytes, MediaFailure> {
+        self.take(ctx, Side::A, offer, a, Role::Offer)?;
+        self.relay(ctx, Side::B, answer, self.in_process(), Role::Answer { provisional: false }, a_secure)
+    }
+
+    fn in_process(&self) -> LegTransport {
+        LegTransport { secure: true, signalling_ip: self.ip }
+    }
+
+    /// The application's description (RFC 3264 §6): one section per offered one, the chosen
+    /// stream on leg B's port with the negotiated codec and telephone-event, plain RTP; every
+    /// other section declined with port 0.
+    fn app_description(&self, offer: &SessionDescription, stream: usize, format: &Negotiated) -> SessionDescription {
+        let port = self.ports[index(Side::B)].get(stream).copied().unwrap_or(9);
+        let media = offer
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, offered)| {
+                if i != stream {
+                    let formats =
+                        if offered.formats.is_empty() { vec!["0".to_owned()] } else { offered.formats.clone() };
+                    return MediaDescription::new(offered.media.clone(), 0, offered.proto.clone(), formats);
+                }
+                let mut media = MediaDescription::new(MediaType::Audio, port, Proto::RtpAvp, Vec::new());
+                negotiate::restrict(&mut media, format);
+                media.attributes.push(Attribute::property("sendrecv"));
+                media
+            })
+            .collect();
+        let connection = Connection::new(self.ip);
+        SessionDescription {
+            origin: Origin {
+                username: "sambung".into(),
+                session_id: self.session.to_string(),
+                session_version: 1,
+                net_type: connection.net_type.clone(),
+                addr_type: connection.addr_type.clone(),
+                address: connection.address.clone(),
+            },
+            session_name: "-".into(),
+            information: None,
+            uri: None,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            connection: Some(connection),
+            bandwidths: Vec::new(),
+            times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
+            time_zones: None,
+            key: None,
+            attributes: Vec::new(),
+            media,
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Calls through the back-to-back user agent (RFC 3261 §13–§15, RFC 7092).
+//!
+//! A call has an A leg (the caller's INVITE, answered by us as UAS) and a B leg (our INVITE to
+//! the callee, sent as UAC to every registered device at once, or an application of the server).
+//! Provisional answers pass from B to A; the first 2xx wins and the other forks are cancelled;
+//! CANCEL, BYE and in-dialog requests (re-INVITE, UPDATE, INFO ...) are carried across. Each leg
+//! is its own dialog with its own Call-ID, tags and CSeq space, so neither side learns the
+//! other's addresses. Media is anchored in a session of the media runtime (see [`media`]).
+//!
+//! Each [`Call`] owns its state ([`State`]: opening its media, ringing, answered, ending) and
+//! gets, for each input, only the shared context ([`Ctx`]) and the read-only environment it
+//! routes with ([`CallEnv`]). [`Calls`] is only the table: it finds the call an input is for,
+//! and forgets a call once it is over.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sambung_sip::transaction::{Peer, TxKey};
+use sambung_sip::{Request, Response};
+use tracing::trace;
+
+mod app_leg;
+mod call;
+mod dialog;
+mod forks;
+mod keys;
+mod media;
+mod prack;
+mod route;
+mod session_timer;
+mod setup;
+
+pub use media::MediaFailure;
+
+use crate::apps::{App, AppEnd};
+use crate::config::{LocalDomains, PbxConfig};
+use crate::media::MediaEvent;
+use crate::pbx::Ctx;
+use crate::registrar::{Account, Accounts, Location};
+use call::{Call, State};
+
+/// A call's number within this server (also its media session's).
+pub type CallId = u64;
+
+/// Which leg of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The caller's leg: we are its UAS.
+    A,
+    /// The callee's leg: we are its UAC.
+    B,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+}
+
+/// What a client transaction of a call is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// The INVITE to device (or outside URI) `fork` of the call.
+    Fork(usize),
+    /// A request carried across to leg `to`: its answer goes back on `server`.
+    Relay { server: TxKey, to: Side, invite: bool },
+    /// A BYE we send (the call is already over for us).
+    Bye,
+    /// A PRACK for a reliable provisional response (RFC 3262).
+    Prack,
+    /// A session refresh we sent on a leg (RFC 4028).
+    Refresh(Side),
+    /// A REFER sending the caller to call someone back (from the mailbox menu).
+    Refer,
+}
+
+/// What a call reads to route: the accounts, where their devices are, the settings and our
+/// own domains.
+#[derive(Debug)]
+pub(crate) struct CallEnv<'a> {
+    pub accounts: &'a Accounts,
+    pub location: &'a Location,
+    pub config: &'a PbxConfig,
+    pub local: &'a LocalDomains,
+}
+
+/// Every call in progress. See the [module docs](self).
+#[derive(Debug, Default)]
+pub(crate) struct Calls {
+    next: CallId,
+    calls: HashMap<CallId, Call>,
+    /// The caller's INVITE server transaction, for CANCEL and for a 2xx never acknowledged.
+    by_invite: HashMap<TxKey, CallId>,
+}
+
+impl Calls {
+    /// How many calls are in progress.
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The earliest timer of any call.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.calls.values().filter_map(Call::deadline).min()
+    }
+
+    /// An INVITE outside any dialog from an authenticated `caller` (RFC 3261 §13.3.1);
+    /// `service` is the application a service code named.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_invite(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        caller: Arc<Account>,
+        key: TxKey,
+        request: Request,
+        from: Peer,
+        service: Option<App>,
+    ) {
+        let id = self.next;
+        if let Some(call) = Call::start(ctx, env, id, caller, key, request, from, service) {
+            self.next += 1;
+            self.by_invite.insert(key, id);
+            self.calls.insert(id, call);
+            self.settle(ctx, id);
+        }
+    }
+
+    /// A response to a call's client transaction.
+    pub(crate) fn on_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        id: CallId,
+        purpose: Purpose,
+        key: TxKey,
+        response: Response,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return trace!(call = id, status = response.status, "response for a call that is gone");
+        };
+        call.on_response(ctx, env, purpose, key, response);
+        self.settle(ctx, id);
+    }
+
+    /// A request inside one of a call's dialogs.
+    pub(crate) fn on_dialog_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        id: CallId,
+        side: Side,
+        key: TxKey,
+        request: Request,
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return ctx.respond(key, request.reply(481, "Call/Transaction Does Not Exist"));
+        };
+        call.on_dialog_request(ctx, env, side, key, request);
+        self.settle(ctx, id);
+    }
+
+    /// The caller's CANCEL for INVITE `invite` (RFC 3261 §9.2); false when the INVITE is not a
+    /// call's.
+    pub(crate) fn on_cancel(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, invite: TxKey) -> bool {
+        let Some(&id) = self.by_invite.get(&invite) else { return false };
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.on_cancel(ctx, env);
+        }
+        self.settle(ctx, id);
+        true
+    }
+
+    /// The ACK for a 2xx we sent to a caller.
+    pub(crate) fn on_ack(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, request: &Request) {
+        let Some(id) = sambung_sip::dialog::DialogId::of_request(request)
+            .and_then(|d| ctx.sip.dialogs.get(&(d.call_id, d.local_tag)).copied())
+            .and_then(|owner| match owner {
+                crate::sip::DialogOwner::Call(id, _) => Some(id),
+                crate::sip::DialogOwner::Subscription => None,
+            })
+        else {
+            return;
+        };
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.on_ack(ctx, env, request);
+        }
+        self.settle(ctx, id);
+    }
+
+    /// Our 2xx to the caller was never acknowledged (RFC 3261 §13.3.1.4: the UAS sends BYE).
+    pub(crate) fn on_no_ack(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, invite: TxKey) {
+        let Some(&id) = self.by_invite.get(&invite) else { return };
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.end_both(ctx, env);
+        }
+        self.settle(ctx, id);
+    }
+
+    /// The media runtime answered.
+    pub(crate) fn on_media_event(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, event: MediaEvent) {
+        let id = match &event {
+            MediaEvent::Opened { session, .. } | MediaEvent::Failed { session, .. } => *session,
+        };
+        match self.calls.get_mut(&id) {
+            Some(call) => call.on_media_event(ctx, env, event),
+            // The call ended while its session was opening: the session goes too.
+            None if matches!(event, MediaEvent::Opened { .. }) => {
+                ctx.out.media(crate::media::MediaCommand::Close { session: id });
+            }
+            None => {}
+        }
+        self.settle(ctx, id);
+    }
+
+    /// An application is done with call `id`.
+    pub(crate) fn on_app_ended(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, id: CallId, end: AppEnd) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.on_app_ended(ctx, env, end);
+        }
+        self.settle(ctx, id);
+    }
+
+    /// Fires the timers that are due: ring timeouts, reliable provisionals, session timers.
+    pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>) {
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.deadline().is_some_and(|at| at <= ctx.now.instant))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.on_timeout(ctx, env);
+            }
+            self.settle(ctx, id);
+        }
+    }
+
+    /// Forgets call `id` once it is over and nothing of it is pending.
+    fn settle(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
+        if self.calls.get(&id).is_some_and(|c| matches!(c.state, State::Ending) && c.settled()) {
+            if let Some(call) = self.calls.remove(&id) {
+                self.by_invite.remove(&call.a.key);
+            }
+            ctx.sip.forget_call(id);
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! A call's start and its routing: the caller's INVITE, the media session, ringing each target
+//! in turn (forwarding, voicemail), and the B-leg INVITEs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sambung_sip::transaction::{Peer, TxKey};
+use sambung_sip::{HeaderName, Method, Request, SipStr, Uri};
+use tracing::{debug, info};
+
+use super::call::{ALeg, Call, Fork, Media, Ringing, State};
+use super::media::{CallMedia, LegTransport, MediaFailure, is_secure};
+use super::prack::{self, Reliable};
+use super::route::{self, Cause, Hop, Resolved, Step};
+use super::session_timer;
+use super::{CallEnv, CallId, Purpose, Side};
+use crate::apps::App;
+use crate::events::Event;
+use crate::media::MediaCommand;
+use crate::pbx::Ctx;
+use crate::registrar::{Account, Target};
+use crate::sip::{DialogOwner, Owner, host_of};
+
+impl Call {
+    /// A new call for an authenticated caller's INVITE, or `None` when the INVITE was refused
+    /// at once (then it is answered here).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start(
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        id: CallId,
+        caller: Arc<Account>,
+        key: TxKey,
+        request: Request,
+        from: Peer,
+        service: Option<App>,
+    ) -> Option<Call> {
+        // §16.3 item 3, §16.6 item 3: the B leg carries one hop less; none left is a loop.
+        let hops = request.max_forwards().unwrap_or(70);
+        if hops <= 1 {
+            ctx.respond(key, request.reply(483, "Too Many Hops"));
+            return None;
+        }
+        let dialled = match &request.uri {
+            Uri::Sip(uri) => uri.user_unescaped().map(|u| u.into_owned()),
+            Uri::Other { .. } => None,
+        };
+        let callee = match &service {
+            Some(_) => Some(caller.clone()),
+            None => dialled.as_deref().and_then(|user| env.accounts.by_user_part(user).cloned()),
+        };
+        let Some(callee) = callee.filter(|c| !c.disabled) else {
+            ctx.respond(key, request.reply(404, "Not Found"));
+            return None;
+        };
+        if let Some(too_small) = session_timer::too_small(env.config, &request) {
+            ctx.respond(key, too_small);
+            return None;
+        }
+        // The caller's offer is checked before anything is allocated for it.
+        let offer = if request.body.is_empty() {
+            None
+        } else {
+            match super::media::check_offer(&request.body, LegTransport::of(&from), env.config.allow_plain_rtp) {
+                Ok(offer) => Some(offer),
+                Err(failure) => {
+                    debug!(call = id, %failure, "offer refused");
+                    let (status, reason) = failure.status();
+                    ctx.respond(key, request.reply(status, reason));
+                    return None;
+                }
+            }
+        };
+        ctx.respond(key, request.reply(100, "Trying"));
+
+        let callee_aor = format!("sip:{}@{}", callee.username, request_host(&request));
+        let reliable = prack::requires_100rel(&request).then(|| Reliable::new(ctx.random.u32() >> 2));
+        let mut call = Call {
+            id,
+            caller: caller.clone(),
+            callee: callee.clone(),
+            dialled: service.as_ref().and(dialled),
+            a: ALeg {
+                key,
+                late_offer: request.body.is_empty(),
+                device: device_name(&request, &from),
+                invite: request,
+                peer: from,
+                reliable,
+            },
+            b_call_id: SipStr::from(ctx.random.token(16)),
+            b_tag: ctx.random.token(8),
+            target: callee.clone(),
+            history: vec![Hop { uri: callee_aor, account: Some(callee.id), cause: None }],
+            hops: hops - 1,
+            forks: Vec::new(),
+            media: Media::None,
+            started: ctx.now.unix_secs,
+            state: State::Opening { service: None },
+        };
+        info!(call = id, caller = caller.username, callee = callee.username, "call");
+        ctx.out.event(Event::CallStarted {
+            call: id,
+            call_id: call.a.invite.call_id().unwrap_or_default().to_owned(),
+            caller: caller.username.clone(),
+            callee: call.dialled.clone().unwrap_or_else(|| callee.username.clone()),
+            at: ctx.now.unix_secs,
+        });
+        // The caller's early dialog: PRACK, or a BYE before the answer, finds the call here.
+        if let Some(early) = prack::early_dialog_key(&call.a.invite) {
+            ctx.sip.dialogs.insert(early, DialogOwner::Call(id, Side::A));
+        }
+        match offer {
+            Some(offer) => {
+                // The offer names the relay's ports: routing waits for them.
+                call.state = State::Opening { service };
+                call.open_media(ctx, env, offer.media.len());
+            }
+            None => call.route(ctx, env, service),
+        }
+        Some(call)
+    }
+
+    /// Asks the media runtime for the call's session.
+    pub(super) fn open_media(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, streams: usize) {
+        if !matches!(self.media, Media::None) {
+            return;
+        }
+        let address = env.config.media_address.unwrap_or_else(|| ctx.sip.media_ip(&self.a.peer));
+        let streams = streams.clamp(1, super::media::MAX_STREAMS);
+        self.media = Media::Opening { queued: Vec::new() };
+        ctx.out.media(MediaCommand::Open { session: self.id, streams, address });
+    }
+
+    /// The session is open: the caller's offer is taken, then the call is routed, and the
+    /// descriptions that waited are handled.
+    pub(super) fn media_opened(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, ports: [Vec<u16>; 2]) {
+        let Media::Opening { queued } = std::mem::replace(&mut self.media, Media::None) else {
+            // Not asked for (a repeated answer): the session is not ours to keep.
+            return ctx.out.media(MediaCommand::Close { session: self.id });
+        };
+        let ip = env.config.media_address.unwrap_or_else(|| ctx.sip.media_ip(&self.a.peer));
+        let config = env.config;
+        let mut media = CallMedia::new(self.id, ip, ports, config.allow_plain_rtp, &config.codecs);
+        if self.is_over() {
+            self.media = Media::Open(Box::new(media));
+            return ctx.out.media(MediaCommand::Close { session: self.id });
+        }
+        if let State::Opening { service } = &mut self.state {
+            let service = service.take();
+            let body = self.a.invite.body.clone();
+            match media.take(ctx, Side::A, &body, LegTransport::of(&self.a.peer), super::media::Role::Offer) {
+                Ok(offer) => media.b_offer = Some(offer),
+                Err(failure) => {
+                    self.media = Media::Open(Box::new(media));
+                    let (status, reason) = failure.status();
+                    return self.fail(ctx, status, reason, "system");
+                }
+            }
+            self.media = Media::Open(Box::new(media));
+            self.route(ctx, env, service);
+        } else {
+            self.media = Media::Open(Box::new(media));
+        }
+        for (fork, response) in queued {
+            self.on_fork_response(ctx, env, fork, response);
+        }
+    }
+
+    /// The session could not be opened: the call cannot be anchored.
+    pub(super) fn media_failed(&mut self, ctx: &mut Ctx<'_>, reason: &str) {
+        debug!(call = self.id, reason, "no media session");
+        self.media = Media::None;
+        let (status, reason) = MediaFailure::Relay(reason.to_owned()).status();
+        if self.is_answered() {
+            self.end_both_sides(ctx);
+        } else {
+            self.fail(ctx, status, reason, "system");
+        }
+    }
+
+    /// Routes the call: to the application a service code named, else to the callee.
+    fn route(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, service: Option<App>) {
+        match service {
+            Some(app) => self.start_app(ctx, env, app, (480, "Temporarily Unavailable", "system")),
+            None => {
+                let online = !env.location.bindings(self.callee.id).is_empty();
+                let step = route::first_step(&self.callee.routing, online);
+                self.proceed(ctx, env, step, "system");
+            }
+        }
+    }
+
+    /// Takes the next step (see [`route`]); a failure is charged to `side`.
+    pub(super) fn proceed(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, step: Step, side: &'static str) {
+        match step {
+            Step::Ring => self.ring_target(ctx, env),
+            Step::Forward(target, cause) => self.forward(ctx, env, target, cause),
+            Step::Voicemail(status, reason) => {
+                let account = self.target.clone();
+                let name = account.extension.clone().unwrap_or_else(|| account.username.clone());
+                info!(call = self.id, mailbox = account.username, "to voicemail");
+                let app = App::Voicemail { account_id: account.id, name };
+                self.start_app(ctx, env, app, (status, reason, side));
+            }
+            Step::Fail(status, reason) => self.fail(ctx, status, reason, side),
+        }
+    }
+
+    /// Starts ringing a new target: later forks get a B-leg identity of their own, so that a
+    /// device rung again (or a proxy on the way) does not take them for a merged request
+    /// (RFC 3261 §8.2.2.2). The devices of the previous target stop ringing.
+    fn new_stage(&mut self, ctx: &mut Ctx<'_>) -> usize {
+        if !self.forks.is_empty() {
+            self.b_call_id = SipStr::from(ctx.random.token(16));
+            self.b_tag = ctx.random.token(8);
+        }
+        if let State::Ringing(ringing) = &self.state {
+            for key in self.pending_forks(ringing.stage) {
+                ctx.sip.cancel(key, ctx.now.instant);
+            }
+        }
+        self.forks.len()
+    }
+
+    /// Rings every registered device of the call's target account.
+    fn ring_target(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>) {
+        let target = self.target.clone();
+        let bindings = env.location.bindings(target.id);
+        if bindings.is_empty() {
+            return self.proceed(ctx, env, route::offline_step(&target.routing), "system");
+        }
+        let can_answer = self.media_mut().is_some_and(|m| m.b_offer.is_some());
+        let no_answer_step = route::has_no_answer_step(&target.routing, can_answer);
+        let ring_for = if no_answer_step {
+            Duration::from_secs(u64::from(target.routing.no_answer_secs)).min(env.config.ring_timeout)
+        } else {
+            env.config.ring_timeout
+        };
+        let stage = self.new_stage(ctx);
+        self.state = State::Ringing(Ringing {
+            stage,
+            deadline: ctx.now.instant + ring_for,
+            outside: false,
+            no_answer_step,
+            alerting: false,
+        });
+        let mut refused_media = false;
+        let mut sent = 0;
+        for binding in bindings {
+            let peer = binding.target();
+            let Some(body) = self.b_body(ctx, &peer, &binding.uri) else {
+                refused_media = true;
+                continue;
+            };
+            if self.send_fork(ctx, env, &binding.uri, &peer, body, binding.uri.to_string()) {
+                sent += 1;
+            }
+        }
+        debug!(call = self.id, account = target.username, devices = sent, "ringing");
+        if sent == 0 {
+            if refused_media {
+                let (status, reason) = MediaFailure::PlainRtp.status();
+                return self.fail(ctx, status, reason, "system");
+            }
+            self.proceed(ctx, env, route::offline_step(&target.routing), "system");
+        }
+    }
+
+    /// The body of a new B-leg INVITE toward `peer`: the caller's offer as that leg gets it,
+    /// none for a late offer. `None` when the device would need plain RTP where it is not
+    /// allowed.
+    fn b_body(&mut self, ctx: &mut Ctx<'_>, peer: &Peer, uri: &Uri) -> Option<Option<Bytes>> {
+        let id = self.id;
+        let Some(media) = self.media_mut() else { return Some(None) };
+        let Some(offer) = media.b_offer.clone() else { return Some(None) };
+        match media.for_leg(ctx, Side::B, &offer, is_secure(peer)) {
+            Some(body) => Some(Some(body)),
+            None => {
+                debug!(call = id, device = %uri, "not rung: it would need plain RTP");
+                None
+            }
+        }
+    }
+
+    /// Sends one B-leg INVITE and records it as a fork; false if it could not be sent.
+    fn send_fork(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        uri: &Uri,
+        peer: &Peer,
+        body: Option<Bytes>,
+        device: String,
+    ) -> bool {
+        let invite = self.b_invite(ctx, env, uri, peer, body);
+        let owner = Owner::Call(self.id, Purpose::Fork(self.forks.len()));
+        match ctx.sip.send_request(invite.clone(), peer.clone(), owner, ctx.random, ctx.now.instant) {
+            Ok(key) => {
+                // The transaction layer added our Via: the fork keeps the request as sent.
+                let invite = ctx.sip.transactions.request(key).cloned().unwrap_or(invite);
+                self.forks.push(Fork { key, peer: peer.clone(), invite, device, status: None });
+                true
+            }
+            Err(error) => {
+                debug!(call = self.id, %error, "fork not sent");
+                false
+            }
+        }
+    }
+
+    /// Forwards the call to `target` for `cause`: stops what rings now, then rings the target.
+    fn forward(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, target: Target, cause: Cause) {
+        let resolved = resolve(env, &target);
+        if self.history.len() > route::MAX_DIVERSIONS {
+            info!(call = self.id, %target, "too many forwards: loop");
+            return self.fail(ctx, 482, "Loop Detected", "system");
+        }
+        let host = request_host(&self.a.invite);
+        let hop = match &resolved {
+            Resolved::Account(account) => {
+                Hop { uri: format!("sip:{}@{host}", account.username), account: Some(account.id), cause: Some(cause) }
+            }
+            Resolved::Outside(outside) => Hop { uri: outside.0.to_string(), account: None, cause: Some(cause) },
+            Resolved::Invalid(why) => {
+                // The target's own next step stands in: its voicemail, else unavailable.
+                info!(call = self.id, %target, why, "forwarding target unreachable");
+                let step = if self.target.routing.voicemail {
+                    Step::Voicemail(480, "Temporarily Unavailable")
+                } else {
+                    Step::Fail(480, "Temporarily Unavailable")
+                };
+                return self.proceed(ctx, env, step, "system");
+            }
+        };
+        let seen = self.history.iter().any(|h| match (h.account, hop.account) {
+            (Some(a), Some(b)) => a == b,
+            _ => h.uri.eq_ignore_ascii_case(&hop.uri),
+        });
+        if seen {
+            info!(call = self.id, %target, "forwarding loop stopped");
+            return self.fail(ctx, 482, "Loop Detected", "system");
+        }
+        info!(call = self.id, %target, cause = cause.code(), "forwarded");
+        self.history.push(hop);
+        match resolved {
+            Resolved::Account(account) => {
+                let online = !env.location.bindings(account.id).is_empty();
+                let step = route::first_step(&account.routing, online);
+                self.target = account;
+                self.proceed(ctx, env, step, "system");
+            }
+            Resolved::Outside(outside) => self.ring_outside(ctx, env, &outside.0, &outside.1),
+            Resolved::Invalid(_) => {}
+        }
+    }
+
+    /// Rings an outside SIP URI (over UDP).
+    fn ring_outside(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, uri: &Uri, peer: &Peer) {
+        let stage = self.new_stage(ctx);
+        self.state = State::Ringing(Ringing {
+            stage,
+            deadline: ctx.now.instant + env.config.ring_timeout,
+            outside: true,
+            no_answer_step: false,
+            alerting: false,
+        });
+        let sent = match self.b_body(ctx, peer, uri) {
+            Some(body) => self.send_fork(ctx, env, uri, peer, body, uri.to_string()),
+            None => false,
+        };
+        if !sent {
+            self.fail(ctx, 480, "Temporarily Unavailable", "system");
+        }
+    }
+
+    /// Our INVITE to one device (or outside URI) of the call's current target (our Via is
+    /// added when it is sent).
+    fn b_invite(&self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, uri: &Uri, peer: &Peer, body: Option<Bytes>) -> Request {
+        let a = &self.a.invite;
+        let domain = request_host(a);
+        let display = a.from().and_then(|f| f.display_name().map(|d| d.into_owned())).unwrap_or_default();
+        let from = if display.is_empty() {
+            format!("<sip:{}@{domain}>;tag={}", self.caller.username, self.b_tag)
+        } else {
+            format!("{} <sip:{}@{domain}>;tag={}", sambung_sip::text::quote(&display), self.caller.username, self.b_tag)
+        };
+        let mut headers = sambung_sip::Headers::new();
+        headers.push(HeaderName::MaxForwards, SipStr::from(self.hops.to_string()));
+        headers.push(HeaderName::From, SipStr::from(from));
+        // The dialled callee stays in To, as retargeting leaves it (RFC 7044 §1).
+        headers.push(HeaderName::To, SipStr::from(format!("<{}>", self.history[0].uri)));
+        headers.push(HeaderName::CallId, self.b_call_id.clone());
+        headers.push(HeaderName::CSeq, SipStr::from_static("1 INVITE"));
+        headers.push(HeaderName::Contact, ctx.sip.contact_for(peer));
+        headers.push(HeaderName::Allow, ctx.sip.capabilities.allow.clone());
+        headers.push(HeaderName::Supported, SipStr::from_static("replaces, timer, 100rel, histinfo"));
+        for name in [HeaderName::Subject, HeaderName::AlertInfo, HeaderName::Priority] {
+            if let Some(v) = a.headers.get(name.clone()) {
+                headers.push(name, v.clone());
+            }
+        }
+        if self.history.len() > 1 {
+            headers.push(HeaderName::from("History-Info"), SipStr::from(route::history_info(&self.history)));
+            for diversion in route::diversions(&self.history) {
+                headers.push(HeaderName::from("Diversion"), SipStr::from(diversion));
+            }
+        }
+        let mut invite = Request { method: Method::Invite, uri: uri.clone(), headers, body: Bytes::new() };
+        session_timer::add_request_headers(env.config, &mut invite);
+        if let Some(body) = body {
+            let content_type = a.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
+            invite.set_body(content_type, body);
+        }
+        invite
+    }
+}
+
+/// Which account or address a forwarding target names.
+fn resolve(env: &CallEnv<'_>, target: &Target) -> Resolved {
+    let local = |user: &str| match env.accounts.by_user_part(user) {
+        Some(account) if !account.disabled => Resolved::Account(account.clone()),
+        _ => Resolved::Invalid("no such account"),
+    };
+    match target {
+        Target::Local(user) => local(user),
+        Target::Uri(uri) => {
+            // A URI naming this server (a domain of ours, or our address and port) is a
+            // local account; another port, even on this host, is some other device.
+            let ours = uri.as_sip().is_some_and(|sip| env.local.contains_address(&sip.host, sip.port));
+            match (ours, uri.as_sip().and_then(|s| s.user_unescaped())) {
+                (true, Some(user)) => local(&user),
+                _ => match route::outside_peer(uri) {
+                    Some(peer) => Resolved::Outside(Box::new((uri.clone(), peer))),
+                    None => Resolved::Invalid("needs DNS or a stream transport, not supported yet"),
+                },
+            }
+        }
+    }
+}
+
+/// The host the caller addressed (our domain as the caller knows it), for the AORs we write.
+pub(super) fn request_host(request: &Request) -> String {
+    host_of(&request.uri)
+}
+
+/// How the caller's device shows in the call record: its User-Agent and address.
+fn device_name(request: &Request, from: &Peer) -> String {
+    match request.headers.get(HeaderName::UserAgent) {
+        Some(ua) => format!("{ua} ({})", from.addr),
+        None => from.addr.to_string(),
+    }
+}

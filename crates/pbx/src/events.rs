@@ -1,0 +1,106 @@
+//! The domain events: one stream of what happened, for everything that watches the service
+//! (call records, logs, and next the REST API, the web app's live view, webhooks, metrics and
+//! the abuse guard).
+//!
+//! Call control emits them as [`crate::Output::Event`]; the server's applications add the ones
+//! only they know ([`Event::VoicemailLeft`]). Events describe, they never ask: whatever
+//! subscribes cannot change the call they describe.
+
+use std::net::SocketAddr;
+
+use sambung_sip::Transport;
+
+use crate::io::RoutingChange;
+
+/// Something that happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A device of an account registered (a new binding, not a refresh).
+    Registered {
+        account_id: i64,
+        username: String,
+        /// The binding's key: RFC 5626 instance and reg-id, else the contact URI.
+        device: String,
+        contact: String,
+        transport: Transport,
+        source: SocketAddr,
+        /// Unix seconds.
+        expires_at: u64,
+        user_agent: Option<String>,
+    },
+    /// A binding went away.
+    Unregistered { account_id: i64, device: String, contact: String, cause: Unregistration },
+    /// A call was placed (an INVITE passed authentication and names someone).
+    CallStarted { call: u64, call_id: String, caller: String, callee: String, at: u64 },
+    /// A device of the call's current target is ringing (the first 180/183 of each target).
+    CallRinging { call: u64, target: String },
+    /// A device or an application answered.
+    CallAnswered { call: u64, by: String, at: u64 },
+    /// The call is over: its record.
+    CallEnded(CallRecord),
+    /// A text message was stored for its recipient.
+    MessageStored { message_id: i64, from_account: Option<i64>, to_account: i64 },
+    /// A device took a stored message.
+    MessageDelivered { message_id: i64, account_id: i64, device: String },
+    /// A caller left a voicemail message (emitted by the voicemail application).
+    VoicemailLeft { account_id: i64, message_id: i64, caller: String, duration_secs: u32 },
+    /// A request carried credentials that did not authenticate (a wrong password, an unknown
+    /// or disabled user, a forged or replayed nonce). The answer never says which; this event
+    /// may, for the guard.
+    AuthFailed { source: SocketAddr, transport: Transport, method: String, username: String, reason: AuthFailure },
+    /// An account's call settings changed (a feature code, or the store's accounts changed).
+    SettingsChanged { account_id: i64, change: SettingsChange },
+}
+
+/// Why a binding went away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unregistration {
+    /// The device removed it (expires=0 or `Contact: *`).
+    Removed,
+    /// Its time ran out.
+    Expired,
+    /// The same device registered from another contact.
+    Replaced,
+}
+
+/// Why credentials did not authenticate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No such account, or it is disabled, or in another realm.
+    UnknownUser,
+    /// The digest response is wrong: a wrong password.
+    WrongPassword,
+    /// The nonce was not ours, or a count was reused.
+    BadNonce,
+}
+
+/// What changed in an account's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettingsChange {
+    /// From a phone, by a feature code.
+    FeatureCode(RoutingChange),
+    /// In the store (the command line, later the web app and the API).
+    Stored,
+}
+
+/// A finished call, for the call records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The call's number within this server.
+    pub call: u64,
+    /// The caller's Call-ID.
+    pub call_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub caller_device: Option<String>,
+    pub callee_device: Option<String>,
+    pub started_at: u64,
+    pub answered_at: Option<u64>,
+    pub ended_at: u64,
+    pub duration_secs: u64,
+    /// The final status of the call: 200 for an answered call, else what the caller heard.
+    pub cause_code: u16,
+    pub cause_reason: String,
+    /// `caller`, `callee` or `system`.
+    pub hangup_side: &'static str,
+}

@@ -1,0 +1,173 @@
+//! The one door in ([`Input`]) and the one door out ([`Output`]) of call control.
+//!
+//! The driver feeds every input with the time it happened ([`Now`]) through
+//! [`crate::Pbx::handle_input`], then drains [`crate::Pbx::poll_output`] until it returns
+//! [`Output::Timeout`], the instant at which it must call again with [`Input::Timeout`] if
+//! nothing else arrived.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sambung_sip::{FrameError, Transport};
+
+use crate::apps::{AppEnd, AppRequest, MailboxCounts};
+use crate::events::Event;
+use crate::media::{MediaCommand, MediaEvent};
+use crate::messages::StoredMessage;
+use crate::registrar::{Accounts, Binding};
+
+/// The time of an input, read by the driver: monotonic for timers, Unix seconds for nonces,
+/// expiries and records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub instant: Instant,
+    pub unix_secs: u64,
+}
+
+/// One received SIP message (or a stream's remainder that could not be framed), as bytes.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    pub transport: Transport,
+    /// The address of our socket (for wildcard UDP sockets, the wildcard address).
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The stream connection it came on (the driver's connection number); `None` for UDP.
+    pub conn: Option<u64>,
+    pub bytes: Bytes,
+}
+
+/// Bytes to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub transport: Transport,
+    /// The UDP socket to send from, when it matters (answers leave from the socket the request
+    /// came to); `None` for any socket of the address family.
+    pub local: Option<SocketAddr>,
+    pub remote: SocketAddr,
+    /// The stream connection to send on, when known; otherwise one to `remote` is looked up.
+    pub conn: Option<u64>,
+    pub bytes: Bytes,
+    /// Close the connection once the bytes are written (after an unrecoverable framing error).
+    pub close: bool,
+}
+
+/// What happens to call control.
+#[derive(Debug)]
+pub enum Input {
+    /// A SIP message arrived.
+    Message(Inbound),
+    /// A stream connection can no longer be framed (RFC 3261 §18.3): the inbound's bytes hold
+    /// what was buffered. It is answered if it can be, and the connection closed.
+    FramingError(Inbound, FrameError),
+    /// A stream connection closed: what was kept about it (its local address) goes.
+    Disconnected { conn: u64 },
+    /// Nothing arrived: the timers due by now fire.
+    Timeout,
+    /// The account table: at start, and whenever the store says the accounts changed.
+    Accounts(Accounts),
+    /// Bindings persisted before a restart; the expired ones are dropped (and unbound).
+    Bindings(Vec<Binding>),
+    /// Message counts of mailboxes: every mailbox at start, one when it changes. Subscribed
+    /// devices are told (RFC 3842).
+    Mailboxes(Vec<(i64, MailboxCounts)>),
+    /// The store's answer to a [`StoreWrite`] that asked for one.
+    Store(StoreReply),
+    /// The media runtime's answer to a [`MediaCommand`].
+    Media(MediaEvent),
+    /// An application is done with its call.
+    AppEnded { call: u64, end: AppEnd },
+}
+
+/// What call control asks of the outside, in order.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a SIP message.
+    Transmit(Transmit),
+    /// A command for the media runtime.
+    Media(MediaCommand),
+    /// A request for the applications (voicemail, mailbox menu, confirmations).
+    App(AppRequest),
+    /// A change for the store to make durable, in order.
+    Store(StoreWrite),
+    /// Something happened (see [`Event`]): for call records, logs, the API, the guard.
+    Event(Event),
+    /// Nothing more for now; call again with [`Input::Timeout`] at this instant (`None`: no
+    /// timer is running) unless another input comes first.
+    Timeout(Option<Instant>),
+}
+
+/// A change the store makes durable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreWrite {
+    /// A binding added or refreshed.
+    Bind(Box<Binding>),
+    /// A binding removed (by `Contact: *`, expires=0, expiry or a new contact of the same
+    /// device): its contact URI.
+    Unbind { account_id: i64, contact: String },
+    /// A text message to keep; the store answers [`StoreReply::MessageStored`] under `ticket`.
+    StoreMessage {
+        ticket: u64,
+        from_uri: String,
+        from_account: Option<i64>,
+        to_account: i64,
+        content_type: String,
+        body: Bytes,
+        created_at: u64,
+    },
+    /// A device took a message.
+    Delivered { message_id: i64, device: String, at: u64 },
+    /// The messages no device of the account has had yet, for `device`, which just came
+    /// online: the store answers [`StoreReply::Undelivered`].
+    FetchPending { account_id: i64, device: String },
+    /// A feature code changed an account's call settings.
+    Routing { account_id: i64, change: RoutingChange },
+}
+
+/// What the store answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreReply {
+    /// A text message was stored under `id` (`None`: it could not be).
+    MessageStored { ticket: u64, id: Option<i64> },
+    /// Messages a device has not had yet.
+    Undelivered { account_id: i64, device: String, messages: Vec<StoredMessage> },
+}
+
+/// A change of call settings made from a phone (feature codes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoutingChange {
+    /// Forward every call to this local username, or stop.
+    ForwardAlways(Option<String>),
+    /// Do-not-disturb on or off.
+    Dnd(bool),
+}
+
+/// The outputs waiting to be polled, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Outputs(std::collections::VecDeque<Output>);
+
+impl Outputs {
+    pub(crate) fn media(&mut self, command: MediaCommand) {
+        self.0.push_back(Output::Media(command));
+    }
+
+    pub(crate) fn app(&mut self, request: AppRequest) {
+        self.0.push_back(Output::App(request));
+    }
+
+    pub(crate) fn store(&mut self, write: StoreWrite) {
+        self.0.push_back(Output::Store(write));
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.0.push_back(Output::Event(event));
+    }
+
+    pub(crate) fn transmit(&mut self, transmit: Transmit) {
+        self.0.push_back(Output::Transmit(transmit));
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Output> {
+        self.0.pop_front()
+    }
+}

@@ -1,0 +1,536 @@
+//! [`Pbx`]: the one object the driver talks to. It parses, runs the transaction layer, and hands
+//! each request, response and event to the part that owns it, each part with only what it
+//! needs: the registrar, calls, messages, message waiting, feature codes.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sambung_sip::digest::NonceManager;
+use sambung_sip::transaction::{Peer, TxEvent, TxKey};
+use sambung_sip::{FrameError, HeaderName, Message, Method, ParseError, Request, Response, SipStr, Uri};
+use tracing::{debug, trace};
+
+use crate::calls::{CallEnv, Calls};
+use crate::config::{LocalDomains, PbxConfig};
+use crate::events::{Event, SettingsChange, Unregistration};
+use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite, Transmit};
+use crate::messages::Messages;
+use crate::mwi::Mwi;
+use crate::random::Random;
+use crate::registrar::{Accounts, AuthOutcome, Authenticator, Binding, Challenger, Registrar};
+use crate::sip::{DialogOwner, Owner, Sip, insert};
+use crate::{features, registrar};
+
+/// How long a digest nonce stays fresh, in seconds (RFC 7616 §3.3, §5.4: keep it short).
+pub const NONCE_LIFETIME_SECS: u64 = 300;
+
+/// What the parts of call control share while they handle one input: the time, the SIP
+/// plumbing, the output queue and the random source.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    pub now: Now,
+    pub sip: &'a mut Sip,
+    pub out: &'a mut Outputs,
+    pub random: &'a mut Random,
+}
+
+impl Ctx<'_> {
+    /// Sends `response` through its server transaction.
+    pub(crate) fn respond(&mut self, key: TxKey, response: Response) {
+        self.sip.respond(key, response, self.now.instant);
+    }
+}
+
+/// Call control of one server. See the [crate docs](crate).
+#[derive(Debug)]
+pub struct Pbx {
+    config: PbxConfig,
+    local: LocalDomains,
+    random: Random,
+    sip: Sip,
+    out: Outputs,
+    auth: Authenticator,
+    accounts: Accounts,
+    registrar: Registrar,
+    calls: Calls,
+    messages: Messages,
+    mwi: Mwi,
+    /// The time of the latest input, to turn Unix-second deadlines into instants.
+    last_now: Option<Now>,
+}
+
+impl Pbx {
+    /// Call control for `config`. `secret` keys the digest nonces (keep it across restarts);
+    /// `seed` seeds every random value it makes (take it from the operating system).
+    pub fn new(config: PbxConfig, secret: &[u8], seed: [u8; 32]) -> Pbx {
+        let mut random = Random::from_seed(seed);
+        let nonces = NonceManager::new(secret, NONCE_LIFETIME_SECS).with_counter_seed(random.u64());
+        let auth = Authenticator::new(config.realm.clone(), nonces).with_algorithms(config.digest_algorithms.clone());
+        Pbx {
+            local: LocalDomains::from_config(&config),
+            sip: Sip::new(&config),
+            registrar: Registrar::new(config.registrar),
+            mwi: Mwi::new(config.access_number.clone()),
+            config,
+            random,
+            out: Outputs::default(),
+            auth,
+            accounts: Accounts::default(),
+            calls: Calls::default(),
+            messages: Messages::default(),
+            last_now: None,
+        }
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &PbxConfig {
+        &self.config
+    }
+
+    /// How many calls are in progress (ringing, answered, or ending).
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Takes one input that happened at `now`; then drain [`Self::poll_output`].
+    pub fn handle_input(&mut self, input: Input, now: Now) {
+        self.last_now = Some(now);
+        match input {
+            Input::Message(inbound) => self.on_inbound(now, inbound),
+            Input::FramingError(inbound, error) => self.on_framing_error(&inbound, error),
+            Input::Disconnected { conn } => self.sip.disconnected(conn),
+            Input::Timeout => self.on_timeout(now),
+            Input::Accounts(accounts) => self.set_accounts(accounts),
+            Input::Bindings(bindings) => {
+                for binding in bindings {
+                    self.registrar.location.upsert(binding);
+                }
+                self.expire_bindings(now);
+            }
+            Input::Mailboxes(counts) => {
+                for (account_id, counts) in counts {
+                    let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                    self.mwi.mailbox_changed(&mut ctx, account_id, counts);
+                }
+            }
+            Input::Store(reply) => {
+                let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                match reply {
+                    StoreReply::MessageStored { ticket, id } => {
+                        self.messages.stored(&mut ctx, &self.registrar.location, &self.accounts, ticket, id)
+                    }
+                    StoreReply::Undelivered { account_id, device, messages } => {
+                        let location = &self.registrar.location;
+                        self.messages.deliver_undelivered(
+                            &mut ctx,
+                            location,
+                            &self.accounts,
+                            account_id,
+                            &device,
+                            messages,
+                        )
+                    }
+                }
+            }
+            Input::Media(event) => {
+                let (calls, mut ctx, env) = self.calls(now);
+                calls.on_media_event(&mut ctx, &env, event);
+            }
+            Input::AppEnded { call, end } => {
+                let (calls, mut ctx, env) = self.calls(now);
+                calls.on_app_ended(&mut ctx, &env, call, end);
+            }
+        }
+        self.drain(now, None);
+    }
+
+    /// The next output; [`Output::Timeout`] once there is nothing else.
+    pub fn poll_output(&mut self) -> Output {
+        self.out.pop().unwrap_or_else(|| Output::Timeout(self.next_timeout()))
+    }
+
+    /// The earliest timer: transactions, binding expiry, calls, subscriptions.
+    fn next_timeout(&self) -> Option<Instant> {
+        let expiry = self
+            .registrar
+            .location
+            .next_expiry()
+            .zip(self.last_now)
+            .map(|(at, now)| now.instant + Duration::from_secs(at.saturating_sub(now.unix_secs)));
+        [self.sip.transactions.poll_timeout(), expiry, self.calls.next_deadline(), self.mwi.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The calls, with the shared context and their environment, borrowed from disjoint
+    /// fields.
+    fn calls(&mut self, now: Now) -> (&mut Calls, Ctx<'_>, CallEnv<'_>) {
+        let ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+        let env = CallEnv {
+            accounts: &self.accounts,
+            location: &self.registrar.location,
+            config: &self.config,
+            local: &self.local,
+        };
+        (&mut self.calls, ctx, env)
+    }
+
+    /// Replaces the account table; accounts whose call settings changed are announced.
+    fn set_accounts(&mut self, accounts: Accounts) {
+        for account in accounts.iter() {
+            let changed = self.accounts.by_id(account.id).is_some_and(|old| old.routing != account.routing);
+            if changed {
+                self.out.event(Event::SettingsChanged { account_id: account.id, change: SettingsChange::Stored });
+            }
+        }
+        self.accounts = accounts;
+    }
+
+    fn on_timeout(&mut self, now: Now) {
+        self.sip.transactions.handle_timeout(now.instant);
+        self.expire_bindings(now);
+        let (calls, mut ctx, env) = self.calls(now);
+        calls.on_timeout(&mut ctx, &env);
+        let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+        self.mwi.expire(&mut ctx);
+    }
+
+    fn expire_bindings(&mut self, now: Now) {
+        for gone in self.registrar.location.expire(now.unix_secs) {
+            debug!(aor = gone.aor, contact = %gone.uri, "binding expired");
+            self.unbound(gone, Unregistration::Expired);
+        }
+    }
+
+    /// A binding went away: the store forgets it, the event says why.
+    fn unbound(&mut self, binding: Binding, cause: Unregistration) {
+        let contact = binding.uri.to_string();
+        self.out.store(StoreWrite::Unbind { account_id: binding.account_id, contact: contact.clone() });
+        self.out.event(Event::Unregistered { account_id: binding.account_id, device: binding.key(), contact, cause });
+    }
+
+    /// Moves what the transaction layer produced into the parts and the output queue.
+    fn drain(&mut self, now: Now, arrived_on: Option<IpAddr>) {
+        while let Some(event) = self.sip.transactions.poll_event() {
+            self.on_tx_event(now, event, arrived_on);
+        }
+        self.sip.drain_transmits(&mut self.out);
+    }
+
+    /// One received message (RFC 3261 §18.2.1, §8.2).
+    fn on_inbound(&mut self, now: Now, inbound: Inbound) {
+        let message = match Message::parse(inbound.bytes.clone()) {
+            Ok(message) => message,
+            Err(error) => return self.malformed(&inbound, &error),
+        };
+        let peer = self.sip.peer_of(&inbound);
+        // RFC 3261 §18.1.2: a response that matches no client transaction is dropped there.
+        if let Some(event) = self.sip.transactions.handle_message(message, peer, now.instant) {
+            self.on_tx_event(now, event, Some(inbound.local.ip()));
+        }
+        self.drain(now, Some(inbound.local.ip()));
+    }
+
+    /// What a transaction event asks of call control, the transaction user (RFC 3261 §17).
+    fn on_tx_event(&mut self, now: Now, event: TxEvent, arrived_on: Option<IpAddr>) {
+        match event {
+            TxEvent::Request { key, request, from } => {
+                let arrived_on = arrived_on.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
+                self.on_request(now, key, request, from, arrived_on);
+            }
+            TxEvent::Cancel { key, request, invite, .. } => {
+                // §9.2: 200 to a CANCEL that matches, then 487 to the INVITE if it is still
+                // unanswered; 481 when nothing matches.
+                let Some(invite) = invite else {
+                    return self.sip.respond(key, request.reply(481, "Call/Transaction Does Not Exist"), now.instant);
+                };
+                self.sip.respond(key, request.reply(200, "OK"), now.instant);
+                let (calls, mut ctx, env) = self.calls(now);
+                if calls.on_cancel(&mut ctx, &env, invite) {
+                    return;
+                }
+                if self.sip.proceeding(invite)
+                    && let Some(original) = self.sip.transactions.request(invite)
+                {
+                    let terminated = original.reply(487, "Request Terminated");
+                    self.sip.respond(invite, terminated, now.instant);
+                }
+            }
+            TxEvent::Merged { key, request, .. } => {
+                // §8.2.2.2: the same request reached us twice by different paths.
+                self.sip.respond(key, request.reply(482, "Loop Detected"), now.instant);
+            }
+            TxEvent::Ack { request, from } => {
+                trace!(call_id = request.call_id(), remote = %from.addr, "ACK for a 2xx");
+                let (calls, mut ctx, env) = self.calls(now);
+                calls.on_ack(&mut ctx, &env, &request);
+            }
+            TxEvent::Response { key, response, .. } | TxEvent::Timeout { key, response, .. } => {
+                self.on_response(now, key, response);
+            }
+            TxEvent::NoAck { key, .. } => {
+                let (calls, mut ctx, env) = self.calls(now);
+                calls.on_no_ack(&mut ctx, &env, key);
+            }
+            TxEvent::TransportError { key } => {
+                if let Some(request) = self.sip.transactions.request(key) {
+                    let failed = request.reply(503, "Service Unavailable");
+                    self.on_response(now, key, failed);
+                }
+            }
+            other => trace!(?other, "transaction event"),
+        }
+    }
+
+    /// A response to one of our requests goes to its owner.
+    fn on_response(&mut self, now: Now, key: TxKey, response: Response) {
+        let Some(owner) = self.sip.owner(key, response.status) else {
+            return trace!(?key, status = response.status, "response for nobody");
+        };
+        match owner {
+            Owner::Message => {
+                let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                self.messages.on_response(&mut ctx, key, response.status)
+            }
+            Owner::Notify => self.mwi.on_response(&mut self.sip, key, response.status),
+            Owner::Call(id, purpose) => {
+                let (calls, mut ctx, env) = self.calls(now);
+                calls.on_response(&mut ctx, &env, id, purpose, key, response);
+            }
+        }
+    }
+
+    /// A request that made a new server transaction.
+    fn on_request(&mut self, now: Now, key: TxKey, request: Request, from: Peer, arrived_on: IpAddr) {
+        let in_dialog = request.to().is_some_and(|to| to.tag().is_some());
+        if in_dialog {
+            // Inside a dialog (the caller's early dialog too): to its owner, else 481 (§12.2.2).
+            let owner = dialog_key(&request).and_then(|d| self.sip.dialogs.get(&d).copied().map(|owner| (d, owner)));
+            match owner {
+                Some((_, DialogOwner::Call(id, side))) => {
+                    let (calls, mut ctx, env) = self.calls(now);
+                    return calls.on_dialog_request(&mut ctx, &env, id, side, key, request);
+                }
+                Some((dialog, DialogOwner::Subscription)) => {
+                    let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                    return self.mwi.on_request(&mut ctx, &dialog, key, &request);
+                }
+                None => {}
+            }
+        } else if self.sip.policy.check(&request).is_ok() && self.is_local(&request, arrived_on) {
+            match request.method {
+                Method::Invite | Method::Message | Method::Subscribe => {
+                    return self.on_authenticated_request(now, key, request, from);
+                }
+                _ => {}
+            }
+        }
+        if let Some(response) = self.answer(now, &request, &from, arrived_on) {
+            debug!(
+                method = request.method.as_str(),
+                status = response.status,
+                remote = %from.addr,
+                transport = %from.transport,
+                "answered"
+            );
+            self.sip.respond(key, response, now.instant);
+        }
+    }
+
+    /// INVITE, MESSAGE and SUBSCRIBE outside a dialog: authenticated first (so that what
+    /// follows tells nothing to whoever cannot), then handed to their part.
+    fn on_authenticated_request(&mut self, now: Now, key: TxKey, request: Request, from: Peer) {
+        let account = match self.authenticate(now, &request, &from, Challenger::Proxy) {
+            Ok(account) => account,
+            Err(challenge) => return self.sip.respond(key, challenge, now.instant),
+        };
+        match request.method {
+            Method::Invite => {
+                let dialled = match &request.uri {
+                    Uri::Sip(uri) => uri.user_unescaped().map(|u| u.into_owned()),
+                    Uri::Other { .. } => None,
+                };
+                let service = dialled.as_deref().and_then(|dialled| {
+                    features::service_code(&mut self.accounts, &mut self.out, &self.config, &account, dialled)
+                });
+                let (calls, mut ctx, env) = self.calls(now);
+                calls.on_invite(&mut ctx, &env, account, key, request, from, service);
+            }
+            Method::Message => {
+                let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                self.messages.on_message(&mut ctx, &self.accounts, &account, key, &request);
+            }
+            _ => {
+                let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                self.mwi.on_subscribe(&mut ctx, &self.accounts, &account, key, &request, from);
+            }
+        }
+    }
+
+    /// Digest authentication; the challenge to answer with when it fails. Refused
+    /// credentials (not a first request without any) become [`Event::AuthFailed`].
+    fn authenticate(
+        &mut self,
+        now: Now,
+        request: &Request,
+        from: &Peer,
+        challenger: Challenger,
+    ) -> Result<std::sync::Arc<registrar::Account>, Response> {
+        match self.auth.authenticate(request, &self.accounts, challenger, now.unix_secs) {
+            AuthOutcome::Authenticated(account) => Ok(account),
+            AuthOutcome::Challenge { response, failed } => {
+                if let Some((username, reason)) = failed {
+                    debug!(username, ?reason, remote = %from.addr, "authentication failed");
+                    self.out.event(Event::AuthFailed {
+                        source: from.addr,
+                        transport: from.transport.clone(),
+                        method: request.method.as_str().to_owned(),
+                        username,
+                        reason,
+                    });
+                }
+                Err(response)
+            }
+        }
+    }
+
+    /// RFC 3261 §8.2, §16.3 item 3, §12.2.2: the answers that need no part.
+    fn answer(&mut self, now: Now, request: &Request, from: &Peer, arrived_on: IpAddr) -> Option<Response> {
+        if request.method == Method::Ack {
+            // §17.2.1: an ACK is never answered.
+            return None;
+        }
+        if let Err(rejection) = self.sip.policy.check(request) {
+            return Some(rejection.response(request));
+        }
+        let local = self.is_local(request, arrived_on);
+        if !local && request.max_forwards() == Some(0) {
+            return Some(request.reply(483, "Too Many Hops"));
+        }
+        let response = match request.method {
+            Method::Options if local => self.sip.options(request),
+            Method::Register if local => self.register(now, request, from),
+            _ if !local => request.reply(403, "Relaying Denied"),
+            // §12.2.2: a request inside a dialog we do not have.
+            _ if request.to().is_some_and(|to| to.tag().is_some()) => {
+                request.reply(481, "Call/Transaction Does Not Exist")
+            }
+            _ => request.reply(404, "Not Found"),
+        };
+        Some(response)
+    }
+
+    /// True when the Request-URI names this server's domain (tel: and the other accepted
+    /// schemes are routed here, never relayed).
+    fn is_local(&self, request: &Request, arrived_on: IpAddr) -> bool {
+        match &request.uri {
+            Uri::Sip(uri) => self.local.contains(&uri.host, arrived_on),
+            Uri::Other { .. } => true,
+        }
+    }
+
+    /// RFC 3261 §10.3: authenticate, then bind.
+    fn register(&mut self, now: Now, request: &Request, from: &Peer) -> Response {
+        let account = match self.authenticate(now, request, from, Challenger::Registrar) {
+            Ok(account) => account,
+            Err(challenge) => return challenge,
+        };
+        let (response, changes) = self.registrar.register(request, &account, &self.accounts, from, now.unix_secs);
+        for binding in changes.removed {
+            let cause = if changes.upserted.iter().any(|b| b.key() == binding.key()) {
+                Unregistration::Replaced
+            } else {
+                Unregistration::Removed
+            };
+            self.unbound(binding, cause);
+        }
+        let refreshed: Vec<String> = changes.upserted.iter().map(Binding::key).collect();
+        for binding in changes.upserted {
+            if changes.new_devices.contains(&binding.key()) {
+                self.out.event(Event::Registered {
+                    account_id: account.id,
+                    username: account.username.clone(),
+                    device: binding.key(),
+                    contact: binding.uri.to_string(),
+                    transport: binding.source.transport.clone(),
+                    source: binding.source.addr,
+                    expires_at: binding.expires_at,
+                    user_agent: binding.user_agent.clone(),
+                });
+            }
+            self.out.store(StoreWrite::Bind(Box::new(binding)));
+        }
+        // RFC 3428 store and forward: a device that comes online gets what is waiting.
+        let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+        let location = &self.registrar.location;
+        self.messages.catch_up(&mut ctx, location, &self.accounts, account.id, changes.new_devices, refreshed);
+        response
+    }
+
+    /// Answers a stream that could not be framed (RFC 3261 §18.3, RFC 4475 §3.1.2.3, §3.3.9),
+    /// then has its connection closed.
+    fn on_framing_error(&mut self, inbound: &Inbound, error: FrameError) {
+        let reason = match error {
+            FrameError::TooLarge => "Message Too Large",
+            FrameError::BadContentLength => "Bad Content-Length",
+            FrameError::MultipleContentLength => "Multiple Content-Length Headers",
+        };
+        let response = match Message::parse(inbound.bytes.clone()) {
+            Ok(Message::Request(request)) => Some(request.reply(error.status(), reason)),
+            Ok(Message::Response(_)) => None,
+            Err(e) => e.error_response().map(|mut r| {
+                r.status = error.status();
+                r.reason = SipStr::from_static(reason);
+                r
+            }),
+        };
+        debug!(remote = %inbound.remote, %error, answered = response.is_some(), "closing unframeable stream");
+        match response {
+            Some(response) => self.send_stateless(inbound, response, true),
+            None => self.out.transmit(back(inbound, Bytes::new(), true)),
+        }
+        if let Some(conn) = inbound.conn {
+            self.sip.disconnected(conn);
+        }
+    }
+
+    /// A malformed message: answer a request as the parser says, drop anything else.
+    fn malformed(&mut self, inbound: &Inbound, error: &ParseError) {
+        match error.error_response() {
+            Some(response) => {
+                debug!(remote = %inbound.remote, transport = %inbound.transport, %error, status = response.status, "malformed request");
+                self.send_stateless(inbound, response, false);
+            }
+            None => {
+                debug!(remote = %inbound.remote, transport = %inbound.transport, %error, "malformed message dropped")
+            }
+        }
+    }
+
+    /// Queues `response` back the way its request came (RFC 3261 §18.2.2, RFC 3581 §4).
+    fn send_stateless(&mut self, inbound: &Inbound, mut response: Response, close: bool) {
+        insert(&mut response, HeaderName::Server, self.sip.capabilities.server.clone());
+        let bytes = Message::Response(response).to_bytes();
+        self.out.transmit(back(inbound, bytes, close));
+    }
+}
+
+/// The key of the dialog a request belongs to: its Call-ID and our tag (the To tag).
+fn dialog_key(request: &Request) -> Option<(SipStr, SipStr)> {
+    let id = sambung_sip::dialog::DialogId::of_request(request)?;
+    Some((id.call_id, id.local_tag))
+}
+
+/// Bytes going back the way `inbound` came.
+fn back(inbound: &Inbound, bytes: Bytes, close: bool) -> Transmit {
+    Transmit {
+        transport: inbound.transport.clone(),
+        local: (inbound.conn.is_none()).then_some(inbound.local),
+        remote: inbound.remote,
+        conn: inbound.conn,
+        bytes,
+        close,
+    }
+}

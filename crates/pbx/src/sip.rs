@@ -1,0 +1,259 @@
+//! The SIP side of call control, as every feature sees it: the transaction layer (RFC 3261
+//! §17), our Via and Contact, and the tables that route what comes back to its owner.
+//!
+//! A feature that sends a request names its [`Owner`]; the response comes back to that owner
+//! by table, never offered to each feature in turn. A feature that creates a dialog registers
+//! it in [`Sip::dialogs`]; requests inside it reach the owner the same way.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use sambung_sip::transaction::{self, Peer, TransactionLayer, TxError, TxKey};
+use sambung_sip::{Header, HeaderName, Host, Request, RequestPolicy, Response, SipStr, Transport, Via};
+use tracing::debug;
+
+use crate::calls::{CallId, Purpose, Side};
+use crate::config::{PbxConfig, advertised_host};
+use crate::io::{Inbound, Outputs, Transmit};
+use crate::random::Random;
+
+/// The `Server` and `User-Agent` value (RFC 3261 §20.35).
+pub const SERVER: &str = concat!("Sambung/", env!("CARGO_PKG_VERSION"));
+
+/// Who a client transaction of ours belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// A call, for this purpose.
+    Call(CallId, Purpose),
+    /// A MESSAGE delivering a stored text message.
+    Message,
+    /// A NOTIFY of a message-summary subscription.
+    Notify,
+}
+
+/// A dialog's key within this server: its Call-ID and our tag.
+pub(crate) type DialogKey = (SipStr, SipStr);
+
+/// Who a dialog belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DialogOwner {
+    /// One leg of a call.
+    Call(CallId, Side),
+    /// A message-summary subscription.
+    Subscription,
+}
+
+/// Header values sent with every OPTIONS answer, built once.
+#[derive(Debug)]
+pub(crate) struct Capabilities {
+    pub allow: SipStr,
+    pub accept: SipStr,
+    pub supported: SipStr,
+    pub server: SipStr,
+}
+
+/// The transaction layer and what goes with it. See the [module docs](self).
+#[derive(Debug)]
+pub(crate) struct Sip {
+    pub transactions: TransactionLayer,
+    pub policy: RequestPolicy,
+    pub capabilities: Capabilities,
+    /// The address written into Via and Contact when a socket is bound to a wildcard.
+    advertise: Host,
+    /// Local UDP socket addresses seen so far; a UDP peer's `flow` is an index into it, so
+    /// answers leave from the socket the request came to.
+    udp_locals: Vec<SocketAddr>,
+    /// The local address of each stream connection (by flow).
+    stream_locals: HashMap<u64, SocketAddr>,
+    /// Our client transactions, by owner.
+    owners: HashMap<TxKey, Owner>,
+    /// Dialogs we take part in, by owner.
+    pub dialogs: HashMap<DialogKey, DialogOwner>,
+}
+
+impl Sip {
+    pub(crate) fn new(config: &PbxConfig) -> Sip {
+        // Option tags of extensions the server implements; GRUU (RFC 5627) is not among them.
+        let policy = RequestPolicy {
+            supported: vec!["path", "outbound", "replaces", "timer", "100rel"],
+            ..RequestPolicy::default()
+        };
+        let capabilities = Capabilities {
+            allow: SipStr::from(policy.allow_header()),
+            accept: SipStr::from(policy.accept_header()),
+            supported: SipStr::from(policy.supported_header()),
+            server: SipStr::from_static(SERVER),
+        };
+        Sip {
+            transactions: TransactionLayer::new(transaction::Config::default()),
+            policy,
+            capabilities,
+            advertise: advertised_host(config),
+            udp_locals: Vec::new(),
+            stream_locals: HashMap::new(),
+            owners: HashMap::new(),
+            dialogs: HashMap::new(),
+        }
+    }
+
+    /// The transaction layer's view of where a message came from.
+    pub(crate) fn peer_of(&mut self, inbound: &Inbound) -> Peer {
+        let flow = match inbound.conn {
+            Some(conn) => {
+                self.stream_locals.entry(conn).or_insert(inbound.local);
+                conn
+            }
+            None => match self.udp_locals.iter().position(|a| *a == inbound.local) {
+                Some(i) => i as u64,
+                None => {
+                    self.udp_locals.push(inbound.local);
+                    (self.udp_locals.len() - 1) as u64
+                }
+            },
+        };
+        Peer { transport: inbound.transport.clone(), addr: inbound.remote, flow: Some(flow) }
+    }
+
+    /// A stream connection closed: its flow is forgotten.
+    pub(crate) fn disconnected(&mut self, conn: u64) {
+        self.stream_locals.remove(&conn);
+    }
+
+    /// What the transaction layer wants sent, as the driver sends it.
+    pub(crate) fn drain_transmits(&mut self, out: &mut Outputs) {
+        while let Some(transmit) = self.transactions.poll_transmit() {
+            let Peer { transport, addr, flow } = transmit.to;
+            let (local, conn) = match transport {
+                Transport::Udp => (flow.and_then(|i| self.udp_locals.get(i as usize).copied()), None),
+                _ => (None, flow),
+            };
+            out.transmit(Transmit { transport, local, remote: addr, conn, bytes: transmit.bytes, close: false });
+        }
+    }
+
+    /// Our address toward `peer`, for Via and Contact: the socket's own address, or the
+    /// advertised one when the socket is bound to a wildcard.
+    pub(crate) fn local_address(&self, peer: &Peer) -> (Host, u16) {
+        let local = match peer.transport {
+            Transport::Udp => peer.flow.and_then(|i| self.udp_locals.get(i as usize).copied()),
+            _ => peer.flow.and_then(|f| self.stream_locals.get(&f).copied()),
+        };
+        match local {
+            Some(addr) if !addr.ip().is_unspecified() => (Host::from(addr.ip()), addr.port()),
+            Some(addr) => (self.advertise.clone(), addr.port()),
+            None => (self.advertise.clone(), peer.transport.default_port()),
+        }
+    }
+
+    /// The address written into SDP for media toward `peer` when no media address is set: our
+    /// signalling address toward it.
+    pub(crate) fn media_ip(&self, peer: &Peer) -> std::net::IpAddr {
+        self.local_address(peer).0.ip().unwrap_or(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Our Contact toward `peer`.
+    pub(crate) fn contact_for(&self, peer: &Peer) -> SipStr {
+        let (host, port) = self.local_address(peer);
+        let transport = match peer.transport {
+            Transport::Udp => String::new(),
+            ref t => format!(";transport={}", t.as_str().to_ascii_lowercase()),
+        };
+        SipStr::from(format!("<sip:sambung@{host}:{port}{transport}>"))
+    }
+
+    /// Our Via on a request we send to `peer` (RFC 3261 §8.1.1.7), with `rport` (RFC 3581).
+    pub(crate) fn push_our_via(&self, request: &mut Request, peer: &Peer, random: &mut Random) {
+        let (host, port) = self.local_address(peer);
+        let mut via = Via::new(peer.transport.clone(), host, Some(port), &transaction::new_branch(&random.branch()));
+        via.params.set("rport", None);
+        transaction::push_via(request, via);
+    }
+
+    /// Sends `response` through its server transaction, with our Server header.
+    pub(crate) fn respond(&mut self, key: TxKey, mut response: Response, now: Instant) {
+        insert(&mut response, HeaderName::Server, self.capabilities.server.clone());
+        if let Err(error) = self.transactions.respond(key, response, now) {
+            debug!(%error, "response not sent");
+        }
+    }
+
+    /// Sends `request` to `peer` in a new client transaction owned by `owner` (our Via is
+    /// added here).
+    pub(crate) fn send_request(
+        &mut self,
+        mut request: Request,
+        peer: Peer,
+        owner: Owner,
+        random: &mut Random,
+        now: Instant,
+    ) -> Result<TxKey, TxError> {
+        self.push_our_via(&mut request, &peer, random);
+        let key = self.transactions.send_request(request, peer, now)?;
+        self.owners.insert(key, owner);
+        Ok(key)
+    }
+
+    /// Sends the ACK of a 2xx to our INVITE `key` (RFC 3261 §13.2.2.4; our Via is added here).
+    pub(crate) fn send_ack(&mut self, key: TxKey, mut ack: Request, peer: Peer, random: &mut Random) {
+        self.push_our_via(&mut ack, &peer, random);
+        self.transactions.send_ack(key, ack, peer);
+    }
+
+    /// Cancels our INVITE `key` (RFC 3261 §9.1); nothing happens when it is already answered.
+    pub(crate) fn cancel(&mut self, key: TxKey, now: Instant) {
+        let _ = self.transactions.cancel(key, now);
+    }
+
+    /// The owner of client transaction `key`; forgotten once a final response came.
+    pub(crate) fn owner(&mut self, key: TxKey, status: u16) -> Option<Owner> {
+        if status >= 200 { self.owners.remove(&key) } else { self.owners.get(&key).copied() }
+    }
+
+    /// Forgets the client transactions and dialogs of call `id`, which is gone; only its BYEs
+    /// stay (their answers need nothing).
+    pub(crate) fn forget_call(&mut self, id: CallId) {
+        self.owners.retain(|_, owner| match owner {
+            Owner::Call(call, purpose) => *call != id || *purpose == Purpose::Bye,
+            _ => true,
+        });
+        self.dialogs.retain(|_, owner| !matches!(owner, DialogOwner::Call(call, _) if *call == id));
+    }
+
+    /// Is the transaction still an INVITE without a final answer? (RFC 3261 §9.2)
+    pub(crate) fn proceeding(&self, key: TxKey) -> bool {
+        self.transactions.state(key).is_some_and(|s| s == transaction::TxState::Proceeding)
+    }
+
+    /// The answers to OPTIONS (RFC 3261 §11.2): what this server supports.
+    pub(crate) fn options(&self, request: &Request) -> Response {
+        let mut response = request.reply(200, "OK");
+        let caps = &self.capabilities;
+        insert(&mut response, HeaderName::Allow, caps.allow.clone());
+        insert(&mut response, HeaderName::Accept, caps.accept.clone());
+        insert(&mut response, HeaderName::Supported, caps.supported.clone());
+        response
+    }
+}
+
+/// Adds a header line before the closing Content-Length that `reply` puts last.
+pub(crate) fn insert(response: &mut Response, name: HeaderName, value: SipStr) {
+    let lines = &mut response.headers.0;
+    let at = match lines.last() {
+        Some(last) if last.name == HeaderName::ContentLength => lines.len() - 1,
+        _ => lines.len(),
+    };
+    lines.insert(at, Header { name, value });
+}
+
+/// The host part of a SIP URI with its port (`example.com`, `127.0.0.1:5060`), for the
+/// addresses of record the server writes.
+pub(crate) fn host_of(uri: &sambung_sip::Uri) -> String {
+    match uri {
+        sambung_sip::Uri::Sip(uri) => match uri.port {
+            Some(port) => format!("{}:{port}", uri.host.as_str()),
+            None => uri.host.as_str().to_owned(),
+        },
+        sambung_sip::Uri::Other { .. } => "localhost".to_owned(),
+    }
+}

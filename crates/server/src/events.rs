@@ -1,0 +1,97 @@
+//! The stream of domain events ([`sambung_pbx::Event`]): what call control and the applications
+//! say happened, fanned out to every subscriber.
+//!
+//! Subscribers are chosen at start ([`EventBus::subscribe`]); then the bus becomes a
+//! [`Publisher`], cheap to clone, that call control's task and the applications publish with.
+//! Publishing never waits: each subscriber has its own unbounded queue, so a slow one delays
+//! nobody (and costs only its own memory). Subscribers today: the call records
+//! ([`run_call_records`]) and the event log ([`run_log`]); next the REST API, the web app's
+//! live view, webhooks, metrics and the abuse guard.
+
+use std::sync::Arc;
+
+use sambung_pbx::{CallRecord, Event};
+use sambung_store::Store;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+/// One event as subscribers get it (shared, not copied per subscriber).
+pub type Shared = Arc<Event>;
+
+/// The subscribers, while they are being chosen.
+#[derive(Debug, Default)]
+pub struct EventBus {
+    subscribers: Vec<mpsc::UnboundedSender<Shared>>,
+}
+
+impl EventBus {
+    pub fn new() -> EventBus {
+        EventBus::default()
+    }
+
+    /// A new subscriber: every event published from now on, in order.
+    pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<Shared> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        rx
+    }
+
+    /// The bus, ready to publish to the subscribers chosen so far.
+    pub fn publisher(self) -> Publisher {
+        Publisher(self.subscribers.into())
+    }
+}
+
+/// Publishes to every subscriber. When every clone is dropped, the subscribers' streams end.
+#[derive(Clone, Debug)]
+pub struct Publisher(Arc<[mpsc::UnboundedSender<Shared>]>);
+
+impl Publisher {
+    pub fn publish(&self, event: Event) {
+        let event = Arc::new(event);
+        for subscriber in self.0.iter() {
+            // A subscriber that has stopped just misses the rest.
+            let _ = subscriber.send(event.clone());
+        }
+    }
+}
+
+/// Writes the record of every call that ends, until the stream ends.
+pub async fn run_call_records(store: Store, mut events: mpsc::UnboundedReceiver<Shared>) {
+    while let Some(event) = events.recv().await {
+        if let Event::CallEnded(record) = &*event
+            && let Err(error) = store.insert_cdr(&cdr_row(record)).await
+        {
+            warn!(%error, call_id = record.call_id, "could not write the call record");
+        }
+    }
+    debug!("call records stopped");
+}
+
+/// Logs every event (at debug level, target `sambung::event`), until the stream ends.
+pub async fn run_log(mut events: mpsc::UnboundedReceiver<Shared>) {
+    while let Some(event) = events.recv().await {
+        debug!(target: "sambung::event", ?event);
+    }
+}
+
+fn cdr_row(r: &CallRecord) -> sambung_store::NewCdr {
+    let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sambung_store::NewCdr {
+        call_id: r.call_id.clone(),
+        caller: r.caller.clone(),
+        callee: r.callee.clone(),
+        caller_device: r.caller_device.clone(),
+        callee_device: r.callee_device.clone(),
+        started_at: secs(r.started_at),
+        answered_at: r.answered_at.map(secs),
+        ended_at: secs(r.ended_at),
+        cause_code: r.cause_code,
+        cause_reason: r.cause_reason.clone(),
+        hangup_side: match r.hangup_side {
+            "caller" => sambung_store::HangupSide::Caller,
+            "callee" => sambung_store::HangupSide::Callee,
+            _ => sambung_store::HangupSide::System,
+        },
+    }
+}
