@@ -5,8 +5,8 @@
 //! [`Publisher`], cheap to clone, that call control's task and the applications publish with.
 //! Publishing never waits: each subscriber has its own unbounded queue, so a slow one delays
 //! nobody (and costs only its own memory). Subscribers today: the call records
-//! ([`run_call_records`]) and the event log ([`run_log`]); next the REST API, the web app's
-//! live view, webhooks, metrics and the abuse guard.
+//! ([`run_call_records`]); next the REST API, the web app's live view, webhooks, metrics and
+//! the abuse guard.
 
 use std::sync::Arc;
 
@@ -66,13 +66,6 @@ pub async fn run_call_records(store: Store, mut events: mpsc::UnboundedReceiver<
         }
     }
     debug!("call records stopped");
-}
-
-/// Logs every event (at debug level, target `sambung::event`), until the stream ends.
-pub async fn run_log(mut events: mpsc::UnboundedReceiver<Shared>) {
-    while let Some(event) = events.recv().await {
-        debug!(target: "sambung::event", ?event);
-    }
 }
 
 fn cdr_row(r: &CallRecord) -> sambung_store::NewCdr {

@@ -114,10 +114,9 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
     info!(pairs = relay.capacity_pairs(), "RTP relay ready");
 
-    // The domain events: call records and the log subscribe before anything is published.
+    // The domain events: the call records subscribe before anything is published.
     let mut bus = EventBus::new();
     let records = tokio::spawn(crate::events::run_call_records(store.clone(), bus.subscribe()));
-    tokio::spawn(crate::events::run_log(bus.subscribe()));
     let publisher = bus.publisher();
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
@@ -306,7 +305,10 @@ impl Driver {
                 Output::Store(write) => {
                     let _ = self.persist.send(write);
                 }
-                Output::Event(event) => self.events.publish(event),
+                Output::Event(event) => {
+                    debug!(target: "sambung::event", ?event);
+                    self.events.publish(event);
+                }
             }
         }
     }
