@@ -58,6 +58,7 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sdes;
 pub mod sdp;
+pub mod session;
 pub mod srtp;
 pub mod tone;
 pub mod transcode;
