@@ -1,23 +1,23 @@
-//! One relayed call: its handle ([`RelaySession`]), what it is told ([`Peer`]) and what it
-//! counts ([`SessionStats`]).
+//! One relayed call: its handle ([`RelaySession`]), what it is told ([`Peer`], [`StreamConfig`],
+//! an application to connect) and what it counts ([`SessionStats`]).
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use sambung_media::offer_answer::{remote_media, rewrite_for_relay};
-use sambung_media::sdp::{MediaDescription, SessionDescription};
+use sambung_media::negotiate::Negotiated;
+use sambung_media::offer_answer::rewrite_for_relay;
+use sambung_media::sdp::SessionDescription;
+use sambung_media::session::{LegConfig, LegKind, MediaSession, Peer, Router, StreamConfig};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use sambung_media::negotiate::{EventFormat, Negotiated};
-
 use super::MediaError;
-use super::forward::{Command, Relay};
+use super::app::AppPort;
+use super::forward::Relay;
 use super::ports::{BoundSocket, PortLease};
-use sambung_media::sdes::SdesCrypto;
 
 /// One side of a relayed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,7 +29,8 @@ pub enum Leg {
 }
 
 impl Leg {
-    pub(super) fn index(self) -> usize {
+    /// The leg's place in [`SessionStats::legs`] and in the session task.
+    pub fn index(self) -> usize {
         match self {
             Leg::A => 0,
             Leg::B => 1,
@@ -54,49 +55,6 @@ impl fmt::Display for Leg {
     }
 }
 
-/// What signalling says about one leg's stream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Peer {
-    /// Where the leg's SDP says it receives RTP (`c=` and the `m=` port).
-    pub rtp: Option<SocketAddr>,
-    /// Where it receives RTCP (`a=rtcp`, RFC 3605, else the RTP port + 1).
-    pub rtcp: Option<SocketAddr>,
-    /// The source IP of the leg's SIP messages: behind a NAT, where its media comes from.
-    pub signalling_ip: Option<IpAddr>,
-}
-
-impl Peer {
-    /// The peer that `media` (the leg's `m=` line in `sdp`) and the leg's signalling source
-    /// describe. A disabled stream or a host name leaves only the signalling IP to latch to.
-    pub fn from_sdp(sdp: &SessionDescription, media: &MediaDescription, signalling_ip: Option<IpAddr>) -> Peer {
-        let remote = remote_media(sdp, media);
-        Peer { rtp: remote.map(|r| r.rtp), rtcp: remote.map(|r| r.rtcp), signalling_ip }
-    }
-}
-
-/// How one leg of a stream is handled beyond relaying: its SRTP keys, its codec when the
-/// stream is transcoded, and the payload types of its DTMF events.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LegConfig {
-    /// The key the leg encrypts with: its packets are decrypted with it.
-    pub srtp_in: Option<SdesCrypto>,
-    /// Our key toward the leg: what it is sent is encrypted with it.
-    pub srtp_out: Option<SdesCrypto>,
-    /// The leg's codec (used when the stream is transcoded).
-    pub format: Option<Negotiated>,
-    /// The telephone-event formats the leg may send (RFC 4733): read into key events.
-    pub events: Vec<EventFormat>,
-}
-
-/// How a stream is handled: plain relaying unless keys, events or transcoding say otherwise.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StreamConfig {
-    /// Leg A then leg B.
-    pub legs: [LegConfig; 2],
-    /// The legs use different codecs: audio is decoded and encoded again.
-    pub transcode: bool,
-}
-
 /// A DTMF key pressed on a leg (RFC 4733 event, or SIP INFO read by the core).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyEvent {
@@ -106,6 +64,15 @@ pub struct KeyEvent {
     pub key: char,
     /// How long the key was held, in milliseconds.
     pub duration_ms: u32,
+}
+
+/// What the handle tells the task.
+#[derive(Debug)]
+pub(super) enum Command {
+    SetPeer { leg: Leg, stream: usize, peer: Peer },
+    Configure { leg: Leg, stream: usize, config: Box<LegConfig> },
+    AttachApp { port: Box<AppPort>, format: Box<Negotiated> },
+    DetachApp,
 }
 
 /// Where sessions report key events.
@@ -152,20 +119,31 @@ pub struct LegStats {
 }
 
 /// Counters of a session, for call records and metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
-    pub legs: [LegStats; 2],
+    /// One entry per RTP leg: [`Leg::A`] then [`Leg::B`].
+    pub legs: Vec<LegStats>,
 }
+
+const NO_CHANNEL: ChannelStats = ChannelStats {
+    received_packets: 0,
+    received_bytes: 0,
+    sent_packets: 0,
+    sent_bytes: 0,
+    rejected_packets: 0,
+    dropped_packets: 0,
+};
+static NO_LEG: LegStats = LegStats { rtp: NO_CHANNEL, rtcp: NO_CHANNEL };
 
 impl SessionStats {
     pub fn leg(&self, leg: Leg) -> &LegStats {
-        &self.legs[leg.index()]
+        self.legs.get(leg.index()).unwrap_or(&NO_LEG)
     }
 }
 
 /// The counters the task adds to and the handle reads: `[leg][rtp, rtcp][counter]`.
 #[derive(Debug, Default)]
-pub(super) struct Counters([[[AtomicU64; 6]; 2]; 2]);
+pub(super) struct Counters(Vec<[[AtomicU64; 6]; 2]>);
 
 /// Counter indexes.
 pub(super) const RECEIVED: usize = 0;
@@ -176,9 +154,15 @@ pub(super) const REJECTED: usize = 4;
 pub(super) const DROPPED: usize = 5;
 
 impl Counters {
+    /// Counters for `legs` RTP legs.
+    pub(super) fn new(legs: usize) -> Counters {
+        Counters((0..legs).map(|_| Default::default()).collect())
+    }
+
     /// Adds a batch's deltas: one atomic add per non-zero counter.
     pub(super) fn add(&self, leg: usize, kind: usize, deltas: &[u64; 6]) {
-        for (counter, &delta) in self.0[leg][kind].iter().zip(deltas) {
+        let Some(counters) = self.0.get(leg).and_then(|l| l.get(kind)) else { return };
+        for (counter, &delta) in counters.iter().zip(deltas) {
             if delta != 0 {
                 counter.fetch_add(delta, Ordering::Relaxed);
             }
@@ -197,8 +181,7 @@ impl Counters {
                 dropped_packets: v(DROPPED),
             }
         };
-        let leg = |l: &[[AtomicU64; 6]; 2]| LegStats { rtp: channel(&l[0]), rtcp: channel(&l[1]) };
-        SessionStats { legs: [leg(&self.0[0]), leg(&self.0[1])] }
+        SessionStats { legs: self.0.iter().map(|l| LegStats { rtp: channel(&l[0]), rtcp: channel(&l[1]) }).collect() }
     }
 }
 
@@ -215,7 +198,8 @@ pub struct RelaySession {
     counters: Arc<Counters>,
 }
 
-/// Starts the task of a new session. `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
+/// Starts the task of a new session: two RTP legs, A and B, paired.
+/// `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn start(
     call: &str,
@@ -226,19 +210,23 @@ pub(super) fn start(
     runtime: &Handle,
     active: Arc<AtomicUsize>,
     keys: Option<KeySink>,
-) -> RelaySession {
+) -> Result<RelaySession, MediaError> {
     let call: Arc<str> = Arc::from(call);
+    let mut session = MediaSession::new(streams, rand::random(), tokio::time::Instant::now().into_std())?;
+    let a = session.add_leg(LegKind::Rtp)?;
+    let b = session.add_leg(LegKind::Rtp)?;
+    session.set_router(Router::Pair(a, b))?;
     let mut ports = [Vec::with_capacity(streams), Vec::with_capacity(streams)];
     for (i, &port) in lease.ports.iter().enumerate() {
         ports[i % 2].push(port);
     }
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters::new(2));
     let (commands, receiver) = mpsc::unbounded_channel();
     active.fetch_add(1, Ordering::Relaxed);
     let finish = Finish { _lease: lease, active };
-    let relay = Relay::new(call.clone(), sockets, receiver, counters.clone(), finish, keys);
+    let relay = Relay::new(call.clone(), session, [a, b], sockets, receiver, counters.clone(), finish, keys);
     let task = runtime.spawn(relay.run());
-    RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters }
+    Ok(RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters })
 }
 
 /// Held by the task after its sockets: when the task ends (or the runtime drops it), the
@@ -278,13 +266,38 @@ impl RelaySession {
         &self.ports[leg.index()]
     }
 
-    /// Sets how `stream` is handled from now on (keys, codecs, events: [`StreamConfig`]).
+    /// Sets how `stream` is handled from now on (keys, codecs, events: [`StreamConfig`]): the
+    /// same as [`Self::configure_leg`] for both legs.
     pub fn configure(&self, stream: usize, config: StreamConfig) -> Result<(), MediaError> {
+        let [a, b] = config.into_legs();
+        self.configure_leg(Leg::A, stream, a)?;
+        self.configure_leg(Leg::B, stream, b)
+    }
+
+    /// Sets how `leg`'s `stream` is handled from now on ([`LegConfig`]).
+    pub fn configure_leg(&self, leg: Leg, stream: usize, config: LegConfig) -> Result<(), MediaError> {
         if stream >= self.streams() {
             return Err(MediaError::NoSuchStream(stream));
         }
+        self.command(Command::Configure { leg, stream, config: Box::new(config) })
+    }
+
+    /// Hands leg B to an application inside the server: from now on it hears what leg A says
+    /// on stream 0 (decoded from `format`, leg A's codec, under leg A's keys), one frame per 20 ms
+    /// on `port`, and what it plays is sent to leg A encoded as `format`. Leg A's keys (RFC 4733)
+    /// reach the application too. B's sockets stay open but are not listened to.
+    pub fn attach_app(&self, port: AppPort, format: Negotiated) -> Result<(), MediaError> {
+        self.command(Command::AttachApp { port: Box::new(port), format: Box::new(format) })
+    }
+
+    /// Gives leg B back to its device: relaying again.
+    pub fn detach_app(&self) -> Result<(), MediaError> {
+        self.command(Command::DetachApp)
+    }
+
+    fn command(&self, command: Command) -> Result<(), MediaError> {
         let commands = self.commands.as_ref().ok_or(MediaError::Stopped)?;
-        commands.send(Command::Configure { stream, config: Box::new(config) }).map_err(|_| MediaError::Stopped)
+        commands.send(command).map_err(|_| MediaError::Stopped)
     }
 
     /// Tells the relay where `leg` receives `stream` and where its signalling comes from (after
@@ -294,8 +307,7 @@ impl RelaySession {
         if stream >= self.streams() {
             return Err(MediaError::NoSuchStream(stream));
         }
-        let commands = self.commands.as_ref().ok_or(MediaError::Stopped)?;
-        commands.send(Command::SetPeer { leg, stream, peer }).map_err(|_| MediaError::Stopped)
+        self.command(Command::SetPeer { leg, stream, peer })
     }
 
     /// The description to send to `leg`'s endpoint: `sdp` (the other leg's offer or answer)
