@@ -260,8 +260,9 @@ impl Media {
                 None
             }
             MediaCommand::AttachApp { session, format, rate } => {
-                match self.sessions.get(&session).map(|relayed| relayed.attach_app(format, rate)) {
-                    Some(Ok(audio)) => apps.attach(session, audio),
+                let (port, audio) = crate::media::app_port(rate);
+                match self.sessions.get(&session).map(|relayed| relayed.attach_app(port, format)) {
+                    Some(Ok(())) => apps.attach(session, audio),
                     Some(Err(error)) => warn!(call = session, %error, "the application's media could not be attached"),
                     None => warn!(call = session, "no media session for the application"),
                 }

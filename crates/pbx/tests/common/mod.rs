@@ -1,7 +1,7 @@
 //! A driver for call control in tests: a virtual clock, the devices' messages written out as a
 //! phone would send them, and a media runtime that answers at once with made-up ports.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -83,7 +83,8 @@ impl Rig {
 
     pub fn with_config(config: PbxConfig) -> Rig {
         let pbx = Pbx::new(config, b"0123456789abcdef0123456789abcdef", [9; 32]);
-        let mut rig = Rig { pbx, start: Instant::now(), ms: 0, outputs: Vec::new(), media_ports: true };
+        let start = sambung_testkit::Clock::new().now();
+        let mut rig = Rig { pbx, start, ms: 0, outputs: Vec::new(), media_ports: true };
         rig.set_accounts(vec![account(1, "alice", Routing::default()), account(2, "bob", Routing::default())]);
         rig.input(Input::Bindings(vec![binding(2, "bob", BOB)]));
         rig.take_outputs();

@@ -3,7 +3,7 @@
 //!
 //! The media session decodes what the caller sends (in the caller's own codec, SRTP removed)
 //! into 20 ms frames of PCM at the application's rate, one per tick, and encodes the frames the
-//! application plays back to the caller ([`AppAudio`]). [`Session`] paces the application by
+//! application plays back to the caller ([`AppAudio`], from [`crate::media::app_port`]). [`Session`] paces the application by
 //! those frames and gives it the [`CallIo`] it is written against: play, record, keys. Keys come
 //! from the media session (RFC 4733, read from the caller's RTP) and from call control (SIP INFO,
 //! [`sambung_pbx::AppRequest::Key`]).
@@ -18,30 +18,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::{Audio, CallIo, Played, RecordEnd, Recording, Wait};
+pub use crate::media::AppAudio;
 
 /// The 20 ms step of the audio.
 pub const TICK: Duration = Duration::from_millis(20);
-
-/// The application's side of its call's media.
-#[derive(Debug)]
-pub struct AppAudio {
-    /// The PCM rate: 8000 for narrowband codecs, 16000 otherwise.
-    pub rate: u32,
-    /// What the caller says: one frame of `rate / 50` samples per 20 ms tick (silence in its
-    /// gaps). Closed when the media session ends.
-    pub heard: mpsc::Receiver<Vec<i16>>,
-    /// What the application says: one frame per tick it heard.
-    pub play: mpsc::Sender<Vec<i16>>,
-    /// Keys the caller pressed (RFC 4733 events in its RTP).
-    pub keys: mpsc::Receiver<char>,
-}
-
-impl AppAudio {
-    /// Samples in one 20 ms frame.
-    pub fn frame_len(&self) -> usize {
-        (self.rate / 50) as usize
-    }
-}
 
 /// What is being played.
 enum Source<'a> {
@@ -120,7 +100,7 @@ impl Session {
 
     /// The PCM rate of the call's audio (and of its recordings).
     pub fn rate(&self) -> u32 {
-        self.audio.rate
+        self.audio.rate()
     }
 
     /// Waits for the next tick (the media session's next frame), taking in keys meanwhile.
@@ -166,14 +146,14 @@ impl Session {
                 false
             }
         };
-        if let Err(error) = self.audio.play.try_send(self.frame.clone()) {
+        if let Err(error) = self.audio.played.try_send(self.frame.clone()) {
             debug!(%error, "a frame of the application's audio was dropped");
         }
         (playing, hear.then_some(self.heard.as_slice()))
     }
 
     fn source<'a>(&self, audio: &Audio<'a>) -> Option<Source<'a>> {
-        let rate = self.audio.rate;
+        let rate = self.audio.rate();
         let wav = match audio {
             Audio::Prompt(prompt) => prompt.wav(),
             Audio::Wav(bytes) => bytes,
@@ -235,7 +215,7 @@ impl CallIo for Session {
     }
 
     async fn record(&mut self, max: Duration, stop_keys: &[char]) -> Recording {
-        let rate = self.audio.rate;
+        let rate = self.audio.rate();
         let mut file = Vec::new();
         let mut recorder = match WavRecorder::new(Cursor::new(&mut file), rate) {
             Ok(recorder) => recorder,

@@ -260,8 +260,8 @@ impl Apps {
                     tokio::spawn(async move { events.send(Event::AppEnded { call, end: AppEnd::Hangup }).await });
                     return;
                 };
-                if audio.rate != rate {
-                    debug!(call, rate, media = audio.rate, "the application runs at its media's rate");
+                if audio.rate() != rate {
+                    debug!(call, rate, media = audio.rate(), "the application runs at its media's rate");
                 }
                 let (keys, keys_rx) = mpsc::channel(KEY_QUEUE);
                 let (stop, stop_rx) = oneshot::channel();

@@ -586,10 +586,9 @@ async fn a_call_on_its_media_is_greeted_recorded_and_stored() {
         Arc::new(Notify::new()),
         world.context.publisher.clone(),
     );
-    let (heard_tx, heard) = mpsc::channel(4);
-    let (play, mut played) = mpsc::channel(4);
-    let (rtp_keys, keys) = mpsc::channel(4);
-    apps.attach(7, media::AppAudio { rate: 8000, heard, play, keys });
+    let (port, audio) = crate::media::app_port(8000);
+    let crate::media::AppPort { heard: heard_tx, mut played, keys: rtp_keys, .. } = port;
+    apps.attach(7, audio);
     apps.handle(AppRequest::Start {
         call: 7,
         app: App::Voicemail { account_id: world.bob.id, name: "202".into() },

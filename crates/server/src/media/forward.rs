@@ -1,38 +1,41 @@
-//! The session task: waits on every socket of a session, receives in batches and forwards each
-//! leg's packets out of the other leg's socket of the same kind (RTP or RTCP) and stream.
+//! The session task: waits on every socket of a session, receives in batches and hands each
+//! datagram to the session's [`MediaSession`], which says where it goes.
 //!
 //! Receiving uses `recvmmsg` (and UDP GRO) through `quinn-udp` into one buffer per worker
 //! thread, borrowed only while a batch is handled, never across an `await`; so memory grows with
-//! threads, not sessions. Sending coalesces consecutive datagrams of equal size into one UDP GSO
-//! `sendmsg` (an RTP stream's packets usually have one size), and forwards a GRO buffer whole
-//! with its segment size. Sends never wait: a full socket buffer drops the packet, as a router
-//! would, rather than delay the other streams.
+//! threads, not sessions. A plain stream (a pair of RTP legs, no SRTP, no DTMF to read, no
+//! transcoding: [`MediaSession::is_plain`]) stays on a fast path that uses only the session's
+//! latches ([`MediaSession::latch_mut`], [`MediaSession::partner`],
+//! [`MediaSession::destination`]): it coalesces consecutive datagrams of equal size into one
+//! UDP GSO `sendmsg` (an RTP stream's packets usually have one size), and forwards a GRO
+//! buffer whole with its segment size. Other streams go through [`MediaSession::receive`] one
+//! datagram at a time (`process.rs`). Sends never wait: a full socket buffer drops the packet,
+//! as a router would, rather than delay the other streams.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit, UdpSockRef};
-use sambung_media::latch::{Latch, Verdict};
+use sambung_media::latch::Verdict;
+use sambung_media::session::{Channel, Kind, LegId, MediaSession};
 use tokio::io::Interest;
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
+use super::app::AppPort;
 use super::ports::BoundSocket;
-use super::process::{Inbound, StreamProc};
 use super::session::{
-    Counters, DROPPED, Finish, KeySink, Leg, Peer, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES, StreamConfig,
+    Command, Counters, DROPPED, Finish, KeySink, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES,
 };
 
-/// The transcoders' step.
-const TICK: Duration = Duration::from_millis(20);
-
 /// Room for one receive: a datagram, or up to 64 KiB of GRO-coalesced datagrams.
-const SLOT: usize = 64 * 1024;
+pub(super) const SLOT: usize = 64 * 1024;
 
 /// Largest payload of one GSO send (the sum of its datagrams stays under the IP limit).
 const MAX_GSO_BYTES: usize = 60_000;
@@ -40,36 +43,42 @@ const MAX_GSO_BYTES: usize = 60_000;
 /// Batches read from one socket before the session's other sockets get their turn.
 const BATCHES_PER_TURN: usize = 8;
 
-/// What the handle tells the task.
+/// One socket of the session: the channel it carries, and the RTP leg whose counters it adds
+/// to (0 for A, 1 for B).
 #[derive(Debug)]
-pub(super) enum Command {
-    SetPeer { leg: Leg, stream: usize, peer: Peer },
-    Configure { stream: usize, config: Box<StreamConfig> },
+pub(super) struct Socket {
+    pub(super) socket: BoundSocket,
+    pub(super) channel: Channel,
+    pub(super) leg: usize,
+    /// False while its leg is handed to an application: nothing is read from it.
+    pub(super) listen: bool,
 }
 
-/// One socket of the session and the latch of the endpoint it faces.
-#[derive(Debug)]
-struct Channel {
-    socket: BoundSocket,
-    latch: Latch,
-}
-
-/// The state of a session task. Channel `i` is stream `i / 4`, leg `(i / 2) % 2`, RTP when
-/// `i` is even and RTCP when odd; its partner on the other leg is `i ^ 2`.
+/// The state of a session task.
 #[derive(Debug)]
 pub(super) struct Relay {
-    call: Arc<str>,
-    channels: Vec<Channel>,
-    commands: mpsc::UnboundedReceiver<Command>,
-    counters: Arc<Counters>,
-    /// Per stream: what is done to its packets besides relaying.
-    streams: Vec<StreamProc>,
-    keys: Option<KeySink>,
-    /// Packets of streams off the fast path are handled here, one at a time.
-    scratch: Vec<u8>,
-    /// Runs while some stream is transcoded.
-    ticker: Option<tokio::time::Interval>,
-    /// Dropped after the channels: returns the ports once the sockets are closed.
+    pub(super) call: Arc<str>,
+    /// Leg `l`'s socket for stream `s`, RTP or RTCP, is at `(l * streams + s) * 2 + kind`.
+    pub(super) sockets: Vec<Socket>,
+    /// The RTP legs with sockets: A, then B.
+    pub(super) legs: [LegId; 2],
+    pub(super) streams: usize,
+    pub(super) session: MediaSession,
+    pub(super) commands: mpsc::UnboundedReceiver<Command>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) keys: Option<KeySink>,
+    /// The application that leg B is handed to, if any.
+    pub(super) app: Option<Box<AppPort>>,
+    /// Datagrams off the fast path are handled here, one at a time.
+    pub(super) scratch: Vec<u8>,
+    /// What the session made, on its way out.
+    pub(super) out: Vec<u8>,
+    /// The sockets found readable in one wake-up.
+    ready: Vec<usize>,
+    /// Wakes the task when the session's clock is due ([`MediaSession::poll_timeout`]).
+    timer: Pin<Box<Sleep>>,
+    deadline: Option<Instant>,
+    /// Dropped after the sockets: returns the ports once the sockets are closed.
     _finish: Finish,
 }
 
@@ -78,9 +87,9 @@ thread_local! {
 }
 
 /// Receive slots, their metadata and the GSO send buffer of one worker thread.
-struct Buffers {
-    data: Box<[u8]>,
-    meta: [RecvMeta; BATCH_SIZE],
+pub(super) struct Buffers {
+    pub(super) data: Box<[u8]>,
+    pub(super) meta: [RecvMeta; BATCH_SIZE],
     send: Vec<u8>,
 }
 
@@ -110,115 +119,115 @@ fn datagrams(meta: &RecvMeta) -> u64 {
     }
 }
 
+/// RTP's counters, or RTCP's.
+pub(super) fn kind_index(kind: Kind) -> usize {
+    match kind {
+        Kind::Rtp => 0,
+        Kind::Rtcp => 1,
+    }
+}
+
 impl Relay {
+    /// The task of a session of `streams` streams between RTP legs `legs` (A, B) of `session`;
+    /// `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         call: Arc<str>,
+        session: MediaSession,
+        legs: [LegId; 2],
         sockets: Vec<[BoundSocket; 2]>,
         commands: mpsc::UnboundedReceiver<Command>,
         counters: Arc<Counters>,
         finish: Finish,
         keys: Option<KeySink>,
     ) -> Relay {
-        let streams = (0..sockets.len() / 2).map(|_| StreamProc::default()).collect();
-        let channels = sockets.into_iter().flatten().map(|socket| Channel { socket, latch: Latch::new() }).collect();
+        let streams = sockets.len() / 2;
+        let mut by_leg: [Vec<Socket>; 2] = [Vec::new(), Vec::new()];
+        for (i, pair) in sockets.into_iter().enumerate() {
+            let (stream, leg) = (i / 2, i % 2);
+            for (socket, kind) in pair.into_iter().zip([Kind::Rtp, Kind::Rtcp]) {
+                let channel = Channel { leg: legs[leg], stream, kind };
+                by_leg[leg].push(Socket { socket, channel, leg, listen: true });
+            }
+        }
+        let [a, b] = by_leg;
         Relay {
             call,
-            channels,
+            sockets: a.into_iter().chain(b).collect(),
+            legs,
+            streams,
+            session,
             commands,
             counters,
-            streams,
             keys,
+            app: None,
             scratch: Vec::with_capacity(2048),
-            ticker: None,
+            out: Vec::with_capacity(2048),
+            ready: Vec::with_capacity(4 * streams),
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            deadline: None,
             _finish: finish,
         }
     }
 
+    /// The socket of `channel`, if it is one of an RTP leg with sockets.
+    pub(super) fn socket_of(&self, channel: Channel) -> Option<usize> {
+        let leg = self.legs.iter().position(|&l| l == channel.leg)?;
+        (channel.stream < self.streams).then(|| (leg * self.streams + channel.stream) * 2 + kind_index(channel.kind))
+    }
+
     /// Runs until the session handle is dropped.
     pub(super) async fn run(mut self) {
-        while let Some((ready, tick)) = poll_fn(|cx| self.poll_ready(cx)).await {
-            if tick {
-                self.tick();
+        while poll_fn(|cx| self.poll_ready(cx)).await {
+            let now = Instant::now();
+            if let Some(due) = self.deadline.filter(|&at| at <= now) {
+                self.tick(due.into_std(), now.into_std());
             }
             BUFFERS.with_borrow_mut(|buffers| {
-                for i in 0..self.channels.len() {
-                    if ready & (1 << i) != 0 {
-                        self.drain(i, buffers);
-                    }
+                for k in 0..self.ready.len() {
+                    let i = self.ready[k];
+                    self.drain(i, buffers);
                 }
             });
+            self.pump();
+            self.arm_timer();
         }
         debug!(call = %self.call, "media relay stopped");
     }
 
-    /// Applies pending commands; ready with the set of readable channels, or `None` once the
-    /// handle is gone.
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Option<(u64, bool)>> {
+    /// Applies pending commands; ready with the readable sockets in `ready` (or the clock due),
+    /// false once the handle is gone.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         loop {
             match self.commands.poll_recv(cx) {
                 Poll::Ready(Some(command)) => self.apply(command),
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(None) => return Poll::Ready(false),
                 Poll::Pending => break,
             }
         }
-        let mut ready = 0u64;
-        for (i, channel) in self.channels.iter().enumerate() {
-            if channel.socket.socket.poll_recv_ready(cx).is_ready() {
-                ready |= 1 << i;
+        self.arm_timer();
+        self.ready.clear();
+        for (i, socket) in self.sockets.iter().enumerate() {
+            if socket.listen && socket.socket.socket.poll_recv_ready(cx).is_ready() {
+                self.ready.push(i);
             }
         }
-        let tick = self.ticker.as_mut().is_some_and(|t| t.poll_tick(cx).is_ready());
-        if ready == 0 && !tick { Poll::Pending } else { Poll::Ready(Some((ready, tick))) }
+        let due = self.deadline.is_some() && self.timer.as_mut().poll(cx).is_ready();
+        if self.ready.is_empty() && !due { Poll::Pending } else { Poll::Ready(true) }
     }
 
-    /// Runs the transcoders' 20 ms step and sends what they produce.
-    fn tick(&mut self) {
-        let now = Instant::now();
-        for (stream, proc) in self.streams.iter_mut().enumerate() {
-            if !proc.ticks() {
-                continue;
+    /// Sets the timer to the session's next tick.
+    fn arm_timer(&mut self) {
+        let next = self.session.poll_timeout().map(Instant::from_std);
+        if next != self.deadline {
+            if let Some(at) = next {
+                self.timer.as_mut().reset(at);
             }
-            let channels = &self.channels;
-            let counters = &self.counters;
-            proc.tick(now, &mut |leg: Leg, packet: &[u8]| {
-                let out = stream * 4 + leg.index() * 2;
-                let Some(destination) = channels[out].latch.destination() else { return };
-                let (packets, bytes) = send_one(&channels[out].socket, destination, packet);
-                counters.add(leg.index(), 0, &[0, 0, packets, bytes, 0, 0]);
-            });
+            self.deadline = next;
         }
     }
 
-    fn apply(&mut self, command: Command) {
-        let (leg, stream, peer) = match command {
-            Command::SetPeer { leg, stream, peer } => (leg, stream, peer),
-            Command::Configure { stream, config } => {
-                if let Some(proc) = self.streams.get_mut(stream) {
-                    *proc = StreamProc::new(&self.call, &config, std::mem::take(proc));
-                    debug!(call = %self.call, stream, transcode = config.transcode, "media stream configured");
-                }
-                let ticks = self.streams.iter().any(StreamProc::ticks);
-                if ticks && self.ticker.is_none() {
-                    let mut ticker = tokio::time::interval(TICK);
-                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                    self.ticker = Some(ticker);
-                } else if !ticks {
-                    self.ticker = None;
-                }
-                return;
-            }
-        };
-        let rtcp = peer.rtcp.or(peer.rtp.map(|rtp| SocketAddr::new(rtp.ip(), rtp.port().saturating_add(1))));
-        let base = stream * 4 + leg.index() * 2;
-        if let [rtp_channel, rtcp_channel] = &mut self.channels[base..base + 2] {
-            rtp_channel.latch.set_peer(peer.rtp, peer.signalling_ip);
-            rtcp_channel.latch.set_peer(rtcp, peer.signalling_ip);
-        }
-        let signalling = peer.signalling_ip;
-        debug!(call = %self.call, %leg, stream, rtp = ?peer.rtp, ?rtcp, ?signalling, "media peer set");
-    }
-
-    /// Reads and forwards what channel `i` has received, a few batches at most.
+    /// Reads and forwards what socket `i` has received, a few batches at most.
     ///
     /// A batch with fewer slots filled than asked for means the socket's queue was empty during
     /// the call: its readiness is cleared then and there (by reporting `WouldBlock` to tokio)
@@ -228,7 +237,7 @@ impl Relay {
     /// calls.
     fn drain(&mut self, i: usize, buffers: &mut Buffers) {
         for _ in 0..BATCHES_PER_TURN {
-            let socket = &self.channels[i].socket;
+            let socket = &self.sockets[i].socket;
             let mut filled = 0;
             let result = socket.socket.try_io(Interest::READABLE, || {
                 filled = buffers.recv(socket)?;
@@ -245,27 +254,31 @@ impl Relay {
         }
     }
 
-    /// Forwards the `filled` buffers just received on channel `i` to its partner's endpoint.
+    /// Forwards the `filled` buffers just received on socket `i` to its partner's endpoint, in
+    /// batches when the stream is plain; else one by one through the session.
     fn forward(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
-        if !self.streams[i / 4].is_plain() {
+        let channel = self.sockets[i].channel;
+        let partner = if self.session.is_plain(channel.stream) { self.session.partner(channel) } else { None };
+        let Some((to, out)) = partner.and_then(|to| Some((to, self.socket_of(to)?))) else {
             return self.forward_each(i, filled, buffers);
-        }
-        let out = i ^ 2;
-        let (leg, kind) = ((i >> 1) & 1, i & 1);
+        };
+        let (leg, kind, out_leg) = (self.sockets[i].leg, kind_index(channel.kind), self.sockets[out].leg);
         let mut inbound = [0u64; 6];
         let mut outbound = [0u64; 6];
-        let destination = self.channels[out].latch.destination();
+        let destination = self.session.destination(to);
+        let Some(latch) = self.session.latch_mut(channel) else { return };
+        let socket = &self.sockets[out].socket;
         let Buffers { data, meta, send } = buffers;
         let mut run = Run::default();
         for (k, meta) in meta[..filled].iter().enumerate() {
             let count = datagrams(meta);
-            match self.channels[i].latch.on_packet(meta.addr) {
+            match latch.on_packet(meta.addr) {
                 Verdict::Reject => {
                     inbound[REJECTED] += count;
                     continue;
                 }
                 Verdict::Latched { previous } => {
-                    debug!(call = %self.call, channel = i, source = %meta.addr, ?previous, "media latched");
+                    debug!(call = %self.call, ?channel, source = %meta.addr, ?previous, "media latched");
                 }
                 Verdict::Accept => {}
             }
@@ -276,7 +289,6 @@ impl Relay {
                 continue;
             };
             let contents = data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
-            let socket = &self.channels[out].socket;
             let stride = if meta.stride == 0 { meta.len } else { meta.stride };
             if stride < meta.len {
                 // A GRO buffer: forward it whole, with the same segment size.
@@ -301,86 +313,10 @@ impl Relay {
             send.extend_from_slice(contents);
         }
         if let Some(destination) = destination {
-            run.flush(&self.channels[out].socket, destination, send, &mut inbound, &mut outbound);
+            run.flush(socket, destination, send, &mut inbound, &mut outbound);
         }
         self.counters.add(leg, kind, &inbound);
-        self.counters.add(leg ^ 1, kind, &outbound);
-    }
-}
-
-impl Relay {
-    /// Handles the `filled` buffers just received on channel `i` one datagram at a time,
-    /// through the stream's processing ([`StreamProc::inbound`]).
-    fn forward_each(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
-        let out = i ^ 2;
-        let (stream, leg, kind) = (i / 4, (i >> 1) & 1, i & 1);
-        let from = if leg == 0 { Leg::A } else { Leg::B };
-        let mut inbound = [0u64; 6];
-        let mut outbound = [0u64; 6];
-        let destination = self.channels[out].latch.destination();
-        let now = Instant::now();
-        // With SRTP, a new source is latched to only once one of its packets authenticates: an
-        // allowed IP (a NAT shared with others) is not enough to move the leg's media.
-        let authenticated_only = self.streams[stream].authenticates(from);
-        for (k, meta) in buffers.meta[..filled].iter().enumerate() {
-            let mut latch_on_success = false;
-            if authenticated_only {
-                let latch = &self.channels[i].latch;
-                let source = SocketAddr::new(meta.addr.ip().to_canonical(), meta.addr.port());
-                if latch.latched() != Some(source) && latch.latched() != Some(meta.addr) {
-                    if !latch.allows(meta.addr.ip()) {
-                        inbound[REJECTED] += datagrams(meta);
-                        continue;
-                    }
-                    latch_on_success = true;
-                }
-            } else {
-                match self.channels[i].latch.on_packet(meta.addr) {
-                    Verdict::Reject => {
-                        inbound[REJECTED] += datagrams(meta);
-                        continue;
-                    }
-                    Verdict::Latched { previous } => {
-                        debug!(call = %self.call, channel = i, source = %meta.addr, ?previous, "media latched");
-                    }
-                    Verdict::Accept => {}
-                }
-            }
-            let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
-            let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
-            for datagram in contents.chunks(stride) {
-                inbound[RECEIVED] += 1;
-                inbound[RECEIVED_BYTES] += datagram.len() as u64;
-                self.scratch.clear();
-                self.scratch.extend_from_slice(datagram);
-                let verdict = self.streams[stream].inbound(
-                    now,
-                    &self.call,
-                    from,
-                    kind == 1,
-                    &mut self.scratch,
-                    self.keys.as_ref(),
-                );
-                if latch_on_success && verdict != Inbound::Dropped {
-                    latch_on_success = false;
-                    if let Verdict::Latched { previous } = self.channels[i].latch.on_packet(meta.addr) {
-                        debug!(call = %self.call, channel = i, source = %meta.addr, ?previous, "media latched (authenticated)");
-                    }
-                }
-                match (verdict, destination) {
-                    (Inbound::Forward, Some(destination)) => {
-                        let (packets, bytes) = send_one(&self.channels[out].socket, destination, &self.scratch);
-                        outbound[SENT] += packets;
-                        outbound[SENT_BYTES] += bytes;
-                        inbound[DROPPED] += 1 - packets;
-                    }
-                    (Inbound::Forward, None) | (Inbound::Dropped, _) => inbound[DROPPED] += 1,
-                    (Inbound::Consumed, _) => {}
-                }
-            }
-        }
-        self.counters.add(leg, kind, &inbound);
-        self.counters.add(leg ^ 1, kind, &outbound);
+        self.counters.add(out_leg, kind, &outbound);
     }
 }
 
@@ -417,7 +353,7 @@ impl Run {
 }
 
 /// Sends one datagram; `(1, len)` when it left.
-fn send_one(socket: &BoundSocket, destination: SocketAddr, contents: &[u8]) -> (u64, u64) {
+pub(super) fn send_one(socket: &BoundSocket, destination: SocketAddr, contents: &[u8]) -> (u64, u64) {
     let transmit = Transmit { destination, ecn: None, contents, segment_size: None, src_ip: None };
     match socket.state.try_send(UdpSockRef::from(&socket.socket), &transmit) {
         Ok(()) => (1, contents.len() as u64),

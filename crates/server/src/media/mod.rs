@@ -45,21 +45,18 @@ use tokio::runtime::Handle;
 
 use crate::config::MediaConfig;
 
+mod app;
 mod forward;
-pub mod keys;
 mod ports;
 mod process;
 mod session;
 #[cfg(test)]
 mod tests;
 
+pub use app::{APP_CHANNEL, AppAudio, AppPort, app_port};
 use ports::PortPool;
-pub use session::{
-    ChannelStats, KeyEvent, KeySink, Leg, LegConfig, LegStats, Peer, RelaySession, SessionStats, StreamConfig,
-};
-
-/// Most media streams (`m=` lines) one session relays.
-pub const MAX_STREAMS: usize = 16;
+pub use sambung_media::session::{LegConfig, MAX_STREAMS, Peer, StreamConfig};
+pub use session::{ChannelStats, KeyEvent, KeySink, Leg, LegStats, RelaySession, SessionStats};
 
 /// Socket buffer sizes asked of the kernel for each relay socket (it may grant less).
 pub const SOCKET_BUFFER: usize = 512 * 1024;
@@ -79,6 +76,8 @@ pub enum MediaError {
     Stopped,
     #[error("cannot open RTP socket on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Session(#[from] sambung_media::session::SessionError),
 }
 
 /// The relay's settings.
@@ -143,7 +142,7 @@ impl MediaRelay {
         let _runtime = shared.runtime.enter();
         let (lease, sockets) = ports::bind_pairs(&shared.pool, &shared.config, local_ip, 2 * streams)?;
         let keys = shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        Ok(session::start(call, streams, local_ip, lease, sockets, &shared.runtime, shared.sessions.clone(), keys))
+        session::start(call, streams, local_ip, lease, sockets, &shared.runtime, shared.sessions.clone(), keys)
     }
 
     /// Where the sessions allocated from now on report DTMF key presses.

@@ -1,189 +1,153 @@
-//! What a session does to a stream's packets beyond relaying them: SRTP per leg (decrypt with
-//! the sender's key, encrypt with ours toward the receiver), DTMF events read into key events,
-//! and transcoding between legs that use different codecs.
-//!
-//! A stream without any of these stays on the relay's batched fast path
-//! ([`StreamProc::is_plain`]); the others take packets one by one through [`StreamProc::inbound`],
-//! and a transcoded stream is driven every 20 ms by [`StreamProc::tick`].
+//! The session task's side of [`MediaSession`] beyond the fast path: datagrams one by one
+//! through [`MediaSession::receive`] (SRTP, DTMF, transcoding, an application leg), what the
+//! session makes itself ([`MediaSession::poll_transmit`]) and reports
+//! ([`MediaSession::poll_event`]), its clock, and the handle's commands.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use sambung_media::dtmf::DtmfReceiver;
-use sambung_media::rtp::RtpPacket;
-use sambung_media::srtp::SrtpContext;
-use sambung_media::transcode::Transcoder;
+use sambung_media::session::{APP_QUEUE, LegId, LegKind, Receive, SessionEvent, TICK};
+use tokio::sync::mpsc::error::TrySendError;
 use tracing::debug;
 
-use sambung_media::negotiate::{EventFormat, Negotiated};
+use super::forward::{Buffers, Relay, SLOT, kind_index, send_one};
+use super::session::{Command, DROPPED, KeyEvent, Leg, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES};
 
-use super::session::{KeyEvent, KeySink, Leg, StreamConfig};
-use sambung_media::sdes::SdesCrypto;
-
-/// What became of an inbound packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Inbound {
-    /// Send the buffer (now in the other leg's form) to the other leg.
-    Forward,
-    /// Taken by the stream (transcoding) or not for anyone.
-    Consumed,
-    /// Refused: failed decryption or authentication, replay, malformed.
-    Dropped,
-}
-
-#[derive(Default)]
-struct LegProc {
-    srtp_in: Option<SrtpContext>,
-    srtp_out: Option<SrtpContext>,
-    /// The keys the contexts were made from: a new description with the same keys keeps the
-    /// contexts (their rollover counters and replay windows).
-    keys: (Option<SdesCrypto>, Option<SdesCrypto>),
-    /// telephone-event payload types this leg sends.
-    events: Vec<EventFormat>,
-    dtmf: DtmfReceiver,
-}
-
-impl std::fmt::Debug for LegProc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LegProc")
-            .field("srtp_in", &self.srtp_in.is_some())
-            .field("srtp_out", &self.srtp_out.is_some())
-            .field("events", &self.events)
-            .finish()
-    }
-}
-
-/// The processing state of one stream.
-#[derive(Debug, Default)]
-pub(super) struct StreamProc {
-    legs: [LegProc; 2],
-    transcoder: Option<Box<Transcoder>>,
-    /// The formats the transcoder was made for.
-    formats: Option<[Negotiated; 2]>,
-    /// The legs need transcoding but no transcoder could be made: their audio cannot cross.
-    refused: bool,
-}
-
-impl StreamProc {
-    /// The state for `config`, keeping what `previous` had for the same keys and codecs (a
-    /// re-INVITE for hold must not reset SRTP's rollover counters); `call` names the session
-    /// in logs.
-    pub(super) fn new(call: &str, config: &StreamConfig, previous: StreamProc) -> StreamProc {
-        let mut proc = StreamProc::default();
-        for ((leg, config), old) in proc.legs.iter_mut().zip(&config.legs).zip(previous.legs) {
-            let keys = (config.srtp_in.clone(), config.srtp_out.clone());
-            let same = |a: &Option<SdesCrypto>, b: &Option<SdesCrypto>| a.is_some() && a == b;
-            leg.srtp_in = if same(&keys.0, &old.keys.0) { old.srtp_in } else { keys.0.as_ref().map(|k| k.context()) };
-            leg.srtp_out = if same(&keys.1, &old.keys.1) { old.srtp_out } else { keys.1.as_ref().map(|k| k.context()) };
-            leg.keys = keys;
-            leg.events = config.events.clone();
-        }
-        if config.transcode
-            && let [Some(a), Some(b)] = [&config.legs[0].format, &config.legs[1].format]
-        {
-            let formats = [a.clone(), b.clone()];
-            if previous.transcoder.is_some() && previous.formats.as_ref() == Some(&formats) {
-                proc.transcoder = previous.transcoder;
-            } else {
-                match Transcoder::new([a, b], [rand::random(), rand::random()], rand::random()) {
-                    Ok(transcoder) => proc.transcoder = Some(Box::new(transcoder)),
-                    Err(error) => {
-                        debug!(call, %error, "cannot transcode this stream: its RTP is dropped");
-                        proc.refused = true;
+impl Relay {
+    /// Handles the `filled` buffers just received on socket `i` one datagram at a time,
+    /// through the session.
+    pub(super) fn forward_each(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
+        let (channel, leg) = (self.sockets[i].channel, self.sockets[i].leg);
+        let kind = kind_index(channel.kind);
+        let mut inbound = [0u64; 6];
+        // Per RTP leg with sockets (A, B).
+        let mut outbound = [[0u64; 6]; 2];
+        let now = tokio::time::Instant::now().into_std();
+        for (k, meta) in buffers.meta[..filled].iter().enumerate() {
+            let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
+            let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
+            for datagram in contents.chunks(stride) {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(datagram);
+                let verdict = self.session.receive(now, channel, meta.addr, &mut self.scratch);
+                if verdict == Receive::Rejected {
+                    inbound[REJECTED] += 1;
+                    continue;
+                }
+                inbound[RECEIVED] += 1;
+                inbound[RECEIVED_BYTES] += datagram.len() as u64;
+                match verdict {
+                    Receive::Forward { to, destination } => {
+                        let Some(out) = self.socket_of(to) else {
+                            inbound[DROPPED] += 1;
+                            continue;
+                        };
+                        let (packets, bytes) = send_one(&self.sockets[out].socket, destination, &self.scratch);
+                        let counters = &mut outbound[self.sockets[out].leg];
+                        counters[SENT] += packets;
+                        counters[SENT_BYTES] += bytes;
+                        inbound[DROPPED] += 1 - packets;
                     }
+                    Receive::NoDestination | Receive::Dropped => inbound[DROPPED] += 1,
+                    Receive::Consumed | Receive::Rejected => {}
                 }
             }
-            proc.formats = Some(formats);
         }
-        proc
-    }
-
-    /// True when packets pass untouched: no keys, no events to read, no transcoding.
-    pub(super) fn is_plain(&self) -> bool {
-        self.transcoder.is_none()
-            && !self.refused
-            && self.legs.iter().all(|l| l.srtp_in.is_none() && l.srtp_out.is_none() && l.events.is_empty())
-    }
-
-    /// True when what `leg` sends is authenticated (SRTP): a packet proves its source only
-    /// once it decrypts.
-    pub(super) fn authenticates(&self, leg: Leg) -> bool {
-        self.legs[leg.index()].srtp_in.is_some()
-    }
-
-    /// True when the stream needs [`Self::tick`] every 20 ms.
-    pub(super) fn ticks(&self) -> bool {
-        self.transcoder.is_some()
-    }
-
-    /// Takes a packet that `from` sent (RTP, or RTCP when `rtcp`), in `buffer`; on
-    /// [`Inbound::Forward`] the buffer holds what to send to the other leg.
-    pub(super) fn inbound(
-        &mut self,
-        now: Instant,
-        call: &Arc<str>,
-        from: Leg,
-        rtcp: bool,
-        buffer: &mut Vec<u8>,
-        keys: Option<&KeySink>,
-    ) -> Inbound {
-        let index = from.index();
-        let leg = &mut self.legs[index];
-        if let Some(srtp) = &mut leg.srtp_in {
-            let result = if rtcp { srtp.unprotect_rtcp(buffer) } else { srtp.unprotect_rtp(buffer) };
-            if result.is_err() {
-                return Inbound::Dropped;
-            }
+        self.counters.add(leg, kind, &inbound);
+        for (leg, deltas) in outbound.iter().enumerate() {
+            self.counters.add(leg, kind, deltas);
         }
-        if rtcp {
-            if self.transcoder.is_some() {
-                // Each leg's reports describe streams the other leg never sees.
-                return Inbound::Consumed;
-            }
-        } else {
-            let Ok(packet) = RtpPacket::parse(buffer) else { return Inbound::Dropped };
-            if let Some(format) = leg.events.iter().find(|e| e.payload_type == packet.payload_type())
-                && leg.dtmf.on_packet(packet.timestamp(), packet.marker(), packet.payload()).is_ok()
-            {
-                let clock = format.clock_rate.max(1);
-                while let Some(event) = leg.dtmf.poll_event() {
-                    let duration_ms = u32::from(event.duration) * 1000 / clock;
-                    debug!(call = %call, leg = %from, key = %event.key, duration_ms, "DTMF event");
-                    if let Some(keys) = keys {
-                        keys.send(KeyEvent { call: call.clone(), leg: from, key: event.key, duration_ms });
-                    }
+    }
+
+    /// Runs the session's ticks, due since `due`, at `now`, after giving it one frame the
+    /// application played for each of them: the channel is the application's queue, and it
+    /// waits while the channel is full, so its frames are paced by the session's clock.
+    pub(super) fn tick(&mut self, due: Instant, now: Instant) {
+        if let Some(app) = &mut self.app {
+            let ticks = (now.saturating_duration_since(due).as_millis() / TICK.as_millis()) as usize + 1;
+            for _ in 0..ticks.min(APP_QUEUE) {
+                let Ok(frame) = app.played.try_recv() else { break };
+                if let Err(error) = self.session.app_play(self.legs[1], &frame) {
+                    debug!(call = %self.call, %error, "application frame refused");
                 }
             }
-            if let Some(transcoder) = &mut self.transcoder {
-                transcoder.push(now, index, &packet);
-                return Inbound::Consumed;
-            }
-            if self.refused {
-                return Inbound::Dropped;
-            }
         }
-        let out = &mut self.legs[index ^ 1];
-        if let Some(srtp) = &mut out.srtp_out {
-            let result = if rtcp { srtp.protect_rtcp(buffer) } else { srtp.protect_rtp(buffer) };
-            if result.is_err() {
-                return Inbound::Dropped;
-            }
-        }
-        Inbound::Forward
+        self.session.handle_timeout(now);
     }
 
-    /// Runs the transcoder's 20 ms step: `send(leg, packet)` for each packet to send, already
-    /// encrypted for that leg.
-    pub(super) fn tick(&mut self, now: Instant, send: &mut impl FnMut(Leg, &[u8])) {
-        let Some(transcoder) = &mut self.transcoder else { return };
-        let legs = &mut self.legs;
-        transcoder.poll(now, &mut |to: usize, packet: &mut Vec<u8>| {
-            if let Some(srtp) = &mut legs[to].srtp_out
-                && srtp.protect_rtp(packet).is_err()
-            {
-                return;
+    /// Sends what the session made and delivers what it reports.
+    pub(super) fn pump(&mut self) {
+        while let Some(transmit) = self.session.poll_transmit(&mut self.out) {
+            let Some(out) = self.socket_of(transmit.to) else { continue };
+            let (packets, bytes) = send_one(&self.sockets[out].socket, transmit.destination, &self.out);
+            self.counters.add(self.sockets[out].leg, kind_index(transmit.to.kind), &[0, 0, packets, bytes, 0, 0]);
+        }
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::Key { leg, stream, key, duration_ms } => {
+                    let leg = if leg == self.legs[0] { Leg::A } else { Leg::B };
+                    debug!(call = %self.call, %leg, stream, %key, duration_ms, "DTMF event");
+                    if let Some(keys) = &self.keys {
+                        keys.send(KeyEvent { call: self.call.clone(), leg, key, duration_ms });
+                    }
+                    if let Some(app) = &self.app
+                        && leg == Leg::A
+                    {
+                        let _ = app.keys.try_send(key);
+                    }
+                }
+                SessionEvent::AppAudio { samples, .. } => {
+                    let Some(app) = &self.app else { continue };
+                    // A full channel drops the frame: the application is behind.
+                    if let Err(TrySendError::Closed(_)) = app.heard.try_send(samples) {
+                        debug!(call = %self.call, "the application has gone");
+                        self.app = None;
+                    }
+                }
+                SessionEvent::Latched { at, source, previous } => {
+                    debug!(call = %self.call, channel = ?at, %source, ?previous, "media latched");
+                }
             }
-            send(if to == 0 { Leg::A } else { Leg::B }, packet);
-        });
+        }
+    }
+
+    pub(super) fn apply(&mut self, command: Command) {
+        let call = self.call.clone();
+        match command {
+            Command::SetPeer { leg, stream, peer } => {
+                let rtcp = peer.rtcp_or_next();
+                let signalling = peer.signalling_ip;
+                debug!(call = %call, %leg, stream, rtp = ?peer.rtp, ?rtcp, ?signalling, "media peer set");
+                let _ = self.session.set_peer(self.legs[leg.index()], stream, peer);
+            }
+            Command::Configure { leg, stream, config } => {
+                let transcode = config.format.is_some();
+                let _ = self.session.configure(self.legs[leg.index()], stream, *config);
+                debug!(call = %call, %leg, stream, transcode, plain = self.session.is_plain(stream), "media stream configured");
+            }
+            Command::AttachApp { port, format } => {
+                let kind = LegKind::App { format: *format, rate: port.rate };
+                match self.session.set_leg_kind(self.legs[1], kind) {
+                    Ok(()) => {
+                        debug!(call = %call, rate = port.rate, "leg B handed to an application");
+                        self.app = Some(port);
+                        self.listen(self.legs[1], false);
+                    }
+                    Err(error) => debug!(call = %call, %error, "cannot hand leg B to the application"),
+                }
+            }
+            Command::DetachApp => {
+                let _ = self.session.set_leg_kind(self.legs[1], LegKind::Rtp);
+                self.app = None;
+                self.listen(self.legs[1], true);
+                debug!(call = %call, "leg B back to its device");
+            }
+        }
+    }
+
+    /// Starts or stops reading `leg`'s sockets.
+    fn listen(&mut self, leg: LegId, listen: bool) {
+        for socket in self.sockets.iter_mut().filter(|s| s.channel.leg == leg) {
+            socket.listen = listen;
+        }
     }
 }

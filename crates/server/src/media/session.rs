@@ -1,20 +1,22 @@
-//! One relayed call: its handle ([`RelaySession`]), what it is told ([`Peer`]) and what it
-//! counts ([`SessionStats`]).
+//! One relayed call: its handle ([`RelaySession`]), what it is told ([`Peer`], [`StreamConfig`],
+//! an application to connect) and what it counts ([`SessionStats`]).
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use sambung_media::negotiate::Negotiated;
 use sambung_media::offer_answer::rewrite_for_relay;
 use sambung_media::sdp::SessionDescription;
-pub use sambung_media::session::{LegConfig, Peer};
+use sambung_media::session::{LegConfig, LegKind, MediaSession, Peer, Router, StreamConfig};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::MediaError;
-use super::forward::{Command, Relay};
+use super::app::AppPort;
+use super::forward::Relay;
 use super::ports::{BoundSocket, PortLease};
 
 /// One side of a relayed call.
@@ -27,7 +29,8 @@ pub enum Leg {
 }
 
 impl Leg {
-    pub(super) fn index(self) -> usize {
+    /// The leg's place in [`SessionStats::legs`] and in the session task.
+    pub fn index(self) -> usize {
         match self {
             Leg::A => 0,
             Leg::B => 1,
@@ -52,15 +55,6 @@ impl fmt::Display for Leg {
     }
 }
 
-/// How a stream is handled: plain relaying unless keys, events or transcoding say otherwise.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StreamConfig {
-    /// Leg A then leg B.
-    pub legs: [LegConfig; 2],
-    /// The legs use different codecs: audio is decoded and encoded again.
-    pub transcode: bool,
-}
-
 /// A DTMF key pressed on a leg (RFC 4733 event, or SIP INFO read by the core).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyEvent {
@@ -70,6 +64,15 @@ pub struct KeyEvent {
     pub key: char,
     /// How long the key was held, in milliseconds.
     pub duration_ms: u32,
+}
+
+/// What the handle tells the task.
+#[derive(Debug)]
+pub(super) enum Command {
+    SetPeer { leg: Leg, stream: usize, peer: Peer },
+    Configure { leg: Leg, stream: usize, config: Box<LegConfig> },
+    AttachApp { port: Box<AppPort>, format: Box<Negotiated> },
+    DetachApp,
 }
 
 /// Where sessions report key events.
@@ -116,20 +119,31 @@ pub struct LegStats {
 }
 
 /// Counters of a session, for call records and metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
-    pub legs: [LegStats; 2],
+    /// One entry per RTP leg: [`Leg::A`] then [`Leg::B`].
+    pub legs: Vec<LegStats>,
 }
+
+const NO_CHANNEL: ChannelStats = ChannelStats {
+    received_packets: 0,
+    received_bytes: 0,
+    sent_packets: 0,
+    sent_bytes: 0,
+    rejected_packets: 0,
+    dropped_packets: 0,
+};
+static NO_LEG: LegStats = LegStats { rtp: NO_CHANNEL, rtcp: NO_CHANNEL };
 
 impl SessionStats {
     pub fn leg(&self, leg: Leg) -> &LegStats {
-        &self.legs[leg.index()]
+        self.legs.get(leg.index()).unwrap_or(&NO_LEG)
     }
 }
 
 /// The counters the task adds to and the handle reads: `[leg][rtp, rtcp][counter]`.
 #[derive(Debug, Default)]
-pub(super) struct Counters([[[AtomicU64; 6]; 2]; 2]);
+pub(super) struct Counters(Vec<[[AtomicU64; 6]; 2]>);
 
 /// Counter indexes.
 pub(super) const RECEIVED: usize = 0;
@@ -140,9 +154,15 @@ pub(super) const REJECTED: usize = 4;
 pub(super) const DROPPED: usize = 5;
 
 impl Counters {
+    /// Counters for `legs` RTP legs.
+    pub(super) fn new(legs: usize) -> Counters {
+        Counters((0..legs).map(|_| Default::default()).collect())
+    }
+
     /// Adds a batch's deltas: one atomic add per non-zero counter.
     pub(super) fn add(&self, leg: usize, kind: usize, deltas: &[u64; 6]) {
-        for (counter, &delta) in self.0[leg][kind].iter().zip(deltas) {
+        let Some(counters) = self.0.get(leg).and_then(|l| l.get(kind)) else { return };
+        for (counter, &delta) in counters.iter().zip(deltas) {
             if delta != 0 {
                 counter.fetch_add(delta, Ordering::Relaxed);
             }
@@ -161,8 +181,7 @@ impl Counters {
                 dropped_packets: v(DROPPED),
             }
         };
-        let leg = |l: &[[AtomicU64; 6]; 2]| LegStats { rtp: channel(&l[0]), rtcp: channel(&l[1]) };
-        SessionStats { legs: [leg(&self.0[0]), leg(&self.0[1])] }
+        SessionStats { legs: self.0.iter().map(|l| LegStats { rtp: channel(&l[0]), rtcp: channel(&l[1]) }).collect() }
     }
 }
 
@@ -179,7 +198,8 @@ pub struct RelaySession {
     counters: Arc<Counters>,
 }
 
-/// Starts the task of a new session. `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
+/// Starts the task of a new session: two RTP legs, A and B, paired.
+/// `sockets[stream * 2 + leg]` is a leg's (RTP, RTCP) pair.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn start(
     call: &str,
@@ -190,19 +210,23 @@ pub(super) fn start(
     runtime: &Handle,
     active: Arc<AtomicUsize>,
     keys: Option<KeySink>,
-) -> RelaySession {
+) -> Result<RelaySession, MediaError> {
     let call: Arc<str> = Arc::from(call);
+    let mut session = MediaSession::new(streams, rand::random(), tokio::time::Instant::now().into_std())?;
+    let a = session.add_leg(LegKind::Rtp)?;
+    let b = session.add_leg(LegKind::Rtp)?;
+    session.set_router(Router::Pair(a, b))?;
     let mut ports = [Vec::with_capacity(streams), Vec::with_capacity(streams)];
     for (i, &port) in lease.ports.iter().enumerate() {
         ports[i % 2].push(port);
     }
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters::new(2));
     let (commands, receiver) = mpsc::unbounded_channel();
     active.fetch_add(1, Ordering::Relaxed);
     let finish = Finish { _lease: lease, active };
-    let relay = Relay::new(call.clone(), sockets, receiver, counters.clone(), finish, keys);
+    let relay = Relay::new(call.clone(), session, [a, b], sockets, receiver, counters.clone(), finish, keys);
     let task = runtime.spawn(relay.run());
-    RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters }
+    Ok(RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters })
 }
 
 /// Held by the task after its sockets: when the task ends (or the runtime drops it), the
@@ -242,13 +266,38 @@ impl RelaySession {
         &self.ports[leg.index()]
     }
 
-    /// Sets how `stream` is handled from now on (keys, codecs, events: [`StreamConfig`]).
+    /// Sets how `stream` is handled from now on (keys, codecs, events: [`StreamConfig`]): the
+    /// same as [`Self::configure_leg`] for both legs.
     pub fn configure(&self, stream: usize, config: StreamConfig) -> Result<(), MediaError> {
+        let [a, b] = config.into_legs();
+        self.configure_leg(Leg::A, stream, a)?;
+        self.configure_leg(Leg::B, stream, b)
+    }
+
+    /// Sets how `leg`'s `stream` is handled from now on ([`LegConfig`]).
+    pub fn configure_leg(&self, leg: Leg, stream: usize, config: LegConfig) -> Result<(), MediaError> {
         if stream >= self.streams() {
             return Err(MediaError::NoSuchStream(stream));
         }
+        self.command(Command::Configure { leg, stream, config: Box::new(config) })
+    }
+
+    /// Hands leg B to an application inside the server: from now on it hears what leg A says
+    /// on stream 0 (decoded from `format`, leg A's codec, under leg A's keys), one frame per 20 ms
+    /// on `port`, and what it plays is sent to leg A encoded as `format`. Leg A's keys (RFC 4733)
+    /// reach the application too. B's sockets stay open but are not listened to.
+    pub fn attach_app(&self, port: AppPort, format: Negotiated) -> Result<(), MediaError> {
+        self.command(Command::AttachApp { port: Box::new(port), format: Box::new(format) })
+    }
+
+    /// Gives leg B back to its device: relaying again.
+    pub fn detach_app(&self) -> Result<(), MediaError> {
+        self.command(Command::DetachApp)
+    }
+
+    fn command(&self, command: Command) -> Result<(), MediaError> {
         let commands = self.commands.as_ref().ok_or(MediaError::Stopped)?;
-        commands.send(Command::Configure { stream, config: Box::new(config) }).map_err(|_| MediaError::Stopped)
+        commands.send(command).map_err(|_| MediaError::Stopped)
     }
 
     /// Tells the relay where `leg` receives `stream` and where its signalling comes from (after
@@ -258,8 +307,7 @@ impl RelaySession {
         if stream >= self.streams() {
             return Err(MediaError::NoSuchStream(stream));
         }
-        let commands = self.commands.as_ref().ok_or(MediaError::Stopped)?;
-        commands.send(Command::SetPeer { leg, stream, peer }).map_err(|_| MediaError::Stopped)
+        self.command(Command::SetPeer { leg, stream, peer })
     }
 
     /// The description to send to `leg`'s endpoint: `sdp` (the other leg's offer or answer)

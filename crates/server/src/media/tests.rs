@@ -1,8 +1,11 @@
 //! The relay over loopback: fake endpoints send RTP and RTCP through real sessions.
 //!
-//! Each test uses its own port range below the ephemeral range, so tests run in parallel.
+//! Each test takes a port range found free when it starts ([`free_range`]), in 26000-31999:
+//! above the integration tests' servers (20000-25999, `tests/common`) and below the ephemeral
+//! range, so tests run in parallel, in one process or in many.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use sambung_media::sdes::SdesCrypto;
@@ -13,7 +16,30 @@ use super::{Leg, MediaError, MediaRelay, Peer, RelayConfig, RelaySession};
 
 const LO: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-fn relay(min: u16, max: u16) -> MediaRelay {
+/// `len` consecutive UDP ports, from an even one, that are free on 127.0.0.1 now: one of 60
+/// windows of 100 in 26000-31999, picked from the process id, the clock and a counter, and
+/// checked by binding each port.
+fn free_range(len: u16) -> (u16, u16) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOWEST: u16 = 26_000;
+    const WINDOWS: u32 = 60;
+    assert!(len <= 100);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let start = std::process::id().wrapping_mul(7919).wrapping_add(nanos / 1000);
+    for attempt in 0..WINDOWS * 4 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let window = start.wrapping_add(n.wrapping_mul(13)).wrapping_add(attempt) % WINDOWS;
+        let base = LOWEST + window as u16 * 100;
+        if (base..base + len).all(|port| std::net::UdpSocket::bind((LO, port)).is_ok()) {
+            return (base, base + len - 1);
+        }
+    }
+    panic!("no {len} free UDP ports in {LOWEST}..{}", u32::from(LOWEST) + WINDOWS * 100);
+}
+
+/// A relay over a free range of `len` ports.
+fn relay(len: u16) -> MediaRelay {
+    let (min, max) = free_range(len);
     MediaRelay::new(RelayConfig::new(min, max), Handle::current()).unwrap()
 }
 
@@ -90,7 +116,7 @@ fn peer(rtp: &UdpSocket, rtcp: &UdpSocket) -> Peer {
 
 #[tokio::test]
 async fn rtp_and_rtcp_flow_both_ways_unmodified() {
-    let relay = relay(23_000, 23_019);
+    let relay = relay(20);
     let session = relay.allocate("call-1", 1, LO).unwrap();
     let (a, a_rtcp, b, b_rtcp) = endpoints(&session).await;
 
@@ -131,7 +157,7 @@ async fn rtp_and_rtcp_flow_both_ways_unmodified() {
 
 #[tokio::test]
 async fn third_sources_are_dropped_and_counted() {
-    let relay = relay(23_020, 23_039);
+    let relay = relay(20);
     let session = relay.allocate("call-2", 1, LO).unwrap();
     let (a, a_rtcp, b, b_rtcp) = (
         endpoint("127.0.0.1").await,
@@ -169,7 +195,7 @@ async fn third_sources_are_dropped_and_counted() {
 
 #[tokio::test]
 async fn latches_to_a_nat_changed_port_of_the_signalled_ip() {
-    let relay = relay(23_040, 23_059);
+    let relay = relay(20);
     let session = relay.allocate("call-3", 1, LO).unwrap();
     // A's SDP names `a_sdp`, but its NAT sends from other ports of the same IP.
     let (a_sdp, a_nat, a_rebound) =
@@ -199,7 +225,7 @@ async fn latches_to_a_nat_changed_port_of_the_signalled_ip() {
 
 #[tokio::test]
 async fn latches_to_the_signalling_ip_when_the_sdp_is_private() {
-    let relay = relay(23_060, 23_079);
+    let relay = relay(20);
     let session = relay.allocate("call-4", 1, LO).unwrap();
     // The SDP names a private address (127.0.0.9 stands in for 10.0.0.5); SIP came from 127.0.0.1.
     let private: SocketAddr = "127.0.0.9:4000".parse().unwrap();
@@ -218,7 +244,7 @@ async fn latches_to_the_signalling_ip_when_the_sdp_is_private() {
 
 #[tokio::test]
 async fn hold_drops_until_the_held_leg_sends() {
-    let relay = relay(23_080, 23_099);
+    let relay = relay(20);
     let session = relay.allocate("call-5", 1, LO).unwrap();
     let (a, a_rtcp, b) = (endpoint("127.0.0.1").await, endpoint("127.0.0.1").await, endpoint("127.0.0.1").await);
     session.set_peer(Leg::A, 0, peer(&a, &a_rtcp)).unwrap();
@@ -237,7 +263,7 @@ async fn hold_drops_until_the_held_leg_sends() {
 
 #[tokio::test]
 async fn streams_are_kept_apart() {
-    let relay = relay(23_100, 23_119);
+    let relay = relay(20);
     let session = relay.allocate("call-6", 2, LO).unwrap();
     assert_eq!(session.streams(), 2);
     let mut sockets = Vec::new();
@@ -262,15 +288,16 @@ async fn streams_are_kept_apart() {
 #[tokio::test]
 async fn ports_are_exhausted_then_freed() {
     // Two pairs: one session of one stream takes both.
-    let relay = relay(23_120, 23_123);
+    let relay = relay(4);
     assert_eq!((relay.capacity_pairs(), relay.available_pairs()), (2, 2));
     let first = relay.allocate("call-7", 1, LO).unwrap();
     assert_eq!(first.leg_ports(Leg::A).len() + first.leg_ports(Leg::B).len(), 2);
     assert_eq!((first.leg_ports(Leg::A)[0] & 1, first.leg_ports(Leg::B)[0] & 1), (0, 0));
     assert_eq!(relay.available_pairs(), 0);
     let err = relay.allocate("call-8", 1, LO).unwrap_err();
-    assert!(matches!(err, MediaError::PortsExhausted { min: 23_120, max: 23_123 }));
-    assert_eq!(err.to_string(), "no free RTP port pair in 23120-23123");
+    let (min, max) = (relay.config().port_min, relay.config().port_max);
+    assert!(matches!(err, MediaError::PortsExhausted { min: m, max: n } if (m, n) == (min, max)));
+    assert_eq!(err.to_string(), format!("no free RTP port pair in {min}-{max}"));
     assert_eq!(relay.active_sessions(), 1);
 
     // Released: the ports are back once the call returns.
@@ -285,12 +312,13 @@ async fn ports_are_exhausted_then_freed() {
 
 #[tokio::test]
 async fn a_busy_port_is_skipped() {
-    let relay = relay(23_124, 23_129);
+    let relay = relay(6);
     // Someone else holds the RTCP port of the first pair.
-    let _squatter = std::net::UdpSocket::bind((LO, 23_125)).unwrap();
+    let min = relay.config().port_min;
+    let _squatter = std::net::UdpSocket::bind((LO, min + 1)).unwrap();
     let session = relay.allocate("call-11", 1, LO).unwrap();
-    assert_eq!(session.leg_ports(Leg::A)[0], 23_126);
-    assert_eq!(session.leg_ports(Leg::B)[0], 23_128);
+    assert_eq!(session.leg_ports(Leg::A)[0], min + 2);
+    assert_eq!(session.leg_ports(Leg::B)[0], min + 4);
     assert_eq!(relay.available_pairs(), 1);
 }
 
@@ -300,7 +328,7 @@ async fn bad_arguments() {
         MediaRelay::new(RelayConfig::new(20_000, 20_000), Handle::current()),
         Err(MediaError::InvalidRange { .. })
     ));
-    let relay = relay(23_130, 23_139);
+    let relay = relay(10);
     assert!(matches!(relay.allocate("x", 0, LO), Err(MediaError::Streams(0))));
     assert!(matches!(relay.allocate("x", 17, LO), Err(MediaError::Streams(17))));
     assert_eq!(relay.available_pairs(), 5);
@@ -310,7 +338,7 @@ async fn bad_arguments() {
 async fn offer_and_answer_drive_the_relay() {
     use sambung_media::SessionDescription;
 
-    let relay = relay(23_140, 23_159);
+    let relay = relay(20);
     let (a, b) = (endpoint("127.0.0.1").await, endpoint("127.0.0.1").await);
     let offer: SessionDescription = format!(
         "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
@@ -349,7 +377,7 @@ async fn ipv6() {
     };
     let b = UdpSocket::bind("[::1]:0").await.unwrap();
     let v6: IpAddr = "::1".parse().unwrap();
-    let relay = relay(23_160, 23_179);
+    let relay = relay(20);
     let session = relay.allocate("call-13", 1, v6).unwrap();
     for (leg, socket) in [(Leg::A, &a), (Leg::B, &b)] {
         session.set_peer(leg, 0, Peer { rtp: Some(addr(socket)), rtcp: None, signalling_ip: Some(v6) }).unwrap();
@@ -382,7 +410,7 @@ fn rtp_with(pt: u8, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> V
 
 #[tokio::test]
 async fn srtp_is_decrypted_with_the_senders_key_and_encrypted_with_ours() {
-    let relay = relay(23_200, 23_219);
+    let relay = relay(20);
     let session = relay.allocate("call-7", 1, LO).unwrap();
     let (a, _a_rtcp, b, _b_rtcp) = endpoints(&session).await;
     // Alice's key, ours toward alice, bob's, ours toward bob.
@@ -433,7 +461,7 @@ async fn srtp_is_decrypted_with_the_senders_key_and_encrypted_with_ours() {
 
 #[tokio::test]
 async fn telephone_events_become_key_events_and_pass_through() {
-    let relay = relay(23_300, 23_319);
+    let relay = relay(20);
     let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = keys.clone();
     relay.set_key_sink(super::KeySink::new(move |event| sink.lock().unwrap().push(event)));
@@ -463,7 +491,7 @@ async fn telephone_events_become_key_events_and_pass_through() {
 async fn legs_without_a_common_codec_are_transcoded() {
     use sambung_media::codec::CodecKind;
     use sambung_media::negotiate::{Negotiated, PayloadFormat};
-    let relay = relay(23_400, 23_419);
+    let relay = relay(20);
     let session = relay.allocate("call-9", 1, LO).unwrap();
     let (a, _a_rtcp, b, _b_rtcp) = endpoints(&session).await;
     let format = |codec, payload_type| Negotiated {
@@ -498,4 +526,109 @@ async fn legs_without_a_common_codec_are_transcoded() {
     let pcm: Vec<f64> = last.payload().iter().map(|&c| f64::from(sambung_media::g711::alaw_decode(c))).collect();
     let rms = (pcm.iter().map(|s| s * s).sum::<f64>() / pcm.len() as f64).sqrt();
     assert!((5500.0..7300.0).contains(&rms), "a 9000-peak sine has an RMS near 6364, got {rms:.0}");
+}
+
+#[tokio::test]
+async fn an_application_leg_hears_the_caller_and_answers() {
+    use sambung_media::codec::CodecKind;
+    use sambung_media::negotiate::{EventFormat, Negotiated, PayloadFormat};
+
+    let relay = relay(20);
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = keys.clone();
+    relay.set_key_sink(super::KeySink::new(move |event| sink.lock().unwrap().push(event)));
+    let session = relay.allocate("call-app", 1, LO).unwrap();
+    let caller = endpoint("127.0.0.1").await;
+    session.set_peer(Leg::A, 0, Peer { rtp: Some(addr(&caller)), rtcp: None, signalling_ip: Some(LO) }).unwrap();
+    let events = vec![EventFormat { payload_type: 101, clock_rate: 8000 }];
+    let caller_config = super::LegConfig { events, ..Default::default() };
+    session.configure(0, super::StreamConfig { legs: [caller_config, Default::default()], transcode: false }).unwrap();
+    let pcmu = Negotiated {
+        audio: PayloadFormat { codec: CodecKind::Pcmu, payload_type: 0, fmtp: None },
+        telephone_event: Some(EventFormat { payload_type: 101, clock_rate: 8000 }),
+    };
+    let (app_side, mut app) = super::app_port(8000);
+    assert_eq!((app_side.rate(), app.rate(), app.frame_len()), (8000, 8000, 160));
+    session.attach_app(app_side, pcmu).unwrap();
+
+    // The application: one frame of a 1 kHz tone said for each frame heard, until it has heard
+    // a second and a key.
+    let application = tokio::spawn(async move {
+        let mut heard = Vec::new();
+        let mut key = None;
+        let mut n = 0;
+        while heard.len() < 8000 || key.is_none() {
+            tokio::select! {
+                frame = app.heard.recv() => {
+                    let Some(frame) = frame else { break };
+                    assert_eq!(frame.len(), 160);
+                    heard.extend(frame);
+                    let tone: Vec<i16> = (n * 160..n * 160 + 160)
+                        .map(|i| (10_000.0 * (std::f64::consts::TAU * 1000.0 * i as f64 / 8000.0).sin()) as i16)
+                        .collect();
+                    n += 1;
+                    let _ = app.played.try_send(tone);
+                }
+                pressed = app.keys.recv() => key = pressed,
+            }
+        }
+        (heard, key)
+    });
+
+    // The caller: 1.2 s of a 400 Hz tone in PCMU, then the key 5 (RFC 4733), listening all along.
+    let to_relay = port(&session, Leg::A, 0);
+    let mut said = Vec::new();
+    let mut buf = vec![0; 2048];
+    for i in 0..60u16 {
+        let pcm: Vec<u8> = (usize::from(i) * 160..usize::from(i) * 160 + 160)
+            .map(|n| {
+                let sample = 10_000.0 * (std::f64::consts::TAU * 400.0 * n as f64 / 8000.0).sin();
+                sambung_media::g711::ulaw_encode(sample as i16)
+            })
+            .collect();
+        caller.send_to(&rtp_with(0, i, 160 * u32::from(i), i == 0, &pcm), to_relay).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+        while let Ok(Ok((len, from))) = tokio::time::timeout_at(deadline, caller.recv_from(&mut buf)).await {
+            assert_eq!(from, to_relay, "the application's audio comes from A's port");
+            said.push(buf[..len].to_vec());
+        }
+    }
+    let key_press: Vec<_> = sambung_media::dtmf::DtmfSender::new('5', 60 * 160, 100, 10).unwrap().collect();
+    for (n, packet) in key_press.iter().enumerate() {
+        let bytes = rtp_with(101, 60 + n as u16, packet.timestamp, packet.marker, &packet.payload);
+        caller.send_to(&bytes, to_relay).await.unwrap();
+    }
+    let (heard, key) = tokio::time::timeout(Duration::from_secs(5), application).await.unwrap().unwrap();
+    assert_eq!(key, Some('5'));
+    eventually(|| keys.lock().unwrap().iter().any(|k| k.key == '5' && k.leg == Leg::A)).await;
+
+    let amplitude = |pcm: &[f64], frequency: f64| {
+        let w = std::f64::consts::TAU * frequency / 8000.0;
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for &x in pcm {
+            let s = x + 2.0 * w.cos() * s1 - s2;
+            s2 = s1;
+            s1 = s;
+        }
+        2.0 * (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2).max(0.0).sqrt() / pcm.len() as f64
+    };
+    // What the application heard, once the jitter buffer plays: the caller's tone.
+    let steady: Vec<f64> = heard[heard.len() - 2400..].iter().map(|&s| f64::from(s)).collect();
+    let level = amplitude(&steady, 400.0);
+    assert!((8000.0..12_000.0).contains(&level), "the application hears 400 Hz at {level:.0}");
+    // What the caller heard: PCMU of our own source, carrying the application's tone.
+    assert!(said.len() > 30, "{} packets", said.len());
+    let last: Vec<f64> = said[said.len() - 10..]
+        .iter()
+        .flat_map(|p| {
+            let packet = sambung_media::rtp::RtpPacket::parse(p).unwrap();
+            assert_eq!(packet.payload_type(), 0);
+            packet.payload().iter().map(|&c| f64::from(sambung_media::g711::ulaw_decode(c))).collect::<Vec<_>>()
+        })
+        .collect();
+    let level = amplitude(&last, 1000.0);
+    assert!((8000.0..12_000.0).contains(&level), "the caller hears 1 kHz at {level:.0}");
+    let stats = session.release().await;
+    assert!(stats.leg(Leg::A).rtp.sent_packets >= said.len() as u64);
+    assert_eq!(stats.leg(Leg::A).rtp.received_packets, 60 + key_press.len() as u64);
 }

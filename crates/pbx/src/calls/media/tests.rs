@@ -1,5 +1,3 @@
-use std::time::Instant;
-
 use super::*;
 use crate::config::PbxConfig;
 use crate::io::{Now, Outputs};
@@ -37,13 +35,13 @@ impl Harness {
         transport: LegTransport,
         role: Role,
     ) -> Result<SessionDescription, MediaFailure> {
-        let now = Now { instant: Instant::now(), unix_secs: 1_700_000_000 };
+        let now = Now { instant: sambung_testkit::Clock::new().now(), unix_secs: 1_700_000_000 };
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
         self.media.take(&mut ctx, from, body, transport, role)
     }
 
     fn for_leg(&mut self, to: Side, sdp: &SessionDescription, secure: bool) -> Option<Bytes> {
-        let now = Now { instant: Instant::now(), unix_secs: 1_700_000_000 };
+        let now = Now { instant: sambung_testkit::Clock::new().now(), unix_secs: 1_700_000_000 };
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
         self.media.for_leg(&mut ctx, to, sdp, secure)
     }
@@ -205,7 +203,7 @@ fn an_application_answers_with_the_callers_codec_in_the_clear_inside_the_server(
     media.media.allow_plain = false;
     let out = media.take(Side::A, &offer, transport(true), OFFER).unwrap();
     media.media.b_offer = Some(out);
-    let now = Now { instant: Instant::now(), unix_secs: 1_700_000_000 };
+    let now = Now { instant: sambung_testkit::Clock::new().now(), unix_secs: 1_700_000_000 };
     let mut ctx = Ctx { now, sip: &mut media.sip, out: &mut media.out, random: &mut media.random };
     let answer = media.media.answer_in_process(&mut ctx, true).unwrap();
     assert_eq!(answer.format.audio.codec, CodecKind::Pcma, "the caller's first codec");
