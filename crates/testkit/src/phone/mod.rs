@@ -141,6 +141,8 @@ pub struct Phone {
     sent: BTreeMap<TxKey, Sent>,
     call: Call,
     media: Option<PhoneMedia>,
+    /// Where the media of the latest call went.
+    media_peer: Option<SocketAddr>,
     tone: Sine,
     muted: bool,
     registered: bool,
@@ -164,6 +166,7 @@ impl Phone {
             sent: BTreeMap::new(),
             call: Call::Idle,
             media: None,
+            media_peer: None,
             tone: Sine::new(config.tone_hz, config.amplitude, RATE),
             muted: false,
             registered: false,
@@ -207,7 +210,8 @@ impl Phone {
         self.flush();
     }
 
-    /// Rings (180) for an incoming call not yet ringing.
+    /// Rings (180) for an incoming call; again if it already rings (RFC 3261 §13.3.1.1 lets a
+    /// UAS repeat its provisional answer, which UDP may have lost).
     pub fn ring(&mut self, now: Instant) {
         self.send_ringing(now);
         self.flush();
@@ -285,6 +289,12 @@ impl Phone {
     /// The call has media running.
     pub fn has_media(&self) -> bool {
         self.media.is_some()
+    }
+
+    /// Where the phone sends (or sent) the media of its latest call: the address its peer's
+    /// description named.
+    pub fn media_peer(&self) -> Option<SocketAddr> {
+        self.media_peer
     }
 
     /// A key's events are still going out.
@@ -378,6 +388,7 @@ impl Phone {
 
     fn start_media(&mut self, now: Instant, remote: SocketAddr, events: Option<sambung_media::negotiate::EventFormat>) {
         self.stop_media();
+        self.media_peer = Some(remote);
         self.media = Some(PhoneMedia::new(self.config.rtp, remote, events, &mut self.rng, now));
     }
 

@@ -324,7 +324,7 @@ impl Phone {
             }
             invite.headers.remove(HeaderName::Via);
             *calling = new_key;
-            *kept = Box::new(invite);
+            **kept = invite;
         }
         true
     }

@@ -107,7 +107,7 @@ impl World {
     /// A world with call control configured as `config` (its media address is where the
     /// media runtime's ports are; keep [`SERVER`] among its listening addresses).
     pub fn with_config(seed: u64, net: NetConfig, config: PbxConfig) -> World {
-        let mut rng = Rng::new(seed ^ 0x5EED_0F_0A_11);
+        let mut rng = Rng::new(seed ^ 0x5EED_0F0A_11AB);
         let media_ip = config.media_address.unwrap_or(SERVER_IP);
         let pbx = Pbx::new(config, b"the simulated server's secret..", rng.bytes::<32>());
         World {
@@ -464,7 +464,7 @@ impl World {
                 let start = AppStart { call, app, caller, rate, format };
                 let handler = self.factory.as_mut().and_then(|make| make(&start));
                 let entry = self.apps.entry(call).or_insert_with(|| {
-                    let format = start.format.clone().unwrap_or_else(|| pcmu());
+                    let format = start.format.clone().unwrap_or_else(pcmu);
                     AppCall::new(call, format, rate)
                 });
                 entry.start = Some(start);
