@@ -256,9 +256,10 @@ fn a_message_to_an_offline_user_waits_in_the_store() {
 }
 
 /// A stand-in for voicemail: once it hears the caller, says a 1 kHz tone for one second, then
-/// listens; `#` ends the call.
+/// listens; `#` ends the call (and tells of the message left, as voicemail does).
 #[derive(Debug)]
 struct ToneThenHangUpOnHash {
+    start: AppStart,
     tone: Sine,
     /// Frames of tone said so far.
     said: u32,
@@ -276,6 +277,9 @@ impl Application for ToneThenHangUpOnHash {
 
     fn on_key(&mut self, key: char, io: &mut AppIo) {
         if key == '#' {
+            let App::Voicemail { account_id, .. } = self.start.app else { return };
+            let caller = self.start.caller.uri.clone();
+            io.event(Event::VoicemailLeft { account_id, message_id: 1, caller, duration_secs: 1 });
             io.end(AppEnd::Hangup);
         }
     }
@@ -290,7 +294,7 @@ fn voicemail_stand_in_hears_the_caller_and_ends_on_the_pound_key() {
         let bob_id = world.add_user("bob", BOB_HZ, Routing::default()); // voicemail on, never registered
         world.on_app(|start: &AppStart| {
             let tone = Sine::new(APP_HZ, 8000, start.rate);
-            Some(Box::new(ToneThenHangUpOnHash { tone, said: 0 }) as Box<dyn Application>)
+            Some(Box::new(ToneThenHangUpOnHash { start: start.clone(), tone, said: 0 }) as Box<dyn Application>)
         });
         register(&mut world, &["alice"]);
 
@@ -323,6 +327,8 @@ fn voicemail_stand_in_hears_the_caller_and_ends_on_the_pound_key() {
 
         let events: Vec<&Event> = world.events().iter().map(|(_, e)| e).collect();
         assert!(events.iter().any(|e| matches!(e, Event::CallAnswered { by, .. } if by == "voicemail")), "{events:?}");
+        let left = |e: &&Event| matches!(e, Event::VoicemailLeft { account_id, caller, .. } if *account_id == bob_id && caller.starts_with("sip:alice@"));
+        assert!(events.iter().any(left), "the application's own event is in the stream: {events:?}");
         let [record] = records(&world).try_into().expect("one call record");
         assert_eq!((record.call, record.hangup_side, record.cause_code), (*call, "callee", 200));
         assert_eq!(world.media().closed(), [*call]);

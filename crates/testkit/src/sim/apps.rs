@@ -13,7 +13,7 @@
 use std::fmt;
 
 use sambung_media::negotiate::Negotiated;
-use sambung_pbx::{App, AppEnd, Caller};
+use sambung_pbx::{App, AppEnd, Caller, Event, Input};
 
 /// What an application is started with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,11 +51,13 @@ pub struct AppIo {
     ticks: u64,
     pub(super) play: Vec<Vec<i16>>,
     pub(super) end: Option<AppEnd>,
+    pub(super) inputs: Vec<Input>,
+    pub(super) events: Vec<Event>,
 }
 
 impl AppIo {
     pub(super) fn new(rate: u32, ticks: u64) -> AppIo {
-        AppIo { rate, ticks, play: Vec::new(), end: None }
+        AppIo { rate, ticks, play: Vec::new(), end: None, inputs: Vec::new(), events: Vec::new() }
     }
 
     /// The PCM rate.
@@ -81,6 +83,17 @@ impl AppIo {
     /// Ends the call (call control hangs up the caller, or transfers it).
     pub fn end(&mut self, end: AppEnd) {
         self.end.get_or_insert(end);
+    }
+
+    /// Tells call control something, as the server's applications do (a mailbox's new counts:
+    /// [`Input::Mailboxes`]).
+    pub fn input(&mut self, input: Input) {
+        self.inputs.push(input);
+    }
+
+    /// Adds a domain event only the application knows ([`Event::VoicemailLeft`]).
+    pub fn event(&mut self, event: Event) {
+        self.events.push(event);
     }
 }
 

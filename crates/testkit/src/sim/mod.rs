@@ -398,15 +398,27 @@ impl World {
         }
     }
 
-    /// Carries out what an application did.
+    /// Carries out what an application did, then runs call control on it.
     fn app_io(&mut self, call: u64, io: AppIo) {
+        self.queue_app_io(call, io);
+        self.pump();
+    }
+
+    /// Carries out what an application did; what is for call control waits in the pending
+    /// inputs.
+    fn queue_app_io(&mut self, call: u64, io: AppIo) {
         for frame in &io.play {
             self.app_play(call, frame);
         }
+        let elapsed = self.clock.elapsed();
+        self.events.extend(io.events.into_iter().map(|event| (elapsed, event)));
+        self.pending.extend(io.inputs);
         if let Some(end) = io.end
-            && self.apps.get(&call).is_some_and(|a| a.ended.is_none())
+            && let Some(app) = self.apps.get_mut(&call)
+            && app.ended.is_none()
         {
-            self.app_end(call, end);
+            app.ended = Some(end.clone());
+            self.pending.push_back(Input::AppEnded { call, end });
         }
     }
 
@@ -471,19 +483,10 @@ impl World {
                 entry.handler = handler;
             }
             AppRequest::Key { call, key } => {
-                let io = self.apps.get_mut(&call).and_then(|app| app.key(key));
-                if let Some(io) = io {
-                    // An end asked for here is fed to call control after this input.
-                    for frame in &io.play {
-                        self.app_play(call, frame);
-                    }
-                    if let Some(end) = io.end
-                        && let Some(app) = self.apps.get_mut(&call)
-                        && app.ended.is_none()
-                    {
-                        app.ended = Some(end.clone());
-                        self.pending.push_back(Input::AppEnded { call, end });
-                    }
+                // Called while call control's outputs are drained: what the application asks of
+                // it is fed after this input.
+                if let Some(io) = self.apps.get_mut(&call).and_then(|app| app.key(key)) {
+                    self.queue_app_io(call, io);
                 }
             }
             AppRequest::Stop { call } => {
