@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use sambung_pbx::{Inbound, Input, Now, Output, Pbx, PbxConfig, Transmit};
 use sambung_sip::{FrameError, HeaderName, Message, Response, Transport};
+use sambung_testkit::Clock;
 
 type Core = Pbx;
 
@@ -37,7 +38,7 @@ fn next_timeout(core: &mut Core) -> Option<Instant> {
 }
 
 fn now() -> Now {
-    Now { instant: sambung_testkit::Clock::new().now(), unix_secs: 1_700_000_000 }
+    Now { instant: Clock::new().now(), unix_secs: 1_700_000_000 }
 }
 
 fn inbound(text: &str) -> Inbound {
@@ -201,7 +202,7 @@ fn retransmitted_request_gets_the_same_answer_from_the_transaction() {
 #[test]
 fn final_answer_to_invite_is_retransmitted_until_ack_over_udp() {
     let mut core = core();
-    let start = sambung_testkit::Clock::new().now();
+    let start = Clock::new().now();
     let at = |ms: u64| Now { instant: start + std::time::Duration::from_millis(ms), unix_secs: 1_700_000_000 };
     let invite = request("INVITE", "sip:bob@sambung.example", "");
     core.handle_input(Input::Message(inbound(&invite)), at(0));

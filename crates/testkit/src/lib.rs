@@ -5,6 +5,12 @@
 //! - [`Rng`]: a small seeded PRNG (SplitMix64): the same seed gives the same run.
 //! - [`Network`]: an in-memory datagram network with seeded loss, duplication, reordering and
 //!   delay, delivering on the virtual clock.
+//! - [`phone`]: a scripted SIP phone (digest REGISTER, INVITE and MESSAGE, ringing and answering
+//!   when told, BYE, CANCEL) with an RTP side that plays its own tone, records what it hears and
+//!   presses RFC 4733 keys; [`audio`] measures what it heard.
+//! - [`sim`]: whole-call simulation: phones, call control and its media sessions, a store and
+//!   applications on one seeded network and the virtual clock ([`sim::World`]), deterministic
+//!   per seed.
 //!
 //! # Run loop
 //!
@@ -30,9 +36,12 @@
 //! assert_eq!(net.stats().delivered + net.stats().dropped, 10 + net.stats().duplicated);
 //! ```
 
+pub mod audio;
 mod clock;
 mod net;
+pub mod phone;
 mod rng;
+pub mod sim;
 
 pub use clock::Clock;
 pub use net::{Datagram, NetConfig, NetStats, Network};

@@ -1,7 +1,7 @@
 //! A driver for call control in tests: a virtual clock, the devices' messages written out as a
 //! phone would send them, and a media runtime that answers at once with made-up ports.
 
-#![allow(dead_code, clippy::result_large_err)]
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -83,8 +83,8 @@ impl Rig {
 
     pub fn with_config(config: PbxConfig) -> Rig {
         let pbx = Pbx::new(config, b"0123456789abcdef0123456789abcdef", [9; 32]);
-        let start = sambung_testkit::Clock::new().now();
-        let mut rig = Rig { pbx, start, ms: 0, outputs: Vec::new(), media_ports: true };
+        let mut rig =
+            Rig { pbx, start: sambung_testkit::Clock::new().now(), ms: 0, outputs: Vec::new(), media_ports: true };
         rig.set_accounts(vec![account(1, "alice", Routing::default()), account(2, "bob", Routing::default())]);
         rig.input(Input::Bindings(vec![binding(2, "bob", BOB)]));
         rig.take_outputs();
@@ -166,28 +166,28 @@ impl Rig {
     pub fn store_writes(&mut self) -> Vec<StoreWrite> {
         self.take_where(|o| match o {
             Output::Store(w) => Ok(w),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
     }
 
     pub fn events(&mut self) -> Vec<Event> {
         self.take_where(|o| match o {
             Output::Event(e) => Ok(e),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
     }
 
     pub fn app_requests(&mut self) -> Vec<AppRequest> {
         self.take_where(|o| match o {
             Output::App(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
     }
 
     pub fn media_commands(&mut self) -> Vec<MediaCommand> {
         self.take_where(|o| match o {
             Output::Media(c) => Ok(c),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
     }
 
@@ -202,13 +202,13 @@ impl Rig {
             .collect()
     }
 
-    fn take_where<T>(&mut self, mut pick: impl FnMut(Output) -> Result<T, Output>) -> Vec<T> {
+    fn take_where<T>(&mut self, mut pick: impl FnMut(Output) -> Result<T, Box<Output>>) -> Vec<T> {
         let mut taken = Vec::new();
         let mut kept = Vec::new();
         for output in self.outputs.drain(..) {
             match pick(output) {
                 Ok(t) => taken.push(t),
-                Err(other) => kept.push(other),
+                Err(other) => kept.push(*other),
             }
         }
         self.outputs = kept;

@@ -1,7 +1,15 @@
+use std::time::Instant;
+
 use super::*;
 use crate::config::PbxConfig;
 use crate::io::{Now, Outputs};
 use crate::sip::Sip;
+
+/// The time of each call: only the Unix seconds matter here.
+#[allow(clippy::disallowed_methods)] // a test reads the real clock once, for a base instant
+fn now() -> Now {
+    Now { instant: Instant::now(), unix_secs: 1_700_000_000 }
+}
 
 const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const KEY: &str = "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
@@ -35,13 +43,13 @@ impl Harness {
         transport: LegTransport,
         role: Role,
     ) -> Result<SessionDescription, MediaFailure> {
-        let now = Now { instant: sambung_testkit::Clock::new().now(), unix_secs: 1_700_000_000 };
+        let now = now();
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
         self.media.take(&mut ctx, from, body, transport, role)
     }
 
     fn for_leg(&mut self, to: Side, sdp: &SessionDescription, secure: bool) -> Option<Bytes> {
-        let now = Now { instant: sambung_testkit::Clock::new().now(), unix_secs: 1_700_000_000 };
+        let now = now();
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
         self.media.for_leg(&mut ctx, to, sdp, secure)
     }
@@ -203,7 +211,7 @@ fn an_application_answers_with_the_callers_codec_in_the_clear_inside_the_server(
     media.media.allow_plain = false;
     let out = media.take(Side::A, &offer, transport(true), OFFER).unwrap();
     media.media.b_offer = Some(out);
-    let now = Now { instant: sambung_testkit::Clock::new().now(), unix_secs: 1_700_000_000 };
+    let now = now();
     let mut ctx = Ctx { now, sip: &mut media.sip, out: &mut media.out, random: &mut media.random };
     let answer = media.media.answer_in_process(&mut ctx, true).unwrap();
     assert_eq!(answer.format.audio.codec, CodecKind::Pcma, "the caller's first codec");
