@@ -31,6 +31,12 @@ impl AppPort {
     pub fn rate(&self) -> u32 {
         self.rate
     }
+
+    /// The channels, for a driver of its own (the simulated world of the tests): the frames
+    /// the application hears, the frames it says, the keys it gets.
+    pub fn into_parts(self) -> (mpsc::Sender<Vec<i16>>, mpsc::Receiver<Vec<i16>>, mpsc::Sender<char>) {
+        (self.heard, self.played, self.keys)
+    }
 }
 
 /// The application's side: what it hears, what it plays, the keys it gets.

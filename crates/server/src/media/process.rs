@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use sambung_media::session::{APP_QUEUE, LegId, LegKind, Receive, SessionEvent, TICK};
 use tokio::sync::mpsc::error::TrySendError;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::forward::{Buffers, Relay, SLOT, kind_index, send_one};
 use super::session::{Command, DROPPED, KeyEvent, Leg, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES};
@@ -85,7 +85,7 @@ impl Relay {
             match event {
                 SessionEvent::Key { leg, stream, key, duration_ms } => {
                     let leg = if leg == self.legs[0] { Leg::A } else { Leg::B };
-                    debug!(call = %self.call, %leg, stream, %key, duration_ms, "DTMF event");
+                    info!(call = %self.call, %leg, stream, key = %key, duration_ms, "key pressed");
                     if let Some(keys) = &self.keys {
                         keys.send(KeyEvent { call: self.call.clone(), leg, key, duration_ms });
                     }
