@@ -11,6 +11,7 @@
 //! world itself.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,7 +180,7 @@ fn world(seed: u64) -> (World, Rc<RefCell<Server>>, i64) {
 struct Rt(Rc<RefCell<Server>>);
 
 impl Rt {
-    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.0.borrow().runtime.block_on(future)
     }
 }
