@@ -521,7 +521,10 @@ fn an_application_frame_of_the_wrong_length_is_an_error() {
 #[test]
 fn ticks_catch_up_but_not_without_end() {
     let (mut session, _a, b, start, _) = app_pair(8000);
+    assert_eq!(session.due_ticks(ms(start, 500)), 1, "a clock that starts ticks once");
     session.handle_timeout(start);
+    assert_eq!((session.due_ticks(ms(start, 19)), session.due_ticks(ms(start, 80))), (0, 4));
+    assert_eq!(session.due_ticks(ms(start, 10_000)), MAX_BURST);
     assert_eq!(session.poll_timeout(), Some(ms(start, 20)));
     let heard = |s: &mut MediaSession| events(s).iter().filter(|e| matches!(e, SessionEvent::AppAudio { .. })).count();
     assert_eq!(heard(&mut session), 1);

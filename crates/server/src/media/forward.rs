@@ -179,9 +179,11 @@ impl Relay {
     /// Runs until the session handle is dropped.
     pub(super) async fn run(mut self) {
         while poll_fn(|cx| self.poll_ready(cx)).await {
-            let now = Instant::now();
-            if let Some(due) = self.deadline.filter(|&at| at <= now) {
-                self.tick(due.into_std(), now.into_std());
+            if let Some(due) = self.deadline {
+                let now = Instant::now();
+                if due <= now {
+                    self.tick(now.into_std());
+                }
             }
             BUFFERS.with_borrow_mut(|buffers| {
                 for k in 0..self.ready.len() {
