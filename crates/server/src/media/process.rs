@@ -110,7 +110,13 @@ impl Relay {
         }
     }
 
+    /// Applies a command of the handle, then refreshes the fast path's routes.
     pub(super) fn apply(&mut self, command: Command) {
+        self.apply_command(command);
+        self.refresh_routes();
+    }
+
+    fn apply_command(&mut self, command: Command) {
         let call = self.call.clone();
         match command {
             Command::SetPeer { leg, stream, peer } => {
