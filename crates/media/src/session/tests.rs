@@ -481,11 +481,13 @@ fn an_application_hears_and_says_a_tone_across_srtp() {
     let level = amplitude(&alice_hears, 8000, 1000.0);
     assert!((8500.0..11_500.0).contains(&level), "alice hears the application's tone, got {level:.0}");
     assert!(said.iter().all(|p| RtpPacket::parse(p).unwrap().payload_type() == 0));
-    // RTCP to an application ends here; keys the caller presses reach it as events.
-    assert_eq!(
-        session.receive(start, Channel::rtcp(a, 0), addr("192.0.2.10:4001"), &mut vec![0; 40]),
-        Receive::Dropped
-    );
+    // SRTCP to an application ends here (garbage does not authenticate); keys the caller presses
+    // reach it as events.
+    let rtcp_from = addr("192.0.2.10:4001");
+    let mut report = vec![0x80, 201, 0, 1, 0, 0, 0x51, 0x51];
+    alice.context().protect_rtcp(&mut report).unwrap();
+    assert_eq!(session.receive(start, Channel::rtcp(a, 0), rtcp_from, &mut report), Receive::Consumed);
+    assert_eq!(session.receive(start, Channel::rtcp(a, 0), rtcp_from, &mut vec![0; 40]), Receive::Dropped);
     for (n, packet) in DtmfSender::new('7', 9000, 100, 10).unwrap().enumerate() {
         let mut buf = rtp_with(101, 100 + n as u16, packet.timestamp, packet.marker, &packet.payload);
         alice_tx.protect_rtp(&mut buf).unwrap();
@@ -521,7 +523,10 @@ fn an_application_frame_of_the_wrong_length_is_an_error() {
 #[test]
 fn ticks_catch_up_but_not_without_end() {
     let (mut session, _a, b, start, _) = app_pair(8000);
+    assert_eq!(session.due_ticks(ms(start, 500)), 1, "a clock that starts ticks once");
     session.handle_timeout(start);
+    assert_eq!((session.due_ticks(ms(start, 19)), session.due_ticks(ms(start, 80))), (0, 4));
+    assert_eq!(session.due_ticks(ms(start, 10_000)), MAX_BURST);
     assert_eq!(session.poll_timeout(), Some(ms(start, 20)));
     let heard = |s: &mut MediaSession| events(s).iter().filter(|e| matches!(e, SessionEvent::AppAudio { .. })).count();
     assert_eq!(heard(&mut session), 1);

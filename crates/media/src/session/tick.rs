@@ -19,6 +19,20 @@ impl MediaSession {
         }
     }
 
+    /// How many ticks [`Self::handle_timeout`] would run at `now` (a driver feeding an
+    /// application one frame per tick gives it that many).
+    pub fn due_ticks(&self, now: Instant) -> u32 {
+        match self.schedule {
+            Schedule::Idle => 0,
+            Schedule::Start => 1,
+            Schedule::At(at) if at > now => 0,
+            Schedule::At(at) => {
+                let behind = now.duration_since(at).as_nanos() / TICK.as_nanos();
+                u32::try_from(behind + 1).unwrap_or(u32::MAX).min(MAX_BURST)
+            }
+        }
+    }
+
     /// Runs every tick due at `now`: missed ones are caught up at once, up to [`MAX_BURST`];
     /// beyond that the rest are skipped.
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -52,6 +52,9 @@ pub(super) struct Socket {
     pub(super) leg: usize,
     /// False while its leg is handed to an application: nothing is read from it.
     pub(super) listen: bool,
+    /// The socket this one's packets go out of while its stream is plain (the fast path),
+    /// from the session's hooks; refreshed whenever a command changes the session.
+    pub(super) fast: Option<usize>,
 }
 
 /// The state of a session task.
@@ -147,11 +150,11 @@ impl Relay {
             let (stream, leg) = (i / 2, i % 2);
             for (socket, kind) in pair.into_iter().zip([Kind::Rtp, Kind::Rtcp]) {
                 let channel = Channel { leg: legs[leg], stream, kind };
-                by_leg[leg].push(Socket { socket, channel, leg, listen: true });
+                by_leg[leg].push(Socket { socket, channel, leg, listen: true, fast: None });
             }
         }
         let [a, b] = by_leg;
-        Relay {
+        let mut relay = Relay {
             call,
             sockets: a.into_iter().chain(b).collect(),
             legs,
@@ -167,6 +170,18 @@ impl Relay {
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             deadline: None,
             _finish: finish,
+        };
+        relay.refresh_routes();
+        relay
+    }
+
+    /// Finds, for each socket, where its packets go on the fast path: out of the partner's
+    /// socket while the stream is plain ([`MediaSession::is_plain`], [`MediaSession::partner`]).
+    pub(super) fn refresh_routes(&mut self) {
+        for i in 0..self.sockets.len() {
+            let channel = self.sockets[i].channel;
+            let to = if self.session.is_plain(channel.stream) { self.session.partner(channel) } else { None };
+            self.sockets[i].fast = to.and_then(|to| self.socket_of(to));
         }
     }
 
@@ -179,9 +194,11 @@ impl Relay {
     /// Runs until the session handle is dropped.
     pub(super) async fn run(mut self) {
         while poll_fn(|cx| self.poll_ready(cx)).await {
-            let now = Instant::now();
-            if let Some(due) = self.deadline.filter(|&at| at <= now) {
-                self.tick(due.into_std(), now.into_std());
+            if let Some(due) = self.deadline {
+                let now = Instant::now();
+                if due <= now {
+                    self.tick(now.into_std());
+                }
             }
             BUFFERS.with_borrow_mut(|buffers| {
                 for k in 0..self.ready.len() {
@@ -257,11 +274,10 @@ impl Relay {
     /// Forwards the `filled` buffers just received on socket `i` to its partner's endpoint, in
     /// batches when the stream is plain; else one by one through the session.
     fn forward(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
-        let channel = self.sockets[i].channel;
-        let partner = if self.session.is_plain(channel.stream) { self.session.partner(channel) } else { None };
-        let Some((to, out)) = partner.and_then(|to| Some((to, self.socket_of(to)?))) else {
+        let Some(out) = self.sockets[i].fast else {
             return self.forward_each(i, filled, buffers);
         };
+        let (channel, to) = (self.sockets[i].channel, self.sockets[out].channel);
         let (leg, kind, out_leg) = (self.sockets[i].leg, kind_index(channel.kind), self.sockets[out].leg);
         let mut inbound = [0u64; 6];
         let mut outbound = [0u64; 6];

@@ -23,19 +23,26 @@
 //!
 //! # Design
 //!
-//! One tokio task per session serves all its sockets (both legs, RTP and RTCP, every stream).
-//! A leg's outgoing destination is learnt from packets arriving on that leg's own sockets, and
-//! used when forwarding the other leg's packets: with one task the latching state stays
-//! task-local, without locks or messages between tasks, and a session costs one task instead
-//! of two or four. A session's sockets never need more than one core: an audio call is 100
-//! packets per second each way.
+//! What happens to each packet is decided by a [`sambung_media::session::MediaSession`] (sans-IO:
+//! legs, a router, SRTP per leg, DTMF, transcoding, application legs and mixes); this module owns
+//! the sockets, the clock and the tasks. A session here has two RTP legs, A and B, paired; leg B
+//! can be handed to an application inside the server ([`RelaySession::attach_app`], [`app_port`]).
 //!
-//! The task waits for any of its sockets to be readable, then drains each ready socket in
-//! batches: `recvmmsg` (up to 32 datagrams, and several more per buffer with UDP GRO) into a
-//! buffer shared by all sessions on the worker thread, and `sendmsg` out of the other leg's
-//! socket, coalescing equal-sized datagrams to one destination into one UDP GSO send. The
-//! batching comes from the `quinn-udp` crate (its unsafe code stays there); nothing is
-//! allocated per packet. `examples/relay_bench.rs` measures it; `docs/media.md` has the figures.
+//! One tokio task per session serves all its sockets (both legs, RTP and RTCP, every stream)
+//! and owns its `MediaSession`. A leg's outgoing destination is learnt from packets arriving on
+//! that leg's own sockets, and used when forwarding the other leg's packets: with one task the
+//! latching state stays task-local, without locks or messages between tasks, and a session
+//! costs one task instead of two or four. A session's sockets never need more than one core: an
+//! audio call is 100 packets per second each way.
+//!
+//! The task waits for any of its sockets to be readable (or for the session's next 20 ms tick,
+//! when it has one), then drains each ready socket in batches: `recvmmsg` (up to 32 datagrams,
+//! and several more per buffer with UDP GRO) into a buffer shared by all sessions on the worker
+//! thread. A plain stream is forwarded out of the other leg's socket with the session's latches
+//! only, coalescing equal-sized datagrams to one destination into one UDP GSO send; the others
+//! go through [`sambung_media::session::MediaSession::receive`] one by one. The batching comes
+//! from the `quinn-udp` crate (its unsafe code stays there); nothing is allocated per packet.
+//! `examples/relay_bench.rs` measures it; `docs/media.md` has the figures.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

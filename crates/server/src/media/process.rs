@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use sambung_media::session::{APP_QUEUE, LegId, LegKind, Receive, SessionEvent, TICK};
+use sambung_media::session::{APP_QUEUE, LegId, LegKind, Receive, SessionEvent};
 use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, info};
 
@@ -58,12 +58,12 @@ impl Relay {
         }
     }
 
-    /// Runs the session's ticks, due since `due`, at `now`, after giving it one frame the
-    /// application played for each of them: the channel is the application's queue, and it
-    /// waits while the channel is full, so its frames are paced by the session's clock.
-    pub(super) fn tick(&mut self, due: Instant, now: Instant) {
+    /// Runs the session's ticks due at `now`, after giving it one frame the application played
+    /// for each of them: the channel is the application's queue, and it waits while the channel
+    /// is full, so its frames are paced by the session's clock.
+    pub(super) fn tick(&mut self, now: Instant) {
         if let Some(app) = &mut self.app {
-            let ticks = (now.saturating_duration_since(due).as_millis() / TICK.as_millis()) as usize + 1;
+            let ticks = self.session.due_ticks(now) as usize;
             for _ in 0..ticks.min(APP_QUEUE) {
                 let Ok(frame) = app.played.try_recv() else { break };
                 if let Err(error) = self.session.app_play(self.legs[1], &frame) {
@@ -110,7 +110,13 @@ impl Relay {
         }
     }
 
+    /// Applies a command of the handle, then refreshes the fast path's routes.
     pub(super) fn apply(&mut self, command: Command) {
+        self.apply_command(command);
+        self.refresh_routes();
+    }
+
+    fn apply_command(&mut self, command: Command) {
         let call = self.call.clone();
         match command {
             Command::SetPeer { leg, stream, peer } => {
