@@ -233,16 +233,23 @@ fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
         );
     }
 
-    // bob comes online: the stored message arrives, once.
+    // bob comes online: the stored message arrives, once. Whatever his registration makes the
+    // server send him comes before a message alice sends after it (the server handles both in
+    // order), so once that later message has arrived, the count is final.
     let bob_config = config(&BOB, &server, &silence);
     let mut bob = start_registered(&dir.join("bob"), bob_config.clone(), &server);
     let seen = wait_message(&mut bob, text, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_secs(3));
+    let marker = "sent after bob registered";
+    alice.command(&format!("/message {marker}"));
+    if wait_message(&mut bob, marker, Duration::from_secs(10)) != 1 {
+        fail_with_logs("alice's next message did not reach bob within 10 s", &[&alice, &bob], &server);
+    }
     let seen_later = strip_ansi(&bob.log()).matches(&format!("\"{text}\"")).count();
     if seen != 1 || seen_later != 1 {
         fail_with_logs(
             &format!(
-                "bob must get the stored message once on registering; seen {seen} times, {seen_later} after 3 s more"
+                "bob must get the stored message once on registering; seen {seen} times, {seen_later} by the time \
+                 alice's next message arrived"
             ),
             &[&alice, &bob],
             &server,
@@ -252,7 +259,15 @@ fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
 
     // bob again (a new registration): the message was delivered, so it does not come back.
     let mut again = start_registered(&dir.join("bob-again"), bob_config, &server);
-    std::thread::sleep(Duration::from_secs(3));
+    let marker = "sent after bob registered again";
+    alice.command(&format!("/message {marker}"));
+    if wait_message(&mut again, marker, Duration::from_secs(10)) != 1 {
+        fail_with_logs(
+            "alice's next message did not reach bob's new registration within 10 s",
+            &[&alice, &again],
+            &server,
+        );
+    }
     let repeated = strip_ansi(&again.log()).matches(&format!("\"{text}\"")).count();
     if repeated != 0 {
         fail_with_logs(

@@ -10,13 +10,15 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::clients::{
-    Baresip, BaresipConfig, Cleanup, User, fail_with_logs, pesq, quit, require_tool, server_config, server_rtp_range,
-    server_with_users, silence_wav, speech_wav, start_registered, strip_ansi, wav_rms, wav_seconds,
+    Baresip, BaresipConfig, Cleanup, User, fail_with_logs, pesq, poll_until, quit, require_tool, server_config,
+    server_rtp_range, server_with_users, silence_wav, speech_wav, start_registered, strip_ansi, wav_rms, wav_seconds,
 };
 use common::{Server, free_port, temp_dir};
 use sambung_media::rtp::RtpPacket;
@@ -175,7 +177,7 @@ impl Capture {
         require_tool("tcpdump", "tcpdump");
         let file = dir.join("relay.pcap");
         let filter = format!("udp portrange {}-{}", ports.0, ports.1);
-        let child = Command::new("tcpdump")
+        let mut child = Command::new("tcpdump")
             .args(["-i", "lo", "-n", "-U", "-s", "0", "-w"])
             .arg(&file)
             .arg(filter)
@@ -183,9 +185,29 @@ impl Capture {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start tcpdump");
-        // tcpdump says "listening on lo" once the capture runs.
-        std::thread::sleep(Duration::from_millis(1500));
-        Capture { child: Some(child), file }
+        // tcpdump says "listening on lo" on standard error once the capture runs.
+        let said = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("tcpdump's stderr");
+        let sink = said.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let mut capture = Capture { child: Some(child), file };
+        let listening = poll_until(Duration::from_secs(20), || {
+            said.lock().unwrap().contains("listening on lo") || capture.exited()
+        });
+        assert!(
+            listening && !capture.exited(),
+            "tcpdump did not start capturing on lo within 20 s (it needs root or CAP_NET_RAW): {}",
+            said.lock().unwrap()
+        );
+        capture
+    }
+
+    fn exited(&mut self) -> bool {
+        self.child.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some())
     }
 
     /// Stops the capture; returns each UDP datagram's (source port, destination port, payload).
@@ -358,10 +380,7 @@ fn dtmf_pressed_in_baresip_reaches_the_key_event_stream() {
     let digits = "1590*#";
     let reply = call.alice.send_dtmf(digits);
     println!("ctrl_tcp: {reply}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while keys_pressed(&server.log()).len() < digits.len() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until(Duration::from_secs(10), || keys_pressed(&server.log()).len() >= digits.len());
     let pressed = keys_pressed(&server.log());
     call.alice.command("/hangup");
     quit(&mut call.alice);

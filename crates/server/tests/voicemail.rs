@@ -54,6 +54,14 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// The keys in the server log's `key pressed` lines (RFC 4733 events the relay got), in order.
+fn keys_logged(log: &str) -> String {
+    log.lines()
+        .filter(|line| line.contains("key pressed"))
+        .filter_map(|line| line.split("key=").nth(1)?.chars().next())
+        .collect()
+}
+
 #[test]
 fn voicemail_left_by_baresip_lights_the_lamp_is_emailed_and_survives_a_restart() {
     require_tool("baresip", "baresip");
@@ -94,8 +102,16 @@ fn voicemail_left_by_baresip_lights_the_lamp_is_emailed_and_survives_a_restart()
     if !alice.wait_for(Duration::from_secs(20), |log| log.contains("Call established")) {
         fail_with_logs("the voicemail did not answer alice within 20 s", &[&alice], &server);
     }
-    std::thread::sleep(Duration::from_secs_f64(wav_seconds(&says)));
-    alice.command("/hangup");
+    // baresip hangs up by itself when its microphone file ends (../shared/interop/BARESIP.md):
+    // wait for that, allowing the file's length and 20 s more.
+    let spoken = Duration::from_secs_f64(wav_seconds(&says));
+    if !alice.wait_for(spoken + Duration::from_secs(20), |log| log.contains(" terminated (duration")) {
+        fail_with_logs(
+            &format!("alice's call did not end within {:.0} s of being answered", spoken.as_secs_f64() + 20.0),
+            &[&alice],
+            &server,
+        );
+    }
     quit(&mut alice);
     // what alice heard: the greeting (speech, not silence)
     if let Some(heard) = alice.recorded("-dec.wav").last() {
@@ -173,17 +189,36 @@ fn mailbox_menu_by_rfc4733_keys_and_a_feature_code_that_survives_a_restart() {
     if !bob.wait_for(Duration::from_secs(20), |log| log.contains("Call established")) {
         fail_with_logs("the mailbox did not answer *97 within 20 s", &[&bob], &server);
     }
-    // the summary and the menu, then 1: the new message plays, then 9: saved
-    std::thread::sleep(Duration::from_secs(4));
+    // The mailbox takes keys once it is open (a key stops a prompt and is kept for the menu).
+    if !wait_until(Duration::from_secs(20), || server.log().contains("mailbox opened")) {
+        fail_with_logs("the mailbox did not open within 20 s of the call", &[&bob], &server);
+    }
+    let counts = |dir: &Path| with_store(dir, async |store, bob| store.voicemail_counts(bob).await.expect("counts"));
+    // 1: the new message plays (its introduction, then the recording).
     bob.send_dtmf("1");
-    let saved = |dir: &Path| with_store(dir, async |store, bob| store.voicemail_counts(bob).await.expect("counts"));
-    std::thread::sleep(Duration::from_secs(8));
+    if !wait_until(Duration::from_secs(10), || keys_logged(&server.log()) == "1") {
+        fail_with_logs("the server did not get key 1 within 10 s", &[&bob], &server);
+    }
+    assert_eq!(counts(&dir), (1, 0), "the message is still new while it plays");
+    // 9 while it plays: saved at once. Playing a message to its end saves it too, so the key
+    // must save it sooner than the recording (about 4 s, after its introduction) could end.
     bob.send_dtmf("9");
-    let ok = wait_until(Duration::from_secs(30), || saved(&dir) == (0, 1));
+    let pressed = Instant::now();
+    let limit = Duration::from_secs_f64(wav_seconds(&speech));
+    let ok = wait_until(limit, || counts(&dir) == (0, 1));
     bob.command("/hangup");
     quit(&mut bob);
     if !ok {
-        fail_with_logs(&format!("the message is not saved: counts {:?}", saved(&dir)), &[&bob], &server);
+        fail_with_logs(
+            &format!(
+                "key 9 did not save the message within {limit:?} (counts {:?} after {:?}; keys the server got: {:?})",
+                counts(&dir),
+                pressed.elapsed(),
+                keys_logged(&server.log())
+            ),
+            &[&bob],
+            &server,
+        );
     }
 
     // *78 from the phone: do-not-disturb on, kept across a restart
@@ -199,5 +234,5 @@ fn mailbox_menu_by_rfc4733_keys_and_a_feature_code_that_survives_a_restart() {
     server.terminate(Duration::from_secs(10));
     let _server = Server::start_owning(dir.clone(), &extra);
     assert!(dnd(&dir), "do-not-disturb survives a restart");
-    assert_eq!(saved(&dir), (0, 1), "the saved message survives a restart");
+    assert_eq!(counts(&dir), (0, 1), "the saved message survives a restart");
 }
