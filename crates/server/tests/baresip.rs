@@ -142,6 +142,26 @@ fn call_between_two_baresips_carries_speech_both_ways() {
     }
 }
 
+/// The baseline for [`MIN_PESQ`]: the same speech and codec in a call between the two
+/// baresips with no server in between (../shared/interop/BARESIP.md). A measurement, run by
+/// hand: `cargo test -p sambung-server --test baresip -- --ignored --nocapture baseline`.
+#[test]
+#[ignore = "a measurement for the PESQ floor, run by hand"]
+fn baseline_direct_call_without_a_server() {
+    let dir = temp_dir("baresip-baseline");
+    let _cleanup = Cleanup(dir.clone());
+    let alice_says = speech_wav(&dir, "alice-says", ALICE_SPEECH, 0.5, 1.5);
+    let bob_reference = speech_wav(&dir, "bob-reference", BOB_SPEECH, 0.5, 0.5);
+    let bob_says = speech_wav(&dir, "bob-says", BOB_SPEECH, 0.5, (wav_seconds(&alice_says) + 5.0) as f32);
+    let (alice, bob) = common::clients::direct_call(&dir, &alice_says, &bob_says, |_| {});
+    for (listener, speaker, reference) in [(&bob, "alice", &alice_says), (&alice, "bob", &bob_reference)] {
+        let heard = listener.recorded("-dec.wav");
+        let heard = heard.last().expect("a recording");
+        let score = pesq(reference, heard, "nb");
+        println!("PESQ (nb, PCMU) {speaker} -> {} with no server: {score:.2}", listener.config.user);
+    }
+}
+
 /// Waits for `text` to show up as a received message in `phone`'s log
 /// (`sip:alice@...: "text"`); returns how many times it did.
 fn wait_message(phone: &mut Baresip, text: &str, limit: Duration) -> usize {

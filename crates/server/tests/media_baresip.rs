@@ -166,6 +166,29 @@ fn opus_phone_and_pcmu_phone_hear_each_other_through_transcoding() {
     }
 }
 
+/// The baselines for the transcoding floors: the same speech in a PCMU call between the two
+/// baresips with no server in between (../shared/interop/BARESIP.md), scored as the transcoding
+/// test scores each direction: what bob heard (nb, 8 kHz), and what alice heard (wb, 16 kHz;
+/// PCMU's narrow band is the ceiling of that direction, since bob's phone sends PCMU).
+/// A measurement, run by hand:
+/// `cargo test -p sambung-server --test media_baresip -- --ignored --nocapture baseline`.
+#[test]
+#[ignore = "a measurement for the PESQ floors, run by hand"]
+fn baseline_direct_pcmu_call_without_a_server() {
+    let dir = temp_dir("media-baseline");
+    let _cleanup = Cleanup(dir.clone());
+    let (alice_says, bob_says, bob_reference) = speech(&dir);
+    let (alice, bob) = common::clients::direct_call(&dir, &alice_says, &bob_says, |_| {});
+    for (who, phone, reference, rate, mode) in
+        [("bob", &bob, &alice_says, 8000, "nb"), ("alice", &alice, &bob_reference, 16000, "wb")]
+    {
+        let heard = phone.recorded("-dec.wav");
+        let heard = mono(heard.last().expect("a recording"), rate);
+        let score = pesq(&mono(reference, rate), &heard, mode);
+        println!("PESQ ({mode}) of what {who} heard in a direct PCMU call: {score:.2}");
+    }
+}
+
 /// tcpdump writing every UDP packet to and from the relay's ports on loopback into a file;
 /// stopped (and the file flushed) by [`Capture::finish`].
 struct Capture {

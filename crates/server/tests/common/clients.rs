@@ -762,6 +762,8 @@ pub struct BaresipConfig {
     pub mediaenc: Option<String>,
     /// Load `ctrl_tcp` listening on this port (`sndcode` sends DTMF during a call).
     pub ctrl_port: Option<u16>,
+    /// Register with the server (`regint=300`); off for a call without a server.
+    pub register: bool,
 }
 
 impl BaresipConfig {
@@ -780,6 +782,29 @@ impl BaresipConfig {
             tls: false,
             mediaenc: None,
             ctrl_port: None,
+            register: true,
+        }
+    }
+
+    /// An instance that registers nowhere: its account names its own SIP port, and it is
+    /// called, or calls, directly (no server in between).
+    pub fn direct(user: &str, audio: &Path) -> BaresipConfig {
+        let sip_port = baresip_sip_port();
+        BaresipConfig {
+            user: user.to_owned(),
+            password: "unused".to_owned(),
+            server_port: sip_port,
+            sip_port,
+            audio: audio.to_owned(),
+            rtp_ports: baresip_rtp_ports(),
+            contacts: Vec::new(),
+            commands: Vec::new(),
+            quit_after: Duration::from_secs(55),
+            codecs: "PCMU/8000".to_owned(),
+            tls: false,
+            mediaenc: None,
+            ctrl_port: None,
+            register: false,
         }
     }
 }
@@ -853,11 +878,12 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode=auto;regint=300;audio_codecs={}{}\n",
+                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode=auto;regint={};audio_codecs={}{}\n",
                 config.user,
                 config.server_port,
                 if config.tls { "tls" } else { "udp" },
                 config.password,
+                if config.register { 300 } else { 0 },
                 config.codecs,
                 config.mediaenc.as_ref().map(|m| format!(";mediaenc={m}")).unwrap_or_default()
             ),
@@ -1115,4 +1141,41 @@ pub fn server_dir_with_users(extra: &str, users: &[User<'_>]) -> PathBuf {
         add_user(&config, user);
     }
     dir
+}
+
+/// A call between two baresips with no server in between, as in the baseline of
+/// ../shared/interop/BARESIP.md: bob listens, alice dials his own SIP port; both speak their
+/// files (`tweak` sets codecs); returns both once the call has ended and they have quit (their
+/// recordings are complete).
+pub fn direct_call(
+    dir: &Path,
+    alice_audio: &Path,
+    bob_audio: &Path,
+    tweak: impl Fn(&mut BaresipConfig),
+) -> (Baresip, Baresip) {
+    let mut bob_config = BaresipConfig::direct("bob", bob_audio);
+    tweak(&mut bob_config);
+    let bob_port = bob_config.sip_port;
+    let mut bob = Baresip::start(&dir.join("bob"), bob_config);
+    // bob takes calls once his SIP socket is bound: his log shows the account then.
+    assert!(
+        bob.wait_for(Duration::from_secs(15), |log| log.contains("Populated 1 account")),
+        "bob's baresip did not start: {}",
+        tail(&strip_ansi(&bob.log()), 4000)
+    );
+    let mut alice_config = BaresipConfig::direct("alice", alice_audio);
+    tweak(&mut alice_config);
+    alice_config.commands.push(format!("/dial sip:bob@127.0.0.1:{bob_port}"));
+    let mut alice = Baresip::start(&dir.join("alice"), alice_config);
+    let ended = |log: &str| log.contains(" terminated (duration");
+    let ok = alice.wait_for(Duration::from_secs(60), ended) && bob.wait_for(Duration::from_secs(10), ended);
+    quit(&mut alice);
+    quit(&mut bob);
+    assert!(
+        ok,
+        "the direct call did not end within 60 s\n--- alice ---\n{}\n--- bob ---\n{}",
+        tail(&strip_ansi(&alice.log()), 6000),
+        tail(&strip_ansi(&bob.log()), 6000)
+    );
+    (alice, bob)
 }
