@@ -30,8 +30,16 @@ const ALICE_SPEECH: &str =
 /// What bob says: shorter, so that it is over before alice hangs up.
 const BOB_SPEECH: &str = "Hello Alice, this is Bob.";
 
-/// The lowest PESQ (narrowband, PCMU) accepted: clearly recognisable speech.
-const MIN_PESQ: f64 = 3.0;
+/// The lowest PESQ (narrowband, PCMU) accepted for either direction of the relayed call.
+///
+/// Measured on this 2-core machine with other builds running (load average 4.5-12), December
+/// 2026: through the server, 28 scores (14 calls, both directions), every one 4.06 or 4.07; the
+/// same speech in a direct baresip-to-baresip call (`baseline_direct_call_without_a_server`), 16
+/// scores from 4.06 to 4.08. The relay changes nothing measurable and the spread is 0.01, so the
+/// floor is the lowest score less 0.06 (six times the spread). What it catches, measured on
+/// this sentence through G.711 with frames blanked: one 60 ms gap scores 3.49, one lost 20 ms
+/// frame a second 3.06.
+const MIN_PESQ: f64 = 4.0;
 
 fn server() -> (Server, (u16, u16)) {
     let rtp = server_rtp_range();

@@ -25,6 +25,18 @@ use common::{Server, free_port, temp_dir};
 const ALICE: User<'static> = User::new("alice", "Wonder-Land-77");
 const BOB: User<'static> = User { name: "bob", password: "Builder-Can-42", extension: Some("1002") };
 
+/// The lowest PESQ (narrowband) accepted for the emailed recording against what alice said.
+///
+/// Measured on this 2-core machine with other builds running (load average 4.5-12), December
+/// 2026, 15 runs (the first 7 before alice's hang-up waited for her file's end): 3.91 (x5), 3.89
+/// (x3), 3.71, 3.61, 3.48, 3.36, 3.31, 3.24, 2.89. There is no direct baseline (the server
+/// itself records); most runs reach 3.89-3.91. The low tail is the recording losing audio on a
+/// loaded machine (as the transcoding does, tests/media_baresip.rs); the floor is the lowest
+/// score less 0.14 (about a third of that tail's spread, 2.89-3.36). It cannot be tighter while
+/// that tail exists; it still fails a recording that loses about one 20 ms frame in 30 (one in
+/// 50 scores about 3.06, one in 25 about 2.51, on a sentence of this kind through G.711).
+const MIN_PESQ: f64 = 2.75;
+
 const MESSAGE: &str = "Hi Bob, this is Alice. Please call me back about the meeting tomorrow.";
 
 fn store_url(dir: &Path) -> String {
@@ -145,7 +157,7 @@ fn voicemail_left_by_baresip_lights_the_lamp_is_emailed_and_survives_a_restart()
     let attached = work.join("attached.wav");
     std::fs::write(&attached, &attachment.data).unwrap();
     let score = pesq(&reference, &attached, "nb");
-    assert!(score >= 2.0, "the emailed recording must be alice's speech: PESQ {score:.2}");
+    assert!(score >= MIN_PESQ, "the emailed recording must be alice's speech: PESQ {score:.2} < {MIN_PESQ}");
     println!("voicemail PESQ (nb) of the emailed recording: {score:.2}");
 
     // a restart loses nothing
