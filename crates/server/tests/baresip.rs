@@ -1,8 +1,8 @@
 //! baresip (Debian `baresip` 1.0), a real softphone, against the built `sambung`: two instances
 //! register as alice and bob, alice calls bob and both speak (espeak-ng speech through aufile,
-//! PCMU); what each one heard is recorded (sndfile), must not be silence, and must score as
-//! recognisable speech with ITU-T P.862 (../shared/tools/pesq-score, narrowband; baseline with
-//! no server in between: 3.99). The RTP must come from the server's relay. Text messages reach
+//! PCMU); what each one heard is recorded (sndfile), must not be silence, and must score with
+//! ITU-T P.862 (../shared/tools/pesq-score, narrowband) as well as the same speech does with no
+//! server in between (see [`MIN_PESQ`]). The RTP must come from the server's relay. Text messages reach
 //! a registered device, and a message for a device that is offline is stored and delivered once
 //! when it registers.
 //!
@@ -30,8 +30,16 @@ const ALICE_SPEECH: &str =
 /// What bob says: shorter, so that it is over before alice hangs up.
 const BOB_SPEECH: &str = "Hello Alice, this is Bob.";
 
-/// The lowest PESQ (narrowband, PCMU) accepted: clearly recognisable speech.
-const MIN_PESQ: f64 = 3.0;
+/// The lowest PESQ (narrowband, PCMU) accepted for either direction of the relayed call.
+///
+/// Measured on this 2-core machine with other builds running (load average 4.5-12), December
+/// 2026: through the server, 28 scores (14 calls, both directions), every one 4.06 or 4.07; the
+/// same speech in a direct baresip-to-baresip call (`baseline_direct_call_without_a_server`), 16
+/// scores from 4.06 to 4.08. The relay changes nothing measurable and the spread is 0.01, so the
+/// floor is the lowest score less 0.06 (six times the spread). What it catches, measured on
+/// this sentence through G.711 with frames blanked: one 60 ms gap scores 3.49, one lost 20 ms
+/// frame a second 3.06.
+const MIN_PESQ: f64 = 4.0;
 
 fn server() -> (Server, (u16, u16)) {
     let rtp = server_rtp_range();
@@ -105,7 +113,7 @@ fn call_between_two_baresips_carries_speech_both_ways() {
         if rms >= reference_rms * 0.2 {
             let score = pesq(reference, heard, "nb");
             println!(
-                "PESQ (nb, PCMU) {speaker} -> {} through Sambung: {score:.2} (baseline without a server: 3.99)",
+                "PESQ (nb, PCMU) {speaker} -> {} through Sambung: {score:.2} (without a server: 4.06-4.08)",
                 listener.config.user
             );
             scores.push((speaker, score));
@@ -139,6 +147,26 @@ fn call_between_two_baresips_carries_speech_both_ways() {
     }
     for (speaker, score) in scores {
         assert!(score >= MIN_PESQ, "{speaker}'s speech scored PESQ {score:.2} < {MIN_PESQ} after the server");
+    }
+}
+
+/// The baseline for [`MIN_PESQ`]: the same speech and codec in a call between the two
+/// baresips with no server in between (../shared/interop/BARESIP.md). A measurement, run by
+/// hand: `cargo test -p sambung-server --test baresip -- --ignored --nocapture baseline`.
+#[test]
+#[ignore = "a measurement for the PESQ floor, run by hand"]
+fn baseline_direct_call_without_a_server() {
+    let dir = temp_dir("baresip-baseline");
+    let _cleanup = Cleanup(dir.clone());
+    let alice_says = speech_wav(&dir, "alice-says", ALICE_SPEECH, 0.5, 1.5);
+    let bob_reference = speech_wav(&dir, "bob-reference", BOB_SPEECH, 0.5, 0.5);
+    let bob_says = speech_wav(&dir, "bob-says", BOB_SPEECH, 0.5, (wav_seconds(&alice_says) + 5.0) as f32);
+    let (alice, bob) = common::clients::direct_call(&dir, &alice_says, &bob_says, |_| {});
+    for (listener, speaker, reference) in [(&bob, "alice", &alice_says), (&alice, "bob", &bob_reference)] {
+        let heard = listener.recorded("-dec.wav");
+        let heard = heard.last().expect("a recording");
+        let score = pesq(reference, heard, "nb");
+        println!("PESQ (nb, PCMU) {speaker} -> {} with no server: {score:.2}", listener.config.user);
     }
 }
 
@@ -233,16 +261,23 @@ fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
         );
     }
 
-    // bob comes online: the stored message arrives, once.
+    // bob comes online: the stored message arrives, once. Whatever his registration makes the
+    // server send him comes before a message alice sends after it (the server handles both in
+    // order), so once that later message has arrived, the count is final.
     let bob_config = config(&BOB, &server, &silence);
     let mut bob = start_registered(&dir.join("bob"), bob_config.clone(), &server);
     let seen = wait_message(&mut bob, text, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_secs(3));
+    let marker = "sent after bob registered";
+    alice.command(&format!("/message {marker}"));
+    if wait_message(&mut bob, marker, Duration::from_secs(10)) != 1 {
+        fail_with_logs("alice's next message did not reach bob within 10 s", &[&alice, &bob], &server);
+    }
     let seen_later = strip_ansi(&bob.log()).matches(&format!("\"{text}\"")).count();
     if seen != 1 || seen_later != 1 {
         fail_with_logs(
             &format!(
-                "bob must get the stored message once on registering; seen {seen} times, {seen_later} after 3 s more"
+                "bob must get the stored message once on registering; seen {seen} times, {seen_later} by the time \
+                 alice's next message arrived"
             ),
             &[&alice, &bob],
             &server,
@@ -252,7 +287,15 @@ fn text_message_for_an_offline_user_is_stored_and_delivered_once() {
 
     // bob again (a new registration): the message was delivered, so it does not come back.
     let mut again = start_registered(&dir.join("bob-again"), bob_config, &server);
-    std::thread::sleep(Duration::from_secs(3));
+    let marker = "sent after bob registered again";
+    alice.command(&format!("/message {marker}"));
+    if wait_message(&mut again, marker, Duration::from_secs(10)) != 1 {
+        fail_with_logs(
+            "alice's next message did not reach bob's new registration within 10 s",
+            &[&alice, &again],
+            &server,
+        );
+    }
     let repeated = strip_ansi(&again.log()).matches(&format!("\"{text}\"")).count();
     if repeated != 0 {
         fail_with_logs(

@@ -8,10 +8,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::free_port;
 use common::smtp::{ARRIVAL, Received, Sink, scratch_dir};
 
 use sambung_server::config::{EmailConfig, SmtpTls};
@@ -19,9 +20,35 @@ use sambung_server::mail::{self, Attachment, Email, MailError, Mailer};
 use sambung_store::sqlx::{self, SqlitePool};
 use sambung_store::{NewMail, Store};
 
-/// A port nothing listens on at the moment.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+/// What the server library logs in this test process (every test of this file shares it):
+/// `tracing` output, without colours, collected from the first call on.
+fn logs() -> &'static Mutex<String> {
+    static LOGS: OnceLock<Mutex<String>> = OnceLock::new();
+    static INIT: Once = Once::new();
+    let collected = LOGS.get_or_init(|| Mutex::new(String::new()));
+    INIT.call_once(|| {
+        struct Collect;
+        impl std::io::Write for Collect {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                logs().lock().unwrap_or_else(|p| p.into_inner()).push_str(&String::from_utf8_lossy(bytes));
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let _ = tracing_subscriber::fmt().with_ansi(false).with_writer(|| Collect).try_init();
+    });
+    collected
+}
+
+/// Waits until the log holds `text`; panics after `limit`.
+async fn wait_logged(text: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !logs().lock().unwrap_or_else(|p| p.into_inner()).contains(text) {
+        assert!(Instant::now() < deadline, "{text:?} not logged within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn config(port: u16, tls: SmtpTls) -> EmailConfig {
@@ -192,7 +219,8 @@ async fn starttls_is_required_not_opportunistic() {
     let email = Email { to: "bob@sambung.test", subject: "s", body: "b", attachment: None, message_id: None };
     let err = mailer.send(&email).await.expect_err("no STARTTLS offered");
     assert!(matches!(err, MailError::Smtp(_)), "{err}");
-    std::thread::sleep(Duration::from_millis(300));
+    // No wait needed: the sink stores a message before it answers the DATA, and a send returns
+    // only after that answer, so a message sent in the clear would already be there.
     assert!(sink.received().is_empty(), "nothing may be sent in the clear");
 }
 
@@ -314,18 +342,23 @@ fn queued_voicemail(wav: &[u8]) -> NewMail {
 async fn worker_sends_a_queued_mail_when_woken() {
     let sink = Sink::start("worker-send", 0, &[]);
     let db = TestStore::new("worker-send").await;
-    let worker = mail::spawn(db.store.clone(), config(sink.port, SmtpTls::None));
-    // Let the worker find the outbox empty and go to sleep (for up to a minute): only the wake
-    // brings the mail out quickly.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let wav = wav_file();
+    // A first mail, queued before the worker starts (no wake): once it is recorded as sent, the
+    // worker has finished a pass and found nothing more due, so it sleeps for up to a minute
+    // (MAX_SLEEP) and only a wake brings the next mail out quickly. (Between that record and
+    // its sleep it makes one more query; a mail queued in that moment would go out a second
+    // later without the wake. The 50 ms polling of `wait_row` makes that unlikely.)
+    let first = db.enqueue(queued_voicemail(&wav)).await;
+    let worker = mail::spawn(db.store.clone(), config(sink.port, SmtpTls::None));
+    db.wait_row(first, ARRIVAL, "recorded as sent", |r| r.0 != "pending").await;
+    assert_eq!(sink.wait_for(1).len(), 1);
     let id = db.enqueue(queued_voicemail(&wav)).await;
     let queued_at = Instant::now();
     worker.wake_handle().notify_one();
 
-    let received = sink.wait_for(1);
+    let received = sink.wait_for(2);
     assert!(queued_at.elapsed() < mail::outbox::MAX_SLEEP / 2, "the wake was not heard: {:?}", queued_at.elapsed());
-    let m = &received[0];
+    let m = &received[1];
     assert_eq!(m.rcpt_tos, ["alice@sambung.test"]);
     assert_eq!(m.subject, "New voicemail from Zoë (1002)");
     assert_eq!(text_of(m), "Zoë left you a message of 1 s.");
@@ -341,7 +374,7 @@ async fn worker_sends_a_queued_mail_when_woken() {
     assert_eq!((state.as_str(), attempts), ("sent", 0));
     assert_eq!(db.store.next_mail_due().await.expect("next due"), None);
     worker.stop().await;
-    assert_eq!(sink.received().len(), 1, "sent once");
+    assert_eq!(sink.received().len(), 2, "each mail sent once");
     db.close().await;
 }
 
@@ -386,9 +419,12 @@ async fn worker_waits_retry_seconds_after_a_failure() {
     let after = unix_now();
     let next = db.store.next_mail_due().await.expect("next due").expect("a retry is scheduled");
     assert!((before + 600..=after + 600).contains(&next), "retry at {next}, failed between {before} and {after}");
-    // Not before then: the worker wakes for nothing but due mail.
+    // Not before then: the worker wakes for nothing but due mail. A second mail, due now, and a
+    // wake: once that mail's attempt is recorded the worker has made a whole pass over what was
+    // due (in the order queued, the first mail before it), so the first mail's count is final.
+    let probe = db.enqueue(queued_voicemail(b"RIFF")).await;
     worker.wake();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    db.wait_row(probe, ARRIVAL, "tried after the wake", |r| r.1 >= 1).await;
     assert_eq!(db.row(id).await.1, 1, "retried before its time");
     worker.stop().await;
     db.close().await;
@@ -449,14 +485,18 @@ async fn worker_with_starttls_and_auth_sends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_without_a_server_keeps_mail_queued() {
+    logs();
     let db = TestStore::new("worker-unset").await;
-    let config = EmailConfig { server: None, ..config(25, SmtpTls::None) };
+    let config = EmailConfig { server: None, ..config(free_port(), SmtpTls::None) };
     let id = db.enqueue(queued_voicemail(b"RIFF")).await;
     let worker = mail::spawn(db.store.clone(), config);
+    // The worker says once that it will send nothing (no other test here runs one without a
+    // server); then a wake, and the stop, which returns once the worker has ended: whatever it
+    // did is done, so the row is final.
+    wait_logged("[email] server is unset", Duration::from_secs(10)).await;
     worker.wake();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    worker.stop().await;
     assert_eq!(db.row(id).await, ("pending".to_owned(), 0, None));
     assert_eq!(db.store.due_mail(unix_now(), 10).await.expect("due").len(), 1);
-    worker.stop().await;
     db.close().await;
 }

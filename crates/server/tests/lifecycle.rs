@@ -68,7 +68,8 @@ fn first_start_creates_data_and_restart_reuses_it() {
     let mut first = Server::start_in(dir.clone(), "");
     let cert = std::fs::read(first.certificate()).expect("certificate generated on first start");
     let secret = std::fs::read(dir.join("data/secret")).expect("secret made on first start");
-    assert!(first.terminate(Duration::from_secs(10)).expect("stopped").success());
+    let status = first.terminate(Duration::from_secs(10)).expect("stopped");
+    assert!(status.success(), "exit status {status}; log:\n{}", first.log());
     drop(first);
     let second = Server::start_in(dir.clone(), "");
     assert_eq!(std::fs::read(second.certificate()).unwrap(), cert, "certificate regenerated");

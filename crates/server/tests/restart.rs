@@ -19,6 +19,9 @@ struct Phone {
     user: &'static str,
     password: &'static str,
     socket: UdpSocket,
+    /// Its RTP socket: the SDP names it (a port of its own, not a fixed one that another
+    /// test's program might hold); nothing is sent on it.
+    media: UdpSocket,
     cseq: u32,
 }
 
@@ -26,7 +29,17 @@ impl Phone {
     fn new(user: &'static str, password: &'static str) -> Phone {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        Phone { user, password, socket, cseq: 0 }
+        let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Phone { user, password, socket, media, cseq: 0 }
+    }
+
+    /// Its SDP: PCMU on its own media socket.
+    fn sdp(&self) -> String {
+        let port = self.media.local_addr().unwrap().port();
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n\
+             a=rtpmap:0 PCMU/8000\r\n"
+        )
     }
 
     fn addr(&self) -> SocketAddr {
@@ -124,7 +137,36 @@ impl Phone {
     }
 }
 
-const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+/// The call records of alice's calls in the store of `dir` (the server may be running).
+fn cdrs(dir: &std::path::Path) -> Vec<sambung_store::Cdr> {
+    let url = format!("sqlite://{}", dir.join("data/sambung.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = sambung_store::Store::open(&url).await.unwrap();
+        let cdrs = store.cdrs_for("alice", 10).await.unwrap();
+        store.close().await;
+        cdrs
+    })
+}
+
+/// Waits until the call records of `call_ids` are in the store (the store task writes them
+/// after the BYE); fails after 10 s.
+fn wait_for_cdrs(dir: &std::path::Path, call_ids: &[&str], server: &Server) -> Vec<sambung_store::Cdr> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cdrs = cdrs(dir);
+        if call_ids.iter().all(|id| cdrs.iter().any(|c| c.call_id == *id)) {
+            return cdrs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call records of {call_ids:?} were not written within 10 s; in the store: {:?}\n{}",
+            cdrs.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(),
+            common::clients::tail(&server.log(), 6000)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 #[test]
 fn restart_keeps_accounts_bindings_messages_and_call_records() {
@@ -158,8 +200,8 @@ fn restart_keeps_accounts_bindings_messages_and_call_records() {
     );
     assert_eq!(stored.status, 202);
     call_and_hang_up(&mut alice, &bob, sip, "call-before");
-    // the call record is written by the store task; give it a moment, then stop cleanly
-    std::thread::sleep(Duration::from_millis(300));
+    // the call record is written by the store task: wait for it, then stop cleanly
+    wait_for_cdrs(&dir, &["call-before"], &server);
     assert_eq!(server.terminate(Duration::from_secs(10)).and_then(|s| s.code()), Some(0), "{}", server.log());
 
     // After: the same data directory, new ports.
@@ -176,16 +218,8 @@ fn restart_keeps_accounts_bindings_messages_and_call_records() {
     carol.answer(sip, &message, 200, "");
 
     // the call records of both calls are in the store
-    std::thread::sleep(Duration::from_millis(300));
+    let cdrs = wait_for_cdrs(&dir, &["call-before", "call-after"], &server);
     drop(server);
-    let url = format!("sqlite://{}", dir.join("data/sambung.db").display());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let cdrs = runtime.block_on(async {
-        let store = sambung_store::Store::open(&url).await.unwrap();
-        store.cdrs_for("alice", 10).await.unwrap()
-    });
-    let call_ids: Vec<&str> = cdrs.iter().map(|c| c.call_id.as_str()).collect();
-    assert!(call_ids.contains(&"call-before") && call_ids.contains(&"call-after"), "{call_ids:?}");
     assert!(cdrs.iter().all(|c| c.callee == "bob" && c.answered_at.is_some()));
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -195,7 +229,7 @@ fn call_and_hang_up(alice: &mut Phone, bob: &Phone, sip: SocketAddr, call_id: &s
     let uri = format!("sip:bob@{REALM}");
     let to = format!("<{uri}>");
     let extra = "Content-Type: application/sdp\r\n";
-    let invite = alice.request("INVITE", &uri, &to, call_id, extra, SDP);
+    let invite = alice.request("INVITE", &uri, &to, call_id, extra, &alice.sdp());
     alice.send(sip, &invite);
     let challenge = alice.final_response(call_id);
     assert_eq!(challenge.status, 407);
@@ -208,12 +242,13 @@ fn call_and_hang_up(alice: &mut Phone, bob: &Phone, sip: SocketAddr, call_id: &s
     alice.send(sip, &ack);
     let c = Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
     let creds = digest::respond(&c, "INVITE", &uri, "alice", alice.password, "0a1b2c3d", 1);
-    let invite = alice.request("INVITE", &uri, &to, call_id, &format!("Proxy-Authorization: {creds}\r\n{extra}"), SDP);
+    let sdp = alice.sdp();
+    let invite = alice.request("INVITE", &uri, &to, call_id, &format!("Proxy-Authorization: {creds}\r\n{extra}"), &sdp);
     let invite_cseq = alice.cseq;
     alice.send(sip, &invite);
     let ringing = bob.incoming("INVITE");
     assert!(!ringing.body.is_empty(), "the offer reaches bob");
-    bob.answer(sip, &ringing, 200, SDP);
+    bob.answer(sip, &ringing, 200, &bob.sdp());
     let ok = alice.final_response(call_id);
     assert_eq!(ok.status, 200);
     let tag = ok.to().unwrap().tag().unwrap().to_owned();

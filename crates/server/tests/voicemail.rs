@@ -25,6 +25,18 @@ use common::{Server, free_port, temp_dir};
 const ALICE: User<'static> = User::new("alice", "Wonder-Land-77");
 const BOB: User<'static> = User { name: "bob", password: "Builder-Can-42", extension: Some("1002") };
 
+/// The lowest PESQ (narrowband) accepted for the emailed recording against what alice said.
+///
+/// Measured on this 2-core machine with other builds running (load average 4.5-12), December
+/// 2026, 15 runs (the first 7 before alice's hang-up waited for her file's end): 3.91 (x5), 3.89
+/// (x3), 3.71, 3.61, 3.48, 3.36, 3.31, 3.24, 2.89. There is no direct baseline (the server
+/// itself records); most runs reach 3.89-3.91. The low tail is the recording losing audio on a
+/// loaded machine (as the transcoding does, tests/media_baresip.rs); the floor is the lowest
+/// score less 0.14 (about a third of that tail's spread, 2.89-3.36). It cannot be tighter while
+/// that tail exists; it still fails a recording that loses about one 20 ms frame in 30 (one in
+/// 50 scores about 3.06, one in 25 about 2.51, on a sentence of this kind through G.711).
+const MIN_PESQ: f64 = 2.75;
+
 const MESSAGE: &str = "Hi Bob, this is Alice. Please call me back about the meeting tomorrow.";
 
 fn store_url(dir: &Path) -> String {
@@ -52,6 +64,14 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(200));
     }
     done()
+}
+
+/// The keys in the server log's `key pressed` lines (RFC 4733 events the relay got), in order.
+fn keys_logged(log: &str) -> String {
+    log.lines()
+        .filter(|line| line.contains("key pressed"))
+        .filter_map(|line| line.split("key=").nth(1)?.chars().next())
+        .collect()
 }
 
 #[test]
@@ -94,8 +114,16 @@ fn voicemail_left_by_baresip_lights_the_lamp_is_emailed_and_survives_a_restart()
     if !alice.wait_for(Duration::from_secs(20), |log| log.contains("Call established")) {
         fail_with_logs("the voicemail did not answer alice within 20 s", &[&alice], &server);
     }
-    std::thread::sleep(Duration::from_secs_f64(wav_seconds(&says)));
-    alice.command("/hangup");
+    // baresip hangs up by itself when its microphone file ends (../shared/interop/BARESIP.md):
+    // wait for that, allowing the file's length and 20 s more.
+    let spoken = Duration::from_secs_f64(wav_seconds(&says));
+    if !alice.wait_for(spoken + Duration::from_secs(20), |log| log.contains(" terminated (duration")) {
+        fail_with_logs(
+            &format!("alice's call did not end within {:.0} s of being answered", spoken.as_secs_f64() + 20.0),
+            &[&alice],
+            &server,
+        );
+    }
     quit(&mut alice);
     // what alice heard: the greeting (speech, not silence)
     if let Some(heard) = alice.recorded("-dec.wav").last() {
@@ -129,7 +157,7 @@ fn voicemail_left_by_baresip_lights_the_lamp_is_emailed_and_survives_a_restart()
     let attached = work.join("attached.wav");
     std::fs::write(&attached, &attachment.data).unwrap();
     let score = pesq(&reference, &attached, "nb");
-    assert!(score >= 2.0, "the emailed recording must be alice's speech: PESQ {score:.2}");
+    assert!(score >= MIN_PESQ, "the emailed recording must be alice's speech: PESQ {score:.2} < {MIN_PESQ}");
     println!("voicemail PESQ (nb) of the emailed recording: {score:.2}");
 
     // a restart loses nothing
@@ -173,17 +201,36 @@ fn mailbox_menu_by_rfc4733_keys_and_a_feature_code_that_survives_a_restart() {
     if !bob.wait_for(Duration::from_secs(20), |log| log.contains("Call established")) {
         fail_with_logs("the mailbox did not answer *97 within 20 s", &[&bob], &server);
     }
-    // the summary and the menu, then 1: the new message plays, then 9: saved
-    std::thread::sleep(Duration::from_secs(4));
+    // The mailbox takes keys once it is open (a key stops a prompt and is kept for the menu).
+    if !wait_until(Duration::from_secs(20), || server.log().contains("mailbox opened")) {
+        fail_with_logs("the mailbox did not open within 20 s of the call", &[&bob], &server);
+    }
+    let counts = |dir: &Path| with_store(dir, async |store, bob| store.voicemail_counts(bob).await.expect("counts"));
+    // 1: the new message plays (its introduction, then the recording).
     bob.send_dtmf("1");
-    let saved = |dir: &Path| with_store(dir, async |store, bob| store.voicemail_counts(bob).await.expect("counts"));
-    std::thread::sleep(Duration::from_secs(8));
+    if !wait_until(Duration::from_secs(10), || keys_logged(&server.log()) == "1") {
+        fail_with_logs("the server did not get key 1 within 10 s", &[&bob], &server);
+    }
+    assert_eq!(counts(&dir), (1, 0), "the message is still new while it plays");
+    // 9 while it plays: saved at once. Playing a message to its end saves it too, so the key
+    // must save it sooner than the recording (about 4 s, after its introduction) could end.
     bob.send_dtmf("9");
-    let ok = wait_until(Duration::from_secs(30), || saved(&dir) == (0, 1));
+    let pressed = Instant::now();
+    let limit = Duration::from_secs_f64(wav_seconds(&speech));
+    let ok = wait_until(limit, || counts(&dir) == (0, 1));
     bob.command("/hangup");
     quit(&mut bob);
     if !ok {
-        fail_with_logs(&format!("the message is not saved: counts {:?}", saved(&dir)), &[&bob], &server);
+        fail_with_logs(
+            &format!(
+                "key 9 did not save the message within {limit:?} (counts {:?} after {:?}; keys the server got: {:?})",
+                counts(&dir),
+                pressed.elapsed(),
+                keys_logged(&server.log())
+            ),
+            &[&bob],
+            &server,
+        );
     }
 
     // *78 from the phone: do-not-disturb on, kept across a restart
@@ -199,5 +246,5 @@ fn mailbox_menu_by_rfc4733_keys_and_a_feature_code_that_survives_a_restart() {
     server.terminate(Duration::from_secs(10));
     let _server = Server::start_owning(dir.clone(), &extra);
     assert!(dnd(&dir), "do-not-disturb survives a restart");
-    assert_eq!(saved(&dir), (0, 1), "the saved message survives a restart");
+    assert_eq!(counts(&dir), (0, 1), "the saved message survives a restart");
 }

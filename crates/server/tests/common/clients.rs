@@ -13,9 +13,9 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use super::{Server, free_port, temp_dir};
+use super::{Server, free_port, port_block, temp_dir};
 
 // ---------------------------------------------------------------------------------------------
 // Tools and the server with accounts
@@ -51,29 +51,15 @@ impl<'a> User<'a> {
 /// The realm the test servers use.
 pub const REALM: &str = "sambung.test";
 
-/// A window of 100 UDP ports on 127.0.0.1, (min, max) with min even, somewhere in
-/// `lowest..lowest + windows * 100`: away from the default 10000-20000 and from the ephemeral
-/// ports `free_port` hands out, different for each call, and every port of it free right now
-/// (another program on the machine may be holding a whole range).
-pub fn port_window(lowest: u16, windows: u16) -> (u16, u16) {
-    static N: AtomicU32 = AtomicU32::new(0);
-    for _ in 0..200 {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let seed = std::process::id()
-            .wrapping_mul(7919)
-            .wrapping_add(nanos / 1000)
-            .wrapping_add(N.fetch_add(1, Ordering::Relaxed).wrapping_mul(13));
-        let base = lowest + (seed % u32::from(windows)) as u16 * 100;
-        if (base..base + 100).all(|port| UdpSocket::bind(("127.0.0.1", port)).is_ok()) {
-            return (base, base + 99);
-        }
-    }
-    panic!("no free window of 100 UDP ports in {lowest}..{}", lowest + windows * 100);
-}
+/// How many ports a test server's RTP relay gets: 20 RTP/RTCP pairs, more than any test's calls
+/// hold at once.
+pub const RELAY_PORTS: u16 = 40;
 
-/// The RTP relay's range for one test server: somewhere in 20000-25999.
+/// The RTP relay's range (min, max) for one test server: ports no other server, phone or test
+/// process is given (see [`super::port_block`]).
 pub fn server_rtp_range() -> (u16, u16) {
-    port_window(20000, 60)
+    let first = port_block(RELAY_PORTS);
+    (first, first + RELAY_PORTS - 1)
 }
 
 /// Configuration keys for a test server: the realm, and the media relay on 127.0.0.1 in `rtp`.
@@ -163,22 +149,10 @@ pub fn scenario(name: &str) -> PathBuf {
 }
 
 /// A base for SIPp's media ports: SIPp binds it and the port 2 above it (audio and "video") and
-/// gives up when the second is taken, so both (and the RTCP ports above them) must be free: an
-/// even port in 14000-19999, outside the ephemeral range that port-0 binds race for.
+/// gives up when the second is taken, so both (and the RTCP ports above them) must be free: four
+/// ports of the test band, the first even (see [`super::port_block`]).
 pub fn sipp_media_port() -> u16 {
-    static N: AtomicU32 = AtomicU32::new(0);
-    for _ in 0..1000 {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let seed = std::process::id()
-            .wrapping_mul(104_729)
-            .wrapping_add(nanos / 1000)
-            .wrapping_add(N.fetch_add(1, Ordering::Relaxed).wrapping_mul(31));
-        let base = 14000 + (seed % 2998) as u16 * 2;
-        if (base..base + 4).all(|port| UdpSocket::bind(("127.0.0.1", port)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no 4 free UDP ports in a row in 14000-19999 for SIPp's media");
+    port_block(4)
 }
 
 /// How to run one SIPp scenario.
@@ -788,6 +762,8 @@ pub struct BaresipConfig {
     pub mediaenc: Option<String>,
     /// Load `ctrl_tcp` listening on this port (`sndcode` sends DTMF during a call).
     pub ctrl_port: Option<u16>,
+    /// Register with the server (`regint=300`); off for a call without a server.
+    pub register: bool,
 }
 
 impl BaresipConfig {
@@ -798,7 +774,7 @@ impl BaresipConfig {
             server_port: server.ports.udp,
             sip_port: baresip_sip_port(),
             audio: audio.to_owned(),
-            rtp_ports: port_window(26000, 60),
+            rtp_ports: baresip_rtp_ports(),
             contacts: Vec::new(),
             commands: Vec::new(),
             quit_after: Duration::from_secs(55),
@@ -806,23 +782,42 @@ impl BaresipConfig {
             tls: false,
             mediaenc: None,
             ctrl_port: None,
+            register: true,
+        }
+    }
+
+    /// An instance that registers nowhere: its account names its own SIP port, and it is
+    /// called, or calls, directly (no server in between).
+    pub fn direct(user: &str, audio: &Path) -> BaresipConfig {
+        let sip_port = baresip_sip_port();
+        BaresipConfig {
+            user: user.to_owned(),
+            password: "unused".to_owned(),
+            server_port: sip_port,
+            sip_port,
+            audio: audio.to_owned(),
+            rtp_ports: baresip_rtp_ports(),
+            contacts: Vec::new(),
+            commands: Vec::new(),
+            quit_after: Duration::from_secs(55),
+            codecs: "PCMU/8000".to_owned(),
+            tls: false,
+            mediaenc: None,
+            ctrl_port: None,
+            register: false,
         }
     }
 }
 
 /// A SIP port for baresip with the next 9 ports free as well (it binds PORT+1 for TCP/TLS).
 pub fn baresip_sip_port() -> u16 {
-    loop {
-        let port = free_port();
-        if port <= u16::MAX - 10
-            && (1..10).all(|i| {
-                UdpSocket::bind(("127.0.0.1", port + i)).is_ok()
-                    && std::net::TcpListener::bind(("127.0.0.1", port + i)).is_ok()
-            })
-        {
-            return port;
-        }
-    }
+    port_block(10)
+}
+
+/// baresip's RTP ports (min, max): 20 of the test band, for the one call an instance makes.
+pub fn baresip_rtp_ports() -> (u16, u16) {
+    let first = port_block(20);
+    (first, first + 19)
 }
 
 /// A running baresip; killed on drop. Its standard input is a pipe, so the stdio module reads
@@ -883,11 +878,12 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode=auto;regint=300;audio_codecs={}{}\n",
+                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode=auto;regint={};audio_codecs={}{}\n",
                 config.user,
                 config.server_port,
                 if config.tls { "tls" } else { "udp" },
                 config.password,
+                if config.register { 300 } else { 0 },
                 config.codecs,
                 config.mediaenc.as_ref().map(|m| format!(";mediaenc={m}")).unwrap_or_default()
             ),
@@ -1145,4 +1141,41 @@ pub fn server_dir_with_users(extra: &str, users: &[User<'_>]) -> PathBuf {
         add_user(&config, user);
     }
     dir
+}
+
+/// A call between two baresips with no server in between, as in the baseline of
+/// ../shared/interop/BARESIP.md: bob listens, alice dials his own SIP port; both speak their
+/// files (`tweak` sets codecs); returns both once the call has ended and they have quit (their
+/// recordings are complete).
+pub fn direct_call(
+    dir: &Path,
+    alice_audio: &Path,
+    bob_audio: &Path,
+    tweak: impl Fn(&mut BaresipConfig),
+) -> (Baresip, Baresip) {
+    let mut bob_config = BaresipConfig::direct("bob", bob_audio);
+    tweak(&mut bob_config);
+    let bob_port = bob_config.sip_port;
+    let mut bob = Baresip::start(&dir.join("bob"), bob_config);
+    // bob takes calls once his SIP socket is bound: his log shows the account then.
+    assert!(
+        bob.wait_for(Duration::from_secs(15), |log| log.contains("Populated 1 account")),
+        "bob's baresip did not start: {}",
+        tail(&strip_ansi(&bob.log()), 4000)
+    );
+    let mut alice_config = BaresipConfig::direct("alice", alice_audio);
+    tweak(&mut alice_config);
+    alice_config.commands.push(format!("/dial sip:bob@127.0.0.1:{bob_port}"));
+    let mut alice = Baresip::start(&dir.join("alice"), alice_config);
+    let ended = |log: &str| log.contains(" terminated (duration");
+    let ok = alice.wait_for(Duration::from_secs(60), ended) && bob.wait_for(Duration::from_secs(10), ended);
+    quit(&mut alice);
+    quit(&mut bob);
+    assert!(
+        ok,
+        "the direct call did not end within 60 s\n--- alice ---\n{}\n--- bob ---\n{}",
+        tail(&strip_ansi(&alice.log()), 6000),
+        tail(&strip_ansi(&bob.log()), 6000)
+    );
+    (alice, bob)
 }

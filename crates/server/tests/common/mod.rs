@@ -55,15 +55,86 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// A port free for both TCP and UDP on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+// ---------------------------------------------------------------------------------------------
+// Ports
+// ---------------------------------------------------------------------------------------------
+
+/// The ports the tests hand to the programs they run (the servers' SIP listeners and relay
+/// ranges, SIPp's and baresip's SIP, media and control ports): 10000-31999, below the kernel's
+/// ephemeral range (32768-60999 here), so no port-0 bind anywhere on the machine lands in it.
+const PORT_BAND: (u16, u16) = (10_000, 32_000);
+/// The band is cut into windows of this many ports; a test process claims whole windows.
+const PORT_WINDOW: u16 = 100;
+
+/// This process's claimed windows and the next port not yet handed out.
+struct PortAllocator {
+    /// One TCP listener on the first port of each window this process claimed: while it is
+    /// held, no other test process (parallel test binaries, nextest's process per test) can
+    /// claim that window. The claims end with the process. No test program binds TCP on a
+    /// window's first port, since ports are handed out from the third one on.
+    claims: Vec<TcpListener>,
+    /// The next port to hand out and the end (exclusive) of the current window.
+    next: u16,
+    end: u16,
+}
+
+static PORTS: Mutex<PortAllocator> = Mutex::new(PortAllocator { claims: Vec::new(), next: 0, end: 0 });
+
+impl PortAllocator {
+    /// Claims a window no other test process holds, starting the search at a window picked
+    /// from the process id so that parallel processes rarely race for the same one.
+    fn claim_window(&mut self) {
+        let windows = (PORT_BAND.1 - PORT_BAND.0) / PORT_WINDOW;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let start = (std::process::id().wrapping_mul(7919) ^ nanos) % u32::from(windows);
+        for k in 0..u32::from(windows) {
+            let window = ((start + k) % u32::from(windows)) as u16;
+            let base = PORT_BAND.0 + window * PORT_WINDOW;
+            if self.claims.iter().any(|c| c.local_addr().is_ok_and(|a| a.port() == base)) {
+                continue;
+            }
+            if let Ok(claim) = TcpListener::bind(("127.0.0.1", base)) {
+                self.claims.push(claim);
+                self.next = base + 2;
+                self.end = base + PORT_WINDOW;
+                return;
+            }
+        }
+        panic!(
+            "every window of test ports in {}-{} is claimed by other test processes ({} held by this one)",
+            PORT_BAND.0,
+            PORT_BAND.1 - 1,
+            self.claims.len()
+        );
+    }
+}
+
+/// `count` consecutive ports on 127.0.0.1 (at most 98), the first one even, each free for both
+/// UDP and TCP right now, and never handed to anything else by this test process or by any other
+/// test process running at the same time (see [`PortAllocator`]). Returns the first.
+pub fn port_block(count: u16) -> u16 {
+    assert!((1..=PORT_WINDOW - 2).contains(&count), "a block of {count} ports does not fit a window");
+    let mut ports = PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for _ in 0..1000 {
+        let first = ports.next + ports.next % 2;
+        if ports.end == 0 || first + count > ports.end {
+            ports.claim_window();
+            continue;
+        }
+        ports.next = first + count;
+        // Some program outside the tests may hold a port of the band: skip past it.
+        if (first..first + count)
+            .all(|port| UdpSocket::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok())
+        {
+            return first;
         }
     }
+    panic!("no {count} free ports in a row found in the test port band");
+}
+
+/// One port on 127.0.0.1 free for both TCP and UDP, handed to nothing else (see [`port_block`]).
+pub fn free_port() -> u16 {
+    port_block(1)
 }
 
 impl Server {
@@ -85,7 +156,10 @@ impl Server {
     /// Like [`Server::start`] in a directory the caller keeps (its `data` subdirectory is the
     /// data_dir).
     pub fn start_in(dir: PathBuf, extra: &str) -> Server {
-        let ports = Ports { udp: free_port(), tcp: free_port(), tls: free_port(), ws: free_port(), wss: free_port() };
+        // Real ports in the configuration, as an operator writes it (with port 0 the server would
+        // not know its own ports: it takes them from the configuration to tell its own URIs).
+        let first = port_block(5);
+        let ports = Ports { udp: first, tcp: first + 1, tls: first + 2, ws: first + 3, wss: first + 4 };
         let config = format!(
             "data_dir = {data:?}\n{extra}\n\
              [log]\nlevel = \"debug\"\n\
@@ -125,7 +199,9 @@ impl Server {
         server
     }
 
-    /// Polls OPTIONS over UDP until the server answers.
+    /// Waits until the server says `Sambung is ready` and answers OPTIONS over UDP. The log
+    /// line matters: the server answers on UDP before it has installed its SIGTERM handler
+    /// (that happens right after the line), and a SIGTERM before then kills it unclean.
     fn wait_ready(&mut self) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
@@ -135,13 +211,17 @@ impl Server {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("sambung exited early with {status}; log:\n{}", self.log());
             }
+            if !self.log().contains("Sambung is ready") {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             let request = options(self.udp_addr(), "UDP", socket.local_addr().unwrap(), "ready");
             socket.send_to(&request, self.udp_addr()).unwrap();
             if socket.recv_from(&mut buf).is_ok() {
                 return;
             }
         }
-        panic!("sambung did not answer OPTIONS within 30 s; log:\n{}", self.log());
+        panic!("sambung did not say it was ready and answer OPTIONS within 30 s; log:\n{}", self.log());
     }
 
     pub fn udp_addr(&self) -> SocketAddr {
