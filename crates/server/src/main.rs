@@ -16,7 +16,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(sambung_server::serve(config, sambung_server::shutdown_signal()))?;
+            runtime.block_on(async {
+                // Before anything is bound: a signal that comes once the server answers must
+                // find the handlers in place.
+                let signal = sambung_server::shutdown_signal();
+                sambung_server::serve(config, signal).await
+            })?;
         }
         Command::Config(ConfigCommand::PrintDefault) => print!("{DEFAULT_CONFIG}"),
         Command::Config(ConfigCommand::Check { file }) => {

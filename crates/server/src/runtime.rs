@@ -369,12 +369,19 @@ fn now() -> Now {
     Now { instant: Instant::now(), unix_secs: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) }
 }
 
-/// Completes on SIGINT or SIGTERM (on non-Unix systems, on Ctrl-C).
-pub async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM (on non-Unix systems, on Ctrl-C). The handlers are
+/// installed when this is called, not when the future is first polled: call it before the
+/// server binds anything, inside the runtime, so that a signal sent as soon as the server
+/// answers stops it cleanly instead of killing it.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    };
+    async move {
+        #[cfg(unix)]
+        match handlers {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => info!("SIGINT received"),
@@ -386,9 +393,9 @@ pub async fn shutdown_signal() {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
