@@ -522,7 +522,8 @@ impl MediaSession {
         self.streams.get(stream).is_some_and(|s| s.plain)
     }
 
-    /// The latch of an RTP leg's channel.
+    /// The latch of an RTP leg's channel. A driver that judges packets with it directly (the
+    /// fast path) reports latching itself: no [`SessionEvent::Latched`] comes of it.
     pub fn latch_mut(&mut self, channel: Channel) -> Option<&mut Latch> {
         let leg = self.legs.iter_mut().find(|l| l.id == channel.leg).filter(|l| l.is_rtp())?;
         leg.streams.get_mut(channel.stream).map(|s| &mut s.latches[channel.kind.index()])
