@@ -497,6 +497,28 @@ impl MediaSession {
         Ok(())
     }
 
+    /// Sets the configuration of several legs' `stream` at once (the two legs of a relayed
+    /// call after an answer, say): the stream is worked out once, for all of them, so a change of
+    /// both legs' formats makes one transcoder, not one per leg. Nothing changes on an error.
+    pub fn configure_legs(
+        &mut self,
+        stream: usize,
+        configs: impl IntoIterator<Item = (LegId, LegConfig)>,
+    ) -> Result<(), SessionError> {
+        if stream >= self.streams.len() {
+            return Err(SessionError::NoSuchStream(stream));
+        }
+        let configs: Vec<(usize, LegConfig)> = configs
+            .into_iter()
+            .map(|(leg, config)| Ok((self.index(leg)?, config)))
+            .collect::<Result<_, SessionError>>()?;
+        for (index, config) in configs {
+            self.legs[index].streams[stream].configure(config);
+        }
+        self.rebuild();
+        Ok(())
+    }
+
     /// The configuration of `leg`'s `stream`.
     pub fn config(&self, leg: LegId, stream: usize) -> Option<&LegConfig> {
         self.legs.iter().find(|l| l.id == leg)?.streams.get(stream).map(|s| &s.config)
@@ -522,7 +544,8 @@ impl MediaSession {
         self.streams.get(stream).is_some_and(|s| s.plain)
     }
 
-    /// The latch of an RTP leg's channel.
+    /// The latch of an RTP leg's channel. A driver that judges packets with it directly (the
+    /// fast path) reports latching itself: no [`SessionEvent::Latched`] comes of it.
     pub fn latch_mut(&mut self, channel: Channel) -> Option<&mut Latch> {
         let leg = self.legs.iter_mut().find(|l| l.id == channel.leg).filter(|l| l.is_rtp())?;
         leg.streams.get_mut(channel.stream).map(|s| &mut s.latches[channel.kind.index()])

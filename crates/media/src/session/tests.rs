@@ -408,6 +408,13 @@ fn pcmu_and_opus_legs_are_transcoded_both_ways() {
     assert!(amplitude(&heard_by_b, 48_000, 400.0) > 5000.0, "{}", amplitude(&heard_by_b, 48_000, 400.0));
     assert!(amplitude(&heard_by_a, 8000, 1000.0) > 5000.0, "{}", amplitude(&heard_by_a, 8000, 1000.0));
     assert!(amplitude(&heard_by_a, 8000, 400.0) < 500.0);
+    // A configuration naming a leg that is not there changes nothing.
+    let ghost = LegId(9);
+    assert_eq!(
+        session.configure_legs(0, [(a, LegConfig::default()), (ghost, LegConfig::default())]),
+        Err(SessionError::NoSuchLeg(ghost))
+    );
+    assert!(!session.is_plain(0));
     // The same formats again keep the transcoder: its stream toward B goes on.
     let ssrc = RtpPacket::parse(to_b.last().unwrap()).unwrap().ssrc();
     session.configure(b, 0, LegConfig { format: Some(format(CodecKind::Opus, 111)), ..LegConfig::default() }).unwrap();

@@ -125,10 +125,13 @@ impl Relay {
                 debug!(call = %call, %leg, stream, rtp = ?peer.rtp, ?rtcp, ?signalling, "media peer set");
                 let _ = self.session.set_peer(self.legs[leg.index()], stream, peer);
             }
-            Command::Configure { leg, stream, config } => {
-                let transcode = config.format.is_some();
-                let _ = self.session.configure(self.legs[leg.index()], stream, *config);
-                debug!(call = %call, %leg, stream, transcode, plain = self.session.is_plain(stream), "media stream configured");
+            Command::Configure { stream, legs } => {
+                let ids = self.legs;
+                let _ = self
+                    .session
+                    .configure_legs(stream, legs.into_iter().map(|(leg, config)| (ids[leg.index()], config)));
+                let plain = self.session.is_plain(stream);
+                debug!(call = %call, stream, plain, "media stream configured");
             }
             Command::AttachApp { port, format } => {
                 let kind = LegKind::App { format: *format, rate: port.rate };

@@ -70,7 +70,7 @@ pub struct KeyEvent {
 #[derive(Debug)]
 pub(super) enum Command {
     SetPeer { leg: Leg, stream: usize, peer: Peer },
-    Configure { leg: Leg, stream: usize, config: Box<LegConfig> },
+    Configure { stream: usize, legs: Vec<(Leg, LegConfig)> },
     AttachApp { port: Box<AppPort>, format: Box<Negotiated> },
     DetachApp,
 }
@@ -270,16 +270,19 @@ impl RelaySession {
     /// same as [`Self::configure_leg`] for both legs.
     pub fn configure(&self, stream: usize, config: StreamConfig) -> Result<(), MediaError> {
         let [a, b] = config.into_legs();
-        self.configure_leg(Leg::A, stream, a)?;
-        self.configure_leg(Leg::B, stream, b)
+        self.configure_legs(stream, vec![(Leg::A, a), (Leg::B, b)])
     }
 
     /// Sets how `leg`'s `stream` is handled from now on ([`LegConfig`]).
     pub fn configure_leg(&self, leg: Leg, stream: usize, config: LegConfig) -> Result<(), MediaError> {
+        self.configure_legs(stream, vec![(leg, config)])
+    }
+
+    fn configure_legs(&self, stream: usize, legs: Vec<(Leg, LegConfig)>) -> Result<(), MediaError> {
         if stream >= self.streams() {
             return Err(MediaError::NoSuchStream(stream));
         }
-        self.command(Command::Configure { leg, stream, config: Box::new(config) })
+        self.command(Command::Configure { stream, legs })
     }
 
     /// Hands leg B to an application inside the server: from now on it hears what leg A says
