@@ -12,7 +12,7 @@
 //! routes with ([`CallEnv`]). [`Calls`] is only the table: it finds the call an input is for,
 //! and forgets a call once it is over.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -102,6 +102,10 @@ pub(crate) struct Calls {
     calls: HashMap<CallId, Call>,
     /// The caller's INVITE server transaction, for CANCEL and for a 2xx never acknowledged.
     by_invite: HashMap<TxKey, CallId>,
+    /// Each call's earliest timer, in order: the driver asks for the next one after every
+    /// input, so it must not cost a walk over every call.
+    deadlines: BTreeSet<(Instant, CallId)>,
+    deadline_of: HashMap<CallId, Instant>,
 }
 
 impl Calls {
@@ -112,7 +116,7 @@ impl Calls {
 
     /// The earliest timer of any call.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.calls.values().filter_map(Call::deadline).min()
+        self.deadlines.first().map(|(at, _)| *at)
     }
 
     /// An INVITE outside any dialog from an authenticated `caller` (RFC 3261 §13.3.1);
@@ -234,12 +238,8 @@ impl Calls {
 
     /// Fires the timers that are due: ring timeouts, reliable provisionals, session timers.
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>) {
-        let due: Vec<CallId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.deadline().is_some_and(|at| at <= ctx.now.instant))
-            .map(|(id, _)| *id)
-            .collect();
+        let now = ctx.now.instant;
+        let due: Vec<CallId> = self.deadlines.iter().take_while(|(at, _)| *at <= now).map(|(_, id)| *id).collect();
         for id in due {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.on_timeout(ctx, env);
@@ -248,13 +248,24 @@ impl Calls {
         }
     }
 
-    /// Forgets call `id` once it is over and nothing of it is pending.
+    /// After anything happened to call `id`: forgets it once it is over and nothing of it is
+    /// pending, else files its next timer.
     fn settle(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
         if self.calls.get(&id).is_some_and(|c| matches!(c.state, State::Ending) && c.settled()) {
             if let Some(call) = self.calls.remove(&id) {
                 self.by_invite.remove(&call.a.key);
             }
             ctx.sip.forget_call(id);
+        }
+        let deadline = self.calls.get(&id).and_then(Call::deadline);
+        if self.deadline_of.get(&id).copied() != deadline {
+            if let Some(old) = self.deadline_of.remove(&id) {
+                self.deadlines.remove(&(old, id));
+            }
+            if let Some(at) = deadline {
+                self.deadlines.insert((at, id));
+                self.deadline_of.insert(id, at);
+            }
         }
     }
 }

@@ -78,6 +78,10 @@ pub(super) struct Relay {
     pub(super) out: Vec<u8>,
     /// The sockets found readable in one wake-up.
     ready: Vec<usize>,
+    /// Something besides the fast path ran (a command, a tick, a datagram handled one at a
+    /// time): the session may have output to send and a new clock. The fast path touches
+    /// neither, so a wake-up that only forwarded plain packets skips looking.
+    pub(super) busy: bool,
     /// Wakes the task when the session's clock is due ([`MediaSession::poll_timeout`]).
     timer: Pin<Box<Sleep>>,
     deadline: Option<Instant>,
@@ -169,6 +173,7 @@ impl Relay {
             ready: Vec::with_capacity(4 * streams),
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             deadline: None,
+            busy: true,
             _finish: finish,
         };
         relay.refresh_routes();
@@ -198,6 +203,7 @@ impl Relay {
                 let now = Instant::now();
                 if due <= now {
                     self.tick(now.into_std());
+                    self.busy = true;
                 }
             }
             BUFFERS.with_borrow_mut(|buffers| {
@@ -206,8 +212,10 @@ impl Relay {
                     self.drain(i, buffers);
                 }
             });
-            self.pump();
-            self.arm_timer();
+            if std::mem::take(&mut self.busy) {
+                self.pump();
+                self.arm_timer();
+            }
         }
         debug!(call = %self.call, "media relay stopped");
     }
@@ -215,14 +223,22 @@ impl Relay {
     /// Applies pending commands; ready with the readable sockets in `ready` (or the clock due),
     /// false once the handle is gone.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut commanded = false;
         loop {
             match self.commands.poll_recv(cx) {
-                Poll::Ready(Some(command)) => self.apply(command),
+                Poll::Ready(Some(command)) => {
+                    self.apply(command);
+                    commanded = true;
+                }
                 Poll::Ready(None) => return Poll::Ready(false),
                 Poll::Pending => break,
             }
         }
-        self.arm_timer();
+        if commanded {
+            // What a command changed is sent and scheduled before the sockets are read.
+            self.pump();
+            self.arm_timer();
+        }
         self.ready.clear();
         for (i, socket) in self.sockets.iter().enumerate() {
             if socket.listen && socket.socket.socket.poll_recv_ready(cx).is_ready() {

@@ -16,6 +16,7 @@ impl Relay {
     /// Handles the `filled` buffers just received on socket `i` one datagram at a time,
     /// through the session.
     pub(super) fn forward_each(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
+        self.busy = true;
         let (channel, leg) = (self.sockets[i].channel, self.sockets[i].leg);
         let kind = kind_index(channel.kind);
         let mut inbound = [0u64; 6];
