@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sambung_pbx::{Event, Input, MediaCommand, StoreReply, StoreWrite};
+use sambung_pbx::{App, AppEnd, AppRequest, Event, Input, MediaCommand, StoreReply, StoreWrite};
 use sambung_sip::{HeaderName, Message};
 
 #[test]
@@ -253,4 +253,45 @@ fn dtmf_in_sip_info_reaches_the_other_leg_untouched() {
     // An INFO of another package is relayed too.
     let out = rig.feed(ALICE, &info(4, "application/media_control+xml", "<media_control/>"));
     request(&out, BOB, "INFO");
+}
+
+#[test]
+fn an_application_answers_at_once_and_gets_keys_sent_by_sip_info() {
+    let mut rig = Rig::new();
+    // carol has no device: her voicemail answers, with alice's own codec.
+    rig.set_accounts(vec![
+        account(1, "alice", Default::default()),
+        account(2, "bob", Default::default()),
+        account(3, "carol", Default::default()),
+    ]);
+    let to_carol = |auth: &str| invite(auth).replace("sip:bob@", "sip:carol@");
+    let challenge = response(&rig.feed(ALICE, &to_carol("")), ALICE, 407);
+    let out = rig.feed(ALICE, &to_carol(&proxy_auth(&challenge, "INVITE", &format!("sip:carol@{REALM}"))));
+    let ok = response(&out, ALICE, 200);
+    assert_eq!(media_address(&ok.body), (RELAY_IP.to_owned(), 30_000));
+    assert!(String::from_utf8_lossy(&ok.body).contains("m=audio 30000 RTP/AVP 0"), "alice's own codec");
+    let commands = rig.media_commands();
+    let call = match commands.iter().find(|c| matches!(c, MediaCommand::AttachApp { .. })) {
+        Some(MediaCommand::AttachApp { session, rate: 8000, .. }) => *session,
+        other => panic!("the B leg becomes the application: {other:?} in {commands:?}"),
+    };
+    let started = rig.app_requests();
+    assert!(
+        matches!(started.as_slice(), [AppRequest::Start { call: c, app: App::Voicemail { account_id: 3, .. }, rate: 8000, .. }] if *c == call),
+        "{started:?}"
+    );
+    let a_tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let info = format!(
+        "INFO sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKinfo9\r\nMax-Forwards: 70\r\n\
+         To: <sip:carol@{REALM}>;tag={a_tag}\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-1@alice\r\n\
+         CSeq: 3 INFO\r\nContent-Type: application/dtmf-relay\r\nContent-Length: 24\r\n\r\nSignal=5\r\nDuration=160\r\n"
+    );
+    response(&rig.feed(ALICE, &info), ALICE, 200);
+    assert_eq!(rig.app_requests(), [AppRequest::Key { call, key: '5' }]);
+    // The application is done: alice's leg is hung up, the media closed, the call recorded.
+    let out = rig.input(Input::AppEnded { call, end: AppEnd::Hangup });
+    request(&out, ALICE, "BYE");
+    assert!(rig.media_commands().contains(&MediaCommand::Close { session: call }));
+    let record = rig.records().pop().expect("a call record");
+    assert_eq!((record.callee_device.as_deref(), record.hangup_side), (Some("voicemail"), "callee"));
 }
