@@ -183,6 +183,17 @@ impl World {
         World { context, events, published, alice, bob, carol }
     }
 
+    /// The applications on this world's store, reporting through `tx`.
+    fn apps(&self, tx: mpsc::Sender<Event>) -> Apps {
+        Apps::new(
+            self.context.store.clone(),
+            &Config::default(),
+            tx,
+            Arc::new(Notify::new()),
+            self.context.publisher.clone(),
+        )
+    }
+
     fn alice_calling(&self) -> Caller {
         Caller {
             account_id: self.alice.id,
@@ -579,13 +590,7 @@ async fn a_call_on_its_media_is_greeted_recorded_and_stored() {
 
     let mut world = World::new().await;
     let (tx, mut events) = mpsc::channel(100);
-    let mut apps = Apps::new(
-        world.context.store.clone(),
-        &Config::default(),
-        tx,
-        Arc::new(Notify::new()),
-        world.context.publisher.clone(),
-    );
+    let mut apps = world.apps(tx);
     let (port, audio) = crate::media::app_port(8000);
     let crate::media::AppPort { heard: heard_tx, mut played, keys: rtp_keys, .. } = port;
     apps.attach(7, audio);
@@ -694,13 +699,7 @@ async fn a_call_on_its_media_is_greeted_recorded_and_stored() {
 async fn an_application_without_media_ends_its_call() {
     let world = World::new().await;
     let (tx, mut events) = mpsc::channel(100);
-    let mut apps = Apps::new(
-        world.context.store.clone(),
-        &Config::default(),
-        tx,
-        Arc::new(Notify::new()),
-        world.context.publisher.clone(),
-    );
+    let mut apps = world.apps(tx);
     apps.handle(AppRequest::Start {
         call: 9,
         app: App::Mailbox { account_id: None },

@@ -768,32 +768,28 @@ pub struct BaresipConfig {
 
 impl BaresipConfig {
     pub fn new(user: &str, password: &str, server: &Server, audio: &Path) -> BaresipConfig {
-        BaresipConfig {
-            user: user.to_owned(),
-            password: password.to_owned(),
-            server_port: server.ports.udp,
-            sip_port: baresip_sip_port(),
-            audio: audio.to_owned(),
-            rtp_ports: baresip_rtp_ports(),
-            contacts: Vec::new(),
-            commands: Vec::new(),
-            quit_after: Duration::from_secs(55),
-            codecs: "PCMU/8000".to_owned(),
-            tls: false,
-            mediaenc: None,
-            ctrl_port: None,
-            register: true,
-        }
+        BaresipConfig::with_ports(user, password, server.ports.udp, baresip_sip_port(), audio, true)
     }
 
     /// An instance that registers nowhere: its account names its own SIP port, and it is
     /// called, or calls, directly (no server in between).
     pub fn direct(user: &str, audio: &Path) -> BaresipConfig {
         let sip_port = baresip_sip_port();
+        BaresipConfig::with_ports(user, "unused", sip_port, sip_port, audio, false)
+    }
+
+    fn with_ports(
+        user: &str,
+        password: &str,
+        server_port: u16,
+        sip_port: u16,
+        audio: &Path,
+        register: bool,
+    ) -> BaresipConfig {
         BaresipConfig {
             user: user.to_owned(),
-            password: "unused".to_owned(),
-            server_port: sip_port,
+            password: password.to_owned(),
+            server_port,
             sip_port,
             audio: audio.to_owned(),
             rtp_ports: baresip_rtp_ports(),
@@ -804,7 +800,7 @@ impl BaresipConfig {
             tls: false,
             mediaenc: None,
             ctrl_port: None,
-            register: false,
+            register,
         }
     }
 }
