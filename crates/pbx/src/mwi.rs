@@ -2,7 +2,7 @@
 //! `message-summary` and get a NOTIFY with the mailbox counts at once, whenever they change, and
 //! when the subscription ends.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use sambung_sip::dialog::Dialog;
@@ -46,6 +46,8 @@ pub(crate) struct Mwi {
     /// `[voicemail] access_number`: some phones subscribe to the voicemail number.
     access_number: String,
     subscriptions: HashMap<DialogKey, Subscription>,
+    /// When each subscription runs out, in order (asked for after every input).
+    expiries: BTreeSet<(Instant, DialogKey)>,
     notifies: HashMap<TxKey, DialogKey>,
     mailboxes: HashMap<i64, MailboxCounts>,
 }
@@ -76,7 +78,29 @@ impl Mwi {
     }
 
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.subscriptions.values().map(|s| s.expires_at).min()
+        self.expiries.first().map(|(at, _)| *at)
+    }
+
+    /// Files `subscription` under `key`, replacing (and unfiling) any before it.
+    fn insert(&mut self, key: DialogKey, subscription: Subscription) {
+        self.remove(&key);
+        self.expiries.insert((subscription.expires_at, key.clone()));
+        self.subscriptions.insert(key, subscription);
+    }
+
+    /// Moves subscription `key`'s end to `at`.
+    fn renew(&mut self, key: &DialogKey, at: Instant) {
+        if let Some(subscription) = self.subscriptions.get_mut(key) {
+            self.expiries.remove(&(subscription.expires_at, key.clone()));
+            subscription.expires_at = at;
+            self.expiries.insert((at, key.clone()));
+        }
+    }
+
+    fn remove(&mut self, key: &DialogKey) -> Option<Subscription> {
+        let subscription = self.subscriptions.remove(key)?;
+        self.expiries.remove(&(subscription.expires_at, key.clone()));
+        Some(subscription)
     }
 
     /// A mailbox's counts changed (or are known at start): subscribed devices are told.
@@ -148,7 +172,7 @@ impl Mwi {
             expires_at: ctx.now.instant + Duration::from_secs(u64::from(expires)),
             event: request.headers.get(HeaderName::Event).cloned().unwrap_or(SipStr::from_static(EVENT)),
         };
-        self.subscriptions.insert(dialog_key.clone(), subscription);
+        self.insert(dialog_key.clone(), subscription);
         ctx.sip.dialogs.insert(dialog_key.clone(), DialogOwner::Subscription);
         // RFC 6665 §4.2.1.2: a NOTIFY at once, also for a fetch (Expires: 0), which it ends.
         self.send_notify(ctx, &dialog_key, expires == 0);
@@ -171,7 +195,8 @@ impl Mwi {
             insert(&mut response, HeaderName::MinExpires, SipStr::from(MIN_EXPIRES.to_string()));
             return ctx.respond(key, response);
         }
-        subscription.expires_at = ctx.now.instant + Duration::from_secs(u64::from(expires));
+        let ends = ctx.now.instant + Duration::from_secs(u64::from(expires));
+        self.renew(dialog_key, ends);
         let mut response = request.reply(200, "OK");
         insert(&mut response, HeaderName::Expires, SipStr::from(expires.to_string()));
         ctx.respond(key, response);
@@ -191,7 +216,7 @@ impl Mwi {
     pub(crate) fn expire(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now.instant;
         let due: Vec<DialogKey> =
-            self.subscriptions.iter().filter(|(_, s)| s.expires_at <= now).map(|(k, _)| k.clone()).collect();
+            self.expiries.iter().take_while(|(at, _)| *at <= now).map(|(_, key)| key.clone()).collect();
         for key in due {
             self.send_notify(ctx, &key, true);
         }
@@ -209,7 +234,7 @@ impl Mwi {
         notify.set_body(CONTENT_TYPE, bytes::Bytes::from(summary(&subscription.aor, counts)));
         let peer = subscription.peer.clone();
         if last {
-            self.subscriptions.remove(key);
+            self.remove(key);
             ctx.sip.dialogs.remove(key);
         }
         match ctx.sip.send_request(notify, peer, Owner::Notify, ctx.random, ctx.now.instant) {
@@ -229,7 +254,7 @@ impl Mwi {
         let Some(dialog_key) = self.notifies.remove(&key) else { return };
         if matches!(status, 408 | 481 | 503) || status >= 600 {
             debug!(status, "message-summary subscription ended by the device");
-            self.subscriptions.remove(&dialog_key);
+            self.remove(&dialog_key);
             sip.dialogs.remove(&dialog_key);
         }
     }
