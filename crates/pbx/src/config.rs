@@ -7,6 +7,7 @@ use sambung_media::codec::CodecKind;
 use sambung_sip::Host;
 use sambung_sip::digest::Algorithm;
 
+use crate::guard::GuardConfig;
 use crate::registrar::RegistrarConfig;
 
 /// Settings of call control (the server makes them from its configuration file).
@@ -34,6 +35,8 @@ pub struct PbxConfig {
     pub min_se: u32,
     /// `[voicemail] access_number`: reaches any mailbox with its PIN (empty: none).
     pub access_number: String,
+    /// `[guard]` and `[fraud]`: bans, lockouts and toll-fraud limits.
+    pub guard: GuardConfig,
 }
 
 impl Default for PbxConfig {
@@ -52,6 +55,7 @@ impl Default for PbxConfig {
             session_expires: 1800,
             min_se: 90,
             access_number: String::new(),
+            guard: GuardConfig::default(),
         }
     }
 }

@@ -6,9 +6,12 @@
 //! only they know ([`Event::VoicemailLeft`]). Events describe, they never ask: whatever
 //! subscribes cannot change the call they describe.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 use sambung_sip::Transport;
+
+use crate::guard::FraudLimit;
 
 use crate::io::RoutingChange;
 
@@ -50,6 +53,45 @@ pub enum Event {
     AuthFailed { source: SocketAddr, transport: Transport, method: String, username: String, reason: AuthFailure },
     /// An account's call settings changed (a feature code, or the store's accounts changed).
     SettingsChanged { account_id: i64, change: SettingsChange },
+    /// A source address (an IPv6 source's /64) is banned: nothing it sends is read until
+    /// `until` (Unix seconds; `None`: until an operator lifts it).
+    SourceBanned { source: IpAddr, until: Option<u64>, reason: BanReason },
+    /// A ban was lifted by hand before its time.
+    SourceUnbanned { source: IpAddr },
+    /// Too many failed authentications for `username`: until `until` (Unix seconds) even the
+    /// right password gets the answer a wrong one gets.
+    AccountLocked { username: String, until: u64, failures: u32 },
+    /// A call was refused by a toll-fraud limit of the account (the caller's, or for an
+    /// outside destination the account whose forwarding led there).
+    FraudRefused { account_id: i64, username: String, limit: FraudLimit, destination: Option<String> },
+}
+
+/// Why a source was banned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BanReason {
+    /// It sent faster than its bucket allowed (messages or new connections).
+    Flood,
+    /// This many failed authentications within the window.
+    AuthFailures { count: u32 },
+    /// It named this many unknown users within the window (an extension sweep).
+    UnknownUsers { count: u32 },
+    /// Its User-Agent is a known scanning tool's.
+    Scanner { user_agent: String, tool: String },
+    /// An operator banned it (`sambung ban add`), with their note.
+    Manual(String),
+}
+
+impl fmt::Display for BanReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BanReason::Flood => f.write_str("flood: over the per-source rate"),
+            BanReason::AuthFailures { count } => write!(f, "{count} failed authentications"),
+            BanReason::UnknownUsers { count } => write!(f, "sweep: {count} unknown users"),
+            BanReason::Scanner { user_agent, .. } => write!(f, "scanner: User-Agent {user_agent:?}"),
+            BanReason::Manual(note) if note.is_empty() => f.write_str("by hand"),
+            BanReason::Manual(note) => write!(f, "by hand: {note}"),
+        }
+    }
 }
 
 /// Why a binding went away.
@@ -72,6 +114,8 @@ pub enum AuthFailure {
     WrongPassword,
     /// The nonce was not ours, or a count was reused.
     BadNonce,
+    /// The account is locked after too many failures (the password was not even checked).
+    Locked,
 }
 
 /// What changed in an account's settings.

@@ -77,6 +77,9 @@ pub enum Input {
     Media(MediaEvent),
     /// An application is done with its call.
     AppEnded { call: u64, end: AppEnd },
+    /// The account lockouts in force (username, until in Unix seconds): at start, and when the
+    /// store's list changes. They replace those known.
+    Lockouts(Vec<(String, u64)>),
 }
 
 /// What call control asks of the outside, in order.
@@ -122,6 +125,10 @@ pub enum StoreWrite {
     FetchPending { account_id: i64, device: String },
     /// A feature code changed an account's call settings.
     Routing { account_id: i64, change: RoutingChange },
+    /// An account is locked until `until` (Unix seconds).
+    Lockout { username: String, until: u64 },
+    /// A source is banned until `until` (Unix seconds; `None`: until lifted by hand).
+    Ban { source: std::net::IpAddr, until: Option<u64>, reason: String },
 }
 
 /// What the store answers.

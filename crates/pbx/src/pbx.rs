@@ -13,7 +13,8 @@ use tracing::{debug, trace};
 
 use crate::calls::{CallEnv, Calls};
 use crate::config::{LocalDomains, PbxConfig};
-use crate::events::{Event, SettingsChange, Unregistration};
+use crate::events::{AuthFailure, Event, SettingsChange, Unregistration};
+use crate::guard::Watch;
 use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite, Transmit};
 use crate::messages::Messages;
 use crate::mwi::Mwi;
@@ -56,6 +57,8 @@ pub struct Pbx {
     calls: Calls,
     messages: Messages,
     mwi: Mwi,
+    /// Bans, lockouts: what call control learns about abuse.
+    watch: Watch,
     /// The time of the latest input, to turn Unix-second deadlines into instants.
     last_now: Option<Now>,
 }
@@ -72,6 +75,7 @@ impl Pbx {
             sip: Sip::new(&config),
             registrar: Registrar::new(config.registrar),
             mwi: Mwi::new(config.access_number.clone()),
+            watch: Watch::new(config.guard.clone()),
             config,
             random,
             out: Outputs::default(),
@@ -141,6 +145,7 @@ impl Pbx {
                 let (calls, mut ctx, env) = self.calls(now);
                 calls.on_app_ended(&mut ctx, &env, call, end);
             }
+            Input::Lockouts(lockouts) => self.watch.set_lockouts(lockouts),
         }
         self.drain(now, None);
     }
@@ -195,6 +200,7 @@ impl Pbx {
         calls.on_timeout(&mut ctx, &env);
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
         self.mwi.expire(&mut ctx);
+        self.watch.expire(now.unix_secs);
     }
 
     fn expire_bindings(&mut self, now: Now) {
@@ -225,6 +231,13 @@ impl Pbx {
             Ok(message) => message,
             Err(error) => return self.malformed(&inbound, &error),
         };
+        // A known scanning tool gets no answer at all, and its source is banned.
+        if let Message::Request(request) = &message
+            && let Some(ua) = request.headers.get(HeaderName::UserAgent)
+            && self.watch.scanner(&mut self.out, now, inbound.remote.ip(), ua)
+        {
+            return debug!(remote = %inbound.remote, user_agent = %ua, "scanner dropped");
+        }
         let peer = self.sip.peer_of(&inbound);
         // RFC 3261 §18.1.2: a response that matches no client transaction is dropped there.
         if let Some(event) = self.sip.transactions.handle_message(message, peer, now.instant) {
@@ -378,22 +391,57 @@ impl Pbx {
         from: &Peer,
         challenger: Challenger,
     ) -> Result<std::sync::Arc<registrar::Account>, Response> {
-        match self.auth.authenticate(request, &self.accounts, challenger, now.unix_secs) {
-            AuthOutcome::Authenticated(account) => Ok(account),
-            AuthOutcome::Challenge { response, failed } => {
-                if let Some((username, reason)) = failed {
-                    debug!(username, ?reason, remote = %from.addr, "authentication failed");
-                    self.out.event(Event::AuthFailed {
-                        source: from.addr,
-                        transport: from.transport.clone(),
-                        method: request.method.as_str().to_owned(),
-                        username,
-                        reason,
-                    });
-                }
-                Err(response)
+        let (response, failed) = match self.auth.authenticate(request, &self.accounts, challenger, now.unix_secs) {
+            AuthOutcome::Authenticated(account) if !self.watch.is_locked(&account.username, now.unix_secs) => {
+                return Ok(account);
             }
+            // Locked: the very answer a wrong password gets.
+            AuthOutcome::Authenticated(account) => (
+                self.auth.challenge(request, challenger, false, now.unix_secs),
+                Some((account.username.clone(), AuthFailure::Locked)),
+            ),
+            AuthOutcome::Challenge { response, failed } => (response, failed),
+        };
+        match failed {
+            Some((username, reason)) => {
+                debug!(username, ?reason, remote = %from.addr, "authentication failed");
+                self.watch.auth_failed(&mut self.out, now, from.addr.ip(), &username);
+                if reason == AuthFailure::UnknownUser {
+                    self.watch.unknown_user(&mut self.out, now, from.addr.ip(), &username);
+                }
+                self.out.event(Event::AuthFailed {
+                    source: from.addr,
+                    transport: from.transport.clone(),
+                    method: request.method.as_str().to_owned(),
+                    username,
+                    reason,
+                });
+            }
+            None => self.named_user(now, request, from),
         }
+        Err(response)
+    }
+
+    /// A request without credentials names a user (REGISTER in To, the others in the
+    /// Request-URI): a name that is no account counts towards a sweep of unknown users.
+    /// Service codes (`*97`, the voicemail access number) are not users.
+    fn named_user(&mut self, now: Now, request: &Request, from: &Peer) {
+        let to;
+        let uri = match request.method {
+            Method::Register => match request.to() {
+                Some(name_addr) => {
+                    to = name_addr;
+                    &to.uri
+                }
+                None => return,
+            },
+            _ => &request.uri,
+        };
+        let Some(user) = uri.as_sip().and_then(|sip| sip.user_unescaped()) else { return };
+        if user.starts_with('*') || user == self.config.access_number || self.accounts.by_user_part(&user).is_some() {
+            return;
+        }
+        self.watch.unknown_user(&mut self.out, now, from.addr.ip(), &user);
     }
 
     /// RFC 3261 §8.2, §16.3 item 3, §12.2.2: the answers that need no part.
@@ -410,7 +458,10 @@ impl Pbx {
             return Some(request.reply(483, "Too Many Hops"));
         }
         let response = match request.method {
-            Method::Options if local => self.sip.options(request),
+            Method::Options if local => {
+                self.named_user(now, request, from);
+                self.sip.options(request)
+            }
             Method::Register if local => self.register(now, request, from),
             _ if !local => request.reply(403, "Relaying Denied"),
             // §12.2.2: a request inside a dialog we do not have.

@@ -15,7 +15,10 @@ const CAROL: &str = "192.0.2.30:5080";
 /// alice, bob (bound at BOB), carol (bound at CAROL) and dave (no device), with the given
 /// routing for bob, carol and dave.
 fn rig(bob: Routing, carol: Routing, dave: Routing) -> Rig {
-    let mut rig = Rig::new();
+    rig_with(Rig::new(), bob, carol, dave)
+}
+
+fn rig_with(mut rig: Rig, bob: Routing, carol: Routing, dave: Routing) -> Rig {
     rig.set_accounts(vec![
         account(1, "alice", Routing::default()),
         account(2, "bob", bob),
@@ -121,7 +124,10 @@ fn no_answer_forwarding_stops_the_first_devices_then_rings_the_target() {
 
 #[test]
 fn offline_forwarding_and_a_forward_to_an_outside_uri() {
-    let mut rig = rig(
+    let mut config = Rig::new().pbx.config().clone();
+    config.guard.fraud.outside = vec!["198.51.100.7".parse().unwrap()];
+    let mut rig = rig_with(
+        Rig::with_config(config),
         routing(|_| {}),
         routing(|_| {}),
         routing(|r| r.forward_offline = Some(Target::parse("sip:desk@198.51.100.7:5099").unwrap())),
@@ -131,6 +137,32 @@ fn offline_forwarding_and_a_forward_to_an_outside_uri() {
     assert_eq!(invite.uri.to_string(), "sip:desk@198.51.100.7:5099");
     assert!(header(&invite, "History-Info").contains("cause=503"));
     assert!(header(&invite, "Diversion").contains("reason=unavailable"));
+}
+
+#[test]
+fn a_forward_to_an_outside_destination_not_allowed_is_refused() {
+    // The default allows no outside destination: a cracked account forwarding itself to a
+    // premium number is the classic toll fraud.
+    let mut rig = rig(
+        routing(|r| r.forward_always = Some(Target::parse("sip:+1900555@198.51.100.7:5099").unwrap())),
+        routing(|_| {}),
+        routing(|_| {}),
+    );
+    let out = call(&mut rig, "bob", "fraud-1");
+    assert_eq!(response(&out, ALICE, 403).reason.to_string(), "Destination Not Allowed");
+    assert!(out.iter().all(|(to, _)| to.to_string() != "198.51.100.7:5099"), "nothing went out: {out:#?}");
+    let refused = rig.events().into_iter().find_map(|e| match e {
+        Event::FraudRefused { username, limit, destination, .. } => Some((username, limit, destination)),
+        _ => None,
+    });
+    assert_eq!(
+        refused,
+        Some((
+            "bob".to_owned(),
+            sambung_pbx::guard::FraudLimit::Destination,
+            Some("sip:+1900555@198.51.100.7:5099".to_owned())
+        ))
+    );
 }
 
 #[test]

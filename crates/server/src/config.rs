@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::guard::{FraudConfig, GuardConfig};
+
 /// The default configuration file, every key with a comment.
 pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
 
@@ -24,6 +26,8 @@ pub enum ConfigError {
     Invalid(&'static str),
     #[error("invalid configuration: media.codecs: unknown codec {0:?} (known: opus, G722, PCMU, PCMA)")]
     Codec(String),
+    #[error("invalid configuration: {0}")]
+    Value(String),
 }
 
 /// The whole configuration.
@@ -47,6 +51,8 @@ pub struct Config {
     pub calls: CallsConfig,
     pub voicemail: VoicemailConfig,
     pub email: EmailConfig,
+    pub guard: GuardConfig,
+    pub fraud: FraudConfig,
 }
 
 /// The realm used when neither `realm` nor `domains` is configured.
@@ -258,6 +264,8 @@ impl Default for Config {
             calls: CallsConfig::default(),
             voicemail: VoicemailConfig::default(),
             email: EmailConfig::default(),
+            guard: GuardConfig::default(),
+            fraud: FraudConfig::default(),
         }
     }
 }
@@ -386,6 +394,7 @@ impl Config {
             session_expires: self.calls.session_expires,
             min_se: self.calls.min_se,
             access_number: self.voicemail.access_number.clone(),
+            guard: self.guard.pbx(&self.fraud),
         }
     }
 
@@ -496,7 +505,7 @@ impl Config {
         if !e.from.contains('@') {
             return Err(ConfigError::Invalid("email.from must be an address"));
         }
-        Ok(())
+        self.guard.validate(&self.fraud).map_err(ConfigError::Value)
     }
 }
 

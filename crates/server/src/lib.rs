@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod events;
+pub mod guard;
 pub mod logging;
 pub mod mail;
 pub mod media;

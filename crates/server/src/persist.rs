@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sambung_sip::transaction::Peer;
 use sambung_sip::{Transport, Uri};
-use sambung_store::Store;
+use sambung_store::{Ban, Lockout, LockoutKind, Store};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -198,6 +198,20 @@ pub async fn run_writer(
                 Err(e) => Err(e),
             },
             StoreWrite::Routing { account_id, change } => set_routing(&store, *account_id, change).await,
+            StoreWrite::Lockout { username, until } => {
+                let until_at = i64::try_from(*until).unwrap_or(i64::MAX);
+                store.put_lockout(&Lockout { kind: LockoutKind::Account, subject: username.clone(), until_at }).await
+            }
+            StoreWrite::Ban { source, until, reason } => {
+                let ban = Ban {
+                    address: source.to_string(),
+                    until_at: until.map(|u| i64::try_from(u).unwrap_or(i64::MAX)),
+                    reason: reason.clone(),
+                    manual: false,
+                    created_at: i64::try_from(now).unwrap_or(i64::MAX),
+                };
+                store.put_ban(&ban).await
+            }
         };
         if let Err(error) = result {
             warn!(%error, ?change, "could not persist");
@@ -212,12 +226,62 @@ async fn send(events: &mpsc::WeakSender<Event>, event: Event) {
     }
 }
 
-/// Reloads the accounts into call control whenever the store's account generation moves.
+/// The guard's lists as the store keeps them: bans (address, until in Unix seconds) and
+/// account lockouts (username, until).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuardLists {
+    pub bans: Vec<(std::net::IpAddr, Option<u64>)>,
+    pub lockouts: Vec<(String, u64)>,
+}
+
+/// The bans and account lockouts in force; rows that no longer parse are skipped with a warning.
+pub async fn load_guard(store: &Store) -> Result<GuardLists, sambung_store::StoreError> {
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    let mut lists = GuardLists::default();
+    for ban in store.list_bans(now).await? {
+        match ban.address.parse() {
+            Ok(ip) => lists.bans.push((ip, ban.until_at.map(|u| u64::try_from(u).unwrap_or(0)))),
+            Err(_) => warn!(address = ban.address, "stored ban unreadable; ignored"),
+        }
+    }
+    for lockout in store.list_lockouts(now).await? {
+        if lockout.kind == LockoutKind::Account {
+            lists.lockouts.push((lockout.subject, u64::try_from(lockout.until_at).unwrap_or(0)));
+        }
+    }
+    Ok(lists)
+}
+
+/// Reloads the bans and lockouts into the server whenever an operator changed them.
+async fn watch_guard(store: &Store, events: &mpsc::Sender<Event>, generation: &mut Option<i64>) -> bool {
+    let Ok(current) = store.guard_generation().await else { return true };
+    if *generation == Some(current) {
+        return true;
+    }
+    match load_guard(store).await {
+        Ok(lists) => {
+            debug!(bans = lists.bans.len(), lockouts = lists.lockouts.len(), "bans and lockouts reloaded");
+            *generation = Some(current);
+            events.send(Event::Guard(lists)).await.is_ok()
+        }
+        Err(error) => {
+            warn!(%error, "could not reload bans and lockouts");
+            true
+        }
+    }
+}
+
+/// Reloads the accounts into call control whenever the store's account generation moves, and
+/// the guard's lists whenever theirs does.
 pub async fn watch_accounts(store: Store, events: mpsc::Sender<Event>, mut generation: i64) {
     let mut tick = tokio::time::interval(ACCOUNT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut guard_generation = store.guard_generation().await.ok();
     loop {
         tick.tick().await;
+        if !watch_guard(&store, &events, &mut guard_generation).await {
+            return;
+        }
         let current = match store.accounts_generation().await {
             Ok(g) => g,
             Err(error) => {

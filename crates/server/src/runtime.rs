@@ -22,6 +22,7 @@ use sambung_pbx::{Input, MediaCommand, MediaEvent, Now, Output, Pbx, StoreWrite}
 use crate::config::Config;
 use crate::data::{self, DataError};
 use crate::events::{EventBus, Publisher};
+use crate::guard::SharedGate;
 use crate::media::Leg;
 use crate::persist;
 use crate::shutdown::ShutdownController;
@@ -110,7 +111,17 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let accounts = persist::load_accounts(&store).await?;
     let bindings = persist::load_bindings(&store).await?;
     let mailboxes = persist::load_mailboxes(&store).await?;
-    info!(accounts = accounts.len(), bindings = bindings.len(), mailboxes = mailboxes.len(), "database loaded");
+    store.purge_guard(i64::try_from(persist::unix_now()).unwrap_or(i64::MAX)).await?;
+    let guard = persist::load_guard(&store).await?;
+    info!(
+        accounts = accounts.len(),
+        bindings = bindings.len(),
+        mailboxes = mailboxes.len(),
+        bans = guard.bans.len(),
+        lockouts = guard.lockouts.len(),
+        "database loaded"
+    );
+    let gate = SharedGate::new(config.guard.gate()).reporting_to(events_tx.downgrade());
     let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
     info!(pairs = relay.capacity_pairs(), "RTP relay ready");
 
@@ -143,8 +154,11 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         apps,
         media: Media { relay, sessions: HashMap::new() },
         events: publisher,
+        gate: gate.clone(),
+        bans: 0,
     };
     let now = now();
+    driver.set_guard_lists(&mut pbx, guard, now);
     for input in [Input::Accounts(accounts), Input::Bindings(bindings), Input::Mailboxes(mailboxes)] {
         pbx.handle_input(input, now);
         driver.flush(&mut pbx, now);
@@ -154,6 +168,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let limit = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = StreamContext {
         events: events_tx.clone(),
+        gate: gate.clone(),
         max_message_size: config.limits.max_message_size,
         idle_timeout: config.limits.idle_timeout(),
         shutdown: controller.handle(),
@@ -162,7 +177,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     for (local, socket) in listeners.udp {
         let events = events_tx.clone();
-        tasks.push(tokio::spawn(udp::serve(socket, local, events, ctx.max_message_size, controller.handle())));
+        let gate = gate.clone();
+        tasks.push(tokio::spawn(udp::serve(socket, local, events, gate, ctx.max_message_size, controller.handle())));
     }
     let ws_router = ws::router(ctx.clone());
     for (transport, listener) in listeners.stream {
@@ -219,6 +235,10 @@ struct Driver {
     apps: crate::apps::Apps,
     media: Media,
     events: Publisher,
+    /// The guard's gate: bans made by call control reach it here.
+    gate: SharedGate,
+    /// Bans made since start, for the log.
+    bans: u64,
 }
 
 /// The media sessions of the calls, by call.
@@ -306,12 +326,48 @@ impl Driver {
                 Output::Store(write) => {
                     let _ = self.persist.send(write);
                 }
-                Output::Event(event) => {
-                    debug!(target: "sambung::event", ?event);
-                    self.events.publish(event);
-                }
+                Output::Event(event) => self.event(event, now),
             }
         }
+    }
+
+    /// Publishes a domain event; a ban also closes the gate on its source at once.
+    fn event(&mut self, event: sambung_pbx::Event, now: Now) {
+        debug!(target: "sambung::event", ?event);
+        if let sambung_pbx::Event::SourceBanned { source, until, reason } = &event {
+            let at = until.map(|u| now.instant + Duration::from_secs(u.saturating_sub(now.unix_secs)));
+            let mut gate = self.gate.lock();
+            if gate.ban(*source, at) {
+                self.bans += 1;
+                let counters = gate.counters();
+                drop(gate);
+                warn!(
+                    %source,
+                    %reason,
+                    until = ?until,
+                    bans = self.bans,
+                    dropped = counters.dropped_banned,
+                    "source banned"
+                );
+            }
+        }
+        self.events.publish(event);
+    }
+
+    /// The gate banned a flooding source: made durable and announced like every other ban.
+    fn flooded(&mut self, source: std::net::IpAddr, until: Instant, now: Now) {
+        let until = now.unix_secs + until.saturating_duration_since(now.instant).as_secs();
+        let reason = sambung_pbx::BanReason::Flood;
+        let _ = self.persist.send(StoreWrite::Ban { source, until: Some(until), reason: reason.to_string() });
+        self.event(sambung_pbx::Event::SourceBanned { source, until: Some(until), reason }, now);
+    }
+
+    /// The bans and lockouts from the store replace those in force.
+    fn set_guard_lists(&mut self, pbx: &mut Pbx, lists: persist::GuardLists, now: Now) {
+        let at = |until: Option<u64>| until.map(|u| now.instant + Duration::from_secs(u.saturating_sub(now.unix_secs)));
+        self.gate.lock().replace_bans(lists.bans.into_iter().map(|(ip, until)| (ip, at(until))));
+        pbx.handle_input(Input::Lockouts(lists.lockouts), now);
+        self.flush(pbx, now);
     }
 }
 
@@ -349,6 +405,14 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Store(reply) => Input::Store(reply),
                         Event::AppEnded { call, end } => Input::AppEnded { call, end },
                         Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
+                        Event::Flooded { source, until } => {
+                            driver.flooded(source, until, now);
+                            continue;
+                        }
+                        Event::Guard(lists) => {
+                            driver.set_guard_lists(&mut pbx, lists, now);
+                            continue;
+                        }
                     };
                     pbx.handle_input(input, now);
                     deadline = driver.flush(&mut pbx, now);

@@ -28,6 +28,7 @@ mod accounts;
 mod bindings;
 mod cdrs;
 mod error;
+mod guard;
 mod messages;
 mod outbox;
 mod password;
@@ -49,6 +50,7 @@ pub use accounts::{Account, NewAccount, validate_extension, validate_username};
 pub use bindings::Binding;
 pub use cdrs::{Cdr, HangupSide, NewCdr};
 pub use error::{PasswordError, StoreError};
+pub use guard::{Ban, Lockout, LockoutKind};
 pub use messages::{Message, NewMessage};
 pub use outbox::{NewMail, OutgoingMail};
 pub use password::check_password;
@@ -201,10 +203,12 @@ fn migrator(backend: Backend) -> Migrator {
         Backend::Sqlite => &[
             (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
             (2, "voicemail", include_str!("../migrations/sqlite/0002_voicemail.sql")),
+            (3, "guard", include_str!("../migrations/sqlite/0003_guard.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
             (2, "voicemail", include_str!("../migrations/postgres/0002_voicemail.sql")),
+            (3, "guard", include_str!("../migrations/postgres/0003_guard.sql")),
         ],
     };
     let migrations = files

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use sambung_sip::transaction::{Peer, TxKey};
 use sambung_sip::{Request, Response};
-use tracing::trace;
+use tracing::{trace, warn};
 
 mod app_leg;
 mod call;
@@ -35,6 +35,8 @@ pub use media::MediaFailure;
 
 use crate::apps::{App, AppEnd};
 use crate::config::{LocalDomains, PbxConfig};
+use crate::events::Event;
+use crate::guard::fraud::Fraud;
 use crate::media::MediaEvent;
 use crate::pbx::Ctx;
 use crate::registrar::{Account, Accounts, Location};
@@ -106,6 +108,8 @@ pub(crate) struct Calls {
     /// input, so it must not cost a walk over every call.
     deadlines: BTreeSet<(Instant, CallId)>,
     deadline_of: HashMap<CallId, Instant>,
+    /// Each caller's calls, for the toll-fraud limits.
+    fraud: Fraud,
 }
 
 impl Calls {
@@ -133,11 +137,26 @@ impl Calls {
         service: Option<App>,
     ) {
         let id = self.next;
-        if let Some(call) = Call::start(ctx, env, id, caller, key, request, from, service) {
-            self.next += 1;
-            self.by_invite.insert(key, id);
-            self.calls.insert(id, call);
-            self.settle(ctx, id);
+        let account = caller.id;
+        if let Err(limit) = self.fraud.place(&env.config.guard.fraud, account, ctx.now.instant) {
+            let (status, reason) = limit.status();
+            warn!(username = caller.username, limit = limit.as_str(), remote = %from.addr, "toll-fraud limit: call refused");
+            ctx.out.event(Event::FraudRefused {
+                account_id: account,
+                username: caller.username.clone(),
+                limit,
+                destination: None,
+            });
+            return ctx.respond(key, request.reply(status, reason));
+        }
+        match Call::start(ctx, env, id, caller, key, request, from, service) {
+            Some(call) => {
+                self.next += 1;
+                self.by_invite.insert(key, id);
+                self.calls.insert(id, call);
+                self.settle(ctx, id);
+            }
+            None => self.fraud.ended(account),
         }
     }
 
@@ -254,6 +273,7 @@ impl Calls {
         if self.calls.get(&id).is_some_and(|c| matches!(c.state, State::Ending) && c.settled()) {
             if let Some(call) = self.calls.remove(&id) {
                 self.by_invite.remove(&call.a.key);
+                self.fraud.ended(call.caller.id);
             }
             ctx.sip.forget_call(id);
         }

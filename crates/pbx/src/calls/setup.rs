@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sambung_sip::transaction::{Peer, TxKey};
 use sambung_sip::{HeaderName, Method, Request, SipStr, Uri};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::call::{ALeg, Call, Fork, Media, Ringing, State};
 use super::media::{CallMedia, LegTransport, MediaFailure, is_secure};
@@ -17,6 +17,7 @@ use super::session_timer;
 use super::{CallEnv, CallId, Purpose, Side};
 use crate::apps::App;
 use crate::events::Event;
+use crate::guard::FraudLimit;
 use crate::media::MediaCommand;
 use crate::pbx::Ctx;
 use crate::registrar::{Account, Target};
@@ -321,6 +322,27 @@ impl Call {
         let hop = match &resolved {
             Resolved::Account(account) => {
                 Hop { uri: format!("sip:{}@{host}", account.username), account: Some(account.id), cause: Some(cause) }
+            }
+            Resolved::Outside(outside)
+                if !crate::guard::fraud::outside_allowed(&env.config.guard.fraud, &outside.0) =>
+            {
+                let limit = FraudLimit::Destination;
+                let destination = outside.0.to_string();
+                warn!(
+                    call = self.id,
+                    username = self.target.username,
+                    destination,
+                    limit = limit.as_str(),
+                    "toll-fraud limit: outside destination not allowed"
+                );
+                ctx.out.event(Event::FraudRefused {
+                    account_id: self.target.id,
+                    username: self.target.username.clone(),
+                    limit,
+                    destination: Some(destination),
+                });
+                let (status, reason) = limit.status();
+                return self.fail(ctx, status, reason, "system");
             }
             Resolved::Outside(outside) => Hop { uri: outside.0.to_string(), account: None, cause: Some(cause) },
             Resolved::Invalid(why) => {

@@ -189,6 +189,10 @@ pub enum Event {
     AppEnded { call: u64, end: sambung_pbx::AppEnd },
     /// A mailbox's message counts changed (a message was left, heard, saved or deleted).
     Mailbox { account_id: i64, counts: sambung_pbx::MailboxCounts },
+    /// The gate banned a source for flooding (it already drops what the source sends).
+    Flooded { source: std::net::IpAddr, until: std::time::Instant },
+    /// The bans and lockouts in the store changed (`sambung ban`): the whole lists.
+    Guard(crate::persist::GuardLists),
 }
 
 /// A live stream connection, as the connection table keeps it.

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, trace};
 
+use super::tcp::Slot;
 use super::{CONN_QUEUE, ConnCommand, ConnId, Connection, Event, Inbound, TransportKind};
+use crate::guard::SharedGate;
 use crate::shutdown::Shutdown;
 
 /// How long a connection waits for the answer to an unframeable message before closing.
@@ -26,6 +28,8 @@ const READ_CHUNK: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct StreamContext {
     pub events: mpsc::Sender<Event>,
+    /// Asked about each connection and each framed message before it is parsed.
+    pub gate: SharedGate,
     pub max_message_size: usize,
     pub idle_timeout: Duration,
     pub shutdown: Shutdown,
@@ -77,7 +81,7 @@ pub fn next_frame(buf: &[u8], max_size: usize) -> Frame {
 
 /// Runs one connection until the peer closes it, it idles out, it breaks, or shutdown.
 /// `permit` is its slot under the connection limit, released when it ends.
-pub async fn run<S>(mut io: S, peer: Peer, mut ctx: StreamContext, permit: OwnedSemaphorePermit)
+pub async fn run<S>(mut io: S, peer: Peer, mut ctx: StreamContext, permit: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -137,6 +141,7 @@ where
                     match drain(&mut buf, io, id, peer, ctx).await {
                         Ok(()) => {}
                         Err(Drained::Closed) => return "core stopped",
+                        Err(Drained::Banned) => return "banned",
                         Err(Drained::WriteFailed) => return "write failed",
                         Err(Drained::FramingError) => {
                             lingering = true;
@@ -152,6 +157,7 @@ where
 
 enum Drained {
     Closed,
+    Banned,
     WriteFailed,
     FramingError,
 }
@@ -180,6 +186,9 @@ where
                 let _ = buf.split_to(2);
             }
             Frame::Message(n) => {
+                if !ctx.gate.admit(peer.remote.ip()) {
+                    return Err(Drained::Banned);
+                }
                 let bytes = buf.split_to(n).freeze();
                 ctx.events.send(Event::Inbound(inbound(bytes))).await.map_err(|_| Drained::Closed)?;
             }

@@ -5,16 +5,17 @@
 //! accepted (the mini-redis shape, with `try_acquire` instead of waiting, so that a flood
 //! cannot queue up in the backlog).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use super::TransportKind;
 use super::stream::{self, Peer, StreamContext};
+use crate::guard::SharedGate;
 use crate::shutdown::Shutdown;
 
 /// Binds a listening socket. IPv6 listeners are IPv6-only, so `0.0.0.0` and `[::]` can both
@@ -37,7 +38,22 @@ pub struct Accepted {
     pub stream: TcpStream,
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    pub permit: OwnedSemaphorePermit,
+    pub permit: Slot,
+}
+
+/// A connection's place under the server's connection limit and under its source's cap in the
+/// gate; both are given back when it is dropped.
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    gate: SharedGate,
+    source: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.gate.closed(self.source);
+    }
 }
 
 /// Accepts connections until shutdown, refusing those beyond `limit`, and hands each to
@@ -46,6 +62,7 @@ pub async fn accept_loop<F>(
     listener: TcpListener,
     transport: TransportKind,
     limit: Arc<Semaphore>,
+    gate: SharedGate,
     mut shutdown: Shutdown,
     mut on_accept: F,
 ) where
@@ -66,11 +83,19 @@ pub async fn accept_loop<F>(
                 }
             },
         };
+        // A banned source, or one holding its share of connections, is closed at once.
+        if !gate.connect(remote.ip()) {
+            trace!(%transport, %remote, "connection refused by the guard");
+            drop(stream);
+            continue;
+        }
         let Ok(permit) = limit.clone().try_acquire_owned() else {
+            gate.closed(remote.ip());
             debug!(%transport, %remote, "connection limit reached; connection refused");
             drop(stream);
             continue;
         };
+        let permit = Slot { _permit: permit, gate: gate.clone(), source: remote.ip() };
         let _ = stream.set_nodelay(true);
         let Ok(local) = stream.local_addr() else { continue };
         on_accept(Accepted { stream, local, remote, permit });
@@ -81,7 +106,8 @@ pub async fn accept_loop<F>(
 /// Serves SIP over plain TCP on `listener`.
 pub async fn serve(listener: TcpListener, ctx: StreamContext, limit: Arc<Semaphore>) {
     let shutdown = ctx.shutdown.clone();
-    accept_loop(listener, TransportKind::Tcp, limit, shutdown, move |conn| {
+    let gate = ctx.gate.clone();
+    accept_loop(listener, TransportKind::Tcp, limit, gate, shutdown, move |conn| {
         let peer = Peer { transport: TransportKind::Tcp, local: conn.local, remote: conn.remote };
         tokio::spawn(stream::run(conn.stream, peer, ctx.clone(), conn.permit));
     })

@@ -144,7 +144,8 @@ pub async fn handshake(
 pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, ctx: StreamContext, limit: Arc<Semaphore>) {
     let acceptor = TlsAcceptor::from(config);
     let shutdown = ctx.shutdown.clone();
-    accept_loop(listener, TransportKind::Tls, limit, shutdown, move |conn| {
+    let gate = ctx.gate.clone();
+    accept_loop(listener, TransportKind::Tls, limit, gate, shutdown, move |conn| {
         let acceptor = acceptor.clone();
         let mut ctx = ctx.clone();
         tokio::spawn(async move {

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::{Event, Inbound, TransportKind};
+use crate::guard::SharedGate;
 use crate::shutdown::Shutdown;
 
 /// Socket buffer sizes asked of the kernel (it may grant less, see `net.core.rmem_max`).
@@ -47,6 +48,7 @@ pub async fn serve(
     socket: Arc<UdpSocket>,
     local: SocketAddr,
     events: mpsc::Sender<Event>,
+    gate: SharedGate,
     max_message_size: usize,
     mut shutdown: Shutdown,
 ) {
@@ -70,6 +72,10 @@ pub async fn serve(
             },
         };
         let datagram = buf.split();
+        // Before anything else is looked at: banned and flooding sources are dropped here.
+        if !gate.admit(remote.ip()) {
+            continue;
+        }
         if datagram.len() > max_message_size {
             debug!(%local, %remote, size = datagram.len(), "oversized datagram dropped");
             continue;

@@ -19,14 +19,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, sleep_until};
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service as _;
 use tracing::debug;
 
 use super::stream::{Peer, StreamContext};
-use super::tcp::accept_loop;
+use super::tcp::{Slot, accept_loop};
 use super::tls;
 use super::{CONN_QUEUE, ConnCommand, ConnId, Connection, Event, Inbound, TransportKind};
 use crate::shutdown::Shutdown;
@@ -39,7 +39,7 @@ pub const SUBPROTOCOL: &str = "sip";
 #[derive(Debug, Clone)]
 pub struct HttpPeer {
     pub peer: Peer,
-    _permit: Arc<OwnedSemaphorePermit>,
+    _permit: Arc<Slot>,
 }
 
 /// The routes of a WebSocket listener: every path upgrades to SIP over WebSocket.
@@ -105,6 +105,9 @@ async fn session(mut socket: WebSocket, http_peer: HttpPeer, mut ctx: StreamCont
                     }
                     continue;
                 }
+                if !ctx.gate.admit(peer.remote.ip()) {
+                    break "banned";
+                }
                 let inbound = Inbound { transport: peer.transport, local: peer.local, remote: peer.remote, conn: Some(id), bytes };
                 if ctx.events.send(Event::Inbound(inbound)).await.is_err() {
                     break "core stopped";
@@ -137,7 +140,7 @@ pub async fn serve(
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
     let idle = ctx.idle_timeout;
-    accept_loop(listener, transport, limit, ctx.shutdown.clone(), move |conn| {
+    accept_loop(listener, transport, limit, ctx.gate.clone(), ctx.shutdown.clone(), move |conn| {
         let peer = Peer { transport, local: conn.local, remote: conn.remote };
         let http_peer = HttpPeer { peer, _permit: Arc::new(conn.permit) };
         let router = router.clone();

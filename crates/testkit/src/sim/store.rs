@@ -23,6 +23,9 @@ pub struct Store {
     messages: BTreeMap<i64, KeptMessage>,
     bindings: BTreeMap<(i64, String), Binding>,
     routing: Vec<(i64, RoutingChange)>,
+    /// Bans (source, until) and lockouts (username, until), in the order made.
+    bans: Vec<(std::net::IpAddr, Option<u64>)>,
+    lockouts: Vec<(String, u64)>,
     writes: u64,
 }
 
@@ -60,7 +63,25 @@ impl Store {
                 self.routing.push((account_id, change));
                 None
             }
+            StoreWrite::Ban { source, until, .. } => {
+                self.bans.push((source, until));
+                None
+            }
+            StoreWrite::Lockout { username, until } => {
+                self.lockouts.push((username, until));
+                None
+            }
         }
+    }
+
+    /// The bans call control made, in order.
+    pub fn bans(&self) -> &[(std::net::IpAddr, Option<u64>)] {
+        &self.bans
+    }
+
+    /// The account lockouts call control made, in order.
+    pub fn lockouts(&self) -> &[(String, u64)] {
+        &self.lockouts
     }
 
     /// The messages of `account_id` no device has taken yet, oldest first.
