@@ -61,6 +61,9 @@ pub enum Event {
     /// Too many failed authentications for `username`: until `until` (Unix seconds) even the
     /// right password gets the answer a wrong one gets.
     AccountLocked { username: String, until: u64, failures: u32 },
+    /// Too many wrong PINs for a mailbox, across calls: until `until` (Unix seconds) even the
+    /// right PIN is refused (emitted by the mailbox application).
+    VoicemailPinLocked { account_id: i64, until: u64, failures: u32 },
     /// A call was refused by a toll-fraud limit of the account (the caller's, or for an
     /// outside destination the account whose forwarding led there).
     FraudRefused { account_id: i64, username: String, limit: FraudLimit, destination: Option<String> },

@@ -1,6 +1,7 @@
 //! The command line of the `sambung` binary (clap derive); the `user` commands run in
 //! [`user`], the `settings` commands in [`settings`], the `voicemail` commands in [`voicemail`].
 
+pub mod ban;
 pub mod settings;
 pub mod table;
 pub mod user;
@@ -53,6 +54,61 @@ pub enum Command {
     Settings(SettingsArgs),
     /// List a user's voicemail messages, or export one as a WAV file.
     Voicemail(VoicemailArgs),
+    /// Show, add or remove bans of source addresses, and lift account lockouts.
+    ///
+    /// Uses the database of the configuration file, like `sambung user`; a running server picks
+    /// up changes within a second.
+    Ban(BanArgs),
+}
+
+/// Exit codes of the `ban` commands.
+pub const BAN_EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  other error (configuration, database connection)
+  2  invalid input: not an IP address; usage
+  3  no such ban or lockout, or the database does not exist yet
+  5  the database is locked by another process";
+
+/// Options of `sambung ban`.
+#[derive(Debug, Args)]
+#[command(after_long_help = BAN_EXIT_CODES)]
+pub struct BanArgs {
+    /// TOML configuration file naming the database; without it the defaults apply
+    /// (./sambung-data/sambung.db).
+    #[arg(short, long, value_name = "FILE", env = "SAMBUNG_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: BanCommand,
+}
+
+/// `sambung ban ...`.
+#[derive(Debug, Subcommand)]
+pub enum BanCommand {
+    /// List the bans in force (address, until, who made it, why) and the locked accounts and
+    /// voicemail PINs.
+    List,
+    /// Ban an address: nothing it sends is answered. An IPv6 address bans its /64.
+    Add {
+        /// The address to ban.
+        address: String,
+        /// How long, in seconds; without it, until removed.
+        #[arg(long, value_name = "SECONDS")]
+        seconds: Option<u64>,
+        /// A note kept with the ban.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Lift the ban on an address (made by hand or by the guard).
+    Remove {
+        /// The banned address.
+        address: String,
+    },
+    /// Lift the lockout of an account locked after failed authentications.
+    Unlock {
+        /// The locked account's username.
+        username: String,
+    },
 }
 
 /// Exit codes of the `user` commands, also listed in `sambung user --help`.

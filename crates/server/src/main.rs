@@ -46,6 +46,12 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(e.exit_code());
             }
         }
+        Command::Ban(args) => {
+            if let Err(e) = sambung_server::cli::ban::run(args) {
+                eprintln!("error: {e}");
+                std::process::exit(e.exit_code());
+            }
+        }
     }
     Ok(())
 }

@@ -148,6 +148,16 @@ impl Store {
         Ok(())
     }
 
+    /// When the lockout of `subject` ends (Unix seconds), if there is one in the table (ended
+    /// or not).
+    pub async fn lockout_until(&self, kind: LockoutKind, subject: &str) -> Result<Option<i64>, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar("SELECT until_at FROM lockouts WHERE kind = $1 AND subject = $2")
+            .bind(kind.as_str())
+            .bind(subject)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
     /// Lifts a lockout (bumping the generation); false when there was none.
     pub async fn remove_lockout(&self, kind: LockoutKind, subject: &str) -> Result<bool, StoreError> {
         let removed: Result<u64, sqlx::Error> = on_pool!(self, |pool| async {

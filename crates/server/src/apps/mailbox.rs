@@ -146,10 +146,18 @@ async fn login(context: &Context, io: &mut impl CallIo) -> Option<i64> {
             }
         };
         if let Some(account) = account {
-            match context.store.verify_voicemail_pin(account.id, &pin).await {
-                Ok(true) => return Some(account.id),
-                Ok(false) => info!(account = account.username, "wrong voicemail PIN"),
-                Err(error) => warn!(%error, "cannot check the PIN"),
+            if context.pins.locked(&context.store, account.id).await {
+                // Locked: the answer of a wrong PIN, whatever was typed.
+                info!(account = account.username, "voicemail PIN locked; login refused");
+            } else {
+                match context.store.verify_voicemail_pin(account.id, &pin).await {
+                    Ok(true) => return Some(account.id),
+                    Ok(false) => {
+                        info!(account = account.username, "wrong voicemail PIN");
+                        context.pins.failed(&context.store, &context.publisher, account.id).await;
+                    }
+                    Err(error) => warn!(%error, "cannot check the PIN"),
+                }
             }
         }
         if io.play(&[Audio::Prompt(Prompt::LoginIncorrect)], false).await == Played::Hangup {

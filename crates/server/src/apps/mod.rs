@@ -20,6 +20,7 @@
 
 pub mod mailbox;
 pub mod media;
+pub mod pin;
 pub mod prompts;
 #[cfg(test)]
 mod tests;
@@ -183,6 +184,8 @@ pub struct Context {
     pub max_greeting: Duration,
     /// An SMTP server is configured: voicemail is mailed.
     pub email: bool,
+    /// Wrong PINs across calls.
+    pub pins: pin::PinGuard,
 }
 
 impl Context {
@@ -234,6 +237,11 @@ impl Apps {
             max_message: Duration::from_secs(u64::from(voicemail.max_message_seconds)),
             max_greeting: Duration::from_secs(u64::from(voicemail.max_greeting_seconds)),
             email: config.email.server.is_some(),
+            pins: pin::PinGuard::new(
+                config.guard.pin_failures,
+                Duration::from_secs(config.guard.auth_window_seconds),
+                Duration::from_secs(config.guard.lockout_seconds),
+            ),
         };
         Apps { context, calls: HashMap::new(), attached: HashMap::new() }
     }

@@ -179,6 +179,7 @@ impl World {
             max_message: Duration::from_secs(180),
             max_greeting: Duration::from_secs(60),
             email: true,
+            pins: pin::PinGuard::new(3, Duration::from_secs(600), Duration::from_secs(900)),
         };
         World { context, events, published, alice, bob, carol }
     }
@@ -467,6 +468,43 @@ async fn mailbox_login_by_number_and_pin() {
     assert_eq!(prompts.iter().filter(|p| **p == Prompt::LoginIncorrect).count(), 3);
     assert_eq!(prompts.last(), Some(&Prompt::TooManyAttempts));
     assert!(!prompts.contains(&Prompt::MainMenu));
+}
+
+#[tokio::test]
+async fn wrong_pins_across_calls_lock_the_mailbox_even_for_the_right_pin() {
+    let mut world = World::new().await;
+    let store = world.context.store.clone();
+    store.set_voicemail_pin(world.bob.id, "2468").await.unwrap();
+    use Step::Key;
+    let typed = |text: &str| text.chars().map(Key).collect::<Vec<_>>();
+    // Two calls: two wrong PINs, then a third in another call. The limit is 3.
+    for wrong in [vec!["202#1111#", "202#2222#"], vec!["202#3333#"]] {
+        let mut steps = Vec::new();
+        for attempt in wrong {
+            steps.extend(typed(attempt));
+        }
+        let mut script = Script::new(steps);
+        assert_eq!(mailbox::run(&world.context, &mut script, None).await, AppEnd::Hangup);
+        assert!(!script.prompts().contains(&Prompt::MainMenu));
+    }
+    let until = store.lockout_until(sambung_store::LockoutKind::Pin, &world.bob.id.to_string()).await.unwrap();
+    assert!(until.is_some(), "the lockout is stored");
+    let bob = world.bob.id;
+    assert!(std::iter::from_fn(|| world.published.try_recv().ok()).any(|e| matches!(
+        *e,
+        sambung_pbx::Event::VoicemailPinLocked { account_id, failures: 3, .. } if account_id == bob
+    )));
+    // Locked: the right PIN gets what a wrong one gets.
+    let mut script = Script::new(typed("202#2468#"));
+    assert_eq!(mailbox::run(&world.context, &mut script, None).await, AppEnd::Hangup);
+    let prompts = script.prompts();
+    assert_eq!(prompts[..3], [Prompt::MailboxNumber, Prompt::EnterPin, Prompt::LoginIncorrect]);
+    assert!(!prompts.contains(&Prompt::MainMenu));
+    // Lifted (as `sambung ban unlock` would for an account; here the row goes): it opens.
+    store.remove_lockout(sambung_store::LockoutKind::Pin, &world.bob.id.to_string()).await.unwrap();
+    let mut script = Script::new(typed("202#2468#*"));
+    assert_eq!(mailbox::run(&world.context, &mut script, None).await, AppEnd::Hangup);
+    assert!(script.prompts().contains(&Prompt::MainMenu));
 }
 
 #[tokio::test]
