@@ -334,8 +334,10 @@ impl Default for LogConfig {
 }
 
 impl Default for ListenConfig {
+    /// Every IPv4 and every IPv6 address, on each transport's usual port. Where the machine has
+    /// no IPv6, the `[::]` of a list left at its default is skipped at start.
     fn default() -> Self {
-        let any = |port: u16| vec![SocketAddr::from(([0, 0, 0, 0], port))];
+        let any = |port: u16| vec![SocketAddr::from(([0, 0, 0, 0], port)), SocketAddr::from(([0u16; 8], port))];
         ListenConfig { udp: any(5060), tcp: any(5060), tls: any(5061), ws: any(5066), wss: any(7443) }
     }
 }

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use sambung_pbx::{Input, MediaCommand, MediaEvent, Now, Output, Pbx, StoreWrite};
 
-use crate::config::Config;
+use crate::config::{Config, ListenConfig};
 use crate::data::{self, DataError};
 use crate::events::{EventBus, Publisher};
 use crate::guard::SharedGate;
@@ -59,26 +59,33 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds every configured address, so that a busy port fails the start, not later.
+    /// Binds every configured address, so that a busy port fails the start, not later. The one
+    /// exception: the `[::]` of a list left at its default is skipped where the machine has no
+    /// IPv6.
     pub fn bind(config: &Config) -> Result<Listeners, ServerError> {
+        let listen = &config.listen;
+        let defaults = ListenConfig::default();
         let mut udp = Vec::new();
-        for &addr in &config.listen.udp {
-            let socket =
-                udp::bind(addr).map_err(|source| ServerError::Bind { transport: TransportKind::Udp, addr, source })?;
-            let local = socket.local_addr().unwrap_or(addr);
-            udp.push((local, Arc::new(socket)));
+        for &addr in &listen.udp {
+            match udp::bind(addr) {
+                Ok(socket) => udp.push((socket.local_addr().unwrap_or(addr), Arc::new(socket))),
+                Err(e) if skip_default_v6(TransportKind::Udp, addr, listen.udp == defaults.udp, &e) => {}
+                Err(source) => return Err(ServerError::Bind { transport: TransportKind::Udp, addr, source }),
+            }
         }
         let mut stream = Vec::new();
-        let listen = &config.listen;
-        for (transport, addrs) in [
-            (TransportKind::Tcp, &listen.tcp),
-            (TransportKind::Tls, &listen.tls),
-            (TransportKind::Ws, &listen.ws),
-            (TransportKind::Wss, &listen.wss),
+        for (transport, addrs, default) in [
+            (TransportKind::Tcp, &listen.tcp, &defaults.tcp),
+            (TransportKind::Tls, &listen.tls, &defaults.tls),
+            (TransportKind::Ws, &listen.ws, &defaults.ws),
+            (TransportKind::Wss, &listen.wss, &defaults.wss),
         ] {
             for &addr in addrs {
-                let listener = tcp::bind(addr).map_err(|source| ServerError::Bind { transport, addr, source })?;
-                stream.push((transport, listener));
+                match tcp::bind(addr) {
+                    Ok(listener) => stream.push((transport, listener)),
+                    Err(e) if skip_default_v6(transport, addr, addrs == default, &e) => {}
+                    Err(source) => return Err(ServerError::Bind { transport, addr, source }),
+                }
             }
         }
         Ok(Listeners { udp, stream })
@@ -89,6 +96,40 @@ impl Listeners {
         let udp = self.udp.iter().map(|(addr, _)| (TransportKind::Udp, *addr));
         let stream = self.stream.iter().filter_map(|(t, l)| Some((*t, l.local_addr().ok()?)));
         udp.chain(stream).collect()
+    }
+}
+
+/// True (and logged) when `addr` is the IPv6 wildcard of a default listen list and `error` says
+/// the machine has no IPv6: the address family is not supported, or `::` cannot be assigned.
+fn skip_default_v6(transport: TransportKind, addr: SocketAddr, is_default: bool, error: &std::io::Error) -> bool {
+    /// EAFNOSUPPORT, which std has no `ErrorKind` for.
+    const EAFNOSUPPORT: i32 = if cfg!(target_os = "linux") { 97 } else { 47 };
+    let no_ipv6 = error.kind() == std::io::ErrorKind::AddrNotAvailable || error.raw_os_error() == Some(EAFNOSUPPORT);
+    let skip = is_default && no_ipv6 && addr.is_ipv6() && addr.ip().is_unspecified();
+    if skip {
+        warn!(%transport, %addr, %error, "no IPv6 on this machine: not listening on the default IPv6 address");
+    }
+    skip
+}
+
+#[cfg(test)]
+mod skip_default_v6_tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn only_the_default_ipv6_wildcard_without_ipv6() {
+        let any6: SocketAddr = "[::]:5060".parse().unwrap();
+        let tcp = TransportKind::Tcp;
+        let unsupported = Error::from_raw_os_error(if cfg!(target_os = "linux") { 97 } else { 47 });
+        let unassignable = Error::from(ErrorKind::AddrNotAvailable);
+        assert!(skip_default_v6(tcp, any6, true, &unsupported));
+        assert!(skip_default_v6(tcp, any6, true, &unassignable));
+        // Configured by hand, a busy port, or another address: the start fails.
+        assert!(!skip_default_v6(tcp, any6, false, &unsupported));
+        assert!(!skip_default_v6(tcp, any6, true, &Error::from(ErrorKind::AddrInUse)));
+        assert!(!skip_default_v6(tcp, "[::1]:5060".parse().unwrap(), true, &unassignable));
+        assert!(!skip_default_v6(tcp, "0.0.0.0:5060".parse().unwrap(), true, &unassignable));
     }
 }
 

@@ -144,7 +144,9 @@ impl Request {
         let line = self.headers.0[idx].value.clone();
         let first = crate::text::split_commas(&line).next().unwrap_or("");
         let Ok(mut via) = Via::parse_in(&line, first) else { return };
-        let ip = source.ip();
+        // RFC 3261's via-received is a bare IPv6address: no "[" "]" (RFC 5118 §4.5). A source
+        // seen as an IPv4-mapped IPv6 address is the IPv4 address it maps.
+        let ip = source.ip().to_canonical();
         let wants_rport = via.params.has("rport");
         let host_differs = via.host.ip() != Some(ip);
         if !host_differs && !wants_rport {

@@ -126,10 +126,8 @@ impl Via {
 
     /// The address the response goes to (RFC 3261 §18.2.2, RFC 3581 §4).
     pub fn response_target(&self) -> (Host, u16) {
-        let host = match self.params.value("received") {
-            Some(r) => Host::from(r),
-            None => self.host.clone(),
-        };
+        // RFC 5118 §4.5: `received` may come with or without the brackets of an IPv6 reference.
+        let host = self.params.value("received").and_then(Host::from_address).unwrap_or_else(|| self.host.clone());
         let port = self
             .params
             .value("rport")

@@ -3,7 +3,7 @@
 
 use crate::text::{self, SipStr, sub, trim_lws};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// One `;name[=value]` parameter. Names and values are kept exactly as received (escapes and
 /// quotes included); compare names with [`Params::get`], which ignores case.
@@ -212,8 +212,20 @@ impl Host {
 
     /// The address, when the host is an IP literal.
     pub fn ip(&self) -> Option<IpAddr> {
-        let s = self.0.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(&self.0);
-        s.parse().ok()
+        match self.0.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            Some(inner) => parse_ipv6(inner).map(IpAddr::V6),
+            None => self.0.parse().ok(),
+        }
+    }
+
+    /// An address written with or without the `[` `]` of an IPv6 reference, as the Via
+    /// `received` parameter comes (RFC 5118 §4.5: accept both); IPv6 comes out bracketed.
+    pub fn from_address(s: &str) -> Option<Host> {
+        let ip = match s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            Some(inner) => IpAddr::V6(parse_ipv6(inner)?),
+            None => s.parse().ok()?,
+        };
+        Some(Host::from(ip))
     }
 
     /// Compares hosts the way RFC 3261 §19.1.4 does: case-insensitive names, equal addresses.
@@ -241,11 +253,27 @@ fn check_host(s: &str) -> Result<(), &'static str> {
     }
     if let Some(inner) = s.strip_prefix('[') {
         let inner = inner.strip_suffix(']').ok_or("bad IPv6 reference")?;
-        inner.parse::<std::net::Ipv6Addr>().map_err(|_| "bad IPv6 reference")?;
+        parse_ipv6(inner).ok_or("bad IPv6 reference")?;
     } else if !text::all(s, text::HOST) {
         return Err("bad host");
     }
     Ok(())
+}
+
+/// The address inside an IPv6 reference. Besides RFC 4291's forms it takes the one RFC 3261's
+/// ABNF wrongly allows, three colons before a trailing IPv4 address (`2001:db8:::192.0.2.1`),
+/// read as two: RFC 5118 §4.10 asks implementations to tolerate it. Nothing else is widened:
+/// the text with that one `:::` made `::` must still be an address.
+pub(crate) fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    let at = s.find(":::")?;
+    let tail = &s[at + 3..];
+    if tail.contains(':') || tail.parse::<std::net::Ipv4Addr>().is_err() {
+        return None;
+    }
+    format!("{}::{tail}", &s[..at]).parse().ok()
 }
 
 /// Splits and checks `host[:port]`, returning the host text and the port.

@@ -7,7 +7,7 @@ pub mod clients;
 pub mod smtp;
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,6 +31,8 @@ pub struct Ports {
 pub struct Server {
     child: Option<Child>,
     pub ports: Ports,
+    /// The address every transport listens on (127.0.0.1 unless started with [`Server::start_on`]).
+    pub host: IpAddr,
     pub dir: PathBuf,
     /// Remove `dir` on drop (not when the caller chose it).
     owns_dir: bool,
@@ -153,9 +155,20 @@ impl Server {
         server
     }
 
+    /// Like [`Server::start_owning`] with every transport on `host` (such as `::1`).
+    pub fn start_on(host: IpAddr, dir: PathBuf, extra: &str) -> Server {
+        let mut server = Server::start_in_on(host, dir, extra);
+        server.owns_dir = true;
+        server
+    }
+
     /// Like [`Server::start`] in a directory the caller keeps (its `data` subdirectory is the
     /// data_dir).
     pub fn start_in(dir: PathBuf, extra: &str) -> Server {
+        Server::start_in_on(IpAddr::V4(Ipv4Addr::LOCALHOST), dir, extra)
+    }
+
+    fn start_in_on(host: IpAddr, dir: PathBuf, extra: &str) -> Server {
         // Real ports in the configuration, as an operator writes it (with port 0 the server would
         // not know its own ports: it takes them from the configuration to tell its own URIs).
         let first = port_block(5);
@@ -163,13 +176,13 @@ impl Server {
         let config = format!(
             "data_dir = {data:?}\n{extra}\n\
              [log]\nlevel = \"debug\"\n\
-             [listen]\nudp = [\"127.0.0.1:{}\"]\ntcp = [\"127.0.0.1:{}\"]\ntls = [\"127.0.0.1:{}\"]\n\
-             ws = [\"127.0.0.1:{}\"]\nwss = [\"127.0.0.1:{}\"]\n",
-            ports.udp,
-            ports.tcp,
-            ports.tls,
-            ports.ws,
-            ports.wss,
+             [listen]\nudp = [\"{}\"]\ntcp = [\"{}\"]\ntls = [\"{}\"]\n\
+             ws = [\"{}\"]\nwss = [\"{}\"]\n",
+            SocketAddr::new(host, ports.udp),
+            SocketAddr::new(host, ports.tcp),
+            SocketAddr::new(host, ports.tls),
+            SocketAddr::new(host, ports.ws),
+            SocketAddr::new(host, ports.wss),
             data = dir.join("data").display().to_string(),
         );
         let config_path = dir.join("sambung.toml");
@@ -194,7 +207,7 @@ impl Server {
                 log.push('\n');
             }
         });
-        let mut server = Server { child: Some(child), ports, dir, owns_dir: false, log };
+        let mut server = Server { child: Some(child), ports, host, dir, owns_dir: false, log };
         server.wait_ready();
         server
     }
@@ -203,7 +216,7 @@ impl Server {
     /// line matters: the server answers on UDP before it has installed its SIGTERM handler
     /// (that happens right after the line), and a SIGTERM before then kills it unclean.
     fn wait_ready(&mut self) {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = UdpSocket::bind(SocketAddr::new(self.host, 0)).unwrap();
         socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut buf = [0u8; 65535];
@@ -225,15 +238,15 @@ impl Server {
     }
 
     pub fn udp_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.ports.udp))
+        SocketAddr::new(self.host, self.ports.udp)
     }
 
     pub fn tcp_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.ports.tcp))
+        SocketAddr::new(self.host, self.ports.tcp)
     }
 
     pub fn tls_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.ports.tls))
+        SocketAddr::new(self.host, self.ports.tls)
     }
 
     /// The server's certificate (generated in its data directory).
