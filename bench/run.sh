@@ -254,6 +254,13 @@ ws = []
 wss = []
 [media]
 address = "127.0.0.1"
+# The load comes from one address at rates no phone sends: like Kamailio's configuration here
+# (no pike), the guard's limits are off for it; the guard still looks at every datagram.
+[guard]
+trusted = ["127.0.0.0/8"]
+[fraud]
+max_concurrent_calls = 0
+max_calls_per_minute = 0
 EOF
   rm -rf "$WORK/sambung-data"
   log "creating $USERS accounts with \`sambung user add\`"

@@ -30,7 +30,9 @@ const DAVE: User<'static> = User { name: "dave", password: "Deep-Sea-Diver-9", e
 
 /// A server whose accounts have voicemail off, with `settings` applied before it starts.
 fn server(settings: impl FnOnce(&std::path::Path)) -> Server {
-    let extra = server_config(server_rtp_range());
+    // Forwarding to an outside URI is toll fraud's way out: only allowed destinations are
+    // reached, here the outside SIPp phone's address.
+    let extra = format!("{}[fraud]\noutside_destinations = [\"127.0.0.1\"]\n", server_config(server_rtp_range()));
     let dir = server_dir_with_users(&extra, &[ALICE, BOB, CAROL, DAVE]);
     for user in [ALICE, BOB, CAROL, DAVE] {
         set_call_settings(&dir, user.name, |s| s.voicemail = false);
