@@ -165,3 +165,18 @@ fn calls_past_the_per_minute_limit_are_refused_until_the_minute_is_over() {
     rig.ms += 61_000;
     assert_eq!(invite_with(&mut rig, ALICE, "m4", "alice-secret-1").status, 100);
 }
+
+#[test]
+fn unanswered_calls_from_one_address_are_capped() {
+    let mut rig = Rig::with_config(config(|c| {
+        c.guard.max_unanswered_per_source = 2;
+        c.guard.fraud.max_concurrent_calls = 0;
+    }));
+    assert_eq!(invite_with(&mut rig, ALICE, "u1", "alice-secret-1").status, 100);
+    assert_eq!(invite_with(&mut rig, ALICE, "u2", "alice-secret-1").status, 100);
+    let third = invite_with(&mut rig, ALICE, "u3", "alice-secret-1");
+    assert_eq!(third.status, 503);
+    assert_eq!(third.headers.get(HeaderName::from("Retry-After")).map(|v| v.to_string()), Some("5".to_owned()));
+    // Another address is not held back by this one's calls.
+    assert_eq!(invite_with(&mut rig, "192.0.2.44:5060", "u4", "alice-secret-1").status, 100);
+}

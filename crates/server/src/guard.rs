@@ -46,6 +46,8 @@ pub struct GuardConfig {
     pub unknown_users_per_source: u32,
     /// User-Agent fragments of scanning tools: such a request is dropped and its address banned.
     pub scanner_user_agents: Vec<String>,
+    /// Calls (INVITEs) one address may have unanswered at once; more get 503 (0: no limit).
+    pub max_unanswered_calls_per_source: u32,
 }
 
 impl Default for GuardConfig {
@@ -63,6 +65,7 @@ impl Default for GuardConfig {
             pin_failures: 5,
             unknown_users_per_source: 10,
             scanner_user_agents: SCANNER_USER_AGENTS.iter().map(|s| (*s).to_owned()).collect(),
+            max_unanswered_calls_per_source: 100,
         }
     }
 }
@@ -118,6 +121,7 @@ impl GuardConfig {
             lockout: Duration::from_secs(self.lockout_seconds),
             unknown_users_per_source: self.unknown_users_per_source,
             scanner_user_agents: self.scanner_user_agents.clone(),
+            max_unanswered_per_source: self.max_unanswered_calls_per_source,
             fraud: PbxFraud {
                 max_concurrent_calls: fraud.max_concurrent_calls,
                 max_calls_per_minute: fraud.max_calls_per_minute,

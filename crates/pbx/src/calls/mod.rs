@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sambung_sip::transaction::{Peer, TxKey};
-use sambung_sip::{Request, Response};
-use tracing::{trace, warn};
+use sambung_sip::{HeaderName, Request, Response, SipStr};
+use tracing::{debug, trace, warn};
 
 mod app_leg;
 mod call;
@@ -110,6 +110,9 @@ pub(crate) struct Calls {
     deadline_of: HashMap<CallId, Instant>,
     /// Each caller's calls, for the toll-fraud limits.
     fraud: Fraud,
+    /// The calls each source address has not seen answered yet (its unfinished INVITEs),
+    /// pruned lazily.
+    unanswered: HashMap<std::net::IpAddr, Vec<CallId>>,
 }
 
 impl Calls {
@@ -138,6 +141,12 @@ impl Calls {
     ) {
         let id = self.next;
         let account = caller.id;
+        if !self.unanswered_below_limit(env, from.addr.ip()) {
+            debug!(remote = %from.addr, "too many unanswered calls from this address");
+            let mut busy = request.reply(503, "Service Unavailable");
+            crate::sip::insert(&mut busy, HeaderName::from("Retry-After"), SipStr::from("5"));
+            return ctx.respond(key, busy);
+        }
         if let Err(limit) = self.fraud.place(&env.config.guard.fraud, account, ctx.now.instant) {
             let (status, reason) = limit.status();
             warn!(username = caller.username, limit = limit.as_str(), remote = %from.addr, "toll-fraud limit: call refused");
@@ -152,12 +161,32 @@ impl Calls {
         match Call::start(ctx, env, id, caller, key, request, from, service) {
             Some(call) => {
                 self.next += 1;
+                if env.config.guard.max_unanswered_per_source > 0 {
+                    self.unanswered.entry(call.a.peer.addr.ip()).or_default().push(id);
+                }
                 self.by_invite.insert(key, id);
                 self.calls.insert(id, call);
                 self.settle(ctx, id);
             }
             None => self.fraud.ended(account),
         }
+    }
+
+    /// True when `source` may start one more call: its calls still opening or ringing are
+    /// fewer than the limit. Only that source's list is walked (at most the limit long).
+    fn unanswered_below_limit(&mut self, env: &CallEnv<'_>, source: std::net::IpAddr) -> bool {
+        let limit = env.config.guard.max_unanswered_per_source as usize;
+        if limit == 0 || env.config.guard.trusted.iter().any(|net| net.contains(source)) {
+            return true;
+        }
+        let Some(ids) = self.unanswered.get_mut(&source) else { return true };
+        let calls = &self.calls;
+        ids.retain(|id| calls.get(id).is_some_and(|c| matches!(c.state, State::Opening { .. } | State::Ringing(_))));
+        if ids.is_empty() {
+            self.unanswered.remove(&source);
+            return true;
+        }
+        ids.len() < limit
     }
 
     /// A response to a call's client transaction.
@@ -274,6 +303,13 @@ impl Calls {
             if let Some(call) = self.calls.remove(&id) {
                 self.by_invite.remove(&call.a.key);
                 self.fraud.ended(call.caller.id);
+                let source = call.a.peer.addr.ip();
+                if let Some(ids) = self.unanswered.get_mut(&source) {
+                    ids.retain(|other| *other != id);
+                    if ids.is_empty() {
+                        self.unanswered.remove(&source);
+                    }
+                }
             }
             ctx.sip.forget_call(id);
         }

@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn concurrent_and_per_minute_limits() {
-        let t0 = Instant::now();
+        let t0 = sambung_testkit::Clock::new().now();
         let config = FraudConfig { max_concurrent_calls: 2, max_calls_per_minute: 3, outside: Vec::new() };
         let mut fraud = Fraud::default();
         assert_eq!(fraud.place(&config, 1, t0), Ok(()));
