@@ -391,8 +391,12 @@ impl Pbx {
         from: &Peer,
         challenger: Challenger,
     ) -> Result<std::sync::Arc<registrar::Account>, Response> {
+        let named = named_user(request, &self.config.access_number);
         let (response, failed) = match self.auth.authenticate(request, &self.accounts, challenger, now.unix_secs) {
             AuthOutcome::Authenticated(account) if !self.watch.is_locked(&account.username, now.unix_secs) => {
+                let names =
+                    [named.as_deref().unwrap_or(""), &account.username, account.extension.as_deref().unwrap_or("")];
+                self.watch.vouch(now, from.addr.ip(), &names);
                 return Ok(account);
             }
             // Locked: the very answer a wrong password gets.
@@ -406,9 +410,7 @@ impl Pbx {
             Some((username, reason)) => {
                 debug!(username, ?reason, remote = %from.addr, "authentication failed");
                 self.watch.auth_failed(&mut self.out, now, from.addr.ip(), &username);
-                if reason == AuthFailure::UnknownUser {
-                    self.watch.unknown_user(&mut self.out, now, from.addr.ip(), &username);
-                }
+                self.watch.unvouched(&mut self.out, now, from.addr.ip(), &username);
                 self.out.event(Event::AuthFailed {
                     source: from.addr,
                     transport: from.transport.clone(),
@@ -417,31 +419,13 @@ impl Pbx {
                     reason,
                 });
             }
-            None => self.named_user(now, request, from),
+            None => {
+                if let Some(user) = &named {
+                    self.watch.unvouched(&mut self.out, now, from.addr.ip(), user);
+                }
+            }
         }
         Err(response)
-    }
-
-    /// A request without credentials names a user (REGISTER in To, the others in the
-    /// Request-URI): a name that is no account counts towards a sweep of unknown users.
-    /// Service codes (`*97`, the voicemail access number) are not users.
-    fn named_user(&mut self, now: Now, request: &Request, from: &Peer) {
-        let to;
-        let uri = match request.method {
-            Method::Register => match request.to() {
-                Some(name_addr) => {
-                    to = name_addr;
-                    &to.uri
-                }
-                None => return,
-            },
-            _ => &request.uri,
-        };
-        let Some(user) = uri.as_sip().and_then(|sip| sip.user_unescaped()) else { return };
-        if user.starts_with('*') || user == self.config.access_number || self.accounts.by_user_part(&user).is_some() {
-            return;
-        }
-        self.watch.unknown_user(&mut self.out, now, from.addr.ip(), &user);
     }
 
     /// RFC 3261 §8.2, §16.3 item 3, §12.2.2: the answers that need no part.
@@ -459,7 +443,9 @@ impl Pbx {
         }
         let response = match request.method {
             Method::Options if local => {
-                self.named_user(now, request, from);
+                if let Some(user) = named_user(request, &self.config.access_number) {
+                    self.watch.unvouched(&mut self.out, now, from.addr.ip(), &user);
+                }
                 self.sip.options(request)
             }
             Method::Register if local => self.register(now, request, from),
@@ -584,4 +570,20 @@ fn back(inbound: &Inbound, bytes: Bytes, close: bool) -> Transmit {
         bytes,
         close,
     }
+}
+
+/// The user a request names (REGISTER in To, the others in the Request-URI), for the guard's
+/// count of names a source uses without authenticating; `None` for none, and for service codes
+/// (`*97`, the voicemail access number), which are no user's.
+fn named_user(request: &Request, access_number: &str) -> Option<String> {
+    let to;
+    let uri = match request.method {
+        Method::Register => {
+            to = request.to()?;
+            &to.uri
+        }
+        _ => &request.uri,
+    };
+    let user = uri.as_sip()?.user_unescaped()?;
+    (!user.starts_with('*') && user != access_number).then(|| user.into_owned())
 }

@@ -116,7 +116,7 @@ fn a_scanner_gets_no_answer_and_is_banned() {
 }
 
 #[test]
-fn a_sweep_of_unknown_users_is_banned_and_answered_like_known_ones() {
+fn a_sweep_of_users_is_banned_and_existing_names_count_like_unknown_ones() {
     let mut rig = Rig::new();
     let register = |user: &str| {
         format!(
@@ -125,14 +125,58 @@ fn a_sweep_of_unknown_users_is_banned_and_answered_like_known_ones() {
              Call-ID: r{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@192.0.2.70:5060>\r\nContent-Length: 0\r\n\r\n"
         )
     };
+    // An existing name (alice) and unknown ones get the same answer, and count the same: the
+    // ban cannot tell which names exist either.
     let known = response(&rig.feed("192.0.2.70:5060", &register("alice")), "192.0.2.70:5060", 401);
-    for user in 100..109 {
+    for user in 100..108 {
         let unknown = response(&rig.feed("192.0.2.70:5060", &register(&user.to_string())), "192.0.2.70:5060", 401);
         assert_eq!(unknown.reason, known.reason, "no difference to learn from");
     }
-    assert!(bans(&rig.events()).is_empty(), "nine unknown users are not yet a sweep");
-    rig.feed("192.0.2.70:5060", &register("109"));
+    assert!(bans(&rig.events()).is_empty(), "nine names are not yet a sweep");
+    rig.feed("192.0.2.70:5060", &register("108"));
     assert!(matches!(&bans(&rig.events())[..], [(_, BanReason::UnknownUsers { count: 10 })]));
+}
+
+#[test]
+fn an_office_of_phones_behind_one_address_is_no_sweep() {
+    let mut rig = Rig::new();
+    let desks: Vec<String> = (1..=15).map(|i| format!("desk{i}")).collect();
+    rig.set_accounts(desks.iter().zip(1..).map(|(name, id)| account(id, name, Default::default())).collect());
+    // Fifteen phones behind one address, more than `unknown_users_per_source`: each names
+    // itself, is challenged, and authenticates, twice. Names a source authenticated as never
+    // count.
+    for round in 0..2 {
+        for user in desks.iter().map(String::as_str) {
+            let id = format!("{user}-{round}");
+            let text = |auth: &str| {
+                format!(
+                    "REGISTER sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.80:5060;branch=z9hG4bK{id}{}\r\n\
+                     Max-Forwards: 70\r\nTo: <sip:{user}@{REALM}>\r\nFrom: <sip:{user}@{REALM}>;tag=1\r\n\
+                     Call-ID: {id}\r\nCSeq: {} REGISTER\r\nContact: <sip:{user}@192.0.2.80:5060>\r\n{auth}\
+                     Content-Length: 0\r\n\r\n",
+                    auth.len(),
+                    if auth.is_empty() { 1 } else { 2 }
+                )
+            };
+            let challenge = response(&rig.feed("192.0.2.80:5060", &text("")), "192.0.2.80:5060", 401);
+            let c = Challenge::parse(challenge.headers.get(HeaderName::WwwAuthenticate).unwrap()).unwrap();
+            let creds = digest::respond(
+                &c,
+                "REGISTER",
+                &format!("sip:{REALM}"),
+                user,
+                &format!("{user}-secret-1"),
+                "c0ffee",
+                1,
+            );
+            response(
+                &rig.feed("192.0.2.80:5060", &text(&format!("Authorization: {creds}\r\n"))),
+                "192.0.2.80:5060",
+                200,
+            );
+        }
+    }
+    assert!(bans(&rig.events()).is_empty());
 }
 
 #[test]

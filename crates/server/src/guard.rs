@@ -42,7 +42,8 @@ pub struct GuardConfig {
     pub lockout_seconds: u64,
     /// Wrong voicemail PINs for one mailbox, across calls, that lock its PIN (0: never).
     pub pin_failures: u32,
-    /// Distinct unknown usernames one address may name without credentials (0: no limit).
+    /// Distinct usernames one address may name without ever authenticating as them (0: no
+    /// limit); existing and unknown names count alike.
     pub unknown_users_per_source: u32,
     /// User-Agent fragments of scanning tools: such a request is dropped and its address banned.
     pub scanner_user_agents: Vec<String>,

@@ -56,7 +56,9 @@ pub struct GuardConfig {
     pub auth_failures_per_account: u32,
     /// How long an account stays locked.
     pub lockout: Duration,
-    /// Distinct unknown usernames one source may name without credentials (0: no limit).
+    /// Distinct usernames one source may name without ever authenticating as them (0: no
+    /// limit). Existing and unknown names count alike, so the ban tells nothing about which
+    /// names exist; names the source authenticated as do not count.
     pub unknown_users_per_source: u32,
     /// User-Agent fragments (compared without case) that ban a source at once.
     pub scanner_user_agents: Vec<String>,
@@ -118,6 +120,8 @@ pub struct Watch {
     by_source: HashMap<IpAddr, Recent>,
     by_account: HashMap<String, Recent>,
     unknown: HashMap<IpAddr, Sweep>,
+    /// The names each source authenticated as, and when it last did.
+    vouched: HashMap<IpAddr, (Instant, HashSet<String>)>,
     /// Sources this watch banned, until when (Unix seconds), so that one ban is one event.
     banned: HashMap<IpAddr, u64>,
     /// Locked usernames (lower-case) and when each lock ends (Unix seconds).
@@ -156,14 +160,18 @@ impl Watch {
         true
     }
 
-    /// A request named `user`, who has no account, without valid credentials.
-    pub(crate) fn unknown_user(&mut self, out: &mut Outputs, now: Now, source: IpAddr, user: &str) {
+    /// A request from `source` named `user` without valid credentials (none, or refused).
+    pub(crate) fn unvouched(&mut self, out: &mut Outputs, now: Now, source: IpAddr, user: &str) {
         let limit = self.config.unknown_users_per_source;
         if limit == 0 || self.trusted(source) {
             return;
         }
         self.sweep(now.instant);
         let key = source_key(source);
+        let user = user.to_ascii_lowercase();
+        if self.vouched.get(&key).is_some_and(|(_, names)| names.contains(&user)) {
+            return;
+        }
         let window = self.config.window;
         let sweep = self.unknown.entry(key).or_insert_with(|| Sweep { since: now.instant, names: HashSet::new() });
         if now.instant.saturating_duration_since(sweep.since) >= window {
@@ -171,11 +179,31 @@ impl Watch {
             sweep.names.clear();
         }
         if sweep.names.len() < limit as usize {
-            sweep.names.insert(truncate(user, 64));
+            sweep.names.insert(truncate(&user, 64));
         }
         if sweep.names.len() >= limit as usize {
             self.unknown.remove(&key);
             self.ban(out, now, source, BanReason::UnknownUsers { count: limit });
+        }
+    }
+
+    /// `source` authenticated; `names` are the names the request and the account go by: they
+    /// no longer count towards a sweep from there.
+    pub(crate) fn vouch(&mut self, now: Now, source: IpAddr, names: &[&str]) {
+        if self.config.unknown_users_per_source == 0 || self.trusted(source) {
+            return;
+        }
+        let key = source_key(source);
+        let (seen, vouched) = self.vouched.entry(key).or_insert_with(|| (now.instant, HashSet::new()));
+        *seen = now.instant;
+        for name in names.iter().filter(|n| !n.is_empty()) {
+            let name = name.to_ascii_lowercase();
+            if let Some(sweep) = self.unknown.get_mut(&key) {
+                sweep.names.remove(&name);
+            }
+            if vouched.len() < 10_000 {
+                vouched.insert(name);
+            }
         }
     }
 
@@ -239,7 +267,8 @@ impl Watch {
 
     /// Forgets windows that ended, at most every ten seconds (or when a map is full).
     fn sweep(&mut self, now: Instant) {
-        let full = self.by_source.len().max(self.by_account.len()).max(self.unknown.len()) >= MAX_TRACKED;
+        let full = self.by_source.len().max(self.by_account.len()).max(self.unknown.len()).max(self.vouched.len())
+            >= MAX_TRACKED;
         if self.next_sweep.is_some_and(|at| now < at) && !full {
             return;
         }
@@ -249,13 +278,16 @@ impl Watch {
         self.by_source.retain(|_, r| r.0.back().is_some_and(fresh));
         self.by_account.retain(|_, r| r.0.back().is_some_and(fresh));
         self.unknown.retain(|_, s| fresh(&s.since));
+        // What a source authenticated as is remembered a day after it last did.
+        self.vouched.retain(|_, (seen, _)| now.saturating_duration_since(*seen) < Duration::from_secs(86_400));
         if full {
             // Still full: a spoofed spray. Start over rather than grow.
-            for map_len in [self.by_source.len(), self.by_account.len(), self.unknown.len()] {
+            for map_len in [self.by_source.len(), self.by_account.len(), self.unknown.len(), self.vouched.len()] {
                 if map_len >= MAX_TRACKED {
                     self.by_source.clear();
                     self.by_account.clear();
                     self.unknown.clear();
+                    self.vouched.clear();
                     break;
                 }
             }
@@ -343,13 +375,32 @@ mod tests {
         let mut out = Outputs::default();
         let source: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..50 {
-            watch.unknown_user(&mut out, now(t0, 1), source, "100");
+            watch.unvouched(&mut out, now(t0, 1), source, "100");
         }
         assert!(events(&mut out).is_empty(), "the same name again and again is not a sweep");
         for user in 101..110 {
-            watch.unknown_user(&mut out, now(t0, 2), source, &user.to_string());
+            watch.unvouched(&mut out, now(t0, 2), source, &user.to_string());
         }
         assert!(matches!(&events(&mut out)[..], [Event::SourceBanned { reason: BanReason::UnknownUsers { .. }, .. }]));
+    }
+
+    #[test]
+    fn phones_behind_one_address_that_authenticate_are_no_sweep() {
+        let t0 = sambung_testkit::Clock::new().now();
+        let mut watch = Watch::new(GuardConfig::default());
+        let mut out = Outputs::default();
+        let office: IpAddr = "203.0.113.9".parse().unwrap();
+        // 50 phones behind one NAT: each names itself, is challenged, then authenticates, and
+        // later sends keep-alive OPTIONS to its own address of record.
+        for phone in 0..50 {
+            let name = format!("desk{phone}");
+            watch.unvouched(&mut out, now(t0, 1), office, &name);
+            watch.vouch(now(t0, 1), office, &[&name]);
+        }
+        for phone in 0..50 {
+            watch.unvouched(&mut out, now(t0, 700), office, &format!("DESK{phone}"));
+        }
+        assert!(events(&mut out).is_empty());
     }
 
     #[test]
