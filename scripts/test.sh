@@ -42,6 +42,26 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# SIPVicious 0.3.8 from PyPI (sipvicious_svmap, sipvicious_svwar, sipvicious_svcrack): the attack
+# tools crates/server/tests/guard.rs runs against the server, in a virtual environment of their
+# own (python3-venv is among the packages above). The tests find them through SAMBUNG_SIPVICIOUS
+# (the environment's bin directory), else on PATH, and fail when they are missing.
+SIPVICIOUS_VERSION=0.3.8
+SIPVICIOUS_VENV=${SAMBUNG_SIPVICIOUS_VENV:-$HOME/.cache/sambung-sipvicious}
+sipvicious_ok() {
+  "$SIPVICIOUS_VENV/bin/python" -c \
+    "import importlib.metadata as m, sys; sys.exit(m.version('sipvicious') != '$SIPVICIOUS_VERSION')" 2>/dev/null
+}
+if ! sipvicious_ok; then
+  echo "==> installing sipvicious $SIPVICIOUS_VERSION in $SIPVICIOUS_VENV"
+  rm -rf "$SIPVICIOUS_VENV"
+  mkdir -p "$(dirname "$SIPVICIOUS_VENV")"
+  python3 -m venv "$SIPVICIOUS_VENV"
+  "$SIPVICIOUS_VENV/bin/pip" install -q "sipvicious==$SIPVICIOUS_VERSION"
+  sipvicious_ok || { echo "sipvicious $SIPVICIOUS_VERSION did not install in $SIPVICIOUS_VENV" >&2; exit 1; }
+fi
+export SAMBUNG_SIPVICIOUS="$SIPVICIOUS_VENV/bin"
+
 # PostgreSQL for the store's test suite (crates/store/tests), which runs once on SQLite and once
 # on the database named by SAMBUNG_TEST_POSTGRES_URL, and for a whole call through the built
 # binary on that database (crates/server/tests/postgres.rs, in a schema of its own). Unless that

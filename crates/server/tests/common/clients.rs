@@ -163,6 +163,13 @@ pub struct Sipp {
     pub remote: Option<SocketAddr>,
     /// Local SIP port (UDP).
     pub port: u16,
+    /// Local address SIPp sends from (`-i`): 127.0.0.1 unless a test needs a source of its own
+    /// (any 127.0.0.0/8 address is this machine's).
+    pub local_ip: String,
+    /// `-m`: how many calls before SIPp exits (1 unless told).
+    pub calls: u32,
+    /// Further command-line arguments (`-r`, `-inf`, `-d`, `-trace_stat` ...).
+    pub args: Vec<String>,
     /// `-s`: the user part of the Request-URI ([service]).
     pub service: String,
     /// `-au` / `-ap`: the credentials [authentication] answers challenges with.
@@ -181,6 +188,9 @@ impl Sipp {
             scenario: scenario.to_owned(),
             remote: None,
             port,
+            local_ip: "127.0.0.1".to_owned(),
+            calls: 1,
+            args: Vec::new(),
             service: "service".to_owned(),
             auth: None,
             vars: Vec::new(),
@@ -215,7 +225,25 @@ impl Sipp {
         self
     }
 
-    /// Starts SIPp for one call (`-m 1`).
+    /// Sends from `ip` (a 127.0.0.0/8 address) instead of 127.0.0.1.
+    pub fn source_ip(mut self, ip: &str) -> Sipp {
+        self.local_ip = ip.to_owned();
+        self
+    }
+
+    /// Runs `calls` calls (`-m`) instead of one.
+    pub fn calls(mut self, calls: u32) -> Sipp {
+        self.calls = calls;
+        self
+    }
+
+    /// Adds command-line arguments.
+    pub fn args(mut self, args: &[&str]) -> Sipp {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// Starts SIPp for one call (`-m 1`; see [`Sipp::calls`]).
     pub fn spawn(self) -> SippProcess {
         require_tool("sipp", "sip-tester");
         let name = self.scenario.trim_end_matches(".xml").to_owned();
@@ -229,8 +257,8 @@ impl Sipp {
         command
             .arg("-sf")
             .arg(scenario(&self.scenario))
-            .args(["-t", "u1", "-m", "1", "-nostdin", "-aa"])
-            .args(["-i", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-t", "u1", "-m", &self.calls.to_string(), "-nostdin", "-aa"])
+            .args(["-i", &self.local_ip, "-p", &self.port.to_string()])
             // SIPp binds media (-mp, -mp+2) and control sockets whatever the scenario: keep them
             // on loopback and off fixed ports so that tests can run side by side.
             .args(["-mi", "127.0.0.1", "-mp", &sipp_media_port().to_string()])
@@ -249,6 +277,7 @@ impl Sipp {
         for (name, value) in &self.vars {
             command.args(["-set", name, value]);
         }
+        command.args(&self.args);
         let mut child = command
             .current_dir(&self.dir)
             .stdin(Stdio::null())
@@ -1174,4 +1203,22 @@ pub fn direct_call(
         tail(&strip_ansi(&bob.log()), 6000)
     );
     (alice, bob)
+}
+
+/// Creates many accounts at once in the database of the server directory `dir` (which must
+/// exist: make it with [`server_dir_with_users`]), for the realm [`REALM`]: one database
+/// connection for all of them instead of one `sambung user add` each.
+pub fn add_users_in_store(dir: &Path, users: &[(String, String)]) {
+    let url = format!("sqlite://{}", dir.join("data").join("sambung.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let store = sambung_store::Store::open(&url).await.expect("open the test database");
+        for (username, password) in users {
+            store
+                .create_account(sambung_store::NewAccount::new(username, password, REALM))
+                .await
+                .unwrap_or_else(|e| panic!("create the account {username}: {e}"));
+        }
+        store.close().await;
+    });
 }
