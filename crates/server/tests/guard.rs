@@ -16,7 +16,8 @@
 //!    destination that is not allowed: 403 with the limit's reason phrase and a WARN line;
 //! 7. an account locked by failed digest checks from several addresses answers its right
 //!    password exactly like a wrong one until the lockout ends;
-//! 8. `sambung ban add|list|remove`, and bans survive a restart.
+//! 8. `sambung ban add|list|remove`, a ban for some seconds ends by itself, and bans (made by
+//!    hand or by the guard) survive a restart.
 //!
 //! The sipvicious tools (PyPI `sipvicious` 0.3.8, installed by scripts/test.sh in a virtual
 //! environment named by SAMBUNG_SIPVICIOUS) always send `User-Agent: friendly-scanner` (there
@@ -1000,12 +1001,48 @@ fn bans_from_the_command_line_survive_a_restart() {
     );
     assert!(udp_answered(&server, "127.0.0.61", Duration::from_secs(2)), "another address is still answered");
     let list = sambung_ok(&dir, &["ban", "list"]);
-    assert!(list.contains(ip), "`sambung ban list` must show {ip}:\n{list}");
+    assert!(
+        list.contains(ip) && list.contains("guard test"),
+        "`sambung ban list` must show {ip} and the reason:\n{list}"
+    );
+
+    // A ban the guard made itself (a scanner's User-Agent) is kept the same way.
+    let scanner = "127.0.0.62";
+    let socket = UdpSocket::bind((scanner, 0)).unwrap();
+    let request = String::from_utf8(options(server.udp_addr(), "UDP", socket.local_addr().unwrap(), "scan-1"))
+        .unwrap()
+        .replace("Accept: ", "User-Agent: friendly-scanner\r\nAccept: ");
+    socket.send_to(request.as_bytes(), server.udp_addr()).unwrap();
+    assert_banned(&server, scanner, "an OPTIONS with User-Agent: friendly-scanner");
+    assert!(sambung_ok(&dir, &["ban", "list"]).contains(scanner), "the guard's own ban of {scanner} is listed");
+
+    // A ban for a few seconds ends by itself.
+    let brief = "127.0.0.63";
+    sambung_ok(&dir, &["ban", "add", brief, "--seconds", "2"]);
+    assert!(
+        poll_until(Duration::from_secs(3), || !udp_answered(&server, brief, Duration::from_millis(300))),
+        "{brief} is still answered after `sambung ban add {brief} --seconds 2`"
+    );
+    assert!(
+        poll_until(Duration::from_secs(6), || udp_answered(&server, brief, Duration::from_millis(300))),
+        "{brief} is still not answered 6 s after its 2 s ban began"
+    );
 
     assert_eq!(server.terminate(Duration::from_secs(10)).and_then(|s| s.code()), Some(0), "{}", server.log());
     let server = Server::start_in(dir.clone(), &extra);
-    assert!(silent(&server, ip), "{ip} is answered again after a restart; log:\n{}", tail(&server.log(), 6000));
-    assert!(sambung_ok(&dir, &["ban", "list"]).contains(ip), "the ban is still listed after the restart");
+    for banned in [ip, scanner] {
+        assert!(
+            silent(&server, banned),
+            "{banned} is answered again after a restart; log:\n{}",
+            tail(&server.log(), 6000)
+        );
+    }
+    let list = sambung_ok(&dir, &["ban", "list"]);
+    assert!(list.contains(ip) && list.contains(scanner), "the bans are still listed after the restart:\n{list}");
+    assert!(
+        udp_answered(&server, "127.0.0.61", Duration::from_secs(2)),
+        "another address is answered after the restart"
+    );
 
     sambung_ok(&dir, &["ban", "remove", ip]);
     assert!(
