@@ -17,7 +17,8 @@
 //! 7. an account locked by failed digest checks from several addresses answers its right
 //!    password exactly like a wrong one until the lockout ends;
 //! 8. `sambung ban add|list|remove`, a ban for some seconds ends by itself, and bans (made by
-//!    hand or by the guard) survive a restart.
+//!    hand or by the guard) survive a restart;
+//! 9. addresses in `trusted` networks are never banned, even with a scanner's user agent.
 //!
 //! The sipvicious tools (PyPI `sipvicious` 0.3.8, installed by scripts/test.sh in a virtual
 //! environment named by SAMBUNG_SIPVICIOUS) always send `User-Agent: friendly-scanner` (there
@@ -103,6 +104,20 @@ fn udp_answered(server: &Server, from: &str, wait: Duration) -> bool {
         }
     }
     false
+}
+
+/// Sends OPTIONS with `User-Agent: friendly-scanner` (svmap's) over UDP from `from`; says whether
+/// it was answered within a second.
+fn scanner_answered(server: &Server, from: &str) -> bool {
+    let socket = UdpSocket::bind((from, 0)).unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let call_id = format!("scan-{from}");
+    let request = String::from_utf8(options(server.udp_addr(), "UDP", socket.local_addr().unwrap(), &call_id))
+        .unwrap()
+        .replace("Accept: ", "User-Agent: friendly-scanner\r\nAccept: ");
+    socket.send_to(request.as_bytes(), server.udp_addr()).unwrap();
+    let mut buf = [0u8; 65535];
+    matches!(socket.recv_from(&mut buf), Ok((n, _)) if has_call_id(&buf[..n], &call_id))
 }
 
 /// True when `line` carries the field `name=ip` (quoted or not, and not a longer address).
@@ -1008,11 +1023,7 @@ fn bans_from_the_command_line_survive_a_restart() {
 
     // A ban the guard made itself (a scanner's User-Agent) is kept the same way.
     let scanner = "127.0.0.62";
-    let socket = UdpSocket::bind((scanner, 0)).unwrap();
-    let request = String::from_utf8(options(server.udp_addr(), "UDP", socket.local_addr().unwrap(), "scan-1"))
-        .unwrap()
-        .replace("Accept: ", "User-Agent: friendly-scanner\r\nAccept: ");
-    socket.send_to(request.as_bytes(), server.udp_addr()).unwrap();
+    assert!(!scanner_answered(&server, scanner), "a scanner's OPTIONS must be dropped unanswered");
     assert_banned(&server, scanner, "an OPTIONS with User-Agent: friendly-scanner");
     assert!(sambung_ok(&dir, &["ban", "list"]).contains(scanner), "the guard's own ban of {scanner} is listed");
 
@@ -1051,4 +1062,22 @@ fn bans_from_the_command_line_survive_a_restart() {
         tail(&server.log(), 6000)
     );
     assert!(!sambung_ok(&dir, &["ban", "list"]).contains(ip), "the removed ban is still listed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Trusted networks
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn trusted_networks_are_never_banned() {
+    let server = server("[guard]\ntrusted = [\"127.0.0.70/31\"]\n", &[]);
+    // In the trusted network, even a scanner's user agent is answered, and nothing is banned ...
+    for ip in ["127.0.0.70", "127.0.0.71"] {
+        assert!(scanner_answered(&server, ip), "the trusted {ip} must be answered, scanner user agent or not");
+        assert_eq!(ban_line(&server, ip), None, "the trusted {ip} was banned");
+        assert!(udp_answered(&server, ip, Duration::from_secs(2)), "the trusted {ip} must still be answered");
+    }
+    // ... next to it, it is dropped and banned.
+    assert!(!scanner_answered(&server, "127.0.0.72"), "the untrusted 127.0.0.72 must not be answered");
+    assert_banned(&server, "127.0.0.72", "a scanner's OPTIONS from outside the trusted network");
 }
