@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the guard costs: the server's CPU while a banned source sends N datagrams per second
 # (default 50,000), against the same server idle, in the same run. The flood is a SIP OPTIONS
-# datagram sent by a paced Python sender with sendmmsg-free plain sendto in batches; the
-# server's CPU comes from /proc/<pid>/stat (utime+stime) over the measuring window.
+# datagram sent by a paced Python sender (plain sendto); the server's CPU comes from
+# /proc/<pid>/stat (utime+stime) over the measuring window.
 #   bench/guard.sh [RATE] [SECONDS]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -10,8 +10,13 @@ RATE="${1:-50000}"
 SECS="${2:-10}"
 WORK="$(mktemp -d /tmp/sambung-guard-bench.XXXXXX)"
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-(cd "$ROOT" && cargo build --release -p sambung-server --bin sambung -j 2 >/dev/null 2>&1)
-SAMBUNG="${CARGO_TARGET_DIR:-$ROOT/target}/release/sambung"
+# SAMBUNG_BIN: a binary already built (else the release binary is built here).
+if [ -n "${SAMBUNG_BIN:-}" ]; then
+  SAMBUNG=$SAMBUNG_BIN
+else
+  (cd "$ROOT" && cargo build --release -p sambung-server --bin sambung -j 2 >/dev/null 2>&1)
+  SAMBUNG="${CARGO_TARGET_DIR:-$ROOT/target}/release/sambung"
+fi
 cat > "$WORK/sambung.toml" <<EOT
 data_dir = "$WORK/data"
 [log]
@@ -70,4 +75,12 @@ idle() { sleep 100000; }
 echo "guard bench: $RATE datagrams/s for ${SECS}s, $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg)"
 measure "idle" idle
 measure "$RATE/s from a banned source" flood "$RATE" 127.0.0.99
-grep -c "source banned" "$WORK/server.log" >/dev/null || true
+# What the flood would cost without the ban: the same datagrams from an address that is not
+# banned, with the rate limit off, answered (parsed, a 200 OK sent) by call control.
+"$SAMBUNG" ban remove 127.0.0.99 --config "$WORK/sambung.toml" >/dev/null
+kill "$PID"; wait "$PID" 2>/dev/null || true
+printf '[guard]\nrate = 0\n' >> "$WORK/sambung.toml"
+"$SAMBUNG" serve --config "$WORK/sambung.toml" >"$WORK/server.log" 2>&1 &
+PID=$!
+for _ in $(seq 50); do grep -q "Sambung is ready" "$WORK/server.log" && break; sleep 0.1; done
+measure "$RATE/s answered (no guard)" flood "$RATE" 127.0.0.99

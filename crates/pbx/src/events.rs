@@ -89,7 +89,7 @@ impl fmt::Display for BanReason {
         match self {
             BanReason::Flood => f.write_str("flood: over the per-source rate"),
             BanReason::AuthFailures { count } => write!(f, "{count} failed authentications"),
-            BanReason::UnknownUsers { count } => write!(f, "sweep: {count} unknown users"),
+            BanReason::UnknownUsers { count } => write!(f, "sweep: {count} usernames never authenticated"),
             BanReason::Scanner { user_agent, .. } => write!(f, "scanner: User-Agent {user_agent:?}"),
             BanReason::Manual(note) if note.is_empty() => f.write_str("by hand"),
             BanReason::Manual(note) => write!(f, "by hand: {note}"),

@@ -382,10 +382,11 @@ impl Driver {
                 self.bans += 1;
                 let counters = gate.counters();
                 drop(gate);
+                let until = until.map_or_else(|| "removed by hand".to_owned(), |u| u.to_string());
                 warn!(
                     %source,
                     %reason,
-                    until = ?until,
+                    until,
                     bans = self.bans,
                     dropped = counters.dropped_banned,
                     "source banned"
