@@ -53,7 +53,7 @@ measure() { # label, command...
   python3 -c "import sys; c=(float(sys.argv[2])-float(sys.argv[1]))/float(sys.argv[5]); w=float(sys.argv[4])-float(sys.argv[3]); print(f'{sys.argv[6]:>28}: server CPU {100*c/w:5.1f} % of a core')" "$c0" "$c1" "$t0" "$t1" "$tick" "$label"
 }
 flood() { # rate from address
-  python3 - "$1" "$2" <<'PY'
+  exec python3 - "$1" "$2" <<'PY'
 import socket, sys, time
 rate, source = int(sys.argv[1]), sys.argv[2]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
