@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Seeds the fuzz corpora (fuzz/corpus/<target>/, git-ignored) from the RFC 4475 torture
-# messages in shared/. The .dat files are only read, never changed.
+# Seeds the fuzz corpora (fuzz/corpus/<target>/): the SIP targets, `sdp` and `sip_headers` from
+# the RFC 4475 torture messages in shared/ (the .dat files are only read, never changed), the
+# media and WebSocket targets from examples/seed_corpora.rs (packets made by sambung-media's own
+# writers, SDP and a=crypto like the tests', masked WebSocket frames). Seeds are named `seed-*`;
+# the committed corpora are what fuzzing and `cargo fuzz cmin` made of them.
 #   fuzz/seed.sh [TORTURE_DIR]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -9,7 +12,8 @@ src="${1:-$here/../../shared/sip/torture/rfc4475}"
 [ -d "$src" ] || { echo "no torture directory: $src" >&2; exit 1; }
 
 corpus="$here/corpus"
-mkdir -p "$corpus/parse_message" "$corpus/frame_stream" "$corpus/uri" "$corpus/digest_credentials"
+mkdir -p "$corpus/parse_message" "$corpus/frame_stream" "$corpus/uri" "$corpus/digest_credentials" \
+    "$corpus/sdp" "$corpus/sip_headers"
 
 n=0
 for f in "$src"/*.dat; do
@@ -24,6 +28,13 @@ for f in "$src"/*.dat; do
     # Authorization / Proxy-Authorization values (there are few; digest has its own seeds below).
     LC_ALL=C grep -aiE '^(proxy-)?authorization[ \t]*:' "$f" | LC_ALL=C sed -E 's/^[^:]*:[ \t]*//; s/\r$//' \
         | { i=0; while IFS= read -r v; do printf '%s' "$v" > "$corpus/digest_credentials/$name-$i"; i=$((i + 1)); done; } || true
+    # SDP bodies: everything after the blank line of a message that says it carries SDP.
+    if LC_ALL=C grep -aqi '^content-type:[ \t]*application/sdp' "$f"; then
+        LC_ALL=C awk 'body { print } /^\r?$/ { body = 1 }' "$f" > "$corpus/sdp/$name"
+    fi
+    # Via, From/To/Contact and CSeq values for the typed header parsers.
+    LC_ALL=C grep -aiE '^(via|v|from|f|to|t|contact|m|cseq)[ \t]*:' "$f" | LC_ALL=C sed -E 's/^[^:]*:[ \t]*//; s/\r$//' \
+        | head -n 20 | { i=0; while IFS= read -r v; do printf '%s' "$v" > "$corpus/sip_headers/$name-$i"; i=$((i + 1)); done; } || true
     n=$((n + 1))
 done
 
@@ -35,5 +46,8 @@ printf '%s' 'Digest username="alice", realm="sambung.example", nonce="dcd98b7102
 printf '%s' 'Digest username="bob", realm="b.example", nonce="n", uri="sip:b.example", response="0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", algorithm=SHA-256-sess, cnonce="c\"q", qop="auth", nc=0000000a' > "$corpus/digest_credentials/seed-sha256-sess"
 printf '%s' 'Digest username="carol", realm="r", nonce="n", uri="sip:r", response="00112233445566778899aabbccddeeff"' > "$corpus/digest_credentials/seed-rfc2069"
 
-find "$corpus/uri" "$corpus/digest_credentials" -type f -empty -delete
+find "$corpus/uri" "$corpus/digest_credentials" "$corpus/sdp" "$corpus/sip_headers" -type f -empty -delete
 echo "seeded from $n torture messages into $corpus"
+
+# The media and WebSocket seeds, made by sambung-media itself (a plain build, no sanitizer).
+(cd "$here" && cargo run --quiet --example seed_corpora -- "$corpus")

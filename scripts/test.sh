@@ -144,3 +144,32 @@ fi
 
 echo "==> doc tests"
 cargo test --workspace --doc -j "$JOBS"
+
+# Every cargo-fuzz target (fuzz/, its own workspace) runs for a few seconds over its committed
+# corpus, fuzz/corpus/<target>: a parser change that panics on a known input, or on one found
+# quickly, fails here. New inputs go to a scratch directory, so the committed corpora stay as
+# they are; a crash leaves its input in fuzz/artifacts/<target>/ and stops the script. Only the
+# stable toolchain is installed: RUSTC_BOOTSTRAP=1 lets cargo-fuzz use its sanitizer flags.
+FUZZ_SECONDS="${SAMBUNG_FUZZ_SECONDS:-15}"
+echo "==> fuzz (${FUZZ_SECONDS} s per target)"
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+fuzz_scratch=$(mktemp -d /tmp/sambung-fuzz.XXXXXX)
+(
+  cd fuzz
+  export RUSTC_BOOTSTRAP=1
+  CARGO_BUILD_JOBS="$JOBS" cargo fuzz build
+  for target in $(cargo fuzz list); do
+    mkdir -p "$fuzz_scratch/$target" "corpus/$target"
+    log="$fuzz_scratch/$target.log"
+    if ! cargo fuzz run "$target" "$fuzz_scratch/$target" "corpus/$target" -- \
+      -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+      tail -n 80 "$log" >&2
+      echo "fuzz target $target failed: its input is in fuzz/artifacts/$target/" >&2
+      exit 1
+    fi
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+    echo "    $target: ${runs:-?} runs, ${speed:-?}/s"
+  done
+)
+rm -rf "$fuzz_scratch"
