@@ -51,19 +51,21 @@ async fn migrations_are_idempotent(db: &TestDb) {
         store.migrate().await.unwrap();
         store.close().await;
     }
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 3);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM accounts").await, 1);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM guard_generation").await, 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM account_generation").await, 1);
 }
 
 /// A database made before the voicemail migration (only version 1 applied, accounts in it) gets
-/// the new tables on opening, its data kept.
+/// the new tables (voicemail, then the guard's) on opening, its data kept.
 async fn version_one_database_upgrades(db: &TestDb) {
     let store = db.open().await;
     let alice = store.create_account(NewAccount::new("alice", "correct horse", "example.com")).await.unwrap();
     store.close().await;
-    let undo = "DROP TABLE mail_outbox; DROP TABLE voicemails; DROP TABLE call_settings; \
-                DELETE FROM _sqlx_migrations WHERE version = 2";
+    let undo = "DROP TABLE guard_generation; DROP TABLE lockouts; DROP TABLE bans; \
+                DROP TABLE mail_outbox; DROP TABLE voicemails; DROP TABLE call_settings; \
+                DELETE FROM _sqlx_migrations WHERE version >= 2";
     if db.postgres.is_some() {
         let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
         sqlx::raw_sql(undo).execute(&mut conn).await.unwrap();
@@ -74,8 +76,10 @@ async fn version_one_database_upgrades(db: &TestDb) {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
 
     let store = db.open().await;
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 3);
     assert_eq!(store.account_by_username("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.guard_generation().await.unwrap(), 0);
+    assert!(store.list_bans(0).await.unwrap().is_empty());
     assert_eq!(store.call_settings(alice.id).await.unwrap(), sambung_store::CallSettings::default());
     store.set_voicemail_pin(alice.id, "2468").await.unwrap();
     assert!(store.verify_voicemail_pin(alice.id, "2468").await.unwrap());
