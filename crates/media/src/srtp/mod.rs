@@ -279,7 +279,8 @@ impl SrtpContext {
         }
         self.check_lifetime(self.rtp_packets)?;
         let (seq, ssrc) = (be16(packet, 2), be32(packet, 8));
-        let index = match self.rtp.get_mut(ssrc) {
+        // Not yet authenticated: looked at, not counted as a use of the source.
+        let index = match self.rtp.peek(ssrc) {
             Some(window) => {
                 let index = estimate_index(window.highest(), seq);
                 window.check(index)?;
@@ -373,7 +374,7 @@ impl SrtpContext {
         let trailer = be32(packet, body_end);
         let (encrypted, index) = (trailer & E_FLAG != 0, u64::from(trailer & !E_FLAG));
         let ssrc = be32(packet, 4);
-        if let Some(window) = self.rtcp.get_mut(ssrc) {
+        if let Some(window) = self.rtcp.peek(ssrc) {
             window.check(index)?;
         }
         if encrypted {
