@@ -58,6 +58,10 @@ pub enum Event {
     SourceBanned { source: IpAddr, until: Option<u64>, reason: BanReason },
     /// A ban was lifted by hand before its time.
     SourceUnbanned { source: IpAddr },
+    /// An address (an IPv6 source's /64) authenticated, for the first time in a day: from now
+    /// on a flood from it is cut to its rate instead of banned, and the watch never bans it
+    /// (its address may be forged by someone who wants it banned).
+    SourceVerified { source: IpAddr },
     /// Too many failed authentications for `username`: until `until` (Unix seconds) even the
     /// right password gets the answer a wrong one gets.
     AccountLocked { username: String, until: u64, failures: u32 },

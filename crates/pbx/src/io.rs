@@ -77,9 +77,9 @@ pub enum Input {
     Media(MediaEvent),
     /// An application is done with its call.
     AppEnded { call: u64, end: AppEnd },
-    /// The account lockouts in force (username, until in Unix seconds): at start, and when the
-    /// store's list changes. They replace those known.
-    Lockouts(Vec<(String, u64)>),
+    /// The bans (address, until in Unix seconds) and account lockouts (username, until) kept
+    /// in the store: at start, and when an operator changed them. They replace those known.
+    Guard { bans: Vec<(std::net::IpAddr, Option<u64>)>, lockouts: Vec<(String, u64)> },
 }
 
 /// What call control asks of the outside, in order.

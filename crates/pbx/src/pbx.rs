@@ -14,7 +14,7 @@ use tracing::{debug, trace};
 use crate::calls::{CallEnv, Calls};
 use crate::config::{LocalDomains, PbxConfig};
 use crate::events::{AuthFailure, Event, SettingsChange, Unregistration};
-use crate::guard::Watch;
+use crate::guard::{self, Watch};
 use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite, Transmit};
 use crate::messages::Messages;
 use crate::mwi::Mwi;
@@ -145,7 +145,7 @@ impl Pbx {
                 let (calls, mut ctx, env) = self.calls(now);
                 calls.on_app_ended(&mut ctx, &env, call, end);
             }
-            Input::Lockouts(lockouts) => self.watch.set_lockouts(lockouts),
+            Input::Guard { bans, lockouts } => self.watch.set_lists(&bans, lockouts),
         }
         self.drain(now, None);
     }
@@ -163,10 +163,16 @@ impl Pbx {
             .next_expiry()
             .zip(self.last_now)
             .map(|(at, now)| now.instant + Duration::from_secs(at.saturating_sub(now.unix_secs)));
-        [self.sip.transactions.poll_timeout(), expiry, self.calls.next_deadline(), self.mwi.next_expiry()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.sip.transactions.poll_timeout(),
+            expiry,
+            self.calls.next_deadline(),
+            self.mwi.next_expiry(),
+            self.watch.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The calls, with the shared context and their environment, borrowed from disjoint
@@ -200,7 +206,7 @@ impl Pbx {
         calls.on_timeout(&mut ctx, &env);
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
         self.mwi.expire(&mut ctx);
-        self.watch.expire(now.unix_secs);
+        self.watch.on_timeout(&mut self.out, now);
     }
 
     fn expire_bindings(&mut self, now: Now) {
@@ -392,25 +398,30 @@ impl Pbx {
         challenger: Challenger,
     ) -> Result<std::sync::Arc<registrar::Account>, Response> {
         let named = named_user(request, &self.config.access_number);
-        let (response, failed) = match self.auth.authenticate(request, &self.accounts, challenger, now.unix_secs) {
-            AuthOutcome::Authenticated(account) if !self.watch.is_locked(&account.username, now.unix_secs) => {
-                let names =
-                    [named.as_deref().unwrap_or(""), &account.username, account.extension.as_deref().unwrap_or("")];
-                self.watch.vouch(now, from.addr.ip(), &names);
-                return Ok(account);
-            }
-            // Locked: the very answer a wrong password gets.
-            AuthOutcome::Authenticated(account) => (
-                self.auth.challenge(request, challenger, false, now.unix_secs),
-                Some((account.username.clone(), AuthFailure::Locked)),
-            ),
-            AuthOutcome::Challenge { response, failed } => (response, failed),
-        };
+        let source = from.addr.ip();
+        let watch = &self.watch;
+        let locked = |user: &str| watch.is_locked_for(user, source, now);
+        let (response, failed) =
+            match self.auth.authenticate(request, &self.accounts, challenger, now.unix_secs, &locked) {
+                AuthOutcome::Authenticated(account) => {
+                    let names =
+                        [named.as_deref().unwrap_or(""), &account.username, account.extension.as_deref().unwrap_or("")];
+                    if self.watch.vouch(now, source, &names) {
+                        self.out.event(Event::SourceVerified { source: guard::source_key(source) });
+                    }
+                    return Ok(account);
+                }
+                AuthOutcome::Challenge { response, failed } => (response, failed),
+            };
         match failed {
             Some((username, reason)) => {
                 debug!(username, ?reason, remote = %from.addr, "authentication failed");
-                self.watch.auth_failed(&mut self.out, now, from.addr.ip(), &username);
-                self.watch.unvouched(&mut self.out, now, from.addr.ip(), &username);
+                // Only guesses count: a locked account's answer tells nothing, and a bad nonce
+                // after a right password is no guess.
+                if matches!(reason, AuthFailure::WrongPassword | AuthFailure::UnknownUser) {
+                    self.watch.auth_failed(&mut self.out, now, source, &username);
+                    self.watch.unvouched(&mut self.out, now, source, &username);
+                }
                 self.out.event(Event::AuthFailed {
                     source: from.addr,
                     transport: from.transport.clone(),
@@ -421,7 +432,7 @@ impl Pbx {
             }
             None => {
                 if let Some(user) = &named {
-                    self.watch.unvouched(&mut self.out, now, from.addr.ip(), user);
+                    self.watch.unvouched(&mut self.out, now, source, user);
                 }
             }
         }

@@ -132,8 +132,11 @@ fn a_sweep_of_users_is_banned_and_existing_names_count_like_unknown_ones() {
         let unknown = response(&rig.feed("192.0.2.70:5060", &register(&user.to_string())), "192.0.2.70:5060", 401);
         assert_eq!(unknown.reason, known.reason, "no difference to learn from");
     }
-    assert!(bans(&rig.events()).is_empty(), "nine names are not yet a sweep");
     rig.feed("192.0.2.70:5060", &register("108"));
+    assert!(bans(&rig.events()).is_empty(), "no name counts before its challenge could be answered");
+    // None of the ten challenges is answered: after the grace they count, and that is a sweep.
+    rig.ms += 5_000;
+    rig.timeout();
     assert!(matches!(&bans(&rig.events())[..], [(_, BanReason::UnknownUsers { count: 10 })]));
 }
 
@@ -223,4 +226,27 @@ fn unanswered_calls_from_one_address_are_capped() {
     assert_eq!(third.headers.get(HeaderName::from("Retry-After")).map(|v| v.to_string()), Some("5".to_owned()));
     // Another address is not held back by this one's calls.
     assert_eq!(invite_with(&mut rig, "192.0.2.44:5060", "u4", "alice-secret-1").status, 100);
+}
+
+#[test]
+fn a_locked_account_with_an_expired_nonce_is_not_told_stale() {
+    let mut rig = Rig::with_config(config(|c| {
+        c.guard.auth_failures_per_source = 0;
+        c.guard.auth_failures_per_account = 3;
+    }));
+    for (i, from) in ["192.0.2.31:5060", "192.0.2.32:5060", "192.0.2.33:5060"].iter().enumerate() {
+        invite_with(&mut rig, from, &format!("s{i}"), "guess");
+    }
+    // A challenge taken now, answered after its nonce went stale, with the right password: a
+    // `stale=true` would say the password was right. The answer must be a wrong password's.
+    let from = "192.0.2.34:5060";
+    let text = |auth: &str| invite(auth).replace("call-1", "stale-1").replace(ALICE, from);
+    let challenge = response(&rig.feed(from, &text("")), from, 407);
+    rig.ms += (sambung_pbx::NONCE_LIFETIME_SECS + 5) * 1000;
+    let c = Challenge::parse(challenge.headers.get(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
+    let creds = digest::respond(&c, "INVITE", &format!("sip:bob@{REALM}"), "alice", "alice-secret-1", "cafe01", 1);
+    let out = rig.feed(from, &text(&format!("Proxy-Authorization: {creds}\r\n")));
+    let answer = response(&out, from, 407);
+    let offered = answer.headers.get(HeaderName::ProxyAuthenticate).unwrap().to_string();
+    assert!(!offered.to_ascii_lowercase().contains("stale"), "{offered}");
 }

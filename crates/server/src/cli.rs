@@ -104,10 +104,14 @@ pub enum BanCommand {
         /// The banned address.
         address: String,
     },
-    /// Lift the lockout of an account locked after failed authentications.
+    /// Lift the lockout of an account locked after failed authentications (or, with --pin,
+    /// of its voicemail PIN).
     Unlock {
         /// The locked account's username.
         username: String,
+        /// Lift the lockout of the account's voicemail PIN instead.
+        #[arg(long)]
+        pin: bool,
     },
 }
 

@@ -134,8 +134,15 @@ impl GuardConfig {
     /// Checks the values; the message names the key.
     pub fn validate(&self, fraud: &FraudConfig) -> Result<(), String> {
         self.trusted_networks().map_err(|e| format!("guard.trusted: {e}"))?;
-        if self.ban_seconds == 0 || self.lockout_seconds == 0 || self.auth_window_seconds == 0 {
-            return Err("guard: ban_seconds, lockout_seconds and auth_window_seconds must be at least 1".into());
+        const TEN_YEARS: u64 = 10 * 366 * 86_400;
+        for (key, value) in [
+            ("ban_seconds", self.ban_seconds),
+            ("lockout_seconds", self.lockout_seconds),
+            ("auth_window_seconds", self.auth_window_seconds),
+        ] {
+            if value == 0 || value > TEN_YEARS {
+                return Err(format!("guard.{key} must be between 1 and {TEN_YEARS} (ten years)"));
+            }
         }
         if self.rate > 0 && self.burst == 0 {
             return Err("guard.burst must be at least 1 when guard.rate is set".into());
@@ -194,10 +201,11 @@ impl SharedGate {
         match admit {
             Admit::Pass => true,
             Admit::Drop => false,
-            Admit::Banned { source, until } => {
+            Admit::Banned { .. } => {
                 if let Some(events) = self.events.as_ref().and_then(|weak| weak.upgrade()) {
-                    // The report may be lost under a flood that fills the queue; the ban holds.
-                    let _ = events.try_send(Event::Flooded { source, until });
+                    // Only a wake-up: when the queue is full, the ban is taken with the next
+                    // batch of events instead.
+                    let _ = events.try_send(Event::Flooded);
                 }
                 false
             }

@@ -226,11 +226,11 @@ async fn send(events: &mpsc::WeakSender<Event>, event: Event) {
     }
 }
 
-/// The guard's lists as the store keeps them: bans (address, until in Unix seconds) and
-/// account lockouts (username, until).
+/// The guard's lists as the store keeps them: bans (address, until in Unix seconds, reason)
+/// and account lockouts (lower-case username, until).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuardLists {
-    pub bans: Vec<(std::net::IpAddr, Option<u64>)>,
+    pub bans: Vec<(std::net::IpAddr, Option<u64>, String)>,
     pub lockouts: Vec<(String, u64)>,
 }
 
@@ -240,13 +240,13 @@ pub async fn load_guard(store: &Store) -> Result<GuardLists, sambung_store::Stor
     let mut lists = GuardLists::default();
     for ban in store.list_bans(now).await? {
         match ban.address.parse() {
-            Ok(ip) => lists.bans.push((ip, ban.until_at.map(|u| u64::try_from(u).unwrap_or(0)))),
+            Ok(ip) => lists.bans.push((ip, ban.until_at.map(|u| u64::try_from(u).unwrap_or(0)), ban.reason)),
             Err(_) => warn!(address = ban.address, "stored ban unreadable; ignored"),
         }
     }
     for lockout in store.list_lockouts(now).await? {
         if lockout.kind == LockoutKind::Account {
-            lists.lockouts.push((lockout.subject, u64::try_from(lockout.until_at).unwrap_or(0)));
+            lists.lockouts.push((lockout.subject.to_lowercase(), u64::try_from(lockout.until_at).unwrap_or(0)));
         }
     }
     Ok(lists)
@@ -277,8 +277,16 @@ pub async fn watch_accounts(store: Store, events: mpsc::Sender<Event>, mut gener
     let mut tick = tokio::time::interval(ACCOUNT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut guard_generation = store.guard_generation().await.ok();
+    let mut ticks = 0u64;
     loop {
         tick.tick().await;
+        ticks += 1;
+        // Ended bans and lockouts leave the database once a minute, not only at start.
+        if ticks.is_multiple_of(60)
+            && let Err(error) = store.purge_guard(i64::try_from(unix_now()).unwrap_or(i64::MAX)).await
+        {
+            debug!(%error, "could not purge ended bans");
+        }
         if !watch_guard(&store, &events, &mut guard_generation).await {
             return;
         }

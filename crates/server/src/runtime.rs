@@ -199,7 +199,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         bans: 0,
     };
     let now = now();
-    driver.set_guard_lists(&mut pbx, guard, now);
+    driver.set_guard_lists(&mut pbx, guard, now, false);
     for input in [Input::Accounts(accounts), Input::Bindings(bindings), Input::Mailboxes(mailboxes)] {
         pbx.handle_input(input, now);
         driver.flush(&mut pbx, now);
@@ -375,10 +375,13 @@ impl Driver {
     /// Publishes a domain event; a ban also closes the gate on its source at once.
     fn event(&mut self, event: sambung_pbx::Event, now: Now) {
         debug!(target: "sambung::event", ?event);
+        if let sambung_pbx::Event::SourceVerified { source } = &event {
+            self.gate.lock().vouch(*source, now.instant);
+        }
         if let sambung_pbx::Event::SourceBanned { source, until, reason } = &event {
             let at = until.map(|u| now.instant + Duration::from_secs(u.saturating_sub(now.unix_secs)));
             let mut gate = self.gate.lock();
-            if gate.ban(*source, at) {
+            if gate.ban(*source, at, now.instant) {
                 self.bans += 1;
                 let counters = gate.counters();
                 drop(gate);
@@ -396,19 +399,40 @@ impl Driver {
         self.events.publish(event);
     }
 
-    /// The gate banned a flooding source: made durable and announced like every other ban.
-    fn flooded(&mut self, source: std::net::IpAddr, until: Instant, now: Now) {
-        let until = now.unix_secs + until.saturating_duration_since(now.instant).as_secs();
-        let reason = sambung_pbx::BanReason::Flood;
-        let _ = self.persist.send(StoreWrite::Ban { source, until: Some(until), reason: reason.to_string() });
-        self.event(sambung_pbx::Event::SourceBanned { source, until: Some(until), reason }, now);
+    /// The bans the gate made itself (floods): made durable and announced like every other
+    /// ban. Taken after every batch of events, so none is lost when the gate's wake-up
+    /// ([`Event::Flooded`]) could not be queued.
+    fn drain_gate(&mut self, now: Now) {
+        let new_bans = self.gate.lock().take_new_bans();
+        for (source, until) in new_bans {
+            let until = now.unix_secs + until.saturating_duration_since(now.instant).as_secs();
+            let reason = sambung_pbx::BanReason::Flood;
+            let _ = self.persist.send(StoreWrite::Ban { source, until: Some(until), reason: reason.to_string() });
+            self.event(sambung_pbx::Event::SourceBanned { source, until: Some(until), reason }, now);
+        }
     }
 
-    /// The bans and lockouts from the store replace those in force.
-    fn set_guard_lists(&mut self, pbx: &mut Pbx, lists: persist::GuardLists, now: Now) {
+    /// The bans and lockouts from the store replace those in force (bans the gate made in the
+    /// last seconds stay: the store may not hold them yet); what an operator added or lifted
+    /// is announced.
+    fn set_guard_lists(&mut self, pbx: &mut Pbx, lists: persist::GuardLists, now: Now, announce: bool) {
         let at = |until: Option<u64>| until.map(|u| now.instant + Duration::from_secs(u.saturating_sub(now.unix_secs)));
-        self.gate.lock().replace_bans(lists.bans.into_iter().map(|(ip, until)| (ip, at(until))));
-        pbx.handle_input(Input::Lockouts(lists.lockouts), now);
+        let (before, after) =
+            self.gate.lock().replace_bans(lists.bans.iter().map(|ban| (ban.0, at(ban.1))), now.instant);
+        for ban in lists.bans.iter().filter(|_| announce) {
+            let source = sambung_pbx::guard::source_key(ban.0);
+            if after.contains(&source) && !before.contains(&source) {
+                let reason = sambung_pbx::BanReason::Manual(ban.2.clone());
+                warn!(%source, %reason, "source banned");
+                self.events.publish(sambung_pbx::Event::SourceBanned { source, until: ban.1, reason });
+            }
+        }
+        for source in before.iter().filter(|s| announce && !after.contains(s)) {
+            info!(%source, "ban lifted");
+            self.events.publish(sambung_pbx::Event::SourceUnbanned { source: *source });
+        }
+        let bans = lists.bans.iter().map(|ban| (ban.0, ban.1)).collect();
+        pbx.handle_input(Input::Guard { bans, lockouts: lists.lockouts }, now);
         self.flush(pbx, now);
     }
 }
@@ -447,18 +471,19 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Store(reply) => Input::Store(reply),
                         Event::AppEnded { call, end } => Input::AppEnded { call, end },
                         Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
-                        Event::Flooded { source, until } => {
-                            driver.flooded(source, until, now);
+                        Event::Flooded => {
+                            driver.drain_gate(now);
                             continue;
                         }
                         Event::Guard(lists) => {
-                            driver.set_guard_lists(&mut pbx, lists, now);
+                            driver.set_guard_lists(&mut pbx, lists, now, true);
                             continue;
                         }
                     };
                     pbx.handle_input(input, now);
                     deadline = driver.flush(&mut pbx, now);
                 }
+                driver.drain_gate(now);
             }
             () = timer => {
                 let now = now();

@@ -150,7 +150,8 @@ fn wait_ban_line(server: &Server, ip: &str, limit: Duration) -> Option<String> {
 /// Asserts the ban of `ip` is logged at WARN, and that it (still) gets no answer, while
 /// 127.0.0.1 does.
 fn assert_banned(server: &Server, ip: &str, what: &str) -> String {
-    let line = wait_ban_line(server, ip, Duration::from_secs(3)).unwrap_or_else(|| {
+    // A sweep is banned once its names waited out the grace for an answered challenge (4 s).
+    let line = wait_ban_line(server, ip, Duration::from_secs(10)).unwrap_or_else(|| {
         panic!("{what}: no `source banned` line for {ip}; server log:\n{}", tail(&server.log(), 12000))
     });
     assert!(line.contains(" WARN "), "{what}: the ban must be logged at WARN: {line}");
@@ -987,6 +988,36 @@ fn a_locked_account_answers_the_right_password_like_a_wrong_one() {
         std::thread::sleep(Duration::from_millis(1500));
     }
     assert!(registered.is_some(), "alice could not register after the lockout; log:\n{}", tail(&server.log(), 8000));
+}
+
+/// Forged datagrams in the name of an address whose phone authenticated (a scanner's
+/// User-Agent, wrong passwords for its user) neither ban it nor lock its user out there; the
+/// rest of the world still gets the locked answer.
+#[test]
+fn an_address_that_authenticated_is_neither_banned_nor_locked_out_by_forgeries() {
+    let server = server(
+        "[guard]\nauth_failures_per_account = 3\nauth_failures_per_source = 100\nlockout_seconds = 60\n",
+        &[ALICE],
+    );
+    let attempt = |scenario: &str, ip: &str, password: &str| {
+        Sipp::new(scenario, free_port()).source_ip(ip).to(&server).service(ALICE.name).auth(ALICE.name, password).run()
+    };
+    let office = "127.0.0.35";
+    attempt("register.xml", office, ALICE.password).assert_success("alice's phone registering", &server);
+    // A scanner's request "from" the office is dropped, the office is not banned.
+    assert!(!scanner_answered(&server, office), "a scanner's request is never answered");
+    assert!(udp_answered(&server, office, Duration::from_secs(2)), "the office must not be banned");
+    assert!(ban_line(&server, office).is_none());
+    // Wrong passwords for alice from three other addresses lock her...
+    for ip in ["127.0.0.36", "127.0.0.37", "127.0.0.38"] {
+        attempt("register_wrong_password.xml", ip, "Not-The-Password-1").assert_success("a wrong password", &server);
+    }
+    assert!(poll_until(Duration::from_secs(2), || strip_ansi(&server.log()).contains("account locked")));
+    // ...for everyone but the office, whose phone authenticated as her before.
+    let elsewhere = attempt("register_wrong_password.xml", "127.0.0.39", ALICE.password);
+    elsewhere.assert_success("the right password from elsewhere while alice is locked (401)", &server);
+    let again = attempt("register.xml", office, ALICE.password);
+    again.assert_success("alice's phone registering again while she is locked elsewhere", &server);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -82,9 +82,14 @@ impl Store {
                 sqlx::query(BUMP).execute(&mut *tx).await?;
             }
             sqlx::query(
+                // A renewal never shortens a ban nor turns an operator's into the guard's: the
+                // later end wins (no end beats any), and a ban stays manual once it was.
                 "INSERT INTO bans (address, until_at, reason, manual, created_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (address) DO UPDATE SET until_at = excluded.until_at, reason = excluded.reason, \
-                 manual = excluded.manual, created_at = excluded.created_at",
+                 ON CONFLICT (address) DO UPDATE SET \
+                 until_at = CASE WHEN bans.until_at IS NULL OR excluded.until_at IS NULL THEN NULL \
+                   WHEN excluded.until_at > bans.until_at THEN excluded.until_at ELSE bans.until_at END, \
+                 reason = CASE WHEN bans.manual AND NOT excluded.manual THEN bans.reason ELSE excluded.reason END, \
+                 manual = bans.manual OR excluded.manual, created_at = excluded.created_at",
             )
             .bind(&ban.address)
             .bind(ban.until_at)

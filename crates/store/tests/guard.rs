@@ -28,9 +28,14 @@ async fn bans_are_kept_listed_and_removed(db: &TestDb) {
     // At 1,500 the first has ended; a ban without an end never does.
     let listed: Vec<String> = store.list_bans(1_500).await.unwrap().into_iter().map(|b| b.address).collect();
     assert_eq!(listed, ["192.0.2.2", "2001:db8:1:2::"]);
-    // Renewing a ban replaces it.
+    // Renewing a ban extends it, never shortens it, and never makes an operator's the guard's.
     store.put_ban(&ban("192.0.2.1", Some(5_000), false)).await.unwrap();
     assert_eq!(store.list_bans(1_500).await.unwrap().len(), 3);
+    store.put_ban(&ban("192.0.2.1", Some(900), false)).await.unwrap();
+    assert_eq!(store.list_bans(1_500).await.unwrap().len(), 3, "not shortened");
+    store.put_ban(&ban("192.0.2.2", Some(1_000), false)).await.unwrap();
+    let kept = store.list_bans(0).await.unwrap().into_iter().find(|b| b.address == "192.0.2.2").unwrap();
+    assert_eq!((kept.until_at, kept.manual, kept.reason.as_str()), (None, true, "test 192.0.2.2"));
     assert!(store.remove_ban("192.0.2.2").await.unwrap());
     assert!(!store.remove_ban("192.0.2.2").await.unwrap(), "already gone");
     assert_eq!(store.guard_generation().await.unwrap(), start + 4);

@@ -162,7 +162,7 @@ impl Calls {
             Some(call) => {
                 self.next += 1;
                 if env.config.guard.max_unanswered_per_source > 0 {
-                    self.unanswered.entry(call.a.peer.addr.ip()).or_default().push(id);
+                    self.unanswered.entry(crate::guard::source_key(call.a.peer.addr.ip())).or_default().push(id);
                 }
                 self.by_invite.insert(key, id);
                 self.calls.insert(id, call);
@@ -179,6 +179,7 @@ impl Calls {
         if limit == 0 || env.config.guard.trusted.iter().any(|net| net.contains(source)) {
             return true;
         }
+        let source = crate::guard::source_key(source);
         let Some(ids) = self.unanswered.get_mut(&source) else { return true };
         let calls = &self.calls;
         ids.retain(|id| calls.get(id).is_some_and(|c| matches!(c.state, State::Opening { .. } | State::Ringing(_))));
@@ -303,7 +304,7 @@ impl Calls {
             if let Some(call) = self.calls.remove(&id) {
                 self.by_invite.remove(&call.a.key);
                 self.fraud.ended(call.caller.id);
-                let source = call.a.peer.addr.ip();
+                let source = crate::guard::source_key(call.a.peer.addr.ip());
                 if let Some(ids) = self.unanswered.get_mut(&source) {
                     ids.retain(|other| *other != id);
                     if ids.is_empty() {

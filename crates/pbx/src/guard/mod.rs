@@ -28,18 +28,8 @@ pub use gate::{Admit, Gate, GateConfig, GateCounters};
 pub use net::{IpNet, NetParseError, canonical, source_key};
 
 /// The User-Agents of the well-known SIP scanning and cracking tools.
-pub const SCANNER_USER_AGENTS: &[&str] = &[
-    "friendly-scanner",
-    "sipvicious",
-    "sipcli",
-    "sip-scan",
-    "iWar",
-    "SIVuS",
-    "VaxSIPUserAgent",
-    "smap",
-    "sundayddr",
-    "PortSIP VoIP SDK",
-];
+pub const SCANNER_USER_AGENTS: &[&str] =
+    &["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "iWar", "SIVuS", "smap", "sundayddr"];
 
 /// What the guard inside call control is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,14 +94,24 @@ impl Recent {
     }
 }
 
-/// Distinct names seen from one source within the window.
-#[derive(Debug)]
-struct Sweep {
-    since: Instant,
-    names: HashSet<String>,
-}
+/// How long a name a source used without credentials may wait for the authenticated retry
+/// before it counts towards a sweep: a phone answers a challenge within a round trip, a
+/// scanner never does. So a burst of first requests (a phone's busy-lamp subscriptions, an
+/// office rebooting behind one address) is no sweep.
+pub const SWEEP_GRACE: Duration = Duration::from_secs(4);
+
+/// How long a source that authenticated stays known as one (see [`Watch::vouch`]).
+pub const VOUCHED_FOR: Duration = Duration::from_secs(86_400);
+
+/// Longest username kept as a key, stored or logged.
+const MAX_NAME: usize = 64;
 
 /// The part of call control that watches for abuse. See the [module docs](self).
+///
+/// A source that authenticated (within [`VOUCHED_FOR`]) is never banned by the watch, and
+/// the usernames it authenticated as are not locked for it: UDP source addresses can be
+/// forged, and an attacker who forges an office's address must not get the office banned or
+/// its users locked out.
 #[derive(Debug, Default)]
 pub struct Watch {
     config: GuardConfig,
@@ -119,18 +119,22 @@ pub struct Watch {
     scanners: Vec<String>,
     by_source: HashMap<IpAddr, Recent>,
     by_account: HashMap<String, Recent>,
-    unknown: HashMap<IpAddr, Sweep>,
+    /// Names each source used without authenticating, with when it first did.
+    pending: HashMap<IpAddr, HashMap<String, Instant>>,
+    /// When pending names next become due to count.
+    next_due: Option<Instant>,
     /// The names each source authenticated as, and when it last did.
     vouched: HashMap<IpAddr, (Instant, HashSet<String>)>,
-    /// Sources this watch banned, until when (Unix seconds), so that one ban is one event.
-    banned: HashMap<IpAddr, u64>,
+    /// Sources banned, until when (Unix seconds; `None`: until lifted), so that one ban is one
+    /// event.
+    banned: HashMap<IpAddr, Option<u64>>,
     /// Locked usernames (lower-case) and when each lock ends (Unix seconds).
     locked: HashMap<String, u64>,
     /// The next time the maps are swept of stale entries.
     next_sweep: Option<Instant>,
 }
 
-/// Entries kept at most per map; beyond it the oldest windows are cleared first.
+/// Entries kept at most per map; a full map forgets its stalest entries first.
 const MAX_TRACKED: usize = 100_000;
 
 impl Watch {
@@ -147,20 +151,30 @@ impl Watch {
         self.config.trusted.iter().any(|net| net.contains(ip))
     }
 
+    /// True when `source` authenticated within [`VOUCHED_FOR`].
+    fn is_vouched(&self, source: IpAddr, now: Instant) -> bool {
+        self.vouched
+            .get(&source_key(source))
+            .is_some_and(|(seen, _)| now.saturating_duration_since(*seen) < VOUCHED_FOR)
+    }
+
     /// True when `user_agent` is a known scanner's: the request is to be dropped unanswered,
-    /// and the source is banned.
+    /// and the source is banned (unless it authenticated before: then only the request goes).
     pub(crate) fn scanner(&mut self, out: &mut Outputs, now: Now, source: IpAddr, user_agent: &str) -> bool {
         if self.scanners.is_empty() || self.trusted(source) {
             return false;
         }
-        let ua = user_agent.to_ascii_lowercase();
-        let Some(tool) = self.scanners.iter().find(|s| ua.contains(s.as_str())) else { return false };
+        let Some(tool) = self.scanners.iter().find(|s| user_agent_names(user_agent, s)) else { return false };
         let tool = tool.clone();
-        self.ban(out, now, source, BanReason::Scanner { user_agent: truncate(user_agent, 80), tool });
+        if !self.is_vouched(source, now.instant) {
+            self.ban(out, now, source, BanReason::Scanner { user_agent: truncate(user_agent, 80), tool });
+        }
         true
     }
 
-    /// A request from `source` named `user` without valid credentials (none, or refused).
+    /// A request from `source` named `user` without valid credentials (none, or refused). The
+    /// name counts towards a sweep once it has waited [`SWEEP_GRACE`] without the source
+    /// authenticating as it.
     pub(crate) fn unvouched(&mut self, out: &mut Outputs, now: Now, source: IpAddr, user: &str) {
         let limit = self.config.unknown_users_per_source;
         if limit == 0 || self.trusted(source) {
@@ -168,46 +182,74 @@ impl Watch {
         }
         self.sweep(now.instant);
         let key = source_key(source);
-        let user = user.to_ascii_lowercase();
+        let user = truncate(&user.to_ascii_lowercase(), MAX_NAME);
         if self.vouched.get(&key).is_some_and(|(_, names)| names.contains(&user)) {
             return;
         }
+        let names = self.pending.entry(key).or_default();
+        // Beyond twice the limit nothing more is learnt from this source's names.
+        if names.len() < 2 * limit as usize {
+            names.entry(user).or_insert(now.instant);
+        }
+        let due = now.instant + SWEEP_GRACE;
+        self.next_due = Some(self.next_due.map_or(due, |at| at.min(due)));
+        self.check_sweep(out, now, key);
+    }
+
+    /// Bans `key` when enough of its names waited out the grace without an authentication.
+    fn check_sweep(&mut self, out: &mut Outputs, now: Now, key: IpAddr) {
+        let limit = self.config.unknown_users_per_source as usize;
         let window = self.config.window;
-        let sweep = self.unknown.entry(key).or_insert_with(|| Sweep { since: now.instant, names: HashSet::new() });
-        if now.instant.saturating_duration_since(sweep.since) >= window {
-            sweep.since = now.instant;
-            sweep.names.clear();
+        let Some(names) = self.pending.get_mut(&key) else { return };
+        names.retain(|_, first| now.instant.saturating_duration_since(*first) < window);
+        let due = names.values().filter(|first| now.instant.saturating_duration_since(**first) >= SWEEP_GRACE).count();
+        if names.is_empty() {
+            self.pending.remove(&key);
+        } else if due >= limit {
+            self.pending.remove(&key);
+            if !self.is_vouched(key, now.instant) {
+                self.ban(out, now, key, BanReason::UnknownUsers { count: limit as u32 });
+            }
         }
-        if sweep.names.len() < limit as usize {
-            sweep.names.insert(truncate(&user, 64));
-        }
-        if sweep.names.len() >= limit as usize {
-            self.unknown.remove(&key);
-            self.ban(out, now, source, BanReason::UnknownUsers { count: limit });
-        }
+    }
+
+    /// When pending names next become due to count (the driver's next timeout).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.next_due
     }
 
     /// `source` authenticated; `names` are the names the request and the account go by: they
-    /// no longer count towards a sweep from there.
-    pub(crate) fn vouch(&mut self, now: Now, source: IpAddr, names: &[&str]) {
-        if self.config.unknown_users_per_source == 0 || self.trusted(source) {
-            return;
+    /// no longer count towards a sweep from there, and are not locked for it. True when the
+    /// source was not known to have authenticated before (within [`VOUCHED_FOR`]).
+    pub(crate) fn vouch(&mut self, now: Now, source: IpAddr, names: &[&str]) -> bool {
+        if self.trusted(source) {
+            return false;
         }
         let key = source_key(source);
+        let new = !self.is_vouched(key, now.instant);
+        if new && self.vouched.len() >= MAX_TRACKED {
+            // Full: the stalest make room (only authenticated sources get here).
+            let oldest = self.vouched.iter().min_by_key(|(_, (seen, _))| *seen).map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.vouched.remove(&oldest);
+            }
+        }
         let (seen, vouched) = self.vouched.entry(key).or_insert_with(|| (now.instant, HashSet::new()));
         *seen = now.instant;
         for name in names.iter().filter(|n| !n.is_empty()) {
-            let name = name.to_ascii_lowercase();
-            if let Some(sweep) = self.unknown.get_mut(&key) {
-                sweep.names.remove(&name);
+            let name = truncate(&name.to_ascii_lowercase(), MAX_NAME);
+            if let Some(pending) = self.pending.get_mut(&key) {
+                pending.remove(&name);
             }
-            if vouched.len() < 10_000 {
+            if vouched.len() < 1_000 {
                 vouched.insert(name);
             }
         }
+        new
     }
 
-    /// A digest check failed for `username` from `source`.
+    /// A digest check failed for `username` from `source`: a wrong password or an unknown
+    /// user (never a locked account, nor a bad nonce after a right password).
     pub(crate) fn auth_failed(&mut self, out: &mut Outputs, now: Now, source: IpAddr, username: &str) {
         if self.trusted(source) {
             return;
@@ -215,26 +257,31 @@ impl Watch {
         self.sweep(now.instant);
         let window = self.config.window;
         let per_source = self.config.auth_failures_per_source;
-        if per_source > 0 {
+        if per_source > 0 && !self.is_vouched(source, now.instant) {
             let key = source_key(source);
-            if self.by_source.entry(key).or_default().hit(now.instant, per_source, window) {
+            if (self.by_source.len() < MAX_TRACKED || self.by_source.contains_key(&key))
+                && self.by_source.entry(key).or_default().hit(now.instant, per_source, window)
+            {
                 self.by_source.remove(&key);
                 self.ban(out, now, source, BanReason::AuthFailures { count: per_source });
             }
         }
         let per_account = self.config.auth_failures_per_account;
-        let user = username.to_ascii_lowercase();
+        let user = truncate(&username.to_ascii_lowercase(), MAX_NAME);
         if per_account > 0
             && !user.is_empty()
             && !self.is_locked(&user, now.unix_secs)
+            && (self.by_account.len() < MAX_TRACKED || self.by_account.contains_key(&user))
             && self.by_account.entry(user.clone()).or_default().hit(now.instant, per_account, window)
         {
             self.by_account.remove(&user);
-            let until = now.unix_secs + self.config.lockout.as_secs();
-            tracing::warn!(username, until, failures = per_account, "account locked");
-            self.locked.insert(user, until);
-            out.store(StoreWrite::Lockout { username: username.to_owned(), until });
-            out.event(Event::AccountLocked { username: username.to_owned(), until, failures: per_account });
+            let until = now.unix_secs.saturating_add(self.config.lockout.as_secs());
+            tracing::warn!(username = user, until, failures = per_account, "account locked");
+            if self.locked.len() < MAX_TRACKED {
+                self.locked.insert(user.clone(), until);
+                out.store(StoreWrite::Lockout { username: user.clone(), until });
+            }
+            out.event(Event::AccountLocked { username: user, until, failures: per_account });
         }
     }
 
@@ -248,28 +295,43 @@ impl Watch {
         }
     }
 
-    /// Lockouts kept in the store (at start, or when they change there): they replace those
-    /// known.
-    pub fn set_lockouts(&mut self, lockouts: impl IntoIterator<Item = (String, u64)>) {
+    /// True while `username` is locked for requests from `source`: a source that authenticated
+    /// as it before is not locked out (the lock is against guessing from elsewhere).
+    pub fn is_locked_for(&self, username: &str, source: IpAddr, now: Now) -> bool {
+        if !self.is_locked(username, now.unix_secs) {
+            return false;
+        }
+        let user = username.to_ascii_lowercase();
+        !self.vouched.get(&source_key(source)).is_some_and(|(seen, names)| {
+            now.instant.saturating_duration_since(*seen) < VOUCHED_FOR && names.contains(&user)
+        })
+    }
+
+    /// The bans and lockouts kept in the store (at start, or when an operator changed them):
+    /// they replace those known.
+    pub fn set_lists(&mut self, bans: &[(IpAddr, Option<u64>)], lockouts: impl IntoIterator<Item = (String, u64)>) {
+        self.banned = bans.iter().map(|(ip, until)| (source_key(*ip), *until)).collect();
         self.locked = lockouts.into_iter().map(|(user, until)| (user.to_ascii_lowercase(), until)).collect();
     }
 
     fn ban(&mut self, out: &mut Outputs, now: Now, source: IpAddr, reason: BanReason) {
         let key = source_key(source);
-        if self.banned.get(&key).is_some_and(|until| *until > now.unix_secs) {
+        if self.banned.get(&key).is_some_and(|until| until.is_none_or(|u| u > now.unix_secs)) {
             return;
         }
-        let until = now.unix_secs + self.config.ban.as_secs();
-        self.banned.insert(key, until);
+        if self.banned.len() >= MAX_TRACKED {
+            self.banned.retain(|_, until| until.is_none_or(|u| u > now.unix_secs));
+        }
+        let until = now.unix_secs.saturating_add(self.config.ban.as_secs());
+        self.banned.insert(key, Some(until));
         out.store(StoreWrite::Ban { source: key, until: Some(until), reason: reason.to_string() });
         out.event(Event::SourceBanned { source: key, until: Some(until), reason });
     }
 
-    /// Forgets windows that ended, at most every ten seconds (or when a map is full).
+    /// Forgets windows that ended, at most every ten seconds. A map still full after that (a
+    /// spray from forged addresses) forgets only its own stalest half, never the others.
     fn sweep(&mut self, now: Instant) {
-        let full = self.by_source.len().max(self.by_account.len()).max(self.unknown.len()).max(self.vouched.len())
-            >= MAX_TRACKED;
-        if self.next_sweep.is_some_and(|at| now < at) && !full {
+        if self.next_sweep.is_some_and(|at| now < at) {
             return;
         }
         self.next_sweep = Some(now + Duration::from_secs(10));
@@ -277,28 +339,64 @@ impl Watch {
         let fresh = |t: &Instant| now.saturating_duration_since(*t) < window;
         self.by_source.retain(|_, r| r.0.back().is_some_and(fresh));
         self.by_account.retain(|_, r| r.0.back().is_some_and(fresh));
-        self.unknown.retain(|_, s| fresh(&s.since));
-        // What a source authenticated as is remembered a day after it last did.
-        self.vouched.retain(|_, (seen, _)| now.saturating_duration_since(*seen) < Duration::from_secs(86_400));
-        if full {
-            // Still full: a spoofed spray. Start over rather than grow.
-            for map_len in [self.by_source.len(), self.by_account.len(), self.unknown.len(), self.vouched.len()] {
-                if map_len >= MAX_TRACKED {
-                    self.by_source.clear();
-                    self.by_account.clear();
-                    self.unknown.clear();
-                    self.vouched.clear();
-                    break;
-                }
-            }
-        }
+        self.pending.retain(|_, names| names.values().any(fresh));
+        self.vouched.retain(|_, (seen, _)| now.saturating_duration_since(*seen) < VOUCHED_FOR);
+        halve_if_full(&mut self.by_source, |r| r.0.back().copied());
+        halve_if_full(&mut self.by_account, |r| r.0.back().copied());
+        halve_if_full(&mut self.pending, |names| names.values().max().copied());
     }
 
-    /// Forgets bans and locks that ended (Unix seconds).
-    pub(crate) fn expire(&mut self, now_secs: u64) {
-        self.banned.retain(|_, until| *until > now_secs);
-        self.locked.retain(|_, until| *until > now_secs);
+    /// The timers due by `now`: sweeps whose names waited out the grace, bans and locks that
+    /// ended (Unix seconds).
+    pub(crate) fn on_timeout(&mut self, out: &mut Outputs, now: Now) {
+        self.banned.retain(|_, until| until.is_none_or(|u| u > now.unix_secs));
+        self.locked.retain(|_, until| *until > now.unix_secs);
+        if self.next_due.is_some_and(|at| at <= now.instant) {
+            let keys: Vec<IpAddr> = self.pending.keys().copied().collect();
+            for key in keys {
+                self.check_sweep(out, now, key);
+            }
+            self.next_due = self
+                .pending
+                .values()
+                .flat_map(|names| names.values())
+                .map(|first| *first + SWEEP_GRACE)
+                .filter(|due| *due > now.instant)
+                .min();
+        }
     }
+}
+
+/// Forgets the stalest half of `map` when it holds [`MAX_TRACKED`] entries.
+fn halve_if_full<K: Clone + Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>, last: impl Fn(&V) -> Option<Instant>) {
+    if map.len() < MAX_TRACKED {
+        return;
+    }
+    let mut ages: Vec<(Option<Instant>, K)> = map.iter().map(|(k, v)| (last(v), k.clone())).collect();
+    ages.sort_unstable_by_key(|(at, _)| *at);
+    for (_, key) in ages.into_iter().take(MAX_TRACKED / 2) {
+        map.remove(&key);
+    }
+}
+
+/// True when `user_agent` names the tool `fragment` (lower-case): the whole value, or a
+/// product token of it (RFC 3261 §20.41), starts with the fragment followed by the token's
+/// end or its version. "sipcli/v1.8" names "sipcli"; "MySipClient/2" does not.
+fn user_agent_names(user_agent: &str, fragment: &str) -> bool {
+    let ua = user_agent.to_ascii_lowercase();
+    let bytes = ua.as_bytes();
+    let mut from = 0;
+    while let Some(at) = ua[from..].find(fragment) {
+        let start = from + at;
+        let end = start + fragment.len();
+        let starts_token = start == 0 || matches!(bytes[start - 1], b' ' | b'\t' | b'(' | b',');
+        let ends_token = end == bytes.len() || matches!(bytes[end], b'/' | b' ' | b'\t' | b')' | b',' | b';');
+        if starts_token && ends_token {
+            return true;
+        }
+        from = start + 1;
+    }
+    false
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -369,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sweep_of_unknown_users_is_banned() {
+    fn a_sweep_is_banned_once_its_names_wait_out_the_grace() {
         let t0 = sambung_testkit::Clock::new().now();
         let mut watch = Watch::new(GuardConfig::default());
         let mut out = Outputs::default();
@@ -377,30 +475,75 @@ mod tests {
         for _ in 0..50 {
             watch.unvouched(&mut out, now(t0, 1), source, "100");
         }
-        assert!(events(&mut out).is_empty(), "the same name again and again is not a sweep");
         for user in 101..110 {
-            watch.unvouched(&mut out, now(t0, 2), source, &user.to_string());
+            watch.unvouched(&mut out, now(t0, 1), source, &user.to_string());
         }
-        assert!(matches!(&events(&mut out)[..], [Event::SourceBanned { reason: BanReason::UnknownUsers { .. }, .. }]));
+        assert!(events(&mut out).is_empty(), "nothing counts before the grace is over");
+        assert_eq!(watch.next_deadline(), Some(now(t0, 1).instant + SWEEP_GRACE));
+        watch.on_timeout(&mut out, now(t0, 6));
+        assert!(matches!(
+            &events(&mut out)[..],
+            [Event::SourceBanned { reason: BanReason::UnknownUsers { count: 10 }, .. }]
+        ));
+        assert_eq!(watch.next_deadline(), None);
     }
 
     #[test]
-    fn phones_behind_one_address_that_authenticate_are_no_sweep() {
+    fn a_burst_of_names_that_authenticate_is_no_sweep() {
         let t0 = sambung_testkit::Clock::new().now();
         let mut watch = Watch::new(GuardConfig::default());
         let mut out = Outputs::default();
         let office: IpAddr = "203.0.113.9".parse().unwrap();
-        // 50 phones behind one NAT: each names itself, is challenged, then authenticates, and
-        // later sends keep-alive OPTIONS to its own address of record.
+        // 50 phones behind one NAT boot at once: each names itself, is challenged, and
+        // authenticates a moment later; later they send keep-alive OPTIONS to their own
+        // address of record.
         for phone in 0..50 {
-            let name = format!("desk{phone}");
-            watch.unvouched(&mut out, now(t0, 1), office, &name);
-            watch.vouch(now(t0, 1), office, &[&name]);
+            watch.unvouched(&mut out, now(t0, 1), office, &format!("desk{phone}"));
         }
+        for phone in 0..50 {
+            watch.vouch(now(t0, 2), office, &[&format!("desk{phone}")]);
+        }
+        watch.on_timeout(&mut out, now(t0, 10));
         for phone in 0..50 {
             watch.unvouched(&mut out, now(t0, 700), office, &format!("DESK{phone}"));
         }
+        watch.on_timeout(&mut out, now(t0, 710));
         assert!(events(&mut out).is_empty());
+    }
+
+    #[test]
+    fn a_source_that_authenticated_is_neither_banned_nor_locked_out() {
+        let t0 = sambung_testkit::Clock::new().now();
+        let config = GuardConfig { auth_failures_per_account: 3, ..GuardConfig::default() };
+        let mut watch = Watch::new(config);
+        let mut out = Outputs::default();
+        let office: IpAddr = "203.0.113.10".parse().unwrap();
+        assert!(watch.vouch(now(t0, 0), office, &["alice"]));
+        assert!(!watch.vouch(now(t0, 1), office, &["alice"]), "known already");
+        // Forged datagrams in the office's name: a scanner's User-Agent, wrong passwords, a
+        // sweep. The requests are refused; the address is not banned.
+        assert!(watch.scanner(&mut out, now(t0, 2), office, "friendly-scanner"));
+        for i in 0..10 {
+            watch.auth_failed(&mut out, now(t0, 2), office, "alice");
+            watch.unvouched(&mut out, now(t0, 2), office, &format!("x{i}"));
+        }
+        watch.on_timeout(&mut out, now(t0, 10));
+        let events = events(&mut out);
+        assert!(events.iter().all(|e| !matches!(e, Event::SourceBanned { .. })), "{events:?}");
+        // The failures did lock alice, for everyone but the office, which authenticated as her.
+        assert!(events.iter().any(|e| matches!(e, Event::AccountLocked { .. })));
+        assert!(!watch.is_locked_for("alice", office, now(t0, 10)));
+        assert!(watch.is_locked_for("Alice", "198.51.100.1".parse().unwrap(), now(t0, 10)));
+    }
+
+    #[test]
+    fn user_agents_are_matched_by_product_token() {
+        assert!(user_agent_names("friendly-scanner", "friendly-scanner"));
+        assert!(user_agent_names("sipcli/v1.8", "sipcli"));
+        assert!(user_agent_names("Mozilla (sipvicious)", "sipvicious"));
+        assert!(!user_agent_names("mysipclient/2.0", "sipcli"));
+        assert!(!user_agent_names("SipClientPro 3", "sipcli"));
+        assert!(!user_agent_names("Linphone/5.2 (belle-sip/5.2)", "smap"));
     }
 
     #[test]

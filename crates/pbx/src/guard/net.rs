@@ -43,10 +43,16 @@ impl FromStr for IpNet {
             None => (text, None),
         };
         let addr: IpAddr = addr.trim().parse().map_err(|_| error())?;
-        let full = if canonical(addr).is_ipv4() { 32 } else { 128 };
+        let mapped = addr.is_ipv6() && canonical(addr).is_ipv4();
         let prefix = match prefix {
             Some(p) => p.trim().parse::<u8>().map_err(|_| error())?,
-            None => full,
+            None if addr.is_ipv4() => 32,
+            None => 128,
+        };
+        // An IPv4-mapped network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps.
+        let prefix = match mapped {
+            true => prefix.checked_sub(96).filter(|_| prefix <= 128).ok_or_else(error)?,
+            false => prefix,
         };
         IpNet::new(addr, prefix).ok_or_else(error)
     }
@@ -109,6 +115,9 @@ mod tests {
         let all: IpNet = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains("203.0.113.9".parse().unwrap()));
         assert_eq!("10.1.2.3/8".parse::<IpNet>().unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!("::ffff:10.0.0.0/104".parse::<IpNet>().unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!("::ffff:10.0.0.7".parse::<IpNet>().unwrap().to_string(), "10.0.0.7/32");
+        assert!("::ffff:10.0.0.0/8".parse::<IpNet>().is_err(), "a mapped network shorter than /96");
         for bad in ["", "10.0.0.0/33", "::/129", "10.0.0/8", "host.example", "10.0.0.0/x"] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad}");
         }

@@ -59,13 +59,16 @@ impl Authenticator {
         &self.realm
     }
 
-    /// Authenticates `request` (`now_secs` is Unix time, for nonce freshness).
+    /// Authenticates `request` (`now_secs` is Unix time, for nonce freshness). A username
+    /// `locked` says is locked fails as [`AuthFailure::Locked`] before its password or nonce is
+    /// looked at, so that its answer is the one a wrong password gets (never `stale`).
     pub fn authenticate(
         &mut self,
         request: &Request,
         accounts: &Accounts,
         challenger: Challenger,
         now_secs: u64,
+        locked: &dyn Fn(&str) -> bool,
     ) -> AuthOutcome {
         let header = match challenger {
             Challenger::Registrar => HeaderName::Authorization,
@@ -79,7 +82,7 @@ impl Authenticator {
             if creds.realm != self.realm {
                 continue;
             }
-            match self.check(&creds, request, accounts, now_secs) {
+            match self.check(&creds, request, accounts, now_secs, locked) {
                 Check::Ok(account) => return AuthOutcome::Authenticated(account),
                 Check::Stale => stale = true,
                 Check::Failed(why) => failed = Some((creds.username.to_string(), why)),
@@ -88,12 +91,22 @@ impl Authenticator {
         AuthOutcome::Challenge { response: self.challenge(request, challenger, stale, now_secs), failed }
     }
 
-    fn check(&mut self, creds: &Credentials, request: &Request, accounts: &Accounts, now_secs: u64) -> Check {
+    fn check(
+        &mut self,
+        creds: &Credentials,
+        request: &Request,
+        accounts: &Accounts,
+        now_secs: u64,
+        locked: &dyn Fn(&str) -> bool,
+    ) -> Check {
         let Some(account) = accounts.by_username(&creds.username) else {
             return Check::Failed(AuthFailure::UnknownUser);
         };
         if account.disabled || account.realm != self.realm {
             return Check::Failed(AuthFailure::UnknownUser);
+        }
+        if locked(&account.username) {
+            return Check::Failed(AuthFailure::Locked);
         }
         let ha1 = match creds.algorithm.base() {
             Algorithm::Sha256 => &account.ha1_sha256,

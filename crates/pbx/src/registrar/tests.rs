@@ -138,7 +138,7 @@ fn digest_wrong_password_and_unknown_user_get_the_same_answer() {
         .with_algorithms(vec![Algorithm::Sha256, Algorithm::Md5]);
     let request = register("alice", 1, &["<sip:alice@192.0.2.7>"], "");
     let AuthOutcome::Challenge { response: c, failed: None } =
-        auth.authenticate(&request, &accounts, Challenger::Registrar, 1000)
+        auth.authenticate(&request, &accounts, Challenger::Registrar, 1000, &|_| false)
     else {
         panic!("no credentials must be challenged, and no failure reported")
     };
@@ -148,21 +148,28 @@ fn digest_wrong_password_and_unknown_user_get_the_same_answer() {
         let creds = digest::respond(&challenge, "REGISTER", &format!("sip:{REALM}"), user, pw, "c0ffee", nc);
         register("alice", 1, &["<sip:alice@192.0.2.7>"], &format!("Authorization: {creds}\r\n"))
     };
-    let good = auth.authenticate(&answer("alice", "alice-secret-1", 1), &accounts, Challenger::Registrar, 1001);
+    let good =
+        auth.authenticate(&answer("alice", "alice-secret-1", 1), &accounts, Challenger::Registrar, 1001, &|_| false);
     assert!(matches!(good, AuthOutcome::Authenticated(a) if a.username == "alice"));
-    let replay = auth.authenticate(&answer("alice", "alice-secret-1", 1), &accounts, Challenger::Registrar, 1002);
+    let replay =
+        auth.authenticate(&answer("alice", "alice-secret-1", 1), &accounts, Challenger::Registrar, 1002, &|_| false);
     assert!(
         matches!(replay, AuthOutcome::Challenge { failed: Some((_, crate::AuthFailure::BadNonce)), .. }),
         "nonce count replay refused"
     );
-    let wrong = auth.authenticate(&answer("alice", "nope-nope-nope", 2), &accounts, Challenger::Registrar, 1002);
-    let unknown = auth.authenticate(&answer("mallory", "alice-secret-1", 3), &accounts, Challenger::Registrar, 1002);
+    let wrong =
+        auth.authenticate(&answer("alice", "nope-nope-nope", 2), &accounts, Challenger::Registrar, 1002, &|_| false);
+    let unknown =
+        auth.authenticate(&answer("mallory", "alice-secret-1", 3), &accounts, Challenger::Registrar, 1002, &|_| false);
     for (outcome, why) in [(wrong, crate::AuthFailure::WrongPassword), (unknown, crate::AuthFailure::UnknownUser)] {
         let AuthOutcome::Challenge { response: r, failed } = outcome else { panic!("must be challenged") };
         assert_eq!((r.status, r.headers.count(HeaderName::WwwAuthenticate)), (401, 2));
         assert_eq!(failed.map(|(_, reason)| reason), Some(why), "the event may say why; the answer does not");
     }
-    let stale = auth.authenticate(&answer("alice", "alice-secret-1", 4), &accounts, Challenger::Registrar, 1000 + 301);
+    let stale =
+        auth.authenticate(&answer("alice", "alice-secret-1", 4), &accounts, Challenger::Registrar, 1000 + 301, &|_| {
+            false
+        });
     let AuthOutcome::Challenge { response: r, .. } = stale else { panic!() };
     assert!(r.headers.get(HeaderName::WwwAuthenticate).unwrap().contains("stale=true"));
 }

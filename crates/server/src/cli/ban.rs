@@ -101,11 +101,21 @@ async fn execute_on(store: &Store, command: BanCommand, target: Option<IpAddr>) 
                 Err(BanError::NotBanned(ip.to_string()))
             }
         }
-        (BanCommand::Unlock { username }, _) => {
-            if store.remove_lockout(LockoutKind::Account, &username).await? {
-                Ok(format!("account {username} unlocked\n"))
+        (BanCommand::Unlock { username, pin }, _) => {
+            let username = username.to_lowercase();
+            let removed = if pin {
+                // A PIN lockout is kept by account id.
+                match store.account_by_username(&username).await? {
+                    Some(account) => store.remove_lockout(LockoutKind::Pin, &account.id.to_string()).await?,
+                    None => return Err(StoreError::UnknownUser(username).into()),
+                }
             } else {
-                Err(BanError::NotLocked(username))
+                store.remove_lockout(LockoutKind::Account, &username).await?
+            };
+            match (removed, pin) {
+                (true, false) => Ok(format!("account {username} unlocked\n")),
+                (true, true) => Ok(format!("voicemail PIN of {username} unlocked\n")),
+                (false, _) => Err(BanError::NotLocked(username)),
             }
         }
         (BanCommand::Add { .. } | BanCommand::Remove { .. }, None) => unreachable!("checked before"),

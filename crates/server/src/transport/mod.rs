@@ -189,8 +189,9 @@ pub enum Event {
     AppEnded { call: u64, end: sambung_pbx::AppEnd },
     /// A mailbox's message counts changed (a message was left, heard, saved or deleted).
     Mailbox { account_id: i64, counts: sambung_pbx::MailboxCounts },
-    /// The gate banned a source for flooding (it already drops what the source sends).
-    Flooded { source: std::net::IpAddr, until: std::time::Instant },
+    /// The gate banned a flooding source (it already drops what the source sends): call
+    /// control's task takes the gate's new bans to store and announce them.
+    Flooded,
     /// The bans and lockouts in the store changed (`sambung ban`): the whole lists.
     Guard(crate::persist::GuardLists),
 }
