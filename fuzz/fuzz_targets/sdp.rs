@@ -77,7 +77,11 @@ fuzz_target!(|data: &[u8]| {
     for media in &mut widened.media {
         negotiate::widen_offer(media, &CodecKind::ALL);
     }
-    round_trip(&widened, "widened");
+    // A description equal to one already checked prints the same text (the types derive
+    // `PartialEq`): only one that changed is printed and parsed again.
+    if widened != sdp {
+        round_trip(&widened, "widened");
+    }
     let mut restricted = widened.clone();
     for (media, offered) in restricted.media.iter_mut().zip(&sdp.media) {
         if let Some(negotiated) = negotiate::choose_for_offerer(media) {
@@ -85,7 +89,9 @@ fuzz_target!(|data: &[u8]| {
             negotiate::retain_offered(media, offered);
         }
     }
-    round_trip(&restricted, "restricted");
+    if restricted != widened && restricted != sdp {
+        round_trip(&restricted, "restricted");
+    }
 
     // What the relay sends on: the rewritten description must print and parse back as well.
     let ports: Vec<u16> = (0..sdp.media.len()).map(|i| 30000 + 2 * i as u16).collect();

@@ -20,7 +20,14 @@
 //!   gives the packet back.
 //!
 //! Whatever protect refuses it leaves untouched too.
+//!
+//! The session keys of both suites are derived once per process; every context (the pair of
+//! each input, the fresh pair of each record of op 3) starts as `SrtpContext::fresh` makes it,
+//! which is what `SrtpContext::new` makes under the same key (a unit test in `sambung-media`
+//! holds them to that), without deriving the keys again.
 #![no_main]
+
+use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use sambung_media::srtp::{MAX_TRAILER_LEN, MasterKey, SrtpContext, SrtpError, SrtpProfile};
@@ -34,12 +41,19 @@ const MASTER: [u8; 30] = [
 /// The SRTCP index with its `E` flag, then the 80-bit tag.
 const TRAILER: usize = 4 + 10;
 
+/// A context of each suite (`SrtpProfile::ALL`) under [`MASTER`], made once: every context of
+/// the runs is a fresh one of these.
+fn prepared() -> &'static [SrtpContext; 2] {
+    static CONTEXTS: OnceLock<[SrtpContext; 2]> = OnceLock::new();
+    CONTEXTS.get_or_init(|| SrtpProfile::ALL.map(|profile| SrtpContext::new(profile, &MasterKey::from_bytes(&MASTER))))
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&first, mut rest)) = data.split_first() else { return };
-    let profile = SrtpProfile::ALL[usize::from(first & 1)];
-    let key = MasterKey::from_bytes(&MASTER);
-    let mut sender = SrtpContext::new(profile, &key);
-    let mut receiver = SrtpContext::new(profile, &key);
+    let keyed = &prepared()[usize::from(first & 1)];
+    let profile = keyed.profile();
+    let mut sender = keyed.fresh();
+    let mut receiver = keyed.fresh();
     let mut in_step = true;
     while let [op, len, tail @ ..] = rest {
         let n = usize::from(*len).min(tail.len());
@@ -71,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
                     Err(e) => panic!("an authentic packet was refused: {e}"),
                 }
             }
-            _ => round_trip(profile, &key, bytes),
+            _ => round_trip(keyed, bytes),
         }
     }
 });
@@ -91,14 +105,14 @@ fn received(receiver: &mut SrtpContext, profile: SrtpProfile, bytes: &[u8]) -> b
 }
 
 /// `body` after a receiver report of a new source, through a fresh pair of contexts.
-fn round_trip(profile: SrtpProfile, key: &MasterKey, body: &[u8]) {
+fn round_trip(keyed: &SrtpContext, body: &[u8]) {
     let mut rtcp = vec![0x80, 201, 0, 1, 0xCA, 0xFE, 0xBA, 0xBE];
     rtcp.extend_from_slice(body);
     let mut packet = rtcp.clone();
-    SrtpContext::new(profile, key).protect_rtcp(&mut packet).expect("an RTCP packet is protected");
+    keyed.fresh().protect_rtcp(&mut packet).expect("an RTCP packet is protected");
     assert_eq!(packet.len(), rtcp.len() + TRAILER);
     assert_eq!(packet[..8], rtcp[..8]);
     assert_eq!(packet[rtcp.len()..rtcp.len() + 4], [0x80, 0, 0, 0], "E set, index 0");
-    SrtpContext::new(profile, key).unprotect_rtcp(&mut packet).expect("an authentic packet is accepted");
+    keyed.fresh().unprotect_rtcp(&mut packet).expect("an authentic packet is accepted");
     assert_eq!(packet, rtcp);
 }

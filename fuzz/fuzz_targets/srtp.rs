@@ -21,7 +21,14 @@
 //!   unprotect, gives them back.
 //!
 //! Whatever protect refuses it leaves untouched too.
+//!
+//! The session keys of both suites are derived once per process; every context (the pair of
+//! each input, the fresh pair of each record of op 3) starts as `SrtpContext::fresh` makes it,
+//! which is what `SrtpContext::new` makes under the same key (a unit test in `sambung-media`
+//! holds them to that), without deriving the keys again.
 #![no_main]
+
+use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use sambung_media::srtp::{MAX_SOURCES, MAX_TRAILER_LEN, MasterKey, SrtpContext, SrtpError, SrtpProfile};
@@ -32,12 +39,19 @@ const MASTER: [u8; 30] = [
     0xAD, 0x49, 0x8A, 0xFE, 0xEB, 0xB6, 0x96, 0x0B, 0x3A, 0xAB, 0xE6,
 ];
 
+/// A context of each suite (`SrtpProfile::ALL`) under [`MASTER`], made once: every context of
+/// the runs is a fresh one of these.
+fn prepared() -> &'static [SrtpContext; 2] {
+    static CONTEXTS: OnceLock<[SrtpContext; 2]> = OnceLock::new();
+    CONTEXTS.get_or_init(|| SrtpProfile::ALL.map(|profile| SrtpContext::new(profile, &MasterKey::from_bytes(&MASTER))))
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&first, mut rest)) = data.split_first() else { return };
-    let profile = SrtpProfile::ALL[usize::from(first & 1)];
-    let key = MasterKey::from_bytes(&MASTER);
-    let mut sender = SrtpContext::new(profile, &key);
-    let mut receiver = SrtpContext::new(profile, &key);
+    let keyed = &prepared()[usize::from(first & 1)];
+    let profile = keyed.profile();
+    let mut sender = keyed.fresh();
+    let mut receiver = keyed.fresh();
     let mut sources: Vec<[u8; 4]> = Vec::new();
     let mut in_step = true;
     while let [op, len, tail @ ..] = rest {
@@ -75,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
                     Err(e) => panic!("an authentic packet was refused: {e}"),
                 }
             }
-            _ => round_trip(profile, &key, bytes),
+            _ => round_trip(keyed, bytes),
         }
     }
 });
@@ -94,12 +108,12 @@ fn received(receiver: &mut SrtpContext, profile: SrtpProfile, bytes: &[u8]) -> b
 }
 
 /// `payload` in an RTP packet of a new source, through a fresh pair of contexts.
-fn round_trip(profile: SrtpProfile, key: &MasterKey, payload: &[u8]) {
+fn round_trip(keyed: &SrtpContext, payload: &[u8]) {
     let mut rtp = vec![0x80, 0x00, 0x12, 0x34, 0, 0, 0x01, 0x40, 0xCA, 0xFE, 0xBA, 0xBE];
     rtp.extend_from_slice(payload);
     let mut packet = rtp.clone();
-    SrtpContext::new(profile, key).protect_rtp(&mut packet).expect("a well-formed RTP packet is protected");
+    keyed.fresh().protect_rtp(&mut packet).expect("a well-formed RTP packet is protected");
     assert_eq!(packet[..12], rtp[..12], "the header is sent in the clear");
-    SrtpContext::new(profile, key).unprotect_rtp(&mut packet).expect("an authentic packet is accepted");
+    keyed.fresh().unprotect_rtp(&mut packet).expect("an authentic packet is accepted");
     assert_eq!(packet, rtp);
 }

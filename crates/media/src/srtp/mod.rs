@@ -37,6 +37,7 @@ mod streams;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use zeroize::Zeroize;
@@ -186,7 +187,8 @@ pub enum SrtpError {
 /// same key: each direction needs its own master key (RFC 4568 §6.1).
 pub struct SrtpContext {
     profile: SrtpProfile,
-    keys: SessionKeys,
+    /// Shared with the contexts [`SrtpContext::fresh`] makes; never changed once derived.
+    keys: Arc<SessionKeys>,
     /// Per SSRC, the highest SRTP index sent or received and, receiving, the replay window.
     rtp: Streams<ReplayWindow>,
     /// Per SSRC, the highest SRTCP index sent or received and, receiving, the replay window.
@@ -202,7 +204,22 @@ impl SrtpContext {
     pub fn new(profile: SrtpProfile, master: &MasterKey) -> SrtpContext {
         SrtpContext {
             profile,
-            keys: SessionKeys::derive(master),
+            keys: Arc::new(SessionKeys::derive(master)),
+            rtp: Streams::new(),
+            rtcp: Streams::new(),
+            lifetime: None,
+            rtp_packets: 0,
+            rtcp_packets: 0,
+        }
+    }
+
+    /// A new context under the same master key and profile, as [`SrtpContext::new`] makes it
+    /// (no source known, no key lifetime), sharing this one's session keys instead of deriving
+    /// them again. The same rule holds as for `new`: one context per direction of a key.
+    pub fn fresh(&self) -> SrtpContext {
+        SrtpContext {
+            profile: self.profile,
+            keys: Arc::clone(&self.keys),
             rtp: Streams::new(),
             rtcp: Streams::new(),
             lifetime: None,

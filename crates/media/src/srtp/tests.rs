@@ -461,3 +461,35 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_fresh_context_is_a_new_one_under_the_same_key() {
+    let key = MasterKey::from_bytes(&[0x5A; 30]);
+    for profile in SrtpProfile::ALL {
+        let mut used = SrtpContext::new(profile, &key).with_key_lifetime(1);
+        let mut first = rtp(1, 7, b"hello");
+        used.protect_rtp(&mut first).unwrap();
+        let mut second = rtp(2, 7, b"hello");
+        assert_eq!(used.protect_rtp(&mut second.clone()), Err(SrtpError::KeyExhausted));
+
+        // Neither the sources nor the lifetime of `used` carry over; the keys do.
+        let mut fresh = used.fresh();
+        assert_eq!(fresh.profile(), profile);
+        let mut again = rtp(1, 7, b"hello");
+        fresh.protect_rtp(&mut again).unwrap();
+        assert_eq!(again, first, "a fresh context protects as a new one does");
+        fresh.protect_rtp(&mut second).unwrap();
+        let mut expected = rtp(2, 7, b"hello");
+        SrtpContext::new(profile, &key).protect_rtp(&mut expected).unwrap();
+        assert_eq!(second[12..], expected[12..], "the same keystream and tag for a new source");
+
+        let mut receiver = used.fresh();
+        let mut report = rtcp(7);
+        let mut sender = SrtpContext::new(profile, &key);
+        sender.protect_rtcp(&mut report).unwrap();
+        receiver.unprotect_rtcp(&mut report).unwrap();
+        assert_eq!(report, rtcp(7));
+        receiver.unprotect_rtp(&mut first).unwrap();
+        assert_eq!(first, rtp(1, 7, b"hello"));
+    }
+}
