@@ -8,7 +8,7 @@
 //! REGISTER. A device that comes online later does not get what another device already has:
 //! that is history, not mail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use sambung_sip::transaction::TxKey;
@@ -51,7 +51,16 @@ pub(crate) struct Messages {
     /// Messages a device (account, binding key) failed to take: sent again at its next
     /// REGISTER. Kept in memory, at most [`MISSED_PER_DEVICE`] per device.
     missed: HashMap<(i64, String), Vec<StoredMessage>>,
+    /// The last messages taken by each device (message id, binding key), so that a message
+    /// reaching a device by two paths at once (stored while the device came online: delivered
+    /// as stored, and again from the store's list of pending messages if that list was read
+    /// before the delivery was written) is sent once.
+    taken: HashSet<(i64, String)>,
+    taken_order: VecDeque<(i64, String)>,
 }
+
+/// How many (message, device) pairs [`Messages::taken`] remembers.
+const TAKEN_REMEMBERED: usize = 10_000;
 
 /// How many failed messages are kept for one device.
 const MISSED_PER_DEVICE: usize = 100;
@@ -183,6 +192,11 @@ impl Messages {
 
     fn send(&mut self, ctx: &mut Ctx<'_>, accounts: &Accounts, message: &StoredMessage, binding: &Binding) {
         let Some(recipient) = accounts.by_id(message.to_account) else { return };
+        let device = binding.key();
+        let on_its_way = self.in_flight.values().any(|(m, _, d)| m.id == message.id && *d == device);
+        if on_its_way || self.taken.contains(&(message.id, device.clone())) {
+            return debug!(message = message.id, device, "already delivered or on its way");
+        }
         let mut headers = sambung_sip::Headers::new();
         headers.push(HeaderName::MaxForwards, SipStr::from_static("70"));
         headers.push(HeaderName::From, SipStr::from(format!("{};tag={}", message.from_uri, ctx.random.token(8))));
@@ -207,6 +221,14 @@ impl Messages {
         }
         let Some((message, account_id, device)) = self.in_flight.remove(&key) else { return };
         if (200..300).contains(&status) {
+            if self.taken.insert((message.id, device.clone())) {
+                self.taken_order.push_back((message.id, device.clone()));
+                if self.taken_order.len() > TAKEN_REMEMBERED
+                    && let Some(old) = self.taken_order.pop_front()
+                {
+                    self.taken.remove(&old);
+                }
+            }
             ctx.out.store(StoreWrite::Delivered {
                 message_id: message.id,
                 device: device.clone(),

@@ -128,6 +128,46 @@ fn message_is_accepted_stored_then_delivered() {
 }
 
 #[test]
+fn a_message_reaching_a_device_by_two_paths_at_once_is_sent_once() {
+    let mut rig = Rig::new();
+    let message = |auth: &str, cseq: u32| {
+        format!(
+            "MESSAGE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKd{cseq}\r\nMax-Forwards: 70\r\n\
+             To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=d1\r\nCall-ID: msg-d@alice\r\n\
+             CSeq: {cseq} MESSAGE\r\n{auth}Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+        )
+    };
+    let challenge = response(&rig.feed(ALICE, &message("", 1)), ALICE, 407);
+    rig.feed(ALICE, &message(&proxy_auth(&challenge, "MESSAGE", &format!("sip:bob@{REALM}")), 2));
+    let Some(StoreWrite::StoreMessage { ticket, .. }) = rig.store_writes().into_iter().next() else {
+        panic!("the message goes to the store first")
+    };
+    // Stored: delivered to bob's device at once...
+    let out = rig.input(Input::Store(StoreReply::MessageStored { ticket, id: Some(77) }));
+    let delivered = request(&out, BOB, "MESSAGE");
+    // ...while the store's list of what bob's device has not had yet, read before that
+    // delivery was written, holds it too: it is not sent a second time, on its way or taken.
+    let pending = || sambung_pbx::StoredMessage {
+        id: 77,
+        from_uri: format!("<sip:alice@{REALM}>"),
+        to_account: 2,
+        content_type: "text/plain".into(),
+        body: bytes::Bytes::from_static(b"hello"),
+    };
+    let device = binding(2, "bob", BOB).key();
+    let undelivered = |rig: &mut Rig| {
+        rig.input(Input::Store(StoreReply::Undelivered {
+            account_id: 2,
+            device: device.clone(),
+            messages: vec![pending()],
+        }))
+    };
+    assert!(undelivered(&mut rig).iter().all(|(to, _)| to.to_string() != BOB), "sent again while on its way");
+    rig.feed(BOB, &answer(&delivered, 200, "b", &format!("sip:bob@{BOB}"), ""));
+    assert!(undelivered(&mut rig).iter().all(|(to, _)| to.to_string() != BOB), "sent again once taken");
+}
+
+#[test]
 fn session_timer_refreshes_the_leg_we_refresh_and_ends_a_silent_one() {
     let mut rig = Rig::new();
     let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
