@@ -157,18 +157,12 @@ impl Gate {
     /// A new stream connection from `ip`. On [`Admit::Pass`] the connection is counted until
     /// [`Gate::disconnected`].
     pub fn connect(&mut self, ip: IpAddr, now: Instant) -> Admit {
-        if self.trusted(ip) {
-            return Admit::Pass;
-        }
-        let key = source_key(ip);
-        if self.banned_key(key, now) {
-            self.counters.dropped_banned += 1;
-            return Admit::Drop;
-        }
-        let admit = self.spend(key, now);
-        if admit != Admit::Pass {
+        // A connection spends a token like a message; trusted networks are not counted.
+        let admit = self.admit(ip, now);
+        if admit != Admit::Pass || self.trusted(ip) {
             return admit;
         }
+        let key = source_key(ip);
         let held = self.connections.entry(key).or_insert(0);
         if self.config.max_connections_per_source > 0 && *held >= self.config.max_connections_per_source {
             self.counters.refused_connections += 1;
