@@ -240,7 +240,7 @@ run_series() {
 if [ "$ONLY" != kamailio ]; then
   log "building the release binary"
   (cd "$ROOT" && cargo build --release -p sambung-server --bin sambung -j 2)
-  SAMBUNG=$ROOT/target/release/sambung
+  SAMBUNG=${CARGO_TARGET_DIR:-$ROOT/target}/release/sambung
   cat > "$WORK/sambung.toml" <<EOF
 realm = "127.0.0.1"
 data_dir = "$WORK/sambung-data"

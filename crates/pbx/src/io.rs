@@ -103,8 +103,14 @@ pub enum Output {
 /// A change the store makes durable.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoreWrite {
-    /// A binding added or refreshed.
+    /// A binding added, or refreshed with something besides its expiry changed: durable at
+    /// once.
     Bind(Box<Binding>),
+    /// A binding refreshed with only its expiry (and the REGISTER's Call-ID and CSeq)
+    /// changed: may be made durable within a bounded delay, coalesced with the device's later
+    /// refreshes, and must be by a clean shutdown. A later `Bind` or `Unbind` of the same
+    /// binding supersedes it.
+    Refresh(Box<Binding>),
     /// A binding removed (by `Contact: *`, expires=0, expiry or a new contact of the same
     /// device): its contact URI.
     Unbind { account_id: i64, contact: String },

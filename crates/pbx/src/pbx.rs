@@ -508,7 +508,9 @@ impl Pbx {
                     user_agent: binding.user_agent.clone(),
                 });
             }
-            self.out.store(StoreWrite::Bind(Box::new(binding)));
+            let write =
+                if changes.expiry_only.contains(&binding.key()) { StoreWrite::Refresh } else { StoreWrite::Bind };
+            self.out.store(write(Box::new(binding)));
         }
         // RFC 3428 store and forward: a device that comes online gets what is waiting.
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };

@@ -6,11 +6,12 @@
 //! request never waits on the database. Call records come from the event stream
 //! ([`crate::events`]).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sambung_sip::transaction::Peer;
 use sambung_sip::{Transport, Uri};
-use sambung_store::{Ban, Lockout, LockoutKind, Store};
+use sambung_store::{Ban, BindingOp, Lockout, LockoutKind, Store};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -24,7 +25,7 @@ pub const ACCOUNT_POLL: Duration = Duration::from_secs(1);
 
 /// Every account with its call settings, as the core wants them.
 pub async fn load_accounts(store: &Store) -> Result<Accounts, sambung_store::StoreError> {
-    let mut settings: std::collections::HashMap<i64, sambung_store::CallSettings> =
+    let mut settings: HashMap<i64, sambung_store::CallSettings> =
         store.all_call_settings().await?.into_iter().collect();
     Ok(Accounts::new(store.list_accounts().await?.into_iter().map(|a| {
         let routing = settings.remove(&a.id).map(|s| routing(&s)).unwrap_or_default();
@@ -145,79 +146,170 @@ async fn set_routing(store: &Store, account_id: i64, change: &RoutingChange) -> 
     store.set_call_settings(account_id, &settings).await
 }
 
-/// Writes call control's changes, in order, until the channel closes.
-/// Queries it asked for are answered as [`Event`]s. The writer holds the event channel only
-/// weakly: call control stops when the transports are gone, and then the writer drains what is
-/// left and stops too.
+/// How long a refresh that changed only a binding's expiry may wait before it is written
+/// ([`StoreWrite::Refresh`]): a crash loses at most this much of the devices' refreshes (the
+/// bindings themselves are written at once), and a clean shutdown loses none.
+pub const REFRESH_DELAY: Duration = Duration::from_secs(15);
+
+/// The most changes taken off the queue at once; the binding changes among them are written
+/// in one transaction.
+const WRITE_BATCH: usize = 1024;
+
+/// The binding changes taken off the queue but not yet written.
+#[derive(Debug, Default)]
+struct BindingWrites {
+    /// In order, for the next transaction.
+    ops: Vec<BindingOp>,
+    /// Refreshes that changed only the expiry, by account and contact: the latest of each,
+    /// written at the next [`REFRESH_DELAY`] tick (or at shutdown).
+    deferred: HashMap<(i64, String), sambung_store::Binding>,
+}
+
+impl BindingWrites {
+    /// Takes a binding change; gives back any other change.
+    fn take(&mut self, change: StoreWrite, now: u64) -> Option<StoreWrite> {
+        match change {
+            StoreWrite::Bind(b) => {
+                let row = binding_row(&b, now);
+                self.deferred.remove(&(row.account_id, row.contact.clone()));
+                self.ops.push(BindingOp::Upsert(row));
+            }
+            StoreWrite::Unbind { account_id, contact } => {
+                // what a deferred refresh would write is gone now
+                self.deferred.remove(&(account_id, contact.clone()));
+                self.ops.push(BindingOp::Remove { account_id, contact });
+            }
+            StoreWrite::Refresh(b) => {
+                let row = binding_row(&b, now);
+                self.deferred.insert((row.account_id, row.contact.clone()), row);
+            }
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// Moves the deferred refreshes into the next transaction.
+    fn due(&mut self) {
+        self.ops.extend(self.deferred.drain().map(|(_, row)| BindingOp::Upsert(row)));
+    }
+
+    /// Writes what is pending, in one transaction.
+    async fn write(&mut self, store: &Store) {
+        if self.ops.is_empty() {
+            return;
+        }
+        for (i, error) in store.apply_bindings(&self.ops).await {
+            warn!(%error, change = ?self.ops.get(i), "could not persist a binding");
+        }
+        self.ops.clear();
+    }
+}
+
+/// Writes call control's changes, in order, until the channel closes; then writes what it
+/// still holds. Binding changes are written in one transaction per batch taken off the queue,
+/// and a refresh that changed only a binding's expiry waits up to [`REFRESH_DELAY`], so that
+/// a registration storm costs one commit per batch and a steady state of refreshes almost
+/// none. Queries it asked for are answered as [`Event`]s. The writer holds the event channel
+/// only weakly: call control stops when the transports are gone, and then the writer drains
+/// what is left and stops too.
 pub async fn run_writer(
     store: Store,
     mut changes: mpsc::UnboundedReceiver<StoreWrite>,
     events: mpsc::WeakSender<Event>,
 ) {
-    while let Some(change) = changes.recv().await {
-        let now = unix_now();
-        let result = match &change {
-            StoreWrite::Bind(b) => store.upsert_binding(&binding_row(b, now)).await,
-            StoreWrite::Unbind { account_id, contact } => store.remove_binding(*account_id, contact).await.map(|_| ()),
-            StoreWrite::StoreMessage { ticket, from_uri, from_account, to_account, content_type, body, created_at } => {
-                let new = sambung_store::NewMessage {
-                    from_uri: from_uri.clone(),
-                    from_account: *from_account,
-                    to_account: *to_account,
-                    content_type: content_type.clone(),
-                    body: body.to_vec(),
-                    created_at: i64::try_from(*created_at).unwrap_or(i64::MAX),
-                };
-                let stored = store.store_message(new).await;
-                let id = stored.as_ref().ok().map(|m| m.id);
-                send(&events, Event::Store(StoreReply::MessageStored { ticket: *ticket, id })).await;
-                stored.map(|_| ())
-            }
-            StoreWrite::Delivered { message_id, device, at } => {
-                store.mark_delivered(*message_id, device, i64::try_from(*at).unwrap_or(i64::MAX)).await
-            }
-            StoreWrite::FetchPending { account_id, device } => match store.pending_for(*account_id).await {
-                Ok(rows) => {
-                    let messages = rows
-                        .into_iter()
-                        .map(|m| StoredMessage {
-                            id: m.id,
-                            from_uri: m.from_uri,
-                            to_account: *account_id,
-                            content_type: m.content_type,
-                            body: m.body.into(),
-                        })
-                        .collect::<Vec<_>>();
-                    if !messages.is_empty() {
-                        let reply =
-                            StoreReply::Undelivered { account_id: *account_id, device: device.clone(), messages };
-                        send(&events, Event::Store(reply)).await;
-                    }
-                    Ok(())
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let mut bindings = BindingWrites::default();
+    let mut tick = tokio::time::interval(REFRESH_DELAY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            taken = changes.recv_many(&mut batch, WRITE_BATCH) => {
+                if taken == 0 {
+                    break;
                 }
-                Err(e) => Err(e),
-            },
-            StoreWrite::Routing { account_id, change } => set_routing(&store, *account_id, change).await,
-            StoreWrite::Lockout { username, until } => {
-                let until_at = i64::try_from(*until).unwrap_or(i64::MAX);
-                store.put_lockout(&Lockout { kind: LockoutKind::Account, subject: username.clone(), until_at }).await
+                let now = unix_now();
+                for change in batch.drain(..) {
+                    if let Some(other) = bindings.take(change, now) {
+                        // the bindings first, so that every change is written in order
+                        bindings.write(&store).await;
+                        write_one(&store, other, &events, now).await;
+                    }
+                }
+                bindings.write(&store).await;
             }
-            StoreWrite::Ban { source, until, reason } => {
-                let ban = Ban {
-                    address: source.to_string(),
-                    until_at: until.map(|u| i64::try_from(u).unwrap_or(i64::MAX)),
-                    reason: reason.clone(),
-                    manual: false,
-                    created_at: i64::try_from(now).unwrap_or(i64::MAX),
-                };
-                store.put_ban(&ban).await
+            _ = tick.tick() => {
+                bindings.due();
+                bindings.write(&store).await;
             }
-        };
-        if let Err(error) = result {
-            warn!(%error, ?change, "could not persist");
         }
     }
+    bindings.due();
+    bindings.write(&store).await;
     debug!("store writer stopped");
+}
+
+/// Writes one change that is not a binding's.
+async fn write_one(store: &Store, change: StoreWrite, events: &mpsc::WeakSender<Event>, now: u64) {
+    let result = match &change {
+        StoreWrite::Bind(b) | StoreWrite::Refresh(b) => store.upsert_binding(&binding_row(b, now)).await,
+        StoreWrite::Unbind { account_id, contact } => store.remove_binding(*account_id, contact).await.map(|_| ()),
+        StoreWrite::StoreMessage { ticket, from_uri, from_account, to_account, content_type, body, created_at } => {
+            let new = sambung_store::NewMessage {
+                from_uri: from_uri.clone(),
+                from_account: *from_account,
+                to_account: *to_account,
+                content_type: content_type.clone(),
+                body: body.to_vec(),
+                created_at: i64::try_from(*created_at).unwrap_or(i64::MAX),
+            };
+            let stored = store.store_message(new).await;
+            let id = stored.as_ref().ok().map(|m| m.id);
+            send(events, Event::Store(StoreReply::MessageStored { ticket: *ticket, id })).await;
+            stored.map(|_| ())
+        }
+        StoreWrite::Delivered { message_id, device, at } => {
+            store.mark_delivered(*message_id, device, i64::try_from(*at).unwrap_or(i64::MAX)).await
+        }
+        StoreWrite::FetchPending { account_id, device } => match store.pending_for(*account_id).await {
+            Ok(rows) => {
+                let messages = rows
+                    .into_iter()
+                    .map(|m| StoredMessage {
+                        id: m.id,
+                        from_uri: m.from_uri,
+                        to_account: *account_id,
+                        content_type: m.content_type,
+                        body: m.body.into(),
+                    })
+                    .collect::<Vec<_>>();
+                if !messages.is_empty() {
+                    let reply = StoreReply::Undelivered { account_id: *account_id, device: device.clone(), messages };
+                    send(events, Event::Store(reply)).await;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        StoreWrite::Routing { account_id, change } => set_routing(store, *account_id, change).await,
+        StoreWrite::Lockout { username, until } => {
+            let until_at = i64::try_from(*until).unwrap_or(i64::MAX);
+            store.put_lockout(&Lockout { kind: LockoutKind::Account, subject: username.clone(), until_at }).await
+        }
+        StoreWrite::Ban { source, until, reason } => {
+            let ban = Ban {
+                address: source.to_string(),
+                until_at: until.map(|u| i64::try_from(u).unwrap_or(i64::MAX)),
+                reason: reason.clone(),
+                manual: false,
+                created_at: i64::try_from(now).unwrap_or(i64::MAX),
+            };
+            store.put_ban(&ban).await
+        }
+    };
+    if let Err(error) = result {
+        warn!(%error, ?change, "could not persist");
+    }
 }
 
 async fn send(events: &mpsc::WeakSender<Event>, event: Event) {
@@ -316,4 +408,67 @@ pub async fn watch_accounts(store: Store, events: mpsc::Sender<Event>, mut gener
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    fn binding(account_id: i64, port: u16, expires_at: u64) -> Binding {
+        let source = Peer { transport: Transport::Udp, addr: ([192, 0, 2, 1], port).into(), flow: None };
+        Binding {
+            account_id,
+            aor: "sip:alice@example.com".into(),
+            uri: Uri::parse(&format!("sip:alice@192.0.2.1:{port}")).unwrap(),
+            instance: None,
+            reg_id: None,
+            q: 1000,
+            call_id: "reg-1".into(),
+            cseq: 1,
+            expires_at,
+            source,
+            user_agent: None,
+        }
+    }
+
+    /// Deferred refreshes are written by a clean shutdown; a refresh never brings back a
+    /// binding removed after it; a change of more than the expiry is written with its batch.
+    #[tokio::test]
+    async fn refreshes_wait_but_are_never_lost_nor_resurrect() {
+        let dir = std::env::temp_dir().join(format!("sambung-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.join("db.sqlite").display())).await.unwrap();
+        let alice = store
+            .create_account(sambung_store::NewAccount::new("alice", "correct horse", "example.com"))
+            .await
+            .unwrap()
+            .id;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, _events_rx) = mpsc::channel(8);
+        let writer = tokio::spawn(run_writer(store.clone(), rx, events.downgrade()));
+        tx.send(StoreWrite::Bind(Box::new(binding(alice, 5060, 1000)))).unwrap();
+        tx.send(StoreWrite::Bind(Box::new(binding(alice, 5062, 1000)))).unwrap();
+        tx.send(StoreWrite::Refresh(Box::new(binding(alice, 5060, 2000)))).unwrap();
+        tx.send(StoreWrite::Refresh(Box::new(binding(alice, 5062, 2000)))).unwrap();
+        tx.send(StoreWrite::Unbind { account_id: alice, contact: "sip:alice@192.0.2.1:5062".into() }).unwrap();
+        // Written at once: the two bindings, then the removal; the refresh of the first waits.
+        let mut stored = Vec::new();
+        for _ in 0..200 {
+            stored = store.bindings(alice).await.unwrap();
+            if stored.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(stored.len(), 1);
+        assert_eq!((stored[0].contact.as_str(), stored[0].expires_at), ("sip:alice@192.0.2.1:5060", 1000));
+        drop(tx);
+        writer.await.unwrap();
+        let stored = store.bindings(alice).await.unwrap();
+        assert_eq!(stored.len(), 1, "the removed binding stays removed");
+        assert_eq!(stored[0].expires_at, 2000, "the refresh was written at shutdown");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -53,35 +53,102 @@ from_row!(Binding {
 const BINDING_COLUMNS: &str =
     "account_id, aor, contact, instance, reg_id, q, expires_at, call_id, cseq, received, path, user_agent, updated_at";
 
+/// One change of the bindings table, for [`Store::apply_bindings`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindingOp {
+    /// Add the binding, or replace the one with the same account and contact.
+    Upsert(Binding),
+    /// Remove the binding of this account with this contact.
+    Remove { account_id: i64, contact: String },
+}
+
+const UPSERT_BINDING: &str = "INSERT INTO bindings (account_id, aor, contact, instance, reg_id, q, expires_at, call_id, \
+     cseq, received, path, user_agent, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (account_id, contact) DO UPDATE SET aor = excluded.aor, instance = excluded.instance, \
+     reg_id = excluded.reg_id, q = excluded.q, expires_at = excluded.expires_at, call_id = excluded.call_id, \
+     cseq = excluded.cseq, received = excluded.received, path = excluded.path, \
+     user_agent = excluded.user_agent, updated_at = excluded.updated_at";
+
+const REMOVE_BINDING: &str = "DELETE FROM bindings WHERE account_id = $1 AND contact = $2";
+
 impl Store {
+    /// Applies `ops` in order, in one transaction: one commit (one WAL sync) for a whole batch
+    /// of registrations. When the batch fails as a whole (an account deleted meanwhile makes
+    /// its binding a foreign key violation, which aborts a PostgreSQL transaction), each change
+    /// is tried on its own instead, so that one bad row costs only itself; the errors of those
+    /// that still fail are returned with their position.
+    pub async fn apply_bindings(&self, ops: &[BindingOp]) -> Vec<(usize, StoreError)> {
+        if ops.is_empty() {
+            return Vec::new();
+        }
+        let batch: Result<(), StoreError> = on_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            for op in ops {
+                match op {
+                    BindingOp::Upsert(b) => {
+                        sqlx::query(UPSERT_BINDING)
+                            .bind(b.account_id)
+                            .bind(&b.aor)
+                            .bind(&b.contact)
+                            .bind(&b.instance)
+                            .bind(b.reg_id)
+                            .bind(b.q)
+                            .bind(b.expires_at)
+                            .bind(&b.call_id)
+                            .bind(b.cseq)
+                            .bind(&b.received)
+                            .bind(&b.path)
+                            .bind(&b.user_agent)
+                            .bind(b.updated_at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    BindingOp::Remove { account_id, contact } => {
+                        sqlx::query(REMOVE_BINDING).bind(account_id).bind(contact).execute(&mut *tx).await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await);
+        if batch.is_ok() {
+            return Vec::new();
+        }
+        let mut errors = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let result = match op {
+                BindingOp::Upsert(b) => self.upsert_binding(b).await,
+                BindingOp::Remove { account_id, contact } => self.remove_binding(*account_id, contact).await.map(drop),
+            };
+            if let Err(e) = result {
+                errors.push((i, e));
+            }
+        }
+        errors
+    }
+
     /// Adds a binding or replaces the one with the same account and contact.
     pub async fn upsert_binding(&self, b: &Binding) -> Result<(), StoreError> {
         let result: Result<(), StoreError> = on_pool!(self, |pool| {
-            sqlx::query(
-            "INSERT INTO bindings (account_id, aor, contact, instance, reg_id, q, expires_at, call_id, cseq, received, \
-             path, user_agent, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (account_id, contact) DO UPDATE SET aor = excluded.aor, instance = excluded.instance, \
-             reg_id = excluded.reg_id, q = excluded.q, expires_at = excluded.expires_at, call_id = excluded.call_id, \
-             cseq = excluded.cseq, received = excluded.received, path = excluded.path, \
-             user_agent = excluded.user_agent, updated_at = excluded.updated_at"
-        )
-        .bind(b.account_id)
-        .bind(&b.aor)
-        .bind(&b.contact)
-        .bind(&b.instance)
-        .bind(b.reg_id)
-        .bind(b.q)
-        .bind(b.expires_at)
-        .bind(&b.call_id)
-        .bind(b.cseq)
-        .bind(&b.received)
-        .bind(&b.path)
-        .bind(&b.user_agent)
-        .bind(b.updated_at)
-        .execute(pool)
-        .await
-        .map(drop)
-        .map_err(StoreError::from)
+            sqlx::query(UPSERT_BINDING)
+                .bind(b.account_id)
+                .bind(&b.aor)
+                .bind(&b.contact)
+                .bind(&b.instance)
+                .bind(b.reg_id)
+                .bind(b.q)
+                .bind(b.expires_at)
+                .bind(&b.call_id)
+                .bind(b.cseq)
+                .bind(&b.received)
+                .bind(&b.path)
+                .bind(&b.user_agent)
+                .bind(b.updated_at)
+                .execute(pool)
+                .await
+                .map(drop)
+                .map_err(StoreError::from)
         });
         result.map_err(
             |e| if e.is_foreign_key_violation() { StoreError::UnknownUser(b.account_id.to_string()) } else { e },
@@ -90,7 +157,7 @@ impl Store {
 
     /// Removes one binding; true when it existed.
     pub async fn remove_binding(&self, account_id: i64, contact: &str) -> Result<bool, StoreError> {
-        let done = on_pool!(self, |pool| sqlx::query("DELETE FROM bindings WHERE account_id = $1 AND contact = $2")
+        let done = on_pool!(self, |pool| sqlx::query(REMOVE_BINDING)
             .bind(account_id)
             .bind(contact)
             .execute(pool)

@@ -47,7 +47,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::{Account, NewAccount, validate_extension, validate_username};
-pub use bindings::Binding;
+pub use bindings::{Binding, BindingOp};
 pub use cdrs::{Cdr, HangupSide, NewCdr};
 pub use error::{PasswordError, StoreError};
 pub use guard::{Ban, Lockout, LockoutKind};

@@ -3,9 +3,15 @@
 mod common;
 
 use common::TestDb;
-use sambung_store::{Binding, NewAccount, Store, StoreError};
+use sambung_store::{Binding, BindingOp, NewAccount, Store, StoreError};
 
-on_both_backends!(bindings_upsert_list_remove, bindings_expire, bindings_go_with_their_account);
+on_both_backends!(
+    bindings_upsert_list_remove,
+    bindings_expire,
+    bindings_go_with_their_account,
+    bindings_in_one_batch,
+    a_bad_row_spoils_only_itself
+);
 
 async fn account(store: &Store, name: &str) -> i64 {
     store.create_account(NewAccount::new(name, "correct horse", "example.com")).await.unwrap().id
@@ -101,4 +107,42 @@ async fn bindings_go_with_their_account(db: &TestDb) {
     assert!(store.bindings(alice).await.unwrap().is_empty());
     assert_eq!(store.all_bindings().await.unwrap().len(), 1);
     store.close().await;
+}
+
+/// A batch is applied in order: an upsert then a removal of the same row leaves nothing, a
+/// later upsert of the same row wins.
+async fn bindings_in_one_batch(db: &TestDb) {
+    let store = db.open().await;
+    let alice = account(&store, "alice").await;
+    let a1 = binding(alice, "<sip:alice@192.0.2.1:5060>", 1000, 5000);
+    let a2 = binding(alice, "<sip:alice@192.0.2.2:5060>", 1000, 5000);
+    let mut a2_later = a2.clone();
+    a2_later.expires_at = 7000;
+    a2_later.cseq = 2;
+    let ops = [
+        BindingOp::Upsert(a1.clone()),
+        BindingOp::Upsert(a2),
+        BindingOp::Remove { account_id: alice, contact: a1.contact.clone() },
+        BindingOp::Upsert(a2_later.clone()),
+    ];
+    assert!(store.apply_bindings(&ops).await.is_empty());
+    assert_eq!(store.bindings(alice).await.unwrap(), [a2_later]);
+    assert!(store.apply_bindings(&[]).await.is_empty());
+}
+
+/// A binding of an account deleted meanwhile fails the batch as a whole (a PostgreSQL
+/// transaction is aborted by it): the others are still written, one by one, and the bad one is
+/// reported by its position.
+async fn a_bad_row_spoils_only_itself(db: &TestDb) {
+    let store = db.open().await;
+    let alice = account(&store, "alice").await;
+    let good = binding(alice, "<sip:alice@192.0.2.1:5060>", 1000, 5000);
+    let orphan = binding(alice + 1000, "<sip:ghost@192.0.2.9:5060>", 1000, 5000);
+    let also_good = binding(alice, "<sip:alice@192.0.2.3:5060>", 500, 5000);
+    let ops = [BindingOp::Upsert(good.clone()), BindingOp::Upsert(orphan), BindingOp::Upsert(also_good.clone())];
+    let errors = store.apply_bindings(&ops).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, 1);
+    assert!(matches!(errors[0].1, StoreError::UnknownUser(_)), "{:?}", errors[0].1);
+    assert_eq!(store.bindings(alice).await.unwrap(), [good, also_good]);
 }

@@ -35,6 +35,10 @@ pub struct Changes {
     pub removed: Vec<Binding>,
     /// Keys of bindings that did not exist before (a device came online).
     pub new_devices: Vec<String>,
+    /// Keys of upserted bindings whose refresh changed only what a restart can do without:
+    /// the expiry, and the Call-ID and CSeq of the REGISTER (RFC 3261 §10.3 step 7 orders the
+    /// requests of one registration; after a restart a device's next REGISTER is newer anyway).
+    pub expiry_only: Vec<String>,
 }
 
 /// The registrar: expiry policy over the location service.
@@ -151,18 +155,29 @@ impl Registrar {
                 return Err(request.reply(500, "Out Of Order Registration"));
             }
             let is_new = existing.is_none();
+            let expiry_only = existing.is_some_and(|b| {
+                b.uri == binding.uri
+                    && b.source == binding.source
+                    && b.instance == binding.instance
+                    && b.reg_id == binding.reg_id
+                    && b.q == binding.q
+                    && b.aor == binding.aor
+                    && b.user_agent == binding.user_agent
+            });
             if expires == 0 {
                 if let Some(removed) = self.location.remove(account.id, &key) {
                     changes.removed.push(removed);
                 }
                 continue;
             }
-            if is_new {
-                changes.new_devices.push(key);
-            }
             if let Some(old) = self.location.upsert(binding.clone()).filter(|old| old.uri != binding.uri) {
                 // the same device (RFC 5626 instance) at a new contact: the old row goes
                 changes.removed.push(old);
+            }
+            if is_new {
+                changes.new_devices.push(key);
+            } else if expiry_only {
+                changes.expiry_only.push(key);
             }
             changes.upserted.push(binding);
         }

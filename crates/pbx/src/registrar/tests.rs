@@ -193,3 +193,29 @@ fn requests_go_to_the_contact_unless_the_device_is_behind_a_nat() {
     let b = reg.location.bindings(1).iter().find(|b| b.source.transport == Transport::Tcp).unwrap();
     assert_eq!(b.target(), tcp);
 }
+
+#[test]
+fn a_refresh_that_changes_only_the_expiry_is_told_apart() {
+    let accounts = accounts();
+    let mut reg = Registrar::default();
+    let a = alice(&accounts);
+    let contact = "<sip:alice@192.0.2.7:5062>";
+    let (_, ch) = reg.register(&register("alice", 1, &[contact], ""), &a, &accounts, &peer(), 1000);
+    assert_eq!((ch.new_devices.len(), ch.expiry_only.len()), (1, 0), "a new device is no refresh");
+    // The same device again, later: only the expiry (and the CSeq) moved.
+    let (r, ch) = reg.register(&register("alice", 2, &[contact], ""), &a, &accounts, &peer(), 1600);
+    assert_eq!(r.status, 200);
+    assert_eq!(ch.upserted.len(), 1);
+    assert_eq!(ch.expiry_only, [ch.upserted[0].key()]);
+    assert_eq!(reg.location.bindings(1)[0].expires_at, 1600 + 3600);
+    // A new source address, a new q or a new User-Agent is more than a refresh.
+    let moved = Peer { addr: "192.0.2.7:6000".parse().unwrap(), ..peer() };
+    let (_, ch) = reg.register(&register("alice", 3, &[contact], ""), &a, &accounts, &moved, 1700);
+    assert!(ch.expiry_only.is_empty() && ch.upserted.len() == 1);
+    let (_, ch) =
+        reg.register(&register("alice", 4, &[contact], "User-Agent: Other/2\r\n"), &a, &accounts, &moved, 1800);
+    assert!(ch.expiry_only.is_empty() && ch.upserted.len() == 1);
+    let q = "<sip:alice@192.0.2.7:5062>;q=0.3";
+    let (_, ch) = reg.register(&register("alice", 5, &[q], "User-Agent: Other/2\r\n"), &a, &accounts, &moved, 1900);
+    assert!(ch.expiry_only.is_empty() && ch.upserted.len() == 1);
+}

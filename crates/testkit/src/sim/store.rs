@@ -34,7 +34,7 @@ impl Store {
     pub fn apply(&mut self, write: StoreWrite) -> Option<StoreReply> {
         self.writes += 1;
         match write {
-            StoreWrite::Bind(binding) => {
+            StoreWrite::Bind(binding) | StoreWrite::Refresh(binding) => {
                 self.bindings.insert((binding.account_id, binding.uri.to_string()), *binding);
                 None
             }
