@@ -58,6 +58,7 @@ mod mwi;
 mod pbx;
 mod random;
 pub mod registrar;
+pub mod shard;
 mod sip;
 
 pub use apps::{App, AppEnd, AppRequest, Caller, Confirmation, MailboxCounts};
@@ -72,4 +73,5 @@ pub use messages::StoredMessage;
 pub use mwi::{CONTENT_TYPE as MESSAGE_SUMMARY, summary};
 pub use pbx::{NONCE_LIFETIME_SECS, Pbx};
 pub use random::Random;
+pub use shard::{Shard, shard_of};
 pub use sip::SERVER;

@@ -47,3 +47,12 @@ pub enum MediaEvent {
     /// The session could not be opened (no free ports).
     Failed { session: SessionId, reason: String },
 }
+
+impl MediaEvent {
+    /// The session (the call) it is about.
+    pub fn session(&self) -> SessionId {
+        match self {
+            MediaEvent::Opened { session, .. } | MediaEvent::Failed { session, .. } => *session,
+        }
+    }
+}

@@ -201,7 +201,7 @@ impl Messages {
         headers.push(HeaderName::MaxForwards, SipStr::from_static("70"));
         headers.push(HeaderName::From, SipStr::from(format!("{};tag={}", message.from_uri, ctx.random.token(8))));
         headers.push(HeaderName::To, SipStr::from(format!("<{}>", binding.aor)));
-        headers.push(HeaderName::CallId, SipStr::from(ctx.random.token(16)));
+        headers.push(HeaderName::CallId, SipStr::from(ctx.random.call_id()));
         headers.push(HeaderName::CSeq, SipStr::from_static("1 MESSAGE"));
         let mut request = Request { method: Method::Message, uri: binding.uri.clone(), headers, body: Bytes::new() };
         request.set_body(&message.content_type, message.body.clone());

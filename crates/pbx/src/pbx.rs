@@ -19,7 +19,8 @@ use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite, Tr
 use crate::messages::Messages;
 use crate::mwi::Mwi;
 use crate::random::Random;
-use crate::registrar::{Accounts, AuthOutcome, Authenticator, Binding, Challenger, Registrar};
+use crate::registrar::{Accounts, AuthOutcome, Authenticator, Binding, Challenger, Location, Registrar};
+use crate::shard::{Locked, Shard, Shared};
 use crate::sip::{DialogOwner, Owner, Sip, insert};
 use crate::{features, registrar};
 
@@ -43,7 +44,27 @@ impl Ctx<'_> {
     }
 }
 
-/// Call control of one server. See the [crate docs](crate).
+/// What the shards of one server share ([`crate::shard`]).
+#[derive(Clone, Debug)]
+struct Commons {
+    location: Shared<Location>,
+    watch: Locked<Watch>,
+    messages: Locked<Messages>,
+    fraud: Locked<guard::fraud::Fraud>,
+}
+
+impl Commons {
+    fn new(config: &PbxConfig) -> Commons {
+        Commons {
+            location: Shared::default(),
+            watch: Locked::new(Watch::new(config.guard.clone())),
+            messages: Locked::default(),
+            fraud: Locked::default(),
+        }
+    }
+}
+
+/// Call control of one server, or of one shard of it. See the [crate docs](crate).
 #[derive(Debug)]
 pub struct Pbx {
     config: PbxConfig,
@@ -55,10 +76,12 @@ pub struct Pbx {
     accounts: Accounts,
     registrar: Registrar,
     calls: Calls,
-    messages: Messages,
+    /// Shared by every shard ([`crate::shard`]).
+    messages: Locked<Messages>,
     mwi: Mwi,
-    /// Bans, lockouts: what call control learns about abuse.
-    watch: Watch,
+    /// Bans, lockouts: what call control learns about abuse. Shared by every shard.
+    watch: Locked<Watch>,
+    shard: Shard,
     /// The time of the latest input, to turn Unix-second deadlines into instants.
     last_now: Option<Now>,
 }
@@ -67,24 +90,63 @@ impl Pbx {
     /// Call control for `config`. `secret` keys the digest nonces (keep it across restarts);
     /// `seed` seeds every random value it makes (take it from the operating system).
     pub fn new(config: PbxConfig, secret: &[u8], seed: [u8; 32]) -> Pbx {
-        let mut random = Random::from_seed(seed);
-        let nonces = NonceManager::new(secret, NONCE_LIFETIME_SECS).with_counter_seed(random.u64());
+        let commons = Commons::new(&config);
+        Pbx::shard(config, secret, Random::from_seed(seed), Shard::ONE, commons)
+    }
+
+    /// Call control for `config` on `count` shards (one per core), which share what they
+    /// must see alike ([`crate::shard`]). Feed each the messages [`crate::shard_of`] gives it;
+    /// the inputs that are not messages go to every shard, but for store and application
+    /// answers, which go to [`Pbx::shard_of_call`] of their call (messages' answers: any).
+    pub fn sharded(config: &PbxConfig, secret: &[u8], seed: [u8; 32], count: usize) -> Vec<Pbx> {
+        let count = count.max(1);
+        let commons = Commons::new(config);
+        let mut seeds = Random::from_seed(seed);
+        (0..count)
+            .map(|index| {
+                let mut seed = [0u8; 32];
+                seeds.fill(&mut seed);
+                let random = Random::from_seed(seed);
+                Pbx::shard(config.clone(), secret, random, Shard { index, count }, commons.clone())
+            })
+            .collect()
+    }
+
+    fn shard(config: PbxConfig, secret: &[u8], random: Random, shard: Shard, commons: Commons) -> Pbx {
+        let mut random = random.for_shard(shard.index);
+        let nonces = NonceManager::new(secret, NONCE_LIFETIME_SECS)
+            .with_counter_seed(random.u64())
+            .with_shard(shard.index, shard.count);
         let auth = Authenticator::new(config.realm.clone(), nonces).with_algorithms(config.digest_algorithms.clone());
+        let mut registrar = Registrar::new(config.registrar);
+        registrar.location = commons.location;
         Pbx {
             local: LocalDomains::from_config(&config),
             sip: Sip::new(&config),
-            registrar: Registrar::new(config.registrar),
+            registrar,
             mwi: Mwi::new(config.access_number.clone()),
-            watch: Watch::new(config.guard.clone()),
+            watch: commons.watch,
             config,
             random,
             out: Outputs::default(),
             auth,
             accounts: Accounts::default(),
-            calls: Calls::default(),
-            messages: Messages::default(),
+            calls: Calls::new(shard, commons.fraud),
+            messages: commons.messages,
+            shard,
             last_now: None,
         }
+    }
+
+    /// Which shard this is.
+    pub fn shard_info(&self) -> Shard {
+        self.shard
+    }
+
+    /// The shard of `count` that holds call `call` (call numbers, which are also media session
+    /// numbers, carry their shard).
+    pub fn shard_of_call(call: u64, count: usize) -> usize {
+        (call % count.max(1) as u64) as usize
     }
 
     /// The settings it runs with.
@@ -107,9 +169,11 @@ impl Pbx {
             Input::Timeout => self.on_timeout(now),
             Input::Accounts(accounts) => self.set_accounts(accounts),
             Input::Bindings(bindings) => {
+                let mut location = self.registrar.location.write();
                 for binding in bindings {
-                    self.registrar.location.upsert(binding);
+                    location.upsert(binding);
                 }
+                drop(location);
                 self.expire_bindings(now);
             }
             Input::Mailboxes(counts) => {
@@ -122,13 +186,14 @@ impl Pbx {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
                 match reply {
                     StoreReply::MessageStored { ticket, id } => {
-                        self.messages.stored(&mut ctx, &self.registrar.location, &self.accounts, ticket, id)
+                        let location = self.registrar.location.read();
+                        self.messages.lock().stored(&mut ctx, &location, &self.accounts, ticket, id)
                     }
                     StoreReply::Undelivered { account_id, device, messages } => {
-                        let location = &self.registrar.location;
-                        self.messages.deliver_undelivered(
+                        let location = self.registrar.location.read();
+                        self.messages.lock().deliver_undelivered(
                             &mut ctx,
-                            location,
+                            &location,
                             &self.accounts,
                             account_id,
                             &device,
@@ -138,14 +203,18 @@ impl Pbx {
                 }
             }
             Input::Media(event) => {
-                let (calls, mut ctx, env) = self.calls(now);
+                let location = self.registrar.location.clone();
+                let location = location.read();
+                let (calls, mut ctx, env) = self.calls(now, &location);
                 calls.on_media_event(&mut ctx, &env, event);
             }
             Input::AppEnded { call, end } => {
-                let (calls, mut ctx, env) = self.calls(now);
+                let location = self.registrar.location.clone();
+                let location = location.read();
+                let (calls, mut ctx, env) = self.calls(now, &location);
                 calls.on_app_ended(&mut ctx, &env, call, end);
             }
-            Input::Guard { bans, lockouts } => self.watch.set_lists(&bans, lockouts),
+            Input::Guard { bans, lockouts } => self.watch.lock().set_lists(&bans, lockouts),
         }
         self.drain(now, None);
     }
@@ -157,10 +226,8 @@ impl Pbx {
 
     /// The earliest timer: transactions, binding expiry, calls, subscriptions.
     fn next_timeout(&self) -> Option<Instant> {
-        let expiry = self
-            .registrar
-            .location
-            .next_expiry()
+        // The first shard expires the shared bindings.
+        let expiry = (if self.shard.is_home() { self.registrar.location.read().next_expiry() } else { None })
             .zip(self.last_now)
             .map(|(at, now)| now.instant + Duration::from_secs(at.saturating_sub(now.unix_secs)));
         [
@@ -168,7 +235,7 @@ impl Pbx {
             expiry,
             self.calls.next_deadline(),
             self.mwi.next_expiry(),
-            self.watch.next_deadline(),
+            self.watch.lock().next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -177,14 +244,9 @@ impl Pbx {
 
     /// The calls, with the shared context and their environment, borrowed from disjoint
     /// fields.
-    fn calls(&mut self, now: Now) -> (&mut Calls, Ctx<'_>, CallEnv<'_>) {
+    fn calls<'a>(&'a mut self, now: Now, location: &'a Location) -> (&'a mut Calls, Ctx<'a>, CallEnv<'a>) {
         let ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-        let env = CallEnv {
-            accounts: &self.accounts,
-            location: &self.registrar.location,
-            config: &self.config,
-            local: &self.local,
-        };
+        let env = CallEnv { accounts: &self.accounts, location, config: &self.config, local: &self.local };
         (&mut self.calls, ctx, env)
     }
 
@@ -202,15 +264,22 @@ impl Pbx {
     fn on_timeout(&mut self, now: Now) {
         self.sip.transactions.handle_timeout(now.instant);
         self.expire_bindings(now);
-        let (calls, mut ctx, env) = self.calls(now);
+        let location = self.registrar.location.clone();
+        let location = location.read();
+        let (calls, mut ctx, env) = self.calls(now, &location);
         calls.on_timeout(&mut ctx, &env);
+        drop(location);
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
         self.mwi.expire(&mut ctx);
-        self.watch.on_timeout(&mut self.out, now);
+        self.watch.lock().on_timeout(&mut self.out, now);
     }
 
     fn expire_bindings(&mut self, now: Now) {
-        for gone in self.registrar.location.expire(now.unix_secs) {
+        if !self.shard.is_home() {
+            return;
+        }
+        let expired = self.registrar.location.write().expire(now.unix_secs);
+        for gone in expired {
             debug!(aor = gone.aor, contact = %gone.uri, "binding expired");
             self.unbound(gone, Unregistration::Expired);
         }
@@ -240,7 +309,7 @@ impl Pbx {
         // A known scanning tool gets no answer at all, and its source is banned.
         if let Message::Request(request) = &message
             && let Some(ua) = request.headers.get(HeaderName::UserAgent)
-            && self.watch.scanner(&mut self.out, now, inbound.remote.ip(), ua)
+            && self.watch.lock().scanner(&mut self.out, now, inbound.remote.ip(), ua)
         {
             return debug!(remote = %inbound.remote, user_agent = %ua, "scanner dropped");
         }
@@ -266,7 +335,9 @@ impl Pbx {
                     return self.sip.respond(key, request.reply(481, "Call/Transaction Does Not Exist"), now.instant);
                 };
                 self.sip.respond(key, request.reply(200, "OK"), now.instant);
-                let (calls, mut ctx, env) = self.calls(now);
+                let location = self.registrar.location.clone();
+                let location = location.read();
+                let (calls, mut ctx, env) = self.calls(now, &location);
                 if calls.on_cancel(&mut ctx, &env, invite) {
                     return;
                 }
@@ -283,14 +354,18 @@ impl Pbx {
             }
             TxEvent::Ack { request, from } => {
                 trace!(call_id = request.call_id(), remote = %from.addr, "ACK for a 2xx");
-                let (calls, mut ctx, env) = self.calls(now);
+                let location = self.registrar.location.clone();
+                let location = location.read();
+                let (calls, mut ctx, env) = self.calls(now, &location);
                 calls.on_ack(&mut ctx, &env, &request);
             }
             TxEvent::Response { key, response, .. } | TxEvent::Timeout { key, response, .. } => {
                 self.on_response(now, key, response);
             }
             TxEvent::NoAck { key, .. } => {
-                let (calls, mut ctx, env) = self.calls(now);
+                let location = self.registrar.location.clone();
+                let location = location.read();
+                let (calls, mut ctx, env) = self.calls(now, &location);
                 calls.on_no_ack(&mut ctx, &env, key);
             }
             TxEvent::TransportError { key } => {
@@ -311,11 +386,13 @@ impl Pbx {
         match owner {
             Owner::Message => {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-                self.messages.on_response(&mut ctx, key, response.status)
+                self.messages.lock().on_response(&mut ctx, key, response.status)
             }
             Owner::Notify => self.mwi.on_response(&mut self.sip, key, response.status),
             Owner::Call(id, purpose) => {
-                let (calls, mut ctx, env) = self.calls(now);
+                let location = self.registrar.location.clone();
+                let location = location.read();
+                let (calls, mut ctx, env) = self.calls(now, &location);
                 calls.on_response(&mut ctx, &env, id, purpose, key, response);
             }
         }
@@ -329,7 +406,9 @@ impl Pbx {
             let owner = dialog_key(&request).and_then(|d| self.sip.dialogs.get(&d).copied().map(|owner| (d, owner)));
             match owner {
                 Some((_, DialogOwner::Call(id, side))) => {
-                    let (calls, mut ctx, env) = self.calls(now);
+                    let location = self.registrar.location.clone();
+                    let location = location.read();
+                    let (calls, mut ctx, env) = self.calls(now, &location);
                     return calls.on_dialog_request(&mut ctx, &env, id, side, key, request);
                 }
                 Some((dialog, DialogOwner::Subscription)) => {
@@ -374,12 +453,14 @@ impl Pbx {
                 let service = dialled.as_deref().and_then(|dialled| {
                     features::service_code(&mut self.accounts, &mut self.out, &self.config, &account, dialled)
                 });
-                let (calls, mut ctx, env) = self.calls(now);
+                let location = self.registrar.location.clone();
+                let location = location.read();
+                let (calls, mut ctx, env) = self.calls(now, &location);
                 calls.on_invite(&mut ctx, &env, account, key, request, from, service);
             }
             Method::Message => {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-                self.messages.on_message(&mut ctx, &self.accounts, &account, key, &request);
+                self.messages.lock().on_message(&mut ctx, &self.accounts, &account, key, &request);
             }
             _ => {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
@@ -399,14 +480,14 @@ impl Pbx {
     ) -> Result<std::sync::Arc<registrar::Account>, Response> {
         let named = named_user(request, &self.config.access_number);
         let source = from.addr.ip();
-        let watch = &self.watch;
-        let locked = |user: &str| watch.is_locked_for(user, source, now);
+        let watch = self.watch.clone();
+        let locked = |user: &str| watch.lock().is_locked_for(user, source, now);
         let (response, failed) =
             match self.auth.authenticate(request, &self.accounts, challenger, now.unix_secs, &locked) {
                 AuthOutcome::Authenticated(account) => {
                     let names =
                         [named.as_deref().unwrap_or(""), &account.username, account.extension.as_deref().unwrap_or("")];
-                    if self.watch.vouch(now, source, &names) {
+                    if self.watch.lock().vouch(now, source, &names) {
                         self.out.event(Event::SourceVerified { source: guard::source_key(source) });
                     }
                     return Ok(account);
@@ -419,8 +500,8 @@ impl Pbx {
                 // Only guesses count: a locked account's answer tells nothing, and a bad nonce
                 // after a right password is no guess.
                 if matches!(reason, AuthFailure::WrongPassword | AuthFailure::UnknownUser) {
-                    self.watch.auth_failed(&mut self.out, now, source, &username);
-                    self.watch.unvouched(&mut self.out, now, source, &username);
+                    self.watch.lock().auth_failed(&mut self.out, now, source, &username);
+                    self.watch.lock().unvouched(&mut self.out, now, source, &username);
                 }
                 self.out.event(Event::AuthFailed {
                     source: from.addr,
@@ -432,7 +513,7 @@ impl Pbx {
             }
             None => {
                 if let Some(user) = &named {
-                    self.watch.unvouched(&mut self.out, now, source, user);
+                    self.watch.lock().unvouched(&mut self.out, now, source, user);
                 }
             }
         }
@@ -455,7 +536,7 @@ impl Pbx {
         let response = match request.method {
             Method::Options if local => {
                 if let Some(user) = named_user(request, &self.config.access_number) {
-                    self.watch.unvouched(&mut self.out, now, from.addr.ip(), &user);
+                    self.watch.lock().unvouched(&mut self.out, now, from.addr.ip(), &user);
                 }
                 self.sip.options(request)
             }
@@ -514,8 +595,8 @@ impl Pbx {
         }
         // RFC 3428 store and forward: a device that comes online gets what is waiting.
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-        let location = &self.registrar.location;
-        self.messages.catch_up(&mut ctx, location, &self.accounts, account.id, changes.new_devices, refreshed);
+        let location = self.registrar.location.read();
+        self.messages.lock().catch_up(&mut ctx, &location, &self.accounts, account.id, changes.new_devices, refreshed);
         response
     }
 

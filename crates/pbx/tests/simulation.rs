@@ -25,10 +25,21 @@ fn samples(secs: f64) -> usize {
 }
 
 /// The seeds a scenario runs with: `defaults`, or the range in `SIM_SEEDS` (`first..end`).
+/// Odd seeds run call control on one shard, even seeds on three (each message to the shard
+/// its Call-ID names, as the server does), so every scenario runs both ways.
 fn seeds(defaults: [u64; 2]) -> Vec<u64> {
     let Ok(range) = std::env::var("SIM_SEEDS") else { return defaults.to_vec() };
     let (first, end) = range.split_once("..").expect("SIM_SEEDS is first..end");
     (first.parse().expect("a seed")..end.parse().expect("a seed")).collect()
+}
+
+/// The world of a scenario run with `seed`: see [`seeds`].
+fn world(seed: u64) -> World {
+    let shards = if seed % 2 == 0 { 3 } else { 1 };
+    let config = World::new(seed, World::lossy_network()).pbx().config().clone();
+    let world = World::sharded(seed, World::lossy_network(), config, shards);
+    assert_eq!(world.shards().len(), shards);
+    world
 }
 
 fn secs(s: u64) -> Duration {
@@ -83,7 +94,7 @@ fn answer(world: &mut World, answerer: &str) -> (usize, usize) {
 /// The scenario of `a_call_with_audio_both_ways`: alice calls bob, 3 s of audio, alice hangs up.
 fn call_with_audio(seed: u64) -> World {
     eprintln!("seed {seed}");
-    let mut world = World::new(seed, World::lossy_network());
+    let mut world = world(seed);
     world.add_user("alice", ALICE_HZ, Routing::default());
     world.add_user("bob", BOB_HZ, Routing::default());
     register(&mut world, &["alice", "bob"]);
@@ -108,6 +119,13 @@ fn call_with_audio(seed: u64) -> World {
     }
     let invite = world.phone("bob").requests_of("INVITE").next().cloned().expect("bob's phone got an INVITE");
     assert!(String::from_utf8_lossy(&invite.body).contains(&format!("c=IN IP4 {SERVER_IP}")));
+    // The call is on one shard, and the Call-ID of its leg to bob names that shard, so bob's
+    // answers came back to it.
+    let busy: Vec<usize> = (0..world.shards().len()).filter(|&i| world.shards()[i].calls_in_progress() > 0).collect();
+    assert_eq!(busy.len(), 1, "{busy:?}");
+    eprintln!("the call is on shard {} of {}", busy[0], world.shards().len());
+    let b_call_id = invite.call_id().expect("a Call-ID").to_owned();
+    assert!(b_call_id.ends_with(&format!("~{}", busy[0])), "{b_call_id} is not of shard {}", busy[0]);
     // Each heard the other's tone, at its level, from half a second in to the end.
     let (alice, bob) = (world.phone("alice"), world.phone("bob"));
     let heard = |from: usize, all: &[i16]| all[from + samples(0.5)..from + samples(3.0)].to_vec();
@@ -143,7 +161,7 @@ fn a_call_with_audio_both_ways() {
         assert!(events.iter().any(|e| matches!(e, Event::CallAnswered { call, .. } if *call == record.call)));
         assert_eq!(world.media().closed(), [record.call], "the media session was closed");
         assert!(world.media().sessions().is_empty());
-        assert_eq!(world.pbx().calls_in_progress(), 0);
+        assert_eq!(world.calls_in_progress(), 0);
         let media = world.media().stats();
         assert!(media.forwarded > 250, "{media:?}");
     }
@@ -153,7 +171,7 @@ fn a_call_with_audio_both_ways() {
 fn forwarding_on_no_answer_rings_carol_after_bob() {
     for seed in seeds([3, 4]) {
         eprintln!("seed {seed}");
-        let mut world = World::new(seed, World::lossy_network());
+        let mut world = world(seed);
         world.add_user("alice", ALICE_HZ, Routing::default());
         let to_carol = Routing {
             forward_no_answer: Some(Target::Local("carol".into())),
@@ -219,7 +237,7 @@ fn forwarding_on_no_answer_rings_carol_after_bob() {
 fn a_message_to_an_offline_user_waits_in_the_store() {
     for seed in seeds([5, 6]) {
         eprintln!("seed {seed}");
-        let mut world = World::new(seed, World::lossy_network());
+        let mut world = world(seed);
         let alice_id = world.add_user("alice", ALICE_HZ, Routing::default());
         let dave_id = world.add_user("dave", BOB_HZ, Routing::default());
         register(&mut world, &["alice"]);
@@ -289,7 +307,7 @@ impl Application for ToneThenHangUpOnHash {
 fn voicemail_stand_in_hears_the_caller_and_ends_on_the_pound_key() {
     for seed in seeds([7, 8]) {
         eprintln!("seed {seed}");
-        let mut world = World::new(seed, World::lossy_network());
+        let mut world = world(seed);
         world.add_user("alice", ALICE_HZ, Routing::default());
         let bob_id = world.add_user("bob", BOB_HZ, Routing::default()); // voicemail on, never registered
         world.on_app(|start: &AppStart| {

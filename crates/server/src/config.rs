@@ -239,12 +239,22 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Seconds of silence after which a stream connection is closed.
     pub idle_timeout: u64,
+    /// Call-control shards, each on a task of its own (0: one per core).
+    pub shards: usize,
 }
 
 impl LimitsConfig {
     /// [`LimitsConfig::idle_timeout`] as a duration.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout)
+    }
+
+    /// How many call-control shards to run: [`LimitsConfig::shards`], or one per core.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
     }
 }
 
@@ -344,7 +354,7 @@ impl Default for ListenConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { max_message_size: 65535, max_connections: 10_000, idle_timeout: 600 }
+        LimitsConfig { max_message_size: 65535, max_connections: 10_000, idle_timeout: 600, shards: 0 }
     }
 }
 
@@ -426,6 +436,9 @@ impl Config {
         let limits = &self.limits;
         if limits.max_message_size < 1024 || limits.max_message_size > MAX_MESSAGE_SIZE_CEILING {
             return Err(ConfigError::Invalid("limits.max_message_size must be between 1024 and 16777216"));
+        }
+        if limits.shards > 256 {
+            return Err(ConfigError::Invalid("limits.shards must be at most 256 (0: one per core)"));
         }
         if limits.max_connections == 0 {
             return Err(ConfigError::Invalid("limits.max_connections must be at least 1"));

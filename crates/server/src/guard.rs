@@ -163,7 +163,7 @@ pub struct SharedGate {
     gate: Arc<Mutex<Gate>>,
     /// Where the bans the gate makes itself are reported (to call control's task, which
     /// publishes, logs and stores them).
-    events: Option<tokio::sync::mpsc::WeakSender<Event>>,
+    events: Option<crate::transport::WeakEvents>,
 }
 
 impl SharedGate {
@@ -172,7 +172,7 @@ impl SharedGate {
     }
 
     /// The same gate, reporting its own bans to `events`.
-    pub fn reporting_to(&self, events: tokio::sync::mpsc::WeakSender<Event>) -> SharedGate {
+    pub fn reporting_to(&self, events: crate::transport::WeakEvents) -> SharedGate {
         SharedGate { gate: self.gate.clone(), events: Some(events) }
     }
 

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 use sambung_pbx::registrar::{Account, Accounts, Binding, Routing, Target};
 use sambung_pbx::{MailboxCounts, RoutingChange, StoreReply, StoreWrite, StoredMessage};
 
-use crate::transport::Event;
+use crate::transport::{Event, Events, WeakEvents};
 
 /// How often the account generation is polled.
 pub const ACCOUNT_POLL: Duration = Duration::from_secs(1);
@@ -212,11 +212,7 @@ impl BindingWrites {
 /// none. Queries it asked for are answered as [`Event`]s. The writer holds the event channel
 /// only weakly: call control stops when the transports are gone, and then the writer drains
 /// what is left and stops too.
-pub async fn run_writer(
-    store: Store,
-    mut changes: mpsc::UnboundedReceiver<StoreWrite>,
-    events: mpsc::WeakSender<Event>,
-) {
+pub async fn run_writer(store: Store, mut changes: mpsc::UnboundedReceiver<StoreWrite>, events: WeakEvents) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     let mut bindings = BindingWrites::default();
     let mut tick = tokio::time::interval(REFRESH_DELAY);
@@ -250,7 +246,7 @@ pub async fn run_writer(
 }
 
 /// Writes one change that is not a binding's.
-async fn write_one(store: &Store, change: StoreWrite, events: &mpsc::WeakSender<Event>, now: u64) {
+async fn write_one(store: &Store, change: StoreWrite, events: &WeakEvents, now: u64) {
     let result = match &change {
         StoreWrite::Bind(b) | StoreWrite::Refresh(b) => store.upsert_binding(&binding_row(b, now)).await,
         StoreWrite::Unbind { account_id, contact } => store.remove_binding(*account_id, contact).await.map(|_| ()),
@@ -312,7 +308,7 @@ async fn write_one(store: &Store, change: StoreWrite, events: &mpsc::WeakSender<
     }
 }
 
-async fn send(events: &mpsc::WeakSender<Event>, event: Event) {
+async fn send(events: &WeakEvents, event: Event) {
     if let Some(events) = events.upgrade() {
         let _ = events.send(event).await;
     }
@@ -345,7 +341,7 @@ pub async fn load_guard(store: &Store) -> Result<GuardLists, sambung_store::Stor
 }
 
 /// Reloads the bans and lockouts into the server whenever an operator changed them.
-async fn watch_guard(store: &Store, events: &mpsc::Sender<Event>, generation: &mut Option<i64>) -> bool {
+async fn watch_guard(store: &Store, events: &Events, generation: &mut Option<i64>) -> bool {
     let Ok(current) = store.guard_generation().await else { return true };
     if *generation == Some(current) {
         return true;
@@ -365,7 +361,7 @@ async fn watch_guard(store: &Store, events: &mpsc::Sender<Event>, generation: &m
 
 /// Reloads the accounts into call control whenever the store's account generation moves, and
 /// the guard's lists whenever theirs does.
-pub async fn watch_accounts(store: Store, events: mpsc::Sender<Event>, mut generation: i64) {
+pub async fn watch_accounts(store: Store, events: Events, mut generation: i64) {
     let mut tick = tokio::time::interval(ACCOUNT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut guard_generation = store.guard_generation().await.ok();
@@ -445,7 +441,7 @@ mod writer_tests {
             .unwrap()
             .id;
         let (tx, rx) = mpsc::unbounded_channel();
-        let (events, _events_rx) = mpsc::channel(8);
+        let (events, _events_rx) = Events::channels(1, 8);
         let writer = tokio::spawn(run_writer(store.clone(), rx, events.downgrade()));
         tx.send(StoreWrite::Bind(Box::new(binding(alice, 5060, 1000)))).unwrap();
         tx.send(StoreWrite::Bind(Box::new(binding(alice, 5062, 1000)))).unwrap();

@@ -28,7 +28,7 @@ use crate::persist;
 use crate::shutdown::ShutdownController;
 use crate::transport::stream::StreamContext;
 use crate::transport::tls::{self, TlsError};
-use crate::transport::{Event, Outbound, Sender, TransportKind, tcp, udp, ws};
+use crate::transport::{Event, Events, Outbound, Sender, TransportKind, tcp, udp, ws};
 
 /// How many events may wait for the core.
 const EVENT_QUEUE: usize = 8192;
@@ -144,11 +144,12 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     }
     let listeners = Listeners::bind(&config)?;
     let controller = ShutdownController::new();
-    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let shard_count = config.limits.shard_count();
+    let (events_tx, events_rxs) = Events::channels(shard_count, EVENT_QUEUE);
     let mode = sambung_store::OpenMode { create_if_missing: true, max_connections: config.database.max_connections };
     let store = sambung_store::Store::open_with(&config.database_url(), mode).await?;
     let generation = store.accounts_generation().await?;
-    let mut pbx = Pbx::new(config.pbx(), &secret, rand::random());
+    let pbxs = Pbx::sharded(&config.pbx(), &secret, rand::random(), shard_count);
     let accounts = persist::load_accounts(&store).await?;
     let bindings = persist::load_bindings(&store).await?;
     let mailboxes = persist::load_mailboxes(&store).await?;
@@ -189,22 +190,36 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         }
     });
     let apps = crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle(), publisher.clone());
-    let mut driver = Driver {
-        sender: Sender::new(listeners.udp.clone()),
-        persist: persist_tx,
-        apps,
-        media: Media { relay, sessions: HashMap::new() },
-        events: publisher,
-        gate: gate.clone(),
-        bans: 0,
-    };
-    let now = now();
-    driver.set_guard_lists(&mut pbx, guard, now, false);
-    for input in [Input::Accounts(accounts), Input::Bindings(bindings), Input::Mailboxes(mailboxes)] {
-        pbx.handle_input(input, now);
-        driver.flush(&mut pbx, now);
+    // Call control: one task per shard, each with its own driver (connection table, media
+    // sessions of its calls, applications of its calls).
+    let mut cores = Vec::with_capacity(shard_count);
+    let mut bindings = Some(bindings);
+    for (mut pbx, events_rx) in pbxs.into_iter().zip(events_rxs) {
+        let mut driver = Driver {
+            sender: Sender::new(listeners.udp.clone()),
+            persist: persist_tx.clone(),
+            apps: apps.for_shard(),
+            media: Media { relay: relay.clone(), sessions: HashMap::new() },
+            events: publisher.clone(),
+            gate: gate.clone(),
+            bans: 0,
+        };
+        let now = now();
+        let first = pbx.shard_info().is_home();
+        if first {
+            // shared by the shards: given once
+            driver.set_guard_lists(&mut pbx, guard.clone(), now, false);
+        }
+        let mut inputs = vec![Input::Accounts(accounts.clone()), Input::Mailboxes(mailboxes.clone())];
+        inputs.extend(bindings.take().map(Input::Bindings));
+        for input in inputs {
+            pbx.handle_input(input, now);
+            driver.flush(&mut pbx, now);
+        }
+        cores.push(tokio::spawn(run_core(pbx, events_rx, driver)));
     }
-    let core_task = tokio::spawn(run_core(pbx, events_rx, driver));
+    drop((persist_tx, apps, relay, publisher));
+    info!(shards = shard_count, "call control ready");
 
     let limit = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = StreamContext {
@@ -257,7 +272,12 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     watcher.abort();
     // A send in progress may take up to [email] timeout_seconds: the grace period bounds it.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, mail.stop()).await;
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, core_task).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        for core in cores {
+            let _ = core.await;
+        }
+    })
+    .await;
     // Call control is gone, so the writer's channel closes once it has written everything, and
     // the call records end once the applications' publishers are gone too.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;

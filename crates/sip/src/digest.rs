@@ -623,6 +623,10 @@ pub struct NonceManager {
     seen: BTreeMap<(u64, u64), u32>,
     /// The largest key dropped because the map was full; nonces at or below it are stale.
     forgotten_up_to: Option<(u64, u64)>,
+    /// Which of several managers sharing the secret this is, and how many there are: each
+    /// issues only salts that leave `index` modulo `count`, and takes counted answers only to
+    /// its own nonces, since only it tracks their counts.
+    shard: (u64, u64),
 }
 
 impl fmt::Debug for NonceManager {
@@ -658,7 +662,18 @@ impl NonceManager {
             max_tracked: Self::DEFAULT_MAX_TRACKED,
             seen: BTreeMap::new(),
             forgotten_up_to: None,
+            shard: (0, 1),
         }
+    }
+
+    /// Makes this manager shard `index` of `count` managers sharing the secret (call control
+    /// on several cores): its nonces carry the shard in their salt, and a counted answer to
+    /// another shard's nonce is [`NonceCheck::Stale`], so the client answers a fresh challenge
+    /// instead of this manager accepting a count it cannot check for replay.
+    pub fn with_shard(mut self, index: usize, count: usize) -> Self {
+        let count = count.max(1) as u64;
+        self.shard = ((index as u64).min(count - 1), count);
+        self
     }
 
     /// Sets the bound of the replay map (at least 1).
@@ -686,8 +701,10 @@ impl NonceManager {
 
     /// Issues a nonce at `now_secs` (Unix seconds) with a salt from an internal counter.
     pub fn issue(&mut self, now_secs: u64) -> String {
-        let salt = self.counter;
-        self.counter = self.counter.wrapping_add(1);
+        let (index, count) = self.shard;
+        let base = self.counter - self.counter % count;
+        let salt = base.checked_add(index).unwrap_or(index);
+        self.counter = self.counter.wrapping_add(count);
         self.issue_with_salt(now_secs, salt.to_be_bytes())
     }
 
@@ -730,6 +747,9 @@ impl NonceManager {
         let Some(nc) = nc else {
             return NonceCheck::Valid;
         };
+        if salt % self.shard.1 != self.shard.0 {
+            return NonceCheck::Stale;
+        }
         let key = (issued, salt);
         self.expire(now_secs);
         if let Some(highest) = self.seen.get_mut(&key) {

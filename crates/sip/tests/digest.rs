@@ -372,6 +372,27 @@ fn display_never_splits_the_header() {
 
 const SECRET: &[u8] = b"server secret, at least 32 bytes long!";
 
+/// Shards share the secret: each checks the counts of its own nonces only, and asks again
+/// (stale) for another's, whose counts it cannot track; without counts any shard's nonce is
+/// authentic.
+#[test]
+fn sharded_managers_take_counts_only_for_their_own_nonces() {
+    let t0 = 1_700_000_000;
+    let mut shards: Vec<NonceManager> =
+        (0..3).map(|i| NonceManager::new(SECRET, 300).with_counter_seed(u64::MAX - 4).with_shard(i, 3)).collect();
+    for _ in 0..4 {
+        for i in 0..3 {
+            let nonce = shards[i].issue(t0);
+            for (j, other) in shards.iter_mut().enumerate() {
+                let expect = if i == j { NonceCheck::Valid } else { NonceCheck::Stale };
+                assert_eq!(other.check(&nonce, Some(1), t0), expect, "nonce of {i} at {j}");
+                assert_eq!(other.check(&nonce, None, t0), NonceCheck::Valid);
+            }
+            assert_eq!(shards[i].check(&nonce, Some(1), t0), NonceCheck::Replay);
+        }
+    }
+}
+
 #[test]
 fn nonce_valid_then_stale_after_lifetime() {
     let mut m = NonceManager::new(SECRET, 300);

@@ -40,6 +40,7 @@ use crate::guard::fraud::Fraud;
 use crate::media::MediaEvent;
 use crate::pbx::Ctx;
 use crate::registrar::{Account, Accounts, Location};
+use crate::shard::{Locked, Shard};
 use call::{Call, State};
 
 /// A call's number within this server (also its media session's).
@@ -98,9 +99,12 @@ pub(crate) struct CallEnv<'a> {
 }
 
 /// Every call in progress. See the [module docs](self).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Calls {
+    /// The next call's number: numbers step by the shard count from the shard's index, so
+    /// that a call's number (which is also its media session's) names its shard.
     next: CallId,
+    shard: Shard,
     calls: HashMap<CallId, Call>,
     /// The caller's INVITE server transaction, for CANCEL and for a 2xx never acknowledged.
     by_invite: HashMap<TxKey, CallId>,
@@ -108,14 +112,27 @@ pub(crate) struct Calls {
     /// input, so it must not cost a walk over every call.
     deadlines: BTreeSet<(Instant, CallId)>,
     deadline_of: HashMap<CallId, Instant>,
-    /// Each caller's calls, for the toll-fraud limits.
-    fraud: Fraud,
+    /// Each caller's calls, for the toll-fraud limits: shared by every shard.
+    fraud: Locked<Fraud>,
     /// The calls each source address has not seen answered yet (its unfinished INVITEs),
     /// pruned lazily.
     unanswered: HashMap<std::net::IpAddr, Vec<CallId>>,
 }
 
 impl Calls {
+    pub(crate) fn new(shard: Shard, fraud: Locked<Fraud>) -> Calls {
+        Calls {
+            next: shard.index as CallId,
+            shard,
+            calls: HashMap::new(),
+            by_invite: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            deadline_of: HashMap::new(),
+            fraud,
+            unanswered: HashMap::new(),
+        }
+    }
+
     /// How many calls are in progress.
     pub(crate) fn len(&self) -> usize {
         self.calls.len()
@@ -147,7 +164,7 @@ impl Calls {
             crate::sip::insert(&mut busy, HeaderName::from("Retry-After"), SipStr::from("5"));
             return ctx.respond(key, busy);
         }
-        if let Err(limit) = self.fraud.place(&env.config.guard.fraud, account, ctx.now.instant) {
+        if let Err(limit) = self.fraud.lock().place(&env.config.guard.fraud, account, ctx.now.instant) {
             let (status, reason) = limit.status();
             warn!(username = caller.username, limit = limit.as_str(), remote = %from.addr, "toll-fraud limit: call refused");
             ctx.out.event(Event::FraudRefused {
@@ -160,7 +177,7 @@ impl Calls {
         }
         match Call::start(ctx, env, id, caller, key, request, from, service) {
             Some(call) => {
-                self.next += 1;
+                self.next += self.shard.count as CallId;
                 if env.config.guard.max_unanswered_per_source > 0 {
                     self.unanswered.entry(crate::guard::source_key(call.a.peer.addr.ip())).or_default().push(id);
                 }
@@ -168,14 +185,16 @@ impl Calls {
                 self.calls.insert(id, call);
                 self.settle(ctx, id);
             }
-            None => self.fraud.ended(account),
+            None => self.fraud.lock().ended(account),
         }
     }
 
     /// True when `source` may start one more call: its calls still opening or ringing are
     /// fewer than the limit. Only that source's list is walked (at most the limit long).
     fn unanswered_below_limit(&mut self, env: &CallEnv<'_>, source: std::net::IpAddr) -> bool {
-        let limit = env.config.guard.max_unanswered_per_source as usize;
+        // Each shard takes its part of a source's calls (Call-IDs spread them evenly), so the
+        // limit is split between the shards: together they never allow more.
+        let limit = (env.config.guard.max_unanswered_per_source as usize).div_ceil(self.shard.count);
         if limit == 0 || env.config.guard.trusted.iter().any(|net| net.contains(source)) {
             return true;
         }
@@ -303,7 +322,7 @@ impl Calls {
         if self.calls.get(&id).is_some_and(|c| matches!(c.state, State::Ending) && c.settled()) {
             if let Some(call) = self.calls.remove(&id) {
                 self.by_invite.remove(&call.a.key);
-                self.fraud.ended(call.caller.id);
+                self.fraud.lock().ended(call.caller.id);
                 let source = crate::guard::source_key(call.a.peer.addr.ip());
                 if let Some(ids) = self.unanswered.get_mut(&source) {
                     ids.retain(|other| *other != id);

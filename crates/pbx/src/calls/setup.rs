@@ -90,7 +90,7 @@ impl Call {
                 peer: from,
                 reliable,
             },
-            b_call_id: SipStr::from(ctx.random.token(16)),
+            b_call_id: SipStr::from(ctx.random.call_id()),
             b_tag: ctx.random.token(8),
             target: callee.clone(),
             history: vec![Hop { uri: callee_aor, account: Some(callee.id), cause: None }],
@@ -214,7 +214,7 @@ impl Call {
     /// (RFC 3261 §8.2.2.2). The devices of the previous target stop ringing.
     fn new_stage(&mut self, ctx: &mut Ctx<'_>) -> usize {
         if !self.forks.is_empty() {
-            self.b_call_id = SipStr::from(ctx.random.token(16));
+            self.b_call_id = SipStr::from(ctx.random.call_id());
             self.b_tag = ctx.random.token(8);
         }
         if let State::Ringing(ringing) = &self.state {

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auth;
 pub mod location;
 
+use crate::shard::Shared;
 use sambung_sip::transaction::Peer;
 use sambung_sip::{HeaderName, NameAddr, Request, Response, SipStr, Uri, text};
 
@@ -45,12 +46,13 @@ pub struct Changes {
 #[derive(Debug, Default)]
 pub struct Registrar {
     pub config: RegistrarConfig,
-    pub location: Location,
+    /// Shared by every shard ([`crate::shard`]).
+    pub location: Shared<Location>,
 }
 
 impl Registrar {
     pub fn new(config: RegistrarConfig) -> Registrar {
-        Registrar { config, location: Location::default() }
+        Registrar { config, location: Shared::default() }
     }
 
     /// Processes a REGISTER from an authenticated `account` (RFC 3261 §10.3 steps 5 to 8).
@@ -63,14 +65,16 @@ impl Registrar {
         source: &Peer,
         now_secs: u64,
     ) -> (Response, Changes) {
-        match self.apply(request, account, accounts, source, now_secs) {
-            Ok(changes) => (self.ok(request, account, now_secs), changes),
+        let mut location = self.location.write();
+        match self.apply(&mut location, request, account, accounts, source, now_secs) {
+            Ok(changes) => (Self::ok(&location, request, account, now_secs), changes),
             Err(response) => (response, Changes::default()),
         }
     }
 
     fn apply(
-        &mut self,
+        &self,
+        location: &mut Location,
         request: &Request,
         account: &Account,
         accounts: &Accounts,
@@ -99,11 +103,11 @@ impl Registrar {
             if values.len() != 1 || header_expires != Some(0) {
                 return Err(request.reply(400, "Wildcard Contact Needs Expires 0"));
             }
-            for b in self.location.bindings(account.id).to_vec() {
+            for b in location.bindings(account.id).to_vec() {
                 if b.call_id == call_id && cseq <= b.cseq {
                     continue;
                 }
-                if let Some(removed) = self.location.remove(account.id, &b.key()) {
+                if let Some(removed) = location.remove(account.id, &b.key()) {
                     changes.removed.push(removed);
                 }
             }
@@ -149,7 +153,7 @@ impl Registrar {
                 user_agent: user_agent.clone(),
             };
             let key = binding.key();
-            let existing = self.location.get(account.id, &key);
+            let existing = location.get(account.id, &key);
             // §10.3 step 7: an older or repeated request of the same registration changes nothing.
             if existing.is_some_and(|b| b.call_id == call_id && cseq <= b.cseq) {
                 return Err(request.reply(500, "Out Of Order Registration"));
@@ -165,12 +169,12 @@ impl Registrar {
                     && b.user_agent == binding.user_agent
             });
             if expires == 0 {
-                if let Some(removed) = self.location.remove(account.id, &key) {
+                if let Some(removed) = location.remove(account.id, &key) {
                     changes.removed.push(removed);
                 }
                 continue;
             }
-            if let Some(old) = self.location.upsert(binding.clone()).filter(|old| old.uri != binding.uri) {
+            if let Some(old) = location.upsert(binding.clone()).filter(|old| old.uri != binding.uri) {
                 // the same device (RFC 5626 instance) at a new contact: the old row goes
                 changes.removed.push(old);
             }
@@ -185,9 +189,9 @@ impl Registrar {
     }
 
     /// §10.3 step 8: 200 with every current binding and its remaining time.
-    fn ok(&self, request: &Request, account: &Account, now_secs: u64) -> Response {
+    fn ok(location: &Location, request: &Request, account: &Account, now_secs: u64) -> Response {
         let mut response = request.reply(200, "OK");
-        for b in self.location.bindings(account.id) {
+        for b in location.bindings(account.id) {
             let mut value = format!("<{}>;expires={}", b.uri, b.remaining(now_secs));
             if b.q != 1000 {
                 value.push_str(&format!(";q={}", format_q(b.q)));

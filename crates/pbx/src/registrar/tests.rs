@@ -64,7 +64,7 @@ fn binds_several_devices_with_q_and_reports_them_all() {
     assert_eq!(contacts.len(), 2);
     assert_eq!(contacts[0].params.value("expires"), Some("120"), "highest q first");
     assert_eq!(contacts[1].params.value("q"), Some("0.5"));
-    assert_eq!(reg.location.bindings(1).len(), 2);
+    assert_eq!(reg.location.read().bindings(1).len(), 2);
 }
 
 #[test]
@@ -93,12 +93,12 @@ fn wildcard_removes_everything_only_with_expires_zero() {
         &peer(),
         0,
     );
-    assert_eq!(reg.location.bindings(1).len(), 2);
+    assert_eq!(reg.location.read().bindings(1).len(), 2);
     let (r, _) = reg.register(&register("alice", 2, &["*"], ""), &a, &accounts, &peer(), 0);
     assert_eq!(r.status, 400);
     let (r, ch) = reg.register(&register("alice", 3, &["*"], "Expires: 0\r\n"), &a, &accounts, &peer(), 0);
     assert_eq!((r.status, ch.removed.len()), (200, 2));
-    assert!(reg.location.bindings(1).is_empty());
+    assert!(reg.location.read().bindings(1).is_empty());
     assert!(r.contacts().next().is_none());
 }
 
@@ -123,12 +123,12 @@ fn bindings_expire_on_time() {
     let a = alice(&accounts);
     reg.register(&register("alice", 1, &["<sip:alice@192.0.2.7>;expires=60"], ""), &a, &accounts, &peer(), 100);
     reg.register(&register("alice", 2, &["<sip:alice@192.0.2.9>;expires=120"], ""), &a, &accounts, &peer(), 100);
-    assert_eq!(reg.location.next_expiry(), Some(160));
-    assert!(reg.location.expire(159).is_empty());
-    assert_eq!(reg.location.expire(160).len(), 1);
-    assert_eq!(reg.location.bindings(1).len(), 1);
-    assert_eq!(reg.location.expire(220).len(), 1);
-    assert!(reg.location.is_empty());
+    assert_eq!(reg.location.read().next_expiry(), Some(160));
+    assert!(reg.location.write().expire(159).is_empty());
+    assert_eq!(reg.location.write().expire(160).len(), 1);
+    assert_eq!(reg.location.read().bindings(1).len(), 1);
+    assert_eq!(reg.location.write().expire(220).len(), 1);
+    assert!(reg.location.read().is_empty());
 }
 
 #[test]
@@ -184,13 +184,14 @@ fn requests_go_to_the_contact_unless_the_device_is_behind_a_nat() {
     reg.register(&register("alice", 1, &["<sip:alice@192.0.2.7:5070>"], ""), &a, &accounts, &source, 0);
     // a private address behind a NAT: only the source reaches it
     reg.register(&register("alice", 2, &["<sip:alice@10.0.0.5:5060>"], ""), &a, &accounts, &source, 0);
-    let targets: Vec<String> = reg.location.bindings(1).iter().map(|b| b.target().addr.to_string()).collect();
+    let targets: Vec<String> = reg.location.read().bindings(1).iter().map(|b| b.target().addr.to_string()).collect();
     assert!(targets.contains(&"192.0.2.7:5070".to_owned()), "{targets:?}");
     assert!(targets.contains(&"192.0.2.7:5061".to_owned()), "{targets:?}");
     // a stream device is reached over its own connection
     let tcp = Peer { transport: Transport::Tcp, addr: "192.0.2.9:40000".parse().unwrap(), flow: Some(7) };
     reg.register(&register("alice", 3, &["<sip:alice@192.0.2.9:5060;transport=tcp>"], ""), &a, &accounts, &tcp, 0);
-    let b = reg.location.bindings(1).iter().find(|b| b.source.transport == Transport::Tcp).unwrap();
+    let location = reg.location.read();
+    let b = location.bindings(1).iter().find(|b| b.source.transport == Transport::Tcp).unwrap();
     assert_eq!(b.target(), tcp);
 }
 
@@ -207,7 +208,7 @@ fn a_refresh_that_changes_only_the_expiry_is_told_apart() {
     assert_eq!(r.status, 200);
     assert_eq!(ch.upserted.len(), 1);
     assert_eq!(ch.expiry_only, [ch.upserted[0].key()]);
-    assert_eq!(reg.location.bindings(1)[0].expires_at, 1600 + 3600);
+    assert_eq!(reg.location.read().bindings(1)[0].expires_at, 1600 + 3600);
     // A new source address, a new q or a new User-Agent is more than a refresh.
     let moved = Peer { addr: "192.0.2.7:6000".parse().unwrap(), ..peer() };
     let (_, ch) = reg.register(&register("alice", 3, &[contact], ""), &a, &accounts, &moved, 1700);

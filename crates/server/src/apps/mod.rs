@@ -218,6 +218,11 @@ pub struct Apps {
 }
 
 impl Apps {
+    /// The applications of another shard's calls: the same store, limits and PIN lockouts.
+    pub fn for_shard(&self) -> Apps {
+        Apps { context: self.context.clone(), calls: HashMap::new(), attached: HashMap::new() }
+    }
+
     /// The applications on `store`, reporting to call control through `events` and to the
     /// domain events through `publisher`; `mail_wake` is notified when a voicemail email is
     /// queued.

@@ -170,7 +170,7 @@ pub enum ConnCommand {
 }
 
 /// What the transports, the store and the applications tell the call-control task.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Event {
     /// A SIP message arrived.
     Inbound(Inbound),
@@ -194,6 +194,84 @@ pub enum Event {
     Flooded,
     /// The bans and lockouts in the store changed (`sambung ban`): the whole lists.
     Guard(crate::persist::GuardLists),
+}
+
+/// The queue was closed: call control has stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closed;
+
+/// The way into call control: one queue per shard ([`sambung_pbx::shard`]). A message goes to
+/// the shard its Call-ID names; what every shard must know (connections, accounts, mailboxes)
+/// to each; an application's or the store's answer to the shard that asked. Cheap to clone;
+/// the queues close once every clone is gone.
+#[derive(Clone, Debug)]
+pub struct Events {
+    shards: Arc<[mpsc::Sender<Event>]>,
+}
+
+/// An [`Events`] that does not keep the queues open.
+#[derive(Clone, Debug)]
+pub struct WeakEvents {
+    shards: Arc<[mpsc::WeakSender<Event>]>,
+}
+
+impl WeakEvents {
+    pub fn upgrade(&self) -> Option<Events> {
+        let shards: Option<Vec<_>> = self.shards.iter().map(mpsc::WeakSender::upgrade).collect();
+        Some(Events { shards: shards?.into() })
+    }
+}
+
+impl Events {
+    /// Queues of `capacity` events each, one per shard, and their receiving ends.
+    pub fn channels(shards: usize, capacity: usize) -> (Events, Vec<mpsc::Receiver<Event>>) {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..shards.max(1)).map(|_| mpsc::channel(capacity)).unzip();
+        (Events { shards: senders.into() }, receivers)
+    }
+
+    pub fn downgrade(&self) -> WeakEvents {
+        WeakEvents { shards: self.shards.iter().map(mpsc::Sender::downgrade).collect::<Vec<_>>().into() }
+    }
+
+    /// How many shards there are.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard an event is for; `None`: every shard.
+    fn route(&self, event: &Event) -> Option<usize> {
+        let count = self.shards.len();
+        match event {
+            Event::Inbound(inbound) | Event::FramingError(inbound, _) => {
+                Some(sambung_pbx::shard_of(&inbound.bytes, count))
+            }
+            Event::AppEnded { call, .. } => Some(sambung_pbx::Pbx::shard_of_call(*call, count)),
+            // Messages are shared by the shards: any one takes the store's answers. The
+            // guard's lists and the gate's bans are shared too.
+            Event::Store(_) | Event::Flooded | Event::Guard(_) => Some(0),
+            Event::Connected(_) | Event::Disconnected(_) | Event::Accounts(_) | Event::Mailbox { .. } => None,
+        }
+    }
+
+    /// Queues `event` for the shard (or shards) it is for, waiting while a queue is full.
+    pub async fn send(&self, event: Event) -> Result<(), Closed> {
+        match self.route(&event) {
+            Some(shard) => self.shards[shard].send(event).await.map_err(|_| Closed),
+            None => {
+                let (last, others) = self.shards.split_last().ok_or(Closed)?;
+                for shard in others {
+                    shard.send(event.clone()).await.map_err(|_| Closed)?;
+                }
+                last.send(event).await.map_err(|_| Closed)
+            }
+        }
+    }
+
+    /// Queues `event` if there is room at once (only for events of one shard).
+    pub fn try_send(&self, event: Event) -> Result<(), Closed> {
+        let shard = self.route(&event).unwrap_or(0);
+        self.shards[shard].try_send(event).map_err(|_| Closed)
+    }
 }
 
 /// A live stream connection, as the connection table keeps it.

@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, trace};
 
 use super::tcp::Slot;
-use super::{CONN_QUEUE, ConnCommand, ConnId, Connection, Event, Inbound, TransportKind};
+use super::{CONN_QUEUE, ConnCommand, ConnId, Connection, Event, Events, Inbound, TransportKind};
 use crate::guard::SharedGate;
 use crate::shutdown::Shutdown;
 
@@ -27,7 +27,7 @@ const READ_CHUNK: usize = 4096;
 /// What a stream connection needs from its listener.
 #[derive(Debug, Clone)]
 pub struct StreamContext {
-    pub events: mpsc::Sender<Event>,
+    pub events: Events,
     /// Asked about each connection and each framed message before it is parsed.
     pub gate: SharedGate,
     pub max_message_size: usize,

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::{Event, Inbound, TransportKind};
+use super::{Event, Events, Inbound, TransportKind};
 use crate::guard::SharedGate;
 use crate::shutdown::Shutdown;
 
@@ -47,7 +46,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 pub async fn serve(
     socket: Arc<UdpSocket>,
     local: SocketAddr,
-    events: mpsc::Sender<Event>,
+    events: Events,
     gate: SharedGate,
     max_message_size: usize,
     mut shutdown: Shutdown,

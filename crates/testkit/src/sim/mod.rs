@@ -63,9 +63,11 @@ const MAX_SPINS: u32 = 100_000;
 pub struct World {
     clock: Clock,
     net: Network,
-    pbx: Pbx,
-    pbx_deadline: Option<Instant>,
-    pending: VecDeque<Input>,
+    /// Call control's shards, each fed what the server's driver would feed it.
+    pbx: Vec<Pbx>,
+    pbx_deadline: Vec<Option<Instant>>,
+    /// Inputs waiting, with their shard (`None`: every shard).
+    pending: VecDeque<(Option<usize>, Input)>,
     media: MediaRuntime,
     store: Store,
     accounts: Vec<Account>,
@@ -107,14 +109,25 @@ impl World {
     /// A world with call control configured as `config` (its media address is where the
     /// media runtime's ports are; keep [`SERVER`] among its listening addresses).
     pub fn with_config(seed: u64, net: NetConfig, config: PbxConfig) -> World {
+        World::sharded(seed, net, config, 1)
+    }
+
+    /// A world whose call control runs on `shards` shards, each message handed to the shard
+    /// its Call-ID names, as the server does ([`sambung_pbx::shard`]).
+    pub fn sharded(seed: u64, net: NetConfig, config: PbxConfig, shards: usize) -> World {
         let mut rng = Rng::new(seed ^ 0x5EED_0F0A_11AB);
         let media_ip = config.media_address.unwrap_or(SERVER_IP);
-        let pbx = Pbx::new(config, b"the simulated server's secret..", rng.bytes::<32>());
+        let secret = b"the simulated server's secret..";
+        let pbx = if shards <= 1 {
+            vec![Pbx::new(config, secret, rng.bytes::<32>())]
+        } else {
+            Pbx::sharded(&config, secret, rng.bytes::<32>(), shards)
+        };
         World {
             clock: Clock::new(),
             net: Network::new(net, seed),
+            pbx_deadline: vec![None; pbx.len()],
             pbx,
-            pbx_deadline: None,
             pending: VecDeque::new(),
             media: MediaRuntime::new(media_ip, rng.next_u64()),
             store: Store::default(),
@@ -244,8 +257,18 @@ impl World {
         &self.media
     }
 
-    pub fn pbx(&self) -> &Pbx {
+    pub fn shards(&self) -> &[Pbx] {
         &self.pbx
+    }
+
+    /// Calls in progress on every shard.
+    pub fn calls_in_progress(&self) -> usize {
+        self.pbx.iter().map(Pbx::calls_in_progress).sum()
+    }
+
+    /// The first shard of call control.
+    pub fn pbx(&self) -> &Pbx {
+        &self.pbx[0]
     }
 
     /// The calls answered by an application, by call.
@@ -281,8 +304,25 @@ impl World {
 
     /// Feeds call control an input now (accounts, an application's end ...).
     pub fn input(&mut self, input: Input) {
-        self.pending.push_back(input);
+        self.queue(input);
         self.pump();
+    }
+
+    /// Queues an input for the shard the server's driver would give it to.
+    fn queue(&mut self, input: Input) {
+        let count = self.pbx.len();
+        let shard = match &input {
+            Input::Message(inbound) | Input::FramingError(inbound, _) => {
+                Some(sambung_pbx::shard_of(&inbound.bytes, count))
+            }
+            Input::Media(event) => Some(Pbx::shard_of_call(event.session(), count)),
+            Input::AppEnded { call, .. } => Some(Pbx::shard_of_call(*call, count)),
+            // shared by the shards: given once
+            Input::Store(_) | Input::Bindings(_) | Input::Guard { .. } => Some(0),
+            Input::Timeout => unreachable!("timeouts are given to the shard whose timer is due"),
+            Input::Disconnected { .. } | Input::Accounts(_) | Input::Mailboxes(_) => None,
+        };
+        self.pending.push_back((shard, input));
     }
 
     /// Plays one frame into the application leg of `call` (a test acting as the application).
@@ -337,7 +377,8 @@ impl World {
     /// The earliest instant something is due.
     fn next_wakeup(&self) -> Option<Instant> {
         let phones = self.phones.iter().filter_map(Phone::poll_timeout).min();
-        [self.net.next_delivery(), self.pbx_deadline, self.media.poll_timeout(), phones].into_iter().flatten().min()
+        let pbx = self.pbx_deadline.iter().flatten().min().copied();
+        [self.net.next_delivery(), pbx, self.media.poll_timeout(), phones].into_iter().flatten().min()
     }
 
     /// Everything due now: arrivals, then call control's timers, the sessions' ticks and the
@@ -347,8 +388,11 @@ impl World {
         while let Some(datagram) = self.net.poll_delivery(now) {
             self.deliver(now, datagram.from, datagram.to, datagram.payload);
         }
-        if self.pbx_deadline.is_some_and(|at| at <= now) {
-            self.input(Input::Timeout);
+        for shard in 0..self.pbx.len() {
+            if self.pbx_deadline[shard].is_some_and(|at| at <= now) {
+                self.pending.push_back((Some(shard), Input::Timeout));
+                self.pump();
+            }
         }
         if self.media.poll_timeout().is_some_and(|at| at <= now) {
             self.media.handle_timeout(now, &mut self.out);
@@ -412,13 +456,15 @@ impl World {
         }
         let elapsed = self.clock.elapsed();
         self.events.extend(io.events.into_iter().map(|event| (elapsed, event)));
-        self.pending.extend(io.inputs);
+        for input in io.inputs {
+            self.queue(input);
+        }
         if let Some(end) = io.end
             && let Some(app) = self.apps.get_mut(&call)
             && app.ended.is_none()
         {
             app.ended = Some(end.clone());
-            self.pending.push_back(Input::AppEnded { call, end });
+            self.queue(Input::AppEnded { call, end });
         }
     }
 
@@ -434,12 +480,32 @@ impl World {
 
     /// Runs call control on the pending inputs and carries its outputs on.
     fn pump(&mut self) {
-        while let Some(input) = self.pending.pop_front() {
+        while let Some((shard, input)) = self.pending.pop_front() {
+            match shard {
+                Some(shard) => self.run_shard(shard, input),
+                None => {
+                    for shard in 0..self.pbx.len() {
+                        let input = match &input {
+                            Input::Accounts(accounts) => Input::Accounts(accounts.clone()),
+                            Input::Mailboxes(counts) => Input::Mailboxes(counts.clone()),
+                            Input::Disconnected { conn } => Input::Disconnected { conn: *conn },
+                            _ => unreachable!("only these go to every shard"),
+                        };
+                        self.run_shard(shard, input);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one shard of call control on `input` and carries its outputs on.
+    fn run_shard(&mut self, shard: usize, input: Input) {
+        {
             let now = self.now();
             let unix_secs = UNIX_START + self.clock.elapsed().as_secs();
-            self.pbx.handle_input(input, Now { instant: now, unix_secs });
+            self.pbx[shard].handle_input(input, Now { instant: now, unix_secs });
             loop {
-                match self.pbx.poll_output() {
+                match self.pbx[shard].poll_output() {
                     Output::Transmit(t) => {
                         self.net.send(t.local.unwrap_or(SERVER), t.remote, t.bytes, now);
                     }
@@ -447,12 +513,12 @@ impl World {
                     Output::App(request) => self.app_request(request),
                     Output::Store(write) => {
                         if let Some(reply) = self.store.apply(write) {
-                            self.pending.push_back(Input::Store(reply));
+                            self.queue(Input::Store(reply));
                         }
                     }
                     Output::Event(event) => self.events.push((self.clock.elapsed(), event)),
                     Output::Timeout(at) => {
-                        self.pbx_deadline = at;
+                        self.pbx_deadline[shard] = at;
                         break;
                     }
                 }
@@ -465,7 +531,7 @@ impl World {
             self.apps.insert(*session, AppCall::new(*session, format.clone(), *rate));
         }
         if let Some(event) = self.media.command(self.now(), command) {
-            self.pending.push_back(Input::Media(event));
+            self.queue(Input::Media(event));
         }
     }
 
