@@ -71,7 +71,7 @@ pub use io::{Inbound, Input, Now, Output, RoutingChange, StoreReply, StoreWrite,
 pub use media::{MediaCommand, MediaEvent, SessionId};
 pub use messages::StoredMessage;
 pub use mwi::{CONTENT_TYPE as MESSAGE_SUMMARY, summary};
-pub use pbx::{NONCE_LIFETIME_SECS, Pbx};
+pub use pbx::{Footprint, NONCE_LIFETIME_SECS, Pbx};
 pub use random::Random;
 pub use shard::{Shard, shard_of};
 pub use sip::SERVER;

@@ -66,6 +66,12 @@ const TAKEN_REMEMBERED: usize = 10_000;
 const MISSED_PER_DEVICE: usize = 100;
 
 impl Messages {
+    /// Messages waiting for the store or for a device's answer (0 once every one is settled;
+    /// what is kept for devices that missed a message, and the recently taken, are bounded).
+    pub(crate) fn retained(&self) -> usize {
+        self.pending.len() + self.in_flight.len()
+    }
+
     /// A MESSAGE outside any dialog from an authenticated `sender` (RFC 3428 §7).
     pub(crate) fn on_message(
         &mut self,

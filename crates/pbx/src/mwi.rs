@@ -173,7 +173,7 @@ impl Mwi {
             event: request.headers.get(HeaderName::Event).cloned().unwrap_or(SipStr::from_static(EVENT)),
         };
         self.insert(dialog_key.clone(), subscription);
-        ctx.sip.dialogs.insert(dialog_key.clone(), DialogOwner::Subscription);
+        ctx.sip.add_dialog(dialog_key.clone(), DialogOwner::Subscription);
         // RFC 6665 §4.2.1.2: a NOTIFY at once, also for a fetch (Expires: 0), which it ends.
         self.send_notify(ctx, &dialog_key, expires == 0);
     }

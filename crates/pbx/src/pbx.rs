@@ -44,6 +44,23 @@ impl Ctx<'_> {
     }
 }
 
+/// See [`Pbx::footprint`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Transactions and the transaction layer's indexes and queues.
+    pub transactions: usize,
+    /// Our client transactions' owners.
+    pub owners: usize,
+    /// Dialogs (of calls and of subscriptions).
+    pub dialogs: usize,
+    /// Calls indexed for forgetting.
+    pub call_indexes: usize,
+    /// The calls' maps, with the toll-fraud counters.
+    pub calls: usize,
+    /// Messages waiting for the store or for a device's answer.
+    pub messages: usize,
+}
+
 /// What the shards of one server share ([`crate::shard`]).
 #[derive(Clone, Debug)]
 struct Commons {
@@ -157,6 +174,21 @@ impl Pbx {
     /// How many calls are in progress (ringing, answered, or ending).
     pub fn calls_in_progress(&self) -> usize {
         self.calls.len()
+    }
+
+    /// What this shard keeps about calls and transactions, for telling a leak from the
+    /// allocator's high-water mark: every figure is 0 once no call, transaction or in-flight
+    /// message is left.
+    pub fn footprint(&self) -> Footprint {
+        let (owners, dialogs, call_indexes) = self.sip.footprint();
+        Footprint {
+            transactions: self.sip.transactions.retained(),
+            owners,
+            dialogs,
+            call_indexes,
+            calls: self.calls.retained(),
+            messages: self.messages.lock().retained(),
+        }
     }
 
     /// Takes one input that happened at `now`; then drain [`Self::poll_output`].

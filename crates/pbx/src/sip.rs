@@ -70,6 +70,9 @@ pub(crate) struct Sip {
     owners: HashMap<TxKey, Owner>,
     /// Dialogs we take part in, by owner.
     pub dialogs: HashMap<DialogKey, DialogOwner>,
+    /// The client transactions and dialogs of each call, so that forgetting a call costs what
+    /// the call had, not a walk over every call's.
+    of_call: HashMap<CallId, (Vec<TxKey>, Vec<DialogKey>)>,
 }
 
 impl Sip {
@@ -94,6 +97,7 @@ impl Sip {
             stream_locals: HashMap::new(),
             owners: HashMap::new(),
             dialogs: HashMap::new(),
+            of_call: HashMap::new(),
         }
     }
 
@@ -190,8 +194,19 @@ impl Sip {
     ) -> Result<TxKey, TxError> {
         self.push_our_via(&mut request, &peer, random);
         let key = self.transactions.send_request(request, peer, now)?;
+        if let Owner::Call(id, _) = owner {
+            self.of_call.entry(id).or_default().0.push(key);
+        }
         self.owners.insert(key, owner);
         Ok(key)
+    }
+
+    /// Records a dialog we take part in.
+    pub(crate) fn add_dialog(&mut self, key: DialogKey, owner: DialogOwner) {
+        if let DialogOwner::Call(id, _) = owner {
+            self.of_call.entry(id).or_default().1.push(key.clone());
+        }
+        self.dialogs.insert(key, owner);
     }
 
     /// Sends the ACK of a 2xx to our INVITE `key` (RFC 3261 §13.2.2.4; our Via is added here).
@@ -213,11 +228,24 @@ impl Sip {
     /// Forgets the client transactions and dialogs of call `id`, which is gone; only its BYEs
     /// stay (their answers need nothing).
     pub(crate) fn forget_call(&mut self, id: CallId) {
-        self.owners.retain(|_, owner| match owner {
-            Owner::Call(call, purpose) => *call != id || *purpose == Purpose::Bye,
-            _ => true,
-        });
-        self.dialogs.retain(|_, owner| !matches!(owner, DialogOwner::Call(call, _) if *call == id));
+        let Some((transactions, dialogs)) = self.of_call.remove(&id) else { return };
+        for key in transactions {
+            if matches!(self.owners.get(&key), Some(Owner::Call(call, purpose)) if *call == id && *purpose != Purpose::Bye)
+            {
+                self.owners.remove(&key);
+            }
+        }
+        for key in dialogs {
+            if matches!(self.dialogs.get(&key), Some(DialogOwner::Call(call, _)) if *call == id) {
+                self.dialogs.remove(&key);
+            }
+        }
+    }
+
+    /// How many client transactions, dialogs and calls are indexed (for tests of what a
+    /// call leaves behind).
+    pub(crate) fn footprint(&self) -> (usize, usize, usize) {
+        (self.owners.len(), self.dialogs.len(), self.of_call.len())
     }
 
     /// Is the transaction still an INVITE without a final answer? (RFC 3261 §9.2)

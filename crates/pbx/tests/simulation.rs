@@ -363,3 +363,39 @@ fn one_seed_gives_the_same_run() {
     let other = call_with_audio(12);
     assert_ne!(first.net_stats(), other.net_stats(), "another seed, another run");
 }
+
+/// Calls leave nothing behind: once they are over and every transaction's timers ran out,
+/// each shard's footprint is back to nothing, whatever the network lost, repeated or reordered
+/// (a leak here grows with every call; the allocator's high-water mark does not).
+#[test]
+fn calls_leave_nothing_behind() {
+    for seed in seeds([13, 14]) {
+        eprintln!("seed {seed}");
+        let mut world = world(seed);
+        world.add_user("alice", ALICE_HZ, Routing::default());
+        world.add_user("bob", BOB_HZ, Routing::default());
+        register(&mut world, &["alice", "bob"]);
+        for n in 0..6 {
+            call_and_ring(&mut world, "bob", "bob");
+            if n % 3 == 2 {
+                // unanswered: alice gives up (CANCEL)
+                world.act("alice", |phone, now| phone.hang_up(now));
+            } else {
+                answer(&mut world, "bob");
+                world.run_for(secs(1));
+                let who = if n % 2 == 0 { "alice" } else { "bob" };
+                world.act(who, |phone, now| phone.hang_up(now));
+            }
+            let idle =
+                |w: &World| !w.phone("alice").in_call() && !w.phone("bob").in_call() && w.calls_in_progress() == 0;
+            assert!(world.run_until(secs(60), idle), "call {n}: {world:?}");
+            world.run_for(secs(1));
+        }
+        assert_eq!(records(&world).len(), 6);
+        // RFC 3261 timers: the last transactions are gone after 64*T1 (Timers B, F, H, J, K).
+        world.run_for(secs(40));
+        for (i, shard) in world.shards().iter().enumerate() {
+            assert_eq!(shard.footprint(), sambung_pbx::Footprint::default(), "shard {i} of seed {seed}");
+        }
+    }
+}

@@ -68,9 +68,7 @@ impl Call {
         let a_dialog = Dialog::new_uas(&self.a.invite, &a).ok();
         ctx.respond(self.a.key, a);
         if let Some(d) = &a_dialog {
-            ctx.sip
-                .dialogs
-                .insert((d.id().call_id.clone(), d.id().local_tag.clone()), DialogOwner::Call(self.id, Side::A));
+            ctx.sip.add_dialog((d.id().call_id.clone(), d.id().local_tag.clone()), DialogOwner::Call(self.id, Side::A));
         }
         info!(call = self.id, app = name, "answered by the server");
         ctx.out.event(Event::CallAnswered { call: self.id, by: name.to_owned(), at: ctx.now.unix_secs });

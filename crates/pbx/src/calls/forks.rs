@@ -159,12 +159,10 @@ impl Call {
         info!(call = self.id, device = self.forks[fork].device, "answered");
         ctx.respond(self.a.key, a);
         if let Some(d) = &a_dialog {
-            ctx.sip
-                .dialogs
-                .insert((d.id().call_id.clone(), d.id().local_tag.clone()), DialogOwner::Call(self.id, Side::A));
+            ctx.sip.add_dialog((d.id().call_id.clone(), d.id().local_tag.clone()), DialogOwner::Call(self.id, Side::A));
         }
         let b_id = b_dialog.id();
-        ctx.sip.dialogs.insert((b_id.call_id.clone(), b_id.local_tag.clone()), DialogOwner::Call(self.id, Side::B));
+        ctx.sip.add_dialog((b_id.call_id.clone(), b_id.local_tag.clone()), DialogOwner::Call(self.id, Side::B));
         ctx.out.event(Event::CallAnswered {
             call: self.id,
             by: self.forks[fork].device.clone(),

@@ -138,6 +138,16 @@ impl Calls {
         self.calls.len()
     }
 
+    /// Entries of every map of the calls, in all (0 with no call in progress).
+    pub(crate) fn retained(&self) -> usize {
+        self.calls.len()
+            + self.by_invite.len()
+            + self.deadlines.len()
+            + self.deadline_of.len()
+            + self.unanswered.len()
+            + self.fraud.lock().retained()
+    }
+
     /// The earliest timer of any call.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.first().map(|(at, _)| *at)

@@ -110,7 +110,7 @@ impl Call {
         });
         // The caller's early dialog: PRACK, or a BYE before the answer, finds the call here.
         if let Some(early) = prack::early_dialog_key(&call.a.invite) {
-            ctx.sip.dialogs.insert(early, DialogOwner::Call(id, Side::A));
+            ctx.sip.add_dialog(early, DialogOwner::Call(id, Side::A));
         }
         match offer {
             Some(offer) => {

@@ -145,6 +145,12 @@ pub(crate) struct Fraud {
 }
 
 impl Fraud {
+    /// Accounts counted as having a call going (0 with no call in progress; the recent calls
+    /// of the last minute are bounded by their sweep).
+    pub(crate) fn retained(&self) -> usize {
+        self.active.len()
+    }
+
     /// May `account` place one more call? On `Ok` the call counts as placed and active (until
     /// [`Fraud::ended`]).
     pub(crate) fn place(&mut self, config: &FraudConfig, account: i64, now: Instant) -> Result<(), FraudLimit> {

@@ -523,6 +523,19 @@ impl TransactionLayer {
         self.txs.is_empty()
     }
 
+    /// Entries of every index and queue the layer keeps, in all: with no transaction alive
+    /// and nothing queued it is 0, so a test can tell that nothing was left behind.
+    pub fn retained(&self) -> usize {
+        self.txs.len()
+            + self.clients.len()
+            + self.servers.len()
+            + self.merge.len()
+            + self.acks.len()
+            + self.timers.len()
+            + self.transmits.len()
+            + self.events.len()
+    }
+
     fn alloc(&mut self) -> TxKey {
         let key = TxKey(self.next_key);
         self.next_key += 1;
