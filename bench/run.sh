@@ -20,6 +20,7 @@
 #   REG_RATES        reg_auth rates to try, ascending (default "1000 2000 ... 24000")
 #   CALL_RATES       call rates to try, ascending (default "100 200 ... 3000")
 #   KAM_CHILDREN     Kamailio UDP workers (default 4)
+#   SAMBUNG_SHARDS   Sambung's call-control shards ([limits] shards; default 0: one per core)
 #   BENCH_ONLY       "sambung" or "kamailio" to run one side only
 #   BENCH_WORKDIR    where to put everything (default: a new /tmp/sambung-bench.XXXXXX, kept)
 #
@@ -252,6 +253,8 @@ tcp = []
 tls = []
 ws = []
 wss = []
+[limits]
+shards = ${SAMBUNG_SHARDS:-0}
 [media]
 address = "127.0.0.1"
 # The load comes from one address at rates no phone sends: like Kamailio's configuration here

@@ -82,7 +82,7 @@ fn check(file: &str, transport: &str, status: Option<u16>, expect: Expect) -> Re
 
 #[test]
 fn torture_over_udp() {
-    let server = Server::start(torture_domains());
+    let server = Server::start(&format!("{}{}", torture_domains(), common::probed_shards()));
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(WAIT)).unwrap();
     let local = socket.local_addr().unwrap();
@@ -91,9 +91,9 @@ fn torture_over_udp() {
     for (i, (file, bytes)) in messages().into_iter().enumerate() {
         let expect = expectation(&file);
         socket.send_to(&bytes, server.udp_addr()).unwrap();
-        // Then an OPTIONS: the core answers in order, so if the torture message gets an
+        // Then an OPTIONS to the same shard: it answers in order, so if the torture message gets an
         // answer it comes first, and the OPTIONS answer proves the server is still alive.
-        let probe = format!("probe-udp-{i}");
+        let probe = common::probe_id(&format!("probe-udp-{i}"), &bytes);
         socket.send_to(&options(server.udp_addr(), "UDP", local, &probe), server.udp_addr()).unwrap();
         let mut status = None;
         loop {
@@ -119,14 +119,14 @@ fn torture_over_udp() {
 
 #[test]
 fn torture_over_tcp() {
-    let server = Server::start(torture_domains());
+    let server = Server::start(&format!("{}{}", torture_domains(), common::probed_shards()));
     let mut failures = Vec::new();
     for (i, (file, bytes)) in messages().into_iter().enumerate() {
         let expect = expectation(&file);
         let mut stream = TcpStream::connect(server.tcp_addr()).unwrap();
         stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let local = stream.local_addr().unwrap();
-        let probe = format!("probe-tcp-{i}");
+        let probe = common::probe_id(&format!("probe-tcp-{i}"), &bytes);
         stream.write_all(&bytes).unwrap();
         if !bytes.windows(4).any(|w| w == b"\r\n\r\n") {
             // No blank line after the headers: on a stream the message has not ended, so

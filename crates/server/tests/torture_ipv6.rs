@@ -53,6 +53,7 @@ fn domains() -> &'static str {
 fn over_udp(server: &Server, socket: &UdpSocket, bytes: &[u8], probe: &str) -> Result<Option<u16>, String> {
     let local = socket.local_addr().unwrap();
     socket.send_to(bytes, server.udp_addr()).unwrap();
+    let probe = &common::probe_id(probe, bytes);
     socket.send_to(&options(server.udp_addr(), "UDP", local, probe), server.udp_addr()).unwrap();
     let mut buf = vec![0u8; 65535];
     let mut status = None;
@@ -69,7 +70,7 @@ fn over_udp(server: &Server, socket: &UdpSocket, bytes: &[u8], probe: &str) -> R
 
 #[test]
 fn rfc5118_over_udp() {
-    let server = Server::start(domains());
+    let server = Server::start(&format!("{}{}", domains(), common::probed_shards()));
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(WAIT)).unwrap();
     let mut failures = Vec::new();
@@ -94,7 +95,7 @@ fn rfc5118_over_udp() {
 
 #[test]
 fn rfc5118_over_tcp() {
-    let server = Server::start(domains());
+    let server = Server::start(&format!("{}{}", domains(), common::probed_shards()));
     let mut failures = Vec::new();
     for (i, case) in CASES.iter().enumerate() {
         let mut stream = TcpStream::connect(server.tcp_addr()).unwrap();

@@ -327,6 +327,25 @@ pub fn status_of(bytes: &[u8]) -> u16 {
 }
 
 /// True when the message carries `Call-ID: call_id`.
+/// How many call-control shards the servers of the torture tests run: more than the cores of a
+/// small machine, so that their messages spread.
+#[allow(dead_code)]
+pub const PROBED_SHARDS: usize = 3;
+
+/// The `[limits]` table that gives a server [`PROBED_SHARDS`] shards (put it last in `extra`).
+#[allow(dead_code)]
+pub fn probed_shards() -> String {
+    format!("[limits]\nshards = {PROBED_SHARDS}\n")
+}
+
+/// A probe's Call-ID that goes to the shard `message` goes to, so that each shard answering in
+/// order, the probe's answer comes after the message's (different shards answer in no order
+/// between them).
+#[allow(dead_code)]
+pub fn probe_id(base: &str, message: &[u8]) -> String {
+    format!("{base}~{}", sambung_pbx::shard_of(message, PROBED_SHARDS))
+}
+
 pub fn has_call_id(bytes: &[u8], call_id: &str) -> bool {
     let needle = format!("\r\nCall-ID: {call_id}\r\n");
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
