@@ -7,6 +7,12 @@ use sambung_server::cli::{Cli, Command, ConfigCommand};
 use sambung_server::config::{Config, DEFAULT_CONFIG};
 use sambung_server::logging;
 
+/// mimalloc instead of glibc's malloc: allocation was a seventh of the CPU a registration took
+/// (most of it in malloc, free and their arena bookkeeping), and glibc's per-thread arenas kept
+/// memory that freed calls had used (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => {

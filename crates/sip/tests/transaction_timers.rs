@@ -273,7 +273,11 @@ fn timer_j_answers_retransmissions_for_64_t1() {
     let (key, request) = incoming(&mut b, Method::Options);
     assert_eq!(b.receive(Message::Request(request.clone())), None, "absorbed while Trying");
     assert!(b.sent.is_empty());
+    assert!(b.layer.request(key).is_some(), "the TU may read the request until it answers");
     b.respond(key, request.reply(200, ""));
+    // Completed, it only answers retransmissions with the response's bytes: the request is
+    // not kept for the 32 s of Timer J.
+    assert!(b.layer.request(key).is_none());
     assert_eq!(
         b.layer.respond(key, request.reply(500, ""), b.clock.now()),
         Err(sambung_sip::transaction::TxError::AlreadyFinal)

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tracing::{debug, warn};
@@ -20,9 +20,6 @@ pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
 /// The largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
-
-/// Datagrams share receive buffers of this size.
-const RECV_BUFFER: usize = 16 * MAX_DATAGRAM;
 
 /// Binds a UDP socket with large buffers; IPv6 sockets are IPv6-only, so `0.0.0.0` and `[::]`
 /// can both be configured.
@@ -51,26 +48,24 @@ pub async fn serve(
     max_message_size: usize,
     mut shutdown: Shutdown,
 ) {
-    let mut buf = BytesMut::with_capacity(RECV_BUFFER);
+    // One buffer received into; each datagram is copied out into an allocation of its own size.
+    // Carving datagrams out of a shared block instead would let whatever outlives its message (a
+    // call's INVITE, a completed transaction's keys) keep the whole block.
+    let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        // Keep room for a whole datagram; reuses the buffer once earlier messages are dropped.
-        if buf.capacity() < MAX_DATAGRAM {
-            buf.reserve(RECV_BUFFER);
-        }
-        let remote = tokio::select! {
+        let (len, remote) = tokio::select! {
             biased;
             _ = shutdown.wait() => break,
-            received = socket.recv_buf_from(&mut buf) => match received {
-                Ok((_, remote)) => remote,
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(received) => received,
                 Err(e) => {
                     // ICMP errors (port unreachable) surface here on some systems; keep going.
                     debug!(%local, error = %e, "UDP receive error");
-                    buf.clear();
                     continue;
                 }
             },
         };
-        let datagram = buf.split();
+        let datagram = &buf[..len];
         // Before anything else is looked at: banned and flooding sources are dropped here.
         if !gate.admit(remote.ip()) {
             continue;
@@ -83,7 +78,8 @@ pub async fn serve(
             // Keep-alive padding some phones send over UDP (RFC 5626 §3.5.1 uses STUN instead).
             continue;
         }
-        let inbound = Inbound { transport: TransportKind::Udp, local, remote, conn: None, bytes: datagram.freeze() };
+        let bytes = Bytes::copy_from_slice(datagram);
+        let inbound = Inbound { transport: TransportKind::Udp, local, remote, conn: None, bytes };
         if events.send(Event::Inbound(inbound)).await.is_err() {
             break;
         }

@@ -66,11 +66,11 @@ impl Machine {
         }
     }
 
-    fn request(&self) -> &Request {
+    fn request(&self) -> Option<&Request> {
         match self {
-            Machine::ClientInvite(m) => m.request(),
-            Machine::ClientNonInvite(m) => m.request(),
-            Machine::ServerInvite(m) => m.request(),
+            Machine::ClientInvite(m) => Some(m.request()),
+            Machine::ClientNonInvite(m) => Some(m.request()),
+            Machine::ServerInvite(m) => Some(m.request()),
             Machine::ServerNonInvite(m) => m.request(),
         }
     }
@@ -370,7 +370,8 @@ impl TransactionLayer {
 
     fn start_cancel(&mut self, invite: TxKey, cancel: TxKey, now: Instant) -> Result<(), TxError> {
         let entry = self.txs.get(&invite).ok_or(TxError::UnknownTransaction)?;
-        let (request, peer) = (cancel_for(entry.machine.request()), entry.peer.clone());
+        let request = entry.machine.request().ok_or(TxError::UnknownTransaction)?;
+        let (request, peer) = (cancel_for(request), entry.peer.clone());
         let matcher = self.check_client(&request)?;
         self.with(invite, |m, out| {
             if let Machine::ClientInvite(m) = m {
@@ -504,9 +505,10 @@ impl TransactionLayer {
         self.txs.get(&key)?.machine.state()
     }
 
-    /// The request of a live transaction: the one sent (client) or received (server).
+    /// The request of a live transaction: the one sent (client) or received (server); a
+    /// non-INVITE server transaction forgets it once it has sent its final response.
     pub fn request(&self, key: TxKey) -> Option<&Request> {
-        Some(self.txs.get(&key)?.machine.request())
+        self.txs.get(&key)?.machine.request()
     }
 
     /// The peer of a live transaction.

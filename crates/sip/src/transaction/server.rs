@@ -220,7 +220,10 @@ impl ServerInvite {
 /// RFC 3261 §17.2.2: the non-INVITE server transaction.
 #[derive(Debug)]
 pub(crate) struct ServerNonInvite {
-    request: Request,
+    /// Dropped once the final response went out: a completed transaction only answers
+    /// retransmissions, with the response's bytes, and at a registrar's rates Timer J keeps
+    /// tens of thousands of them (RFC 3261 §17.2.2: 64*T1 over UDP).
+    request: Option<Request>,
     request_to_tag: Option<SipStr>,
     state: NonInviteState,
 }
@@ -244,11 +247,16 @@ enum NonInviteState {
 
 impl ServerNonInvite {
     pub(crate) fn start(request: Request) -> ServerNonInvite {
-        ServerNonInvite { request_to_tag: to_tag_of_request(&request), request, state: NonInviteState::Trying }
+        ServerNonInvite {
+            request_to_tag: to_tag_of_request(&request),
+            request: Some(request),
+            state: NonInviteState::Trying,
+        }
     }
 
-    pub(crate) fn request(&self) -> &Request {
-        &self.request
+    /// The request, until the final response went out.
+    pub(crate) fn request(&self) -> Option<&Request> {
+        self.request.as_ref()
     }
 
     pub(crate) fn request_to_tag(&self) -> Option<&SipStr> {
@@ -277,6 +285,9 @@ impl ServerNonInvite {
         }
         let bytes = response.to_bytes();
         out.send(&bytes);
+        if response.status >= 200 {
+            self.request = None;
+        }
         self.state = if response.status < 200 {
             NonInviteState::Proceeding { provisional: bytes }
         } else if out.reliable() {
