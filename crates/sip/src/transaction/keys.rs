@@ -38,7 +38,31 @@ pub(crate) enum ServerMatch {
     Rfc2543 { uri: String, from_tag: Option<SipStr>, call_id: SipStr, cseq: u32, method: Method, via: String },
 }
 
+/// A copy of `s` in an allocation of its own: a key kept for a transaction's whole life must not
+/// keep the received message it was sliced from (RFC 3261 Timer J keeps a completed
+/// transaction for 32 s after its request is dropped).
+pub(crate) fn detach(s: &SipStr) -> SipStr {
+    SipStr::from(&**s)
+}
+
 impl ServerMatch {
+    /// The key with its own copies of the received message's text.
+    pub(crate) fn detached(self) -> ServerMatch {
+        match self {
+            ServerMatch::Rfc3261 { branch, host, port, method } => {
+                ServerMatch::Rfc3261 { branch: detach(&branch), host, port, method }
+            }
+            ServerMatch::Rfc2543 { uri, from_tag, call_id, cseq, method, via } => ServerMatch::Rfc2543 {
+                uri,
+                from_tag: from_tag.as_ref().map(detach),
+                call_id: detach(&call_id),
+                cseq,
+                method,
+                via,
+            },
+        }
+    }
+
     /// The key of `request`, taken as a request of `method` (INVITE for an ACK, §17.2.3, and
     /// for a CANCEL looking for its INVITE, §9.2).
     pub(crate) fn of(request: &Request, method: Method) -> Option<ServerMatch> {
@@ -89,6 +113,13 @@ pub(crate) struct MergeKey {
     call_id: SipStr,
     cseq: u32,
     method: Method,
+}
+
+impl MergeKey {
+    /// The key with its own copies of the received message's text.
+    pub(crate) fn detached(self) -> MergeKey {
+        MergeKey { from_tag: self.from_tag.as_ref().map(detach), call_id: detach(&self.call_id), ..self }
+    }
 }
 
 impl MergeKey {

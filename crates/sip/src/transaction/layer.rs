@@ -223,8 +223,10 @@ impl TransactionLayer {
             return None;
         }
 
-        // A new server transaction.
-        let merge_key = MergeKey::of(&request);
+        // A new server transaction: its keys are copied out of the message, which a completed
+        // transaction no longer keeps.
+        let matcher = matcher.detached();
+        let merge_key = MergeKey::of(&request).map(MergeKey::detached);
         let merged_with = merge_key.as_ref().and_then(|k| self.merge.get(k)).copied();
         let cancelled = (request.method == Method::Cancel).then(|| self.find_cancelled(&request)).flatten();
         let key = self.alloc();
