@@ -33,6 +33,9 @@ use crate::transport::{Event, Events, Outbound, Sender, TransportKind, tcp, udp,
 /// How many events may wait for the core.
 const EVENT_QUEUE: usize = 8192;
 
+/// How often each shard logs what it keeps (at debug level), to tell a leak from load.
+const FOOTPRINT_REPORT: Duration = Duration::from_secs(10);
+
 /// How long shutdown waits for connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -462,6 +465,8 @@ impl Driver {
 async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: Driver) {
     let mut batch = Vec::with_capacity(64);
     let mut deadline = driver.flush(&mut pbx, now());
+    let mut report = tokio::time::interval(FOOTPRINT_REPORT);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let timer = async {
             match deadline {
@@ -504,6 +509,11 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                     deadline = driver.flush(&mut pbx, now);
                 }
                 driver.drain_gate(now);
+            }
+            _ = report.tick() => {
+                let shard = pbx.shard_info().index;
+                let footprint = pbx.footprint();
+                debug!(shard, ?footprint, media_sessions = driver.media.sessions.len(), "call control footprint");
             }
             () = timer => {
                 let now = now();

@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 pub struct TransactionLayer {
     config: Config,
     next_key: u64,
-    txs: HashMap<TxKey, Entry>,
+    /// Boxed: an entry is almost a kilobyte, and a map of them inline would carry its spare
+    /// capacity and move every entry when it grows (at a registrar's rates Timer J keeps a
+    /// few hundred thousand completed transactions).
+    txs: HashMap<TxKey, Box<Entry>>,
     clients: HashMap<ClientMatch, TxKey>,
     servers: HashMap<ServerMatch, TxKey>,
     merge: HashMap<MergeKey, TxKey>,
@@ -253,7 +256,7 @@ impl TransactionLayer {
         if let (Some(k), None) = (merge_key, merged_with) {
             self.merge.insert(k, key);
         }
-        self.txs.insert(key, entry);
+        self.txs.insert(key, Box::new(entry));
         self.settle(key);
         Some(match (merged_with, request.method == Method::Cancel) {
             (Some(original), _) => TxEvent::Merged { key, request, from, original },
@@ -334,7 +337,7 @@ impl TransactionLayer {
         self.clients.insert(matcher.clone(), key);
         let entry =
             Entry { peer: to, machine, deadline: None, client: Some(matcher), server: None, merge: None, ack: None };
-        self.txs.insert(key, entry);
+        self.txs.insert(key, Box::new(entry));
         self.settle(key);
     }
 
