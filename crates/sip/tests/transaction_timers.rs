@@ -278,9 +278,11 @@ fn timer_j_answers_retransmissions_for_64_t1() {
     // Completed, it only answers retransmissions with the response's bytes: the request is
     // not kept for the 32 s of Timer J.
     assert!(b.layer.request(key).is_none());
+    // Completed, the transaction keeps only its response (for retransmissions): the TU has
+    // nothing more to do with it.
     assert_eq!(
         b.layer.respond(key, request.reply(500, ""), b.clock.now()),
-        Err(sambung_sip::transaction::TxError::AlreadyFinal)
+        Err(sambung_sip::transaction::TxError::UnknownTransaction)
     );
     b.clock.advance(secs(3.0));
     assert_eq!(b.receive(Message::Request(request.clone())), None);

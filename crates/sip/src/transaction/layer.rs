@@ -20,6 +20,13 @@ pub struct TransactionLayer {
     /// capacity and move every entry when it grows (at a registrar's rates Timer J keeps a
     /// few hundred thousand completed transactions).
     txs: HashMap<TxKey, Box<Entry>>,
+    /// Completed non-INVITE server transactions (§17.2.2): all they do until Timer J is answer
+    /// a retransmitted request with the final response again, so only that is kept, by the
+    /// request's key, instead of the whole transaction. At a registrar's rates Timer J (64*T1
+    /// over UDP) keeps hundreds of thousands of them.
+    completed: HashMap<ServerMatch, Completed>,
+    /// When each completed transaction ends, in order (Timer J is the same for all).
+    completed_ends: VecDeque<(Instant, ServerMatch, TxKey)>,
     clients: HashMap<ClientMatch, TxKey>,
     servers: HashMap<ServerMatch, TxKey>,
     merge: HashMap<MergeKey, TxKey>,
@@ -30,6 +37,18 @@ pub struct TransactionLayer {
 }
 
 /// One transaction and the index entries that lead to it.
+/// What a completed non-INVITE server transaction keeps (see `TransactionLayer::completed`).
+#[derive(Debug)]
+struct Completed {
+    key: TxKey,
+    response: Bytes,
+    peer: Peer,
+    /// For RFC 2543 matching (§17.2.3).
+    request_to_tag: Option<crate::SipStr>,
+    /// Its request's key for §8.2.2.2: a copy of it arriving by another path is still merged.
+    merge: Option<MergeKey>,
+}
+
 #[derive(Debug)]
 struct Entry {
     peer: Peer,
@@ -158,6 +177,8 @@ impl TransactionLayer {
             config,
             next_key: 0,
             txs: HashMap::new(),
+            completed: HashMap::new(),
+            completed_ends: VecDeque::new(),
             clients: HashMap::new(),
             servers: HashMap::new(),
             merge: HashMap::new(),
@@ -225,6 +246,9 @@ impl TransactionLayer {
             });
             return None;
         }
+        if self.answer_completed(&matcher, &request) {
+            return None;
+        }
 
         // A new server transaction: its keys are copied out of the message, which a completed
         // transaction no longer keeps.
@@ -263,6 +287,17 @@ impl TransactionLayer {
             (None, true) => TxEvent::Cancel { key, request, from, invite: cancelled },
             (None, false) => TxEvent::Request { key, request, from },
         })
+    }
+
+    /// A retransmitted request of a completed non-INVITE server transaction gets the final
+    /// response again (§17.2.2); true when `request` was one.
+    fn answer_completed(&mut self, matcher: &ServerMatch, request: &Request) -> bool {
+        let Some(done) = self.completed.get(matcher) else { return false };
+        if matcher.is_rfc2543() && done.request_to_tag != to_tag_of_request(request) {
+            return false;
+        }
+        self.transmits.push_back(Transmit { to: done.peer.clone(), bytes: done.response.clone(), key: None });
+        true
     }
 
     /// §17.2.3: the server transaction `request` belongs to, if any.
@@ -461,6 +496,17 @@ impl TransactionLayer {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, _, _)) = self.completed_ends.front()
+            && *at <= now
+        {
+            let Some((_, matcher, key)) = self.completed_ends.pop_front() else { break };
+            if self.completed.get(&matcher).is_some_and(|done| done.key == key)
+                && let Some(done) = self.completed.remove(&matcher)
+            {
+                remove_if(&mut self.merge, done.merge, key);
+            }
+            self.events.push_back(TxEvent::Terminated { key });
+        }
         let due: Vec<TxKey> = self.timers.iter().take_while(|(at, _)| *at <= now).map(|&(_, k)| k).collect();
         for key in due {
             let followup = self
@@ -494,7 +540,8 @@ impl TransactionLayer {
 
     /// The earliest timer; call [`TransactionLayer::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|&(at, _)| at)
+        let completed = self.completed_ends.front().map(|&(at, _, _)| at);
+        self.timers.first().map(|&(at, _)| at).into_iter().chain(completed).min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -539,6 +586,8 @@ impl TransactionLayer {
             + self.merge.len()
             + self.acks.len()
             + self.timers.len()
+            + self.completed.len()
+            + self.completed_ends.len()
             + self.transmits.len()
             + self.events.len()
     }
@@ -577,6 +626,29 @@ impl TransactionLayer {
                 self.timers.insert((new, key));
             }
             entry.deadline = deadline;
+        }
+        if let Machine::ServerNonInvite(m) = &entry.machine
+            && let Some((response, end)) = m.completed()
+            && let Some(matcher) = entry.server.clone()
+        {
+            // Completed: from now on only its response and key are kept, until Timer J.
+            let done = Completed {
+                key,
+                response: response.clone(),
+                peer: entry.peer.clone(),
+                request_to_tag: m.request_to_tag().cloned(),
+                merge: entry.merge.clone(),
+            };
+            if let Some(old) = self.completed.insert(matcher.clone(), done) {
+                remove_if(&mut self.merge, old.merge, old.key);
+            }
+            self.completed_ends.push_back((end, matcher, key));
+            let Some(entry) = self.txs.remove(&key) else { return };
+            if let Some(at) = entry.deadline {
+                self.timers.remove(&(at, key));
+            }
+            remove_if(&mut self.servers, entry.server, key);
+            return;
         }
         if entry.machine.state().is_some() {
             return;

@@ -298,6 +298,15 @@ impl ServerNonInvite {
         Ok(())
     }
 
+    /// Once Completed: the final response's bytes and Timer J, all the transaction still needs
+    /// (the layer then keeps only those, see `TransactionLayer::completed`).
+    pub(crate) fn completed(&self) -> Option<(&Bytes, Instant)> {
+        match &self.state {
+            NonInviteState::Completed { response, timer_j } => Some((response, *timer_j)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn on_retransmission(&mut self, out: &mut Out<'_>) {
         match &self.state {
             NonInviteState::Proceeding { provisional: r } | NonInviteState::Completed { response: r, .. } => {
