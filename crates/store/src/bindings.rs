@@ -69,6 +69,27 @@ const UPSERT_BINDING: &str = "INSERT INTO bindings (account_id, aor, contact, in
      cseq = excluded.cseq, received = excluded.received, path = excluded.path, \
      user_agent = excluded.user_agent, updated_at = excluded.updated_at";
 
+/// The upsert of binding `$b`, its values bound (a macro: the query's type differs per backend).
+macro_rules! upsert_query {
+    ($b:expr) => {{
+        let b = $b;
+        sqlx::query(UPSERT_BINDING)
+            .bind(b.account_id)
+            .bind(&b.aor)
+            .bind(&b.contact)
+            .bind(&b.instance)
+            .bind(b.reg_id)
+            .bind(b.q)
+            .bind(b.expires_at)
+            .bind(&b.call_id)
+            .bind(b.cseq)
+            .bind(&b.received)
+            .bind(&b.path)
+            .bind(&b.user_agent)
+            .bind(b.updated_at)
+    }};
+}
+
 const REMOVE_BINDING: &str = "DELETE FROM bindings WHERE account_id = $1 AND contact = $2";
 
 impl Store {
@@ -86,22 +107,7 @@ impl Store {
             for op in ops {
                 match op {
                     BindingOp::Upsert(b) => {
-                        sqlx::query(UPSERT_BINDING)
-                            .bind(b.account_id)
-                            .bind(&b.aor)
-                            .bind(&b.contact)
-                            .bind(&b.instance)
-                            .bind(b.reg_id)
-                            .bind(b.q)
-                            .bind(b.expires_at)
-                            .bind(&b.call_id)
-                            .bind(b.cseq)
-                            .bind(&b.received)
-                            .bind(&b.path)
-                            .bind(&b.user_agent)
-                            .bind(b.updated_at)
-                            .execute(&mut *tx)
-                            .await?;
+                        upsert_query!(b).execute(&mut *tx).await?;
                     }
                     BindingOp::Remove { account_id, contact } => {
                         sqlx::query(REMOVE_BINDING).bind(account_id).bind(contact).execute(&mut *tx).await?;
@@ -130,26 +136,8 @@ impl Store {
 
     /// Adds a binding or replaces the one with the same account and contact.
     pub async fn upsert_binding(&self, b: &Binding) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = on_pool!(self, |pool| {
-            sqlx::query(UPSERT_BINDING)
-                .bind(b.account_id)
-                .bind(&b.aor)
-                .bind(&b.contact)
-                .bind(&b.instance)
-                .bind(b.reg_id)
-                .bind(b.q)
-                .bind(b.expires_at)
-                .bind(&b.call_id)
-                .bind(b.cseq)
-                .bind(&b.received)
-                .bind(&b.path)
-                .bind(&b.user_agent)
-                .bind(b.updated_at)
-                .execute(pool)
-                .await
-                .map(drop)
-                .map_err(StoreError::from)
-        });
+        let result: Result<(), StoreError> =
+            on_pool!(self, |pool| { upsert_query!(b).execute(pool).await.map(drop).map_err(StoreError::from) });
         result.map_err(
             |e| if e.is_foreign_key_violation() { StoreError::UnknownUser(b.account_id.to_string()) } else { e },
         )
