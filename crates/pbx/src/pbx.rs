@@ -235,16 +235,10 @@ impl Pbx {
                 }
             }
             Input::Media(event) => {
-                let location = self.registrar.location.clone();
-                let location = location.read();
-                let (calls, mut ctx, env) = self.calls(now, &location);
-                calls.on_media_event(&mut ctx, &env, event);
+                self.with_calls(now, |calls, ctx, env| calls.on_media_event(ctx, env, event));
             }
             Input::AppEnded { call, end } => {
-                let location = self.registrar.location.clone();
-                let location = location.read();
-                let (calls, mut ctx, env) = self.calls(now, &location);
-                calls.on_app_ended(&mut ctx, &env, call, end);
+                self.with_calls(now, |calls, ctx, env| calls.on_app_ended(ctx, env, call, end));
             }
             Input::Guard { bans, lockouts } => self.watch.lock().set_lists(&bans, lockouts),
         }
@@ -274,12 +268,13 @@ impl Pbx {
         .min()
     }
 
-    /// The calls, with the shared context and their environment, borrowed from disjoint
-    /// fields.
-    fn calls<'a>(&'a mut self, now: Now, location: &'a Location) -> (&'a mut Calls, Ctx<'a>, CallEnv<'a>) {
-        let ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-        let env = CallEnv { accounts: &self.accounts, location, config: &self.config, local: &self.local };
-        (&mut self.calls, ctx, env)
+    /// Runs `f` on the calls, with the shared context and their environment, borrowed from
+    /// disjoint fields; the shared location table is read-locked meanwhile.
+    fn with_calls<R>(&mut self, now: Now, f: impl FnOnce(&mut Calls, &mut Ctx<'_>, &CallEnv<'_>) -> R) -> R {
+        let location = self.registrar.location.read();
+        let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+        let env = CallEnv { accounts: &self.accounts, location: &location, config: &self.config, local: &self.local };
+        f(&mut self.calls, &mut ctx, &env)
     }
 
     /// Replaces the account table; accounts whose call settings changed are announced.
@@ -296,11 +291,7 @@ impl Pbx {
     fn on_timeout(&mut self, now: Now) {
         self.sip.transactions.handle_timeout(now.instant);
         self.expire_bindings(now);
-        let location = self.registrar.location.clone();
-        let location = location.read();
-        let (calls, mut ctx, env) = self.calls(now, &location);
-        calls.on_timeout(&mut ctx, &env);
-        drop(location);
+        self.with_calls(now, |calls, ctx, env| calls.on_timeout(ctx, env));
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
         self.mwi.expire(&mut ctx);
         self.watch.lock().on_timeout(&mut self.out, now);
@@ -367,10 +358,7 @@ impl Pbx {
                     return self.sip.respond(key, request.reply(481, "Call/Transaction Does Not Exist"), now.instant);
                 };
                 self.sip.respond(key, request.reply(200, "OK"), now.instant);
-                let location = self.registrar.location.clone();
-                let location = location.read();
-                let (calls, mut ctx, env) = self.calls(now, &location);
-                if calls.on_cancel(&mut ctx, &env, invite) {
+                if self.with_calls(now, |calls, ctx, env| calls.on_cancel(ctx, env, invite)) {
                     return;
                 }
                 if self.sip.proceeding(invite)
@@ -386,19 +374,13 @@ impl Pbx {
             }
             TxEvent::Ack { request, from } => {
                 trace!(call_id = request.call_id(), remote = %from.addr, "ACK for a 2xx");
-                let location = self.registrar.location.clone();
-                let location = location.read();
-                let (calls, mut ctx, env) = self.calls(now, &location);
-                calls.on_ack(&mut ctx, &env, &request);
+                self.with_calls(now, |calls, ctx, env| calls.on_ack(ctx, env, &request));
             }
             TxEvent::Response { key, response, .. } | TxEvent::Timeout { key, response, .. } => {
                 self.on_response(now, key, response);
             }
             TxEvent::NoAck { key, .. } => {
-                let location = self.registrar.location.clone();
-                let location = location.read();
-                let (calls, mut ctx, env) = self.calls(now, &location);
-                calls.on_no_ack(&mut ctx, &env, key);
+                self.with_calls(now, |calls, ctx, env| calls.on_no_ack(ctx, env, key));
             }
             TxEvent::TransportError { key } => {
                 if let Some(request) = self.sip.transactions.request(key) {
@@ -422,10 +404,7 @@ impl Pbx {
             }
             Owner::Notify => self.mwi.on_response(&mut self.sip, key, response.status),
             Owner::Call(id, purpose) => {
-                let location = self.registrar.location.clone();
-                let location = location.read();
-                let (calls, mut ctx, env) = self.calls(now, &location);
-                calls.on_response(&mut ctx, &env, id, purpose, key, response);
+                self.with_calls(now, |calls, ctx, env| calls.on_response(ctx, env, id, purpose, key, response));
             }
         }
     }
@@ -438,10 +417,8 @@ impl Pbx {
             let owner = dialog_key(&request).and_then(|d| self.sip.dialogs.get(&d).copied().map(|owner| (d, owner)));
             match owner {
                 Some((_, DialogOwner::Call(id, side))) => {
-                    let location = self.registrar.location.clone();
-                    let location = location.read();
-                    let (calls, mut ctx, env) = self.calls(now, &location);
-                    return calls.on_dialog_request(&mut ctx, &env, id, side, key, request);
+                    return self
+                        .with_calls(now, |calls, ctx, env| calls.on_dialog_request(ctx, env, id, side, key, request));
                 }
                 Some((dialog, DialogOwner::Subscription)) => {
                     let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
@@ -485,10 +462,7 @@ impl Pbx {
                 let service = dialled.as_deref().and_then(|dialled| {
                     features::service_code(&mut self.accounts, &mut self.out, &self.config, &account, dialled)
                 });
-                let location = self.registrar.location.clone();
-                let location = location.read();
-                let (calls, mut ctx, env) = self.calls(now, &location);
-                calls.on_invite(&mut ctx, &env, account, key, request, from, service);
+                self.with_calls(now, |calls, ctx, env| calls.on_invite(ctx, env, account, key, request, from, service));
             }
             Method::Message => {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };

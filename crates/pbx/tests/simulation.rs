@@ -36,8 +36,7 @@ fn seeds(defaults: [u64; 2]) -> Vec<u64> {
 /// The world of a scenario run with `seed`: see [`seeds`].
 fn world(seed: u64) -> World {
     let shards = if seed.is_multiple_of(2) { 3 } else { 1 };
-    let config = World::new(seed, World::lossy_network()).pbx().config().clone();
-    let world = World::sharded(seed, World::lossy_network(), config, shards);
+    let world = World::sharded(seed, World::lossy_network(), World::config(), shards);
     assert_eq!(world.shards().len(), shards);
     world
 }

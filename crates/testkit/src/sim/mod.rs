@@ -96,14 +96,19 @@ impl World {
     /// A world whose network behaves as `net`, everything seeded from `seed`, and call control
     /// with its defaults for [`DOMAIN`] at [`SERVER`].
     pub fn new(seed: u64, net: NetConfig) -> World {
-        let config = PbxConfig {
+        World::with_config(seed, net, World::config())
+    }
+
+    /// The configuration of the simulated server: [`DOMAIN`], listening on [`SERVER`], media
+    /// on [`SERVER_IP`].
+    pub fn config() -> PbxConfig {
+        PbxConfig {
             domains: vec![DOMAIN.into()],
             realm: DOMAIN.into(),
             listen: vec![SERVER],
             media_address: Some(SERVER_IP),
             ..PbxConfig::default()
-        };
-        World::with_config(seed, net, config)
+        }
     }
 
     /// A world with call control configured as `config` (its media address is where the
