@@ -28,6 +28,9 @@ PACKAGES=(
   "make:make"
   # tests/media_baresip.rs: a capture of the relay's ports must hold only SRTP
   "tcpdump:tcpdump"
+  # tests/web_browser.rs: the web app in a real, headless browser (driven by Playwright below;
+  # Playwright never downloads a browser of its own here)
+  "chromium:chromium"
 )
 
 missing=()
@@ -61,6 +64,26 @@ if ! sipvicious_ok; then
   sipvicious_ok || { echo "sipvicious $SIPVICIOUS_VERSION did not install in $SIPVICIOUS_VENV" >&2; exit 1; }
 fi
 export SAMBUNG_SIPVICIOUS="$SIPVICIOUS_VENV/bin"
+
+# Playwright for Python (drives Debian's chromium through executable_path) and
+# openapi-spec-validator (checks /api/v1/openapi.json) for crates/server/tests/web_browser.rs,
+# in a virtual environment of their own, named to the test by SAMBUNG_PLAYWRIGHT_PYTHON.
+PLAYWRIGHT_VERSION=1.65.0
+OPENAPI_VALIDATOR_VERSION=0.9.0
+PLAYWRIGHT_VENV=${SAMBUNG_PLAYWRIGHT_VENV:-$HOME/.cache/sambung-playwright}
+playwright_ok() {
+  "$PLAYWRIGHT_VENV/bin/python" -c "import importlib.metadata as m, sys; \
+sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION' or m.version('openapi-spec-validator') != '$OPENAPI_VALIDATOR_VERSION')" 2>/dev/null
+}
+if ! playwright_ok; then
+  echo "==> installing playwright $PLAYWRIGHT_VERSION and openapi-spec-validator in $PLAYWRIGHT_VENV"
+  rm -rf "$PLAYWRIGHT_VENV"
+  mkdir -p "$(dirname "$PLAYWRIGHT_VENV")"
+  python3 -m venv "$PLAYWRIGHT_VENV"
+  "$PLAYWRIGHT_VENV/bin/pip" install -q "playwright==$PLAYWRIGHT_VERSION" "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
+  playwright_ok || { echo "playwright did not install in $PLAYWRIGHT_VENV" >&2; exit 1; }
+fi
+export SAMBUNG_PLAYWRIGHT_PYTHON="$PLAYWRIGHT_VENV/bin/python"
 
 # PostgreSQL for the store's test suite (crates/store/tests), which runs once on SQLite and once
 # on the database named by SAMBUNG_TEST_POSTGRES_URL, and for a whole call through the built

@@ -160,6 +160,17 @@ pub enum UserCommand {
         /// Short number (2 to 10 digits) that also reaches this user.
         #[arg(long, value_name = "DIGITS")]
         extension: Option<String>,
+        /// Make the account an administrator of the web app and the API.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Make an account an administrator of the web app and the API (or, with --revoke, an
+    /// ordinary user again).
+    Admin {
+        username: String,
+        /// Take the admin role away.
+        #[arg(long)]
+        revoke: bool,
     },
     /// List every account with its registered device count.
     List,

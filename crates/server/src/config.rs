@@ -53,6 +53,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub guard: GuardConfig,
     pub fraud: FraudConfig,
+    pub web: WebConfig,
 }
 
 /// The realm used when neither `realm` nor `domains` is configured.
@@ -276,6 +277,51 @@ impl Default for Config {
             email: EmailConfig::default(),
             guard: GuardConfig::default(),
             fraud: FraudConfig::default(),
+            web: WebConfig::default(),
+        }
+    }
+}
+
+/// `[web]`: the web app and its HTTP API, served on the secure WebSocket listeners.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Serve the app and the API (SIP over secure WebSocket is served either way).
+    pub enabled: bool,
+    /// Who may make an account in the app.
+    pub signup: Signup,
+    /// Days a sign-in lasts without being used (each use extends it).
+    pub session_days: u32,
+    /// Sign-ups one source address may make per hour (0: no limit).
+    pub signups_per_hour: u32,
+    /// Failed sign-ins one source address may make per 10 minutes before it must wait
+    /// (0: no limit).
+    pub sign_in_failures: u32,
+    /// Days an invitation to sign up stays valid.
+    pub invitation_days: u32,
+}
+
+/// `[web] signup`: who may make an account in the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signup {
+    /// Anyone.
+    Open,
+    /// Whoever holds an invitation made by an administrator.
+    Invite,
+    /// Nobody: accounts are made by administrators (CLI or app).
+    Closed,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            signup: Signup::Open,
+            session_days: 14,
+            signups_per_hour: 5,
+            sign_in_failures: 10,
+            invitation_days: 7,
         }
     }
 }
@@ -459,6 +505,12 @@ impl Config {
     }
 
     fn validate_sections(&self) -> Result<(), ConfigError> {
+        if self.web.session_days == 0 || self.web.session_days > 365 {
+            return Err(ConfigError::Invalid("web.session_days must be between 1 and 365"));
+        }
+        if self.web.invitation_days == 0 || self.web.invitation_days > 365 {
+            return Err(ConfigError::Invalid("web.invitation_days must be between 1 and 365"));
+        }
         if let Some(bad) = self.media.codecs.iter().find(|name| codec_by_name(name).is_none()) {
             return Err(ConfigError::Codec(bad.clone()));
         }

@@ -20,6 +20,7 @@ pub mod persist;
 pub mod runtime;
 pub mod shutdown;
 pub mod transport;
+pub mod web;
 
 pub use config::Config;
 pub use runtime::{ServerError, serve, shutdown_signal};

@@ -239,23 +239,28 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         let gate = gate.clone();
         tasks.push(tokio::spawn(udp::serve(socket, local, events, gate, ctx.max_message_size, controller.handle())));
     }
-    let ws_router = ws::router(ctx.clone());
+    let sip_router = ws::router(ctx.clone());
+    let plain_routes = ws::Routes { sip: sip_router.clone(), web: None };
+    // The web app and its API are served over HTTPS only: the secure WebSocket listeners.
+    let web = config.web.enabled.then(|| crate::web::router(crate::web::WebState::new(store.clone(), &config)));
+    let secure_routes = ws::Routes { sip: sip_router, web };
+    let web_purge = tokio::spawn(crate::web::purge(store.clone()));
     for (transport, listener) in listeners.stream {
         let ctx = ctx.clone();
         let limit = limit.clone();
         let task = match (transport, &tls) {
             (TransportKind::Tcp, _) => tokio::spawn(tcp::serve(listener, ctx, limit)),
             (TransportKind::Tls, Some(tls)) => tokio::spawn(tls::serve(listener, tls.sip.clone(), ctx, limit)),
-            (TransportKind::Ws, _) => tokio::spawn(ws::serve(listener, transport, None, ws_router.clone(), ctx, limit)),
+            (TransportKind::Ws, _) => tokio::spawn(ws::serve(listener, transport, None, plain_routes.clone(), ctx, limit)),
             (TransportKind::Wss, Some(tls)) => {
-                tokio::spawn(ws::serve(listener, transport, Some(tls.https.clone()), ws_router.clone(), ctx, limit))
+                tokio::spawn(ws::serve(listener, transport, Some(tls.https.clone()), secure_routes.clone(), ctx, limit))
             }
             // TLS is loaded whenever a TLS or WSS address is configured; UDP is not a stream.
             (TransportKind::Tls | TransportKind::Wss | TransportKind::Udp, _) => continue,
         };
         tasks.push(task);
     }
-    drop((ctx, ws_router, events_tx));
+    drop((ctx, plain_routes, secure_routes, events_tx));
     for (transport, addr) in &addresses {
         info!(%transport, %addr, "listening");
     }
@@ -273,6 +278,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         let _ = task.await;
     }
     watcher.abort();
+    web_purge.abort();
     // A send in progress may take up to [email] timeout_seconds: the grace period bounds it.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, mail.stop()).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {

@@ -25,6 +25,9 @@ pub struct Account {
     /// `SHA-256(username:realm:password)` in lower-case hex (RFC 8760).
     pub ha1_sha256: String,
     pub disabled: bool,
+    /// May administer the server in the web app and the API (users, live registrations and
+    /// calls).
+    pub admin: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds of the last change.
@@ -42,6 +45,7 @@ from_row!(Account {
     ha1_md5,
     ha1_sha256,
     disabled,
+    admin,
     created_at,
     updated_at
 });
@@ -56,6 +60,7 @@ impl std::fmt::Debug for Account {
             .field("extension", &self.extension)
             .field("realm", &self.realm)
             .field("disabled", &self.disabled)
+            .field("admin", &self.admin)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish_non_exhaustive()
@@ -72,6 +77,8 @@ pub struct NewAccount {
     pub display_name: Option<String>,
     pub email: Option<String>,
     pub extension: Option<String>,
+    /// Made an administrator.
+    pub admin: bool,
 }
 
 impl std::fmt::Debug for NewAccount {
@@ -82,6 +89,7 @@ impl std::fmt::Debug for NewAccount {
             .field("display_name", &self.display_name)
             .field("email", &self.email)
             .field("extension", &self.extension)
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }
@@ -96,7 +104,14 @@ impl NewAccount {
             display_name: None,
             email: None,
             extension: None,
+            admin: false,
         }
+    }
+
+    /// Makes the account an administrator.
+    pub fn admin(mut self) -> Self {
+        self.admin = true;
+        self
     }
 
     /// Sets the display name.
@@ -144,7 +159,7 @@ fn validate_display_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn validate_email(email: &str) -> Result<(), StoreError> {
+pub(crate) fn validate_email(email: &str) -> Result<(), StoreError> {
     let ok = email.len() <= 254
         && !email.contains(|c: char| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
@@ -155,8 +170,9 @@ fn validate_email(email: &str) -> Result<(), StoreError> {
     }
 }
 
-const ACCOUNT_COLUMNS: &str = "id, username, display_name, email, extension, password_hash, realm, ha1_md5, ha1_sha256, \
-     disabled, created_at, updated_at";
+/// The columns of [`Account`], in the order of its fields (the role read as a flag).
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, username, display_name, email, extension, password_hash, realm, ha1_md5, \
+     ha1_sha256, disabled, (role = 'admin') AS admin, created_at, updated_at";
 
 impl Store {
     /// Creates an account after checking the username, extension, display name, email and the
@@ -194,13 +210,12 @@ impl Store {
                     StoreError::ExtensionTaken(new.extension.clone().unwrap_or_default())
                 });
             }
-            let account: Account = sqlx::query_as(
+            let sql = sqlx::AssertSqlSafe(format!(
                 "INSERT INTO accounts (username, display_name, email, extension, password_hash, realm, ha1_md5, \
-                 ha1_sha256, disabled, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $9) \
-                 RETURNING id, username, display_name, email, extension, password_hash, realm, ha1_md5, ha1_sha256, \
-                 disabled, created_at, updated_at",
-            )
+                 ha1_sha256, disabled, role, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $10, $10) RETURNING {ACCOUNT_COLUMNS}"
+            ));
+            let account: Account = sqlx::query_as(sql)
             .bind(&new.username)
             .bind(&display_name)
             .bind(&new.email)
@@ -209,6 +224,7 @@ impl Store {
             .bind(&new.realm)
             .bind(&secrets.ha1_md5)
             .bind(&secrets.ha1_sha256)
+            .bind(if new.admin { "admin" } else { "user" })
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
@@ -275,6 +291,26 @@ impl Store {
             "UPDATE accounts SET disabled = FALSE, updated_at = $2 WHERE username = $1"
         };
         self.update_account(username, sql, &[]).await
+    }
+
+    /// Makes an account an administrator, or an ordinary user.
+    pub async fn set_admin(&self, username: &str, admin: bool) -> Result<(), StoreError> {
+        let sql = if admin {
+            "UPDATE accounts SET role = 'admin', updated_at = $2 WHERE username = $1"
+        } else {
+            "UPDATE accounts SET role = 'user', updated_at = $2 WHERE username = $1"
+        };
+        self.update_account(username, sql, &[]).await
+    }
+
+    /// Up to `limit` accounts ordered by username, after the username `after` (a page of a
+    /// list; the next page starts after the last username of this one).
+    pub async fn accounts_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<Account>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username > $1 ORDER BY username LIMIT $2"
+        ));
+        let limit = i64::from(limit);
+        Ok(on_pool!(self, |pool| sqlx::query_as(sql).bind(after.unwrap_or("")).bind(limit).fetch_all(pool).await)?)
     }
 
     /// Deletes an account and its registrations. Its call records and message history stay,
@@ -362,6 +398,7 @@ mod tests {
             ha1_md5: "md5secret".into(),
             ha1_sha256: "shasecret".into(),
             disabled: false,
+            admin: false,
             created_at: 0,
             updated_at: 0,
         };

@@ -46,6 +46,12 @@ pub enum StoreError {
     /// No outgoing mail has this id.
     #[error("unknown outgoing mail {0}")]
     UnknownMail(i64),
+    /// The account has no API token with this id.
+    #[error("unknown API token {0}")]
+    UnknownToken(i64),
+    /// The invitation code is unknown, already used or expired.
+    #[error("the invitation is unknown, used or expired")]
+    InvalidInvitation,
     /// A voicemail PIN that is not 4 to 12 ASCII digits.
     #[error("invalid PIN: use {min} to {max} digits", min = crate::settings::PIN_DIGITS.start(), max = crate::settings::PIN_DIGITS.end())]
     InvalidPin,

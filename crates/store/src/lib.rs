@@ -1,6 +1,6 @@
 //! Sambung's database: accounts, registrations (bindings), text messages, call records, call
-//! settings (forwarding, do-not-disturb, voicemail), voicemail messages and the outgoing mail
-//! queue.
+//! settings (forwarding, do-not-disturb, voicemail), voicemail messages, the outgoing mail
+//! queue, and the web app's sessions, API tokens and invitations.
 //!
 //! One [`Store`] wraps a connection pool to SQLite (the default, one file in the data directory)
 //! or PostgreSQL (for several nodes sharing one database). Both backends run the same SQL through
@@ -35,6 +35,7 @@ mod password;
 mod rows;
 mod settings;
 mod voicemail;
+mod web;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -53,11 +54,12 @@ pub use error::{PasswordError, StoreError};
 pub use guard::{Ban, Lockout, LockoutKind};
 pub use messages::{Message, NewMessage};
 pub use outbox::{NewMail, OutgoingMail};
-pub use password::check_password;
+pub use password::{check_password, dummy_password_hash, verify_password_hash};
 pub use settings::{CallSettings, DEFAULT_NO_ANSWER_SECS, NO_ANSWER_SECS, PIN_DIGITS, validate_pin, validate_target};
 /// The SQL toolkit, re-exported for callers that need raw access (tests, maintenance).
 pub use sqlx;
 pub use voicemail::{NewVoicemail, Voicemail, VoicemailState};
+pub use web::{ApiToken, Invitation, MAX_TOKEN_NAME_CHARS, NewApiToken, NewWebSession, WebSession};
 
 /// How long an SQLite statement waits for another writer before failing with
 /// [`StoreError::Locked`].
@@ -204,11 +206,13 @@ fn migrator(backend: Backend) -> Migrator {
             (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
             (2, "voicemail", include_str!("../migrations/sqlite/0002_voicemail.sql")),
             (3, "guard", include_str!("../migrations/sqlite/0003_guard.sql")),
+            (4, "web", include_str!("../migrations/sqlite/0004_web.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
             (2, "voicemail", include_str!("../migrations/postgres/0002_voicemail.sql")),
             (3, "guard", include_str!("../migrations/postgres/0003_guard.sql")),
+            (4, "web", include_str!("../migrations/postgres/0004_web.sql")),
         ],
     };
     let migrations = files

@@ -159,6 +159,21 @@ pub(crate) async fn verify(hash: String, password: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// Whether `password` matches the account's Argon2 PHC string (for web sign-in), checked on a
+/// blocking thread.
+pub async fn verify_password_hash(hash: &str, password: &str) -> bool {
+    verify(hash.to_owned(), password).await
+}
+
+/// The hash of no one's password, with the parameters real ones have: checking a password
+/// against it costs what a real check costs, so that the time of a failed sign-in does not tell
+/// whether the username exists.
+pub fn dummy_password_hash() -> &'static str {
+    static DUMMY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| argon2_hash("no account has this password").unwrap_or_default());
+    &DUMMY
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,19 +51,20 @@ async fn migrations_are_idempotent(db: &TestDb) {
         store.migrate().await.unwrap();
         store.close().await;
     }
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 3);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM accounts").await, 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM guard_generation").await, 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM account_generation").await, 1);
 }
 
 /// A database made before the voicemail migration (only version 1 applied, accounts in it) gets
-/// the new tables (voicemail, then the guard's) on opening, its data kept.
+/// the new tables (voicemail, then the guard's, then the web's) on opening, its data kept.
 async fn version_one_database_upgrades(db: &TestDb) {
     let store = db.open().await;
     let alice = store.create_account(NewAccount::new("alice", "correct horse", "example.com")).await.unwrap();
     store.close().await;
-    let undo = "DROP TABLE guard_generation; DROP TABLE lockouts; DROP TABLE bans; \
+    let undo = "DROP TABLE invitations; DROP TABLE api_tokens; DROP TABLE web_sessions; \
+                ALTER TABLE accounts DROP COLUMN role; DROP TABLE guard_generation; DROP TABLE lockouts; DROP TABLE bans; \
                 DROP TABLE mail_outbox; DROP TABLE voicemails; DROP TABLE call_settings; \
                 DELETE FROM _sqlx_migrations WHERE version >= 2";
     if db.postgres.is_some() {
@@ -76,8 +77,10 @@ async fn version_one_database_upgrades(db: &TestDb) {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
 
     let store = db.open().await;
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 3);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
     assert_eq!(store.account_by_username("alice").await.unwrap(), Some(alice.clone()));
+    assert!(!alice.admin);
+    assert!(store.web_session("none", 0, 1).await.unwrap().is_none());
     assert_eq!(store.guard_generation().await.unwrap(), 0);
     assert!(store.list_bans(0).await.unwrap().is_empty());
     assert_eq!(store.call_settings(alice.id).await.unwrap(), sambung_store::CallSettings::default());

@@ -60,7 +60,7 @@ pub fn run(args: UserArgs) -> Result<(), UserError> {
 async fn execute(config: &Config, command: UserCommand) -> Result<String, UserError> {
     let realm = config.realm().to_owned();
     match command {
-        UserCommand::Add { username, password, display_name, email, extension } => {
+        UserCommand::Add { username, password, display_name, email, extension, admin } => {
             validate_username(&username)?;
             if let Some(ext) = &extension {
                 sambung_store::validate_extension(ext)?;
@@ -70,11 +70,23 @@ async fn execute(config: &Config, command: UserCommand) -> Result<String, UserEr
                 return Err(StoreError::UserExists(username).into());
             }
             let password = obtain_password(&username, password.password)?;
-            let new = NewAccount { username, password, realm, display_name, email, extension };
+            let new = NewAccount { username, password, realm, display_name, email, extension, admin };
             let account = store.create_account(new).await?;
             store.close().await;
             let ext = account.extension.map(|x| format!(", extension {x}")).unwrap_or_default();
-            Ok(format!("added user {}{ext}\n", account.username))
+            let role = if account.admin { " (administrator)" } else { "" };
+            Ok(format!("added user {}{ext}{role}\n", account.username))
+        }
+        UserCommand::Admin { username, revoke } => {
+            validate_username(&username)?;
+            let store = open(config, false).await?;
+            store.set_admin(&username, !revoke).await?;
+            store.close().await;
+            Ok(if revoke {
+                format!("{username} is no longer an administrator\n")
+            } else {
+                format!("{username} is an administrator\n")
+            })
         }
         UserCommand::List => {
             let store = open(config, false).await?;
@@ -175,6 +187,7 @@ fn show(a: &sambung_store::Account, bindings: &[sambung_store::Binding], now: i6
         vec!["extension:".into(), a.extension.clone().unwrap_or_else(none)],
         vec!["realm:".into(), a.realm.clone()],
         vec!["disabled:".into(), if a.disabled { "yes" } else { "no" }.into()],
+        vec!["administrator:".into(), if a.admin { "yes" } else { "no" }.into()],
         vec!["created:".into(), utc(a.created_at)],
         vec!["updated:".into(), utc(a.updated_at)],
     ];

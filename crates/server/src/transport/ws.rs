@@ -1,7 +1,8 @@
 //! SIP over WebSocket and secure WebSocket (RFC 7118).
 //!
-//! The listeners speak HTTP/1.1 through hyper and route through an axum [`Router`], so the
-//! HTTP API can later share them. The upgrade must offer the `sip` subprotocol, which is echoed
+//! The listeners speak HTTP/1.1 through hyper and route through axum [`Router`]s: a WebSocket
+//! upgrade (outside `/api/`) goes to SIP, anything else to the web app and its API when the
+//! listener serves them ([`Routes::web`], the secure listeners by default). The upgrade must offer the `sip` subprotocol, which is echoed
 //! (RFC 7118 §4.1); without it the request is refused with 400. Each text or binary frame holds
 //! exactly one SIP message (RFC 7118 §5), parsed like a datagram.
 
@@ -30,6 +31,7 @@ use super::tcp::{Slot, accept_loop};
 use super::tls;
 use super::{CONN_QUEUE, ConnCommand, ConnId, Connection, Event, Inbound, TransportKind};
 use crate::shutdown::Shutdown;
+use crate::web::api::ClientAddr;
 
 /// The WebSocket subprotocol of RFC 7118 §4.1.
 pub const SUBPROTOCOL: &str = "sip";
@@ -45,6 +47,29 @@ pub struct HttpPeer {
 /// The routes of a WebSocket listener: every path upgrades to SIP over WebSocket.
 pub fn router(ctx: StreamContext) -> Router {
     Router::new().fallback(upgrade).with_state(ctx)
+}
+
+/// What a listener serves: SIP over WebSocket, and maybe the web app and its API.
+#[derive(Clone, Debug)]
+pub struct Routes {
+    pub sip: Router,
+    pub web: Option<Router>,
+}
+
+impl Routes {
+    /// The router for `request`: SIP for a WebSocket upgrade outside `/api/` (or when there is
+    /// no web), else the web.
+    fn pick<B>(&self, request: &hyper::Request<B>) -> &Router {
+        let upgrade = request
+            .headers()
+            .get(hyper::header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        match &self.web {
+            Some(web) if !upgrade || request.uri().path().starts_with("/api/") => web,
+            _ => &self.sip,
+        }
+    }
 }
 
 /// RFC 7118 §4.1: the handshake must offer `sip`, which the answer echoes.
@@ -134,7 +159,7 @@ pub async fn serve(
     listener: TcpListener,
     transport: TransportKind,
     tls: Option<Arc<ServerConfig>>,
-    router: Router,
+    router: Routes,
     ctx: StreamContext,
     limit: Arc<Semaphore>,
 ) {
@@ -159,13 +184,14 @@ pub async fn serve(
 }
 
 /// One HTTP/1.1 connection, with upgrades, until it ends or shutdown.
-async fn http<I>(io: I, http_peer: HttpPeer, router: Router, idle: Duration, mut shutdown: Shutdown)
+async fn http<I>(io: I, http_peer: HttpPeer, routes: Routes, idle: Duration, mut shutdown: Shutdown)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ClientAddr(http_peer.peer.remote));
         request.extensions_mut().insert(http_peer.clone());
-        let mut router = router.clone();
+        let mut router = routes.pick(&request).clone();
         async move { router.call(request).await }
     });
     let conn = hyper::server::conn::http1::Builder::new()

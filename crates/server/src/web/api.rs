@@ -1,0 +1,757 @@
+//! The routes of the HTTP API under `/api/v1`, each documented for the OpenAPI document.
+// utoipa's `params(...)` expands to paths this lint flags.
+#![allow(unused_qualifications)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use sambung_store::{Account, ApiToken, Invitation, NewAccount, NewApiToken, NewWebSession, check_password};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{self, Admin, Caller, Credential, LimitKey, TOKEN_PREFIX};
+use super::problem::Problem;
+use super::{Body, WebState, unix_now};
+use crate::config::Signup;
+
+/// The OpenAPI document's frame; the paths come from the routes below.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sambung API",
+        description = "Accounts, sign-in, API tokens and administration of a Sambung VoIP server. \
+                       Errors are RFC 9457 problem details; lists are paged with `limit` and `cursor`."
+    ),
+    servers((url = "/api/v1")),
+    modifiers(&Credentials),
+    tags((name = "session", description = "Sign up, sign in and out"),
+         (name = "account", description = "The signed-in account"),
+         (name = "admin", description = "Administration (admin role)"))
+)]
+struct ApiDoc;
+
+/// The two ways to authenticate, as security schemes.
+struct Credentials;
+
+impl Modify for Credentials {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::SESSION_COOKIE,
+                "The browser's session cookie from POST /session or POST /signup. Writes also need the \
+                 session's CSRF token in the X-CSRF-Token header.",
+            ))),
+        );
+        components.add_security_scheme("token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// Every route of the API, with its documentation.
+pub fn routes() -> OpenApiRouter<WebState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(sign_in, current_session, sign_out))
+        .routes(routes!(signup_policy, sign_up))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(directory))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(list_invitations, create_invitation))
+}
+
+
+// --- shapes ----------------------------------------------------------------------------------
+
+/// An account as its owner (or an administrator) sees it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub extension: Option<String>,
+    pub admin: bool,
+    pub disabled: bool,
+    /// The account's SIP address, for phones.
+    pub sip_uri: String,
+    /// The digest realm phones authenticate in.
+    pub realm: String,
+}
+
+impl Me {
+    fn of(account: &Account, state: &WebState) -> Me {
+        Me {
+            id: account.id,
+            username: account.username.clone(),
+            display_name: account.display_name.clone(),
+            email: account.email.clone(),
+            extension: account.extension.clone(),
+            admin: account.admin,
+            disabled: account.disabled,
+            sip_uri: format!("sip:{}@{}", account.username, state.domain),
+            realm: account.realm.clone(),
+        }
+    }
+}
+
+/// A signed-in browser's session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    pub account: Me,
+    /// Send it in the X-CSRF-Token header of every write made with the session cookie.
+    pub csrf_token: String,
+    /// Unix seconds; each use extends it.
+    pub expires_at: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignIn {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignUp {
+    /// 1 to 64 characters of a-z, 0-9, '.', '_' and '-'.
+    pub username: String,
+    /// At least 8 characters, not containing the username, not a common password.
+    pub password: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    /// The invitation code, where sign-up needs one.
+    pub invitation: Option<String>,
+}
+
+impl std::fmt::Debug for SignUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignUp").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange")
+    }
+}
+
+/// A personal API token (its secret is shown only once, when it is made).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Token {
+    pub id: i64,
+    pub name: String,
+    /// The token's first characters.
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+impl From<ApiToken> for Token {
+    fn from(t: ApiToken) -> Token {
+        Token {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            expires_at: t.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewToken {
+    /// What the token is for, 1 to 64 characters.
+    pub name: String,
+    /// Days until it expires; without it, never.
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: Token,
+    /// The token itself: `Authorization: Bearer <secret>`. Shown only now.
+    pub secret: String,
+}
+
+/// Someone a signed-in user can find and add as a contact.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Person {
+    pub username: String,
+    pub display_name: String,
+    pub extension: Option<String>,
+    pub sip_uri: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub extension: Option<String>,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewInvitation {
+    /// Whom it is for (kept as a note).
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationInfo {
+    pub id: i64,
+    pub email: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub used_by: Option<i64>,
+}
+
+impl From<Invitation> for InvitationInfo {
+    fn from(i: Invitation) -> InvitationInfo {
+        InvitationInfo {
+            id: i.id,
+            email: i.email,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            used_at: i.used_at,
+            used_by: i.used_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedInvitation {
+    pub invitation: InvitationInfo,
+    /// The code to give the invited person (shown only now).
+    pub code: String,
+    /// The app's sign-up page with the code filled in (relative to the server).
+    pub link: String,
+}
+
+/// One page of a list; `next_cursor` continues it.
+macro_rules! page {
+    ($name:ident, $item:ty) => {
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// Pass as `cursor` for the next page; absent on the last page.
+            pub next_cursor: Option<String>,
+        }
+    };
+}
+page!(TokenPage, Token);
+page!(UserPage, Me);
+page!(PersonPage, Person);
+page!(InvitationPage, InvitationInfo);
+
+/// Paging of a list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Items per page, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Search {
+    /// Part of a username, display name or extension.
+    pub q: String,
+    /// Items per page, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Query parameters whose refusals are problem details.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Params<T>, Problem> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|q| Params(q.0))
+            .map_err(|e| Problem::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
+    match limit.unwrap_or(50) {
+        n @ 1..=100 => Ok(n),
+        _ => Err(Problem::bad_request("invalid_query", "limit must be between 1 and 100")),
+    }
+}
+
+fn id_cursor(cursor: Option<&str>) -> Result<Option<i64>, Problem> {
+    cursor
+        .map(|c| c.parse::<i64>().map_err(|_| Problem::bad_request("invalid_query", "cursor is not one this list gave")))
+        .transpose()
+}
+
+/// Cuts a list fetched with one item more than `limit` into a page and its cursor.
+fn paged<T, I>(mut rows: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String, item: impl Fn(T) -> I) -> (Vec<I>, Option<String>) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(&cursor) } else { None };
+    (rows.into_iter().map(item).collect(), next)
+}
+
+/// The address a request came from (set by the HTTP server for every connection).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+fn source(client: Option<Extension<ClientAddr>>) -> IpAddr {
+    client.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(ClientAddr(addr))| addr.ip())
+}
+
+fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(256).collect())
+}
+
+/// Signs a browser in as `account`: stores a session and answers with its cookie.
+async fn start_session(
+    state: &WebState,
+    account: Account,
+    headers: &axum::http::HeaderMap,
+    source: IpAddr,
+    status: StatusCode,
+) -> Result<Response, Problem> {
+    let now = unix_now();
+    let secret = auth::new_secret();
+    let csrf_token = auth::new_secret();
+    let expires_at = now + state.session_seconds();
+    state
+        .store
+        .create_web_session(&NewWebSession {
+            secret_hash: auth::hash_secret(&secret),
+            account_id: account.id,
+            csrf_token: csrf_token.clone(),
+            now,
+            expires_at,
+            user_agent: user_agent(headers),
+            source: Some(source.to_string()),
+        })
+        .await?;
+    let max_age = u64::try_from(state.session_seconds()).unwrap_or(0);
+    let info = SessionInfo { account: Me::of(&account, state), csrf_token, expires_at };
+    Ok((status, [(header::SET_COOKIE, auth::session_cookie(&secret, max_age))], Json(info)).into_response())
+}
+
+// --- session ---------------------------------------------------------------------------------
+
+/// Sign in with username and password: sets the session cookie.
+#[utoipa::path(post, path = "/session", tag = "session", request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = SessionInfo),
+        (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Sent from another site", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn sign_in(
+    State(state): State<WebState>,
+    client: Option<Extension<ClientAddr>>,
+    headers: axum::http::HeaderMap,
+    Body(body): Body<SignIn>,
+) -> Result<Response, Problem> {
+    if !auth::same_origin(&headers) {
+        return Err(Problem::forbidden("csrf", "sign-in from another site is refused"));
+    }
+    let source = source(client);
+    let limiter = &state.limits.sign_in_failures;
+    let by_source = LimitKey::Source(source);
+    let by_user = LimitKey::User(body.username.clone());
+    let now = Instant::now();
+    if let Err(wait) = limiter.check(&by_source, now).and_then(|()| limiter.check(&by_user, now)) {
+        return Err(Problem::too_many("too many failed sign-ins: wait before trying again", wait));
+    }
+    let account = match state.store.account_by_username(&body.username).await? {
+        Some(account) if !account.disabled => Some(account),
+        _ => None,
+    };
+    let verified = match &account {
+        Some(account) => sambung_store::verify_password_hash(&account.password_hash, &body.password).await,
+        None => {
+            // The same work as a real check, so that timing does not tell which usernames exist.
+            sambung_store::verify_password_hash(sambung_store::dummy_password_hash(), &body.password).await;
+            false
+        }
+    };
+    let Some(account) = account.filter(|_| verified) else {
+        limiter.record(by_source, now);
+        limiter.record(by_user, now);
+        return Err(Problem::new(StatusCode::UNAUTHORIZED, "wrong_credentials", "wrong username or password"));
+    };
+    limiter.clear(&by_user);
+    start_session(&state, account, &headers, source, StatusCode::OK).await
+}
+
+/// The current browser session (for a page that was reloaded).
+#[utoipa::path(get, path = "/session", tag = "session", security(("session" = [])),
+    responses(
+        (status = 200, description = "Signed in", body = SessionInfo),
+        (status = 401, description = "Not signed in, or the session expired", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn current_session(State(state): State<WebState>, caller: Caller) -> Result<Json<SessionInfo>, Problem> {
+    match &caller.credential {
+        Credential::Session { session, .. } => Ok(Json(SessionInfo {
+            account: Me::of(&caller.account, &state),
+            csrf_token: session.csrf_token.clone(),
+            expires_at: session.expires_at,
+        })),
+        Credential::Token(_) => Err(Problem::bad_request("not_a_session", "an API token is not a browser session")),
+    }
+}
+
+/// Sign out: ends this browser's session and clears its cookie.
+#[utoipa::path(delete, path = "/session", tag = "session", security(("session" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Without the CSRF token", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn sign_out(State(state): State<WebState>, caller: Caller) -> Result<Response, Problem> {
+    if let Some(hash) = caller.session_hash() {
+        state.store.delete_web_session(hash).await?;
+    }
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, auth::clear_cookie())]).into_response())
+}
+
+/// Who may sign up here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignupPolicy {
+    /// `open` (anyone), `invite` (with an invitation) or `closed`.
+    pub mode: &'static str,
+}
+
+/// Whether this server lets people sign up, and how.
+#[utoipa::path(get, path = "/signup", tag = "session",
+    responses((status = 200, description = "The sign-up policy", body = SignupPolicy)))]
+async fn signup_policy(State(state): State<WebState>) -> Json<SignupPolicy> {
+    let mode = match state.config.signup {
+        Signup::Open => "open",
+        Signup::Invite => "invite",
+        Signup::Closed => "closed",
+    };
+    Json(SignupPolicy { mode })
+}
+
+/// Make an account and sign in with it. Open to anyone, to holders of an invitation, or to
+/// nobody, as `[web] signup` says; the account works on SIP phones at once.
+#[utoipa::path(post, path = "/signup", tag = "session", request_body = SignUp,
+    responses(
+        (status = 201, description = "Account made and signed in", body = SessionInfo),
+        (status = 403, description = "Sign-up is closed, or the invitation is missing or invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Username, password or email refused", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn sign_up(
+    State(state): State<WebState>,
+    client: Option<Extension<ClientAddr>>,
+    headers: axum::http::HeaderMap,
+    Body(body): Body<SignUp>,
+) -> Result<Response, Problem> {
+    if state.config.signup == Signup::Closed {
+        return Err(Problem::forbidden("signup_closed", "sign-up is closed on this server: ask its administrator"));
+    }
+    if !auth::same_origin(&headers) {
+        return Err(Problem::forbidden("csrf", "sign-up from another site is refused"));
+    }
+    let source = source(client);
+    let now = Instant::now();
+    let by_source = LimitKey::Source(source);
+    if let Err(wait) = state.limits.signups.check(&by_source, now) {
+        return Err(Problem::too_many("too many sign-ups from this address", wait));
+    }
+    let invitation = body.invitation.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if state.config.signup == Signup::Invite && invitation.is_none() {
+        return Err(Problem::forbidden("invitation_required", "sign-up on this server needs an invitation"));
+    }
+    sambung_store::validate_username(&body.username)?;
+    check_password(&body.username, &body.password).map_err(sambung_store::StoreError::from)?;
+    let email = body.email.filter(|e| !e.trim().is_empty());
+    let display_name = body.display_name.filter(|n| !n.trim().is_empty());
+    let new = NewAccount {
+        username: body.username,
+        password: body.password,
+        realm: state.realm.to_string(),
+        display_name,
+        email,
+        extension: None,
+        admin: false,
+    };
+    let account = match (state.config.signup, invitation) {
+        (Signup::Invite, Some(code)) => {
+            state.store.create_account_invited(new, &auth::hash_secret(code), unix_now()).await?
+        }
+        _ => state.store.create_account(new).await?,
+    };
+    state.limits.signups.record(by_source, now);
+    tracing::info!(username = account.username, %source, "account made by sign-up");
+    start_session(&state, account, &headers, source, StatusCode::CREATED).await
+}
+
+// --- account ---------------------------------------------------------------------------------
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/me", tag = "account", security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The account", body = Me),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn me(State(state): State<WebState>, caller: Caller) -> Json<Me> {
+    Json(Me::of(&caller.account, &state))
+}
+
+/// Change the password (for the app and for SIP phones). Every other browser session of the
+/// account is signed out.
+#[utoipa::path(put, path = "/me/password", tag = "account", request_body = PasswordChange,
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 403, description = "The current password is wrong, or no CSRF token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new password is refused by the policy", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn change_password(
+    State(state): State<WebState>,
+    caller: Caller,
+    Body(body): Body<PasswordChange>,
+) -> Result<StatusCode, Problem> {
+    let account = &caller.account;
+    if !sambung_store::verify_password_hash(&account.password_hash, &body.current_password).await {
+        return Err(Problem::forbidden("wrong_credentials", "the current password is wrong"));
+    }
+    state.store.set_password(&account.username, &body.new_password, &state.realm).await?;
+    state.store.delete_web_sessions_of(account.id, caller.session_hash()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The account's personal API tokens, newest first.
+#[utoipa::path(get, path = "/me/tokens", tag = "account", params(Paging), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of tokens", body = TokenPage),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_tokens(
+    State(state): State<WebState>,
+    caller: Caller,
+    Params(paging): Params<Paging>,
+) -> Result<Json<TokenPage>, Problem> {
+    let limit = page_limit(paging.limit)?;
+    let before = id_cursor(paging.cursor.as_deref())?;
+    let rows = state.store.api_tokens(caller.account.id, before, limit + 1).await?;
+    let (items, next_cursor) = paged(rows, limit, |t| t.id.to_string(), Token::from);
+    Ok(Json(TokenPage { items, next_cursor }))
+}
+
+/// Make a personal API token; its secret is in this answer only.
+#[utoipa::path(post, path = "/me/tokens", tag = "account", request_body = NewToken,
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Made", body = CreatedToken),
+        (status = 422, description = "Bad name or lifetime", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_token(
+    State(state): State<WebState>,
+    caller: Caller,
+    Body(body): Body<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
+    let now = unix_now();
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(days @ 1..=3650) => Some(now + i64::from(days) * 86_400),
+        Some(_) => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                "expires_in_days must be between 1 and 3650",
+            ));
+        }
+    };
+    let secret = format!("{TOKEN_PREFIX}{}", auth::new_secret());
+    let token = state
+        .store
+        .create_api_token(&NewApiToken {
+            account_id: caller.account.id,
+            name: body.name,
+            secret_hash: auth::hash_secret(&secret),
+            prefix: secret.chars().take(TOKEN_PREFIX.len() + 6).collect(),
+            now,
+            expires_at,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token: token.into(), secret })))
+}
+
+/// Revoke one of the account's API tokens.
+#[utoipa::path(delete, path = "/me/tokens/{id}", tag = "account", params(("id" = i64, Path, description = "The token's id")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "The account has no such token", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn revoke_token(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, Problem> {
+    state.store.revoke_api_token(caller.account.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Find people by username, display name or extension (to add them as contacts).
+#[utoipa::path(get, path = "/directory", tag = "account", params(Search), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of people, by username", body = PersonPage),
+        (status = 400, description = "No search text", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn directory(
+    State(state): State<WebState>,
+    _caller: Caller,
+    Params(search): Params<Search>,
+) -> Result<Json<PersonPage>, Problem> {
+    let text = search.q.trim();
+    if text.is_empty() || text.chars().count() > 64 {
+        return Err(Problem::bad_request("invalid_query", "q must be 1 to 64 characters"));
+    }
+    let limit = page_limit(search.limit)?;
+    let rows = state.store.search_accounts(text, search.cursor.as_deref(), limit + 1).await?;
+    let (items, next_cursor) = paged(
+        rows,
+        limit,
+        |a| a.username.clone(),
+        |a| Person {
+            sip_uri: format!("sip:{}@{}", a.username, state.domain),
+            username: a.username,
+            display_name: a.display_name,
+            extension: a.extension,
+        },
+    );
+    Ok(Json(PersonPage { items, next_cursor }))
+}
+
+// --- administration --------------------------------------------------------------------------
+
+/// Every account, by username.
+#[utoipa::path(get, path = "/users", tag = "admin", params(Paging), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of accounts", body = UserPage),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_users(
+    State(state): State<WebState>,
+    _admin: Admin,
+    Params(paging): Params<Paging>,
+) -> Result<Json<UserPage>, Problem> {
+    let limit = page_limit(paging.limit)?;
+    let rows = state.store.accounts_page(paging.cursor.as_deref(), limit + 1).await?;
+    let (items, next_cursor) = paged(rows, limit, |a| a.username.clone(), |a| Me::of(&a, &state));
+    Ok(Json(UserPage { items, next_cursor }))
+}
+
+/// Make an account (whatever `[web] signup` says).
+#[utoipa::path(post, path = "/users", tag = "admin", request_body = NewUser, security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Made", body = Me),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username or extension taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is refused", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_user(
+    State(state): State<WebState>,
+    Admin(admin): Admin,
+    Body(body): Body<NewUser>,
+) -> Result<(StatusCode, Json<Me>), Problem> {
+    let new = NewAccount {
+        username: body.username,
+        password: body.password,
+        realm: state.realm.to_string(),
+        display_name: body.display_name.filter(|n| !n.trim().is_empty()),
+        email: body.email.filter(|e| !e.trim().is_empty()),
+        extension: body.extension.filter(|e| !e.trim().is_empty()),
+        admin: body.admin,
+    };
+    let account = state.store.create_account(new).await?;
+    tracing::info!(username = account.username, by = admin.account.username, "account made by an administrator");
+    Ok((StatusCode::CREATED, Json(Me::of(&account, &state))))
+}
+
+/// Invitations to sign up, newest first.
+#[utoipa::path(get, path = "/invitations", tag = "admin", params(Paging), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of invitations", body = InvitationPage),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_invitations(
+    State(state): State<WebState>,
+    _admin: Admin,
+    Params(paging): Params<Paging>,
+) -> Result<Json<InvitationPage>, Problem> {
+    let limit = page_limit(paging.limit)?;
+    let before = id_cursor(paging.cursor.as_deref())?;
+    let rows = state.store.invitations(before, limit + 1).await?;
+    let (items, next_cursor) = paged(rows, limit, |i| i.id.to_string(), InvitationInfo::from);
+    Ok(Json(InvitationPage { items, next_cursor }))
+}
+
+/// Make an invitation to sign up; its code is in this answer only.
+#[utoipa::path(post, path = "/invitations", tag = "admin", request_body = NewInvitation,
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Made", body = CreatedInvitation),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_invitation(
+    State(state): State<WebState>,
+    Admin(admin): Admin,
+    Body(body): Body<NewInvitation>,
+) -> Result<(StatusCode, Json<CreatedInvitation>), Problem> {
+    let now = unix_now();
+    let code = auth::new_secret();
+    let expires_at = now + i64::from(state.config.invitation_days) * 86_400;
+    let email = body.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    let invitation = state
+        .store
+        .create_invitation(&auth::hash_secret(&code), Some(admin.account.id), email, now, expires_at)
+        .await?;
+    // The code travels in the fragment, which browsers never send to a server.
+    let link = format!("/#/signup?invitation={code}");
+    Ok((StatusCode::CREATED, Json(CreatedInvitation { invitation: invitation.into(), code, link })))
+}

@@ -1,0 +1,382 @@
+// The Sambung web app: plain JS modules, no build step. Views are chosen by the URL's
+// fragment (#/signin, #/signup, #/, #/people, #/admin); the page is built with DOM calls only
+// (never innerHTML), so nothing a user typed can become markup.
+import * as api from "./api.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const statusLine = document.getElementById("status");
+let me = null;
+
+// --- small DOM helpers ---------------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function field(label, attrs) {
+  const id = `f-${attrs.name}-${Math.random().toString(36).slice(2, 8)}`;
+  return h("p", { class: "field" }, h("label", { for: id }, label), h("input", { id, ...attrs }));
+}
+
+function errorBox() {
+  return h("p", { class: "error", role: "alert", hidden: true });
+}
+
+function showError(box, error) {
+  box.textContent = error instanceof api.ApiError ? error.message : `Something went wrong: ${error.message}`;
+  box.hidden = false;
+}
+
+function say(text) {
+  statusLine.textContent = text;
+  statusLine.hidden = !text;
+}
+
+function when(seconds) {
+  return seconds ? new Date(seconds * 1000).toLocaleString() : "never";
+}
+
+// A form whose submit runs `action(values)`; errors show in the form.
+function form(title, fields, submitLabel, action, extra = []) {
+  const box = errorBox();
+  const button = h("button", { type: "submit" }, submitLabel);
+  const el = h("form", { "aria-label": title }, ...fields, box, button, ...extra);
+  el.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    box.hidden = true;
+    say("");
+    button.disabled = true;
+    const values = Object.fromEntries(new FormData(el).entries());
+    try {
+      await action(values, el);
+    } catch (error) {
+      if (me && error instanceof api.ApiError && error.status === 401) sessionEnded();
+      else showError(box, error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el;
+}
+
+function render(title, ...content) {
+  document.title = `${title} · Sambung`;
+  main.replaceChildren(h("h1", {}, title), ...content);
+  main.focus();
+}
+
+// --- session -------------------------------------------------------------------------------
+
+function signedIn(session) {
+  me = session.account;
+  api.setCsrfToken(session.csrf_token);
+  nav.hidden = false;
+  document.getElementById("nav-admin").hidden = !me.admin;
+}
+
+function signedOut() {
+  me = null;
+  api.setCsrfToken(null);
+  nav.hidden = true;
+}
+
+function sessionEnded() {
+  signedOut();
+  say("Your session has ended. Sign in again.");
+  if (location.hash === "#/signin") route();
+  else location.hash = "#/signin";
+}
+
+async function restoreSession() {
+  try {
+    signedIn(await api.get("/session"));
+  } catch (error) {
+    if (!(error instanceof api.ApiError && error.status === 401)) throw error;
+    signedOut();
+  }
+}
+
+function fragmentParams() {
+  const query = location.hash.split("?")[1] || "";
+  return new URLSearchParams(query);
+}
+
+function viewSignIn() {
+  render(
+    "Sign in",
+    form(
+      "Sign in",
+      [
+        field("Username", { name: "username", autocomplete: "username", required: true, autocapitalize: "none" }),
+        field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true }),
+      ],
+      "Sign in",
+      async (values) => {
+        signedIn(await api.post("/session", values));
+        location.hash = "#/";
+      },
+      [h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Sign up"))],
+    ),
+  );
+}
+
+async function viewSignUp() {
+  const policy = await api.get("/signup");
+  if (policy.mode === "closed") {
+    render(
+      "Sign up",
+      h("p", { class: "notice" }, "Sign-up is closed on this server. Ask its administrator for an account."),
+      h("p", {}, h("a", { href: "#/signin" }, "Sign in")),
+    );
+    return;
+  }
+  // An invitation link carries its code in the fragment; take it out of the address bar.
+  const invitation = fragmentParams().get("invitation") || "";
+  if (invitation) history.replaceState(null, "", "#/signup");
+  const fields = [
+    field("Username", { name: "username", autocomplete: "username", required: true, autocapitalize: "none",
+      pattern: "[a-z0-9._\\-]{1,64}", title: "1 to 64 characters: a-z, 0-9, dot, underscore, hyphen" }),
+    field("Password", { name: "password", type: "password", autocomplete: "new-password", required: true, minlength: 8 }),
+    field("Email (optional, for voicemail and password reset)", { name: "email", type: "email", autocomplete: "email" }),
+    field("Display name (optional)", { name: "display_name", autocomplete: "name" }),
+  ];
+  if (policy.mode === "invite") {
+    fields.push(field("Invitation code", { name: "invitation", required: true, value: invitation }));
+  }
+  render(
+    "Sign up",
+    form("Sign up", fields, "Create account", async (values) => {
+      for (const key of ["email", "display_name", "invitation"]) if (!values[key]) delete values[key];
+      signedIn(await api.post("/signup", values));
+      location.hash = "#/";
+      say(`Welcome, ${me.display_name}. Your account works on SIP phones too.`);
+    }, [h("p", {}, "Have an account? ", h("a", { href: "#/signin" }, "Sign in"))]),
+  );
+}
+
+// --- account -------------------------------------------------------------------------------
+
+function definitionList(rows) {
+  return h("dl", { class: "facts" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v ?? "—")]));
+}
+
+async function viewAccount() {
+  const tokens = h("div", { id: "tokens" });
+  render(
+    me.display_name,
+    h("section", { "aria-labelledby": "h-profile" },
+      h("h2", { id: "h-profile" }, "Your account"),
+      definitionList([
+        ["Username", me.username],
+        ["Display name", me.display_name],
+        ["Email", me.email],
+        ["Extension", me.extension],
+        ["Role", me.admin ? "administrator" : "user"],
+      ])),
+    h("section", { "aria-labelledby": "h-phone" },
+      h("h2", { id: "h-phone" }, "Use a SIP phone"),
+      h("p", {}, "Any SIP phone or softphone (Linphone, baresip, Zoiper, desk phones) signs in with:"),
+      definitionList([
+        ["SIP address", me.sip_uri],
+        ["User name", me.username],
+        ["Password", "your password"],
+        ["Domain / realm", me.realm],
+      ])),
+    h("section", { "aria-labelledby": "h-password" },
+      h("h2", { id: "h-password" }, "Change password"),
+      form("Change password", [
+        field("Current password", { name: "current_password", type: "password", autocomplete: "current-password", required: true }),
+        field("New password", { name: "new_password", type: "password", autocomplete: "new-password", required: true, minlength: 8 }),
+      ], "Change password", async (values, el) => {
+        await api.put("/me/password", values);
+        el.reset();
+        say("Password changed. Phones need the new password too; other browsers were signed out.");
+      })),
+    h("section", { "aria-labelledby": "h-tokens" },
+      h("h2", { id: "h-tokens" }, "API tokens"),
+      h("p", {}, "For scripts and other software: send ", h("code", {}, "Authorization: Bearer <token>"), "."),
+      form("New API token", [
+        field("Token name", { name: "name", required: true, maxlength: 64 }),
+      ], "Create token", async (values, el) => {
+        const created = await api.post("/me/tokens", values);
+        el.reset();
+        tokens.before(h("p", { class: "secret", role: "alert" },
+          "Copy this token now, it is not shown again: ", h("code", { class: "token-secret" }, created.secret)));
+        await loadTokens(tokens);
+      }),
+      tokens),
+  );
+  await loadTokens(tokens);
+}
+
+async function loadTokens(container, cursor) {
+  const pageOf = await api.page("/me/tokens", cursor);
+  const rows = pageOf.items.map((t) =>
+    h("tr", {},
+      h("td", {}, t.name), h("td", {}, h("code", {}, `${t.prefix}…`)), h("td", {}, when(t.created_at)),
+      h("td", {}, when(t.last_used_at)),
+      h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Revoke ${t.name}`, onclick: async () => {
+        await api.del(`/me/tokens/${t.id}`);
+        say(`Token ${t.name} revoked.`);
+        await loadTokens(container);
+      } }, "Revoke"))));
+  const table = rows.length
+    ? h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Token", "Made", "Last used", ""].map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, rows))
+    : h("p", {}, "No tokens.");
+  if (cursor) container.append(table);
+  else container.replaceChildren(table);
+  if (pageOf.next_cursor) {
+    container.append(h("button", { type: "button", onclick: (e) => { e.target.remove(); loadTokens(container, pageOf.next_cursor); } }, "More"));
+  }
+}
+
+// --- people --------------------------------------------------------------------------------
+
+function viewPeople() {
+  const results = h("div", { id: "people-results", "aria-live": "polite" });
+  render(
+    "People",
+    form("Find people", [
+      field("Name, username or extension", { name: "q", type: "search", required: true, maxlength: 64 }),
+    ], "Search", async (values) => {
+      const found = await api.get(`/directory?q=${encodeURIComponent(values.q)}`);
+      results.replaceChildren(found.items.length
+        ? h("ul", { class: "people" }, found.items.map((p) =>
+          h("li", {}, h("strong", {}, p.display_name), ` (${p.username})`,
+            p.extension ? ` · extension ${p.extension}` : "", h("br"), h("code", {}, p.sip_uri))))
+        : h("p", {}, "Nobody found."));
+    }),
+    results,
+  );
+}
+
+// --- administration ------------------------------------------------------------------------
+
+async function viewAdmin() {
+  if (!me.admin) {
+    render("Administration", h("p", {}, "Only administrators see this page."));
+    return;
+  }
+  const users = h("div", { id: "users" });
+  const invitations = h("div", { id: "invitations" });
+  render(
+    "Administration",
+    h("section", { "aria-labelledby": "h-new-user" },
+      h("h2", { id: "h-new-user" }, "New account"),
+      form("New account", [
+        field("Username", { name: "username", required: true, autocapitalize: "none" }),
+        field("Password", { name: "password", type: "password", autocomplete: "new-password", required: true }),
+        field("Display name", { name: "display_name" }),
+        field("Email", { name: "email", type: "email" }),
+        field("Extension", { name: "extension", inputmode: "numeric", pattern: "[0-9]{2,10}" }),
+        h("p", { class: "field check" }, h("label", {}, h("input", { type: "checkbox", name: "admin", value: "true" }), " Administrator")),
+      ], "Create account", async (values, el) => {
+        values.admin = values.admin === "true";
+        for (const key of ["email", "display_name", "extension"]) if (!values[key]) delete values[key];
+        const made = await api.post("/users", values);
+        el.reset();
+        say(`Account ${made.username} made.`);
+        await loadUsers(users);
+      })),
+    h("section", { "aria-labelledby": "h-invite" },
+      h("h2", { id: "h-invite" }, "Invitations"),
+      form("New invitation", [field("For (email, optional)", { name: "email", type: "email" })], "Invite", async (values, el) => {
+        if (!values.email) delete values.email;
+        const made = await api.post("/invitations", values);
+        el.reset();
+        const link = new URL(made.link, location.origin).href;
+        invitations.before(h("p", { class: "secret", role: "alert" }, "Send this link (shown only now): ", h("code", { class: "invitation-link" }, link)));
+        await loadInvitations(invitations);
+      }),
+      invitations),
+    h("section", { "aria-labelledby": "h-users" }, h("h2", { id: "h-users" }, "Accounts"), users),
+  );
+  await Promise.all([loadUsers(users), loadInvitations(invitations)]);
+}
+
+async function loadUsers(container, cursor) {
+  const pageOf = await api.page("/users?limit=50", cursor);
+  const table = h("table", {},
+    h("thead", {}, h("tr", {}, ["Username", "Name", "Extension", "Email", "Role", "State"].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, pageOf.items.map((u) => h("tr", {},
+      h("td", {}, u.username), h("td", {}, u.display_name), h("td", {}, u.extension ?? "—"), h("td", {}, u.email ?? "—"),
+      h("td", {}, u.admin ? "admin" : "user"), h("td", {}, u.disabled ? "disabled" : "active")))));
+  if (cursor) container.append(table);
+  else container.replaceChildren(table);
+  if (pageOf.next_cursor) {
+    container.append(h("button", { type: "button", onclick: (e) => { e.target.remove(); loadUsers(container, pageOf.next_cursor); } }, "More"));
+  }
+}
+
+async function loadInvitations(container) {
+  const pageOf = await api.page("/invitations?limit=20");
+  container.replaceChildren(pageOf.items.length
+    ? h("ul", {}, pageOf.items.map((i) => h("li", {},
+      `${i.email ?? "(no email)"} · made ${when(i.created_at)} · `,
+      i.used_at ? `used ${when(i.used_at)}` : `valid until ${when(i.expires_at)}`)))
+    : h("p", {}, "No invitations."));
+}
+
+// --- routing -------------------------------------------------------------------------------
+
+const publicViews = { "#/signin": viewSignIn, "#/signup": viewSignUp };
+const privateViews = { "#/": viewAccount, "#/people": viewPeople, "#/admin": viewAdmin };
+
+async function route() {
+  const path = (location.hash || "#/").split("?")[0];
+  try {
+    if (publicViews[path]) {
+      if (me && path === "#/signin") {
+        location.hash = "#/";
+        return;
+      }
+      await publicViews[path]();
+      return;
+    }
+    if (!me) {
+      location.hash = "#/signin";
+      return;
+    }
+    await (privateViews[path] || viewAccount)();
+  } catch (error) {
+    if (error instanceof api.ApiError && error.status === 401) {
+      sessionEnded();
+      return;
+    }
+    const box = errorBox();
+    showError(box, error);
+    main.replaceChildren(box);
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", async () => {
+  try {
+    await api.del("/session");
+  } finally {
+    signedOut();
+    say("Signed out.");
+    location.hash = "#/signin";
+  }
+});
+
+window.addEventListener("hashchange", route);
+
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => {});
+}
+
+await restoreSession();
+await route();

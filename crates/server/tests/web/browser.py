@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""The web app in a real browser: Debian's Chromium, headless, driven by Playwright for Python
+(never a downloaded browser). Run by crates/server/tests/web_browser.rs against a running
+`sambung serve`; exits non-zero with a message on the first failed check, and saves screenshots
+of the main pages into --shots.
+
+What it does, as a person would:
+  1. opens the app, signs up as --user, sees the account page with the SIP address;
+  2. makes an API token in the page and uses it from outside the page;
+  3. finds --peer in the people search;
+  4. a write without the CSRF token is refused (403, code "csrf");
+  5. signs out, is refused with a wrong password, signs in again;
+  6. the session cookie is replaced by an unknown one (an expired session): the next page
+     load says the session ended and shows the sign-in page;
+  7. signs in as --admin, makes an account and an invitation on the administration page;
+  8. the app fits a phone-sized screen, every input has a label;
+  9. on the server at --closed-url sign-up is refused, in the page and by the API;
+ 10. /api/v1/openapi.json validates as OpenAPI 3.1 (openapi-spec-validator).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from openapi_spec_validator import validate
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--closed-url", required=True)
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--password", required=True)
+    ap.add_argument("--peer", required=True, help="an existing account to find in the people search")
+    ap.add_argument("--admin", required=True)
+    ap.add_argument("--admin-password", required=True)
+    ap.add_argument("--shots", required=True)
+    ap.add_argument("--chromium", default=os.environ.get("SAMBUNG_CHROMIUM", "/usr/bin/chromium"))
+    a = ap.parse_args()
+    os.makedirs(a.shots, exist_ok=True)
+    url = a.url.rstrip("/")
+
+    with sync_playwright() as pw:
+        # Headless; every context below is a fresh profile.
+        browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=CHROMIUM_FLAGS)
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # 1. sign up
+        page.goto(f"{url}/")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        page.screenshot(path=f"{a.shots}/sign-in.png")
+        page.get_by_role("link", name="Sign up").click()
+        expect(page.get_by_role("heading", name="Sign up")).to_be_visible()
+        page.get_by_label("Username").fill(a.user)
+        page.get_by_label("Password", exact=True).fill(a.password)
+        page.get_by_label("Email (optional").fill(f"{a.user}@example.com")
+        page.screenshot(path=f"{a.shots}/sign-up.png")
+        page.get_by_role("button", name="Create account").click()
+        expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+        expect(page.get_by_role("status")).to_contain_text("Your account works on SIP phones too")
+        expect(page.locator("main")).to_contain_text(f"sip:{a.user}@")
+        page.screenshot(path=f"{a.shots}/account.png", full_page=True)
+
+        # 2. an API token made in the page works from outside it
+        page.get_by_label("Token name").fill("crm export")
+        page.get_by_role("button", name="Create token").click()
+        secret = page.locator(".token-secret").inner_text()
+        check(secret.startswith("sbg_"), f"token secret {secret!r}")
+        expect(page.locator("#tokens")).to_contain_text("crm export")
+        outside = pw.request.new_context(ignore_https_errors=True)
+        me = outside.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+        check(me.status == 200 and me.json()["username"] == a.user, f"token use: {me.status} {me.text()}")
+
+        # 3. people search
+        page.get_by_role("link", name="People").click()
+        page.get_by_label("Name, username or extension").fill(a.peer)
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#people-results")).to_contain_text(f"({a.peer})")
+        page.screenshot(path=f"{a.shots}/people.png")
+
+        # 4. a write without the CSRF token, from the signed-in page
+        forged = page.evaluate(
+            """async () => {
+                const r = await fetch('/api/v1/me/tokens', { method: 'POST', credentials: 'same-origin',
+                    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'forged' }) });
+                return { status: r.status, type: r.headers.get('Content-Type'), body: await r.json() };
+            }"""
+        )
+        check(forged["status"] == 403 and forged["body"]["code"] == "csrf", f"CSRF attempt got {forged}")
+        check(forged["type"] == "application/problem+json", f"CSRF answer type {forged['type']}")
+
+        # 5. sign out, a wrong password, sign in
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        page.get_by_label("Username").fill(a.user)
+        page.get_by_label("Password", exact=True).fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("wrong username or password")
+        page.screenshot(path=f"{a.shots}/wrong-password.png")
+        page.get_by_label("Password", exact=True).fill(a.password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+
+        # 6. the session ends under the page
+        cookies = [c for c in context.cookies() if c["name"] == "__Host-sambung-session"]
+        check(len(cookies) == 1, f"session cookie: {context.cookies()}")
+        cookie = cookies[0]
+        check(cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict", f"cookie flags: {cookie}")
+        context.clear_cookies()
+        context.add_cookies([{**cookie, "value": "an-expired-session"}])
+        page.get_by_role("link", name="People").click()
+        page.get_by_label("Name, username or extension").fill(a.peer)
+        page.get_by_role("button", name="Search").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.get_by_role("status")).to_contain_text("Your session has ended")
+        page.screenshot(path=f"{a.shots}/session-ended.png")
+
+        # 7. administration
+        page.get_by_label("Username").fill(a.admin)
+        page.get_by_label("Password", exact=True).fill(a.admin_password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("link", name="Administration")).to_be_visible()
+        page.get_by_role("link", name="Administration").click()
+        expect(page.locator("#users")).to_contain_text(a.user)
+        form = page.get_by_role("form", name="New account")
+        form.get_by_label("Username").fill("carol")
+        form.get_by_label("Password", exact=True).fill("amber meadow 73")
+        form.get_by_label("Extension").fill("203")
+        form.get_by_role("button", name="Create account").click()
+        expect(page.get_by_role("status")).to_contain_text("Account carol made")
+        expect(page.locator("#users")).to_contain_text("carol")
+        page.get_by_role("button", name="Invite").click()
+        link = page.locator(".invitation-link").inner_text()
+        check("#/signup?invitation=" in link, f"invitation link {link!r}")
+        page.screenshot(path=f"{a.shots}/admin.png", full_page=True)
+
+        # 8. a phone-sized screen; labels
+        phone = browser.new_context(ignore_https_errors=True, viewport={"width": 390, "height": 844},
+                                    is_mobile=True, has_touch=True)
+        small = phone.new_page()
+        small.goto(f"{url}/#/signup")
+        expect(small.get_by_role("heading", name="Sign up")).to_be_visible()
+        overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        check(overflow <= 0, f"the sign-up page is {overflow}px wider than a phone's screen")
+        small.screenshot(path=f"{a.shots}/phone-sign-up.png", full_page=True)
+        unlabelled = page.evaluate(
+            "[...document.querySelectorAll('input')].filter(i => i.labels.length === 0).map(i => i.name)"
+        )
+        check(unlabelled == [], f"inputs without a label: {unlabelled}")
+        manifest = small.evaluate("fetch('/manifest.webmanifest').then(r => r.json())")
+        check(manifest["display"] == "standalone" and manifest["icons"], f"manifest {manifest}")
+        phone.close()
+
+        # 9. sign-up closed
+        closed = browser.new_context(ignore_https_errors=True)
+        cpage = closed.new_page()
+        cpage.goto(f"{a.closed_url.rstrip('/')}/#/signup")
+        expect(cpage.locator("main")).to_contain_text("Sign-up is closed on this server")
+        cpage.screenshot(path=f"{a.shots}/sign-up-closed.png")
+        refused = cpage.evaluate(
+            """async () => {
+                const r = await fetch('/api/v1/signup', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                    body: JSON.stringify({ username: 'mallory', password: 'mallory secret 1' }) });
+                return { status: r.status, body: await r.json() };
+            }"""
+        )
+        check(refused["status"] == 403 and refused["body"]["code"] == "signup_closed", f"closed sign-up got {refused}")
+        closed.close()
+
+        # 10. the OpenAPI document
+        doc = outside.get(f"{url}/api/v1/openapi.json")
+        check(doc.status == 200, f"openapi.json: {doc.status}")
+        spec = doc.json()
+        check(spec["openapi"].startswith("3.1"), f"openapi version {spec['openapi']}")
+        validate(spec)
+
+        check(not errors, f"errors in the page: {errors}")
+        outside.dispose()
+        browser.close()
+    print(json.dumps({"ok": True, "shots": sorted(os.listdir(a.shots))}))
+
+
+if __name__ == "__main__":
+    main()

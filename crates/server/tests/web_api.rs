@@ -1,0 +1,450 @@
+//! The HTTP API in-process: the router of `sambung_server::web` on a fresh SQLite store, called
+//! without sockets. Sign-up under each policy, sign-in and its limits, sessions and their
+//! cookie, CSRF, API tokens, administration, problem details, paging and the OpenAPI document.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use sambung_server::config::{Config, Signup};
+use sambung_server::web::api::ClientAddr;
+use sambung_server::web::{WebState, router};
+use sambung_store::{NewAccount, NewWebSession, Store};
+use serde_json::{Value, json};
+use tower_service::Service as _;
+
+struct Api {
+    router: Router,
+    store: Store,
+    dir: std::path::PathBuf,
+}
+
+/// What one request got.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    json: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.json["code"].as_str().unwrap_or_default()
+    }
+
+    fn cookie(&self) -> String {
+        let set = self.headers[header::SET_COOKIE].to_str().unwrap();
+        set.split(';').next().unwrap().to_owned()
+    }
+}
+
+/// A browser: the cookie and CSRF token of its session, and the address it comes from.
+#[derive(Clone, Debug, Default)]
+struct Browser {
+    cookie: Option<String>,
+    csrf: Option<String>,
+    bearer: Option<String>,
+    from: Option<SocketAddr>,
+    origin: Option<&'static str>,
+}
+
+impl Browser {
+    fn signed_in(answer: &Answer) -> Browser {
+        Browser {
+            cookie: Some(answer.cookie()),
+            csrf: answer.json["csrf_token"].as_str().map(str::to_owned),
+            ..Browser::default()
+        }
+    }
+
+    fn token(secret: &str) -> Browser {
+        Browser { bearer: Some(secret.to_owned()), ..Browser::default() }
+    }
+}
+
+impl Api {
+    async fn new(tag: &str, edit: impl FnOnce(&mut Config)) -> Api {
+        let dir = std::env::temp_dir().join(format!("sambung-web-api-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.join("sambung.db").display())).await.unwrap();
+        let mut config = Config { domains: vec!["example.com".into()], ..Config::default() };
+        edit(&mut config);
+        let router = router(WebState::new(store.clone(), &config));
+        Api { router, store, dir }
+    }
+
+    async fn send(&mut self, who: &Browser, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = Request::builder().method(method).uri(path).header(header::HOST, "127.0.0.1:7443");
+        if let Some(cookie) = &who.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        if let Some(csrf) = &who.csrf {
+            request = request.header("X-CSRF-Token", csrf);
+        }
+        if let Some(bearer) = &who.bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        }
+        if let Some(origin) = who.origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        let body = match body {
+            Some(value) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(value.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = request.body(body).unwrap();
+        let from = who.from.unwrap_or_else(|| "127.0.0.1:50000".parse().unwrap());
+        request.extensions_mut().insert(ClientAddr(from));
+        let response = self.router.call(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, headers, json }
+    }
+
+    async fn get(&mut self, who: &Browser, path: &str) -> Answer {
+        self.send(who, Method::GET, path, None).await
+    }
+
+    async fn post(&mut self, who: &Browser, path: &str, body: Value) -> Answer {
+        self.send(who, Method::POST, path, Some(body)).await
+    }
+
+    async fn sign_up(&mut self, username: &str, password: &str) -> Answer {
+        let body = json!({ "username": username, "password": password });
+        self.post(&Browser::default(), "/api/v1/signup", body).await
+    }
+
+    async fn sign_in(&mut self, username: &str, password: &str) -> Answer {
+        let body = json!({ "username": username, "password": password });
+        self.post(&Browser::default(), "/api/v1/session", body).await
+    }
+
+    async fn admin(&mut self) -> Browser {
+        let account = NewAccount::new("root", "velvet lantern 19", "example.com").admin();
+        self.store.create_account(account).await.unwrap();
+        let answer = self.sign_in("root", "velvet lantern 19").await;
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+        Browser::signed_in(&answer)
+    }
+
+    async fn close(self) {
+        self.store.close().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn assert_problem(answer: &Answer, status: StatusCode, code: &str) {
+    assert_eq!(answer.status, status, "{answer:?}");
+    assert_eq!(answer.headers[header::CONTENT_TYPE], "application/problem+json", "{answer:?}");
+    assert_eq!(answer.json["status"], status.as_u16(), "{answer:?}");
+    assert_eq!(answer.json["type"], "about:blank");
+    assert_eq!(answer.code(), code, "{answer:?}");
+    assert!(!answer.json["detail"].as_str().unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn sign_up_and_sign_in() {
+    let mut api = Api::new("signup", |_| {}).await;
+    assert_eq!(api.get(&Browser::default(), "/api/v1/signup").await.json["mode"], "open");
+    let answer = api.sign_up("alice", "velvet lantern 19").await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+    let set = answer.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.starts_with("__Host-sambung-session="), "{set}");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(flag), "{flag} missing from {set}");
+    }
+    assert_eq!(answer.json["account"]["username"], "alice");
+    assert_eq!(answer.json["account"]["sip_uri"], "sip:alice@example.com");
+    assert_eq!(answer.json["account"]["admin"], false);
+    let alice = Browser::signed_in(&answer);
+    let me = api.get(&alice, "/api/v1/me").await;
+    assert_eq!((me.status, me.json["username"].as_str()), (StatusCode::OK, Some("alice")));
+
+    // The account is a SIP account at once: its digest HA1 is for the configured realm.
+    let stored = api.store.account_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(stored.realm, "example.com");
+    let ha1 = sambung_sip::digest::ha1(sambung_sip::digest::Algorithm::Md5, "alice", "example.com", "velvet lantern 19");
+    assert_eq!(stored.ha1_md5, ha1);
+
+    assert_problem(&api.sign_up("alice", "another good secret").await, StatusCode::CONFLICT, "user_exists");
+    assert_problem(&api.sign_up("bob", "password").await, StatusCode::UNPROCESSABLE_ENTITY, "weak_password");
+    assert_problem(&api.sign_up("Bob!", "a good secret").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_username");
+    let bad_email = json!({ "username": "bob", "password": "velvet lantern 19", "email": "nope" });
+    assert_problem(&api.post(&Browser::default(), "/api/v1/signup", bad_email).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+
+    // Signing in again, out, and the session's end.
+    let again = api.sign_in("alice", "velvet lantern 19").await;
+    assert_eq!(again.status, StatusCode::OK);
+    let second = Browser::signed_in(&again);
+    let current = api.get(&second, "/api/v1/session").await;
+    assert_eq!(current.json["csrf_token"], again.json["csrf_token"]);
+    let out = api.send(&second, Method::DELETE, "/api/v1/session", None).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert!(out.headers[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert_problem(&api.get(&second, "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_eq!(api.get(&alice, "/api/v1/me").await.status, StatusCode::OK, "the other session stays");
+    assert_problem(&api.get(&Browser::default(), "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    api.close().await;
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_limited() {
+    let mut api = Api::new("signin", |c| c.web.sign_in_failures = 3).await;
+    api.sign_up("alice", "velvet lantern 19").await;
+    assert_problem(&api.sign_in("alice", "wrong one").await, StatusCode::UNAUTHORIZED, "wrong_credentials");
+    // An unknown user gets the same answer.
+    assert_problem(&api.sign_in("nobody", "wrong one").await, StatusCode::UNAUTHORIZED, "wrong_credentials");
+    assert_problem(&api.sign_in("alice", "wrong two").await, StatusCode::UNAUTHORIZED, "wrong_credentials");
+    // Three failures from this address: even the right password waits now.
+    let limited = api.sign_in("alice", "velvet lantern 19").await;
+    assert_problem(&limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(limited.headers[header::RETRY_AFTER].to_str().unwrap().parse::<u64>().unwrap() > 0);
+    // Another address may still sign in as alice (her failures are 2 of 3).
+    let elsewhere = Browser { from: Some("127.0.0.2:40000".parse().unwrap()), ..Browser::default() };
+    let body = json!({ "username": "alice", "password": "velvet lantern 19" });
+    assert_eq!(api.post(&elsewhere, "/api/v1/session", body).await.status, StatusCode::OK);
+
+    // A disabled account cannot sign in, and its sessions end.
+    let session = Browser::signed_in(&api.post(&elsewhere, "/api/v1/session", json!({ "username": "alice", "password": "velvet lantern 19" })).await);
+    api.store.set_disabled("alice", true).await.unwrap();
+    assert_problem(&api.get(&session, "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let body = json!({ "username": "alice", "password": "velvet lantern 19" });
+    assert_problem(&api.post(&elsewhere, "/api/v1/session", body).await, StatusCode::UNAUTHORIZED, "wrong_credentials");
+    api.close().await;
+}
+
+#[tokio::test]
+async fn sign_up_policies_and_limit() {
+    let mut closed = Api::new("closed", |c| c.web.signup = Signup::Closed).await;
+    assert_eq!(closed.get(&Browser::default(), "/api/v1/signup").await.json["mode"], "closed");
+    assert_problem(&closed.sign_up("alice", "velvet lantern 19").await, StatusCode::FORBIDDEN, "signup_closed");
+    assert!(closed.store.account_by_username("alice").await.unwrap().is_none());
+    closed.close().await;
+
+    let mut invite = Api::new("invite", |c| c.web.signup = Signup::Invite).await;
+    assert_problem(&invite.sign_up("alice", "velvet lantern 19").await, StatusCode::FORBIDDEN, "invitation_required");
+    let admin = invite.admin().await;
+    let made = invite.post(&admin, "/api/v1/invitations", json!({ "email": "alice@example.com" })).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    let code = made.json["code"].as_str().unwrap().to_owned();
+    assert!(made.json["link"].as_str().unwrap().contains(&format!("#/signup?invitation={code}")));
+    let body = |user: &str, code: &str| json!({ "username": user, "password": "a fine secret 42", "invitation": code });
+    let wrong = invite.post(&Browser::default(), "/api/v1/signup", body("alice", "not-a-code")).await;
+    assert_problem(&wrong, StatusCode::FORBIDDEN, "invalid_invitation");
+    let ok = invite.post(&Browser::default(), "/api/v1/signup", body("alice", &code)).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{ok:?}");
+    let reused = invite.post(&Browser::default(), "/api/v1/signup", body("bob", &code)).await;
+    assert_problem(&reused, StatusCode::FORBIDDEN, "invalid_invitation");
+    let listed = invite.get(&admin, "/api/v1/invitations").await;
+    assert_eq!(listed.json["items"][0]["used_by"], ok.json["account"]["id"]);
+    invite.close().await;
+
+    let mut open = Api::new("limit", |c| c.web.signups_per_hour = 2).await;
+    assert_eq!(open.sign_up("user1", "a fine secret 42").await.status, StatusCode::CREATED);
+    assert_eq!(open.sign_up("user2", "a fine secret 42").await.status, StatusCode::CREATED);
+    assert_problem(&open.sign_up("user3", "a fine secret 42").await, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let other = Browser { from: Some("127.0.0.3:1234".parse().unwrap()), ..Browser::default() };
+    let body = json!({ "username": "user3", "password": "a fine secret 42" });
+    assert_eq!(open.post(&other, "/api/v1/signup", body).await.status, StatusCode::CREATED);
+    open.close().await;
+}
+
+#[tokio::test]
+async fn csrf_and_expired_sessions() {
+    let mut api = Api::new("csrf", |_| {}).await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let name = json!({ "name": "script" });
+    let without = Browser { csrf: None, ..alice.clone() };
+    assert_problem(&api.post(&without, "/api/v1/me/tokens", name.clone()).await, StatusCode::FORBIDDEN, "csrf");
+    let forged = Browser { csrf: Some("guessed".into()), ..alice.clone() };
+    assert_problem(&api.post(&forged, "/api/v1/me/tokens", name.clone()).await, StatusCode::FORBIDDEN, "csrf");
+    let cross = Browser { origin: Some("https://evil.example"), ..alice.clone() };
+    assert_problem(&api.post(&cross, "/api/v1/me/tokens", name.clone()).await, StatusCode::FORBIDDEN, "csrf");
+    let body = json!({ "username": "alice", "password": "velvet lantern 19" });
+    let cross_sign_in = Browser { origin: Some("https://evil.example"), ..Browser::default() };
+    assert_problem(&api.post(&cross_sign_in, "/api/v1/session", body).await, StatusCode::FORBIDDEN, "csrf");
+    // Reading needs no token; writing with it works.
+    assert_eq!(api.get(&without, "/api/v1/me/tokens").await.status, StatusCode::OK);
+    let same = Browser { origin: Some("https://127.0.0.1:7443"), ..alice.clone() };
+    assert_eq!(api.post(&same, "/api/v1/me/tokens", name).await.status, StatusCode::CREATED);
+
+    // A session past its expiry is refused.
+    let id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
+    let now = sambung_server::web::unix_now();
+    let old = NewWebSession {
+        secret_hash: sambung_server::web::auth::hash_secret("old-secret"),
+        account_id: id,
+        csrf_token: "old-csrf".into(),
+        now: now - 100,
+        expires_at: now - 1,
+        user_agent: None,
+        source: None,
+    };
+    api.store.create_web_session(&old).await.unwrap();
+    let expired = Browser { cookie: Some("__Host-sambung-session=old-secret".into()), ..Browser::default() };
+    let answer = api.get(&expired, "/api/v1/me").await;
+    assert_problem(&answer, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(answer.json["detail"].as_str().unwrap().contains("expired"));
+    api.close().await;
+}
+
+#[tokio::test]
+async fn tokens_and_passwords() {
+    let mut api = Api::new("tokens", |_| {}).await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let mut secrets = Vec::new();
+    for i in 0..3 {
+        let made = api.post(&alice, "/api/v1/me/tokens", json!({ "name": format!("script {i}"), "expires_in_days": 30 })).await;
+        assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+        let secret = made.json["secret"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("sbg_") && secret.starts_with(made.json["token"]["prefix"].as_str().unwrap()));
+        secrets.push((made.json["token"]["id"].as_i64().unwrap(), secret));
+    }
+    let refused = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "" })).await;
+    assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    let refused = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "x", "expires_in_days": 0 })).await;
+    assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+
+    // Pages of two, newest first.
+    let first = api.get(&alice, "/api/v1/me/tokens?limit=2").await;
+    assert_eq!(first.json["items"].as_array().unwrap().len(), 2);
+    assert_eq!(first.json["items"][0]["name"], "script 2");
+    let cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
+    let second = api.get(&alice, &format!("/api/v1/me/tokens?limit=2&cursor={cursor}")).await;
+    assert_eq!(second.json["items"].as_array().unwrap().len(), 1);
+    assert!(second.json["next_cursor"].is_null());
+    assert_problem(&api.get(&alice, "/api/v1/me/tokens?limit=0").await, StatusCode::BAD_REQUEST, "invalid_query");
+    assert_problem(&api.get(&alice, "/api/v1/me/tokens?cursor=x").await, StatusCode::BAD_REQUEST, "invalid_query");
+
+    // A token works without cookie or CSRF token, until revoked.
+    let script = Browser::token(&secrets[0].1);
+    assert_eq!(api.get(&script, "/api/v1/me").await.json["username"], "alice");
+    let made = api.post(&script, "/api/v1/me/tokens", json!({ "name": "by script" })).await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let revoke = api.send(&alice, Method::DELETE, &format!("/api/v1/me/tokens/{}", secrets[0].0), None).await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+    assert_problem(&api.get(&script, "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let again = api.send(&alice, Method::DELETE, &format!("/api/v1/me/tokens/{}", secrets[0].0), None).await;
+    assert_problem(&again, StatusCode::NOT_FOUND, "not_found");
+    // Another account cannot revoke alice's tokens.
+    let bob = Browser::signed_in(&api.sign_up("bob", "velvet lantern 19").await);
+    let theirs = api.send(&bob, Method::DELETE, &format!("/api/v1/me/tokens/{}", secrets[1].0), None).await;
+    assert_problem(&theirs, StatusCode::NOT_FOUND, "not_found");
+
+    // Password change: the current password is needed, other sessions end, this one stays.
+    let other = Browser::signed_in(&api.sign_in("alice", "velvet lantern 19").await);
+    let put = |current: &str, new: &str| json!({ "current_password": current, "new_password": new });
+    let wrong = api.send(&alice, Method::PUT, "/api/v1/me/password", Some(put("not it", "a new fine secret"))).await;
+    assert_problem(&wrong, StatusCode::FORBIDDEN, "wrong_credentials");
+    let weak = api.send(&alice, Method::PUT, "/api/v1/me/password", Some(put("velvet lantern 19", "12345678"))).await;
+    assert_problem(&weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password");
+    let ok = api.send(&alice, Method::PUT, "/api/v1/me/password", Some(put("velvet lantern 19", "a new fine secret"))).await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT, "{ok:?}");
+    assert_eq!(api.get(&alice, "/api/v1/me").await.status, StatusCode::OK);
+    assert_problem(&api.get(&other, "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_problem(&api.sign_in("alice", "velvet lantern 19").await, StatusCode::UNAUTHORIZED, "wrong_credentials");
+    assert_eq!(api.sign_in("alice", "a new fine secret").await.status, StatusCode::OK);
+    let stored = api.store.account_by_username("alice").await.unwrap().unwrap();
+    let ha1 = sambung_sip::digest::ha1(sambung_sip::digest::Algorithm::Md5, "alice", "example.com", "a new fine secret");
+    assert_eq!(stored.ha1_md5, ha1, "phones use the new password too");
+    api.close().await;
+}
+
+#[tokio::test]
+async fn administration_and_directory() {
+    let mut api = Api::new("admin", |_| {}).await;
+    let admin = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    assert_problem(&api.get(&alice, "/api/v1/users").await, StatusCode::FORBIDDEN, "not_admin");
+    assert_problem(&api.post(&alice, "/api/v1/invitations", json!({})).await, StatusCode::FORBIDDEN, "not_admin");
+    let body = json!({ "username": "carol", "password": "amber meadow 73", "display_name": "Carol Danvers", "extension": "203" });
+    let made = api.post(&admin, "/api/v1/users", body.clone()).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    assert_eq!(made.json["extension"], "203");
+    assert_problem(&api.post(&admin, "/api/v1/users", body).await, StatusCode::CONFLICT, "user_exists");
+    let taken = json!({ "username": "dave", "password": "amber meadow 73", "extension": "203" });
+    assert_problem(&api.post(&admin, "/api/v1/users", taken).await, StatusCode::CONFLICT, "extension_taken");
+    for i in 0..4 {
+        let body = json!({ "username": format!("user{i}"), "password": "a fine secret 42" });
+        assert_eq!(api.post(&admin, "/api/v1/users", body).await.status, StatusCode::CREATED);
+    }
+    // Every account, three at a time.
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/users?limit=3&cursor={c}"),
+            None => "/api/v1/users?limit=3".to_owned(),
+        };
+        let page = api.get(&admin, &path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        names.extend(page.json["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()));
+        match page.json["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["alice", "carol", "root", "user0", "user1", "user2", "user3"]);
+
+    let found = api.get(&alice, "/api/v1/directory?q=danvers").await;
+    assert_eq!(found.json["items"][0]["username"], "carol");
+    assert_eq!(found.json["items"][0]["sip_uri"], "sip:carol@example.com");
+    assert!(found.json["items"][0].get("email").is_none(), "no private fields in the directory");
+    assert_eq!(api.get(&alice, "/api/v1/directory?q=203").await.json["items"][0]["username"], "carol");
+    assert_problem(&api.get(&alice, "/api/v1/directory?q=").await, StatusCode::BAD_REQUEST, "invalid_query");
+    assert_problem(&api.get(&alice, "/api/v1/directory").await, StatusCode::BAD_REQUEST, "invalid_query");
+    assert_problem(&api.get(&Browser::default(), "/api/v1/directory?q=a").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    api.close().await;
+}
+
+#[tokio::test]
+async fn problems_headers_and_openapi() {
+    let mut api = Api::new("problems", |_| {}).await;
+    assert_problem(&api.get(&Browser::default(), "/api/v1/nowhere").await, StatusCode::NOT_FOUND, "not_found");
+    let request = Request::post("/api/v1/session").header(header::HOST, "h").body(Body::from("{}")).unwrap();
+    let answer = api.router.call(request).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let broken = Request::post("/api/v1/session")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    assert_eq!(api.router.call(broken).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let missing = api.post(&Browser::default(), "/api/v1/session", json!({ "username": "x" })).await;
+    assert_problem(&missing, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+
+    // The app's page, with its security headers.
+    let page = api.router.call(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(headers[header::STRICT_TRANSPORT_SECURITY].to_str().unwrap().contains("max-age="));
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let body = axum::body::to_bytes(page.into_body(), 1 << 20).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("/app/app.js"));
+    for asset in ["/app/app.js", "/app/api.js", "/app/style.css", "/manifest.webmanifest", "/sw.js", "/app/icon.svg"] {
+        let answer = api.router.call(Request::get(asset).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{asset}");
+    }
+
+    // The OpenAPI document: 3.1, every route with its answers and the problem schema.
+    let doc = api.get(&Browser::default(), "/api/v1/openapi.json").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.json["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc.json["openapi"]);
+    assert_eq!(doc.json["servers"][0]["url"], "/api/v1");
+    let paths = doc.json["paths"].as_object().unwrap();
+    for path in ["/session", "/signup", "/me", "/me/password", "/me/tokens", "/me/tokens/{id}", "/directory", "/users", "/invitations"] {
+        assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
+    }
+    assert!(doc.json["components"]["schemas"]["Problem"].is_object());
+    assert!(doc.json["components"]["securitySchemes"]["session"].is_object());
+    assert!(doc.json["components"]["securitySchemes"]["token"].is_object());
+    api.close().await;
+}

@@ -1,0 +1,89 @@
+//! The web app in a real browser (Debian's Chromium driven by Playwright for Python, see
+//! tests/web/browser.py) against the built `sambung serve`, over HTTPS on its secure WebSocket
+//! listener; then the account made in the browser registers a SIP phone (SIPp) at once.
+//!
+//! scripts/test.sh installs Chromium and a virtual environment with Playwright and
+//! openapi-spec-validator, and names its Python in SAMBUNG_PLAYWRIGHT_PYTHON; without it the
+//! test fails and says so (never skips). Screenshots of the main pages go to
+//! `target/web-screenshots` (or SAMBUNG_SCREENSHOTS) for review.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::Server;
+use common::clients::{REALM, Sipp, User, add_user, require_tool, server_config, server_rtp_range, server_with_users};
+
+fn python() -> PathBuf {
+    let Ok(python) = std::env::var("SAMBUNG_PLAYWRIGHT_PYTHON") else {
+        panic!(
+            "SAMBUNG_PLAYWRIGHT_PYTHON is not set: it names a Python with Playwright and openapi-spec-validator \
+             (scripts/test.sh makes one)"
+        );
+    };
+    PathBuf::from(python)
+}
+
+fn screenshots() -> PathBuf {
+    std::env::var_os("SAMBUNG_SCREENSHOTS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots"),
+        PathBuf::from,
+    )
+}
+
+fn https(server: &Server) -> String {
+    format!("https://127.0.0.1:{}", server.ports.wss)
+}
+
+#[test]
+fn the_app_in_chromium() {
+    require_tool("chromium", "chromium");
+    require_tool("sipp", "sip-tester");
+    let python = python();
+    let extra = server_config(server_rtp_range());
+    let peer = User::new("bob", "amber meadow 73");
+    let open = server_with_users(&extra, &[peer]);
+    let admin = User::new("root", "amber meadow 73");
+    // Made while the server runs, as an operator would: `sambung user add root --admin`.
+    let config = open.dir.join("sambung.toml");
+    add_user(&config, &admin);
+    let out = Command::new(env!("CARGO_BIN_EXE_sambung"))
+        .args(["user", "admin", "root", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run sambung");
+    assert!(out.status.success(), "sambung user admin: {}", String::from_utf8_lossy(&out.stderr));
+    let closed = Server::start(&format!("{extra}\n[web]\nsignup = \"closed\"\n"));
+
+    let shots = screenshots();
+    let alice = User::new("alice", "amber meadow 73");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/browser.py");
+    let run = Command::new(&python)
+        .arg(&script)
+        .args(["--url", &https(&open), "--closed-url", &https(&closed)])
+        .args(["--user", alice.name, "--password", alice.password, "--peer", peer.name])
+        .args(["--admin", admin.name, "--admin-password", admin.password])
+        .arg("--shots")
+        .arg(&shots)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the browser test with SAMBUNG_PLAYWRIGHT_PYTHON");
+    assert!(
+        run.status.success(),
+        "the browser test failed ({}):\n{}\n{}\nserver log:\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+        open.log()
+    );
+
+    // The account made in the browser registers a phone at once, with the same password.
+    let port = common::port_block(2);
+    let sipp = Sipp::new("register.xml", port).to(&open).service(alice.name).auth(alice.name, alice.password).run();
+    sipp.assert_success(&format!("REGISTER of the account made in the app (realm {REALM})"), &open);
+    let ok = sipp.final_response("REGISTER").expect("a final response");
+    assert_eq!(ok.status(), Some(200), "{}", sipp.describe());
+    assert!(open.log().contains("account made by sign-up"), "the sign-up is logged");
+}
