@@ -74,6 +74,7 @@ def main():
         # 1. sign up
         page.goto(f"{url}/")
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
         page.screenshot(path=f"{a.shots}/sign-in.png")
         page.get_by_role("link", name="Sign up").click()
         expect(page.get_by_role("heading", name="Sign up")).to_be_visible()
@@ -166,6 +167,7 @@ def main():
         small = phone.new_page()
         small.goto(f"{url}/#/signup")
         expect(small.get_by_role("heading", name="Sign up")).to_be_visible()
+        expect(small.get_by_role("button", name="Sign out")).to_be_hidden()
         overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         check(overflow <= 0, f"the sign-up page is {overflow}px wider than a phone's screen")
         small.screenshot(path=f"{a.shots}/phone-sign-up.png", full_page=True)
