@@ -33,12 +33,14 @@ pub enum Event {
     },
     /// A binding went away.
     Unregistered { account_id: i64, device: String, contact: String, cause: Unregistration },
-    /// A call was placed (an INVITE passed authentication and names someone).
-    CallStarted { call: u64, call_id: String, caller: String, callee: String, at: u64 },
+    /// A call was placed (an INVITE passed authentication and names someone): by the account
+    /// `caller_id` to the account `callee_id` (`callee` is what was dialled).
+    CallStarted { call: u64, call_id: String, caller: String, callee: String, caller_id: i64, callee_id: i64, at: u64 },
     /// A device of the call's current target is ringing (the first 180/183 of each target).
-    CallRinging { call: u64, target: String },
-    /// A device or an application answered.
-    CallAnswered { call: u64, by: String, at: u64 },
+    CallRinging { call: u64, target: String, target_id: i64 },
+    /// A device or an application answered: `by` is the device (or the application), and
+    /// `account_id` the device's account (`None` for an application or an outside URI).
+    CallAnswered { call: u64, by: String, account_id: Option<i64>, at: u64 },
     /// The call is over: its record.
     CallEnded(CallRecord),
     /// A text message was stored for its recipient.

@@ -71,6 +71,9 @@ pub enum Input {
     /// Message counts of mailboxes: every mailbox at start, one when it changes. Subscribed
     /// devices are told (RFC 3842).
     Mailboxes(Vec<(i64, MailboxCounts)>),
+    /// Presence of accounts (devices, calls, do-not-disturb): every known one at start, then
+    /// each change. Devices subscribed to `presence` or `dialog` of them are told.
+    Presence(Vec<(i64, crate::presence::Presence)>),
     /// The store's answer to a [`StoreWrite`] that asked for one.
     Store(StoreReply),
     /// The media runtime's answer to a [`MediaCommand`].

@@ -41,7 +41,7 @@
 //! assert!(next.is_some_and(|at| at <= now.instant + Duration::from_secs(32)));
 //! ```
 //!
-//! The parts (`registrar`, `calls`, `messages`, `mwi`, `features`) each get only what they
+//! The parts (`registrar`, `calls`, `messages`, `subscriptions`, `features`) each get only what they
 //! need; `docs/architecture.md` has the map and the rules of who may touch what.
 #![forbid(unsafe_code)]
 
@@ -54,9 +54,10 @@ pub mod guard;
 mod io;
 pub mod media;
 mod messages;
-mod mwi;
+mod subscriptions;
 mod pbx;
 mod random;
+pub mod presence;
 pub mod registrar;
 pub mod shard;
 mod sip;
@@ -70,7 +71,7 @@ pub use guard::{GuardConfig, Watch};
 pub use io::{Inbound, Input, Now, Output, RoutingChange, StoreReply, StoreWrite, Transmit};
 pub use media::{MediaCommand, MediaEvent, SessionId};
 pub use messages::StoredMessage;
-pub use mwi::{CONTENT_TYPE as MESSAGE_SUMMARY, summary};
+pub use subscriptions::{CONTENT_TYPE as MESSAGE_SUMMARY, summary};
 pub use pbx::{Footprint, NONCE_LIFETIME_SECS, Pbx};
 pub use random::Random;
 pub use shard::{Shard, shard_of};

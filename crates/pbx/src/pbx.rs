@@ -17,7 +17,7 @@ use crate::events::{AuthFailure, Event, SettingsChange, Unregistration};
 use crate::guard::{self, Watch};
 use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite, Transmit};
 use crate::messages::Messages;
-use crate::mwi::Mwi;
+use crate::subscriptions::Subscriptions;
 use crate::random::Random;
 use crate::registrar::{Accounts, AuthOutcome, Authenticator, Binding, Challenger, Location, Registrar};
 use crate::shard::{Locked, Shard, Shared};
@@ -95,7 +95,7 @@ pub struct Pbx {
     calls: Calls,
     /// Shared by every shard ([`crate::shard`]).
     messages: Locked<Messages>,
-    mwi: Mwi,
+    subscriptions: Subscriptions,
     /// Bans, lockouts: what call control learns about abuse. Shared by every shard.
     watch: Locked<Watch>,
     shard: Shard,
@@ -141,7 +141,7 @@ impl Pbx {
             local: LocalDomains::from_config(&config),
             sip: Sip::new(&config),
             registrar,
-            mwi: Mwi::new(config.access_number.clone()),
+            subscriptions: Subscriptions::new(config.access_number.clone()),
             watch: commons.watch,
             config,
             random,
@@ -211,7 +211,13 @@ impl Pbx {
             Input::Mailboxes(counts) => {
                 for (account_id, counts) in counts {
                     let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-                    self.mwi.mailbox_changed(&mut ctx, account_id, counts);
+                    self.subscriptions.mailbox_changed(&mut ctx, account_id, counts);
+                }
+            }
+            Input::Presence(changes) => {
+                for (account_id, presence) in changes {
+                    let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                    self.subscriptions.presence_changed(&mut ctx, account_id, presence);
                 }
             }
             Input::Store(reply) => {
@@ -260,7 +266,7 @@ impl Pbx {
             self.sip.transactions.poll_timeout(),
             expiry,
             self.calls.next_deadline(),
-            self.mwi.next_expiry(),
+            self.subscriptions.next_expiry(),
             self.watch.lock().next_deadline(),
         ]
         .into_iter()
@@ -293,7 +299,7 @@ impl Pbx {
         self.expire_bindings(now);
         self.with_calls(now, |calls, ctx, env| calls.on_timeout(ctx, env));
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-        self.mwi.expire(&mut ctx);
+        self.subscriptions.expire(&mut ctx);
         self.watch.lock().on_timeout(&mut self.out, now);
     }
 
@@ -402,7 +408,7 @@ impl Pbx {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
                 self.messages.lock().on_response(&mut ctx, key, response.status)
             }
-            Owner::Notify => self.mwi.on_response(&mut self.sip, key, response.status),
+            Owner::Notify => self.subscriptions.on_response(&mut self.sip, key, response.status),
             Owner::Call(id, purpose) => {
                 self.with_calls(now, |calls, ctx, env| calls.on_response(ctx, env, id, purpose, key, response));
             }
@@ -422,7 +428,7 @@ impl Pbx {
                 }
                 Some((dialog, DialogOwner::Subscription)) => {
                     let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-                    return self.mwi.on_request(&mut ctx, &dialog, key, &request);
+                    return self.subscriptions.on_request(&mut ctx, &dialog, key, &request);
                 }
                 None => {}
             }
@@ -470,7 +476,7 @@ impl Pbx {
             }
             _ => {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-                self.mwi.on_subscribe(&mut ctx, &self.accounts, &account, key, &request, from);
+                self.subscriptions.on_subscribe(&mut ctx, &self.accounts, &account, key, &request, from);
             }
         }
     }

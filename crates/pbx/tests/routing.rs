@@ -286,7 +286,7 @@ fn message_waiting_notifies_at_once_on_change_and_at_the_end() {
 }
 
 #[test]
-fn message_waiting_is_only_for_ones_own_mailbox_and_only_that_package() {
+fn message_waiting_is_only_for_ones_own_mailbox_and_unknown_packages_are_refused() {
     let mut rig = rig(routing(|_| {}), routing(|_| {}), routing(|_| {}));
     let out = subscribe(&mut rig, 30, 1, None);
     assert_eq!(response(&out, BOB, 423).headers.get(HeaderName::MinExpires).map(|v| v.to_string()), Some("60".into()));
@@ -307,8 +307,9 @@ fn message_waiting_is_only_for_ones_own_mailbox_and_only_that_package() {
     response(&out, BOB, 403);
     let creds = digest::respond(&c, "SUBSCRIBE", &format!("sip:alice@{REALM}"), "bob", "bob-secret-1", "cafe04", 2);
     let other_package = presence(&format!("Proxy-Authorization: {creds}\r\n"))
-        .replace("message-summary", "presence")
-        .replace("mwi-", "pres-");
+        .replace("message-summary", "conference")
+        .replace("mwi-", "conf-");
     let out = rig.feed(BOB, &other_package.replace("z9hG4bKp", "z9hG4bKq"));
-    response(&out, BOB, 489);
+    let refused = response(&out, BOB, 489);
+    assert_eq!(refused.headers.get(HeaderName::AllowEvents).map(|v| v.to_string()).as_deref(), Some("message-summary, presence, dialog"));
 }

@@ -67,6 +67,8 @@ pub(crate) struct Fork {
     pub invite: Request,
     /// For the call record: the device's contact, or the outside URI.
     pub device: String,
+    /// The account whose device this is; `None` for an outside URI.
+    pub account: Option<i64>,
     /// The final status, once there is one (408 for a timeout).
     pub status: Option<u16>,
 }

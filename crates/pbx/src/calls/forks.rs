@@ -38,7 +38,11 @@ impl Call {
         if status < 200 {
             let alerted = !std::mem::replace(&mut ringing.alerting, true);
             if alerted {
-                ctx.out.event(Event::CallRinging { call: self.id, target: self.target.username.clone() });
+                ctx.out.event(Event::CallRinging {
+                    call: self.id,
+                    target: self.target.username.clone(),
+                    target_id: self.target.id,
+                });
             }
             self.prack_if_reliable(ctx, fork, &response);
             // Early media (RFC 3960): the 18x's description is anchored like the 2xx's.
@@ -166,6 +170,7 @@ impl Call {
         ctx.out.event(Event::CallAnswered {
             call: self.id,
             by: self.forks[fork].device.clone(),
+            account_id: self.forks[fork].account,
             at: ctx.now.unix_secs,
         });
         self.state = State::Answered(Box::new(Answered {

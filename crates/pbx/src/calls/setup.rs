@@ -106,6 +106,8 @@ impl Call {
             call_id: call.a.invite.call_id().unwrap_or_default().to_owned(),
             caller: caller.username.clone(),
             callee: call.dialled.clone().unwrap_or_else(|| callee.username.clone()),
+            caller_id: caller.id,
+            callee_id: callee.id,
             at: ctx.now.unix_secs,
         });
         // The caller's early dialog: PRACK, or a BYE before the answer, finds the call here.
@@ -255,7 +257,7 @@ impl Call {
                 refused_media = true;
                 continue;
             };
-            if self.send_fork(ctx, env, &binding.uri, &peer, body, binding.uri.to_string()) {
+            if self.send_fork(ctx, env, &binding.uri, &peer, body, binding.uri.to_string(), Some(target.id)) {
                 sent += 1;
             }
         }
@@ -294,6 +296,7 @@ impl Call {
         peer: &Peer,
         body: Option<Bytes>,
         device: String,
+        account: Option<i64>,
     ) -> bool {
         let invite = self.b_invite(ctx, env, uri, peer, body);
         let owner = Owner::Call(self.id, Purpose::Fork(self.forks.len()));
@@ -301,7 +304,7 @@ impl Call {
             Ok(key) => {
                 // The transaction layer added our Via: the fork keeps the request as sent.
                 let invite = ctx.sip.transactions.request(key).cloned().unwrap_or(invite);
-                self.forks.push(Fork { key, peer: peer.clone(), invite, device, status: None });
+                self.forks.push(Fork { key, peer: peer.clone(), invite, device, account, status: None });
                 true
             }
             Err(error) => {
@@ -389,7 +392,7 @@ impl Call {
             alerting: false,
         });
         let sent = match self.b_body(ctx, peer, uri) {
-            Some(body) => self.send_fork(ctx, env, uri, peer, body, uri.to_string()),
+            Some(body) => self.send_fork(ctx, env, uri, peer, body, uri.to_string(), None),
             None => false,
         };
         if !sent {

@@ -75,6 +75,8 @@ pub struct World {
     apps: std::collections::BTreeMap<u64, AppCall>,
     factory: Option<AppFactory>,
     events: Vec<(Duration, Event)>,
+    /// Presence from the events, as the server's presence service keeps it.
+    presence: sambung_pbx::presence::Board,
     seed: u64,
     undeliverable: u64,
     out: Vec<(SocketAddr, SocketAddr, Bytes)>,
@@ -141,6 +143,7 @@ impl World {
             apps: std::collections::BTreeMap::new(),
             factory: None,
             events: Vec::new(),
+            presence: sambung_pbx::presence::Board::new(),
             seed,
             undeliverable: 0,
             out: Vec::new(),
@@ -316,6 +319,14 @@ impl World {
     /// Queues an input for the shard the server's driver would give it to.
     fn queue(&mut self, input: Input) {
         let count = self.pbx.len();
+        let changes = match &input {
+            Input::Accounts(accounts) => self.presence.set_accounts(accounts),
+            Input::Bindings(bindings) => self.presence.set_bindings(bindings),
+            _ => Vec::new(),
+        };
+        if !changes.is_empty() {
+            self.pending.push_back((None, Input::Presence(changes)));
+        }
         let shard = match &input {
             Input::Message(inbound) | Input::FramingError(inbound, _) => {
                 Some(sambung_pbx::shard_of(&inbound.bytes, count))
@@ -325,7 +336,7 @@ impl World {
             // shared by the shards: given once
             Input::Store(_) | Input::Bindings(_) | Input::Guard { .. } => Some(0),
             Input::Timeout => unreachable!("timeouts are given to the shard whose timer is due"),
-            Input::Disconnected { .. } | Input::Accounts(_) | Input::Mailboxes(_) => None,
+            Input::Disconnected { .. } | Input::Accounts(_) | Input::Mailboxes(_) | Input::Presence(_) => None,
         };
         self.pending.push_back((shard, input));
     }
@@ -521,7 +532,13 @@ impl World {
                             self.queue(Input::Store(reply));
                         }
                     }
-                    Output::Event(event) => self.events.push((self.clock.elapsed(), event)),
+                    Output::Event(event) => {
+                        let changes = self.presence.apply(&event);
+                        if !changes.is_empty() {
+                            self.pending.push_back((None, Input::Presence(changes)));
+                        }
+                        self.events.push((self.clock.elapsed(), event));
+                    }
                     Output::Timeout(at) => {
                         self.pbx_deadline[shard] = at;
                         break;

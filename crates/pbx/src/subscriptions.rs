@@ -1,5 +1,6 @@
-//! Message waiting (RFC 3842 over RFC 6665): devices subscribe to their account's
-//! `message-summary` and get a NOTIFY with the mailbox counts at once, whenever they change, and
+//! Subscriptions (RFC 6665) of devices: to their own account's `message-summary` (message
+//! waiting, RFC 3842), and to any local account's `presence` (RFC 3856, PIDF) and `dialog`
+//! (RFC 4235, busy lamps). Each gets a NOTIFY at once, whenever what it watches changes, and
 //! when the subscription ends.
 
 use std::collections::{BTreeSet, HashMap};
@@ -13,24 +14,67 @@ use tracing::debug;
 use crate::apps::MailboxCounts;
 use crate::features::OWN_MAILBOX;
 use crate::pbx::Ctx;
+use crate::presence::{Presence, dialog_info, pidf};
 use crate::registrar::{Account, Accounts};
 use crate::sip::{DialogKey, DialogOwner, Owner, Sip, host_of, insert};
 
-/// The event package served.
+/// The message-waiting event package.
 pub const EVENT: &str = "message-summary";
 /// Its body type (RFC 3842 §5).
 pub const CONTENT_TYPE: &str = "application/simple-message-summary";
+/// The event packages served, for `Allow-Events`.
+const ALLOW_EVENTS: &str = "message-summary, presence, dialog";
+
+/// An event package served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Package {
+    MessageSummary,
+    Presence,
+    Dialog,
+}
+
+impl Package {
+    fn named(name: &str) -> Option<Package> {
+        match name {
+            EVENT => Some(Package::MessageSummary),
+            "presence" => Some(Package::Presence),
+            "dialog" => Some(Package::Dialog),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Package::MessageSummary => EVENT,
+            Package::Presence => "presence",
+            Package::Dialog => "dialog",
+        }
+    }
+
+    /// The body type of its NOTIFYs.
+    fn content_type(self) -> &'static str {
+        match self {
+            Package::MessageSummary => CONTENT_TYPE,
+            Package::Presence => "application/pidf+xml",
+            Package::Dialog => "application/dialog-info+xml",
+        }
+    }
+}
 /// Subscription lengths granted, in seconds.
 const MIN_EXPIRES: u32 = 60;
 const MAX_EXPIRES: u32 = 3600;
 const DEFAULT_EXPIRES: u32 = 3600;
 
-/// One device's subscription to its account's mailbox.
+/// One device's subscription.
 #[derive(Debug)]
 struct Subscription {
+    package: Package,
+    /// The account watched (the subscriber's own, for message-summary).
     account_id: i64,
-    /// The account's address, for `Message-Account`.
+    /// The watched account's address: `Message-Account`, or the documents' `entity`.
     aor: String,
+    /// The dialog-info document's version: 0 for the first NOTIFY, one more each time.
+    version: u32,
     dialog: Dialog,
     peer: Peer,
     expires_at: Instant,
@@ -39,10 +83,10 @@ struct Subscription {
     event: SipStr,
 }
 
-/// Message waiting: every subscription by dialog, our NOTIFY transactions, and the counts of
-/// every mailbox.
+/// Every subscription by dialog, our NOTIFY transactions, and what they watch: the counts of
+/// every mailbox and the presence of every account.
 #[derive(Debug, Default)]
-pub(crate) struct Mwi {
+pub(crate) struct Subscriptions {
     /// `[voicemail] access_number`: some phones subscribe to the voicemail number.
     access_number: String,
     subscriptions: HashMap<DialogKey, Subscription>,
@@ -50,6 +94,7 @@ pub(crate) struct Mwi {
     expiries: BTreeSet<(Instant, DialogKey)>,
     notifies: HashMap<TxKey, DialogKey>,
     mailboxes: HashMap<i64, MailboxCounts>,
+    presence: HashMap<i64, Presence>,
 }
 
 /// The `message-summary` body (RFC 3842 §5.2): waiting or not, the account, new/old counts.
@@ -72,9 +117,9 @@ fn expires_of(request: &Request) -> Option<u32> {
     request.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok())
 }
 
-impl Mwi {
-    pub(crate) fn new(access_number: String) -> Mwi {
-        Mwi { access_number, ..Mwi::default() }
+impl Subscriptions {
+    pub(crate) fn new(access_number: String) -> Subscriptions {
+        Subscriptions { access_number, ..Subscriptions::default() }
     }
 
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
@@ -106,11 +151,32 @@ impl Mwi {
     /// A mailbox's counts changed (or are known at start): subscribed devices are told.
     pub(crate) fn mailbox_changed(&mut self, ctx: &mut Ctx<'_>, account_id: i64, counts: MailboxCounts) {
         self.mailboxes.insert(account_id, counts);
-        self.notify_account(ctx, account_id);
+        self.notify_account(ctx, Package::MessageSummary, account_id);
     }
 
-    /// SUBSCRIBE outside a dialog from an authenticated `account` (RFC 6665 §4.2): only
-    /// `message-summary`, only to one's own mailbox.
+    /// An account's presence changed (or is known at start): its watchers are told.
+    pub(crate) fn presence_changed(&mut self, ctx: &mut Ctx<'_>, account_id: i64, presence: Presence) {
+        if self.presence.get(&account_id) == Some(&presence) {
+            return;
+        }
+        let dialogs_changed = self.presence.get(&account_id).is_none_or(|old| old.calls != presence.calls);
+        let status_changed = self.presence.get(&account_id).is_none_or(|old| old.status() != presence.status()
+            || (old.devices > 0) != (presence.devices > 0));
+        if presence == Presence::default() {
+            self.presence.remove(&account_id);
+        } else {
+            self.presence.insert(account_id, presence);
+        }
+        if status_changed {
+            self.notify_account(ctx, Package::Presence, account_id);
+        }
+        if dialogs_changed {
+            self.notify_account(ctx, Package::Dialog, account_id);
+        }
+    }
+
+    /// SUBSCRIBE outside a dialog from an authenticated `account` (RFC 6665 §4.2):
+    /// `message-summary` to one's own mailbox; `presence` and `dialog` to any local account.
     pub(crate) fn on_subscribe(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -120,28 +186,43 @@ impl Mwi {
         request: &Request,
         from: Peer,
     ) {
-        if event_package(request).as_deref() != Some(EVENT) {
+        let Some(package) = event_package(request).as_deref().and_then(Package::named) else {
             let mut response = request.reply(489, "Bad Event");
-            insert(&mut response, HeaderName::AllowEvents, SipStr::from_static(EVENT));
+            insert(&mut response, HeaderName::AllowEvents, SipStr::from_static(ALLOW_EVENTS));
             return ctx.respond(key, response);
-        }
+        };
+        let content_type = package.content_type();
         let accepts = request.headers.get_all(HeaderName::Accept).collect::<Vec<_>>();
-        if !accepts.is_empty() && !accepts.iter().any(|a| a.to_ascii_lowercase().contains(CONTENT_TYPE)) {
+        if !accepts.is_empty() && !accepts.iter().any(|a| a.to_ascii_lowercase().contains(content_type)) {
             let mut response = request.reply(406, "Not Acceptable");
-            insert(&mut response, HeaderName::Accept, SipStr::from_static(CONTENT_TYPE));
+            insert(&mut response, HeaderName::Accept, SipStr::from_static(content_type));
             return ctx.respond(key, response);
         }
-        // One's own address, or the voicemail number (some phones subscribe to that).
-        let own = match &request.uri {
-            Uri::Sip(uri) => uri.user_unescaped().and_then(|u| {
-                let voicemail = u == OWN_MAILBOX || (!self.access_number.is_empty() && u == self.access_number);
-                if voicemail { Some(account.id) } else { accounts.by_user_part(&u).map(|a| a.id) }
-            }),
+        let user = match &request.uri {
+            Uri::Sip(uri) => uri.user_unescaped(),
             Uri::Other { .. } => None,
         };
-        if own != Some(account.id) {
-            return ctx.respond(key, request.reply(403, "Forbidden"));
-        }
+        let watched = match package {
+            // One's own address, or the voicemail number (some phones subscribe to that).
+            Package::MessageSummary => {
+                let own = user.and_then(|u| {
+                    let voicemail = u == OWN_MAILBOX || (!self.access_number.is_empty() && u == self.access_number);
+                    if voicemail { Some(account.id) } else { accounts.by_user_part(&u).map(|a| a.id) }
+                });
+                if own != Some(account.id) {
+                    return ctx.respond(key, request.reply(403, "Forbidden"));
+                }
+                account.clone()
+            }
+            // Any local account, by username or extension, seen by every account of the server
+            // (as its people search shows them).
+            Package::Presence | Package::Dialog => {
+                match user.and_then(|u| accounts.by_user_part(&u)).filter(|a| !a.disabled) {
+                    Some(watched) => Account::clone(&watched),
+                    None => return ctx.respond(key, request.reply(404, "Not Found")),
+                }
+            }
+        };
         let expires = match expires_of(request).unwrap_or(DEFAULT_EXPIRES) {
             0 => 0,
             e if e < MIN_EXPIRES => {
@@ -160,17 +241,19 @@ impl Mwi {
         };
         dialog.set_local_contact(Some(contact));
         ctx.respond(key, response);
-        let aor = format!("sip:{}@{}", account.username, host_of(&request.uri));
+        let aor = format!("sip:{}@{}", watched.username, host_of(&request.uri));
         let id = dialog.id().clone();
         let dialog_key = (id.call_id.clone(), id.local_tag.clone());
-        debug!(account = account.username, expires, "message-summary subscription");
+        debug!(account = account.username, watched = watched.username, expires, package = package.name(), "subscription");
         let subscription = Subscription {
-            account_id: account.id,
+            package,
+            account_id: watched.id,
             aor,
+            version: 0,
             dialog,
             peer: from,
             expires_at: ctx.now.instant + Duration::from_secs(u64::from(expires)),
-            event: request.headers.get(HeaderName::Event).cloned().unwrap_or(SipStr::from_static(EVENT)),
+            event: request.headers.get(HeaderName::Event).cloned().unwrap_or(SipStr::from_static(package.name())),
         };
         self.insert(dialog_key.clone(), subscription);
         ctx.sip.add_dialog(dialog_key.clone(), DialogOwner::Subscription);
@@ -203,10 +286,14 @@ impl Mwi {
         self.send_notify(ctx, dialog_key, expires == 0);
     }
 
-    /// Tells every device subscribed to `account_id`'s mailbox its counts.
-    fn notify_account(&mut self, ctx: &mut Ctx<'_>, account_id: i64) {
-        let keys: Vec<DialogKey> =
-            self.subscriptions.iter().filter(|(_, s)| s.account_id == account_id).map(|(k, _)| k.clone()).collect();
+    /// Tells every device subscribed to `package` of `account_id` the news.
+    fn notify_account(&mut self, ctx: &mut Ctx<'_>, package: Package, account_id: i64) {
+        let keys: Vec<DialogKey> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.account_id == account_id && s.package == package)
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in keys {
             self.send_notify(ctx, &key, false);
         }
@@ -222,16 +309,28 @@ impl Mwi {
         }
     }
 
-    /// A NOTIFY with the counts on subscription `key`; `last` ends the subscription.
+    /// A NOTIFY with the watched state on subscription `key`; `last` ends the subscription.
     fn send_notify(&mut self, ctx: &mut Ctx<'_>, key: &DialogKey, last: bool) {
         let Some(subscription) = self.subscriptions.get_mut(key) else { return };
-        let counts = self.mailboxes.get(&subscription.account_id).copied().unwrap_or_default();
+        let none = Presence::default();
+        let presence = self.presence.get(&subscription.account_id).unwrap_or(&none);
+        let body = match subscription.package {
+            Package::MessageSummary => {
+                summary(&subscription.aor, self.mailboxes.get(&subscription.account_id).copied().unwrap_or_default())
+            }
+            Package::Presence => pidf(&subscription.aor, presence),
+            Package::Dialog => {
+                let version = subscription.version;
+                subscription.version += 1;
+                dialog_info(&subscription.aor, version, presence)
+            }
+        };
         let mut notify = subscription.dialog.create_request(Method::Notify);
         let left = subscription.expires_at.saturating_duration_since(ctx.now.instant).as_secs();
         let state = if last { "terminated;reason=timeout".to_owned() } else { format!("active;expires={left}") };
         notify.headers.push(HeaderName::Event, subscription.event.clone());
         notify.headers.push(HeaderName::SubscriptionState, SipStr::from(state));
-        notify.set_body(CONTENT_TYPE, bytes::Bytes::from(summary(&subscription.aor, counts)));
+        notify.set_body(subscription.package.content_type(), bytes::Bytes::from(body));
         let peer = subscription.peer.clone();
         if last {
             self.remove(key);
@@ -253,7 +352,7 @@ impl Mwi {
         }
         let Some(dialog_key) = self.notifies.remove(&key) else { return };
         if matches!(status, 408 | 481 | 503) || status >= 600 {
-            debug!(status, "message-summary subscription ended by the device");
+            debug!(status, "subscription ended by the device");
             self.remove(&dialog_key);
             sip.dialogs.remove(&dialog_key);
         }
