@@ -17,6 +17,7 @@ pub mod logging;
 pub mod mail;
 pub mod media;
 pub mod persist;
+pub mod presence;
 pub mod runtime;
 pub mod shutdown;
 pub mod transport;

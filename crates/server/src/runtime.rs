@@ -173,6 +173,9 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     // The domain events: the call records subscribe before anything is published.
     let mut bus = EventBus::new();
     let records = tokio::spawn(crate::events::run_call_records(store.clone(), bus.subscribe()));
+    let hub = crate::presence::Hub::new();
+    hub.load(&bindings, &accounts);
+    let presence = tokio::spawn(crate::presence::run(hub.clone(), store.clone(), bus.subscribe(), events_tx.downgrade()));
     let publisher = bus.publisher();
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
@@ -213,7 +216,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             // shared by the shards: given once
             driver.set_guard_lists(&mut pbx, guard.clone(), now, false);
         }
-        let mut inputs = vec![Input::Accounts(accounts.clone()), Input::Mailboxes(mailboxes.clone())];
+        let mut inputs =
+            vec![Input::Accounts(accounts.clone()), Input::Mailboxes(mailboxes.clone()), Input::Presence(hub.all())];
         inputs.extend(bindings.take().map(Input::Bindings));
         for input in inputs {
             pbx.handle_input(input, now);
@@ -242,7 +246,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let sip_router = ws::router(ctx.clone());
     let plain_routes = ws::Routes { sip: sip_router.clone(), web: None };
     // The web app and its API are served over HTTPS only: the secure WebSocket listeners.
-    let web = config.web.enabled.then(|| crate::web::router(crate::web::WebState::new(store.clone(), &config)));
+    let web = config.web.enabled.then(|| crate::web::router(crate::web::WebState::new(store.clone(), &config, hub.clone())));
     let secure_routes = ws::Routes { sip: sip_router, web };
     let web_purge = tokio::spawn(crate::web::purge(store.clone()));
     for (transport, listener) in listeners.stream {
@@ -291,6 +295,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     // the call records end once the applications' publishers are gone too.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, records).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, presence).await;
     store.close().await;
     info!("stopped");
     Ok(())
@@ -502,6 +507,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Store(reply) => Input::Store(reply),
                         Event::AppEnded { call, end } => Input::AppEnded { call, end },
                         Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
+                        Event::Presence(changes) => Input::Presence(changes),
                         Event::Flooded => {
                             driver.drain_gate(now);
                             continue;

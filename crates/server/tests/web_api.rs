@@ -17,6 +17,7 @@ use tower_service::Service as _;
 struct Api {
     router: Router,
     store: Store,
+    hub: sambung_server::presence::Hub,
     dir: std::path::PathBuf,
 }
 
@@ -71,8 +72,9 @@ impl Api {
         let store = Store::open(&format!("sqlite://{}", dir.join("sambung.db").display())).await.unwrap();
         let mut config = Config { domains: vec!["example.com".into()], ..Config::default() };
         edit(&mut config);
-        let router = router(WebState::new(store.clone(), &config));
-        Api { router, store, dir }
+        let hub = sambung_server::presence::Hub::new();
+        let router = router(WebState::new(store.clone(), &config, hub.clone()));
+        Api { router, store, hub, dir }
     }
 
     async fn send(&mut self, who: &Browser, method: Method, path: &str, body: Option<Value>) -> Answer {
@@ -440,11 +442,75 @@ async fn problems_headers_and_openapi() {
     assert!(doc.json["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc.json["openapi"]);
     assert_eq!(doc.json["servers"][0]["url"], "/api/v1");
     let paths = doc.json["paths"].as_object().unwrap();
-    for path in ["/session", "/signup", "/me", "/me/password", "/me/tokens", "/me/tokens/{id}", "/directory", "/users", "/invitations"] {
+    for path in [
+        "/session",
+        "/signup",
+        "/me",
+        "/me/password",
+        "/me/tokens",
+        "/me/tokens/{id}",
+        "/me/contacts",
+        "/me/contacts/{username}",
+        "/events",
+        "/directory",
+        "/users",
+        "/invitations",
+    ] {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
     }
     assert!(doc.json["components"]["schemas"]["Problem"].is_object());
     assert!(doc.json["components"]["securitySchemes"]["session"].is_object());
     assert!(doc.json["components"]["securitySchemes"]["token"].is_object());
+    api.close().await;
+}
+
+#[tokio::test]
+async fn contacts_with_presence() {
+    let mut api = Api::new("contacts", |_| {}).await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = api.sign_up("bob", "velvet lantern 19").await.json["account"]["id"].as_i64().unwrap();
+    api.sign_up("carol", "velvet lantern 19").await;
+    let mut notices = api.hub.subscribe();
+
+    let put = |nickname: &str| Some(json!({ "nickname": nickname }));
+    let added = api.send(&alice, Method::PUT, "/api/v1/me/contacts/bob", put("Bobby")).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{added:?}");
+    assert_eq!(added.json["presence"]["status"], "offline");
+    let renamed = api.send(&alice, Method::PUT, "/api/v1/me/contacts/bob", put("Robert")).await;
+    assert_eq!((renamed.status, renamed.json["nickname"].as_str()), (StatusCode::OK, Some("Robert")));
+    assert_eq!(api.send(&alice, Method::PUT, "/api/v1/me/contacts/carol", Some(json!({}))).await.status, StatusCode::CREATED);
+    let missing = api.send(&alice, Method::PUT, "/api/v1/me/contacts/nobody", Some(json!({}))).await;
+    assert_problem(&missing, StatusCode::NOT_FOUND, "not_found");
+    let myself = api.send(&alice, Method::PUT, "/api/v1/me/contacts/alice", Some(json!({}))).await;
+    assert_problem(&myself, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    // Each change of the list is announced to the person's live connections.
+    assert!(matches!(notices.try_recv(), Ok(sambung_server::presence::Notice::ContactsChanged { .. })));
+
+    // bob's phone registers: his presence in alice's list follows.
+    let registered = sambung_pbx::Event::Registered {
+        account_id: bob,
+        username: "bob".into(),
+        device: "bob-desk".into(),
+        contact: "sip:bob@127.0.0.1:5070".into(),
+        transport: sambung_sip::Transport::Udp,
+        source: "127.0.0.1:5070".parse().unwrap(),
+        expires_at: 0,
+        user_agent: None,
+    };
+    api.hub.apply(&registered);
+    let list = api.get(&alice, "/api/v1/me/contacts").await;
+    assert_eq!(list.json["items"][0]["username"], "bob");
+    assert_eq!(list.json["items"][0]["nickname"], "Robert");
+    assert_eq!(list.json["items"][0]["presence"]["status"], "available");
+    assert_eq!(list.json["items"][0]["presence"]["devices"], 1);
+    assert_eq!(list.json["items"][1]["presence"]["status"], "offline");
+    let page = api.get(&alice, "/api/v1/me/contacts?limit=1").await;
+    assert_eq!(page.json["next_cursor"], "bob");
+
+    let gone = api.send(&alice, Method::DELETE, "/api/v1/me/contacts/carol", None).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let again = api.send(&alice, Method::DELETE, "/api/v1/me/contacts/carol", None).await;
+    assert_problem(&again, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(api.get(&alice, "/api/v1/me/contacts").await.json["items"].as_array().unwrap().len(), 1);
     api.close().await;
 }

@@ -1,6 +1,8 @@
 //! The web app in a real browser (Debian's Chromium driven by Playwright for Python, see
 //! tests/web/browser.py) against the built `sambung serve`, over HTTPS on its secure WebSocket
-//! listener; then the account made in the browser registers a SIP phone (SIPp) at once.
+//! listener. While the page shows bob as a contact, his baresip registers and quits, when the
+//! script asks for it (a file in a directory both watch), and the page must follow live. Then
+//! the account made in the browser registers a SIP phone (SIPp) at once.
 //!
 //! scripts/test.sh installs Chromium and a virtual environment with Playwright and
 //! openapi-spec-validator, and names its Python in SAMBUNG_PLAYWRIGHT_PYTHON; without it the
@@ -11,9 +13,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::Server;
-use common::clients::{REALM, Sipp, User, add_user, require_tool, server_config, server_rtp_range, server_with_users};
+use common::clients::{
+    BaresipConfig, REALM, Sipp, User, add_user, quit, require_tool, server_config, server_rtp_range,
+    server_with_users, silence_wav, start_registered,
+};
 
 fn python() -> PathBuf {
     let Ok(python) = std::env::var("SAMBUNG_PLAYWRIGHT_PYTHON") else {
@@ -42,7 +48,7 @@ fn the_app_in_chromium() {
     require_tool("sipp", "sip-tester");
     let python = python();
     let extra = server_config(server_rtp_range());
-    let peer = User::new("bob", "amber meadow 73");
+    let peer = User::new("bob", "meadow-amber-73");
     let open = server_with_users(&extra, &[peer]);
     let admin = User::new("root", "amber meadow 73");
     // Made while the server runs, as an operator would: `sambung user add root --admin`.
@@ -58,18 +64,41 @@ fn the_app_in_chromium() {
     let closed = Server::start(&format!("{extra}\n[web]\nsignup = \"closed\"\n"));
 
     let shots = screenshots();
+    let sync = common::temp_dir("web-sync");
     let alice = User::new("alice", "amber meadow 73");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/browser.py");
-    let run = Command::new(&python)
+    let child = Command::new(&python)
         .arg(&script)
         .args(["--url", &https(&open), "--closed-url", &https(&closed)])
         .args(["--user", alice.name, "--password", alice.password, "--peer", peer.name])
         .args(["--admin", admin.name, "--admin-password", admin.password])
         .arg("--shots")
         .arg(&shots)
+        .arg("--sync")
+        .arg(&sync)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run the browser test with SAMBUNG_PLAYWRIGHT_PYTHON");
+
+    // bob's phone comes and goes when the page is ready to watch it.
+    let audio = silence_wav(&sync, 1.0);
+    let phone_dir = sync.join("bob-phone");
+    let wait_for = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !sync.join(name).exists() {
+            assert!(Instant::now() < deadline, "the browser script never asked for {name}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("want-online");
+    let mut phone = start_registered(&phone_dir, BaresipConfig::new(peer.name, peer.password, &open, &audio), &open);
+    std::fs::write(sync.join("online"), b"").unwrap();
+    wait_for("want-offline");
+    quit(&mut phone);
+    std::fs::write(sync.join("offline"), b"").unwrap();
+    let run = child.wait_with_output().expect("the browser script");
     assert!(
         run.status.success(),
         "the browser test failed ({}):\n{}\n{}\nserver log:\n{}",
@@ -86,4 +115,5 @@ fn the_app_in_chromium() {
     let ok = sipp.final_response("REGISTER").expect("a final response");
     assert_eq!(ok.status(), Some(200), "{}", sipp.describe());
     assert!(open.log().contains("account made by sign-up"), "the sign-up is logged");
+    let _ = std::fs::remove_dir_all(&sync);
 }

@@ -376,3 +376,125 @@ impl Store {
             .await)?)
     }
 }
+
+/// One of a person's contacts: the account, and the nickname given to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    pub account: Account,
+    pub nickname: Option<String>,
+    pub created_at: i64,
+}
+
+/// Longest contact nickname, in characters.
+pub const MAX_NICKNAME_CHARS: usize = 64;
+
+impl Store {
+    /// Adds `contact_id` to `account_id`'s contacts, or changes its nickname. True when it was
+    /// new. An account cannot add itself; [`StoreError::UnknownAccount`] for no such account.
+    pub async fn put_contact(
+        &self,
+        account_id: i64,
+        contact_id: i64,
+        nickname: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let nickname = nickname.map(str::trim).filter(|n| !n.is_empty());
+        if nickname.is_some_and(|n| n.chars().count() > MAX_NICKNAME_CHARS || n.chars().any(char::is_control)) {
+            return Err(StoreError::Invalid { field: "nickname", reason: "use up to 64 characters without control characters" });
+        }
+        if account_id == contact_id {
+            return Err(StoreError::Invalid { field: "contact", reason: "one's own account is not a contact" });
+        }
+        let updated = on_pool!(self, |pool| sqlx::query(
+            "UPDATE contacts SET nickname = $3 WHERE account_id = $1 AND contact_id = $2"
+        )
+        .bind(account_id)
+        .bind(contact_id)
+        .bind(nickname)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if updated > 0 {
+            return Ok(false);
+        }
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO contacts (account_id, contact_id, nickname, created_at) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(account_id)
+        .bind(contact_id)
+        .bind(nickname)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| match StoreError::from(e) {
+            e if e.is_foreign_key_violation() => StoreError::UnknownAccount(contact_id),
+            e => e,
+        })?;
+        Ok(true)
+    }
+
+    /// Removes a contact; true when it was there.
+    pub async fn delete_contact(&self, account_id: i64, contact_id: i64) -> Result<bool, StoreError> {
+        let done = on_pool!(self, |pool| sqlx::query("DELETE FROM contacts WHERE account_id = $1 AND contact_id = $2")
+            .bind(account_id)
+            .bind(contact_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// `account_id`'s contacts ordered by username, after the username `after`, up to `limit`.
+    pub async fn contacts(&self, account_id: i64, after: Option<&str>, limit: u32) -> Result<Vec<Contact>, StoreError> {
+        let columns = ACCOUNT_COLUMNS
+            .split(", ")
+            .map(|c| if c.starts_with('(') { c.replace("role", "a.role") } else { format!("a.{}", c.trim()) })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {columns}, c.nickname AS nickname, c.created_at AS added_at FROM contacts c \
+             JOIN accounts a ON a.id = c.contact_id WHERE c.account_id = $1 AND a.username > $2 \
+             ORDER BY a.username LIMIT $3"
+        ));
+        let rows: Vec<ContactRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(account_id)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(|r| Contact { account: r.account, nickname: r.nickname, created_at: r.added_at }).collect())
+    }
+
+    /// The ids of `account_id`'s contacts (for live presence).
+    pub async fn contact_ids(&self, account_id: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar("SELECT contact_id FROM contacts WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_all(pool)
+            .await)?)
+    }
+}
+
+/// A contact row: the account's columns and the contact's own.
+struct ContactRow {
+    account: Account,
+    nickname: Option<String>,
+    added_at: i64,
+}
+
+macro_rules! contact_row {
+    ($row:ty) => {
+        impl<'r> sqlx::FromRow<'r, $row> for ContactRow {
+            fn from_row(row: &'r $row) -> Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok(ContactRow {
+                    account: Account::from_row(row)?,
+                    nickname: row.try_get("nickname")?,
+                    added_at: row.try_get("added_at")?,
+                })
+            }
+        }
+    };
+}
+contact_row!(sqlx::sqlite::SqliteRow);
+contact_row!(sqlx::postgres::PgRow);

@@ -7,7 +7,7 @@ mod common;
 use common::TestDb;
 use sambung_store::{NewAccount, NewApiToken, NewWebSession, Store, StoreError};
 
-on_both_backends!(sessions, tokens, invitations, admin_role_and_search);
+on_both_backends!(sessions, tokens, invitations, admin_role_and_search, contacts);
 
 async fn account(store: &Store, name: &str) -> i64 {
     store.create_account(NewAccount::new(name, "correct horse", "example.com")).await.unwrap().id
@@ -178,5 +178,36 @@ async fn admin_role_and_search(db: &TestDb) {
     assert_eq!(page, ["alice", "bob"]);
     let next = names(store.accounts_page(Some("bob"), 10).await.unwrap());
     assert_eq!(next, ["bobby", "carol", "root"]);
+    store.close().await;
+}
+
+async fn contacts(db: &TestDb) {
+    let store = db.open().await;
+    let alice = account(&store, "alice").await;
+    let bob = account(&store, "bob").await;
+    let carol = account(&store, "carol").await;
+    assert!(store.put_contact(alice, bob, Some("  Bobby "), 10).await.unwrap());
+    assert!(store.put_contact(alice, carol, None, 11).await.unwrap());
+    assert!(!store.put_contact(alice, bob, Some("Robert"), 12).await.unwrap(), "a rename");
+    assert!(matches!(store.put_contact(alice, alice, None, 12).await, Err(StoreError::Invalid { field: "contact", .. })));
+    assert!(matches!(store.put_contact(alice, 999, None, 12).await, Err(StoreError::UnknownAccount(999))));
+    let long = "n".repeat(65);
+    assert!(matches!(store.put_contact(alice, carol, Some(&long), 12).await, Err(StoreError::Invalid { field: "nickname", .. })));
+
+    let list = store.contacts(alice, None, 10).await.unwrap();
+    let names: Vec<_> = list.iter().map(|c| (c.account.username.as_str(), c.nickname.as_deref())).collect();
+    assert_eq!(names, [("bob", Some("Robert")), ("carol", None)]);
+    assert_eq!(list[0].created_at, 10);
+    assert!(!list[0].account.admin);
+    assert_eq!(store.contacts(alice, Some("bob"), 10).await.unwrap().len(), 1);
+    assert!(store.contacts(bob, None, 10).await.unwrap().is_empty(), "contacts are one-way");
+    let mut ids = store.contact_ids(alice).await.unwrap();
+    ids.sort_unstable();
+    assert_eq!(ids, [bob, carol]);
+
+    assert!(store.delete_contact(alice, carol).await.unwrap());
+    assert!(!store.delete_contact(alice, carol).await.unwrap());
+    store.delete_account("bob").await.unwrap();
+    assert!(store.contacts(alice, None, 10).await.unwrap().is_empty(), "a deleted account leaves the lists");
     store.close().await;
 }

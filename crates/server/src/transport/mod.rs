@@ -194,6 +194,8 @@ pub enum Event {
     Flooded,
     /// The bans and lockouts in the store changed (`sambung ban`): the whole lists.
     Guard(crate::persist::GuardLists),
+    /// Accounts' presence changed ([`crate::presence`]).
+    Presence(Vec<(i64, sambung_pbx::presence::Presence)>),
 }
 
 /// The queue was closed: call control has stopped.
@@ -249,7 +251,11 @@ impl Events {
             // Messages are shared by the shards: any one takes the store's answers. The
             // guard's lists and the gate's bans are shared too.
             Event::Store(_) | Event::Flooded | Event::Guard(_) => Some(0),
-            Event::Connected(_) | Event::Disconnected(_) | Event::Accounts(_) | Event::Mailbox { .. } => None,
+            Event::Connected(_)
+            | Event::Disconnected(_)
+            | Event::Accounts(_)
+            | Event::Mailbox { .. }
+            | Event::Presence(_) => None,
         }
     }
 

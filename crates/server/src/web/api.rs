@@ -66,6 +66,9 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(directory))
+        .routes(routes!(list_contacts))
+        .routes(routes!(super::live::events))
+        .routes(routes!(put_contact, delete_contact))
         .routes(routes!(list_users, create_user))
         .routes(routes!(list_invitations, create_invitation))
 }
@@ -272,7 +275,43 @@ macro_rules! page {
         }
     };
 }
+/// What others see of an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceInfo {
+    /// `offline`, `available`, `ringing`, `in_call` or `dnd`.
+    pub status: &'static str,
+    /// Registered devices.
+    pub devices: u32,
+    pub dnd: bool,
+}
+
+impl From<&sambung_pbx::presence::Presence> for PresenceInfo {
+    fn from(p: &sambung_pbx::presence::Presence) -> PresenceInfo {
+        PresenceInfo { status: p.status().as_str(), devices: p.devices, dnd: p.dnd }
+    }
+}
+
+/// One of the signed-in person's contacts, with its presence now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactInfo {
+    /// The account's id (live presence names it).
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub nickname: Option<String>,
+    pub extension: Option<String>,
+    pub sip_uri: String,
+    pub presence: PresenceInfo,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ContactChange {
+    /// What to call the contact (up to 64 characters); without it, its display name.
+    pub nickname: Option<String>,
+}
+
 page!(TokenPage, Token);
+page!(ContactPage, ContactInfo);
 page!(UserPage, Me);
 page!(PersonPage, Person);
 page!(InvitationPage, InvitationInfo);
@@ -665,6 +704,89 @@ async fn directory(
         },
     );
     Ok(Json(PersonPage { items, next_cursor }))
+}
+
+/// The signed-in person's contacts, by username, each with its presence.
+#[utoipa::path(get, path = "/me/contacts", tag = "account", params(Paging), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of contacts", body = ContactPage),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_contacts(
+    State(state): State<WebState>,
+    caller: Caller,
+    Params(paging): Params<Paging>,
+) -> Result<Json<ContactPage>, Problem> {
+    let limit = page_limit(paging.limit)?;
+    let rows = state.store.contacts(caller.account.id, paging.cursor.as_deref(), limit + 1).await?;
+    let (items, next_cursor) = paged(rows, limit, |c| c.account.username.clone(), |c| contact_info(&state, c));
+    Ok(Json(ContactPage { items, next_cursor }))
+}
+
+fn contact_info(state: &WebState, contact: sambung_store::Contact) -> ContactInfo {
+    let a = contact.account;
+    ContactInfo {
+        id: a.id,
+        presence: PresenceInfo::from(&state.hub.get(a.id)),
+        sip_uri: format!("sip:{}@{}", a.username, state.domain),
+        username: a.username,
+        display_name: a.display_name,
+        nickname: contact.nickname,
+        extension: a.extension,
+    }
+}
+
+/// Add someone to the contacts (or change their nickname).
+#[utoipa::path(put, path = "/me/contacts/{username}", tag = "account", request_body = ContactChange,
+    params(("username" = String, Path, description = "The contact's username")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Added", body = ContactInfo),
+        (status = 200, description = "Nickname changed", body = ContactInfo),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Oneself, or a bad nickname", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_contact(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Body(body): Body<ContactChange>,
+) -> Result<(StatusCode, Json<ContactInfo>), Problem> {
+    let account = visible_account(&state, &username).await?;
+    let new = state.store.put_contact(caller.account.id, account.id, body.nickname.as_deref(), unix_now()).await?;
+    state.hub.contacts_changed(caller.account.id);
+    let nickname = body.nickname.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let info = contact_info(&state, sambung_store::Contact { account, nickname, created_at: unix_now() });
+    Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(info)))
+}
+
+/// Remove someone from the contacts.
+#[utoipa::path(delete, path = "/me/contacts/{username}", tag = "account",
+    params(("username" = String, Path, description = "The contact's username")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "Not a contact", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_contact(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let account = visible_account(&state, &username).await?;
+    if !state.store.delete_contact(caller.account.id, account.id).await? {
+        return Err(Problem::not_found(format!("{username} is not a contact")));
+    }
+    state.hub.contacts_changed(caller.account.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An enabled account by username, as the people search shows it.
+async fn visible_account(state: &WebState, username: &str) -> Result<Account, Problem> {
+    match state.store.account_by_username(username).await? {
+        Some(account) if !account.disabled => Ok(account),
+        _ => Err(Problem::not_found(format!("no account {username:?}"))),
+    }
 }
 
 // --- administration --------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod live;
 pub mod problem;
 
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct WebState {
     /// The domain shown in SIP addresses (`sip:alice@DOMAIN`).
     pub domain: Arc<str>,
     pub limits: Arc<Limits>,
+    /// Presence, and the notices the live connections pass on.
+    pub hub: crate::presence::Hub,
 }
 
 /// The web's rate limits.
@@ -49,7 +52,7 @@ pub struct Limits {
 }
 
 impl WebState {
-    pub fn new(store: Store, config: &Config) -> WebState {
+    pub fn new(store: Store, config: &Config, hub: crate::presence::Hub) -> WebState {
         let web = &config.web;
         let domain = config.domains.first().cloned().unwrap_or_else(|| config.realm().to_owned());
         WebState {
@@ -61,6 +64,7 @@ impl WebState {
                 signups: Limiter::new(Duration::from_secs(3600), web.signups_per_hour),
                 sign_in_failures: Limiter::new(Duration::from_secs(600), web.sign_in_failures),
             }),
+            hub,
         }
     }
 

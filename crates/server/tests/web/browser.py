@@ -7,7 +7,9 @@ of the main pages into --shots.
 What it does, as a person would:
   1. opens the app, signs up as --user, sees the account page with the SIP address;
   2. makes an API token in the page and uses it from outside the page;
-  3. finds --peer in the people search;
+  3. finds --peer in the people search and adds them as a contact; asks the test (a file in
+     --sync) to register --peer's baresip, sees them come online in the contact list without a
+     reload, asks for the phone to quit, and sees them go offline;
   4. a write without the CSRF token is refused (403, code "csrf");
   5. signs out, is refused with a wrong password, signs in again;
   6. the session cookie is replaced by an unknown one (an expired session): the next page
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from openapi_spec_validator import validate
 from playwright.sync_api import expect, sync_playwright
@@ -47,6 +50,16 @@ def check(condition, message):
         fail(message)
 
 
+def ask(sync, what, timeout=60):
+    """Asks the test for `what` (writes want-WHAT) and waits for its answer (the file WHAT)."""
+    open(os.path.join(sync, f"want-{what}"), "w").close()
+    deadline = time.time() + timeout
+    while not os.path.exists(os.path.join(sync, what)):
+        if time.time() > deadline:
+            fail(f"the test did not make {what} happen within {timeout} s")
+        time.sleep(0.05)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -57,6 +70,7 @@ def main():
     ap.add_argument("--admin", required=True)
     ap.add_argument("--admin-password", required=True)
     ap.add_argument("--shots", required=True)
+    ap.add_argument("--sync", required=True, help="a directory shared with the test: want-X asks, X answers")
     ap.add_argument("--chromium", default=os.environ.get("SAMBUNG_CHROMIUM", "/usr/bin/chromium"))
     a = ap.parse_args()
     os.makedirs(a.shots, exist_ok=True)
@@ -98,12 +112,28 @@ def main():
         me = outside.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
         check(me.status == 200 and me.json()["username"] == a.user, f"token use: {me.status} {me.text()}")
 
-        # 3. people search
-        page.get_by_role("link", name="People").click()
+        # 3. people search, a contact, and its presence live
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="People", exact=True).click()
         page.get_by_label("Name, username or extension").fill(a.peer)
         page.get_by_role("button", name="Search").click()
         expect(page.locator("#people-results")).to_contain_text(f"({a.peer})")
+        page.get_by_role("button", name=f"Add {a.peer}").click()
+        expect(page.locator("#people-results")).to_contain_text("Added to your contacts")
         page.screenshot(path=f"{a.shots}/people.png")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Contacts", exact=True).click()
+        contact = page.locator(f'li.contact[data-username="{a.peer}"]')
+        badge = contact.locator(".presence")
+        expect(badge).to_have_text("Offline")
+        ask(a.sync, "online")
+        expect(badge).to_have_text("Available", timeout=20000)
+        page.screenshot(path=f"{a.shots}/contacts.png")
+        ask(a.sync, "offline")
+        expect(badge).to_have_text("Offline", timeout=20000)
+        # a nickname
+        contact.get_by_text("Edit").click()
+        contact.get_by_role("textbox", name="Nickname").fill("Bobby")
+        contact.get_by_role("button", name="Save").click()
+        expect(page.locator(f'li.contact[data-username="{a.peer}"] .name')).to_have_text("Bobby")
 
         # 4. a write without the CSRF token, from the signed-in page
         forged = page.evaluate(
@@ -126,7 +156,8 @@ def main():
         page.screenshot(path=f"{a.shots}/wrong-password.png")
         page.get_by_label("Password", exact=True).fill(a.password)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+        expect(page.get_by_role("heading", name="Contacts")).to_be_visible()
+        expect(page.locator("#contacts")).to_contain_text("Bobby")
 
         # 6. the session ends under the page
         cookies = [c for c in context.cookies() if c["name"] == "__Host-sambung-session"]
@@ -135,7 +166,7 @@ def main():
         check(cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict", f"cookie flags: {cookie}")
         context.clear_cookies()
         context.add_cookies([{**cookie, "value": "an-expired-session"}])
-        page.get_by_role("link", name="People").click()
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="People", exact=True).click()
         page.get_by_label("Name, username or extension").fill(a.peer)
         page.get_by_role("button", name="Search").click()
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -146,8 +177,8 @@ def main():
         page.get_by_label("Username").fill(a.admin)
         page.get_by_label("Password", exact=True).fill(a.admin_password)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("link", name="Administration")).to_be_visible()
-        page.get_by_role("link", name="Administration").click()
+        expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Administration", exact=True)).to_be_visible()
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Administration", exact=True).click()
         expect(page.locator("#users")).to_contain_text(a.user)
         form = page.get_by_role("form", name="New account")
         form.get_by_label("Username").fill("carol")

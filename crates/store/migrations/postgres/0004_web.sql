@@ -1,4 +1,4 @@
--- Issue 13, PostgreSQL: the web app's sign-in sessions, personal API tokens, sign-up invitations and
+-- Issue 13, PostgreSQL: the web app's sign-in sessions, personal API tokens, sign-up invitations, contacts and
 -- the admin role. Times are Unix seconds. Secrets are never stored: only their SHA-256 (hex).
 
 ALTER TABLE accounts ADD COLUMN role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin'));
@@ -43,4 +43,13 @@ CREATE TABLE invitations (
     -- Set when the invitation is claimed; used_by once the account exists.
     used_at BIGINT,
     used_by BIGINT REFERENCES accounts (id) ON DELETE SET NULL
+);
+
+-- A person's contacts: other accounts, each with an optional nickname.
+CREATE TABLE contacts (
+    account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    contact_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    nickname TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, contact_id)
 );

@@ -7,6 +7,9 @@ const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const statusLine = document.getElementById("status");
 let me = null;
+// Live presence by account id, from the live connection.
+const presence = new Map();
+let live = null;
 
 // --- small DOM helpers ---------------------------------------------------------------------
 
@@ -84,12 +87,66 @@ function signedIn(session) {
   api.setCsrfToken(session.csrf_token);
   nav.hidden = false;
   document.getElementById("nav-admin").hidden = !me.admin;
+  connectLive();
 }
 
 function signedOut() {
   me = null;
   api.setCsrfToken(null);
   nav.hidden = true;
+  if (live) {
+    const old = live;
+    live = null;
+    old.close();
+  }
+  presence.clear();
+}
+
+// --- the live connection: presence and other changes while the page is open ---------------
+
+function connectLive() {
+  if (live) return;
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/events`);
+  live = socket;
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "presence") {
+      presence.set(message.id, message.presence);
+      for (const el of document.querySelectorAll(`[data-presence-of="${message.id}"]`)) showPresence(el, message.presence);
+    } else if (message.type === "contacts_changed" || message.type === "resync") {
+      if ((location.hash || "#/").split("?")[0] === "#/") route();
+    }
+  });
+  socket.addEventListener("close", (event) => {
+    if (live !== socket) return;
+    live = null;
+    if (event.code === 4001) {
+      sessionEnded();
+    } else if (me) {
+      // The server restarted or the network dropped: try again shortly.
+      setTimeout(() => me && connectLive(), 3000);
+    }
+  });
+}
+
+const presenceWords = {
+  offline: "Offline",
+  available: "Available",
+  ringing: "Ringing",
+  in_call: "On the phone",
+  dnd: "Do not disturb",
+};
+
+function showPresence(el, p) {
+  el.dataset.status = p.status;
+  const devices = p.devices > 1 && p.status !== "offline" ? ` · ${p.devices} devices` : "";
+  el.textContent = `${presenceWords[p.status] || p.status}${devices}`;
+}
+
+function presenceBadge(id, initial) {
+  const el = h("span", { class: "presence", "data-presence-of": id });
+  showPresence(el, presence.get(id) || initial);
+  return el;
 }
 
 function sessionEnded() {
@@ -160,7 +217,7 @@ async function viewSignUp() {
     form("Sign up", fields, "Create account", async (values) => {
       for (const key of ["email", "display_name", "invitation"]) if (!values[key]) delete values[key];
       signedIn(await api.post("/signup", values));
-      location.hash = "#/";
+      location.hash = "#/account";
       say(`Welcome, ${me.display_name}. Your account works on SIP phones too.`);
     }, [h("p", {}, "Have an account? ", h("a", { href: "#/signin" }, "Sign in"))]),
   );
@@ -171,6 +228,51 @@ async function viewSignUp() {
 function definitionList(rows) {
   return h("dl", { class: "facts" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v ?? "—")]));
 }
+
+// --- contacts ------------------------------------------------------------------------------
+
+async function viewContacts() {
+  const list = h("ul", { class: "contacts", id: "contacts" });
+  render(
+    "Contacts",
+    h("p", {}, "People you added, and whether they are online. Find more in ", h("a", { href: "#/people" }, "People"), "."),
+    list,
+  );
+  let cursor = null;
+  const items = [];
+  do {
+    const pageOf = await api.page("/me/contacts?limit=100", cursor);
+    items.push(...pageOf.items);
+    cursor = pageOf.next_cursor;
+  } while (cursor);
+  if (!items.length) {
+    list.replaceWith(h("p", { id: "contacts" }, "No contacts yet."));
+    return;
+  }
+  list.replaceChildren(...items.map((c) => {
+    const nickname = form(`Nickname for ${c.username}`, [
+      field("Nickname", { name: "nickname", value: c.nickname ?? "", maxlength: 64 }),
+    ], "Save", async (values) => {
+      await api.put(`/me/contacts/${encodeURIComponent(c.username)}`, values);
+      say(`Saved the nickname of ${c.username}.`);
+      await viewContacts();
+    });
+    nickname.classList.add("inline");
+    return h("li", { class: "contact", "data-username": c.username },
+      presenceBadge(c.id, c.presence),
+      h("strong", { class: "name" }, c.nickname || c.display_name),
+      ` ${c.username}`, c.extension ? ` · extension ${c.extension}` : "",
+      h("br"), h("code", {}, c.sip_uri),
+      h("details", {}, h("summary", {}, "Edit"), nickname,
+        h("button", { type: "button", class: "danger", onclick: async () => {
+          await api.del(`/me/contacts/${encodeURIComponent(c.username)}`);
+          say(`${c.username} removed from your contacts.`);
+          await viewContacts();
+        } }, `Remove ${c.username}`)));
+  }));
+}
+
+// --- account -------------------------------------------------------------------------------
 
 async function viewAccount() {
   const tokens = h("div", { id: "tokens" });
@@ -256,7 +358,11 @@ function viewPeople() {
       results.replaceChildren(found.items.length
         ? h("ul", { class: "people" }, found.items.map((p) =>
           h("li", {}, h("strong", {}, p.display_name), ` (${p.username})`,
-            p.extension ? ` · extension ${p.extension}` : "", h("br"), h("code", {}, p.sip_uri))))
+            p.extension ? ` · extension ${p.extension}` : "", h("br"), h("code", {}, p.sip_uri), " ",
+            p.username === me.username ? "" : h("button", { type: "button", onclick: async (event) => {
+              await api.put(`/me/contacts/${encodeURIComponent(p.username)}`, {});
+              event.target.replaceWith(h("span", {}, "Added to your contacts."));
+            } }, `Add ${p.username}`))))
         : h("p", {}, "Nobody found."));
     }),
     results,
@@ -333,7 +439,7 @@ async function loadInvitations(container) {
 // --- routing -------------------------------------------------------------------------------
 
 const publicViews = { "#/signin": viewSignIn, "#/signup": viewSignUp };
-const privateViews = { "#/": viewAccount, "#/people": viewPeople, "#/admin": viewAdmin };
+const privateViews = { "#/": viewContacts, "#/account": viewAccount, "#/people": viewPeople, "#/admin": viewAdmin };
 
 async function route() {
   const path = (location.hash || "#/").split("?")[0];
@@ -350,7 +456,7 @@ async function route() {
       location.hash = "#/signin";
       return;
     }
-    await (privateViews[path] || viewAccount)();
+    await (privateViews[path] || viewContacts)();
   } catch (error) {
     if (error instanceof api.ApiError && error.status === 401) {
       sessionEnded();
