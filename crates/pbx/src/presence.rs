@@ -223,14 +223,18 @@ impl Board {
 }
 
 /// The PIDF document (RFC 3863) of `entity` (`sip:user@domain`): `open` while a device is
-/// registered, with an RPID activity (`on-the-phone`, `busy`) and a note people can read.
+/// registered, with an RPID activity (`on-the-phone`, `busy`) and a note people can read. The
+/// same presence gives the same document, so a change that shows nothing here (a second device,
+/// a ringing phone) need not be sent.
 pub fn pidf(entity: &str, presence: &Presence) -> String {
     let status = presence.status();
     let basic = if presence.devices > 0 || status == Status::InCall { "open" } else { "closed" };
     let (activity, note) = match status {
         Status::Offline => (None, "Offline"),
         Status::Available => (None, "Available"),
-        Status::Ringing => (None, "Ringing"),
+        // A ringing phone is a matter for the dialog package (busy lamps, pickup); presence
+        // watchers see the person as available.
+        Status::Ringing => (None, "Available"),
         Status::InCall => (Some("on-the-phone"), "On the phone"),
         Status::DoNotDisturb => (Some("busy"), "Do not disturb"),
     };

@@ -159,9 +159,9 @@ impl Subscriptions {
         if self.presence.get(&account_id) == Some(&presence) {
             return;
         }
-        let dialogs_changed = self.presence.get(&account_id).is_none_or(|old| old.calls != presence.calls);
-        let status_changed = self.presence.get(&account_id).is_none_or(|old| old.status() != presence.status()
-            || (old.devices > 0) != (presence.devices > 0));
+        let old = self.presence.get(&account_id).cloned().unwrap_or_default();
+        let dialogs_changed = old.calls != presence.calls;
+        let status_changed = pidf("", &old) != pidf("", &presence);
         if presence == Presence::default() {
             self.presence.remove(&account_id);
         } else {
@@ -244,7 +244,7 @@ impl Subscriptions {
         let aor = format!("sip:{}@{}", watched.username, host_of(&request.uri));
         let id = dialog.id().clone();
         let dialog_key = (id.call_id.clone(), id.local_tag.clone());
-        debug!(account = account.username, watched = watched.username, expires, package = package.name(), "subscription");
+        debug!(account = account.username, watched = watched.username, expires, "{} subscription", package.name());
         let subscription = Subscription {
             package,
             account_id: watched.id,

@@ -244,13 +244,13 @@ fn reliable_provisionals_for_a_caller_that_requires_100rel() {
 }
 
 #[test]
-fn subscribe_is_challenged_then_refused_for_want_of_a_package() {
+fn subscribe_is_challenged_then_refused_for_an_unknown_package() {
     let mut rig = Rig::new();
     let subscribe = |auth: &str, cseq: u32| {
         format!(
             "SUBSCRIBE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKs{cseq}\r\nMax-Forwards: 70\r\n\
              To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=s1\r\nCall-ID: sub-1@alice\r\nCSeq: {cseq} SUBSCRIBE\r\n\
-             Event: presence\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Length: 0\r\n\r\n"
+             Event: conference\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Length: 0\r\n\r\n"
         )
     };
     let challenge = response(&rig.feed(ALICE, &subscribe("", 1)), ALICE, 407);

@@ -504,6 +504,7 @@ impl World {
                         let input = match &input {
                             Input::Accounts(accounts) => Input::Accounts(accounts.clone()),
                             Input::Mailboxes(counts) => Input::Mailboxes(counts.clone()),
+                            Input::Presence(changes) => Input::Presence(changes.clone()),
                             Input::Disconnected { conn } => Input::Disconnected { conn: *conn },
                             _ => unreachable!("only these go to every shard"),
                         };
