@@ -17,11 +17,11 @@ use crate::events::{AuthFailure, Event, SettingsChange, Unregistration};
 use crate::guard::{self, Watch};
 use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite, Transmit};
 use crate::messages::Messages;
-use crate::subscriptions::Subscriptions;
 use crate::random::Random;
 use crate::registrar::{Accounts, AuthOutcome, Authenticator, Binding, Challenger, Location, Registrar};
 use crate::shard::{Locked, Shard, Shared};
 use crate::sip::{DialogOwner, Owner, Sip, insert};
+use crate::subscriptions::Subscriptions;
 use crate::{features, registrar};
 
 /// How long a digest nonce stays fresh, in seconds (RFC 7616 §3.3, §5.4: keep it short).

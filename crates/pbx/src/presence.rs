@@ -169,11 +169,13 @@ impl Board {
                 let others: Vec<i64> = members.drain(1..).filter(|id| Some(*id) != *account_id).collect();
                 members.extend(*account_id);
                 let mut changes = self.leave(*call, &others, caller);
-                let answered = |p: &mut Presence, initiator: bool| {
-                    match p.calls.iter_mut().find(|c| c.call == *call && c.initiator == initiator) {
-                        Some(c) => c.answered = true,
-                        None => p.calls.push(CallPresence { call: *call, initiator, answered: true }),
-                    }
+                let answered = |p: &mut Presence, initiator: bool| match p
+                    .calls
+                    .iter_mut()
+                    .find(|c| c.call == *call && c.initiator == initiator)
+                {
+                    Some(c) => c.answered = true,
+                    None => p.calls.push(CallPresence { call: *call, initiator, answered: true }),
                 };
                 if let Some(caller) = caller {
                     changes.extend(self.update(caller, |p, _| answered(p, true)));

@@ -218,7 +218,7 @@ impl Subscriptions {
             // (as its people search shows them).
             Package::Presence | Package::Dialog => {
                 match user.and_then(|u| accounts.by_user_part(&u)).filter(|a| !a.disabled) {
-                    Some(watched) => Account::clone(&watched),
+                    Some(watched) => Account::clone(watched),
                     None => return ctx.respond(key, request.reply(404, "Not Found")),
                 }
             }

@@ -27,7 +27,12 @@ fn header(request: &Request, name: &'static str) -> String {
 }
 
 /// bob's device subscribes to `package` of `user` (answering the challenge).
-fn subscribe(rig: &mut Rig, user: &str, package: &str, call_id: &str) -> Vec<(std::net::SocketAddr, sambung_sip::Message)> {
+fn subscribe(
+    rig: &mut Rig,
+    user: &str,
+    package: &str,
+    call_id: &str,
+) -> Vec<(std::net::SocketAddr, sambung_sip::Message)> {
     let text = |auth: &str, cseq: u32| {
         format!(
             "SUBSCRIBE sip:{user}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bK{call_id}{cseq}\r\n\
@@ -91,14 +96,16 @@ fn dialog_package_shows_calls_with_versions() {
     assert!(body(&notify).contains("version=\"0\" state=\"full\""), "{}", body(&notify));
 
     // ringing, then answered: each a new version; a change of devices alone says nothing here
-    let ringing = Presence { devices: 1, calls: vec![CallPresence { call: 4, initiator: false, answered: false }], dnd: false };
+    let ringing =
+        Presence { devices: 1, calls: vec![CallPresence { call: 4, initiator: false, answered: false }], dnd: false };
     let sent = rig.input(Input::Presence(vec![(1, ringing.clone())]));
     let xml = body(&request(&sent, BOB, "NOTIFY"));
     assert!(xml.contains("version=\"1\"") && xml.contains("direction=\"recipient\"><state>early</state>"), "{xml}");
     let more_devices = Presence { devices: 2, ..ringing };
     let sent = rig.input(Input::Presence(vec![(1, more_devices)]));
     assert!(sent.iter().all(|(_, m)| !matches!(m, sambung_sip::Message::Request(r) if header(r, "Event") == "dialog")));
-    let answered = Presence { devices: 2, calls: vec![CallPresence { call: 4, initiator: false, answered: true }], dnd: false };
+    let answered =
+        Presence { devices: 2, calls: vec![CallPresence { call: 4, initiator: false, answered: true }], dnd: false };
     let sent = rig.input(Input::Presence(vec![(1, answered)]));
     let xml = body(&request(&sent, BOB, "NOTIFY"));
     assert!(xml.contains("version=\"2\"") && xml.contains("<state>confirmed</state>"), "{xml}");
@@ -109,7 +116,10 @@ fn unknown_accounts_and_packages_are_refused() {
     let mut rig = rig();
     response(&subscribe(&mut rig, "nobody", "presence", "p-404"), BOB, 404);
     let refused = response(&subscribe(&mut rig, "alice", "conference", "p-489"), BOB, 489);
-    assert_eq!(refused.headers.get(HeaderName::AllowEvents).map(|v| v.to_string()).as_deref(), Some("message-summary, presence, dialog"));
+    assert_eq!(
+        refused.headers.get(HeaderName::AllowEvents).map(|v| v.to_string()).as_deref(),
+        Some("message-summary, presence, dialog")
+    );
     // an extension or a username: both name the account
     response(&subscribe(&mut rig, "carol", "dialog", "p-ok"), BOB, 200);
 }

@@ -311,5 +311,8 @@ fn message_waiting_is_only_for_ones_own_mailbox_and_unknown_packages_are_refused
         .replace("mwi-", "conf-");
     let out = rig.feed(BOB, &other_package.replace("z9hG4bKp", "z9hG4bKq"));
     let refused = response(&out, BOB, 489);
-    assert_eq!(refused.headers.get(HeaderName::AllowEvents).map(|v| v.to_string()).as_deref(), Some("message-summary, presence, dialog"));
+    assert_eq!(
+        refused.headers.get(HeaderName::AllowEvents).map(|v| v.to_string()).as_deref(),
+        Some("message-summary, presence, dialog")
+    );
 }

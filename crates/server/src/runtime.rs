@@ -175,7 +175,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let records = tokio::spawn(crate::events::run_call_records(store.clone(), bus.subscribe()));
     let hub = crate::presence::Hub::new();
     hub.load(&bindings, &accounts);
-    let presence = tokio::spawn(crate::presence::run(hub.clone(), store.clone(), bus.subscribe(), events_tx.downgrade()));
+    let presence =
+        tokio::spawn(crate::presence::run(hub.clone(), store.clone(), bus.subscribe(), events_tx.downgrade()));
     let publisher = bus.publisher();
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
@@ -246,7 +247,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let sip_router = ws::router(ctx.clone());
     let plain_routes = ws::Routes { sip: sip_router.clone(), web: None };
     // The web app and its API are served over HTTPS only: the secure WebSocket listeners.
-    let web = config.web.enabled.then(|| crate::web::router(crate::web::WebState::new(store.clone(), &config, hub.clone())));
+    let web =
+        config.web.enabled.then(|| crate::web::router(crate::web::WebState::new(store.clone(), &config, hub.clone())));
     let secure_routes = ws::Routes { sip: sip_router, web };
     let web_purge = tokio::spawn(crate::web::purge(store.clone()));
     for (transport, listener) in listeners.stream {
@@ -255,7 +257,9 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         let task = match (transport, &tls) {
             (TransportKind::Tcp, _) => tokio::spawn(tcp::serve(listener, ctx, limit)),
             (TransportKind::Tls, Some(tls)) => tokio::spawn(tls::serve(listener, tls.sip.clone(), ctx, limit)),
-            (TransportKind::Ws, _) => tokio::spawn(ws::serve(listener, transport, None, plain_routes.clone(), ctx, limit)),
+            (TransportKind::Ws, _) => {
+                tokio::spawn(ws::serve(listener, transport, None, plain_routes.clone(), ctx, limit))
+            }
             (TransportKind::Wss, Some(tls)) => {
                 tokio::spawn(ws::serve(listener, transport, Some(tls.https.clone()), secure_routes.clone(), ctx, limit))
             }

@@ -33,7 +33,8 @@ fn a_watcher_sees_registration_and_calls() {
     }
 
     let audio = silence_wav(&dir, 8.0);
-    let mut bob = start_registered(&dir.join("bob"), BaresipConfig::new(BOB.name, BOB.password, &server, &audio), &server);
+    let mut bob =
+        start_registered(&dir.join("bob"), BaresipConfig::new(BOB.name, BOB.password, &server, &audio), &server);
     let mut config = BaresipConfig::new(ALICE.name, ALICE.password, &server, &audio);
     config.commands.push(format!("/dial sip:bob@127.0.0.1:{}", server.ports.udp));
     let mut alice = start_registered(&dir.join("alice"), config, &server);

@@ -171,14 +171,19 @@ async fn sign_up_and_sign_in() {
     // The account is a SIP account at once: its digest HA1 is for the configured realm.
     let stored = api.store.account_by_username("alice").await.unwrap().unwrap();
     assert_eq!(stored.realm, "example.com");
-    let ha1 = sambung_sip::digest::ha1(sambung_sip::digest::Algorithm::Md5, "alice", "example.com", "velvet lantern 19");
+    let ha1 =
+        sambung_sip::digest::ha1(sambung_sip::digest::Algorithm::Md5, "alice", "example.com", "velvet lantern 19");
     assert_eq!(stored.ha1_md5, ha1);
 
     assert_problem(&api.sign_up("alice", "another good secret").await, StatusCode::CONFLICT, "user_exists");
     assert_problem(&api.sign_up("bob", "password").await, StatusCode::UNPROCESSABLE_ENTITY, "weak_password");
     assert_problem(&api.sign_up("Bob!", "a good secret").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_username");
     let bad_email = json!({ "username": "bob", "password": "velvet lantern 19", "email": "nope" });
-    assert_problem(&api.post(&Browser::default(), "/api/v1/signup", bad_email).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    assert_problem(
+        &api.post(&Browser::default(), "/api/v1/signup", bad_email).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+    );
 
     // Signing in again, out, and the session's end.
     let again = api.sign_in("alice", "velvet lantern 19").await;
@@ -213,7 +218,9 @@ async fn wrong_passwords_are_limited() {
     assert_eq!(api.post(&elsewhere, "/api/v1/session", body).await.status, StatusCode::OK);
 
     // A disabled account cannot sign in, and its sessions end.
-    let session = Browser::signed_in(&api.post(&elsewhere, "/api/v1/session", json!({ "username": "alice", "password": "velvet lantern 19" })).await);
+    let session = Browser::signed_in(
+        &api.post(&elsewhere, "/api/v1/session", json!({ "username": "alice", "password": "velvet lantern 19" })).await,
+    );
     api.store.set_disabled("alice", true).await.unwrap();
     assert_problem(&api.get(&session, "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
     let body = json!({ "username": "alice", "password": "velvet lantern 19" });
@@ -302,7 +309,9 @@ async fn tokens_and_passwords() {
     let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
     let mut secrets = Vec::new();
     for i in 0..3 {
-        let made = api.post(&alice, "/api/v1/me/tokens", json!({ "name": format!("script {i}"), "expires_in_days": 30 })).await;
+        let made = api
+            .post(&alice, "/api/v1/me/tokens", json!({ "name": format!("script {i}"), "expires_in_days": 30 }))
+            .await;
         assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
         let secret = made.json["secret"].as_str().unwrap().to_owned();
         assert!(secret.starts_with("sbg_") && secret.starts_with(made.json["token"]["prefix"].as_str().unwrap()));
@@ -346,14 +355,16 @@ async fn tokens_and_passwords() {
     assert_problem(&wrong, StatusCode::FORBIDDEN, "wrong_credentials");
     let weak = api.send(&alice, Method::PUT, "/api/v1/me/password", Some(put("velvet lantern 19", "12345678"))).await;
     assert_problem(&weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password");
-    let ok = api.send(&alice, Method::PUT, "/api/v1/me/password", Some(put("velvet lantern 19", "a new fine secret"))).await;
+    let ok =
+        api.send(&alice, Method::PUT, "/api/v1/me/password", Some(put("velvet lantern 19", "a new fine secret"))).await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT, "{ok:?}");
     assert_eq!(api.get(&alice, "/api/v1/me").await.status, StatusCode::OK);
     assert_problem(&api.get(&other, "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_problem(&api.sign_in("alice", "velvet lantern 19").await, StatusCode::UNAUTHORIZED, "wrong_credentials");
     assert_eq!(api.sign_in("alice", "a new fine secret").await.status, StatusCode::OK);
     let stored = api.store.account_by_username("alice").await.unwrap().unwrap();
-    let ha1 = sambung_sip::digest::ha1(sambung_sip::digest::Algorithm::Md5, "alice", "example.com", "a new fine secret");
+    let ha1 =
+        sambung_sip::digest::ha1(sambung_sip::digest::Algorithm::Md5, "alice", "example.com", "a new fine secret");
     assert_eq!(stored.ha1_md5, ha1, "phones use the new password too");
     api.close().await;
 }
@@ -401,7 +412,11 @@ async fn administration_and_directory() {
     assert_eq!(api.get(&alice, "/api/v1/directory?q=203").await.json["items"][0]["username"], "carol");
     assert_problem(&api.get(&alice, "/api/v1/directory?q=").await, StatusCode::BAD_REQUEST, "invalid_query");
     assert_problem(&api.get(&alice, "/api/v1/directory").await, StatusCode::BAD_REQUEST, "invalid_query");
-    assert_problem(&api.get(&Browser::default(), "/api/v1/directory?q=a").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_problem(
+        &api.get(&Browser::default(), "/api/v1/directory?q=a").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
     api.close().await;
 }
 
@@ -478,7 +493,10 @@ async fn contacts_with_presence() {
     assert_eq!(added.json["presence"]["status"], "offline");
     let renamed = api.send(&alice, Method::PUT, "/api/v1/me/contacts/bob", put("Robert")).await;
     assert_eq!((renamed.status, renamed.json["nickname"].as_str()), (StatusCode::OK, Some("Robert")));
-    assert_eq!(api.send(&alice, Method::PUT, "/api/v1/me/contacts/carol", Some(json!({}))).await.status, StatusCode::CREATED);
+    assert_eq!(
+        api.send(&alice, Method::PUT, "/api/v1/me/contacts/carol", Some(json!({}))).await.status,
+        StatusCode::CREATED
+    );
     let missing = api.send(&alice, Method::PUT, "/api/v1/me/contacts/nobody", Some(json!({}))).await;
     assert_problem(&missing, StatusCode::NOT_FOUND, "not_found");
     let myself = api.send(&alice, Method::PUT, "/api/v1/me/contacts/alice", Some(json!({}))).await;

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use common::clients::{
-    BaresipConfig, REALM, Sipp, User, add_user, quit, require_tool, server_config, server_rtp_range,
-    server_with_users, silence_wav, start_registered,
+    BaresipConfig, REALM, Sipp, User, add_user, quit, require_tool, server_config, server_rtp_range, server_with_users,
+    silence_wav, start_registered,
 };
 
 fn python() -> PathBuf {
@@ -32,10 +32,8 @@ fn python() -> PathBuf {
 }
 
 fn screenshots() -> PathBuf {
-    std::env::var_os("SAMBUNG_SCREENSHOTS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots"),
-        PathBuf::from,
-    )
+    std::env::var_os("SAMBUNG_SCREENSHOTS")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots"), PathBuf::from)
 }
 
 fn https(server: &Server) -> String {

@@ -216,18 +216,18 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $10, $10) RETURNING {ACCOUNT_COLUMNS}"
             ));
             let account: Account = sqlx::query_as(sql)
-            .bind(&new.username)
-            .bind(&display_name)
-            .bind(&new.email)
-            .bind(&new.extension)
-            .bind(&secrets.password_hash)
-            .bind(&new.realm)
-            .bind(&secrets.ha1_md5)
-            .bind(&secrets.ha1_sha256)
-            .bind(if new.admin { "admin" } else { "user" })
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+                .bind(&new.username)
+                .bind(&display_name)
+                .bind(&new.email)
+                .bind(&new.extension)
+                .bind(&secrets.password_hash)
+                .bind(&new.realm)
+                .bind(&secrets.ha1_md5)
+                .bind(&secrets.ha1_sha256)
+                .bind(if new.admin { "admin" } else { "user" })
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(account)
         }

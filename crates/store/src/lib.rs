@@ -59,7 +59,9 @@ pub use settings::{CallSettings, DEFAULT_NO_ANSWER_SECS, NO_ANSWER_SECS, PIN_DIG
 /// The SQL toolkit, re-exported for callers that need raw access (tests, maintenance).
 pub use sqlx;
 pub use voicemail::{NewVoicemail, Voicemail, VoicemailState};
-pub use web::{ApiToken, Contact, Invitation, MAX_NICKNAME_CHARS, MAX_TOKEN_NAME_CHARS, NewApiToken, NewWebSession, WebSession};
+pub use web::{
+    ApiToken, Contact, Invitation, MAX_NICKNAME_CHARS, MAX_TOKEN_NAME_CHARS, NewApiToken, NewWebSession, WebSession,
+};
 
 /// How long an SQLite statement waits for another writer before failing with
 /// [`StoreError::Locked`].

@@ -171,14 +171,13 @@ impl Store {
     /// Ends every session of an account but the one whose secret hashes to `keep` (after a
     /// password change, or "sign out everywhere else"). Returns how many ended.
     pub async fn delete_web_sessions_of(&self, account_id: i64, keep: Option<&str>) -> Result<u64, StoreError> {
-        let done = on_pool!(self, |pool| sqlx::query(
-            "DELETE FROM web_sessions WHERE account_id = $1 AND secret_hash <> $2"
-        )
-        .bind(account_id)
-        .bind(keep.unwrap_or(""))
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done =
+            on_pool!(self, |pool| sqlx::query("DELETE FROM web_sessions WHERE account_id = $1 AND secret_hash <> $2")
+                .bind(account_id)
+                .bind(keep.unwrap_or(""))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
         Ok(done)
     }
 
@@ -189,13 +188,12 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
-        let invitations = on_pool!(self, |pool| sqlx::query(
-            "DELETE FROM invitations WHERE expires_at <= $1 AND used_at IS NULL"
-        )
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let invitations =
+            on_pool!(self, |pool| sqlx::query("DELETE FROM invitations WHERE expires_at <= $1 AND used_at IS NULL")
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
         Ok(sessions + invitations)
     }
 
@@ -229,7 +227,12 @@ impl Store {
     }
 
     /// An account's API tokens, newest first: up to `limit` with an id below `before`.
-    pub async fn api_tokens(&self, account_id: i64, before: Option<i64>, limit: u32) -> Result<Vec<ApiToken>, StoreError> {
+    pub async fn api_tokens(
+        &self,
+        account_id: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ApiToken>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         ));
@@ -361,8 +364,14 @@ impl Store {
 
     /// Accounts whose username, display name or extension contains `text` (any case), ordered
     /// by username after `after`, up to `limit`; disabled accounts are left out.
-    pub async fn search_accounts(&self, text: &str, after: Option<&str>, limit: u32) -> Result<Vec<Account>, StoreError> {
-        let pattern = format!("%{}%", text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    pub async fn search_accounts(
+        &self,
+        text: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Account>, StoreError> {
+        let pattern =
+            format!("%{}%", text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE NOT disabled AND username > $2 AND \
              (username LIKE $1 ESCAPE '\\' OR LOWER(display_name) LIKE $1 ESCAPE '\\' OR extension LIKE $1 ESCAPE '\\') \
@@ -400,7 +409,10 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let nickname = nickname.map(str::trim).filter(|n| !n.is_empty());
         if nickname.is_some_and(|n| n.chars().count() > MAX_NICKNAME_CHARS || n.chars().any(char::is_control)) {
-            return Err(StoreError::Invalid { field: "nickname", reason: "use up to 64 characters without control characters" });
+            return Err(StoreError::Invalid {
+                field: "nickname",
+                reason: "use up to 64 characters without control characters",
+            });
         }
         if account_id == contact_id {
             return Err(StoreError::Invalid { field: "contact", reason: "one's own account is not a contact" });
@@ -436,12 +448,13 @@ impl Store {
 
     /// Removes a contact; true when it was there.
     pub async fn delete_contact(&self, account_id: i64, contact_id: i64) -> Result<bool, StoreError> {
-        let done = on_pool!(self, |pool| sqlx::query("DELETE FROM contacts WHERE account_id = $1 AND contact_id = $2")
-            .bind(account_id)
-            .bind(contact_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done =
+            on_pool!(self, |pool| sqlx::query("DELETE FROM contacts WHERE account_id = $1 AND contact_id = $2")
+                .bind(account_id)
+                .bind(contact_id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
         Ok(done > 0)
     }
 
@@ -463,7 +476,10 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await)?;
-        Ok(rows.into_iter().map(|r| Contact { account: r.account, nickname: r.nickname, created_at: r.added_at }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| Contact { account: r.account, nickname: r.nickname, created_at: r.added_at })
+            .collect())
     }
 
     /// The ids of `account_id`'s contacts (for live presence).

@@ -128,11 +128,14 @@ async fn invitations(db: &TestDb) {
         .create_account_invited(NewAccount::new("carol", "correct horse", "example.com"), "inv1", 121)
         .await
         .unwrap();
-    let again = store.create_account_invited(NewAccount::new("dave", "correct horse", "example.com"), "inv1", 122).await;
+    let again =
+        store.create_account_invited(NewAccount::new("dave", "correct horse", "example.com"), "inv1", 122).await;
     assert!(matches!(again, Err(StoreError::InvalidInvitation)), "used once: {again:?}");
-    let expired = store.create_account_invited(NewAccount::new("dave", "correct horse", "example.com"), "inv2", 150).await;
+    let expired =
+        store.create_account_invited(NewAccount::new("dave", "correct horse", "example.com"), "inv2", 150).await;
     assert!(matches!(expired, Err(StoreError::InvalidInvitation)), "{expired:?}");
-    let unknown = store.create_account_invited(NewAccount::new("dave", "correct horse", "example.com"), "nope", 100).await;
+    let unknown =
+        store.create_account_invited(NewAccount::new("dave", "correct horse", "example.com"), "nope", 100).await;
     assert!(matches!(unknown, Err(StoreError::InvalidInvitation)));
     assert!(store.account_by_username("dave").await.unwrap().is_none());
 
@@ -189,10 +192,16 @@ async fn contacts(db: &TestDb) {
     assert!(store.put_contact(alice, bob, Some("  Bobby "), 10).await.unwrap());
     assert!(store.put_contact(alice, carol, None, 11).await.unwrap());
     assert!(!store.put_contact(alice, bob, Some("Robert"), 12).await.unwrap(), "a rename");
-    assert!(matches!(store.put_contact(alice, alice, None, 12).await, Err(StoreError::Invalid { field: "contact", .. })));
+    assert!(matches!(
+        store.put_contact(alice, alice, None, 12).await,
+        Err(StoreError::Invalid { field: "contact", .. })
+    ));
     assert!(matches!(store.put_contact(alice, 999, None, 12).await, Err(StoreError::UnknownAccount(999))));
     let long = "n".repeat(65);
-    assert!(matches!(store.put_contact(alice, carol, Some(&long), 12).await, Err(StoreError::Invalid { field: "nickname", .. })));
+    assert!(matches!(
+        store.put_contact(alice, carol, Some(&long), 12).await,
+        Err(StoreError::Invalid { field: "nickname", .. })
+    ));
 
     let list = store.contacts(alice, None, 10).await.unwrap();
     let names: Vec<_> = list.iter().map(|c| (c.account.username.as_str(), c.nickname.as_deref())).collect();

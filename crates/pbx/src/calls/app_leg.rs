@@ -71,7 +71,12 @@ impl Call {
             ctx.sip.add_dialog((d.id().call_id.clone(), d.id().local_tag.clone()), DialogOwner::Call(self.id, Side::A));
         }
         info!(call = self.id, app = name, "answered by the server");
-        ctx.out.event(Event::CallAnswered { call: self.id, by: name.to_owned(), account_id: None, at: ctx.now.unix_secs });
+        ctx.out.event(Event::CallAnswered {
+            call: self.id,
+            by: name.to_owned(),
+            account_id: None,
+            at: ctx.now.unix_secs,
+        });
         self.state = State::Answered(Box::new(Answered {
             at: ctx.now.unix_secs,
             a_dialog,

@@ -257,7 +257,8 @@ impl Call {
                 refused_media = true;
                 continue;
             };
-            if self.send_fork(ctx, env, &binding.uri, &peer, body, binding.uri.to_string(), Some(target.id)) {
+            let rung = Rung { device: binding.uri.to_string(), account: Some(target.id) };
+            if self.send_fork(ctx, env, &binding.uri, &peer, body, rung) {
                 sent += 1;
             }
         }
@@ -287,7 +288,8 @@ impl Call {
         }
     }
 
-    /// Sends one B-leg INVITE and records it as a fork; false if it could not be sent.
+    /// Sends one B-leg INVITE to what `rung` names and records it as a fork; false if it could
+    /// not be sent.
     fn send_fork(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -295,9 +297,9 @@ impl Call {
         uri: &Uri,
         peer: &Peer,
         body: Option<Bytes>,
-        device: String,
-        account: Option<i64>,
+        rung: Rung,
     ) -> bool {
+        let Rung { device, account } = rung;
         let invite = self.b_invite(ctx, env, uri, peer, body);
         let owner = Owner::Call(self.id, Purpose::Fork(self.forks.len()));
         match ctx.sip.send_request(invite.clone(), peer.clone(), owner, ctx.random, ctx.now.instant) {
@@ -392,7 +394,7 @@ impl Call {
             alerting: false,
         });
         let sent = match self.b_body(ctx, peer, uri) {
-            Some(body) => self.send_fork(ctx, env, uri, peer, body, uri.to_string(), None),
+            Some(body) => self.send_fork(ctx, env, uri, peer, body, Rung { device: uri.to_string(), account: None }),
             None => false,
         };
         if !sent {
@@ -476,4 +478,12 @@ fn device_name(request: &Request, from: &Peer) -> String {
         Some(ua) => format!("{ua} ({})", from.addr),
         None => from.addr.to_string(),
     }
+}
+
+/// What a fork rings: a device (its contact) of an account, or an outside URI.
+struct Rung {
+    /// For the call record: the device's contact, or the outside URI.
+    device: String,
+    /// The device's account; `None` for an outside URI.
+    account: Option<i64>,
 }

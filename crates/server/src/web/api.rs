@@ -73,7 +73,6 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(list_invitations, create_invitation))
 }
 
-
 // --- shapes ----------------------------------------------------------------------------------
 
 /// An account as its owner (or an administrator) sees it.
@@ -360,12 +359,19 @@ fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
 
 fn id_cursor(cursor: Option<&str>) -> Result<Option<i64>, Problem> {
     cursor
-        .map(|c| c.parse::<i64>().map_err(|_| Problem::bad_request("invalid_query", "cursor is not one this list gave")))
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| Problem::bad_request("invalid_query", "cursor is not one this list gave"))
+        })
         .transpose()
 }
 
 /// Cuts a list fetched with one item more than `limit` into a page and its cursor.
-fn paged<T, I>(mut rows: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String, item: impl Fn(T) -> I) -> (Vec<I>, Option<String>) {
+fn paged<T, I>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+    item: impl Fn(T) -> I,
+) -> (Vec<I>, Option<String>) {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next = if more { rows.last().map(&cursor) } else { None };

@@ -116,13 +116,15 @@ impl FromRequestParts<WebState> for Caller {
                 .or_else(|| value.strip_prefix("bearer "))
                 .ok_or_else(|| Problem::unauthorized("the Authorization header must be \"Bearer <token>\""))?;
             let found = state.store.api_token_by_secret(&hash_secret(token.trim()), now).await?;
-            let (token, account) = found.ok_or_else(|| Problem::unauthorized("the API token is unknown, revoked or expired"))?;
+            let (token, account) =
+                found.ok_or_else(|| Problem::unauthorized("the API token is unknown, revoked or expired"))?;
             return Ok(Caller { account, credential: Credential::Token(token) });
         }
         let secret = cookie_secret(&parts.headers).ok_or_else(|| Problem::unauthorized("sign in first"))?;
         let secret_hash = hash_secret(secret);
         let found = state.store.web_session(&secret_hash, now, now + state.session_seconds()).await?;
-        let (session, account) = found.ok_or_else(|| Problem::unauthorized("the session has expired: sign in again"))?;
+        let (session, account) =
+            found.ok_or_else(|| Problem::unauthorized("the session has expired: sign in again"))?;
         if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !same_secret(sent, &session.csrf_token) || !same_origin(&parts.headers) {

@@ -136,11 +136,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 "not_json",
                 "send the body as application/json",
             )),
-            Err(JsonRejection::JsonDataError(e)) => Err(Problem::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                e.body_text(),
-            )),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(Problem::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()))
+            }
             Err(e) => Err(Problem::bad_request("invalid_body", e.body_text())),
         }
     }

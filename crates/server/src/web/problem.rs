@@ -56,7 +56,10 @@ impl Problem {
     }
 
     pub fn too_many(detail: impl Into<String>, retry_after: u64) -> Problem {
-        Problem { retry_after: Some(retry_after.max(1)), ..Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail) }
+        Problem {
+            retry_after: Some(retry_after.max(1)),
+            ..Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+        }
     }
 
     /// A failure of ours: logged, and answered without internals.
@@ -104,7 +107,9 @@ impl From<StoreError> for Problem {
             | StoreError::UnknownMessage(_)
             | StoreError::UnknownVoicemail(_)
             | StoreError::UnknownMail(_) => Problem::not_found(e.to_string()),
-            StoreError::Locked => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the database is busy; try again"),
+            StoreError::Locked => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the database is busy; try again")
+            }
             _ => Problem::internal("database error in the HTTP API", &e),
         }
     }
