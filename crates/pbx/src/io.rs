@@ -76,6 +76,9 @@ pub enum Input {
     Presence(Vec<(i64, crate::presence::Presence)>),
     /// The store's answer to a [`StoreWrite`] that asked for one.
     Store(StoreReply),
+    /// A text message stored by someone else than call control (the web app, for its signed-in
+    /// sender): delivered to the recipient's devices like one that came by SIP.
+    Deliver { message: StoredMessage, from_account: i64 },
     /// The media runtime's answer to a [`MediaCommand`].
     Media(MediaEvent),
     /// An application is done with its call.

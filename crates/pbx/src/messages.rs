@@ -140,11 +140,6 @@ impl Messages {
             debug!(ticket, "message could not be stored");
             return;
         };
-        ctx.out.event(Event::MessageStored {
-            message_id: id,
-            from_account: Some(p.from_account),
-            to_account: p.to_account,
-        });
         let message = StoredMessage {
             id,
             from_uri: p.from_uri,
@@ -152,6 +147,24 @@ impl Messages {
             content_type: p.content_type,
             body: p.body,
         };
+        self.deliver(ctx, location, accounts, p.from_account, message);
+    }
+
+    /// A stored message from `from_account` (by SIP, or written in the web app) goes to every
+    /// device of its recipient.
+    pub(crate) fn deliver(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        location: &Location,
+        accounts: &Accounts,
+        from_account: i64,
+        message: StoredMessage,
+    ) {
+        ctx.out.event(Event::MessageStored {
+            message_id: message.id,
+            from_account: Some(from_account),
+            to_account: message.to_account,
+        });
         for binding in location.bindings(message.to_account) {
             self.send(ctx, accounts, &message, binding);
         }

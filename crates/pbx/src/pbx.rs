@@ -214,6 +214,11 @@ impl Pbx {
                     self.subscriptions.mailbox_changed(&mut ctx, account_id, counts);
                 }
             }
+            Input::Deliver { message, from_account } => {
+                let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                let location = self.registrar.location.read();
+                self.messages.lock().deliver(&mut ctx, &location, &self.accounts, from_account, message);
+            }
             Input::Presence(changes) => {
                 for (account_id, presence) in changes {
                     let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };

@@ -1,7 +1,8 @@
 //! Presence for the whole server: one [`Board`] fed by the domain events, whose changes go to
 //! call control's shards (for SIP `presence` and `dialog` subscriptions) and to the web app's
 //! live connections, as [`Notice`]s. The same state answers both, so a phone's busy lamp and the
-//! app's contact list never disagree.
+//! app's contact list never disagree. The live connections also hear here of text messages
+//! (stored, delivered to a device, read), whichever way they came.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +23,12 @@ pub enum Notice {
     Presence { account_id: i64, presence: Presence },
     /// An account's contact list changed (in another tab, or through the API).
     ContactsChanged { account_id: i64 },
+    /// A text message was stored (from a phone or the app), between two accounts.
+    Message { message: Arc<sambung_store::Message>, from_account: i64, from: String, to: String },
+    /// A message from `from_account` reached a device of its recipient.
+    Delivered { message_id: i64, from_account: i64 },
+    /// `reader` read the conversation with `peer` up to message `up_to`.
+    Read { reader: i64, peer: i64, up_to: i64 },
 }
 
 /// How many notices a slow live connection may fall behind before it misses some (it then
@@ -70,6 +77,11 @@ impl Hub {
         let _ = self.notices.send(Notice::ContactsChanged { account_id });
     }
 
+    /// Passes a notice on to the live connections.
+    pub fn notify(&self, notice: Notice) {
+        let _ = self.notices.send(notice);
+    }
+
     /// The bindings and settings at start.
     pub fn load(&self, bindings: &[Binding], accounts: &Accounts) {
         let mut board = self.board();
@@ -99,10 +111,39 @@ impl Hub {
     }
 }
 
+/// The notice of a message event, with what the live connections need (read back from the
+/// store).
+async fn message_notice(hub: &Hub, store: &Store, event: &Event) -> Result<(), sambung_store::StoreError> {
+    match event {
+        Event::MessageStored { message_id, from_account: Some(from_account), .. } => {
+            let Some(message) = store.message(*message_id).await? else { return Ok(()) };
+            let Some(sender) = store.account(*from_account).await? else { return Ok(()) };
+            let to = message.to_user.clone();
+            hub.notify(Notice::Message {
+                message: Arc::new(message),
+                from_account: *from_account,
+                from: sender.username,
+                to,
+            });
+        }
+        Event::MessageDelivered { message_id, .. } => {
+            let from = store.message(*message_id).await?.and_then(|m| m.from_account);
+            if let Some(from_account) = from {
+                hub.notify(Notice::Delivered { message_id: *message_id, from_account });
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Follows the domain events until they end: the board changes, the shards and the web are told.
 /// A settings change made in the store is read back for its do-not-disturb.
 pub async fn run(hub: Hub, store: Store, mut events: mpsc::UnboundedReceiver<Shared>, core: WeakEvents) {
     while let Some(event) = events.recv().await {
+        if let Err(error) = message_notice(&hub, &store, &event).await {
+            warn!(%error, "could not read a message for the live connections");
+        }
         let mut changes = hub.apply(&event);
         if let Event::SettingsChanged { account_id, change: SettingsChange::Stored } = &*event {
             match store.call_settings(*account_id).await {

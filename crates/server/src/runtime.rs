@@ -247,8 +247,10 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let sip_router = ws::router(ctx.clone());
     let plain_routes = ws::Routes { sip: sip_router.clone(), web: None };
     // The web app and its API are served over HTTPS only: the secure WebSocket listeners.
-    let web =
-        config.web.enabled.then(|| crate::web::router(crate::web::WebState::new(store.clone(), &config, hub.clone())));
+    let web = config.web.enabled.then(|| {
+        let state = crate::web::WebState::new(store.clone(), &config, hub.clone()).with_core(events_tx.downgrade());
+        crate::web::router(state)
+    });
     let secure_routes = ws::Routes { sip: sip_router, web };
     let web_purge = tokio::spawn(crate::web::purge(store.clone()));
     for (transport, listener) in listeners.stream {
@@ -512,6 +514,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::AppEnded { call, end } => Input::AppEnded { call, end },
                         Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
                         Event::Presence(changes) => Input::Presence(changes),
+                        Event::Deliver { message, from_account } => Input::Deliver { message, from_account },
                         Event::Flooded => {
                             driver.drain_gate(now);
                             continue;

@@ -18,6 +18,9 @@ struct Api {
     router: Router,
     store: Store,
     hub: sambung_server::presence::Hub,
+    /// What the API handed call control (messages to deliver), and the queue's sender.
+    core: tokio::sync::mpsc::Receiver<sambung_server::transport::Event>,
+    _events: sambung_server::transport::Events,
     dir: std::path::PathBuf,
 }
 
@@ -73,8 +76,10 @@ impl Api {
         let mut config = Config { domains: vec!["example.com".into()], ..Config::default() };
         edit(&mut config);
         let hub = sambung_server::presence::Hub::new();
-        let router = router(WebState::new(store.clone(), &config, hub.clone()));
-        Api { router, store, hub, dir }
+        let (events, mut queues) = sambung_server::transport::Events::channels(1, 64);
+        let state = WebState::new(store.clone(), &config, hub.clone()).with_core(events.downgrade());
+        let router = router(state);
+        Api { router, store, hub, core: queues.remove(0), _events: events, dir }
     }
 
     async fn send(&mut self, who: &Browser, method: Method, path: &str, body: Option<Value>) -> Answer {
@@ -467,6 +472,9 @@ async fn problems_headers_and_openapi() {
         "/me/contacts",
         "/me/contacts/{username}",
         "/events",
+        "/me/conversations",
+        "/me/conversations/{username}/messages",
+        "/me/conversations/{username}/read",
         "/directory",
         "/users",
         "/invitations",
@@ -530,5 +538,72 @@ async fn contacts_with_presence() {
     let again = api.send(&alice, Method::DELETE, "/api/v1/me/contacts/carol", None).await;
     assert_problem(&again, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(api.get(&alice, "/api/v1/me/contacts").await.json["items"].as_array().unwrap().len(), 1);
+    api.close().await;
+}
+
+#[tokio::test]
+async fn chat_both_ways_with_read_marks() {
+    let mut api = Api::new("chat", |_| {}).await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = Browser::signed_in(&api.sign_up("bob", "velvet lantern 19").await);
+    let bob_id = api.store.account_by_username("bob").await.unwrap().unwrap().id;
+    let mut notices = api.hub.subscribe();
+
+    let text = |t: &str| json!({ "text": t });
+    let sent = api.post(&alice, "/api/v1/me/conversations/bob/messages", text("hello bob")).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
+    assert_eq!((sent.json["from"].as_str(), sent.json["to"].as_str()), (Some("alice"), Some("bob")));
+    let first = sent.json["id"].as_i64().unwrap();
+    // Handed to call control for bob's phones.
+    match api.core.try_recv() {
+        Ok(sambung_server::transport::Event::Deliver { message, from_account }) => {
+            assert_eq!((message.id, message.to_account, &message.body[..]), (first, bob_id, &b"hello bob"[..]));
+            assert!(message.from_uri.contains("<sip:alice@example.com>"), "{}", message.from_uri);
+            assert_ne!(from_account, bob_id);
+        }
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+    for refused in ["", "   ", &"x".repeat(1301)] {
+        let answer = api.post(&alice, "/api/v1/me/conversations/bob/messages", text(refused)).await;
+        assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    }
+    let nobody = api.post(&alice, "/api/v1/me/conversations/nobody/messages", text("hi")).await;
+    assert_problem(&nobody, StatusCode::NOT_FOUND, "not_found");
+
+    let reply = api.post(&bob, "/api/v1/me/conversations/alice/messages", text("hi alice")).await;
+    let second = reply.json["id"].as_i64().unwrap();
+    let list = api.get(&alice, "/api/v1/me/conversations").await;
+    assert_eq!(list.json["items"][0]["peer"], "bob");
+    assert_eq!(list.json["items"][0]["unread"], 1);
+    assert_eq!(list.json["items"][0]["last"]["text"], "hi alice");
+
+    let history = api.get(&alice, "/api/v1/me/conversations/bob/messages?limit=1").await;
+    assert_eq!(history.json["items"][0]["id"], second);
+    let older = history.json["next_cursor"].as_str().unwrap().to_owned();
+    let history = api.get(&alice, &format!("/api/v1/me/conversations/bob/messages?limit=1&cursor={older}")).await;
+    assert_eq!(history.json["items"][0]["text"], "hello bob");
+    assert_eq!(history.json["items"][0]["read"], false);
+    assert!(history.json["next_cursor"].is_null());
+
+    // alice reads: bob sees his message read; alice's unread count is 0
+    let read = api.post(&alice, "/api/v1/me/conversations/bob/read", json!({ "up_to": second })).await;
+    assert_eq!(read.status, StatusCode::NO_CONTENT, "{read:?}");
+    let mut saw_read = false;
+    while let Ok(notice) = notices.try_recv() {
+        saw_read |= matches!(notice, sambung_server::presence::Notice::Read { up_to, .. } if up_to == second);
+    }
+    assert!(saw_read);
+    assert_eq!(api.get(&alice, "/api/v1/me/conversations").await.json["items"][0]["unread"], 0);
+    let bobs = api.get(&bob, "/api/v1/me/conversations/alice/messages").await;
+    assert_eq!(bobs.json["items"][0]["read"], true);
+    assert_eq!(bobs.json["items"][0]["delivered"], true);
+    assert_eq!(bobs.json["items"][1]["read"], false, "bob has not read alice's message");
+    // A message of another conversation is refused.
+    let carol = Browser::signed_in(&api.sign_up("carol", "velvet lantern 19").await);
+    let theirs = api.post(&carol, "/api/v1/me/conversations/bob/read", json!({ "up_to": second })).await;
+    assert_problem(&theirs, StatusCode::NOT_FOUND, "not_found");
+    // Read in the app: a phone of alice that comes online later is not given it again.
+    let alice_id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
+    assert!(api.store.pending_for(alice_id).await.unwrap().is_empty());
     api.close().await;
 }

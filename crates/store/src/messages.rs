@@ -38,7 +38,8 @@ pub struct NewMessage {
     pub created_at: i64,
 }
 
-const MESSAGE_COLUMNS: &str = "id, from_uri, from_account, to_account, to_user, content_type, body, created_at";
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, from_uri, from_account, to_account, to_user, content_type, body, created_at";
 
 impl Store {
     /// Stores a message for `to_account`; fails with [`StoreError::UnknownUser`] when that

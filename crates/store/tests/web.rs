@@ -5,9 +5,9 @@
 mod common;
 
 use common::TestDb;
-use sambung_store::{NewAccount, NewApiToken, NewWebSession, Store, StoreError};
+use sambung_store::{NewAccount, NewApiToken, NewMessage, NewWebSession, Store, StoreError};
 
-on_both_backends!(sessions, tokens, invitations, admin_role_and_search, contacts);
+on_both_backends!(sessions, tokens, invitations, admin_role_and_search, contacts, conversations);
 
 async fn account(store: &Store, name: &str) -> i64 {
     store.create_account(NewAccount::new(name, "correct horse", "example.com")).await.unwrap().id
@@ -218,5 +218,52 @@ async fn contacts(db: &TestDb) {
     assert!(!store.delete_contact(alice, carol).await.unwrap());
     store.delete_account("bob").await.unwrap();
     assert!(store.contacts(alice, None, 10).await.unwrap().is_empty(), "a deleted account leaves the lists");
+    store.close().await;
+}
+
+async fn conversations(db: &TestDb) {
+    let store = db.open().await;
+    let alice = account(&store, "alice").await;
+    let bob = account(&store, "bob").await;
+    let carol = account(&store, "carol").await;
+    let send = |from: i64, to: i64, text: &str, at: i64| NewMessage {
+        from_uri: format!("<sip:{from}@example.com>"),
+        from_account: Some(from),
+        to_account: to,
+        content_type: "text/plain".into(),
+        body: text.as_bytes().to_vec(),
+        created_at: at,
+    };
+    let m1 = store.store_message(send(bob, alice, "hi alice", 1)).await.unwrap().id;
+    let m2 = store.store_message(send(alice, bob, "hi bob", 2)).await.unwrap().id;
+    let m3 = store.store_message(send(bob, alice, "how are you?", 3)).await.unwrap().id;
+    let m4 = store.store_message(send(carol, alice, "lunch?", 4)).await.unwrap().id;
+    store.store_message(send(carol, bob, "not for alice", 5)).await.unwrap();
+
+    // alice's list: carol's conversation is newest; two unread from bob, one from carol
+    let list = store.conversations(alice, None, 10).await.unwrap();
+    let summary: Vec<_> = list.iter().map(|c| (c.peer_id, c.last.id, c.unread)).collect();
+    assert_eq!(summary, [(carol, m4, 1), (bob, m3, 2)]);
+    assert_eq!(store.conversations(alice, Some(m4), 10).await.unwrap().len(), 1, "a page after carol's");
+
+    let history: Vec<i64> = store.conversation(alice, bob, None, 10).await.unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(history, [m3, m2, m1]);
+    let older: Vec<i64> = store.conversation(alice, bob, Some(m3), 1).await.unwrap().iter().map(|m| m.id).collect();
+    assert_eq!(older, [m2]);
+    assert_eq!(store.conversation(bob, alice, None, 10).await.unwrap().len(), 3, "the same both ways");
+
+    assert_eq!(store.mark_read(alice, bob, m1, 10).await.unwrap(), m1);
+    assert_eq!(store.conversations(alice, None, 10).await.unwrap()[1].unread, 1);
+    assert_eq!(store.mark_read(alice, bob, m3, 11).await.unwrap(), m3);
+    assert_eq!(store.mark_read(alice, bob, m1, 12).await.unwrap(), m3, "never back");
+    assert_eq!(store.read_up_to(alice, bob).await.unwrap(), m3);
+    assert_eq!(store.read_up_to(bob, alice).await.unwrap(), 0);
+    assert_eq!(store.conversations(alice, None, 10).await.unwrap()[1].unread, 0);
+
+    store.mark_delivered(m2, "bob-desk", 20).await.unwrap();
+    let delivered = store.delivered_among(&[m1, m2, m3]).await.unwrap();
+    assert_eq!(delivered.into_iter().collect::<Vec<_>>(), [m2]);
+    assert_eq!(store.message(m2).await.unwrap().unwrap().body, b"hi bob");
+    assert!(store.message(9999).await.unwrap().is_none());
     store.close().await;
 }

@@ -34,6 +34,7 @@ use crate::config::Signup;
     modifiers(&Credentials),
     tags((name = "session", description = "Sign up, sign in and out"),
          (name = "account", description = "The signed-in account"),
+         (name = "chat", description = "Conversations, the same as SIP MESSAGE"),
          (name = "admin", description = "Administration (admin role)"))
 )]
 struct ApiDoc;
@@ -68,6 +69,9 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(directory))
         .routes(routes!(list_contacts))
         .routes(routes!(super::live::events))
+        .routes(routes!(super::chat::list_conversations))
+        .routes(routes!(super::chat::list_messages, super::chat::send_message))
+        .routes(routes!(super::chat::mark_read))
         .routes(routes!(put_contact, delete_contact))
         .routes(routes!(list_users, create_user))
         .routes(routes!(list_invitations, create_invitation))
@@ -350,14 +354,14 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Par
     }
 }
 
-fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
     match limit.unwrap_or(50) {
         n @ 1..=100 => Ok(n),
         _ => Err(Problem::bad_request("invalid_query", "limit must be between 1 and 100")),
     }
 }
 
-fn id_cursor(cursor: Option<&str>) -> Result<Option<i64>, Problem> {
+pub(crate) fn id_cursor(cursor: Option<&str>) -> Result<Option<i64>, Problem> {
     cursor
         .map(|c| {
             c.parse::<i64>().map_err(|_| Problem::bad_request("invalid_query", "cursor is not one this list gave"))
@@ -366,7 +370,7 @@ fn id_cursor(cursor: Option<&str>) -> Result<Option<i64>, Problem> {
 }
 
 /// Cuts a list fetched with one item more than `limit` into a page and its cursor.
-fn paged<T, I>(
+pub(crate) fn paged<T, I>(
     mut rows: Vec<T>,
     limit: u32,
     cursor: impl Fn(&T) -> String,

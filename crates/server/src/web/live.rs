@@ -4,6 +4,11 @@
 //! - `{"type":"presence","id":ID,"presence":{"status":...,"devices":N,"dnd":false}}` for the
 //!   person's own account and each of their contacts;
 //! - `{"type":"contacts_changed"}` when their contact list changed elsewhere (another tab);
+//! - `{"type":"message","message":{...}}` for a text message they sent or got (from the app or
+//!   a phone), as `GET /me/conversations/{username}/messages` lists it;
+//! - `{"type":"delivered","id":ID}` when a message they sent reached a device;
+//! - `{"type":"read","reader":ID,"peer":ID,"up_to":ID}` when they or the other side read a
+//!   conversation;
 //! - `{"type":"resync"}` when the connection fell behind and missed notices: reload.
 //!
 //! It is authenticated like any API request (the session cookie, which a same-site WebSocket
@@ -23,6 +28,7 @@ use tracing::debug;
 
 use super::api::PresenceInfo;
 use super::auth::{self, Caller, Credential};
+use super::chat::ChatMessage;
 use super::problem::Problem;
 use super::{WebState, unix_now};
 use crate::presence::Notice;
@@ -82,6 +88,18 @@ async fn live(mut socket: WebSocket, state: WebState, caller: Caller) {
                             None => break,
                         }
                         json!({ "type": "contacts_changed" }).to_string()
+                    }
+                    Ok(Notice::Message { message, from_account, from, to })
+                        if from_account == me || message.to_account == Some(me) =>
+                    {
+                        let message = ChatMessage::of(&message, &from, &to, false, false);
+                        json!({ "type": "message", "message": message }).to_string()
+                    }
+                    Ok(Notice::Delivered { message_id, from_account }) if from_account == me => {
+                        json!({ "type": "delivered", "id": message_id }).to_string()
+                    }
+                    Ok(Notice::Read { reader, peer, up_to }) if reader == me || peer == me => {
+                        json!({ "type": "read", "reader": reader, "peer": peer, "up_to": up_to }).to_string()
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => json!({ "type": "resync" }).to_string(),

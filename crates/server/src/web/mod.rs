@@ -13,6 +13,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod chat;
 pub mod live;
 pub mod problem;
 
@@ -42,6 +43,8 @@ pub struct WebState {
     pub limits: Arc<Limits>,
     /// Presence, and the notices the live connections pass on.
     pub hub: crate::presence::Hub,
+    /// Call control, for messages written in the app (`None`: the API runs without it).
+    pub core: Option<crate::transport::WeakEvents>,
 }
 
 /// The web's rate limits.
@@ -65,7 +68,14 @@ impl WebState {
                 sign_in_failures: Limiter::new(Duration::from_secs(600), web.sign_in_failures),
             }),
             hub,
+            core: None,
         }
+    }
+
+    /// Hands messages written in the app to call control through `core`.
+    pub fn with_core(mut self, core: crate::transport::WeakEvents) -> WebState {
+        self.core = Some(core);
+        self
     }
 
     /// How long a session lasts unused, in seconds.

@@ -53,3 +53,14 @@ CREATE TABLE contacts (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (account_id, contact_id)
 );
+
+-- How far each person has read each conversation (the id of the last message read).
+CREATE TABLE conversation_reads (
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    peer_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    last_read_id INTEGER NOT NULL,
+    read_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, peer_id)
+);
+-- Conversations are found by sender and recipient.
+CREATE INDEX messages_conversation ON messages (from_account, to_account, id);
