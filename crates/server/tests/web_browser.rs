@@ -36,6 +36,10 @@ fn screenshots() -> PathBuf {
         .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots"), PathBuf::from)
 }
 
+/// What alice writes in the page, and bob answers from his baresip (also in tests/web/browser.py).
+const FROM_THE_APP: &str = "hello bob, written in the app";
+const FROM_BARESIP: &str = "hi alice, typed on baresip";
+
 fn https(server: &Server) -> String {
     format!("https://127.0.0.1:{}", server.ports.wss)
 }
@@ -91,8 +95,17 @@ fn the_app_in_chromium() {
         }
     };
     wait_for("want-online");
-    let mut phone = start_registered(&phone_dir, BaresipConfig::new(peer.name, peer.password, &open, &audio), &open);
+    let mut config = BaresipConfig::new(peer.name, peer.password, &open, &audio);
+    config.contacts.push(format!("\"Alice\" <sip:alice@127.0.0.1:{}>", open.ports.udp));
+    let mut phone = start_registered(&phone_dir, config, &open);
     std::fs::write(sync.join("online"), b"").unwrap();
+    // Chat both ways: what alice wrote in the page reaches bob's baresip; bob answers from it.
+    wait_for("want-chat");
+    if !phone.wait_for(Duration::from_secs(20), |log| log.contains(FROM_THE_APP)) {
+        common::clients::fail_with_logs("bob's baresip did not show alice's message from the app", &[&phone], &open);
+    }
+    phone.command(&format!("/message {FROM_BARESIP}"));
+    std::fs::write(sync.join("chat"), b"").unwrap();
     wait_for("want-offline");
     quit(&mut phone);
     std::fs::write(sync.join("offline"), b"").unwrap();

@@ -9,7 +9,8 @@ What it does, as a person would:
   2. makes an API token in the page and uses it from outside the page;
   3. finds --peer in the people search and adds them as a contact; asks the test (a file in
      --sync) to register --peer's baresip, sees them come online in the contact list without a
-     reload, asks for the phone to quit, and sees them go offline;
+     reload; chats both ways with that baresip (the page's message reaches it and shows as
+     delivered, its answer appears live); asks for the phone to quit, and sees them go offline;
   4. a write without the CSRF token is refused (403, code "csrf");
   5. signs out, is refused with a wrong password, signs in again;
   6. the session cookie is replaced by an unknown one (an expired session): the next page
@@ -28,6 +29,10 @@ import time
 
 from openapi_spec_validator import validate
 from playwright.sync_api import expect, sync_playwright
+
+# What alice writes in the page, and bob answers from his baresip (also in web_browser.rs).
+FROM_THE_APP = "hello bob, written in the app"
+FROM_BARESIP = "hi alice, typed on baresip"
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -127,6 +132,20 @@ def main():
         ask(a.sync, "online")
         expect(badge).to_have_text("Available", timeout=20000)
         page.screenshot(path=f"{a.shots}/contacts.png")
+
+        # chat both ways with bob's baresip
+        contact.get_by_role("link", name=f"Message {a.peer}").click()
+        expect(page.get_by_role("heading", name=f"Chat with {a.peer}")).to_be_visible()
+        page.get_by_label("Message", exact=True).fill(FROM_THE_APP)
+        page.get_by_role("button", name="Send").click()
+        mine = page.locator(".message.mine", has_text=FROM_THE_APP)
+        expect(mine).to_be_visible()
+        ask(a.sync, "chat")
+        expect(page.locator(".message", has_text=FROM_BARESIP)).to_be_visible(timeout=20000)
+        expect(mine.locator(".state")).to_have_text("delivered", timeout=20000)
+        page.screenshot(path=f"{a.shots}/chat.png")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Contacts", exact=True).click()
+        expect(badge).to_have_text("Available")
         ask(a.sync, "offline")
         expect(badge).to_have_text("Offline", timeout=20000)
         # a nickname

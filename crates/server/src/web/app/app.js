@@ -114,7 +114,15 @@ function connectLive() {
       presence.set(message.id, message.presence);
       for (const el of document.querySelectorAll(`[data-presence-of="${message.id}"]`)) showPresence(el, message.presence);
     } else if (message.type === "contacts_changed" || message.type === "resync") {
-      if ((location.hash || "#/").split("?")[0] === "#/") route();
+      if (["#/", "#/chat"].includes((location.hash || "#/").split("?")[0])) route();
+    } else if (message.type === "message") {
+      chatMessageArrived(message.message);
+    } else if (message.type === "delivered") {
+      for (const el of document.querySelectorAll(`[data-message-id="${message.id}"] .state`)) {
+        if (el.textContent === "sent") el.textContent = "delivered";
+      }
+    } else if (message.type === "read") {
+      chatRead(message);
     }
   });
   socket.addEventListener("close", (event) => {
@@ -223,6 +231,97 @@ async function viewSignUp() {
   );
 }
 
+// --- chat ----------------------------------------------------------------------------------
+
+// The conversation on screen: its peer's username, and the newest message id read.
+let openChat = null;
+
+function messageState(m) {
+  if (m.from !== me.username) return "";
+  return m.read ? "read" : m.delivered ? "delivered" : "sent";
+}
+
+function messageItem(m) {
+  const mine = m.from === me.username;
+  const text = m.text || `(${m.content_type})`;
+  return h("li", { class: mine ? "message mine" : "message", "data-message-id": m.id },
+    h("span", { class: "who" }, mine ? "You" : m.from), " ",
+    h("span", { class: "text" }, text), " ",
+    h("time", { datetime: new Date(m.created_at * 1000).toISOString() }, new Date(m.created_at * 1000).toLocaleTimeString()),
+    mine ? h("span", { class: "state" }, messageState(m)) : "");
+}
+
+async function viewChats() {
+  const peer = fragmentParams().get("with");
+  if (peer) return viewConversation(peer);
+  openChat = null;
+  const list = h("ul", { class: "conversations", id: "conversations" });
+  render("Chat", list);
+  const pageOf = await api.get("/me/conversations?limit=100");
+  if (!pageOf.items.length) {
+    list.replaceWith(h("p", { id: "conversations" }, "No conversations yet. Start one from your contacts."));
+    return;
+  }
+  list.replaceChildren(...pageOf.items.map((c) =>
+    h("li", { "data-peer": c.peer },
+      h("a", { href: `#/chat?with=${encodeURIComponent(c.peer)}` }, c.peer_display_name),
+      c.unread ? h("span", { class: "unread", "aria-label": `${c.unread} unread` }, String(c.unread)) : "",
+      h("br"), h("span", { class: "snippet" }, `${c.last.from === me.username ? "You: " : ""}${c.last.text}`))));
+}
+
+async function viewConversation(peer) {
+  openChat = { peer, newest: 0 };
+  const list = h("ol", { class: "messages", id: "messages", "aria-live": "polite" });
+  const older = h("button", { type: "button", hidden: true }, "Older messages");
+  let cursor = null;
+  const loadOlder = async () => {
+    const pageOf = await api.page(`/me/conversations/${encodeURIComponent(peer)}/messages?limit=50`, cursor);
+    cursor = pageOf.next_cursor;
+    older.hidden = !cursor;
+    list.prepend(...pageOf.items.slice().reverse().map(messageItem));
+    return pageOf.items;
+  };
+  older.addEventListener("click", loadOlder);
+  const composer = form("Write a message", [
+    field("Message", { name: "text", required: true, maxlength: 1300, autocomplete: "off" }),
+  ], "Send", async (values, el) => {
+    const sent = await api.post(`/me/conversations/${encodeURIComponent(peer)}/messages`, values);
+    el.reset();
+    if (!list.querySelector(`[data-message-id="${sent.id}"]`)) list.append(messageItem(sent));
+  });
+  render(`Chat with ${peer}`, h("p", {}, h("a", { href: "#/chat" }, "All conversations")), older, list, composer);
+  const items = await loadOlder();
+  const fromPeer = items.filter((m) => m.from === peer);
+  if (fromPeer.length) await markRead(peer, fromPeer[0].id);
+}
+
+async function markRead(peer, id) {
+  if (!openChat || openChat.peer !== peer || id <= openChat.newest) return;
+  openChat.newest = id;
+  await api.post(`/me/conversations/${encodeURIComponent(peer)}/read`, { up_to: id });
+}
+
+function chatMessageArrived(m) {
+  const path = (location.hash || "#/").split("?")[0];
+  const peer = m.from === me.username ? m.to : m.from;
+  if (path === "#/chat" && openChat && openChat.peer === peer) {
+    const list = document.getElementById("messages");
+    if (list && !list.querySelector(`[data-message-id="${m.id}"]`)) list.append(messageItem(m));
+    if (m.from === peer) markRead(peer, m.id).catch(() => {});
+  } else if (path === "#/chat" && !openChat) {
+    viewChats();
+  } else if (m.from !== me.username) {
+    say(`New message from ${m.from}: ${m.text}`);
+  }
+}
+
+function chatRead(read) {
+  if (read.reader === me.id) return;
+  for (const el of document.querySelectorAll(".message.mine")) {
+    if (Number(el.dataset.messageId) <= read.up_to) el.querySelector(".state").textContent = "read";
+  }
+}
+
 // --- account -------------------------------------------------------------------------------
 
 function definitionList(rows) {
@@ -262,7 +361,8 @@ async function viewContacts() {
       presenceBadge(c.id, c.presence),
       h("strong", { class: "name" }, c.nickname || c.display_name),
       ` ${c.username}`, c.extension ? ` · extension ${c.extension}` : "",
-      h("br"), h("code", {}, c.sip_uri),
+      h("br"), h("code", {}, c.sip_uri), " ",
+      h("a", { href: `#/chat?with=${encodeURIComponent(c.username)}` }, `Message ${c.username}`),
       h("details", {}, h("summary", {}, "Edit"), nickname,
         h("button", { type: "button", class: "danger", onclick: async () => {
           await api.del(`/me/contacts/${encodeURIComponent(c.username)}`);
@@ -439,7 +539,13 @@ async function loadInvitations(container) {
 // --- routing -------------------------------------------------------------------------------
 
 const publicViews = { "#/signin": viewSignIn, "#/signup": viewSignUp };
-const privateViews = { "#/": viewContacts, "#/account": viewAccount, "#/people": viewPeople, "#/admin": viewAdmin };
+const privateViews = {
+  "#/": viewContacts,
+  "#/chat": viewChats,
+  "#/account": viewAccount,
+  "#/people": viewPeople,
+  "#/admin": viewAdmin,
+};
 
 async function route() {
   const path = (location.hash || "#/").split("?")[0];
