@@ -475,6 +475,13 @@ async fn problems_headers_and_openapi() {
         "/me/conversations",
         "/me/conversations/{username}/messages",
         "/me/conversations/{username}/read",
+        "/me/settings",
+        "/me/pin",
+        "/me/voicemail",
+        "/me/voicemail/{id}",
+        "/me/voicemail/{id}/audio",
+        "/me/devices",
+        "/me/calls",
         "/directory",
         "/users",
         "/invitations",
@@ -605,5 +612,147 @@ async fn chat_both_ways_with_read_marks() {
     // Read in the app: a phone of alice that comes online later is not given it again.
     let alice_id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
     assert!(api.store.pending_for(alice_id).await.unwrap().is_empty());
+    api.close().await;
+}
+
+#[tokio::test]
+async fn settings_voicemail_devices_and_calls() {
+    let mut api = Api::new("settings", |_| {}).await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = Browser::signed_in(&api.sign_up("bob", "velvet lantern 19").await);
+    let alice_id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
+
+    let settings = api.get(&alice, "/api/v1/me/settings").await;
+    assert_eq!((settings.json["voicemail"].as_bool(), settings.json["dnd"].as_bool()), (Some(true), Some(false)));
+    let mut wanted = settings.json.clone();
+    wanted["forward_busy"] = json!("bob");
+    wanted["dnd"] = json!(true);
+    wanted["no_answer_secs"] = json!(25);
+    let put = api.send(&alice, Method::PUT, "/api/v1/me/settings", Some(wanted.clone())).await;
+    assert_eq!(put.status, StatusCode::OK, "{put:?}");
+    let stored = api.store.call_settings(alice_id).await.unwrap();
+    assert_eq!((stored.forward_busy.as_deref(), stored.dnd, stored.no_answer_secs), (Some("bob"), true, 25));
+    for (field, value) in
+        [("forward_always", "nobody"), ("forward_busy", "alice"), ("forward_offline", "sips:x@192.0.2.1")]
+    {
+        let mut bad = wanted.clone();
+        bad[field] = json!(value);
+        let refused = api.send(&alice, Method::PUT, "/api/v1/me/settings", Some(bad)).await;
+        assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_target");
+    }
+    let mut bad = wanted.clone();
+    bad["no_answer_secs"] = json!(1);
+    assert_problem(
+        &api.send(&alice, Method::PUT, "/api/v1/me/settings", Some(bad)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+    );
+    assert_eq!(api.store.call_settings(alice_id).await.unwrap(), stored, "a refusal changes nothing");
+
+    assert_eq!(
+        api.send(&alice, Method::PUT, "/api/v1/me/pin", Some(json!({ "pin": "2468" }))).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(api.store.verify_voicemail_pin(alice_id, "2468").await.unwrap());
+    let weak = api.send(&alice, Method::PUT, "/api/v1/me/pin", Some(json!({ "pin": "12a" }))).await;
+    assert_problem(&weak, StatusCode::UNPROCESSABLE_ENTITY, "invalid_pin");
+
+    // The mailbox: listed newest first, played, saved, deleted; others' messages are not ours.
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let message = sambung_store::NewVoicemail {
+            account_id: alice_id,
+            caller_uri: "sip:bob@example.com".into(),
+            caller_name: "Bob".into(),
+            caller_number: Some("bob".into()),
+            created_at: 100 + n,
+            duration_ms: 1500,
+            audio: b"RIFF-fake-wav".to_vec(),
+        };
+        ids.push(api.store.store_voicemail(message).await.unwrap().id);
+    }
+    let list = api.get(&alice, "/api/v1/me/voicemail").await;
+    assert_eq!(list.json["items"][0]["id"], ids[1]);
+    assert_eq!(list.json["items"][0]["state"], "new");
+    let audio = api
+        .router
+        .call({
+            let mut r = Request::get(format!("/api/v1/me/voicemail/{}/audio", ids[0])).body(Body::empty()).unwrap();
+            r.headers_mut().insert(header::COOKIE, alice.cookie.clone().unwrap().parse().unwrap());
+            r
+        })
+        .await
+        .unwrap();
+    assert_eq!(audio.status(), StatusCode::OK);
+    assert_eq!(audio.headers()[header::CONTENT_TYPE], "audio/wav");
+    assert_eq!(&axum::body::to_bytes(audio.into_body(), 1 << 20).await.unwrap()[..], b"RIFF-fake-wav");
+    let theirs = api.get(&bob, &format!("/api/v1/me/voicemail/{}/audio", ids[0])).await;
+    assert_problem(&theirs, StatusCode::NOT_FOUND, "not_found");
+    let saved = api
+        .send(&alice, Method::PATCH, &format!("/api/v1/me/voicemail/{}", ids[0]), Some(json!({ "state": "saved" })))
+        .await;
+    assert_eq!(saved.status, StatusCode::NO_CONTENT);
+    assert_eq!(api.store.voicemail_counts(alice_id).await.unwrap(), (1, 1));
+    // The lamps: call control is told the new counts.
+    match api.core.try_recv() {
+        Ok(sambung_server::transport::Event::Mailbox { account_id, counts }) => {
+            assert_eq!((account_id, counts.new, counts.saved), (alice_id, 1, 1));
+        }
+        other => panic!("expected the mailbox counts, got {other:?}"),
+    }
+    let bad = api
+        .send(&alice, Method::PATCH, &format!("/api/v1/me/voicemail/{}", ids[0]), Some(json!({ "state": "old" })))
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    assert_eq!(
+        api.send(&alice, Method::DELETE, &format!("/api/v1/me/voicemail/{}", ids[1]), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(api.get(&alice, "/api/v1/me/voicemail").await.json["items"].as_array().unwrap().len(), 1);
+
+    // Devices and call history.
+    let binding = sambung_store::Binding {
+        account_id: alice_id,
+        aor: "sip:alice@example.com".into(),
+        contact: "sip:alice@192.0.2.7:5060".into(),
+        instance: None,
+        reg_id: None,
+        q: 1000,
+        expires_at: sambung_server::web::unix_now() + 300,
+        call_id: "reg-1".into(),
+        cseq: 1,
+        received: "192.0.2.7:5060".into(),
+        path: None,
+        user_agent: Some("Desk phone".into()),
+        updated_at: 0,
+    };
+    api.store.upsert_binding(&binding).await.unwrap();
+    let devices = api.get(&alice, "/api/v1/me/devices").await;
+    assert_eq!(devices.json["items"][0]["user_agent"], "Desk phone");
+    for (n, (caller, callee)) in [("alice", "bob"), ("bob", "alice"), ("bob", "carol")].into_iter().enumerate() {
+        let cdr = sambung_store::NewCdr {
+            call_id: format!("c{n}"),
+            caller: caller.into(),
+            callee: callee.into(),
+            caller_device: None,
+            callee_device: None,
+            started_at: 10 + n as i64,
+            answered_at: Some(11 + n as i64),
+            ended_at: 20 + n as i64,
+            cause_code: 200,
+            cause_reason: "OK".into(),
+            hangup_side: sambung_store::HangupSide::Caller,
+        };
+        api.store.insert_cdr(&cdr).await.unwrap();
+    }
+    let calls = api.get(&alice, "/api/v1/me/calls?limit=1").await;
+    assert_eq!(
+        (calls.json["items"][0]["direction"].as_str(), calls.json["items"][0]["other"].as_str()),
+        (Some("incoming"), Some("bob"))
+    );
+    let cursor = calls.json["next_cursor"].as_str().unwrap().to_owned();
+    let older = api.get(&alice, &format!("/api/v1/me/calls?limit=5&cursor={cursor}")).await;
+    assert_eq!(older.json["items"].as_array().unwrap().len(), 1, "bob's call to carol is not alice's");
+    assert_eq!(older.json["items"][0]["direction"], "outgoing");
     api.close().await;
 }

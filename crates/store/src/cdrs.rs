@@ -182,6 +182,21 @@ impl Store {
         rows.into_iter().map(Cdr::try_from).collect()
     }
 
+    /// Up to `limit` call records with `username` as caller or callee and an id below
+    /// `before`, newest first (a page of the account's call history).
+    pub async fn cdrs_page(&self, username: &str, before: Option<i64>, limit: u32) -> Result<Vec<Cdr>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CDR_COLUMNS} FROM cdrs WHERE (caller = $1 OR callee = $1) AND id < $2 ORDER BY id DESC LIMIT $3"
+        ));
+        let rows: Vec<CdrRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(username)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(Cdr::try_from).collect()
+    }
+
     /// The newest `limit` call records with `username` as caller or callee, newest first.
     pub async fn cdrs_for(&self, username: &str, limit: u32) -> Result<Vec<Cdr>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(

@@ -23,7 +23,8 @@ impl VoicemailState {
         }
     }
 
-    fn parse(text: &str) -> Option<VoicemailState> {
+    /// The state named `text` (`new` or `saved`).
+    pub fn parse(text: &str) -> Option<VoicemailState> {
         match text {
             "new" => Some(VoicemailState::New),
             "saved" => Some(VoicemailState::Saved),

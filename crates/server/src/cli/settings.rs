@@ -178,7 +178,7 @@ impl SettingsChanges {
 /// Checks the forwarding target `given` of option `option`: `none` (no forwarding), a
 /// `sip:`/`sips:` URI that parses, or the username or extension of another account. Usernames
 /// are stored in lower case, as accounts are named.
-async fn check_target(
+pub(crate) async fn check_target(
     store: &Store,
     account: &Account,
     option: &'static str,

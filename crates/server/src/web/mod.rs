@@ -10,6 +10,7 @@
 //! SameSite=Strict session cookie plus a CSRF token that its writes send back; a script uses a
 //! personal API token ([`auth`]).
 
+pub mod account;
 pub mod api;
 pub mod app;
 pub mod auth;
