@@ -7,6 +7,7 @@
 //! ([`crate::events`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sambung_sip::transaction::Peer;
@@ -360,17 +361,21 @@ async fn watch_guard(store: &Store, events: &Events, generation: &mut Option<i64
 }
 
 /// Reloads the accounts into call control whenever the store's account generation moves, and
-/// the guard's lists whenever theirs does.
-pub async fn watch_accounts(store: Store, events: Events, mut generation: i64) {
+/// the guard's lists whenever theirs does: checked every [`ACCOUNT_POLL`] (for the command
+/// line, another process), and at once when `wake` is notified (the web app changed them).
+pub async fn watch_accounts(store: Store, events: Events, mut generation: i64, wake: Arc<tokio::sync::Notify>) {
     let mut tick = tokio::time::interval(ACCOUNT_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut guard_generation = store.guard_generation().await.ok();
     let mut ticks = 0u64;
     loop {
-        tick.tick().await;
-        ticks += 1;
+        tokio::select! {
+            _ = tick.tick() => ticks += 1,
+            () = wake.notified() => {}
+        }
         // Ended bans and lockouts leave the database once a minute, not only at start.
         if ticks.is_multiple_of(60)
+            && ticks > 0
             && let Err(error) = store.purge_guard(i64::try_from(unix_now()).unwrap_or(i64::MAX)).await
         {
             debug!(%error, "could not purge ended bans");

@@ -181,7 +181,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(persist::run_writer(store.clone(), persist_rx, events_tx.downgrade()));
-    let watcher = tokio::spawn(persist::watch_accounts(store.clone(), events_tx.clone(), generation));
+    let reload = Arc::new(tokio::sync::Notify::new());
+    let watcher = tokio::spawn(persist::watch_accounts(store.clone(), events_tx.clone(), generation, reload.clone()));
     let mail = crate::mail::spawn(store.clone(), config.email.clone());
     // The applications report through a channel of their own, forwarded to call control's
     // while it runs: that channel must close once the transports are gone, even while
@@ -248,7 +249,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let plain_routes = ws::Routes { sip: sip_router.clone(), web: None };
     // The web app and its API are served over HTTPS only: the secure WebSocket listeners.
     let web = config.web.enabled.then(|| {
-        let state = crate::web::WebState::new(store.clone(), &config, hub.clone()).with_core(events_tx.downgrade());
+        let state = crate::web::WebState::new(store.clone(), &config, hub.clone())
+            .with_core(events_tx.downgrade(), reload.clone());
         crate::web::router(state)
     });
     let secure_routes = ws::Routes { sip: sip_router, web };

@@ -77,7 +77,8 @@ impl Api {
         edit(&mut config);
         let hub = sambung_server::presence::Hub::new();
         let (events, mut queues) = sambung_server::transport::Events::channels(1, 64);
-        let state = WebState::new(store.clone(), &config, hub.clone()).with_core(events.downgrade());
+        let state = WebState::new(store.clone(), &config, hub.clone())
+            .with_core(events.downgrade(), std::sync::Arc::new(tokio::sync::Notify::new()));
         let router = router(state);
         Api { router, store, hub, core: queues.remove(0), _events: events, dir }
     }

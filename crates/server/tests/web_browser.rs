@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::Server;
 use common::clients::{
     BaresipConfig, REALM, Sipp, User, add_user, quit, require_tool, server_config, server_rtp_range, server_with_users,
-    silence_wav, start_registered,
+    speech_wav, start_registered, tone_ulaw,
 };
 
 fn python() -> PathBuf {
@@ -85,7 +85,9 @@ fn the_app_in_chromium() {
         .expect("run the browser test with SAMBUNG_PLAYWRIGHT_PYTHON");
 
     // bob's phone comes and goes when the page is ready to watch it.
-    let audio = silence_wav(&sync, 1.0);
+    // What bob's microphone says in every call: silence through the voicemail greeting, then
+    // his message.
+    let audio = speech_wav(&sync, "bob-says", "Hello Alice, this is Bob. Call me back.", 16.0, 1.0);
     let phone_dir = sync.join("bob-phone");
     let wait_for = |name: &str| {
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -106,6 +108,32 @@ fn the_app_in_chromium() {
     }
     phone.command(&format!("/message {FROM_BARESIP}"));
     std::fs::write(sync.join("chat"), b"").unwrap();
+
+    // Forwarding set in the page: root's call to alice (SIPp) rings bob's baresip, which answers.
+    wait_for("want-forwarded-call");
+    let caller = Sipp::new("uac_call.xml", common::free_port())
+        .to(&open)
+        .service(alice.name)
+        .var("caller", admin.name)
+        .auth(admin.name, admin.password);
+    std::fs::write(caller.dir.join("speech.ulaw"), tone_ulaw(0, 8000 * 5)).unwrap();
+    let call = caller.run();
+    call.assert_success("root's call to alice, forwarded in the page to bob", &open);
+    if !phone.wait_for(Duration::from_secs(10), |log| log.contains("Call established")) {
+        common::clients::fail_with_logs("the forwarded call did not reach bob's baresip", &[&phone], &open);
+    }
+    std::fs::write(sync.join("forwarded-call"), b"").unwrap();
+
+    // With forwarding off again, bob calls alice (no device): voicemail takes his message,
+    // which he speaks after the greeting; his baresip hangs up when its file ends.
+    wait_for("want-voicemail");
+    let ended = |log: &str| log.matches(" terminated (duration").count();
+    let before = ended(&phone.log());
+    phone.command(&format!("/dial sip:alice@127.0.0.1:{}", open.ports.udp));
+    if !phone.wait_for(Duration::from_secs(60), |log| ended(log) > before) {
+        common::clients::fail_with_logs("bob's call to alice's voicemail did not end within 60 s", &[&phone], &open);
+    }
+    std::fs::write(sync.join("voicemail"), b"").unwrap();
     wait_for("want-offline");
     quit(&mut phone);
     std::fs::write(sync.join("offline"), b"").unwrap();

@@ -183,6 +183,7 @@ pub async fn put_settings(
     new.validate()?;
     if new != current {
         state.store.set_call_settings(account.id, &new).await?;
+        state.accounts_changed();
     }
     Ok(Json(new.into()))
 }

@@ -580,6 +580,7 @@ async fn sign_up(
         _ => state.store.create_account(new).await?,
     };
     state.limits.signups.record(by_source, now);
+    state.accounts_changed();
     tracing::info!(username = account.username, %source, "account made by sign-up");
     start_session(&state, account, &headers, source, StatusCode::CREATED).await
 }
@@ -615,6 +616,7 @@ async fn change_password(
         return Err(Problem::forbidden("wrong_credentials", "the current password is wrong"));
     }
     state.store.set_password(&account.username, &body.new_password, &state.realm).await?;
+    state.accounts_changed();
     state.store.delete_web_sessions_of(account.id, caller.session_hash()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -848,6 +850,7 @@ async fn create_user(
         admin: body.admin,
     };
     let account = state.store.create_account(new).await?;
+    state.accounts_changed();
     tracing::info!(username = account.username, by = admin.account.username, "account made by an administrator");
     Ok((StatusCode::CREATED, Json(Me::of(&account, &state))))
 }

@@ -46,6 +46,9 @@ pub struct WebState {
     pub hub: crate::presence::Hub,
     /// Call control, for messages written in the app (`None`: the API runs without it).
     pub core: Option<crate::transport::WeakEvents>,
+    /// Wakes the account watcher, so that call control follows an account or settings change at
+    /// once (`None`: it polls).
+    pub reload: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The web's rate limits.
@@ -70,13 +73,23 @@ impl WebState {
             }),
             hub,
             core: None,
+            reload: None,
         }
     }
 
-    /// Hands messages written in the app to call control through `core`.
-    pub fn with_core(mut self, core: crate::transport::WeakEvents) -> WebState {
+    /// Hands messages written in the app to call control through `core`, and wakes `reload`
+    /// after account changes.
+    pub fn with_core(mut self, core: crate::transport::WeakEvents, reload: Arc<tokio::sync::Notify>) -> WebState {
         self.core = Some(core);
+        self.reload = Some(reload);
         self
+    }
+
+    /// Call control should reload the accounts now.
+    pub fn accounts_changed(&self) {
+        if let Some(reload) = &self.reload {
+            reload.notify_one();
+        }
     }
 
     /// How long a session lasts unused, in seconds.

@@ -10,7 +10,10 @@ What it does, as a person would:
   3. finds --peer in the people search and adds them as a contact; asks the test (a file in
      --sync) to register --peer's baresip, sees them come online in the contact list without a
      reload; chats both ways with that baresip (the page's message reaches it and shows as
-     delivered, its answer appears live); asks for the phone to quit, and sees them go offline;
+     delivered, its answer appears live); forwards every call to --peer in the page, and the
+     test's next SIP call to --user reaches that baresip; turns forwarding off, the baresip
+     leaves a voicemail, which plays in the page and is saved; asks for the phone to quit, and
+     sees them go offline;
   4. a write without the CSRF token is refused (403, code "csrf");
   5. signs out, is refused with a wrong password, signs in again;
   6. the session cookie is replaced by an unknown one (an expired session): the next page
@@ -42,6 +45,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
 ]
 
 
@@ -144,8 +148,45 @@ def main():
         expect(page.locator(".message", has_text=FROM_BARESIP)).to_be_visible(timeout=20000)
         expect(mine.locator(".state")).to_have_text("delivered", timeout=20000)
         page.screenshot(path=f"{a.shots}/chat.png")
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="Contacts", exact=True).click()
+        nav = page.get_by_role("navigation", name="Main")
+        nav.get_by_role("link", name="Contacts", exact=True).click()
         expect(badge).to_have_text("Available")
+
+        # forwarding changed in the page takes effect on the next SIP call
+        nav.get_by_role("link", name="Account", exact=True).click()
+        page.get_by_label("Forward every call to").fill(a.peer)
+        page.get_by_role("button", name="Save call settings").click()
+        expect(page.get_by_role("status")).to_contain_text("Call settings saved")
+        ask(a.sync, "forwarded-call", timeout=90)
+        page.reload()
+        expect(page.locator("#calls")).to_contain_text(a.admin)
+        page.get_by_label("Forward every call to").fill("")
+        page.get_by_role("button", name="Save call settings").click()
+        expect(page.get_by_role("status")).to_contain_text("Call settings saved")
+
+        # a voicemail left by bob's baresip plays in the page
+        ask(a.sync, "voicemail", timeout=120)
+        nav.get_by_role("link", name="Voicemail", exact=True).click()
+        message = page.locator(".voicemail li").first
+        expect(message).to_contain_text(a.peer, timeout=20000)
+        audio = message.locator("audio")
+        duration = audio.evaluate(
+            """a => new Promise((ok, no) => {
+                a.preload = 'auto';
+                if (a.readyState >= 1) return ok(a.duration);
+                a.addEventListener('loadedmetadata', () => ok(a.duration));
+                a.addEventListener('error', () => no(new Error('the recording did not load')));
+                a.load();
+            })"""
+        )
+        check(duration > 1.0, f"the recording lasts {duration} s")
+        audio.evaluate("a => a.play()")
+        page.wait_for_function("() => document.querySelector('.voicemail audio').currentTime > 0.5", timeout=10000)
+        page.screenshot(path=f"{a.shots}/voicemail.png")
+        message.get_by_role("button", name="Save").click()
+        expect(page.locator(".voicemail li").first).to_contain_text("saved")
+
+        nav.get_by_role("link", name="Contacts", exact=True).click()
         ask(a.sync, "offline")
         expect(badge).to_have_text("Offline", timeout=20000)
         # a nickname

@@ -42,9 +42,11 @@ function showError(box, error) {
   box.hidden = false;
 }
 
+// A status line belongs to the view it was said for: another view clears it.
 function say(text) {
   statusLine.textContent = text;
   statusLine.hidden = !text;
+  statusLine.dataset.view = location.hash;
 }
 
 function when(seconds) {
@@ -75,6 +77,7 @@ function form(title, fields, submitLabel, action, extra = []) {
 }
 
 function render(title, ...content) {
+  if (statusLine.dataset.view !== location.hash) say("");
   document.title = `${title} · Sambung`;
   main.replaceChildren(h("h1", {}, title), ...content);
   main.focus();
@@ -159,9 +162,10 @@ function presenceBadge(id, initial) {
 
 function sessionEnded() {
   signedOut();
+  const there = location.hash === "#/signin";
+  if (!there) location.hash = "#/signin";
   say("Your session has ended. Sign in again.");
-  if (location.hash === "#/signin") route();
-  else location.hash = "#/signin";
+  if (there) route();
 }
 
 async function restoreSession() {
@@ -376,6 +380,37 @@ async function viewContacts() {
 
 async function viewAccount() {
   const tokens = h("div", { id: "tokens" });
+  const devices = h("div", { id: "devices" });
+  const calls = h("div", { id: "calls" });
+  const settings = await api.get("/me/settings");
+  const target = (label, name) => field(label, { name, value: settings[name] ?? "", placeholder: "username, extension or sip: address" });
+  const check = (label, name) => h("p", { class: "field check" },
+    h("label", {}, h("input", { type: "checkbox", name, value: "true", checked: settings[name] }), ` ${label}`));
+  const settingsForm = form("Call settings", [
+    target("Forward every call to", "forward_always"),
+    target("When busy, forward to", "forward_busy"),
+    target("When not answered, forward to", "forward_no_answer"),
+    target("When offline, forward to", "forward_offline"),
+    field("Ring for (seconds)", { name: "no_answer_secs", type: "number", min: 5, max: 300, value: settings.no_answer_secs, required: true }),
+    check("Do not disturb", "dnd"),
+    check("Voicemail", "voicemail"),
+    field("Send voicemail to (email; empty: your account's)", { name: "voicemail_email", type: "email", value: settings.voicemail_email ?? "" }),
+    check("Attach the recording to the email", "voicemail_attach"),
+  ], "Save call settings", async (values) => {
+    const body = {
+      forward_always: values.forward_always || null,
+      forward_busy: values.forward_busy || null,
+      forward_no_answer: values.forward_no_answer || null,
+      forward_offline: values.forward_offline || null,
+      no_answer_secs: Number(values.no_answer_secs),
+      dnd: values.dnd === "true",
+      voicemail: values.voicemail === "true",
+      voicemail_email: values.voicemail_email || null,
+      voicemail_attach: values.voicemail_attach === "true",
+    };
+    await api.put("/me/settings", body);
+    say("Call settings saved. The next call follows them.");
+  });
   render(
     me.display_name,
     h("section", { "aria-labelledby": "h-profile" },
@@ -396,6 +431,21 @@ async function viewAccount() {
         ["Password", "your password"],
         ["Domain / realm", me.realm],
       ])),
+    h("section", { "aria-labelledby": "h-settings" },
+      h("h2", { id: "h-settings" }, "Calls"),
+      settingsForm),
+    h("section", { "aria-labelledby": "h-pin" },
+      h("h2", { id: "h-pin" }, "Voicemail PIN"),
+      h("p", {}, "For your mailbox from another phone. From your own phones, dial *97."),
+      form("Voicemail PIN", [
+        field("New PIN (4 to 12 digits)", { name: "pin", type: "password", inputmode: "numeric", required: true, pattern: "[0-9]{4,12}", autocomplete: "off" }),
+      ], "Set PIN", async (values, el) => {
+        await api.put("/me/pin", values);
+        el.reset();
+        say("Voicemail PIN set.");
+      })),
+    h("section", { "aria-labelledby": "h-devices" }, h("h2", { id: "h-devices" }, "Devices online"), devices),
+    h("section", { "aria-labelledby": "h-calls" }, h("h2", { id: "h-calls" }, "Recent calls"), calls),
     h("section", { "aria-labelledby": "h-password" },
       h("h2", { id: "h-password" }, "Change password"),
       form("Change password", [
@@ -420,7 +470,56 @@ async function viewAccount() {
       }),
       tokens),
   );
-  await loadTokens(tokens);
+  await Promise.all([loadTokens(tokens), loadDevices(devices), loadCalls(calls)]);
+}
+
+async function loadDevices(container) {
+  const pageOf = await api.get("/me/devices?limit=100");
+  container.replaceChildren(pageOf.items.length
+    ? h("ul", {}, pageOf.items.map((d) => h("li", {}, h("strong", {}, d.user_agent || "SIP device"), ` from ${d.source}`,
+      h("br"), h("code", {}, d.contact), ` · registered until ${when(d.expires_at)}`)))
+    : h("p", {}, "No device is registered."));
+}
+
+async function loadCalls(container) {
+  const pageOf = await api.get("/me/calls?limit=20");
+  container.replaceChildren(pageOf.items.length
+    ? h("table", {},
+      h("thead", {}, h("tr", {}, ["When", "", "With", "Result"].map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, pageOf.items.map((c) => h("tr", {},
+        h("td", {}, when(c.started_at)), h("td", {}, c.direction === "outgoing" ? "to" : "from"), h("td", {}, c.other),
+        h("td", {}, c.answered_at ? `${c.duration_secs} s` : `${c.status} ${c.reason}`)))))
+    : h("p", {}, "No calls yet."));
+}
+
+// --- voicemail -----------------------------------------------------------------------------
+
+async function viewVoicemail() {
+  const list = h("ul", { class: "voicemail", id: "voicemail" });
+  render("Voicemail", list);
+  const pageOf = await api.get("/me/voicemail?limit=100");
+  if (!pageOf.items.length) {
+    list.replaceWith(h("p", { id: "voicemail" }, "No messages."));
+    return;
+  }
+  list.replaceChildren(...pageOf.items.map((v) => {
+    const from = v.caller_name ? `${v.caller_name} (${v.caller_number ?? v.caller_uri})` : v.caller_number ?? v.caller_uri;
+    return h("li", { class: `message-${v.state}`, "data-voicemail": v.id },
+      h("strong", {}, from), ` · ${when(v.created_at)} · ${Math.round(v.duration_ms / 1000)} s · ${v.state}`,
+      h("br"),
+      h("audio", { controls: true, preload: "none", src: `/api/v1/me/voicemail/${v.id}/audio`, "aria-label": `Message from ${from}` }),
+      h("br"),
+      v.state === "new" ? h("button", { type: "button", onclick: async () => {
+        await api.call("PATCH", `/me/voicemail/${v.id}`, { state: "saved" });
+        await viewVoicemail();
+      } }, "Save") : "",
+      " ",
+      h("button", { type: "button", class: "danger", onclick: async () => {
+        await api.del(`/me/voicemail/${v.id}`);
+        say("Message deleted.");
+        await viewVoicemail();
+      } }, "Delete"));
+  }));
 }
 
 async function loadTokens(container, cursor) {
@@ -543,6 +642,7 @@ const privateViews = {
   "#/": viewContacts,
   "#/chat": viewChats,
   "#/account": viewAccount,
+  "#/voicemail": viewVoicemail,
   "#/people": viewPeople,
   "#/admin": viewAdmin,
 };
@@ -579,8 +679,8 @@ document.getElementById("sign-out").addEventListener("click", async () => {
     await api.del("/session");
   } finally {
     signedOut();
-    say("Signed out.");
     location.hash = "#/signin";
+    say("Signed out.");
   }
 });
 
