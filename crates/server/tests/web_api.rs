@@ -476,6 +476,9 @@ async fn problems_headers_and_openapi() {
         "/me/conversations",
         "/me/conversations/{username}/messages",
         "/me/conversations/{username}/read",
+        "/me/conversations/{username}/voice",
+        "/clips/{id}",
+        "/me/voicemail/{id}/forward",
         "/me/settings",
         "/me/pin",
         "/me/voicemail",
@@ -755,5 +758,83 @@ async fn settings_voicemail_devices_and_calls() {
     let older = api.get(&alice, &format!("/api/v1/me/calls?limit=5&cursor={cursor}")).await;
     assert_eq!(older.json["items"].as_array().unwrap().len(), 1, "bob's call to carol is not alice's");
     assert_eq!(older.json["items"][0]["direction"], "outgoing");
+    api.close().await;
+}
+
+/// Sends `audio` as a voice message from `who` with the given content type.
+async fn send_voice(api: &mut Api, who: &Browser, to: &str, content_type: &str, audio: &[u8]) -> Answer {
+    let mut request = Request::post(format!("/api/v1/me/conversations/{to}/voice?duration_ms=2300"))
+        .header(header::HOST, "127.0.0.1:7443")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::COOKIE, who.cookie.clone().unwrap())
+        .header("X-CSRF-Token", who.csrf.clone().unwrap())
+        .body(Body::from(audio.to_vec()))
+        .unwrap();
+    request.extensions_mut().insert(ClientAddr("127.0.0.1:50000".parse().unwrap()));
+    let response = api.router.call(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    Answer { status, headers, json: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+#[tokio::test]
+async fn voice_messages() {
+    let mut api = Api::new("voice", |_| {}).await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = Browser::signed_in(&api.sign_up("bob", "velvet lantern 19").await);
+    let carol = Browser::signed_in(&api.sign_up("carol", "velvet lantern 19").await);
+    let mut webm = vec![0x1a, 0x45, 0xdf, 0xa3];
+    webm.extend_from_slice(&[7u8; 2000]);
+
+    let sent = send_voice(&mut api, &alice, "bob", "audio/webm;codecs=opus", &webm).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
+    let clip = sent.json["clip_id"].as_i64().expect("a clip");
+    assert!(sent.json["text"].as_str().unwrap().starts_with("Voice message (2 s): https://127.0.0.1:7443/#/clip?id="));
+    // The phones get the text with the link.
+    match api.core.try_recv() {
+        Ok(sambung_server::transport::Event::Deliver { message, .. }) => {
+            let text = String::from_utf8_lossy(&message.body).into_owned();
+            assert!(text.contains(&format!("#/clip?id={clip}")), "{text}");
+        }
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+    let played = api.get(&bob, &format!("/api/v1/clips/{clip}")).await;
+    assert_eq!(played.status, StatusCode::OK);
+    assert_eq!(played.headers[header::CONTENT_TYPE], "audio/webm");
+    assert_eq!(api.get(&alice, &format!("/api/v1/clips/{clip}")).await.status, StatusCode::OK);
+    assert_problem(&api.get(&carol, &format!("/api/v1/clips/{clip}")).await, StatusCode::NOT_FOUND, "not_found");
+    let history = api.get(&bob, "/api/v1/me/conversations/alice/messages").await;
+    assert_eq!(history.json["items"][0]["clip_id"], clip);
+
+    let refused = send_voice(&mut api, &alice, "bob", "audio/webm", b"not a recording").await;
+    assert_problem(&refused, StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_audio");
+    let refused = send_voice(&mut api, &alice, "bob", "text/plain", &webm).await;
+    assert_problem(&refused, StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_audio");
+
+    // A voicemail forwarded as a voice message.
+    let alice_id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
+    let mut wav = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+    wav.extend_from_slice(&[0u8; 100]);
+    let voicemail = sambung_store::NewVoicemail {
+        account_id: alice_id,
+        caller_uri: "sip:dave@example.com".into(),
+        caller_name: "Dave".into(),
+        caller_number: None,
+        created_at: 1,
+        duration_ms: 4000,
+        audio: wav.clone(),
+    };
+    let id = api.store.store_voicemail(voicemail).await.unwrap().id;
+    let forwarded = api.post(&alice, &format!("/api/v1/me/voicemail/{id}/forward"), json!({ "to": "carol" })).await;
+    assert_eq!(forwarded.status, StatusCode::CREATED, "{forwarded:?}");
+    let clip = forwarded.json["clip_id"].as_i64().unwrap();
+    let played = api.get(&carol, &format!("/api/v1/clips/{clip}")).await;
+    assert_eq!(
+        (played.status, &played.headers[header::CONTENT_TYPE]),
+        (StatusCode::OK, &"audio/wav".parse::<axum::http::HeaderValue>().unwrap())
+    );
+    let theirs = api.post(&bob, &format!("/api/v1/me/voicemail/{id}/forward"), json!({ "to": "carol" })).await;
+    assert_problem(&theirs, StatusCode::NOT_FOUND, "not_found");
     api.close().await;
 }

@@ -69,6 +69,8 @@ fn the_app_in_chromium() {
     let sync = common::temp_dir("web-sync");
     let alice = User::new("alice", "amber meadow 73");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/browser.py");
+    // What the browser's fake microphone says (its voice messages).
+    let microphone = speech_wav(&sync, "microphone", "This is a voice message, recorded in the browser.", 0.2, 1.0);
     let child = Command::new(&python)
         .arg(&script)
         .args(["--url", &https(&open), "--closed-url", &https(&closed)])
@@ -78,6 +80,8 @@ fn the_app_in_chromium() {
         .arg(&shots)
         .arg("--sync")
         .arg(&sync)
+        .arg("--microphone")
+        .arg(&microphone)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -108,6 +112,12 @@ fn the_app_in_chromium() {
     }
     phone.command(&format!("/message {FROM_BARESIP}"));
     std::fs::write(sync.join("chat"), b"").unwrap();
+    // A voice message recorded in the page reaches the phone as a link.
+    wait_for("want-voice-link");
+    if !phone.wait_for(Duration::from_secs(20), |log| log.contains("Voice message (") && log.contains("/#/clip?id=")) {
+        common::clients::fail_with_logs("bob's baresip did not get the voice message's link", &[&phone], &open);
+    }
+    std::fs::write(sync.join("voice-link"), b"").unwrap();
 
     // Forwarding set in the page: root's call to alice (SIPp) rings bob's baresip, which answers.
     wait_for("want-forwarded-call");

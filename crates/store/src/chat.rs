@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::error::StoreError;
 use crate::messages::MESSAGE_COLUMNS;
-use crate::{Message, Store, on_pool};
+use crate::{Message, NewMessage, Store, on_pool};
 
 /// One conversation of a person, as a list shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,5 +129,105 @@ impl Store {
             found.extend(rows);
         }
         Ok(found)
+    }
+}
+
+/// A voice message's audio.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Clip {
+    pub id: i64,
+    /// Who recorded it (`None` once that account is gone).
+    pub owner_id: Option<i64>,
+    /// `audio/webm`, `audio/ogg`, `audio/mp4` or `audio/wav`.
+    pub content_type: String,
+    pub duration_ms: i64,
+    pub audio: Vec<u8>,
+    pub created_at: i64,
+}
+
+crate::rows::from_row!(Clip { id, owner_id, content_type, duration_ms, audio, created_at });
+
+impl std::fmt::Debug for Clip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clip")
+            .field("id", &self.id)
+            .field("owner_id", &self.owner_id)
+            .field("content_type", &self.content_type)
+            .field("duration_ms", &self.duration_ms)
+            .field("audio_bytes", &self.audio.len())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Stores a voice message: its clip, then the message (whose text `text(clip id)` makes,
+    /// with the link to it) from `message.from_account` to `message.to_account`.
+    pub async fn store_voice_message(
+        &self,
+        message: NewMessage,
+        content_type: &str,
+        duration_ms: i64,
+        audio: &[u8],
+        text: impl Fn(i64) -> String,
+    ) -> Result<Message, StoreError> {
+        if duration_ms <= 0 || audio.is_empty() {
+            return Err(StoreError::Invalid { field: "voice message", reason: "an empty recording" });
+        }
+        let clip_id: i64 =
+            on_pool!(self, |pool| {
+                sqlx::query_scalar(
+            "INSERT INTO clips (owner_id, content_type, duration_ms, audio, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id"
+        )
+        .bind(message.from_account)
+        .bind(content_type)
+        .bind(duration_ms)
+        .bind(audio)
+        .bind(message.created_at)
+        .fetch_one(pool)
+        .await
+            })?;
+        let body = text(clip_id).into_bytes();
+        let stored = self.store_message(NewMessage { body, ..message }).await;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                on_pool!(self, |pool| sqlx::query("DELETE FROM clips WHERE id = $1")
+                    .bind(clip_id)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                return Err(e);
+            }
+        };
+        on_pool!(self, |pool| sqlx::query("UPDATE messages SET clip_id = $2 WHERE id = $1")
+            .bind(stored.id)
+            .bind(clip_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(Message { clip_id: Some(clip_id), ..stored })
+    }
+
+    /// A clip by id.
+    pub async fn clip(&self, id: i64) -> Result<Option<Clip>, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, owner_id, content_type, duration_ms, audio, created_at FROM clips WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?)
+    }
+
+    /// Whether `account_id` sent or got a message with clip `clip_id` (who may play it).
+    pub async fn clip_visible_to(&self, clip_id: i64, account_id: i64) -> Result<bool, StoreError> {
+        let found: Option<i64> = on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM messages WHERE clip_id = $1 AND (from_account = $2 OR to_account = $2) LIMIT 1"
+        )
+        .bind(clip_id)
+        .bind(account_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(found.is_some())
     }
 }

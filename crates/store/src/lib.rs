@@ -51,7 +51,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use accounts::{Account, NewAccount, validate_extension, validate_username};
 pub use bindings::{Binding, BindingOp};
 pub use cdrs::{Cdr, HangupSide, NewCdr};
-pub use chat::ConversationSummary;
+pub use chat::{Clip, ConversationSummary};
 pub use error::{PasswordError, StoreError};
 pub use guard::{Ban, Lockout, LockoutKind};
 pub use messages::{Message, NewMessage};

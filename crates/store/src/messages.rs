@@ -22,9 +22,11 @@ pub struct Message {
     pub body: Vec<u8>,
     /// Unix seconds when the message arrived.
     pub created_at: i64,
+    /// A voice message's clip ([`Store::clip`]); its text carries a link to it.
+    pub clip_id: Option<i64>,
 }
 
-from_row!(Message { id, from_uri, from_account, to_account, to_user, content_type, body, created_at });
+from_row!(Message { id, from_uri, from_account, to_account, to_user, content_type, body, created_at, clip_id });
 
 /// What [`Store::store_message`] needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +41,7 @@ pub struct NewMessage {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str =
-    "id, from_uri, from_account, to_account, to_user, content_type, body, created_at";
+    "id, from_uri, from_account, to_account, to_user, content_type, body, created_at, clip_id";
 
 impl Store {
     /// Stores a message for `to_account`; fails with [`StoreError::UnknownUser`] when that

@@ -43,6 +43,8 @@ pub struct ChatMessage {
     pub delivered: bool,
     /// The recipient read it in the app.
     pub read: bool,
+    /// A voice message's clip: its audio is at `/clips/{clip_id}`.
+    pub clip_id: Option<i64>,
 }
 
 impl ChatMessage {
@@ -62,6 +64,7 @@ impl ChatMessage {
             created_at: message.created_at,
             delivered,
             read,
+            clip_id: message.clip_id,
         }
     }
 }
@@ -213,21 +216,8 @@ pub async fn send_message(
         created_at: unix_now(),
     };
     let stored = state.store.store_message(new).await?;
-    let outgoing = sambung_pbx::StoredMessage {
-        id: stored.id,
-        from_uri,
-        to_account: peer.id,
-        content_type: stored.content_type.clone(),
-        body: bytes::Bytes::from(stored.body.clone()),
-    };
     // Call control delivers it to the phones and announces it (the live connections hear of it).
-    let core = state.core.as_ref().and_then(|c| c.upgrade());
-    let Some(core) = core else {
-        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
-    };
-    if core.send(CoreEvent::Deliver { message: outgoing, from_account: me.id }).await.is_err() {
-        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
-    }
+    deliver(&state, me, &peer, from_uri, &stored).await?;
     Ok((StatusCode::CREATED, Json(ChatMessage::of(&stored, &me.username, &peer.username, false, false))))
 }
 
@@ -273,4 +263,205 @@ async fn peer(state: &WebState, username: &str) -> Result<Account, Problem> {
         Some(account) if !account.disabled => Ok(account),
         _ => Err(Problem::not_found(format!("no account {username:?}"))),
     }
+}
+
+/// Largest voice message accepted, in bytes (about 8 minutes of Opus at 32 kb/s).
+pub const MAX_CLIP_BYTES: usize = 2_000_000;
+/// Longest voice message, in milliseconds.
+pub const MAX_CLIP_MS: i64 = 5 * 60 * 1000;
+
+/// What a voice message's upload says about itself.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClipParams {
+    /// Its length in milliseconds (1 to 300000).
+    pub duration_ms: i64,
+}
+
+/// The audio formats browsers record (MediaRecorder) and play, by their first bytes.
+fn audio_type(content_type: &str, audio: &[u8]) -> Option<&'static str> {
+    let base = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let looks = match base.as_str() {
+        "audio/webm" => audio.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]),
+        "audio/ogg" => audio.starts_with(b"OggS"),
+        "audio/wav" | "audio/x-wav" | "audio/wave" => audio.starts_with(b"RIFF") && audio.get(8..12) == Some(b"WAVE"),
+        "audio/mp4" => audio.get(4..8) == Some(b"ftyp"),
+        _ => false,
+    };
+    if !looks {
+        return None;
+    }
+    Some(match base.as_str() {
+        "audio/webm" => "audio/webm",
+        "audio/ogg" => "audio/ogg",
+        "audio/mp4" => "audio/mp4",
+        _ => "audio/wav",
+    })
+}
+
+/// The text that carries a voice message to SIP phones: its length and a link to it in the app.
+fn voice_text(origin: &str, duration_ms: i64, clip_id: i64) -> String {
+    let seconds = (duration_ms + 500) / 1000;
+    format!("Voice message ({seconds} s): {origin}/#/clip?id={clip_id}")
+}
+
+/// The app's address as the sender reached it (for links in messages).
+fn origin(state: &WebState, headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .map_or_else(|| state.domain.to_string(), str::to_owned);
+    format!("https://{host}")
+}
+
+/// Send a voice message: the body is the recording (`audio/webm`, `audio/ogg`, `audio/mp4` or
+/// `audio/wav`, as the browser recorded it). The recipient's apps play it; their phones get a
+/// text MESSAGE with a link that plays it in the app.
+#[utoipa::path(post, path = "/me/conversations/{username}/voice", tag = "chat",
+    params(ClipParams, ("username" = String, Path, description = "The recipient's username")),
+    request_body(content = Vec<u8>, content_type = "audio/webm", description = "The recording"),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Stored, on its way", body = ChatMessage),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a recording in a known format", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty or too long", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn send_voice(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Params(params): Params<ClipParams>,
+    headers: axum::http::HeaderMap,
+    audio: axum::body::Bytes,
+) -> Result<(StatusCode, Json<ChatMessage>), Problem> {
+    let peer = peer(&state, &username).await?;
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let me = caller.account.clone();
+    let message =
+        voice_message(&state, &me, &peer, &origin(&state, &headers), content_type, params.duration_ms, &audio).await?;
+    Ok((StatusCode::CREATED, Json(message)))
+}
+
+/// Checks, stores and delivers a voice message from `me` to `peer`.
+async fn voice_message(
+    state: &WebState,
+    me: &Account,
+    peer: &Account,
+    origin: &str,
+    content_type: &str,
+    duration_ms: i64,
+    audio: &[u8],
+) -> Result<ChatMessage, Problem> {
+    if audio.len() > MAX_CLIP_BYTES {
+        return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "a voice message is at most 2 MB"));
+    }
+    let Some(content_type) = audio_type(content_type, audio) else {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not_audio",
+            "send the recording as audio/webm, audio/ogg, audio/mp4 or audio/wav",
+        ));
+    };
+    if !(1..=MAX_CLIP_MS).contains(&duration_ms) {
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "duration_ms must be 1 to 300000"));
+    }
+    let from_uri = format!("{} <sip:{}@{}>", sambung_sip::text::quote(&me.display_name), me.username, state.domain);
+    let new = NewMessage {
+        from_uri: from_uri.clone(),
+        from_account: Some(me.id),
+        to_account: peer.id,
+        content_type: TEXT_PLAIN.to_owned(),
+        body: Vec::new(),
+        created_at: unix_now(),
+    };
+    let stored = state
+        .store
+        .store_voice_message(new, content_type, duration_ms, audio, |clip| voice_text(origin, duration_ms, clip))
+        .await?;
+    deliver(state, me, peer, from_uri, &stored).await?;
+    Ok(ChatMessage::of(&stored, &me.username, &peer.username, false, false))
+}
+
+/// Hands a stored message to call control, which delivers it to the phones and announces it.
+async fn deliver(
+    state: &WebState,
+    me: &Account,
+    peer: &Account,
+    from_uri: String,
+    stored: &Message,
+) -> Result<(), Problem> {
+    let outgoing = sambung_pbx::StoredMessage {
+        id: stored.id,
+        from_uri,
+        to_account: peer.id,
+        content_type: stored.content_type.clone(),
+        body: bytes::Bytes::from(stored.body.clone()),
+    };
+    let core = state.core.as_ref().and_then(|c| c.upgrade());
+    let Some(core) = core else {
+        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
+    };
+    core.send(CoreEvent::Deliver { message: outgoing, from_account: me.id })
+        .await
+        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))
+}
+
+/// The audio of a voice message, for its sender and its recipient.
+#[utoipa::path(get, path = "/clips/{id}", tag = "chat", params(("id" = i64, Path, description = "The clip's id")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The recording", content_type = "audio/webm"),
+        (status = 404, description = "No such clip for this account", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_clip(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse as _;
+    if !state.store.clip_visible_to(id, caller.account.id).await? {
+        return Err(Problem::not_found("no such voice message"));
+    }
+    let clip = state.store.clip(id).await?.ok_or_else(|| Problem::not_found("no such voice message"))?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, clip.content_type),
+        (axum::http::header::CACHE_CONTROL, "private, no-store".to_owned()),
+    ];
+    Ok((headers, clip.audio).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ForwardTo {
+    /// The username to send it to.
+    pub to: String,
+}
+
+/// Forward a voicemail message as a voice message.
+#[utoipa::path(post, path = "/me/voicemail/{id}/forward", tag = "chat", request_body = ForwardTo,
+    params(("id" = i64, Path, description = "The voicemail message's id")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Sent as a voice message", body = ChatMessage),
+        (status = 404, description = "No such message or account", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn forward_voicemail(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+    Body(body): Body<ForwardTo>,
+) -> Result<(StatusCode, Json<ChatMessage>), Problem> {
+    let me = caller.account.clone();
+    let voicemail = state.store.voicemails(me.id, None).await?.into_iter().find(|v| v.id == id);
+    let Some(voicemail) = voicemail else {
+        return Err(Problem::not_found(format!("no voicemail message {id} in your mailbox")));
+    };
+    let peer = peer(&state, &body.to).await?;
+    let audio = state.store.voicemail_audio(id).await?.ok_or_else(|| Problem::not_found("no such message"))?;
+    let duration = voicemail.duration_ms.max(1);
+    let message = voice_message(&state, &me, &peer, &origin(&state, &headers), "audio/wav", duration, &audio).await?;
+    Ok((StatusCode::CREATED, Json(message)))
 }

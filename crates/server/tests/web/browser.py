@@ -46,7 +46,12 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
 ]
+
+# carol's password, as the administration page makes her account.
+CAROL_PASSWORD = "amber meadow 73"
 
 
 def fail(message):
@@ -79,6 +84,7 @@ def main():
     ap.add_argument("--admin", required=True)
     ap.add_argument("--admin-password", required=True)
     ap.add_argument("--shots", required=True)
+    ap.add_argument("--microphone", required=True, help="a WAV file the browser's fake microphone says")
     ap.add_argument("--sync", required=True, help="a directory shared with the test: want-X asks, X answers")
     ap.add_argument("--chromium", default=os.environ.get("SAMBUNG_CHROMIUM", "/usr/bin/chromium"))
     a = ap.parse_args()
@@ -87,7 +93,8 @@ def main():
 
     with sync_playwright() as pw:
         # Headless; every context below is a fresh profile.
-        browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=CHROMIUM_FLAGS)
+        microphone = [f"--use-file-for-fake-audio-capture={a.microphone}"]
+        browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=CHROMIUM_FLAGS + microphone)
         context = browser.new_context(ignore_https_errors=True, viewport={"width": 1200, "height": 900})
         page = context.new_page()
         page.set_default_timeout(15000)
@@ -147,6 +154,16 @@ def main():
         ask(a.sync, "chat")
         expect(page.locator(".message", has_text=FROM_BARESIP)).to_be_visible(timeout=20000)
         expect(mine.locator(".state")).to_have_text("delivered", timeout=20000)
+        # a voice message, recorded from the fake microphone: bob's phone gets a link to it
+        record = page.get_by_role("button", name="Record a voice message")
+        record.click()
+        stop = page.get_by_role("button", name="Stop and send")
+        expect(stop).to_be_visible()
+        page.wait_for_timeout(2500)
+        stop.click()
+        expect(page.get_by_role("status")).to_contain_text("Voice message sent")
+        expect(page.locator(".message.mine audio")).to_have_count(1)
+        ask(a.sync, "voice-link")
         page.screenshot(path=f"{a.shots}/chat.png")
         nav = page.get_by_role("navigation", name="Main")
         nav.get_by_role("link", name="Contacts", exact=True).click()
@@ -242,7 +259,7 @@ def main():
         expect(page.locator("#users")).to_contain_text(a.user)
         form = page.get_by_role("form", name="New account")
         form.get_by_label("Username").fill("carol")
-        form.get_by_label("Password", exact=True).fill("amber meadow 73")
+        form.get_by_label("Password", exact=True).fill(CAROL_PASSWORD)
         form.get_by_label("Extension").fill("203")
         form.get_by_role("button", name="Create account").click()
         expect(page.get_by_role("status")).to_contain_text("Account carol made")
@@ -251,6 +268,35 @@ def main():
         link = page.locator(".invitation-link").inner_text()
         check("#/signup?invitation=" in link, f"invitation link {link!r}")
         page.screenshot(path=f"{a.shots}/admin.png", full_page=True)
+
+        # two browsers exchange a voice message: carol records one for alice, who plays it
+        def signed_in(username, password):
+            ctx = browser.new_context(ignore_https_errors=True)
+            p = ctx.new_page()
+            p.set_default_timeout(15000)
+            p.goto(f"{url}/#/signin")
+            p.get_by_label("Username").fill(username)
+            p.get_by_label("Password", exact=True).fill(password)
+            p.get_by_role("button", name="Sign in").click()
+            expect(p.get_by_role("heading", name="Contacts")).to_be_visible()
+            return ctx, p
+        carol_ctx, carol = signed_in("carol", CAROL_PASSWORD)
+        alice_ctx, alice = signed_in(a.user, a.password)
+        alice.goto(f"{url}/#/chat?with=carol")
+        expect(alice.get_by_role("heading", name="Chat with carol")).to_be_visible()
+        carol.goto(f"{url}/#/chat?with={a.user}")
+        carol.get_by_role("button", name="Record a voice message").click()
+        carol.wait_for_timeout(2500)
+        carol.get_by_role("button", name="Stop and send").click()
+        expect(carol.get_by_role("status")).to_contain_text("Voice message sent")
+        heard = alice.locator(".message:not(.mine) audio")
+        expect(heard).to_have_count(1, timeout=20000)
+        heard.evaluate("a => a.play()")
+        alice.wait_for_function(
+            "() => document.querySelector('.message:not(.mine) audio').currentTime > 0.5", timeout=15000)
+        alice.screenshot(path=f"{a.shots}/voice-message.png")
+        carol_ctx.close()
+        alice_ctx.close()
 
         # 8. a phone-sized screen; labels
         phone = browser.new_context(ignore_https_errors=True, viewport={"width": 390, "height": 844},

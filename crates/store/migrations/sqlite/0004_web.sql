@@ -64,3 +64,15 @@ CREATE TABLE conversation_reads (
 );
 -- Conversations are found by sender and recipient.
 CREATE INDEX messages_conversation ON messages (from_account, to_account, id);
+
+-- Voice messages: a clip recorded in the app, sent as a message (whose text carries a link to
+-- it, for SIP phones).
+CREATE TABLE clips (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+    content_type TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    audio BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+ALTER TABLE messages ADD COLUMN clip_id INTEGER REFERENCES clips (id) ON DELETE SET NULL;

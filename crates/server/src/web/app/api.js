@@ -33,6 +33,19 @@ export async function call(method, path, body) {
   return data;
 }
 
+// Sends a recording (a Blob) as the raw body of a POST.
+export async function upload(path, blob) {
+  const response = await fetch(`/api/v1${path}`, {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": blob.type || "application/octet-stream", "X-CSRF-Token": csrfToken || "" },
+    body: blob,
+    credentials: "same-origin",
+  });
+  const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
 export const get = (path) => call("GET", path);
 export const post = (path, body) => call("POST", path, body ?? {});
 export const put = (path, body) => call("PUT", path, body ?? {});

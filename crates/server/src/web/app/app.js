@@ -248,9 +248,13 @@ function messageState(m) {
 function messageItem(m) {
   const mine = m.from === me.username;
   const text = m.text || `(${m.content_type})`;
+  const body = m.clip_id
+    ? h("span", { class: "text voice" }, "Voice message ",
+      h("audio", { controls: true, preload: "metadata", src: `/api/v1/clips/${m.clip_id}`, "aria-label": `Voice message from ${m.from}` }))
+    : h("span", { class: "text" }, text);
   return h("li", { class: mine ? "message mine" : "message", "data-message-id": m.id },
     h("span", { class: "who" }, mine ? "You" : m.from), " ",
-    h("span", { class: "text" }, text), " ",
+    body, " ",
     h("time", { datetime: new Date(m.created_at * 1000).toISOString() }, new Date(m.created_at * 1000).toLocaleTimeString()),
     mine ? h("span", { class: "state" }, messageState(m)) : "");
 }
@@ -293,10 +297,62 @@ async function viewConversation(peer) {
     el.reset();
     if (!list.querySelector(`[data-message-id="${sent.id}"]`)) list.append(messageItem(sent));
   });
-  render(`Chat with ${peer}`, h("p", {}, h("a", { href: "#/chat" }, "All conversations")), older, list, composer);
+  const recorder = voiceRecorder(peer, (sent) => {
+    if (!list.querySelector(`[data-message-id="${sent.id}"]`)) list.append(messageItem(sent));
+  });
+  render(`Chat with ${peer}`, h("p", {}, h("a", { href: "#/chat" }, "All conversations")), older, list, composer, recorder);
   const items = await loadOlder();
   const fromPeer = items.filter((m) => m.from === peer);
   if (fromPeer.length) await markRead(peer, fromPeer[0].id);
+}
+
+// A button that records a voice message from the microphone (MediaRecorder) and sends it.
+function voiceRecorder(peer, sent) {
+  const box = errorBox();
+  const button = h("button", { type: "button", class: "record" }, "Record a voice message");
+  let recording = null;
+  button.addEventListener("click", async () => {
+    box.hidden = true;
+    if (recording) {
+      recording.recorder.stop();
+      return;
+    }
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const recorder = new MediaRecorder(stream);
+      const chunks = [];
+      const started = performance.now();
+      recording = { recorder };
+      recorder.addEventListener("dataavailable", (e) => e.data.size && chunks.push(e.data));
+      recorder.addEventListener("stop", async () => {
+        stream.getTracks().forEach((t) => t.stop());
+        recording = null;
+        button.textContent = "Record a voice message";
+        const duration = Math.max(1, Math.round(performance.now() - started));
+        const blob = new Blob(chunks, { type: recorder.mimeType.split(";")[0] || "audio/webm" });
+        try {
+          sent(await api.upload(`/me/conversations/${encodeURIComponent(peer)}/voice?duration_ms=${duration}`, blob));
+          say("Voice message sent.");
+        } catch (error) {
+          showError(box, error);
+        }
+      });
+      recorder.start();
+      button.textContent = "Stop and send";
+    } catch (error) {
+      recording = null;
+      showError(box, error);
+    }
+  });
+  return h("div", { class: "recorder" }, button, box);
+}
+
+// A voice message opened from a link (a phone got the link by SIP MESSAGE).
+async function viewClip() {
+  const id = Number(fragmentParams().get("id"));
+  render("Voice message",
+    h("audio", { controls: true, preload: "metadata", src: `/api/v1/clips/${id}`, "aria-label": "Voice message" }),
+    h("p", {}, h("a", { href: "#/chat" }, "Your conversations")));
 }
 
 async function markRead(peer, id) {
@@ -514,6 +570,17 @@ async function viewVoicemail() {
         await viewVoicemail();
       } }, "Save") : "",
       " ",
+      (() => {
+        const forward = form(`Forward the message from ${from}`, [
+          field("Forward as a voice message to (username)", { name: "to", required: true, autocapitalize: "none" }),
+        ], "Forward", async (values, el) => {
+          await api.post(`/me/voicemail/${v.id}/forward`, values);
+          el.reset();
+          say(`Forwarded to ${values.to} as a voice message.`);
+        });
+        forward.classList.add("inline");
+        return h("details", {}, h("summary", {}, "Forward"), forward);
+      })(),
       h("button", { type: "button", class: "danger", onclick: async () => {
         await api.del(`/me/voicemail/${v.id}`);
         say("Message deleted.");
@@ -643,6 +710,7 @@ const privateViews = {
   "#/chat": viewChats,
   "#/account": viewAccount,
   "#/voicemail": viewVoicemail,
+  "#/clip": viewClip,
   "#/people": viewPeople,
   "#/admin": viewAdmin,
 };
