@@ -2,6 +2,7 @@
 //! [`user`], the `settings` commands in [`settings`], the `voicemail` commands in [`voicemail`].
 
 pub mod ban;
+pub mod import;
 pub mod settings;
 pub mod table;
 pub mod user;
@@ -188,6 +189,13 @@ pub enum UserCommand {
     Enable { username: String },
     /// Delete an account and its registrations; its call records and message history stay.
     Delete { username: String },
+    /// Create many accounts from a CSV file: a header line naming the columns (username and
+    /// password required; display_name, email, extension, admin optional), then one account per
+    /// line. Every line is checked first; if any is refused, none is created.
+    Import {
+        /// The CSV file ("-" for standard input).
+        file: PathBuf,
+    },
 }
 
 /// Exit codes of the `settings` and `voicemail` commands, also listed in their `--help`.

@@ -180,3 +180,30 @@ fn locked_database_is_reported() {
     runtime.block_on(async { sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.unwrap() });
     assert_eq!(s.ok(&["disable", "alice"]), "disabled user alice\n");
 }
+
+#[test]
+fn import_from_csv_all_or_nothing_and_admin_role() {
+    let s = CliSetup::new("cli-import", Some("user"));
+    let bad = "username,password,extension\nann,river-stone-81,301\nben,short,302\nann,river-stone-81,303\n";
+    let out = s.run_with_stdin(&["import", "-"], bad);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing imported") && err.contains("row 2 (ben)") && err.contains("row 3 (ann)"), "{err}");
+    assert!(!err.contains("row 1"), "{err}");
+
+    let csv = s.db().with_file_name("users.csv");
+    std::fs::write(&csv, "username,password,extension,admin\nann,river-stone-81,301,yes\nben,forest-gate-92,302,\n")
+        .unwrap();
+    let out = s.ok(&["import", csv.to_str().unwrap()]);
+    assert!(out.starts_with("imported 2 accounts in "), "{out}");
+    assert_eq!(show_field(&s.ok(&["show", "ann"]), "administrator:"), "yes");
+    assert_eq!(show_field(&s.ok(&["show", "ben"]), "administrator:"), "no");
+    assert_eq!(s.ok(&["admin", "ben"]), "ben is an administrator\n");
+    assert_eq!(s.ok(&["admin", "ann", "--revoke"]), "ann is no longer an administrator\n");
+    assert_eq!(show_field(&s.ok(&["show", "ann"]), "administrator:"), "no");
+    // The same file again: every row exists now.
+    let out = s.run(&["import", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = s.run(&["import", "/nonexistent/users.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+}

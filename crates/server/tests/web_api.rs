@@ -488,6 +488,8 @@ async fn problems_headers_and_openapi() {
         "/me/calls",
         "/directory",
         "/users",
+        "/users/{username}",
+        "/users/import",
         "/invitations",
     ] {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
@@ -836,5 +838,70 @@ async fn voice_messages() {
     );
     let theirs = api.post(&bob, &format!("/api/v1/me/voicemail/{id}/forward"), json!({ "to": "carol" })).await;
     assert_problem(&theirs, StatusCode::NOT_FOUND, "not_found");
+    api.close().await;
+}
+
+#[tokio::test]
+async fn administrators_change_and_import_accounts() {
+    let mut api = Api::new("import", |_| {}).await;
+    let admin = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+
+    // Disable: alice's session ends and she cannot sign in; enable again; reset her password.
+    let patch = |body: Value| Some(body);
+    let off = api.send(&admin, Method::PATCH, "/api/v1/users/alice", patch(json!({ "disabled": true }))).await;
+    assert_eq!((off.status, off.json["disabled"].as_bool()), (StatusCode::OK, Some(true)), "{off:?}");
+    assert_problem(&api.get(&alice, "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_problem(&api.sign_in("alice", "velvet lantern 19").await, StatusCode::UNAUTHORIZED, "wrong_credentials");
+    api.send(&admin, Method::PATCH, "/api/v1/users/alice", patch(json!({ "disabled": false }))).await;
+    let reset =
+        api.send(&admin, Method::PATCH, "/api/v1/users/alice", patch(json!({ "password": "a brand new one 5" }))).await;
+    assert_eq!(reset.status, StatusCode::OK);
+    assert_eq!(api.sign_in("alice", "a brand new one 5").await.status, StatusCode::OK);
+    let weak = api.send(&admin, Method::PATCH, "/api/v1/users/alice", patch(json!({ "password": "alice123" }))).await;
+    assert_problem(&weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password");
+    let myself = api.send(&admin, Method::PATCH, "/api/v1/users/root", patch(json!({ "disabled": true }))).await;
+    assert_problem(&myself, StatusCode::UNPROCESSABLE_ENTITY, "self_lockout");
+    let nobody = api.send(&admin, Method::PATCH, "/api/v1/users/nobody", patch(json!({ "disabled": true }))).await;
+    assert_problem(&nobody, StatusCode::NOT_FOUND, "not_found");
+    let by_user = Browser::signed_in(&api.sign_in("alice", "a brand new one 5").await);
+    let refused = api.send(&by_user, Method::PATCH, "/api/v1/users/root", patch(json!({ "disabled": true }))).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "not_admin");
+
+    // Import: all or nothing.
+    let import = |api: &mut Api, csv: &str| {
+        let mut request = Request::post("/api/v1/users/import")
+            .header(header::HOST, "127.0.0.1:7443")
+            .header(header::CONTENT_TYPE, "text/csv")
+            .header(header::COOKIE, admin.cookie.clone().unwrap())
+            .header("X-CSRF-Token", admin.csrf.clone().unwrap())
+            .body(Body::from(csv.to_owned()))
+            .unwrap();
+        request.extensions_mut().insert(ClientAddr("127.0.0.1:50000".parse().unwrap()));
+        api.router.call(request)
+    };
+    let bad = import(
+        &mut api,
+        "username,password,extension\ncarol,sunny-hill-41,301\ndave,short,302\nalice,x-y-z-w-1234,303\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let detail =
+        serde_json::from_slice::<Value>(&axum::body::to_bytes(bad.into_body(), 1 << 20).await.unwrap()).unwrap();
+    let detail = detail["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("row 2 (dave)") && detail.contains("row 3 (alice)") && !detail.contains("carol"),
+        "{detail}"
+    );
+    assert!(api.store.account_by_username("carol").await.unwrap().is_none(), "nothing imported");
+    let good =
+        import(&mut api, "username,password,extension,admin\ncarol,sunny-hill-41,301,no\ndave,rocky-road-52,302,yes\n")
+            .await
+            .unwrap();
+    assert_eq!(good.status(), StatusCode::CREATED);
+    let dave = api.store.account_by_username("dave").await.unwrap().unwrap();
+    assert_eq!((dave.extension.as_deref(), dave.admin), (Some("302"), true));
+    assert_eq!(api.sign_in("carol", "sunny-hill-41").await.status, StatusCode::OK);
     api.close().await;
 }

@@ -149,7 +149,7 @@ pub fn validate_extension(extension: &str) -> Result<(), StoreError> {
     }
 }
 
-fn validate_display_name(name: &str) -> Result<(), StoreError> {
+pub(crate) fn validate_display_name(name: &str) -> Result<(), StoreError> {
     if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
         return Err(StoreError::Invalid {
             field: "display name",

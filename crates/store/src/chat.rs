@@ -173,9 +173,8 @@ impl Store {
         if duration_ms <= 0 || audio.is_empty() {
             return Err(StoreError::Invalid { field: "voice message", reason: "an empty recording" });
         }
-        let clip_id: i64 =
-            on_pool!(self, |pool| {
-                sqlx::query_scalar(
+        let clip_id: i64 = on_pool!(self, |pool| {
+            sqlx::query_scalar(
             "INSERT INTO clips (owner_id, content_type, duration_ms, audio, created_at) VALUES ($1, $2, $3, $4, $5) \
              RETURNING id"
         )
@@ -186,7 +185,7 @@ impl Store {
         .bind(message.created_at)
         .fetch_one(pool)
         .await
-            })?;
+        })?;
         let body = text(clip_id).into_bytes();
         let stored = self.store_message(NewMessage { body, ..message }).await;
         let stored = match stored {

@@ -23,6 +23,11 @@ pub enum UserError {
     Read(std::io::Error),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot read {}: {source}", path.display())]
+    File { path: std::path::PathBuf, source: std::io::Error },
+    /// Lines of an import that were refused; nothing was imported.
+    #[error("nothing imported:\n  {}", .0.join("\n  "))]
+    Import(Vec<String>),
 }
 
 impl UserError {
@@ -39,7 +44,8 @@ impl UserError {
                 StoreError::Locked => 5,
                 _ => 1,
             },
-            UserError::Mismatch | UserError::NoPassword => 2,
+            UserError::Mismatch | UserError::NoPassword | UserError::Import(_) => 2,
+            UserError::File { .. } => 1,
             UserError::Config(_) | UserError::Read(_) | UserError::Runtime(_) => 1,
         }
     }
@@ -129,6 +135,7 @@ async fn execute(config: &Config, command: UserCommand) -> Result<String, UserEr
             store.close().await;
             Ok(format!("changed the password of {username} (realm {realm})\n"))
         }
+        UserCommand::Import { file } => import(config, &realm, &file).await,
         UserCommand::Disable { username } => set_disabled(config, username, true).await,
         UserCommand::Enable { username } => set_disabled(config, username, false).await,
         UserCommand::Delete { username } => {
@@ -138,6 +145,28 @@ async fn execute(config: &Config, command: UserCommand) -> Result<String, UserEr
             store.close().await;
             Ok(format!("deleted user {username}\n"))
         }
+    }
+}
+
+/// `user import FILE`: every line checked, then all created at once, or none.
+async fn import(config: &Config, realm: &str, file: &std::path::Path) -> Result<String, UserError> {
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(UserError::Read)?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|source| UserError::File { path: file.to_owned(), source })?
+    };
+    let accounts = super::import::parse(&text, realm).map_err(UserError::Import)?;
+    let store = open(config, true).await?;
+    let started = std::time::Instant::now();
+    let outcome = store.import_accounts(accounts).await;
+    store.close().await;
+    match outcome? {
+        Ok(count) => Ok(format!("imported {count} accounts in {:.1} s\n", started.elapsed().as_secs_f64())),
+        Err(rows) => Err(UserError::Import(
+            rows.into_iter().map(|r| format!("row {} ({}): {}", r.row, r.username, r.error)).collect(),
+        )),
     }
 }
 

@@ -85,6 +85,8 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(put_contact, delete_contact))
         .routes(routes!(list_users, create_user))
         .routes(routes!(list_invitations, create_invitation))
+        .routes(routes!(update_user))
+        .routes(routes!(import_users))
 }
 
 // --- shapes ----------------------------------------------------------------------------------
@@ -899,4 +901,111 @@ async fn create_invitation(
     // The code travels in the fragment, which browsers never send to a server.
     let link = format!("/#/signup?invitation={code}");
     Ok((StatusCode::CREATED, Json(CreatedInvitation { invitation: invitation.into(), code, link })))
+}
+
+/// What an administrator changes in an account; absent fields stay.
+#[derive(Deserialize, ToSchema)]
+pub struct UserChange {
+    /// A disabled account can neither sign in nor register, call or be called.
+    pub disabled: Option<bool>,
+    pub admin: Option<bool>,
+    /// A new password (the account's sessions end).
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for UserChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserChange")
+            .field("disabled", &self.disabled)
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Disable or enable an account, make it an administrator or not, or reset its password.
+#[utoipa::path(patch, path = "/users/{username}", tag = "admin", request_body = UserChange,
+    params(("username" = String, Path, description = "The account's username")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "Changed", body = Me),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The password is refused, or an administrator would lock themselves out", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn update_user(
+    State(state): State<WebState>,
+    Admin(admin): Admin,
+    Path(username): Path<String>,
+    Body(body): Body<UserChange>,
+) -> Result<Json<Me>, Problem> {
+    let account = state
+        .store
+        .account_by_username(&username)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no account {username:?}")))?;
+    if account.id == admin.account.id && (body.disabled == Some(true) || body.admin == Some(false)) {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "self_lockout",
+            "an administrator cannot disable themselves or take their own role",
+        ));
+    }
+    if let Some(password) = &body.password {
+        state.store.set_password(&username, password, &state.realm).await?;
+        state.store.delete_web_sessions_of(account.id, None).await?;
+    }
+    if let Some(disabled) = body.disabled {
+        state.store.set_disabled(&username, disabled).await?;
+    }
+    if let Some(admin_role) = body.admin {
+        state.store.set_admin(&username, admin_role).await?;
+    }
+    state.accounts_changed();
+    tracing::info!(username, by = admin.account.username, "account changed by an administrator");
+    let account = state.store.account_by_username(&username).await?.ok_or_else(|| Problem::not_found("gone"))?;
+    Ok(Json(Me::of(&account, &state)))
+}
+
+/// How an import went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Imported {
+    /// Accounts made.
+    pub imported: usize,
+}
+
+/// Import accounts from CSV (as `sambung user import`): a header line (username and password
+/// required; display_name, email, extension, admin optional), one account per line. Every line
+/// is checked first; if any is refused, none is made and the problem's `detail` lists them.
+#[utoipa::path(post, path = "/users/import", tag = "admin",
+    request_body(content = String, content_type = "text/csv", description = "The accounts"),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 201, description = "Every account made", body = Imported),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Lines refused; nothing made", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn import_users(
+    State(state): State<WebState>,
+    Admin(admin): Admin,
+    body: String,
+) -> Result<(StatusCode, Json<Imported>), Problem> {
+    let refused = |lines: Vec<String>| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "import_refused",
+            format!("nothing imported: {}", lines.join("; ")),
+        )
+    };
+    let accounts = crate::cli::import::parse(&body, &state.realm).map_err(refused)?;
+    let imported = match state.store.import_accounts(accounts).await? {
+        Ok(n) => n,
+        Err(rows) => {
+            return Err(refused(
+                rows.into_iter().map(|r| format!("row {} ({}): {}", r.row, r.username, r.error)).collect(),
+            ));
+        }
+    };
+    state.accounts_changed();
+    tracing::info!(imported, by = admin.account.username, "accounts imported");
+    Ok((StatusCode::CREATED, Json(Imported { imported })))
 }

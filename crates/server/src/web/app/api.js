@@ -33,7 +33,7 @@ export async function call(method, path, body) {
   return data;
 }
 
-// Sends a recording (a Blob) as the raw body of a POST.
+// Sends a Blob (a recording, a CSV file) as the raw body of a POST.
 export async function upload(path, blob) {
   const response = await fetch(`/api/v1${path}`, {
     method: "POST",

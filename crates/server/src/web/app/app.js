@@ -674,6 +674,17 @@ async function viewAdmin() {
         await loadInvitations(invitations);
       }),
       invitations),
+    h("section", { "aria-labelledby": "h-import" },
+      h("h2", { id: "h-import" }, "Import accounts"),
+      h("p", {}, "A CSV file: a header line (username, password; optional display_name, email, extension, admin), then one account per line. If any line is refused, none is imported."),
+      form("Import accounts", [field("CSV file", { name: "file", type: "file", accept: ".csv,text/csv", required: true })],
+        "Import", async (values, el) => {
+          const csv = new Blob([await values.file.text()], { type: "text/csv" });
+          const data = await api.upload("/users/import", csv);
+          el.reset();
+          say(`Imported ${data.imported} accounts.`);
+          await loadUsers(users);
+        })),
     h("section", { "aria-labelledby": "h-users" }, h("h2", { id: "h-users" }, "Accounts"), users),
   );
   await Promise.all([loadUsers(users), loadInvitations(invitations)]);
@@ -682,10 +693,26 @@ async function viewAdmin() {
 async function loadUsers(container, cursor) {
   const pageOf = await api.page("/users?limit=50", cursor);
   const table = h("table", {},
-    h("thead", {}, h("tr", {}, ["Username", "Name", "Extension", "Email", "Role", "State"].map((x) => h("th", { scope: "col" }, x)))),
-    h("tbody", {}, pageOf.items.map((u) => h("tr", {},
+    h("thead", {}, h("tr", {}, ["Username", "Name", "Extension", "Email", "Role", "State", ""].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, pageOf.items.map((u) => h("tr", { "data-user": u.username },
       h("td", {}, u.username), h("td", {}, u.display_name), h("td", {}, u.extension ?? "—"), h("td", {}, u.email ?? "—"),
-      h("td", {}, u.admin ? "admin" : "user"), h("td", {}, u.disabled ? "disabled" : "active")))));
+      h("td", {}, u.admin ? "admin" : "user"), h("td", {}, u.disabled ? "disabled" : "active"),
+      h("td", {},
+        u.username === me.username ? "" : h("button", { type: "button", onclick: async () => {
+          await api.call("PATCH", `/users/${encodeURIComponent(u.username)}`, { disabled: !u.disabled });
+          say(`${u.username} ${u.disabled ? "enabled" : "disabled"}.`);
+          await loadUsers(container);
+        } }, u.disabled ? `Enable ${u.username}` : `Disable ${u.username}`), " ",
+        h("button", { type: "button", onclick: async () => {
+          const password = prompt(`New password for ${u.username}`);
+          if (!password) return;
+          try {
+            await api.call("PATCH", `/users/${encodeURIComponent(u.username)}`, { password });
+            say(`The password of ${u.username} was reset; their browsers are signed out.`);
+          } catch (error) {
+            say(error.message);
+          }
+        } }, `Reset password of ${u.username}`))))));
   if (cursor) container.append(table);
   else container.replaceChildren(table);
   if (pageOf.next_cursor) {
