@@ -250,7 +250,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     // The web app and its API are served over HTTPS only: the secure WebSocket listeners.
     let web = config.web.enabled.then(|| {
         let state = crate::web::WebState::new(store.clone(), &config, hub.clone())
-            .with_core(events_tx.downgrade(), reload.clone());
+            .with_core(events_tx.downgrade(), reload.clone())
+            .with_mail(mail.wake_handle());
         crate::web::router(state)
     });
     let secure_routes = ws::Routes { sip: sip_router, web };

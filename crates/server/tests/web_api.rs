@@ -490,6 +490,8 @@ async fn problems_headers_and_openapi() {
         "/users",
         "/users/{username}",
         "/users/import",
+        "/password-reset",
+        "/password-reset/complete",
         "/invitations",
     ] {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
@@ -903,5 +905,54 @@ async fn administrators_change_and_import_accounts() {
     let dave = api.store.account_by_username("dave").await.unwrap().unwrap();
     assert_eq!((dave.extension.as_deref(), dave.admin), (Some("302"), true));
     assert_eq!(api.sign_in("carol", "sunny-hill-41").await.status, StatusCode::OK);
+    api.close().await;
+}
+
+#[tokio::test]
+async fn password_reset_by_email() {
+    let mut off = Api::new("reset-off", |_| {}).await;
+    let ask = json!({ "who": "alice" });
+    assert_problem(
+        &off.post(&Browser::default(), "/api/v1/password-reset", ask.clone()).await,
+        StatusCode::NOT_IMPLEMENTED,
+        "email_disabled",
+    );
+    off.close().await;
+
+    let mut api = Api::new("reset", |c| c.email.server = Some("127.0.0.1".into())).await;
+    let body = json!({ "username": "alice", "password": "velvet lantern 19", "email": "alice@example.com" });
+    let alice = Browser::signed_in(&api.post(&Browser::default(), "/api/v1/signup", body).await);
+    // Unknown people get the same answer, and no mail.
+    for who in ["nobody", "nobody@example.com"] {
+        let answer = api.post(&Browser::default(), "/api/v1/password-reset", json!({ "who": who })).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+    }
+    assert!(api.store.due_mail(i64::MAX, 10).await.unwrap().is_empty());
+    let answer = api.post(&Browser::default(), "/api/v1/password-reset", json!({ "who": "ALICE@example.com" })).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    let mails = api.store.due_mail(i64::MAX, 10).await.unwrap();
+    assert_eq!((mails.len(), mails[0].to.as_str()), (1, "alice@example.com"));
+    let link = mails[0].body.lines().find(|l| l.starts_with("https://")).expect("a link").to_owned();
+    assert!(link.starts_with("https://127.0.0.1:7443/#/reset?code="), "{link}");
+    let code = link.rsplit("code=").next().unwrap().to_owned();
+
+    let done = |code: &str, password: &str| json!({ "code": code, "new_password": password });
+    let weak = api.post(&Browser::default(), "/api/v1/password-reset/complete", done(&code, "12345678")).await;
+    assert_problem(&weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password");
+    let wrong =
+        api.post(&Browser::default(), "/api/v1/password-reset/complete", done("guess", "a new fine secret")).await;
+    assert_problem(&wrong, StatusCode::FORBIDDEN, "invalid_reset");
+    let ok = api.post(&Browser::default(), "/api/v1/password-reset/complete", done(&code, "a new fine secret")).await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT, "{ok:?}");
+    assert_problem(&api.get(&alice, "/api/v1/me").await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_eq!(api.sign_in("alice", "a new fine secret").await.status, StatusCode::OK);
+    let again = api.post(&Browser::default(), "/api/v1/password-reset/complete", done(&code, "yet another 77")).await;
+    assert_problem(&again, StatusCode::FORBIDDEN, "invalid_reset");
+    // Asking again and again is limited.
+    let mut last = StatusCode::ACCEPTED;
+    for _ in 0..6 {
+        last = api.post(&Browser::default(), "/api/v1/password-reset", json!({ "who": "alice" })).await.status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
     api.close().await;
 }

@@ -514,3 +514,66 @@ macro_rules! contact_row {
 }
 contact_row!(sqlx::sqlite::SqliteRow);
 contact_row!(sqlx::postgres::PgRow);
+
+impl Store {
+    /// Stores a password reset for `account_id`, valid until `expires_at`; an account's earlier
+    /// unused resets stop working.
+    pub async fn create_password_reset(
+        &self,
+        secret_hash: &str,
+        account_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query("DELETE FROM password_resets WHERE account_id = $1 AND used_at IS NULL")
+            .bind(account_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO password_resets (secret_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(secret_hash)
+        .bind(account_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The account of the reset whose secret hashes to `secret_hash`, when it is unused and
+    /// unexpired (without using it up).
+    pub async fn password_reset_account(&self, secret_hash: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT account_id FROM password_resets WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2"
+        )
+        .bind(secret_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?)
+    }
+
+    /// Uses up the reset whose secret hashes to `secret_hash`: its account, when it is unused
+    /// and unexpired.
+    pub async fn take_password_reset(&self, secret_hash: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(
+            "UPDATE password_resets SET used_at = $2 WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING account_id"
+        )
+        .bind(secret_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?)
+    }
+
+    /// The account whose email is `email` (any case), when exactly one has it.
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE LOWER(email) = LOWER($1) LIMIT 2"
+        ));
+        let found: Vec<Account> = on_pool!(self, |pool| sqlx::query_as(sql).bind(email).fetch_all(pool).await)?;
+        Ok(if found.len() == 1 { found.into_iter().next() } else { None })
+    }
+}

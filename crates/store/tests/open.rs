@@ -63,7 +63,7 @@ async fn version_one_database_upgrades(db: &TestDb) {
     let store = db.open().await;
     let alice = store.create_account(NewAccount::new("alice", "correct horse", "example.com")).await.unwrap();
     store.close().await;
-    let undo = "ALTER TABLE messages DROP COLUMN clip_id; DROP TABLE clips; DROP INDEX messages_conversation; DROP TABLE conversation_reads; DROP TABLE contacts; DROP TABLE invitations; DROP TABLE api_tokens; DROP TABLE web_sessions; \
+    let undo = "DROP TABLE password_resets; ALTER TABLE messages DROP COLUMN clip_id; DROP TABLE clips; DROP INDEX messages_conversation; DROP TABLE conversation_reads; DROP TABLE contacts; DROP TABLE invitations; DROP TABLE api_tokens; DROP TABLE web_sessions; \
                 ALTER TABLE accounts DROP COLUMN role; DROP TABLE guard_generation; DROP TABLE lockouts; DROP TABLE bans; \
                 DROP TABLE mail_outbox; DROP TABLE voicemails; DROP TABLE call_settings; \
                 DELETE FROM _sqlx_migrations WHERE version >= 2";

@@ -62,6 +62,8 @@ pub fn routes() -> OpenApiRouter<WebState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sign_in, current_session, sign_out))
         .routes(routes!(signup_policy, sign_up))
+        .routes(routes!(ask_password_reset))
+        .routes(routes!(complete_password_reset))
         .routes(routes!(me))
         .routes(routes!(change_password))
         .routes(routes!(list_tokens, create_token))
@@ -1008,4 +1010,119 @@ async fn import_users(
     state.accounts_changed();
     tracing::info!(imported, by = admin.account.username, "accounts imported");
     Ok((StatusCode::CREATED, Json(Imported { imported })))
+}
+
+/// How long a password reset link works, in seconds.
+const RESET_SECONDS: i64 = 3600;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetAsk {
+    /// The account's username or email address.
+    pub who: String,
+}
+
+/// Ask for a password reset: a link is mailed to the account's email (when it has one). The
+/// answer is the same whether or not the account exists, so it tells nobody which do.
+#[utoipa::path(post, path = "/password-reset", tag = "session", request_body = ResetAsk,
+    responses(
+        (status = 202, description = "If the account has an email address, a link is on its way"),
+        (status = 429, description = "Too many resets asked for", body = Problem, content_type = "application/problem+json"),
+        (status = 501, description = "This server sends no email", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn ask_password_reset(
+    State(state): State<WebState>,
+    client: Option<Extension<ClientAddr>>,
+    headers: axum::http::HeaderMap,
+    Body(body): Body<ResetAsk>,
+) -> Result<StatusCode, Problem> {
+    if !state.email {
+        return Err(Problem::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "email_disabled",
+            "this server sends no email: ask its administrator to reset your password",
+        ));
+    }
+    if !auth::same_origin(&headers) {
+        return Err(Problem::forbidden("csrf", "a reset from another site is refused"));
+    }
+    let who = body.who.trim().to_lowercase();
+    let now = Instant::now();
+    let by_source = LimitKey::Source(source(client));
+    let by_user = LimitKey::User(format!("reset:{who}"));
+    let limiter = &state.limits.resets;
+    if let Err(wait) = limiter.check(&by_source, now).and_then(|()| limiter.check(&by_user, now)) {
+        return Err(Problem::too_many("too many password resets asked for: wait before trying again", wait));
+    }
+    limiter.record(by_source, now);
+    limiter.record(by_user, now);
+    let account = if who.contains('@') {
+        state.store.account_by_email(&who).await?
+    } else {
+        state.store.account_by_username(&who).await?
+    };
+    let Some((account, to)) = account.filter(|a| !a.disabled).and_then(|a| a.email.clone().map(|e| (a, e))) else {
+        return Ok(StatusCode::ACCEPTED);
+    };
+    let secret = auth::new_secret();
+    let unix = unix_now();
+    state.store.create_password_reset(&auth::hash_secret(&secret), account.id, unix, unix + RESET_SECONDS).await?;
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or(&state.domain);
+    let link = format!("https://{host}/#/reset?code={secret}");
+    let mail = sambung_store::NewMail {
+        to,
+        subject: "Reset your Sambung password".to_owned(),
+        body: format!(
+            "Someone (hopefully you) asked to reset the password of {} on this server.\n\n\
+             Open this link within an hour to choose a new one:\n\n{link}\n\n\
+             If you did not ask for this, ignore this mail: your password stays as it is.\n",
+            account.username
+        ),
+        attachment: None,
+    };
+    state.store.enqueue_mail(mail, unix).await?;
+    if let Some(wake) = &state.mail_wake {
+        wake.notify_one();
+    }
+    tracing::info!(username = account.username, "password reset mailed");
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResetDone {
+    /// The code from the mailed link.
+    pub code: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ResetDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetDone")
+    }
+}
+
+/// Choose a new password with the code of a mailed link; every session of the account ends.
+#[utoipa::path(post, path = "/password-reset/complete", tag = "session", request_body = ResetDone,
+    responses(
+        (status = 204, description = "Changed: sign in with the new password"),
+        (status = 403, description = "The code is unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new password is refused", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn complete_password_reset(
+    State(state): State<WebState>,
+    Body(body): Body<ResetDone>,
+) -> Result<StatusCode, Problem> {
+    let hash = auth::hash_secret(body.code.trim());
+    let expired = || Problem::forbidden("invalid_reset", "the link is unknown, used or expired: ask for a new one");
+    // The policy first, so that a weak password does not use the link up.
+    let account_of = state.store.password_reset_account(&hash, unix_now()).await?.ok_or_else(expired)?;
+    let account = state.store.account(account_of).await?.ok_or_else(expired)?;
+    check_password(&account.username, &body.new_password).map_err(sambung_store::StoreError::from)?;
+    if state.store.take_password_reset(&hash, unix_now()).await? != Some(account.id) {
+        return Err(expired());
+    }
+    state.store.set_password(&account.username, &body.new_password, &state.realm).await?;
+    state.store.delete_web_sessions_of(account.id, None).await?;
+    state.accounts_changed();
+    tracing::info!(username = account.username, "password reset");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -49,6 +49,10 @@ pub struct WebState {
     /// Wakes the account watcher, so that call control follows an account or settings change at
     /// once (`None`: it polls).
     pub reload: Option<Arc<tokio::sync::Notify>>,
+    /// Whether `[email]` names a server (password resets by email are offered).
+    pub email: bool,
+    /// Wakes the mail worker after a mail is queued.
+    pub mail_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The web's rate limits.
@@ -56,7 +60,12 @@ pub struct WebState {
 pub struct Limits {
     pub signups: Limiter,
     pub sign_in_failures: Limiter,
+    /// Password resets asked for, per source and per account.
+    pub resets: Limiter,
 }
+
+/// Password resets one source address, or one account, may ask for per hour.
+const RESETS_PER_HOUR: u32 = 5;
 
 impl WebState {
     pub fn new(store: Store, config: &Config, hub: crate::presence::Hub) -> WebState {
@@ -70,10 +79,13 @@ impl WebState {
             limits: Arc::new(Limits {
                 signups: Limiter::new(Duration::from_secs(3600), web.signups_per_hour),
                 sign_in_failures: Limiter::new(Duration::from_secs(600), web.sign_in_failures),
+                resets: Limiter::new(Duration::from_secs(3600), RESETS_PER_HOUR),
             }),
             hub,
             core: None,
             reload: None,
+            email: config.email.server.is_some(),
+            mail_wake: None,
         }
     }
 
@@ -82,6 +94,12 @@ impl WebState {
     pub fn with_core(mut self, core: crate::transport::WeakEvents, reload: Arc<tokio::sync::Notify>) -> WebState {
         self.core = Some(core);
         self.reload = Some(reload);
+        self
+    }
+
+    /// Wakes `wake` after queueing a mail.
+    pub fn with_mail(mut self, wake: Arc<tokio::sync::Notify>) -> WebState {
+        self.mail_wake = Some(wake);
         self
     }
 

@@ -76,3 +76,12 @@ CREATE TABLE clips (
     created_at BIGINT NOT NULL
 );
 ALTER TABLE messages ADD COLUMN clip_id BIGINT REFERENCES clips (id) ON DELETE SET NULL;
+
+-- A password reset asked for by email: the link's secret, hashed.
+CREATE TABLE password_resets (
+    secret_hash TEXT PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);

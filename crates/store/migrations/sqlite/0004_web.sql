@@ -76,3 +76,12 @@ CREATE TABLE clips (
     created_at INTEGER NOT NULL
 );
 ALTER TABLE messages ADD COLUMN clip_id INTEGER REFERENCES clips (id) ON DELETE SET NULL;
+
+-- A password reset asked for by email: the link's secret, hashed.
+CREATE TABLE password_resets (
+    secret_hash TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);

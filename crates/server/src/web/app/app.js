@@ -196,8 +196,38 @@ function viewSignIn() {
         signedIn(await api.post("/session", values));
         location.hash = "#/";
       },
-      [h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Sign up"))],
+      [h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Sign up"), " · ",
+        h("a", { href: "#/forgot" }, "Forgot your password?"))],
     ),
+  );
+}
+
+function viewForgot() {
+  render(
+    "Forgot your password?",
+    form("Password reset", [
+      field("Username or email", { name: "who", required: true, autocomplete: "username", autocapitalize: "none" }),
+    ], "Mail me a link", async (values, el) => {
+      await api.post("/password-reset", values);
+      el.reset();
+      say("If that account has an email address, a link to choose a new password is on its way. It works for an hour.");
+    }, [h("p", {}, h("a", { href: "#/signin" }, "Back to sign in"))]),
+  );
+}
+
+function viewReset() {
+  // The code came in the fragment of the mailed link; take it out of the address bar.
+  const code = fragmentParams().get("code") || "";
+  if (code) history.replaceState(null, "", "#/reset");
+  render(
+    "Choose a new password",
+    form("New password", [
+      field("New password", { name: "new_password", type: "password", autocomplete: "new-password", required: true, minlength: 8 }),
+    ], "Set password", async (values) => {
+      await api.post("/password-reset/complete", { code, new_password: values.new_password });
+      location.hash = "#/signin";
+      say("Your password is changed. Sign in with it (your phones need it too).");
+    }),
   );
 }
 
@@ -731,7 +761,7 @@ async function loadInvitations(container) {
 
 // --- routing -------------------------------------------------------------------------------
 
-const publicViews = { "#/signin": viewSignIn, "#/signup": viewSignUp };
+const publicViews = { "#/signin": viewSignIn, "#/signup": viewSignUp, "#/forgot": viewForgot, "#/reset": viewReset };
 const privateViews = {
   "#/": viewContacts,
   "#/chat": viewChats,
