@@ -104,6 +104,32 @@ impl Board {
         self.presence.iter().map(|(id, p)| (*id, p.clone())).collect()
     }
 
+    /// The calls in progress: each call's number and the accounts in it (the caller first),
+    /// with how each takes part.
+    pub fn calls(&self) -> Vec<(u64, Vec<(i64, CallPresence)>)> {
+        let mut out: Vec<_> = self
+            .calls
+            .iter()
+            .map(|(call, members)| {
+                let parts = members
+                    .iter()
+                    .filter_map(|id| {
+                        let p = self.presence.get(id)?;
+                        p.calls.iter().find(|c| c.call == *call).map(|c| (*id, c.clone()))
+                    })
+                    .collect();
+                (*call, parts)
+            })
+            .collect();
+        out.sort_by_key(|(call, _)| *call);
+        out
+    }
+
+    /// Accounts with at least one registered device.
+    pub fn online(&self) -> usize {
+        self.devices.len()
+    }
+
     /// The bindings at start.
     pub fn set_bindings(&mut self, bindings: &[Binding]) -> Vec<(i64, Presence)> {
         let mut touched = HashSet::new();

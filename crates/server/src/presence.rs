@@ -67,6 +67,16 @@ impl Hub {
         self.board().all()
     }
 
+    /// The calls in progress (see [`Board::calls`]).
+    pub fn calls(&self) -> Vec<(u64, Vec<(i64, sambung_pbx::presence::CallPresence)>)> {
+        self.board().calls()
+    }
+
+    /// Accounts with a registered device.
+    pub fn online(&self) -> usize {
+        self.board().online()
+    }
+
     /// The notices from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
         self.notices.subscribe()

@@ -492,6 +492,9 @@ async fn problems_headers_and_openapi() {
         "/users/import",
         "/password-reset",
         "/password-reset/complete",
+        "/status",
+        "/registrations",
+        "/calls/live",
         "/invitations",
     ] {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
@@ -954,5 +957,58 @@ async fn password_reset_by_email() {
         last = api.post(&Browser::default(), "/api/v1/password-reset", json!({ "who": "alice" })).await.status;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    api.close().await;
+}
+
+#[tokio::test]
+async fn server_status_registrations_and_live_calls() {
+    let mut api = Api::new("status", |_| {}).await;
+    let admin = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = api.sign_up("bob", "velvet lantern 19").await.json["account"]["id"].as_i64().unwrap();
+    let alice_id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
+    assert_problem(&api.get(&alice, "/api/v1/status").await, StatusCode::FORBIDDEN, "not_admin");
+
+    let binding = sambung_store::Binding {
+        account_id: alice_id,
+        aor: "sip:alice@example.com".into(),
+        contact: "sip:alice@192.0.2.7:5060".into(),
+        instance: None,
+        reg_id: None,
+        q: 1000,
+        expires_at: sambung_server::web::unix_now() + 300,
+        call_id: "reg-1".into(),
+        cseq: 1,
+        received: "192.0.2.7:5060".into(),
+        path: None,
+        user_agent: Some("Desk phone".into()),
+        updated_at: 0,
+    };
+    api.store.upsert_binding(&binding).await.unwrap();
+    api.hub.apply(&sambung_pbx::Event::CallStarted {
+        call: 5,
+        call_id: "c5".into(),
+        caller: "alice".into(),
+        callee: "bob".into(),
+        caller_id: alice_id,
+        callee_id: bob,
+        at: 0,
+    });
+    api.hub.apply(&sambung_pbx::Event::CallAnswered { call: 5, by: "sip:bob@x".into(), account_id: Some(bob), at: 1 });
+
+    let status = api.get(&admin, "/api/v1/status").await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!((status.json["accounts"].as_u64(), status.json["registrations"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(
+        (status.json["calls_in_progress"].as_u64(), status.json["database"].as_str()),
+        (Some(1), Some("sqlite"))
+    );
+    let registrations = api.get(&admin, "/api/v1/registrations").await;
+    assert_eq!(registrations.json["items"][0]["username"], "alice");
+    assert_eq!(registrations.json["items"][0]["user_agent"], "Desk phone");
+    let calls = api.get(&admin, "/api/v1/calls/live").await;
+    let parties = &calls.json["items"][0]["parties"];
+    assert_eq!((parties[0]["username"].as_str(), parties[0]["role"].as_str()), (Some("alice"), Some("caller")));
+    assert_eq!((parties[1]["username"].as_str(), parties[1]["answered"].as_bool()), (Some("bob"), Some(true)));
     api.close().await;
 }

@@ -370,3 +370,160 @@ async fn mailbox_changed(state: &WebState, account_id: i64) -> Result<(), Proble
     }
     Ok(())
 }
+
+/// The server's state, for administrators.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerStatus {
+    pub version: &'static str,
+    /// Seconds since the server started.
+    pub uptime_secs: u64,
+    pub accounts: usize,
+    /// Accounts with a registered device.
+    pub accounts_online: usize,
+    /// Registered devices (bindings in force).
+    pub registrations: usize,
+    pub calls_in_progress: usize,
+    /// `sqlite` or `postgres`.
+    pub database: &'static str,
+}
+
+/// One account's part in a live call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveParty {
+    pub username: String,
+    /// `caller` or `callee`.
+    pub role: &'static str,
+    pub answered: bool,
+}
+
+/// A call in progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveCall {
+    /// The call's number within the server.
+    pub call: u64,
+    pub parties: Vec<LiveParty>,
+}
+
+/// A registration in force, for administrators.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registration {
+    pub username: String,
+    pub contact: String,
+    pub user_agent: Option<String>,
+    pub source: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationPage {
+    pub items: Vec<Registration>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveCallPage {
+    pub items: Vec<LiveCall>,
+    pub next_cursor: Option<String>,
+}
+
+/// The server's state: uptime, accounts, registrations, calls in progress.
+#[utoipa::path(get, path = "/status", tag = "admin", security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The state", body = ServerStatus),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn status(State(state): State<WebState>, _admin: super::auth::Admin) -> Result<Json<ServerStatus>, Problem> {
+    let now = unix_now();
+    let accounts = state.store.list_accounts().await?.len();
+    let registrations = state.store.all_bindings().await?.iter().filter(|b| b.expires_at > now).count();
+    Ok(Json(ServerStatus {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: state.started.elapsed().as_secs(),
+        accounts,
+        accounts_online: state.hub.online(),
+        registrations,
+        calls_in_progress: state.hub.calls().len(),
+        database: match state.store.backend() {
+            sambung_store::Backend::Sqlite => "sqlite",
+            sambung_store::Backend::Postgres => "postgres",
+        },
+    }))
+}
+
+/// Every registration in force, by username and contact.
+#[utoipa::path(get, path = "/registrations", tag = "admin", params(Paging), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of registrations", body = RegistrationPage),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn registrations(
+    State(state): State<WebState>,
+    _admin: super::auth::Admin,
+    Params(paging): Params<Paging>,
+) -> Result<Json<RegistrationPage>, Problem> {
+    let limit = page_limit(paging.limit)?;
+    let now = unix_now();
+    let names: std::collections::HashMap<i64, String> =
+        state.store.list_accounts().await?.into_iter().map(|a| (a.id, a.username)).collect();
+    let mut rows: Vec<Registration> = state
+        .store
+        .all_bindings()
+        .await?
+        .into_iter()
+        .filter(|b| b.expires_at > now)
+        .map(|b| Registration {
+            username: names.get(&b.account_id).cloned().unwrap_or_default(),
+            contact: b.contact,
+            user_agent: b.user_agent,
+            source: b.received,
+            expires_at: b.expires_at,
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.username, &a.contact).cmp(&(&b.username, &b.contact)));
+    let key = |r: &Registration| format!("{}\n{}", r.username, r.contact);
+    let after = paging.cursor.unwrap_or_default();
+    let rows: Vec<_> = rows.into_iter().filter(|r| key(r) > after).take(limit as usize + 1).collect();
+    let (items, next_cursor) = paged(rows, limit, key, |r| r);
+    Ok(Json(RegistrationPage { items, next_cursor }))
+}
+
+/// The calls in progress.
+#[utoipa::path(get, path = "/calls/live", tag = "admin", params(Paging), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of calls", body = LiveCallPage),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn live_calls(
+    State(state): State<WebState>,
+    _admin: super::auth::Admin,
+    Params(paging): Params<Paging>,
+) -> Result<Json<LiveCallPage>, Problem> {
+    let limit = page_limit(paging.limit)?;
+    let after = id_cursor(paging.cursor.as_deref())?.unwrap_or(-1);
+    let names: std::collections::HashMap<i64, String> =
+        state.store.list_accounts().await?.into_iter().map(|a| (a.id, a.username)).collect();
+    let rows: Vec<_> = state
+        .hub
+        .calls()
+        .into_iter()
+        .filter(|(call, _)| i64::try_from(*call).unwrap_or(i64::MAX) > after)
+        .take(limit as usize + 1)
+        .collect();
+    let (items, next_cursor) = paged(
+        rows,
+        limit,
+        |(call, _)| call.to_string(),
+        |(call, parties)| LiveCall {
+            call,
+            parties: parties
+                .into_iter()
+                .map(|(id, p)| LiveParty {
+                    username: names.get(&id).cloned().unwrap_or_default(),
+                    role: if p.initiator { "caller" } else { "callee" },
+                    answered: p.answered,
+                })
+                .collect(),
+        },
+    );
+    Ok(Json(LiveCallPage { items, next_cursor }))
+}

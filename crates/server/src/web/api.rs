@@ -89,6 +89,9 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(list_invitations, create_invitation))
         .routes(routes!(update_user))
         .routes(routes!(import_users))
+        .routes(routes!(super::account::status))
+        .routes(routes!(super::account::registrations))
+        .routes(routes!(super::account::live_calls))
 }
 
 // --- shapes ----------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ pub struct WebState {
     /// Wakes the account watcher, so that call control follows an account or settings change at
     /// once (`None`: it polls).
     pub reload: Option<Arc<tokio::sync::Notify>>,
+    /// When the server started (for its status).
+    pub started: std::time::Instant,
     /// Whether `[email]` names a server (password resets by email are offered).
     pub email: bool,
     /// Wakes the mail worker after a mail is queued.
@@ -84,6 +86,7 @@ impl WebState {
             hub,
             core: None,
             reload: None,
+            started: std::time::Instant::now(),
             email: config.email.server.is_some(),
             mail_wake: None,
         }

@@ -674,8 +674,34 @@ async function viewAdmin() {
   }
   const users = h("div", { id: "users" });
   const invitations = h("div", { id: "invitations" });
+  const [status, registrations, calls] = await Promise.all([
+    api.get("/status"), api.get("/registrations?limit=100"), api.get("/calls/live?limit=100"),
+  ]);
+  const hours = (s) => `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   render(
     "Administration",
+    h("section", { "aria-labelledby": "h-status" },
+      h("h2", { id: "h-status" }, "Server"),
+      definitionList([
+        ["Version", status.version],
+        ["Up for", hours(status.uptime_secs)],
+        ["Database", status.database],
+        ["Accounts", `${status.accounts} (${status.accounts_online} online)`],
+        ["Registered devices", String(status.registrations)],
+        ["Calls in progress", String(status.calls_in_progress)],
+      ]),
+      h("h3", {}, "Calls in progress"),
+      calls.items.length
+        ? h("ul", { id: "live-calls" }, calls.items.map((c) => h("li", {},
+          c.parties.map((p) => `${p.username} (${p.role}${p.answered ? "" : ", ringing"})`).join(" → "))))
+        : h("p", { id: "live-calls" }, "None."),
+      h("h3", {}, "Registered devices"),
+      registrations.items.length
+        ? h("table", { id: "registrations" },
+          h("thead", {}, h("tr", {}, ["User", "Device", "From", "Until"].map((x) => h("th", { scope: "col" }, x)))),
+          h("tbody", {}, registrations.items.map((r) => h("tr", {},
+            h("td", {}, r.username), h("td", {}, r.user_agent || r.contact), h("td", {}, r.source), h("td", {}, when(r.expires_at))))))
+        : h("p", { id: "registrations" }, "None.")),
     h("section", { "aria-labelledby": "h-new-user" },
       h("h2", { id: "h-new-user" }, "New account"),
       form("New account", [
