@@ -754,12 +754,12 @@ async function loadUsers(container, cursor) {
       h("td", {}, u.username), h("td", {}, u.display_name), h("td", {}, u.extension ?? "—"), h("td", {}, u.email ?? "—"),
       h("td", {}, u.admin ? "admin" : "user"), h("td", {}, u.disabled ? "disabled" : "active"),
       h("td", {},
-        u.username === me.username ? "" : h("button", { type: "button", onclick: async () => {
+        u.username === me.username ? "" : h("button", { type: "button", class: "small", "aria-label": `${u.disabled ? "Enable" : "Disable"} ${u.username}`, onclick: async () => {
           await api.call("PATCH", `/users/${encodeURIComponent(u.username)}`, { disabled: !u.disabled });
           say(`${u.username} ${u.disabled ? "enabled" : "disabled"}.`);
           await loadUsers(container);
-        } }, u.disabled ? `Enable ${u.username}` : `Disable ${u.username}`), " ",
-        h("button", { type: "button", onclick: async () => {
+        } }, u.disabled ? "Enable" : "Disable"), " ",
+        h("button", { type: "button", class: "small", "aria-label": `Reset password of ${u.username}`, onclick: async () => {
           const password = prompt(`New password for ${u.username}`);
           if (!password) return;
           try {
@@ -768,7 +768,7 @@ async function loadUsers(container, cursor) {
           } catch (error) {
             say(error.message);
           }
-        } }, `Reset password of ${u.username}`))))));
+        } }, "Reset password"))))));
   if (cursor) container.append(table);
   else container.replaceChildren(table);
   if (pageOf.next_cursor) {
