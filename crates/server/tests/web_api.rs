@@ -481,6 +481,7 @@ async fn problems_headers_and_openapi() {
         "/me/voicemail/{id}/forward",
         "/me/settings",
         "/me/pin",
+        "/me/greeting",
         "/me/voicemail",
         "/me/voicemail/{id}",
         "/me/voicemail/{id}/audio",
@@ -1010,5 +1011,61 @@ async fn server_status_registrations_and_live_calls() {
     let parties = &calls.json["items"][0]["parties"];
     assert_eq!((parties[0]["username"].as_str(), parties[0]["role"].as_str()), (Some("alice"), Some("caller")));
     assert_eq!((parties[1]["username"].as_str(), parties[1]["answered"].as_bool()), (Some("bob"), Some(true)));
+    api.close().await;
+}
+
+/// A mono 16-bit PCM WAV file of `seconds` of a quiet tone at `rate`.
+fn wav(seconds: f32, rate: u32) -> Vec<u8> {
+    let samples = (seconds * rate as f32) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + samples * 2).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(samples * 2).to_le_bytes());
+    for n in 0..samples {
+        let v = ((n as f32 * 0.05).sin() * 3000.0) as i16;
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+#[tokio::test]
+async fn greeting_upload() {
+    let mut api = Api::new("greeting", |c| c.voicemail.max_greeting_seconds = 5).await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let alice_id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
+    assert_problem(&api.get(&alice, "/api/v1/me/greeting").await, StatusCode::NOT_FOUND, "not_found");
+    let put = |body: Vec<u8>| {
+        let mut request = Request::put("/api/v1/me/greeting")
+            .header(header::HOST, "127.0.0.1:7443")
+            .header(header::CONTENT_TYPE, "audio/wav")
+            .header(header::COOKIE, alice.cookie.clone().unwrap())
+            .header("X-CSRF-Token", alice.csrf.clone().unwrap())
+            .body(Body::from(body))
+            .unwrap();
+        request.extensions_mut().insert(ClientAddr("127.0.0.1:50000".parse().unwrap()));
+        request
+    };
+    let status = |r: axum::response::Response| r.status();
+    assert_eq!(status(api.router.call(put(wav(2.0, 48_000))).await.unwrap()), StatusCode::NO_CONTENT);
+    assert_eq!(api.store.greeting(alice_id).await.unwrap().unwrap(), wav(2.0, 48_000));
+    assert_eq!(
+        status(api.router.call(put(wav(6.0, 8_000))).await.unwrap()),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "too long"
+    );
+    assert_eq!(status(api.router.call(put(b"not a wav".to_vec())).await.unwrap()), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(api.store.greeting(alice_id).await.unwrap().unwrap(), wav(2.0, 48_000), "a refusal keeps the old one");
+    assert_eq!(api.get(&alice, "/api/v1/me/greeting").await.headers[header::CONTENT_TYPE], "audio/wav");
+    assert_eq!(api.send(&alice, Method::DELETE, "/api/v1/me/greeting", None).await.status, StatusCode::NO_CONTENT);
+    assert!(api.store.greeting(alice_id).await.unwrap().is_none());
     api.close().await;
 }

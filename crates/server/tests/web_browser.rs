@@ -71,7 +71,7 @@ fn the_app_in_chromium() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/browser.py");
     // What the browser's fake microphone says (its voice messages).
     let microphone = speech_wav(&sync, "microphone", "This is a voice message, recorded in the browser.", 0.2, 1.0);
-    let child = Command::new(&python)
+    let mut child = Command::new(&python)
         .arg(&script)
         .args(["--url", &https(&open), "--closed-url", &https(&closed)])
         .args(["--user", alice.name, "--password", alice.password, "--peer", peer.name])
@@ -93,9 +93,20 @@ fn the_app_in_chromium() {
     // his message.
     let audio = speech_wav(&sync, "bob-says", "Hello Alice, this is Bob. Call me back.", 16.0, 1.0);
     let phone_dir = sync.join("bob-phone");
-    let wait_for = |name: &str| {
+    // Waits for the script to ask for `name`; if it ends first, its output says why.
+    let mut wait_for = |name: &str| {
         let deadline = Instant::now() + Duration::from_secs(120);
         while !sync.join(name).exists() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut out = String::new();
+                let mut err = String::new();
+                let _ = std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out);
+                let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+                panic!(
+                    "the browser test ended ({status}) before asking for {name}:\n{out}\n{err}\nserver log:\n{}",
+                    open.log()
+                );
+            }
             assert!(Instant::now() < deadline, "the browser script never asked for {name}");
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -527,3 +527,58 @@ pub async fn live_calls(
     );
     Ok(Json(LiveCallPage { items, next_cursor }))
 }
+
+/// The voicemail greeting, as a WAV file.
+#[utoipa::path(get, path = "/me/greeting", tag = "account", security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The greeting", content_type = "audio/wav"),
+        (status = 404, description = "None recorded: callers hear the default one", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_greeting(State(state): State<WebState>, caller: Caller) -> Result<Response, Problem> {
+    let wav =
+        state.store.greeting(caller.account.id).await?.ok_or_else(|| Problem::not_found("no greeting recorded"))?;
+    Ok(([(header::CONTENT_TYPE, "audio/wav"), (header::CACHE_CONTROL, "private, no-store")], wav).into_response())
+}
+
+/// Set the voicemail greeting: a PCM WAV file at 8, 16 or 48 kHz, mono or stereo (the app
+/// converts what it records or is given), up to `[voicemail] max_greeting_seconds`.
+#[utoipa::path(put, path = "/me/greeting", tag = "account",
+    request_body(content = Vec<u8>, content_type = "audio/wav", description = "The greeting"),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 204, description = "Set: callers hear it from the next call"),
+        (status = 415, description = "Not a WAV file that can be played", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Too long or too short", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_greeting(
+    State(state): State<WebState>,
+    caller: Caller,
+    wav: axum::body::Bytes,
+) -> Result<StatusCode, Problem> {
+    let player = sambung_media::wav::WavPlayer::new(std::io::Cursor::new(&wav[..]), 16_000).map_err(|e| {
+        Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_wav", format!("send a PCM WAV file ({e})"))
+    })?;
+    let length = player.duration();
+    let max = std::time::Duration::from_secs(u64::from(state.max_greeting_seconds));
+    if length < std::time::Duration::from_millis(500) || length > max {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            format!(
+                "a greeting lasts from half a second to {} seconds; this one {:.1} s",
+                max.as_secs(),
+                length.as_secs_f64()
+            ),
+        ));
+    }
+    state.store.set_greeting(caller.account.id, Some(&wav)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove the greeting: callers hear the default one again.
+#[utoipa::path(delete, path = "/me/greeting", tag = "account", security(("session" = []), ("token" = [])),
+    responses((status = 204, description = "Removed")))]
+pub async fn delete_greeting(State(state): State<WebState>, caller: Caller) -> Result<StatusCode, Problem> {
+    state.store.set_greeting(caller.account.id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -79,6 +79,7 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::chat::forward_voicemail))
         .routes(routes!(super::account::get_settings, super::account::put_settings))
         .routes(routes!(super::account::put_pin))
+        .routes(routes!(super::account::get_greeting, super::account::put_greeting, super::account::delete_greeting))
         .routes(routes!(super::account::list_voicemail))
         .routes(routes!(super::account::voicemail_audio))
         .routes(routes!(super::account::patch_voicemail, super::account::delete_voicemail))

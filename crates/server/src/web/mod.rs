@@ -49,6 +49,8 @@ pub struct WebState {
     /// Wakes the account watcher, so that call control follows an account or settings change at
     /// once (`None`: it polls).
     pub reload: Option<Arc<tokio::sync::Notify>>,
+    /// `[voicemail] max_greeting_seconds`.
+    pub max_greeting_seconds: u32,
     /// When the server started (for its status).
     pub started: std::time::Instant,
     /// Whether `[email]` names a server (password resets by email are offered).
@@ -86,6 +88,7 @@ impl WebState {
             hub,
             core: None,
             reload: None,
+            max_greeting_seconds: config.voicemail.max_greeting_seconds,
             started: std::time::Instant::now(),
             email: config.email.server.is_some(),
             mail_wake: None,

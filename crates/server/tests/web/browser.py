@@ -200,8 +200,23 @@ def main():
         audio.evaluate("a => a.play()")
         page.wait_for_function("() => document.querySelector('.voicemail audio').currentTime > 0.5", timeout=10000)
         page.screenshot(path=f"{a.shots}/voicemail.png")
-        message.get_by_role("button", name="Save").click()
+        message.get_by_role("button", name="Save", exact=True).click()
         expect(page.locator(".voicemail li").first).to_contain_text("saved")
+        # a greeting recorded in the browser (from the fake microphone), stored as WAV
+        expect(page.locator("#greeting")).to_contain_text("default greeting")
+        page.get_by_role("button", name="Record a greeting").click()
+        page.wait_for_timeout(2000)
+        page.get_by_role("button", name="Stop and save the greeting").click()
+        expect(page.get_by_role("status")).to_contain_text("Greeting saved")
+        greeting = page.locator("#greeting audio")
+        length = greeting.evaluate(
+            """a => new Promise((ok, no) => {
+                if (a.readyState >= 1) return ok(a.duration);
+                a.addEventListener('loadedmetadata', () => ok(a.duration));
+                a.addEventListener('error', () => no(new Error('the greeting did not load')));
+            })"""
+        )
+        check(1.0 < length < 4.0, f"the recorded greeting lasts {length} s")
 
         nav.get_by_role("link", name="Contacts", exact=True).click()
         ask(a.sync, "offline")

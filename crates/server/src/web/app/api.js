@@ -16,6 +16,10 @@ export function setCsrfToken(token) {
   csrfToken = token;
 }
 
+export function csrf() {
+  return csrfToken || "";
+}
+
 export async function call(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";

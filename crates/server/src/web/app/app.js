@@ -580,9 +580,90 @@ async function loadCalls(container) {
 
 // --- voicemail -----------------------------------------------------------------------------
 
+// A recording (any format the browser plays) as a 16-bit mono WAV file at 48 kHz (a rate the
+// server plays without a fractional resampler), for the greeting.
+async function toWav(blob) {
+  const context = new AudioContext({ sampleRate: 48000 });
+  const audio = await context.decodeAudioData(await blob.arrayBuffer());
+  context.close();
+  const samples = audio.getChannelData(0);
+  const out = new DataView(new ArrayBuffer(44 + samples.length * 2));
+  const text = (at, s) => [...s].forEach((c, i) => out.setUint8(at + i, c.charCodeAt(0)));
+  text(0, "RIFF"); out.setUint32(4, 36 + samples.length * 2, true); text(8, "WAVEfmt ");
+  out.setUint32(16, 16, true); out.setUint16(20, 1, true); out.setUint16(22, 1, true);
+  out.setUint32(24, audio.sampleRate, true); out.setUint32(28, audio.sampleRate * 2, true);
+  out.setUint16(32, 2, true); out.setUint16(34, 16, true); text(36, "data"); out.setUint32(40, samples.length * 2, true);
+  samples.forEach((v, i) => out.setInt16(44 + i * 2, Math.max(-1, Math.min(1, v)) * 0x7fff, true));
+  return new Blob([out], { type: "audio/wav" });
+}
+
+async function putGreeting(wav) {
+  const response = await fetch("/api/v1/me/greeting", {
+    method: "PUT",
+    headers: { "Content-Type": "audio/wav", "X-CSRF-Token": api.csrf() },
+    body: wav,
+    credentials: "same-origin",
+  });
+  if (!response.ok) throw new api.ApiError(response.status, await response.json().catch(() => ({})));
+}
+
+function greetingSection() {
+  const box = errorBox();
+  const player = h("div", { id: "greeting" });
+  const show = async () => {
+    const has = (await fetch("/api/v1/me/greeting", { method: "HEAD", credentials: "same-origin" })).ok;
+    player.replaceChildren(has
+      ? h("p", {}, "Your greeting: ", h("audio", { controls: true, preload: "metadata", src: `/api/v1/me/greeting?${Date.now()}`, "aria-label": "Your greeting" }),
+        " ", h("button", { type: "button", class: "danger", onclick: async () => {
+          await api.del("/me/greeting");
+          say("Greeting removed: callers hear the default one.");
+          await show();
+        } }, "Remove greeting"))
+      : h("p", {}, "Callers hear the default greeting."));
+  };
+  const record = h("button", { type: "button", class: "record" }, "Record a greeting");
+  let recording = null;
+  record.addEventListener("click", async () => {
+    box.hidden = true;
+    if (recording) return recording.stop();
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const recorder = new MediaRecorder(stream);
+      const chunks = [];
+      recorder.addEventListener("dataavailable", (e) => e.data.size && chunks.push(e.data));
+      recorder.addEventListener("stop", async () => {
+        stream.getTracks().forEach((t) => t.stop());
+        recording = null;
+        record.textContent = "Record a greeting";
+        try {
+          await putGreeting(await toWav(new Blob(chunks, { type: recorder.mimeType })));
+          say("Greeting saved: callers hear it from the next call.");
+          await show();
+        } catch (error) {
+          showError(box, error);
+        }
+      });
+      recorder.start();
+      recording = recorder;
+      record.textContent = "Stop and save the greeting";
+    } catch (error) {
+      showError(box, error);
+    }
+  });
+  const upload = form("Upload a greeting", [field("Greeting (an audio file)", { name: "file", type: "file", accept: "audio/*", required: true })],
+    "Upload", async (values, el) => {
+      await putGreeting(await toWav(values.file));
+      el.reset();
+      say("Greeting saved: callers hear it from the next call.");
+      await show();
+    });
+  show();
+  return h("section", { "aria-labelledby": "h-greeting" }, h("h2", { id: "h-greeting" }, "Greeting"), player, record, box, upload);
+}
+
 async function viewVoicemail() {
   const list = h("ul", { class: "voicemail", id: "voicemail" });
-  render("Voicemail", list);
+  render("Voicemail", list, greetingSection());
   const pageOf = await api.get("/me/voicemail?limit=100");
   if (!pageOf.items.length) {
     list.replaceWith(h("p", { id: "voicemail" }, "No messages."));
