@@ -221,7 +221,7 @@ pub async fn list_voicemail(
     let limit = page_limit(paging.limit)?;
     let before = id_cursor(paging.cursor.as_deref())?.unwrap_or(i64::MAX);
     let mut all = state.store.voicemails(caller.account.id, None).await?;
-    all.sort_by(|a, b| b.id.cmp(&a.id));
+    all.sort_by_key(|b| std::cmp::Reverse(b.id));
     let rows: Vec<_> = all.into_iter().filter(|v| v.id < before).take(limit as usize + 1).collect();
     let (items, next_cursor) = paged(
         rows,
