@@ -76,6 +76,9 @@ pub enum Input {
     Presence(Vec<(i64, crate::presence::Presence)>),
     /// The store's answer to a [`StoreWrite`] that asked for one.
     Store(StoreReply),
+    /// An account's device is signed out (from the web app): its binding goes, as if it had
+    /// unregistered. `device` is the binding's key (its instance and reg-id, else its contact).
+    Unregister { account_id: i64, device: String },
     /// A text message stored by someone else than call control (the web app, for its signed-in
     /// sender): delivered to the recipient's devices like one that came by SIP.
     Deliver { message: StoredMessage, from_account: i64 },

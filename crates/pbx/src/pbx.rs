@@ -9,7 +9,7 @@ use bytes::Bytes;
 use sambung_sip::digest::NonceManager;
 use sambung_sip::transaction::{Peer, TxEvent, TxKey};
 use sambung_sip::{FrameError, HeaderName, Message, Method, ParseError, Request, Response, SipStr, Uri};
-use tracing::{debug, trace};
+use tracing::{debug, info, trace};
 
 use crate::calls::{CallEnv, Calls};
 use crate::config::{LocalDomains, PbxConfig};
@@ -212,6 +212,13 @@ impl Pbx {
                 for (account_id, counts) in counts {
                     let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
                     self.subscriptions.mailbox_changed(&mut ctx, account_id, counts);
+                }
+            }
+            Input::Unregister { account_id, device } => {
+                let gone = self.registrar.location.write().remove(account_id, &device);
+                if let Some(binding) = gone {
+                    info!(account_id, device, "device signed out");
+                    self.unbound(binding, Unregistration::Removed);
                 }
             }
             Input::Deliver { message, from_account } => {

@@ -22,6 +22,8 @@ fn rig() -> Rig {
     rig
 }
 
+const CAROL_AT: &str = "192.0.2.30:5080";
+
 fn header(request: &Request, name: &'static str) -> String {
     request.headers.get_all(HeaderName::from(name)).map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
 }
@@ -195,4 +197,30 @@ fn the_board_follows_registrations_and_calls() {
         cause: sambung_pbx::Unregistration::Expired,
     };
     assert_eq!(board.apply(&gone)[0].1.devices, 1);
+}
+
+#[test]
+fn a_device_signed_out_from_the_app_stops_ringing() {
+    let mut rig = rig();
+    rig.input(Input::Bindings(vec![binding(3, "carol", CAROL_AT)]));
+    rig.take_outputs();
+    // An unknown device, or another account's: nothing happens.
+    rig.input(Input::Unregister { account_id: 3, device: format!("sip:carol@{BOB}") });
+    rig.input(Input::Unregister { account_id: 2, device: format!("sip:carol@{CAROL_AT}") });
+    assert!(rig.store_writes().is_empty() && rig.events().is_empty());
+
+    rig.input(Input::Unregister { account_id: 3, device: format!("sip:carol@{CAROL_AT}") });
+    let writes = rig.store_writes();
+    assert!(
+        matches!(&writes[..], [sambung_pbx::StoreWrite::Unbind { account_id: 3, contact }] if *contact == format!("sip:carol@{CAROL_AT}")),
+        "{writes:?}"
+    );
+    let events = rig.events();
+    assert!(
+        matches!(&events[..], [Event::Unregistered { account_id: 3, cause: sambung_pbx::Unregistration::Removed, .. }]),
+        "{events:?}"
+    );
+    // The binding is gone from the location table: signing it out again does nothing.
+    rig.input(Input::Unregister { account_id: 3, device: format!("sip:carol@{CAROL_AT}") });
+    assert!(rig.store_writes().is_empty() && rig.events().is_empty());
 }

@@ -518,6 +518,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
                         Event::Presence(changes) => Input::Presence(changes),
                         Event::Deliver { message, from_account } => Input::Deliver { message, from_account },
+                        Event::Unregister { account_id, device } => Input::Unregister { account_id, device },
                         Event::Flooded => {
                             driver.drain_gate(now);
                             continue;

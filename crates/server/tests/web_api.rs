@@ -486,6 +486,7 @@ async fn problems_headers_and_openapi() {
         "/me/voicemail/{id}",
         "/me/voicemail/{id}/audio",
         "/me/devices",
+        "/me/devices/{device}",
         "/me/calls",
         "/directory",
         "/users",
@@ -741,6 +742,25 @@ async fn settings_voicemail_devices_and_calls() {
     api.store.upsert_binding(&binding).await.unwrap();
     let devices = api.get(&alice, "/api/v1/me/devices").await;
     assert_eq!(devices.json["items"][0]["user_agent"], "Desk phone");
+    // Signing it out hands its key to call control; someone else's device or an unknown one is
+    // not found.
+    let key = devices.json["items"][0]["device"].as_str().unwrap().to_owned();
+    assert_eq!(key, "sip:alice@192.0.2.7:5060");
+    let path = format!("/api/v1/me/devices/{}", key.replace(':', "%3A").replace('@', "%40"));
+    assert_problem(&api.send(&bob, Method::DELETE, &path, None).await, StatusCode::NOT_FOUND, "not_found");
+    assert_problem(
+        &api.send(&alice, Method::DELETE, "/api/v1/me/devices/sip%3Aalice%40192.0.2.8", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    while api.core.try_recv().is_ok() {}
+    assert_eq!(api.send(&alice, Method::DELETE, &path, None).await.status, StatusCode::NO_CONTENT);
+    match api.core.try_recv() {
+        Ok(sambung_server::transport::Event::Unregister { account_id, device }) => {
+            assert_eq!((account_id, &device[..]), (alice_id, "sip:alice@192.0.2.7:5060"));
+        }
+        other => panic!("expected a sign-out, got {other:?}"),
+    }
     for (n, (caller, callee)) in [("alice", "bob"), ("bob", "alice"), ("bob", "carol")].into_iter().enumerate() {
         let cdr = sambung_store::NewCdr {
             call_id: format!("c{n}"),

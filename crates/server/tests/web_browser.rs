@@ -155,6 +155,15 @@ fn the_app_in_chromium() {
         common::clients::fail_with_logs("bob's call to alice's voicemail did not end within 60 s", &[&phone], &open);
     }
     std::fs::write(sync.join("voicemail"), b"").unwrap();
+    // The account made in the browser registers a phone at once, with the same password; the
+    // page then signs that device out.
+    wait_for("want-alice-phone");
+    let port = common::port_block(2);
+    let sipp = Sipp::new("register.xml", port).to(&open).service(alice.name).auth(alice.name, alice.password).run();
+    sipp.assert_success(&format!("REGISTER of the account made in the app (realm {REALM})"), &open);
+    let ok = sipp.final_response("REGISTER").expect("a final response");
+    assert_eq!(ok.status(), Some(200), "{}", sipp.describe());
+    std::fs::write(sync.join("alice-phone"), b"").unwrap();
     wait_for("want-offline");
     quit(&mut phone);
     std::fs::write(sync.join("offline"), b"").unwrap();
@@ -168,12 +177,6 @@ fn the_app_in_chromium() {
         open.log()
     );
 
-    // The account made in the browser registers a phone at once, with the same password.
-    let port = common::port_block(2);
-    let sipp = Sipp::new("register.xml", port).to(&open).service(alice.name).auth(alice.name, alice.password).run();
-    sipp.assert_success(&format!("REGISTER of the account made in the app (realm {REALM})"), &open);
-    let ok = sipp.final_response("REGISTER").expect("a final response");
-    assert_eq!(ok.status(), Some(200), "{}", sipp.describe());
     assert!(open.log().contains("account made by sign-up"), "the sign-up is logged");
     let _ = std::fs::remove_dir_all(&sync);
 }

@@ -194,6 +194,8 @@ pub enum Event {
     Flooded,
     /// The bans and lockouts in the store changed (`sambung ban`): the whole lists.
     Guard(crate::persist::GuardLists),
+    /// The web app signs a device out: call control drops its binding.
+    Unregister { account_id: i64, device: String },
     /// A text message the web app stored: call control delivers it to the recipient's devices.
     Deliver { message: sambung_pbx::StoredMessage, from_account: i64 },
     /// Accounts' presence changed ([`crate::presence`]).
@@ -252,7 +254,9 @@ impl Events {
             Event::AppEnded { call, .. } => Some(sambung_pbx::Pbx::shard_of_call(*call, count)),
             // Messages are shared by the shards: any one takes the store's answers. The
             // guard's lists and the gate's bans are shared too.
-            Event::Store(_) | Event::Flooded | Event::Guard(_) | Event::Deliver { .. } => Some(0),
+            Event::Store(_) | Event::Flooded | Event::Guard(_) | Event::Deliver { .. } | Event::Unregister { .. } => {
+                Some(0)
+            }
             Event::Connected(_)
             | Event::Disconnected(_)
             | Event::Accounts(_)

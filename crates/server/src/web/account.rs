@@ -99,6 +99,9 @@ pub struct VoicemailChange {
 /// A registered device.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Device {
+    /// What names the device for sign-out: its `+sip.instance` (and `reg-id`) when it sends
+    /// one (RFC 5626), else its contact.
+    pub device: String,
     pub contact: String,
     pub user_agent: Option<String>,
     /// The address it registered from.
@@ -317,9 +320,55 @@ pub async fn list_devices(
         rows,
         limit,
         |b| b.contact.clone(),
-        |b| Device { contact: b.contact, user_agent: b.user_agent, source: b.received, expires_at: b.expires_at },
+        |b| Device {
+            device: device_key(&b),
+            contact: b.contact,
+            user_agent: b.user_agent,
+            source: b.received,
+            expires_at: b.expires_at,
+        },
     );
     Ok(Json(DevicePage { items, next_cursor }))
+}
+
+/// The key call control knows a binding by (`Binding::key` in the registrar).
+fn device_key(b: &sambung_store::Binding) -> String {
+    match (&b.instance, b.reg_id) {
+        (Some(instance), Some(reg_id)) => format!("{instance};reg-id={reg_id}"),
+        (Some(instance), None) => instance.clone(),
+        _ => b.contact.clone(),
+    }
+}
+
+/// Signs a device out: its registration ends at once, calls no longer ring it, and it shows
+/// offline. A SIP phone that still has the password registers again at its next refresh;
+/// change the password to keep it out.
+#[utoipa::path(delete, path = "/me/devices/{device}", tag = "account",
+    params(("device" = String, Path, description = "The device's `device` value, percent-encoded")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 404, description = "No such device registered", body = Problem),
+    ))]
+pub async fn sign_out_device(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(device): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let now = unix_now();
+    let known =
+        state.store.bindings(caller.account.id).await?.iter().any(|b| b.expires_at > now && device_key(b) == device);
+    if !known {
+        return Err(Problem::new(StatusCode::NOT_FOUND, "not_found", "no such device is registered"));
+    }
+    let core = state.core.as_ref().and_then(|c| c.upgrade());
+    let Some(core) = core else {
+        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
+    };
+    core.send(crate::transport::Event::Unregister { account_id: caller.account.id, device })
+        .await
+        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The call history, newest first.

@@ -84,6 +84,7 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::account::voicemail_audio))
         .routes(routes!(super::account::patch_voicemail, super::account::delete_voicemail))
         .routes(routes!(super::account::list_devices))
+        .routes(routes!(super::account::sign_out_device))
         .routes(routes!(super::account::list_calls))
         .routes(routes!(put_contact, delete_contact))
         .routes(routes!(list_users, create_user))

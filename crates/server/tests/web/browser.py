@@ -12,7 +12,8 @@ What it does, as a person would:
      reload; chats both ways with that baresip (the page's message reaches it and shows as
      delivered, its answer appears live); forwards every call to --peer in the page, and the
      test's next SIP call to --user reaches that baresip; turns forwarding off, the baresip
-     leaves a voicemail, which plays in the page and is saved; asks for the phone to quit, and
+     leaves a voicemail, which plays in the page and is saved; records a greeting; a SIP phone
+     of --user registers and the account page signs it out; asks for bob's phone to quit, and
      sees them go offline;
   4. a write without the CSRF token is refused (403, code "csrf");
   5. signs out, is refused with a wrong password, signs in again;
@@ -218,6 +219,18 @@ def main():
         )
         check(1.0 < length < 4.0, f"the recorded greeting lasts {length} s")
 
+        # a SIP phone of alice's registers; the account page signs it out
+        ask(a.sync, "alice-phone")
+        nav.get_by_role("link", name="Account", exact=True).click()
+        device = page.locator("#devices li")
+        expect(device).to_have_count(1)
+        device.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("status")).to_contain_text("is signed out")
+        expect(device).to_have_count(0)
+        page.wait_for_timeout(1000)
+        page.reload()
+        expect(page.locator("#devices")).to_contain_text("No device is registered")
+
         nav.get_by_role("link", name="Contacts", exact=True).click()
         ask(a.sync, "offline")
         expect(badge).to_have_text("Offline", timeout=20000)
@@ -239,7 +252,7 @@ def main():
         check(forged["type"] == "application/problem+json", f"CSRF answer type {forged['type']}")
 
         # 5. sign out, a wrong password, sign in
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         page.get_by_label("Username").fill(a.user)
         page.get_by_label("Password", exact=True).fill("not the password")
@@ -319,7 +332,7 @@ def main():
         small = phone.new_page()
         small.goto(f"{url}/#/signup")
         expect(small.get_by_role("heading", name="Sign up")).to_be_visible()
-        expect(small.get_by_role("button", name="Sign out")).to_be_hidden()
+        expect(small.get_by_role("button", name="Sign out", exact=True)).to_be_hidden()
         overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         check(overflow <= 0, f"the sign-up page is {overflow}px wider than a phone's screen")
         small.screenshot(path=f"{a.shots}/phone-sign-up.png", full_page=True)

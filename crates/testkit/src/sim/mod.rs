@@ -334,7 +334,11 @@ impl World {
             Input::Media(event) => Some(Pbx::shard_of_call(event.session(), count)),
             Input::AppEnded { call, .. } => Some(Pbx::shard_of_call(*call, count)),
             // shared by the shards: given once
-            Input::Store(_) | Input::Bindings(_) | Input::Guard { .. } | Input::Deliver { .. } => Some(0),
+            Input::Store(_)
+            | Input::Bindings(_)
+            | Input::Guard { .. }
+            | Input::Deliver { .. }
+            | Input::Unregister { .. } => Some(0),
             Input::Timeout => unreachable!("timeouts are given to the shard whose timer is due"),
             Input::Disconnected { .. } | Input::Accounts(_) | Input::Mailboxes(_) | Input::Presence(_) => None,
         };

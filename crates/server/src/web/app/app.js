@@ -562,8 +562,17 @@ async function viewAccount() {
 async function loadDevices(container) {
   const pageOf = await api.get("/me/devices?limit=100");
   container.replaceChildren(pageOf.items.length
-    ? h("ul", {}, pageOf.items.map((d) => h("li", {}, h("strong", {}, d.user_agent || "SIP device"), ` from ${d.source}`,
-      h("br"), h("code", {}, d.contact), ` · registered until ${when(d.expires_at)}`)))
+    ? h("ul", {}, pageOf.items.map((d) => {
+      const name = d.user_agent || "SIP device";
+      const item = h("li", {}, h("strong", {}, name), ` from ${d.source}`,
+        h("br"), h("code", {}, d.contact), ` · registered until ${when(d.expires_at)} `,
+        h("button", { type: "button", class: "danger", "aria-label": `Sign out the device ${name} at ${d.contact}`, onclick: async () => {
+          await api.del(`/me/devices/${encodeURIComponent(d.device)}`);
+          item.remove();
+          say(`${name} is signed out. A phone that keeps your password registers again at its next refresh: change the password to keep it out.`);
+        } }, "Sign out"));
+      return item;
+    }))
     : h("p", {}, "No device is registered."));
 }
 
