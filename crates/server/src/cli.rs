@@ -303,6 +303,10 @@ pub struct SettingsChanges {
     /// Whether the voicemail mail carries the recording as a WAV attachment (default on).
     #[arg(long, value_name = "on|off")]
     pub attach: Option<Switch>,
+    /// Whether voice messages sent to the user from the web app are also mailed (to the
+    /// voicemail email), the recording attached (default off).
+    #[arg(long, value_name = "on|off")]
+    pub voice_messages_email: Option<Switch>,
 }
 
 /// An `on|off` option value.

@@ -89,6 +89,7 @@ fn show_and_set_every_setting() {
         ("voicemail PIN:", "not set"),
         ("voicemail email:", "alice@cli.example (the account's email)"),
         ("attach recording:", "on"),
+        ("voice messages by email:", "off"),
         ("greeting:", "default"),
         ("messages:", "0 new, 0 saved"),
     ];
@@ -124,6 +125,8 @@ fn show_and_set_every_setting() {
         "voicemail@other.example",
         "--attach",
         "off",
+        "--voice-messages-email",
+        "on",
     ]);
     assert!(out.starts_with("changed the call settings of alice\n\n"), "{out}");
     assert!(s.generation() > generation, "a running server must notice the change");
@@ -137,6 +140,7 @@ fn show_and_set_every_setting() {
         voicemail: false,
         voicemail_email: Some("voicemail@other.example".into()),
         voicemail_attach: false,
+        voice_messages_email: true,
         pin_set: true,
     };
     assert_eq!(s.settings("alice"), expected);
@@ -157,6 +161,7 @@ fn show_and_set_every_setting() {
         ("voicemail PIN:", "set"),
         ("voicemail email:", "voicemail@other.example"),
         ("attach recording:", "off"),
+        ("voice messages by email:", "on"),
     ] {
         assert_eq!(field(&show, label), value, "{label} in\n{show}");
     }

@@ -807,6 +807,41 @@ async fn send_voice(api: &mut Api, who: &Browser, to: &str, content_type: &str, 
 }
 
 #[tokio::test]
+async fn voice_messages_by_email() {
+    let mut api = Api::new("voice-mail", |c| c.email.server = Some("127.0.0.1".into())).await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = Browser::signed_in(&api.sign_up("bob", "velvet lantern 19").await);
+    let mut webm = vec![0x1a, 0x45, 0xdf, 0xa3];
+    webm.extend_from_slice(&[7u8; 2000]);
+    // Not asked for: no mail.
+    assert_eq!(send_voice(&mut api, &alice, "bob", "audio/webm", &webm).await.status, StatusCode::CREATED);
+    assert!(api.store.due_mail(i64::MAX, 10).await.unwrap().is_empty());
+
+    let mut settings = api.get(&bob, "/api/v1/me/settings").await.json;
+    assert_eq!(settings["voice_messages_email"], false);
+    settings["voice_messages_email"] = json!(true);
+    settings["voicemail_email"] = json!("bob@mail.example");
+    let put = api.send(&bob, Method::PUT, "/api/v1/me/settings", Some(settings)).await;
+    assert_eq!((put.status, &put.json["voice_messages_email"]), (StatusCode::OK, &json!(true)), "{put:?}");
+    let sent = send_voice(&mut api, &alice, "bob", "audio/webm;codecs=opus", &webm).await;
+    let id = sent.json["id"].as_i64().unwrap();
+    let mails = api.store.due_mail(i64::MAX, 10).await.unwrap();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert_eq!((mail.to.as_str(), mail.subject.as_str()), ("bob@mail.example", "Voice message from alice"));
+    assert!(mail.body.contains("https://127.0.0.1:7443/#/clip?id="), "{}", mail.body);
+    let (file, kind, bytes) = mail.attachment.as_ref().expect("the recording attached");
+    assert_eq!(
+        (file.as_str(), kind.as_str(), bytes),
+        (format!("voice-message-{id}.webm").as_str(), "audio/webm", &webm)
+    );
+    // Bob's own voice message to alice is not mailed: she did not ask.
+    assert_eq!(send_voice(&mut api, &bob, "alice", "audio/webm", &webm).await.status, StatusCode::CREATED);
+    assert_eq!(api.store.due_mail(i64::MAX, 10).await.unwrap().len(), 1);
+    api.close().await;
+}
+
+#[tokio::test]
 async fn voice_messages() {
     let mut api = Api::new("voice", |_| {}).await;
     let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);

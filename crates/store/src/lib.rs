@@ -213,12 +213,14 @@ fn migrator(backend: Backend) -> Migrator {
             (2, "voicemail", include_str!("../migrations/sqlite/0002_voicemail.sql")),
             (3, "guard", include_str!("../migrations/sqlite/0003_guard.sql")),
             (4, "web", include_str!("../migrations/sqlite/0004_web.sql")),
+            (5, "voice mail", include_str!("../migrations/sqlite/0005_voice_mail.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
             (2, "voicemail", include_str!("../migrations/postgres/0002_voicemail.sql")),
             (3, "guard", include_str!("../migrations/postgres/0003_guard.sql")),
             (4, "web", include_str!("../migrations/postgres/0004_web.sql")),
+            (5, "voice mail", include_str!("../migrations/postgres/0005_voice_mail.sql")),
         ],
     };
     let migrations = files

@@ -25,7 +25,7 @@ const MAX_TEXT: usize = 254;
 /// An account's call settings.
 ///
 /// The default: no forwarding, no do-not-disturb, voicemail on, no PIN, no voicemail email (the
-/// account's own email is used), audio attached to the mail, 20 seconds of ringing.
+/// account's own email is used), audio attached to the mail, voice messages not mailed, 20 seconds of ringing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallSettings {
     /// Every call goes here at once. A target is a username, an extension, or a `sip:`/`sips:`
@@ -47,6 +47,9 @@ pub struct CallSettings {
     pub voicemail_email: Option<String>,
     /// Whether the mail carries the recording as a WAV attachment.
     pub voicemail_attach: bool,
+    /// Whether voice messages sent from the app are also mailed (to `voicemail_email`, else the
+    /// account's email), the recording attached.
+    pub voice_messages_email: bool,
     /// Read-only: a PIN is stored ([`Store::set_voicemail_pin`]); ignored by
     /// [`Store::set_call_settings`].
     pub pin_set: bool,
@@ -64,6 +67,7 @@ impl Default for CallSettings {
             voicemail: true,
             voicemail_email: None,
             voicemail_attach: true,
+            voice_messages_email: false,
             pin_set: false,
         }
     }
@@ -133,6 +137,7 @@ struct SettingsRow {
     voicemail: Option<bool>,
     voicemail_email: Option<String>,
     voicemail_attach: Option<bool>,
+    voice_messages_email: Option<bool>,
     pin_set: bool,
 }
 
@@ -147,6 +152,7 @@ from_row!(SettingsRow {
     voicemail,
     voicemail_email,
     voicemail_attach,
+    voice_messages_email,
     pin_set
 });
 
@@ -164,6 +170,7 @@ impl From<SettingsRow> for CallSettings {
             voicemail: r.voicemail.unwrap_or(d.voicemail),
             voicemail_email: r.voicemail_email,
             voicemail_attach: r.voicemail_attach.unwrap_or(d.voicemail_attach),
+            voice_messages_email: r.voice_messages_email.unwrap_or(d.voice_messages_email),
             pin_set: r.pin_set,
         }
     }
@@ -172,7 +179,7 @@ impl From<SettingsRow> for CallSettings {
 /// Selects a [`SettingsRow`] from `accounts a LEFT JOIN call_settings s`.
 const SETTINGS_COLUMNS: &str = "a.id AS account_id, s.forward_always, s.forward_busy, \
      s.forward_no_answer, s.forward_offline, s.no_answer_secs, s.dnd, s.voicemail, \
-     s.voicemail_email, s.voicemail_attach, (s.pin_hash IS NOT NULL) AS pin_set";
+     s.voicemail_email, s.voicemail_attach, s.voice_messages_email, (s.pin_hash IS NOT NULL) AS pin_set";
 
 impl Store {
     /// The call settings of `account_id`: the defaults when it never changed them. Fails with
@@ -202,18 +209,20 @@ impl Store {
         settings.validate()?;
         let secs = i32::try_from(settings.no_answer_secs).unwrap_or(i32::MAX);
         let now = unix_now();
-        let changed: Result<u64, StoreError> = on_pool!(self, |pool| async {
+        let changed: Result<u64, StoreError> = on_pool!(self, |pool| {
+            async {
             let mut tx = pool.begin().await?;
             sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
             let done = sqlx::query(
                 "INSERT INTO call_settings (account_id, forward_always, forward_busy, forward_no_answer, \
-                 forward_offline, no_answer_secs, dnd, voicemail, voicemail_email, voicemail_attach, updated_at) \
-                 SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM accounts WHERE id = $1 \
+                 forward_offline, no_answer_secs, dnd, voicemail, voicemail_email, voicemail_attach, voice_messages_email, \
+                 updated_at) SELECT id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM accounts WHERE id = $1 \
                  ON CONFLICT (account_id) DO UPDATE SET forward_always = excluded.forward_always, \
                  forward_busy = excluded.forward_busy, forward_no_answer = excluded.forward_no_answer, \
                  forward_offline = excluded.forward_offline, no_answer_secs = excluded.no_answer_secs, \
                  dnd = excluded.dnd, voicemail = excluded.voicemail, voicemail_email = excluded.voicemail_email, \
-                 voicemail_attach = excluded.voicemail_attach, updated_at = excluded.updated_at",
+                 voicemail_attach = excluded.voicemail_attach, voice_messages_email = excluded.voice_messages_email, \
+                 updated_at = excluded.updated_at",
             )
             .bind(account_id)
             .bind(&settings.forward_always)
@@ -225,6 +234,7 @@ impl Store {
             .bind(settings.voicemail)
             .bind(&settings.voicemail_email)
             .bind(settings.voicemail_attach)
+            .bind(settings.voice_messages_email)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -233,7 +243,8 @@ impl Store {
             }
             Ok(done.rows_affected())
         }
-        .await);
+        .await
+        });
         match changed? {
             1 => Ok(()),
             _ => Err(StoreError::UnknownAccount(account_id)),

@@ -30,6 +30,7 @@ fn custom() -> CallSettings {
         voicemail: false,
         voicemail_email: Some("alice@example.com".into()),
         voicemail_attach: false,
+        voice_messages_email: true,
         pin_set: false,
     }
 }

@@ -136,6 +136,9 @@ async fn set(store: &Store, account: &Account, changes: SettingsChanges) -> Resu
     if let Some(attach) = changes.attach {
         new.voicemail_attach = attach.is_on();
     }
+    if let Some(mailed) = changes.voice_messages_email {
+        new.voice_messages_email = mailed.is_on();
+    }
     new.validate()?;
     if let Some(pin) = &changes.pin {
         validate_pin(pin)?;
@@ -166,12 +169,13 @@ impl SettingsChanges {
             pin,
             voicemail_email,
             attach,
+            voice_messages_email,
         } = self;
         [forward_always, forward_busy, forward_no_answer, forward_offline, pin, voicemail_email]
             .iter()
             .all(|o| o.is_none())
             && no_answer_seconds.is_none()
-            && [dnd, voicemail, attach].iter().all(|o| o.is_none())
+            && [dnd, voicemail, attach, voice_messages_email].iter().all(|o| o.is_none())
     }
 }
 
@@ -256,6 +260,7 @@ fn render_settings(
         ("voicemail PIN:", if s.pin_set { "set" } else { "not set" }.into()),
         ("voicemail email:", email),
         ("attach recording:", on_off(s.voicemail_attach)),
+        ("voice messages by email:", on_off(s.voice_messages_email)),
         ("greeting:", greeting_bytes.map_or_else(|| "default".into(), |n| format!("recorded ({n} bytes)"))),
         ("messages:", format!("{new} new, {saved} saved")),
     ];

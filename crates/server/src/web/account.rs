@@ -36,6 +36,10 @@ pub struct Settings {
     pub voicemail_email: Option<String>,
     /// Attach the recording to the mail.
     pub voicemail_attach: bool,
+    /// Mail voice messages sent from the app too (to the voicemail email, else the account's),
+    /// the recording attached.
+    #[serde(default)]
+    pub voice_messages_email: bool,
     /// Read-only: a voicemail PIN is set.
     #[serde(default)]
     pub pin_set: bool,
@@ -53,6 +57,7 @@ impl From<CallSettings> for Settings {
             voicemail: s.voicemail,
             voicemail_email: s.voicemail_email,
             voicemail_attach: s.voicemail_attach,
+            voice_messages_email: s.voice_messages_email,
             pin_set: s.pin_set,
         }
     }
@@ -170,6 +175,7 @@ pub async fn put_settings(
         voicemail: body.voicemail,
         voicemail_email: body.voicemail_email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()),
         voicemail_attach: body.voicemail_attach,
+        voice_messages_email: body.voice_messages_email,
         pin_set: current.pin_set,
     };
     let fields = [

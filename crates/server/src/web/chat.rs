@@ -382,7 +382,63 @@ async fn voice_message(
         .store_voice_message(new, content_type, duration_ms, audio, |clip| voice_text(origin, duration_ms, clip))
         .await?;
     deliver(state, me, peer, from_uri, &stored).await?;
+    if let Err(error) = mail_voice_message(state, me, peer, &stored, content_type, duration_ms, audio).await {
+        // The message is stored and on its way; only the copy by mail is missing.
+        tracing::warn!(to = peer.id, %error, "cannot queue the voice message's email");
+    }
     Ok(ChatMessage::of(&stored, &me.username, &peer.username, false, false))
+}
+
+/// Queues a copy of a voice message by email, the recording attached, when `[email]` is set and
+/// the recipient asked for one (to their voicemail address, else their account's).
+async fn mail_voice_message(
+    state: &WebState,
+    me: &Account,
+    peer: &Account,
+    stored: &Message,
+    content_type: &str,
+    duration_ms: i64,
+    audio: &[u8],
+) -> Result<(), sambung_store::StoreError> {
+    if !state.email {
+        return Ok(());
+    }
+    let settings = state.store.call_settings(peer.id).await?;
+    if !settings.voice_messages_email {
+        return Ok(());
+    }
+    let Some(to) = settings.voicemail_email.or_else(|| peer.email.clone()).filter(|to| !to.is_empty()) else {
+        return Ok(());
+    };
+    let extension = match content_type {
+        "audio/webm" => "webm",
+        "audio/ogg" => "ogg",
+        "audio/mp4" => "m4a",
+        _ => "wav",
+    };
+    // "Alice Smith (alice)", or "alice" when the name is the username.
+    let who = if me.display_name.is_empty() || me.display_name == me.username {
+        me.username.clone()
+    } else {
+        format!("{} ({})", me.display_name, me.username)
+    };
+    let subject: String = format!("Voice message from {who}").chars().filter(|c| !c.is_control()).collect();
+    let seconds = (duration_ms + 500) / 1000;
+    let link = String::from_utf8_lossy(&stored.body);
+    let body = format!(
+        "{who} sent you a voice message of {seconds} s. The recording is attached.\n\n{link}\n\n\
+         Reply in the app, or call {} back.\n",
+        me.username
+    );
+    let file = format!("voice-message-{}.{extension}", stored.id);
+    let mail =
+        sambung_store::NewMail { to, subject, body, attachment: Some((file, content_type.to_owned(), audio.to_vec())) };
+    let id = state.store.enqueue_mail(mail, stored.created_at).await?;
+    tracing::info!(to = peer.id, mail = id, "voice message email queued");
+    if let Some(wake) = &state.mail_wake {
+        wake.notify_one();
+    }
+    Ok(())
 }
 
 /// Hands a stored message to call control, which delivers it to the phones and announces it.

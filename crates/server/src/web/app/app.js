@@ -482,6 +482,7 @@ async function viewAccount() {
     check("Voicemail", "voicemail"),
     field("Send voicemail to (email; empty: your account's)", { name: "voicemail_email", type: "email", value: settings.voicemail_email ?? "" }),
     check("Attach the recording to the email", "voicemail_attach"),
+    check("Email me voice messages too, with the recording", "voice_messages_email"),
   ], "Save call settings", async (values) => {
     const body = {
       forward_always: values.forward_always || null,
@@ -493,6 +494,7 @@ async function viewAccount() {
       voicemail: values.voicemail === "true",
       voicemail_email: values.voicemail_email || null,
       voicemail_attach: values.voicemail_attach === "true",
+      voice_messages_email: values.voice_messages_email === "true",
     };
     await api.put("/me/settings", body);
     say("Call settings saved. The next call follows them.");
