@@ -67,20 +67,25 @@ export SAMBUNG_SIPVICIOUS="$SIPVICIOUS_VENV/bin"
 
 # Playwright for Python (drives Debian's chromium through executable_path) and
 # openapi-spec-validator (checks /api/v1/openapi.json) for crates/server/tests/web_browser.rs,
-# in a virtual environment of their own, named to the test by SAMBUNG_PLAYWRIGHT_PYTHON.
+# and prometheus-client (the Prometheus project's text-format parser, for /metrics in
+# crates/server/tests/webhooks.rs), in a virtual environment of their own, named to the tests by
+# SAMBUNG_PLAYWRIGHT_PYTHON.
 PLAYWRIGHT_VERSION=1.65.0
 OPENAPI_VALIDATOR_VERSION=0.9.0
+PROMETHEUS_CLIENT_VERSION=0.26.0
 PLAYWRIGHT_VENV=${SAMBUNG_PLAYWRIGHT_VENV:-$HOME/.cache/sambung-playwright}
 playwright_ok() {
   "$PLAYWRIGHT_VENV/bin/python" -c "import importlib.metadata as m, sys; \
-sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION' or m.version('openapi-spec-validator') != '$OPENAPI_VALIDATOR_VERSION')" 2>/dev/null
+sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION' or m.version('openapi-spec-validator') != '$OPENAPI_VALIDATOR_VERSION' \
+or m.version('prometheus-client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null
 }
 if ! playwright_ok; then
-  echo "==> installing playwright $PLAYWRIGHT_VERSION and openapi-spec-validator in $PLAYWRIGHT_VENV"
+  echo "==> installing playwright $PLAYWRIGHT_VERSION, openapi-spec-validator and prometheus-client in $PLAYWRIGHT_VENV"
   rm -rf "$PLAYWRIGHT_VENV"
   mkdir -p "$(dirname "$PLAYWRIGHT_VENV")"
   python3 -m venv "$PLAYWRIGHT_VENV"
-  "$PLAYWRIGHT_VENV/bin/pip" install -q "playwright==$PLAYWRIGHT_VERSION" "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
+  "$PLAYWRIGHT_VENV/bin/pip" install -q "playwright==$PLAYWRIGHT_VERSION" "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" \
+    "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
   playwright_ok || { echo "playwright did not install in $PLAYWRIGHT_VENV" >&2; exit 1; }
 fi
 export SAMBUNG_PLAYWRIGHT_PYTHON="$PLAYWRIGHT_VENV/bin/python"

@@ -299,6 +299,9 @@ pub struct WebConfig {
     pub sign_in_failures: u32,
     /// Days an invitation to sign up stays valid.
     pub invitation_days: u32,
+    /// `/metrics` answers anyone (a scraper on a private network); otherwise only an
+    /// administrator's API token or session.
+    pub public_metrics: bool,
 }
 
 /// `[web] signup`: who may make an account in the app.
@@ -322,6 +325,7 @@ impl Default for WebConfig {
             signups_per_hour: 5,
             sign_in_failures: 10,
             invitation_days: 7,
+            public_metrics: false,
         }
     }
 }

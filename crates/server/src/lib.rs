@@ -16,12 +16,14 @@ pub mod guard;
 pub mod logging;
 pub mod mail;
 pub mod media;
+pub mod metrics;
 pub mod persist;
 pub mod presence;
 pub mod runtime;
 pub mod shutdown;
 pub mod transport;
 pub mod web;
+pub mod webhooks;
 
 pub use config::Config;
 pub use runtime::{ServerError, serve, shutdown_signal};

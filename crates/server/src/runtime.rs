@@ -173,6 +173,12 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     // The domain events: the call records subscribe before anything is published.
     let mut bus = EventBus::new();
     let records = tokio::spawn(crate::events::run_call_records(store.clone(), bus.subscribe()));
+    let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let metrics = crate::metrics::Metrics::new(started, Some(relay.clone()));
+    let counting = tokio::spawn(crate::metrics::run(metrics.clone(), bus.subscribe()));
+    let hooks = crate::webhooks::Hooks::load(store.clone()).await?;
+    let hooks_queue = tokio::spawn(crate::webhooks::run_queue(hooks.clone(), bus.subscribe()));
+    let hooks_sender = tokio::spawn(crate::webhooks::run_sender(hooks.clone()));
     let hub = crate::presence::Hub::new();
     hub.load(&bindings, &accounts);
     let presence =
@@ -251,7 +257,9 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let web = config.web.enabled.then(|| {
         let state = crate::web::WebState::new(store.clone(), &config, hub.clone())
             .with_core(events_tx.downgrade(), reload.clone())
-            .with_mail(mail.wake_handle());
+            .with_mail(mail.wake_handle())
+            .with_metrics(metrics.clone())
+            .with_webhooks(hooks.clone());
         crate::web::router(state)
     });
     let secure_routes = ws::Routes { sip: sip_router, web };
@@ -305,6 +313,10 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, records).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, presence).await;
+    counting.abort();
+    // Queued deliveries are in the store: the sender takes them up again at the next start.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, hooks_queue).await;
+    hooks_sender.abort();
     store.close().await;
     info!("stopped");
     Ok(())

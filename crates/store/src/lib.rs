@@ -38,6 +38,7 @@ mod rows;
 mod settings;
 mod voicemail;
 mod web;
+mod webhooks;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -66,6 +67,7 @@ pub use voicemail::{NewVoicemail, Voicemail, VoicemailState};
 pub use web::{
     ApiToken, Contact, Invitation, MAX_NICKNAME_CHARS, MAX_TOKEN_NAME_CHARS, NewApiToken, NewWebSession, WebSession,
 };
+pub use webhooks::{Delivery, NewDelivery, NewWebhook, Webhook};
 
 /// How long an SQLite statement waits for another writer before failing with
 /// [`StoreError::Locked`].
@@ -214,6 +216,7 @@ fn migrator(backend: Backend) -> Migrator {
             (3, "guard", include_str!("../migrations/sqlite/0003_guard.sql")),
             (4, "web", include_str!("../migrations/sqlite/0004_web.sql")),
             (5, "voice mail", include_str!("../migrations/sqlite/0005_voice_mail.sql")),
+            (6, "webhooks", include_str!("../migrations/sqlite/0006_webhooks.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -221,6 +224,7 @@ fn migrator(backend: Backend) -> Migrator {
             (3, "guard", include_str!("../migrations/postgres/0003_guard.sql")),
             (4, "web", include_str!("../migrations/postgres/0004_web.sql")),
             (5, "voice mail", include_str!("../migrations/postgres/0005_voice_mail.sql")),
+            (6, "webhooks", include_str!("../migrations/postgres/0006_webhooks.sql")),
         ],
     };
     let migrations = files

@@ -174,6 +174,15 @@ impl Store {
         Ok(rows.into_iter().map(OutgoingMail::from).collect())
     }
 
+    /// How many mails are pending (queued, not yet sent or given up).
+    pub async fn pending_mail_count(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            on_pool!(self, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE state = 'pending'")
+                .fetch_one(pool)
+                .await)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The earliest next attempt among pending mails (to sleep until then), `None` when none is
     /// pending.
     pub async fn next_mail_due(&self) -> Result<Option<i64>, StoreError> {

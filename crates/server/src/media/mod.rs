@@ -123,6 +123,7 @@ struct Shared {
     runtime: Handle,
     sessions: Arc<AtomicUsize>,
     keys: Mutex<Option<KeySink>>,
+    totals: Arc<session::Totals>,
 }
 
 impl MediaRelay {
@@ -135,6 +136,7 @@ impl MediaRelay {
             runtime,
             sessions: Arc::new(AtomicUsize::new(0)),
             keys: Mutex::new(None),
+            totals: Arc::default(),
         };
         Ok(MediaRelay { shared: Arc::new(shared) })
     }
@@ -149,7 +151,8 @@ impl MediaRelay {
         let _runtime = shared.runtime.enter();
         let (lease, sockets) = ports::bind_pairs(&shared.pool, &shared.config, local_ip, 2 * streams)?;
         let keys = shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        session::start(call, streams, local_ip, lease, sockets, &shared.runtime, shared.sessions.clone(), keys)
+        let (runtime, active, totals) = (&shared.runtime, shared.sessions.clone(), shared.totals.clone());
+        session::start(call, streams, local_ip, lease, sockets, runtime, active, keys, totals)
     }
 
     /// Where the sessions allocated from now on report DTMF key presses.
@@ -170,6 +173,11 @@ impl MediaRelay {
     /// Sessions whose task is running.
     pub fn active_sessions(&self) -> usize {
         self.shared.sessions.load(Ordering::Relaxed)
+    }
+
+    /// What every session relayed since the relay started: RTP, then RTCP.
+    pub fn totals(&self) -> (ChannelStats, ChannelStats) {
+        self.shared.totals.read()
     }
 
     /// The relay's settings.

@@ -141,9 +141,33 @@ impl SessionStats {
     }
 }
 
-/// The counters the task adds to and the handle reads: `[leg][rtp, rtcp][counter]`.
+/// The counters the task adds to and the handle reads: `[leg][rtp, rtcp][counter]`, and the
+/// relay's totals over every session, which each batch adds to as well.
 #[derive(Debug, Default)]
-pub(super) struct Counters(Vec<[[AtomicU64; 6]; 2]>);
+pub(super) struct Counters(Vec<[[AtomicU64; 6]; 2]>, Arc<Totals>);
+
+/// Every session's counters added up, since the relay started: `[rtp, rtcp][counter]`.
+#[derive(Debug, Default)]
+pub struct Totals([[AtomicU64; 6]; 2]);
+
+impl Totals {
+    /// The RTP and the RTCP totals.
+    pub fn read(&self) -> (ChannelStats, ChannelStats) {
+        (channel(&self.0[0]), channel(&self.0[1]))
+    }
+}
+
+fn channel(c: &[AtomicU64; 6]) -> ChannelStats {
+    let v = |i: usize| c[i].load(Ordering::Relaxed);
+    ChannelStats {
+        received_packets: v(RECEIVED),
+        received_bytes: v(RECEIVED_BYTES),
+        sent_packets: v(SENT),
+        sent_bytes: v(SENT_BYTES),
+        rejected_packets: v(REJECTED),
+        dropped_packets: v(DROPPED),
+    }
+}
 
 /// Counter indexes.
 pub(super) const RECEIVED: usize = 0;
@@ -155,32 +179,22 @@ pub(super) const DROPPED: usize = 5;
 
 impl Counters {
     /// Counters for `legs` RTP legs.
-    pub(super) fn new(legs: usize) -> Counters {
-        Counters((0..legs).map(|_| Default::default()).collect())
+    pub(super) fn new(legs: usize, totals: Arc<Totals>) -> Counters {
+        Counters((0..legs).map(|_| Default::default()).collect(), totals)
     }
 
     /// Adds a batch's deltas: one atomic add per non-zero counter.
     pub(super) fn add(&self, leg: usize, kind: usize, deltas: &[u64; 6]) {
         let Some(counters) = self.0.get(leg).and_then(|l| l.get(kind)) else { return };
-        for (counter, &delta) in counters.iter().zip(deltas) {
+        for ((counter, total), &delta) in counters.iter().zip(&self.1.0[kind]).zip(deltas) {
             if delta != 0 {
                 counter.fetch_add(delta, Ordering::Relaxed);
+                total.fetch_add(delta, Ordering::Relaxed);
             }
         }
     }
 
     fn read(&self) -> SessionStats {
-        let channel = |c: &[AtomicU64; 6]| {
-            let v = |i: usize| c[i].load(Ordering::Relaxed);
-            ChannelStats {
-                received_packets: v(RECEIVED),
-                received_bytes: v(RECEIVED_BYTES),
-                sent_packets: v(SENT),
-                sent_bytes: v(SENT_BYTES),
-                rejected_packets: v(REJECTED),
-                dropped_packets: v(DROPPED),
-            }
-        };
         SessionStats { legs: self.0.iter().map(|l| LegStats { rtp: channel(&l[0]), rtcp: channel(&l[1]) }).collect() }
     }
 }
@@ -210,6 +224,7 @@ pub(super) fn start(
     runtime: &Handle,
     active: Arc<AtomicUsize>,
     keys: Option<KeySink>,
+    totals: Arc<Totals>,
 ) -> Result<RelaySession, MediaError> {
     let call: Arc<str> = Arc::from(call);
     let mut session = MediaSession::new(streams, rand::random(), tokio::time::Instant::now().into_std())?;
@@ -220,7 +235,7 @@ pub(super) fn start(
     for (i, &port) in lease.ports.iter().enumerate() {
         ports[i % 2].push(port);
     }
-    let counters = Arc::new(Counters::new(2));
+    let counters = Arc::new(Counters::new(2, totals));
     let (commands, receiver) = mpsc::unbounded_channel();
     active.fetch_add(1, Ordering::Relaxed);
     let finish = Finish { _lease: lease, active };

@@ -35,7 +35,8 @@ use crate::config::Signup;
     tags((name = "session", description = "Sign up, sign in and out"),
          (name = "account", description = "The signed-in account"),
          (name = "chat", description = "Conversations, the same as SIP MESSAGE"),
-         (name = "admin", description = "Administration (admin role)"))
+         (name = "admin", description = "Administration (admin role)"),
+         (name = "webhooks", description = "Signed events POSTed to other software, and their delivery log"))
 )]
 struct ApiDoc;
 
@@ -86,6 +87,10 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::account::list_devices))
         .routes(routes!(super::account::sign_out_device))
         .routes(routes!(super::account::list_calls))
+        .routes(routes!(super::hooks::list_webhooks, super::hooks::create_webhook))
+        .routes(routes!(super::hooks::get_webhook, super::hooks::delete_webhook))
+        .routes(routes!(super::hooks::list_deliveries))
+        .routes(routes!(super::hooks::replay_delivery))
         .routes(routes!(put_contact, delete_contact))
         .routes(routes!(list_users, create_user))
         .routes(routes!(list_invitations, create_invitation))

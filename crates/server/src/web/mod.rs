@@ -15,7 +15,9 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod chat;
+pub mod hooks;
 pub mod live;
+pub mod ops;
 pub mod problem;
 
 use std::sync::Arc;
@@ -57,6 +59,10 @@ pub struct WebState {
     pub email: bool,
     /// Wakes the mail worker after a mail is queued.
     pub mail_wake: Option<Arc<tokio::sync::Notify>>,
+    /// The counters `/metrics` shows (`None`: it answers 404).
+    pub metrics: Option<crate::metrics::Metrics>,
+    /// The webhooks' cache and sender, told when one is made or removed.
+    pub webhooks: Option<crate::webhooks::Hooks>,
 }
 
 /// The web's rate limits.
@@ -92,6 +98,8 @@ impl WebState {
             started: std::time::Instant::now(),
             email: config.email.server.is_some(),
             mail_wake: None,
+            metrics: None,
+            webhooks: None,
         }
     }
 
@@ -106,6 +114,18 @@ impl WebState {
     /// Wakes `wake` after queueing a mail.
     pub fn with_mail(mut self, wake: Arc<tokio::sync::Notify>) -> WebState {
         self.mail_wake = Some(wake);
+        self
+    }
+
+    /// Shows `metrics` at `/metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> WebState {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Tells `hooks` when a webhook is made or removed.
+    pub fn with_webhooks(mut self, hooks: crate::webhooks::Hooks) -> WebState {
+        self.webhooks = Some(hooks);
         self
     }
 
@@ -135,6 +155,9 @@ pub fn router(state: WebState) -> Router {
     );
     Router::new()
         .nest("/api/v1", api.fallback(api_not_found))
+        .route("/healthz", axum::routing::get(ops::healthz))
+        .route("/readyz", axum::routing::get(ops::readyz))
+        .route("/metrics", axum::routing::get(ops::metrics))
         .merge(app::routes())
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
