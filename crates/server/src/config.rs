@@ -302,6 +302,8 @@ pub struct WebConfig {
     /// `/metrics` answers anyone (a scraper on a private network); otherwise only an
     /// administrator's API token or session.
     pub public_metrics: bool,
+    /// Requests one API token may make per minute (0: no limit).
+    pub token_requests_per_minute: u32,
 }
 
 /// `[web] signup`: who may make an account in the app.
@@ -326,6 +328,7 @@ impl Default for WebConfig {
             sign_in_failures: 10,
             invitation_days: 7,
             public_metrics: false,
+            token_requests_per_minute: 600,
         }
     }
 }

@@ -30,6 +30,8 @@ struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     json: Value,
+    /// The body as text (for answers that are not JSON).
+    text: String,
 }
 
 impl Answer {
@@ -112,7 +114,7 @@ impl Api {
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, headers, json }
+        Answer { status, headers, json, text: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
     async fn get(&mut self, who: &Browser, path: &str) -> Answer {
@@ -487,6 +489,12 @@ async fn problems_headers_and_openapi() {
         "/me/voicemail/{id}/audio",
         "/me/devices",
         "/me/devices/{device}",
+        "/webhooks",
+        "/webhooks/{id}",
+        "/webhooks/{id}/deliveries",
+        "/webhooks/{id}/deliveries/{delivery}/replay",
+        "/calls",
+        "/calls/export",
         "/me/calls",
         "/directory",
         "/users",
@@ -803,7 +811,7 @@ async fn send_voice(api: &mut Api, who: &Browser, to: &str, content_type: &str, 
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    Answer { status, headers, json: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    Answer { status, headers, json: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text: String::new() }
 }
 
 #[tokio::test]
@@ -1122,5 +1130,85 @@ async fn greeting_upload() {
     assert_eq!(api.get(&alice, "/api/v1/me/greeting").await.headers[header::CONTENT_TYPE], "audio/wav");
     assert_eq!(api.send(&alice, Method::DELETE, "/api/v1/me/greeting", None).await.status, StatusCode::NO_CONTENT);
     assert!(api.store.greeting(alice_id).await.unwrap().is_none());
+    api.close().await;
+}
+
+#[tokio::test]
+async fn call_records_and_scoped_tokens() {
+    let mut api = Api::new("records", |c| c.web.token_requests_per_minute = 6).await;
+    let root = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    for (n, (caller, callee, answered, code)) in
+        [("alice", "bob", true, 200), ("bob", "carol", false, 486), ("alice", "bob", false, 487)].into_iter().enumerate()
+    {
+        let n = n as i64;
+        let cdr = sambung_store::NewCdr {
+            call_id: format!("c{n}"),
+            caller: caller.into(),
+            callee: callee.into(),
+            caller_device: None,
+            callee_device: None,
+            started_at: 1_000 + n * 100,
+            answered_at: answered.then_some(1_001 + n * 100),
+            ended_at: 1_050 + n * 100,
+            cause_code: code,
+            cause_reason: if answered { "BYE".into() } else { "=cmd|' /C calc'!A0".into() },
+            hangup_side: sambung_store::HangupSide::Caller,
+        };
+        api.store.insert_cdr(&cdr).await.unwrap();
+    }
+    // alice sees her own calls only; another user's are refused.
+    let mine = api.get(&alice, "/api/v1/calls").await;
+    let ids: Vec<&str> = mine.json["items"].as_array().unwrap().iter().map(|c| c["call_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["c2", "c0"]);
+    assert_eq!((mine.json["items"][0]["result"].as_str(), mine.json["items"][1]["result"].as_str()), (Some("cancelled"), Some("answered")));
+    assert_problem(&api.get(&alice, "/api/v1/calls?user=bob").await, StatusCode::FORBIDDEN, "not_admin");
+    // an administrator filters everyone's, and pages
+    let busy = api.get(&root, "/api/v1/calls?result=busy").await;
+    assert_eq!(busy.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(busy.json["items"][0]["caller"], "bob");
+    let window = api.get(&root, "/api/v1/calls?from=1100&to=1200").await;
+    assert_eq!(window.json["items"][0]["call_id"], "c1");
+    let first = api.get(&root, "/api/v1/calls?limit=2").await;
+    let cursor = first.json["next_cursor"].as_str().unwrap().to_owned();
+    let rest = api.get(&root, &format!("/api/v1/calls?limit=2&cursor={cursor}")).await;
+    assert_eq!((rest.json["items"][0]["call_id"].as_str(), &rest.json["next_cursor"]), (Some("c0"), &Value::Null));
+    assert_problem(&api.get(&root, "/api/v1/calls?result=lost").await, StatusCode::BAD_REQUEST, "invalid_query");
+    assert_problem(&api.get(&root, "/api/v1/calls?from=5&to=5").await, StatusCode::BAD_REQUEST, "invalid_query");
+    // exports
+    let csv = api.get(&root, "/api/v1/calls/export").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/csv"));
+    let lines: Vec<&str> = csv.text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 4, "{}", csv.text);
+    assert!(lines[0].starts_with("id,call_id,caller,callee,"));
+    assert!(lines[3].contains(",1970-01-01T00:16:40Z,1970-01-01T00:16:41Z,") && lines[3].ends_with(",answered,200,BYE,caller"), "{}", lines[3]);
+    assert!(lines[1].contains(",cancelled,487,'=cmd|' /C calc'!A0,"), "a formula is defused: {}", lines[1]);
+    let json = api.get(&alice, "/api/v1/calls/export?format=json&result=answered").await;
+    assert_eq!(json.json.as_array().unwrap().len(), 1);
+    assert_eq!(json.json[0]["duration_secs"], 49);
+    assert_problem(&api.get(&root, "/api/v1/calls/export?format=xml").await, StatusCode::BAD_REQUEST, "invalid_query");
+
+    // A token for software reads call records and nothing else.
+    let made = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "crm", "scopes": ["calls:read"] })).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    assert_eq!(made.json["token"]["scopes"], json!(["calls:read"]));
+    let crm = Browser::token(made.json["secret"].as_str().unwrap());
+    assert_eq!(api.get(&crm, "/api/v1/calls").await.status, StatusCode::OK);
+    assert_eq!(api.get(&crm, "/api/v1/me").await.json["username"], "alice");
+    assert_problem(&api.get(&crm, "/api/v1/me/contacts").await, StatusCode::FORBIDDEN, "scope");
+    assert_problem(&api.get(&crm, "/api/v1/webhooks").await, StatusCode::FORBIDDEN, "scope");
+    assert_problem(&api.post(&crm, "/api/v1/me/tokens", json!({ "name": "more" })).await, StatusCode::FORBIDDEN, "scope");
+    // ... within its rate: 6 requests a minute here.
+    assert_eq!(api.get(&crm, "/api/v1/calls").await.status, StatusCode::OK);
+    let limited = api.get(&crm, "/api/v1/calls").await;
+    assert_problem(&limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(limited.headers.contains_key(header::RETRY_AFTER));
+    let refused = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "x", "scopes": ["users:manage"] })).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "not_admin");
+    let unknown = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "x", "scopes": ["everything"] })).await;
+    assert_problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    let empty = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "x", "scopes": [] })).await;
+    assert_problem(&empty, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
     api.close().await;
 }

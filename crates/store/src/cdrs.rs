@@ -63,6 +63,64 @@ pub struct Cdr {
     pub hangup_side: HangupSide,
 }
 
+/// How a call ended, as call records are filtered by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallResult {
+    Answered,
+    /// 486 or 600.
+    Busy,
+    /// 487: the caller gave up.
+    Cancelled,
+    /// 408 or 480.
+    NoAnswer,
+    /// Any other end without an answer.
+    Failed,
+}
+
+impl CallResult {
+    pub const ALL: [CallResult; 5] =
+        [CallResult::Answered, CallResult::Busy, CallResult::Cancelled, CallResult::NoAnswer, CallResult::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallResult::Answered => "answered",
+            CallResult::Busy => "busy",
+            CallResult::Cancelled => "cancelled",
+            CallResult::NoAnswer => "no_answer",
+            CallResult::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CallResult> {
+        CallResult::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The result of a record.
+    pub fn of(cdr: &Cdr) -> CallResult {
+        if cdr.answered_at.is_some() {
+            return CallResult::Answered;
+        }
+        match cdr.cause_code {
+            486 | 600 => CallResult::Busy,
+            487 => CallResult::Cancelled,
+            408 | 480 => CallResult::NoAnswer,
+            _ => CallResult::Failed,
+        }
+    }
+}
+
+/// Which call records [`Store::query_cdrs`] returns; `None` fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CdrFilter {
+    /// Calls with this username as caller or callee.
+    pub user: Option<String>,
+    /// Started at or after (Unix seconds).
+    pub from: Option<i64>,
+    /// Started before (Unix seconds).
+    pub to: Option<i64>,
+    pub result: Option<CallResult>,
+}
+
 /// What [`Store::insert_cdr`] needs; the duration is computed from the times.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewCdr {
@@ -190,6 +248,38 @@ impl Store {
         ));
         let rows: Vec<CdrRow> = on_pool!(self, |pool| sqlx::query_as(sql)
             .bind(username)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(Cdr::try_from).collect()
+    }
+
+    /// Up to `limit` call records matching `filter` with an id below `before`, newest first.
+    pub async fn query_cdrs(
+        &self,
+        filter: &CdrFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Cdr>, StoreError> {
+        // The result's condition is one of a fixed set: no caller text goes into the SQL.
+        let result = match filter.result {
+            None => "TRUE",
+            Some(CallResult::Answered) => "answered_at IS NOT NULL",
+            Some(CallResult::Busy) => "answered_at IS NULL AND cause_code IN (486, 600)",
+            Some(CallResult::Cancelled) => "answered_at IS NULL AND cause_code = 487",
+            Some(CallResult::NoAnswer) => "answered_at IS NULL AND cause_code IN (408, 480)",
+            Some(CallResult::Failed) => "answered_at IS NULL AND cause_code NOT IN (486, 600, 487, 408, 480)",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CDR_COLUMNS} FROM cdrs WHERE ($1 IS NULL OR caller = $1 OR callee = $1) \
+             AND ($2 IS NULL OR started_at >= $2) AND ($3 IS NULL OR started_at < $3) AND id < $4 AND {result} \
+             ORDER BY id DESC LIMIT $5"
+        ));
+        let rows: Vec<CdrRow> = on_pool!(self, |pool| sqlx::query_as(sql)
+            .bind(&filter.user)
+            .bind(filter.from)
+            .bind(filter.to)
             .bind(before.unwrap_or(i64::MAX))
             .bind(i64::from(limit))
             .fetch_all(pool)

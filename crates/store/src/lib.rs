@@ -52,7 +52,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use accounts::{Account, NewAccount, validate_extension, validate_username};
 pub use bindings::{Binding, BindingOp};
-pub use cdrs::{Cdr, HangupSide, NewCdr};
+pub use cdrs::{CallResult, Cdr, CdrFilter, HangupSide, NewCdr};
 pub use chat::{Clip, ConversationSummary};
 pub use error::{PasswordError, StoreError};
 pub use guard::{Ban, Lockout, LockoutKind};
@@ -217,6 +217,7 @@ fn migrator(backend: Backend) -> Migrator {
             (4, "web", include_str!("../migrations/sqlite/0004_web.sql")),
             (5, "voice mail", include_str!("../migrations/sqlite/0005_voice_mail.sql")),
             (6, "webhooks", include_str!("../migrations/sqlite/0006_webhooks.sql")),
+            (7, "token scopes", include_str!("../migrations/sqlite/0007_token_scopes.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -225,6 +226,7 @@ fn migrator(backend: Backend) -> Migrator {
             (4, "web", include_str!("../migrations/postgres/0004_web.sql")),
             (5, "voice mail", include_str!("../migrations/postgres/0005_voice_mail.sql")),
             (6, "webhooks", include_str!("../migrations/postgres/0006_webhooks.sql")),
+            (7, "token scopes", include_str!("../migrations/postgres/0007_token_scopes.sql")),
         ],
     };
     let migrations = files

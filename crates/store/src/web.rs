@@ -59,9 +59,12 @@ pub struct ApiToken {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
+    /// Space-separated scopes of a token for software; `None`: a personal token, with the
+    /// account's full access.
+    pub scopes: Option<String>,
 }
 
-from_row!(ApiToken { id, account_id, name, prefix, created_at, last_used_at, expires_at });
+from_row!(ApiToken { id, account_id, name, prefix, created_at, last_used_at, expires_at, scopes });
 
 /// What [`Store::create_api_token`] needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +76,8 @@ pub struct NewApiToken {
     pub prefix: String,
     pub now: i64,
     pub expires_at: Option<i64>,
+    /// Space-separated scopes; `None` for a personal token.
+    pub scopes: Option<String>,
 }
 
 /// An invitation to sign up.
@@ -92,7 +97,7 @@ from_row!(Invitation { id, created_by, email, created_at, expires_at, used_at, u
 /// Longest name of an API token, in characters.
 pub const MAX_TOKEN_NAME_CHARS: usize = 64;
 
-const TOKEN_COLUMNS: &str = "id, account_id, name, prefix, created_at, last_used_at, expires_at";
+const TOKEN_COLUMNS: &str = "id, account_id, name, prefix, created_at, last_used_at, expires_at, scopes";
 const INVITATION_COLUMNS: &str = "id, created_by, email, created_at, expires_at, used_at, used_by";
 const SESSION_COLUMNS: &str = "account_id, csrf_token, created_at, last_seen_at, expires_at, user_agent, source";
 
@@ -208,8 +213,8 @@ impl Store {
             });
         }
         let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO api_tokens (account_id, name, secret_hash, prefix, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
+            "INSERT INTO api_tokens (account_id, name, secret_hash, prefix, created_at, expires_at, scopes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TOKEN_COLUMNS}"
         ));
         on_pool!(self, |pool| sqlx::query_as(sql)
             .bind(new.account_id)
@@ -218,6 +223,7 @@ impl Store {
             .bind(&new.prefix)
             .bind(new.now)
             .bind(new.expires_at)
+            .bind(&new.scopes)
             .fetch_one(pool)
             .await)
         .map_err(|e| match StoreError::from(e) {

@@ -70,6 +70,7 @@ fn token(account_id: i64, name: &str, hash: &str) -> NewApiToken {
         prefix: hash.chars().take(4).collect(),
         now: 500,
         expires_at: None,
+        scopes: None,
     }
 }
 

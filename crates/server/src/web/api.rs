@@ -36,7 +36,8 @@ use crate::config::Signup;
          (name = "account", description = "The signed-in account"),
          (name = "chat", description = "Conversations, the same as SIP MESSAGE"),
          (name = "admin", description = "Administration (admin role)"),
-         (name = "webhooks", description = "Signed events POSTed to other software, and their delivery log"))
+         (name = "webhooks", description = "Signed events POSTed to other software, and their delivery log"),
+         (name = "calls", description = "Call records: queried and exported"))
 )]
 struct ApiDoc;
 
@@ -91,6 +92,8 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::hooks::get_webhook, super::hooks::delete_webhook))
         .routes(routes!(super::hooks::list_deliveries))
         .routes(routes!(super::hooks::replay_delivery))
+        .routes(routes!(super::records::list_records))
+        .routes(routes!(super::records::export_records))
         .routes(routes!(put_contact, delete_contact))
         .routes(routes!(list_users, create_user))
         .routes(routes!(list_invitations, create_invitation))
@@ -197,6 +200,8 @@ pub struct Token {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
+    /// The scopes of a token for software; `null` for a personal token.
+    pub scopes: Option<Vec<String>>,
 }
 
 impl From<ApiToken> for Token {
@@ -208,6 +213,7 @@ impl From<ApiToken> for Token {
             created_at: t.created_at,
             last_used_at: t.last_used_at,
             expires_at: t.expires_at,
+            scopes: t.scopes.map(|s| s.split(' ').map(str::to_owned).collect()),
         }
     }
 }
@@ -218,6 +224,11 @@ pub struct NewToken {
     pub name: String,
     /// Days until it expires; without it, never.
     pub expires_in_days: Option<u32>,
+    /// A token for software gets only these: `calls:read` (call records, live calls and
+    /// registrations), `calls:control`, `messages:send`, `users:manage` (administrators only),
+    /// `webhooks`. Without scopes, a personal token with the account's full access.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -680,6 +691,31 @@ async fn create_token(
             ));
         }
     };
+    let scopes = match body.scopes {
+        None => None,
+        Some(list) => {
+            let mut scopes: Vec<String> = Vec::new();
+            for scope in list {
+                if !auth::SCOPES.contains(&scope.as_str()) {
+                    return Err(Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_value",
+                        format!("unknown scope {scope:?}; known: {}", auth::SCOPES.join(", ")),
+                    ));
+                }
+                if scope == "users:manage" && !caller.account.admin {
+                    return Err(Problem::forbidden("not_admin", "only administrators may give users:manage"));
+                }
+                if !scopes.contains(&scope) {
+                    scopes.push(scope);
+                }
+            }
+            if scopes.is_empty() {
+                return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "give at least one scope"));
+            }
+            Some(scopes.join(" "))
+        }
+    };
     let secret = format!("{TOKEN_PREFIX}{}", auth::new_secret());
     let token = state
         .store
@@ -690,6 +726,7 @@ async fn create_token(
             prefix: secret.chars().take(TOKEN_PREFIX.len() + 6).collect(),
             now,
             expires_at,
+            scopes,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token: token.into(), secret })))

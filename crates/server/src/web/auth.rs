@@ -118,6 +118,24 @@ impl FromRequestParts<WebState> for Caller {
             let found = state.store.api_token_by_secret(&hash_secret(token.trim()), now).await?;
             let (token, account) =
                 found.ok_or_else(|| Problem::unauthorized("the API token is unknown, revoked or expired"))?;
+            let key = LimitKey::Token(token.id);
+            let instant = Instant::now();
+            if let Err(wait) = state.limits.token_requests.check(&key, instant) {
+                return Err(Problem::too_many("this token has made too many requests: wait", wait));
+            }
+            state.limits.token_requests.record(key, instant);
+            if let Some(scopes) = &token.scopes {
+                let path = parts.uri.path();
+                let path = path.strip_prefix("/api/v1").unwrap_or(path);
+                if let Some(needed) = scope_for(&parts.method, path)
+                    && !scopes.split(' ').any(|s| s == needed)
+                {
+                    return Err(Problem::forbidden("scope", format!("this token's scopes do not include {needed}")));
+                }
+                if scope_for(&parts.method, path).is_none() && !(parts.method == Method::GET && path == "/me") {
+                    return Err(Problem::forbidden("scope", "no scope of a token for software allows this"));
+                }
+            }
             return Ok(Caller { account, credential: Credential::Token(token) });
         }
         let secret = cookie_secret(&parts.headers).ok_or_else(|| Problem::unauthorized("sign in first"))?;
@@ -181,6 +199,34 @@ pub struct Limiter {
 pub enum LimitKey {
     Source(IpAddr),
     User(String),
+    /// An API token, by id.
+    Token(i64),
+}
+
+/// The scopes a token for software may have.
+pub const SCOPES: [&str; 5] = ["calls:read", "calls:control", "messages:send", "users:manage", "webhooks"];
+
+/// The scope a request needs (its path without `/api/v1`), `None` when no scope allows it: a
+/// scoped token may then only read `GET /me`.
+pub fn scope_for(method: &Method, path: &str) -> Option<&'static str> {
+    let read = *method == Method::GET;
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if read && (under("/calls") || path == "/me/calls" || path == "/registrations" || path == "/status") {
+        return Some("calls:read");
+    }
+    if under("/calls") {
+        return Some("calls:control");
+    }
+    if under("/me/conversations") && (read || path.ends_with("/messages") || path.ends_with("/read")) {
+        return Some("messages:send");
+    }
+    if under("/users") || under("/invitations") {
+        return Some("users:manage");
+    }
+    if under("/webhooks") {
+        return Some("webhooks");
+    }
+    None
 }
 
 impl Limiter {

@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod live;
 pub mod ops;
 pub mod problem;
+pub mod records;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +73,8 @@ pub struct Limits {
     pub sign_in_failures: Limiter,
     /// Password resets asked for, per source and per account.
     pub resets: Limiter,
+    /// Requests per API token and minute.
+    pub token_requests: Limiter,
 }
 
 /// Password resets one source address, or one account, may ask for per hour.
@@ -90,6 +93,7 @@ impl WebState {
                 signups: Limiter::new(Duration::from_secs(3600), web.signups_per_hour),
                 sign_in_failures: Limiter::new(Duration::from_secs(600), web.sign_in_failures),
                 resets: Limiter::new(Duration::from_secs(3600), RESETS_PER_HOUR),
+                token_requests: Limiter::new(Duration::from_secs(60), web.token_requests_per_minute),
             }),
             hub,
             core: None,

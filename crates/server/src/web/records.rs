@@ -1,0 +1,230 @@
+//! Call records for other software: queried with filters and pages, exported as CSV or JSON.
+//! An administrator sees every call (or one user's with `user`); anyone else only the calls
+//! they made or took. A token for software needs the `calls:read` scope.
+// utoipa's `params(...)` expands to paths the lint calls needlessly qualified.
+#![allow(unused_qualifications)]
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sambung_store::{CallResult, Cdr, CdrFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::api::{Params, id_cursor, page_limit, paged};
+use super::auth::Caller;
+use super::problem::Problem;
+use crate::webhooks::rfc3339;
+
+/// Most records in one export.
+const MAX_EXPORT: u32 = 100_000;
+
+/// The filters (and, for the list, the page).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecordQuery {
+    /// Calls of this username, as caller or callee (administrators; others always see only
+    /// their own).
+    pub user: Option<String>,
+    /// Started at or after, Unix seconds.
+    pub from: Option<i64>,
+    /// Started before, Unix seconds.
+    pub to: Option<i64>,
+    /// `answered`, `busy`, `cancelled`, `no_answer` or `failed`.
+    pub result: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// For the export: `csv` (the default) or `json`.
+    pub format: Option<String>,
+}
+
+/// One call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallRecordInfo {
+    pub id: i64,
+    /// The SIP Call-ID of the caller's leg.
+    pub call_id: String,
+    pub caller: String,
+    /// Who was called (as dialled).
+    pub callee: String,
+    pub caller_device: Option<String>,
+    /// The device that answered.
+    pub callee_device: Option<String>,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: i64,
+    pub duration_secs: i64,
+    /// `answered`, `busy`, `cancelled`, `no_answer` or `failed`.
+    pub result: &'static str,
+    /// The final SIP status (200 when answered).
+    pub cause_code: u16,
+    pub cause_reason: String,
+    /// `caller`, `callee` or `system`.
+    pub hangup_side: String,
+}
+
+impl From<Cdr> for CallRecordInfo {
+    fn from(c: Cdr) -> CallRecordInfo {
+        CallRecordInfo {
+            id: c.id,
+            result: CallResult::of(&c).as_str(),
+            call_id: c.call_id,
+            caller: c.caller,
+            callee: c.callee,
+            caller_device: c.caller_device,
+            callee_device: c.callee_device,
+            started_at: c.started_at,
+            answered_at: c.answered_at,
+            ended_at: c.ended_at,
+            duration_secs: c.duration_secs,
+            cause_code: c.cause_code,
+            cause_reason: c.cause_reason,
+            hangup_side: c.hangup_side.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallRecordPage {
+    pub items: Vec<CallRecordInfo>,
+    pub next_cursor: Option<String>,
+}
+
+/// The store's filter for `query` asked by `caller`.
+fn filter(caller: &Caller, query: &RecordQuery) -> Result<CdrFilter, Problem> {
+    let user = if caller.account.admin {
+        query.user.as_ref().map(|u| u.trim().to_lowercase()).filter(|u| !u.is_empty())
+    } else {
+        match &query.user {
+            Some(u) if !u.trim().eq_ignore_ascii_case(&caller.account.username) => {
+                return Err(Problem::forbidden("not_admin", "only administrators may read other users' calls"));
+            }
+            _ => Some(caller.account.username.clone()),
+        }
+    };
+    let result = match query.result.as_deref() {
+        None | Some("") => None,
+        Some(r) => Some(CallResult::parse(r).ok_or_else(|| {
+            Problem::bad_request("invalid_query", "result is one of answered, busy, cancelled, no_answer, failed")
+        })?),
+    };
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from >= to
+    {
+        return Err(Problem::bad_request("invalid_query", "from must be before to"));
+    }
+    Ok(CdrFilter { user, from: query.from, to: query.to, result })
+}
+
+/// Call records, newest first.
+#[utoipa::path(get, path = "/calls", tag = "calls", params(RecordQuery), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "A page of call records", body = CallRecordPage),
+        (status = 400, description = "A bad filter", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another user's calls", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_records(
+    State(state): State<super::WebState>,
+    caller: Caller,
+    Params(query): Params<RecordQuery>,
+) -> Result<Json<CallRecordPage>, Problem> {
+    let filter = filter(&caller, &query)?;
+    let limit = page_limit(query.limit)?;
+    let before = id_cursor(query.cursor.as_deref())?;
+    let rows = state.store.query_cdrs(&filter, before, limit + 1).await?;
+    let (items, next_cursor) = paged(rows, limit, |c| c.id.to_string(), CallRecordInfo::from);
+    Ok(Json(CallRecordPage { items, next_cursor }))
+}
+
+/// Every matching call record at once (up to 100,000, newest first), as CSV (RFC 4180, a header
+/// row, times in RFC 3339) or as a JSON array.
+#[utoipa::path(get, path = "/calls/export", tag = "calls", params(RecordQuery), security(("session" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The records", content_type = "text/csv"),
+        (status = 400, description = "A bad filter or format", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export_records(
+    State(state): State<super::WebState>,
+    caller: Caller,
+    Params(query): Params<RecordQuery>,
+) -> Result<Response, Problem> {
+    let filter = filter(&caller, &query)?;
+    let json = match query.format.as_deref() {
+        None | Some("csv") => false,
+        Some("json") => true,
+        Some(_) => return Err(Problem::bad_request("invalid_query", "format is csv or json")),
+    };
+    let rows = state.store.query_cdrs(&filter, None, MAX_EXPORT).await?;
+    let records: Vec<CallRecordInfo> = rows.into_iter().map(CallRecordInfo::from).collect();
+    if json {
+        let body = serde_json::to_string(&records)
+            .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        let disposition = "attachment; filename=\"calls.json\"";
+        return Ok(([(header::CONTENT_TYPE, "application/json"), (header::CONTENT_DISPOSITION, disposition)], body)
+            .into_response());
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"calls.csv\""),
+        ],
+        csv(&records),
+    )
+        .into_response())
+}
+
+/// The records as CSV: a header row, then one row each.
+fn csv(records: &[CallRecordInfo]) -> String {
+    let mut out = String::from(
+        "id,call_id,caller,callee,caller_device,callee_device,started_at,answered_at,ended_at,duration_secs,result,cause_code,cause_reason,hangup_side\r\n",
+    );
+    let time = |t: i64| rfc3339(u64::try_from(t).unwrap_or(0));
+    for r in records {
+        let fields = [
+            r.id.to_string(),
+            r.call_id.clone(),
+            r.caller.clone(),
+            r.callee.clone(),
+            r.caller_device.clone().unwrap_or_default(),
+            r.callee_device.clone().unwrap_or_default(),
+            time(r.started_at),
+            r.answered_at.map(time).unwrap_or_default(),
+            time(r.ended_at),
+            r.duration_secs.to_string(),
+            r.result.to_owned(),
+            r.cause_code.to_string(),
+            r.cause_reason.clone(),
+            r.hangup_side.clone(),
+        ];
+        let row: Vec<String> = fields.iter().map(|f| field(f)).collect();
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. A field that
+/// a spreadsheet would take for a formula gets a leading quote mark (OWASP's CSV injection advice).
+fn field(value: &str) -> String {
+    let value =
+        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(field("-1,2"), "\"'-1,2\"");
+    }
+}
