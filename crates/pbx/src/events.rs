@@ -73,6 +73,24 @@ pub enum Event {
     /// A call was refused by a toll-fraud limit of the account (the caller's, or for an
     /// outside destination the account whose forwarding led there).
     FraudRefused { account_id: i64, username: String, limit: FraudLimit, destination: Option<String> },
+    /// What each side's audio looked like on arrival at the relay, over the whole call (emitted
+    /// by the media runtime once the call's media session has closed, after [`Event::CallEnded`]).
+    CallQuality { call: u64, legs: Vec<LegReception> },
+}
+
+/// One side's audio as the relay received it (RFC 3550 reception statistics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegReception {
+    /// `caller` or `callee`.
+    pub side: &'static str,
+    /// RTP packets received.
+    pub packets: u64,
+    /// RTP packets lost on the way to the relay.
+    pub lost: u64,
+    /// Interarrival jitter in microseconds.
+    pub jitter_us: u64,
+    /// The payload type of its last packet.
+    pub payload_type: Option<u8>,
 }
 
 /// Why a source was banned.

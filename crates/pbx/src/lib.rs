@@ -65,7 +65,7 @@ mod subscriptions;
 pub use apps::{App, AppEnd, AppRequest, Caller, Confirmation, MailboxCounts};
 pub use calls::{CallId, MediaFailure, Side};
 pub use config::{LocalDomains, PbxConfig};
-pub use events::{AuthFailure, BanReason, CallRecord, Event, SettingsChange, Unregistration};
+pub use events::{AuthFailure, BanReason, CallRecord, Event, LegReception, SettingsChange, Unregistration};
 pub use features::{DND_OFF, DND_ON, FORWARD_OFF, FORWARD_ON, OWN_MAILBOX};
 pub use guard::{GuardConfig, Watch};
 pub use io::{Inbound, Input, Now, Output, RoutingChange, StoreReply, StoreWrite, Transmit};

@@ -56,16 +56,67 @@ impl Publisher {
     }
 }
 
-/// Writes the record of every call that ends, until the stream ends.
+/// Calls whose record and media figures are waiting for each other, at most.
+const PENDING_CALLS: usize = 4096;
+
+/// Writes the record of every call that ends, and its sides' media figures, until the stream
+/// ends. The figures come once the call's media session has closed, usually just after the
+/// record: each waits for the other by call number.
 pub async fn run_call_records(store: Store, mut events: mpsc::UnboundedReceiver<Shared>) {
+    // call number -> its record's id, written; call number -> figures that came first.
+    let mut written: std::collections::HashMap<u64, i64> = std::collections::HashMap::new();
+    let mut order: std::collections::VecDeque<u64> = std::collections::VecDeque::new();
+    let mut early: std::collections::HashMap<u64, Vec<sambung_pbx::LegReception>> = std::collections::HashMap::new();
     while let Some(event) = events.recv().await {
-        if let Event::CallEnded(record) = &*event
-            && let Err(error) = store.insert_cdr(&cdr_row(record)).await
-        {
-            warn!(%error, call_id = record.call_id, "could not write the call record");
+        match &*event {
+            Event::CallEnded(record) => match store.insert_cdr(&cdr_row(record)).await {
+                Ok(cdr) => {
+                    if let Some(legs) = early.remove(&record.call) {
+                        write_legs(&store, cdr.id, &legs).await;
+                    } else {
+                        while order.len() >= PENDING_CALLS {
+                            if let Some(old) = order.pop_front() {
+                                written.remove(&old);
+                            }
+                        }
+                        written.insert(record.call, cdr.id);
+                        order.push_back(record.call);
+                    }
+                }
+                Err(error) => warn!(%error, call_id = record.call_id, "could not write the call record"),
+            },
+            Event::CallQuality { call, legs } => {
+                if let Some(id) = written.remove(call) {
+                    write_legs(&store, id, legs).await;
+                } else {
+                    if early.len() >= PENDING_CALLS {
+                        early.clear();
+                    }
+                    early.insert(*call, legs.clone());
+                }
+            }
+            _ => {}
         }
     }
     debug!("call records stopped");
+}
+
+async fn write_legs(store: &Store, cdr_id: i64, legs: &[sambung_pbx::LegReception]) {
+    let rows: Vec<sambung_store::CdrLeg> = legs
+        .iter()
+        .map(|l| sambung_store::CdrLeg {
+            cdr_id,
+            side: l.side.to_owned(),
+            packets: i64::try_from(l.packets).unwrap_or(i64::MAX),
+            lost: i64::try_from(l.lost).unwrap_or(i64::MAX),
+            jitter_us: i64::try_from(l.jitter_us).unwrap_or(i64::MAX),
+            payload_type: l.payload_type.map(i32::from),
+            rtt_us: None,
+        })
+        .collect();
+    if let Err(error) = store.insert_cdr_legs(&rows).await {
+        warn!(%error, cdr_id, "could not write the call's media figures");
+    }
 }
 
 fn cdr_row(r: &CallRecord) -> sambung_store::NewCdr {

@@ -11,6 +11,7 @@ pub mod apps;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod emodel;
 pub mod events;
 pub mod guard;
 pub mod logging;

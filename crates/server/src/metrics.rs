@@ -50,6 +50,11 @@ struct Counts {
     account_lockouts: u64,
     pin_lockouts: u64,
     fraud_refused: u64,
+    /// Per side (caller, callee): RTP packets received and lost, legs reported, jitter summed.
+    rtp_received: [u64; 2],
+    rtp_lost: [u64; 2],
+    quality_reports: [u64; 2],
+    jitter_us: [u64; 2],
 }
 
 /// The values read when scraped, from the presence board and the store.
@@ -135,6 +140,17 @@ impl Metrics {
             Event::AccountLocked { .. } => c.account_lockouts += 1,
             Event::VoicemailPinLocked { .. } => c.pin_lockouts += 1,
             Event::FraudRefused { .. } => c.fraud_refused += 1,
+            Event::CallQuality { legs, .. } => {
+                for leg in legs {
+                    let i = usize::from(leg.side != "caller");
+                    c.rtp_received[i] += leg.packets;
+                    c.rtp_lost[i] += leg.lost;
+                    if leg.packets > 0 {
+                        c.quality_reports[i] += 1;
+                        c.jitter_us[i] += leg.jitter_us;
+                    }
+                }
+            }
             Event::SettingsChanged { .. } | Event::SourceUnbanned { .. } | Event::SourceVerified { .. } => {}
         }
     }
@@ -202,6 +218,35 @@ impl Metrics {
             );
             out.counter("sambung_pin_lockouts_total", "Mailboxes locked after wrong PINs.", c.pin_lockouts);
             out.counter("sambung_fraud_refused_total", "Calls refused by a toll-fraud limit.", c.fraud_refused);
+            let sides = |v: [u64; 2]| [("caller", v[0]), ("callee", v[1])];
+            out.labelled(
+                "sambung_call_rtp_received_total",
+                "counter",
+                "RTP packets of ended calls received by the relay, by the side that sent them.",
+                "side",
+                sides(c.rtp_received),
+            );
+            out.labelled(
+                "sambung_call_rtp_lost_total",
+                "counter",
+                "RTP packets of ended calls lost before the relay, by the side that sent them.",
+                "side",
+                sides(c.rtp_lost),
+            );
+            out.labelled(
+                "sambung_call_jitter_microseconds_total",
+                "counter",
+                "Interarrival jitter of ended calls' legs, summed (divide by sambung_call_legs_measured_total).",
+                "side",
+                sides(c.jitter_us),
+            );
+            out.labelled(
+                "sambung_call_legs_measured_total",
+                "counter",
+                "Legs of ended calls whose RTP the relay measured.",
+                "side",
+                sides(c.quality_reports),
+            );
         }
         out.gauge("sambung_registrations", "Devices registered now.", gauges.registrations);
         out.gauge("sambung_accounts_online", "Accounts with a device registered now.", gauges.accounts_online);

@@ -346,7 +346,12 @@ struct Media {
 
 impl Media {
     /// Carries out a command; the answer, for the commands that have one.
-    fn command(&mut self, command: MediaCommand, apps: &mut crate::apps::Apps) -> Option<MediaEvent> {
+    fn command(
+        &mut self,
+        command: MediaCommand,
+        apps: &mut crate::apps::Apps,
+        events: &Publisher,
+    ) -> Option<MediaEvent> {
         match command {
             MediaCommand::Open { session, streams, address } => {
                 Some(match self.relay.allocate(&format!("call-{session}"), streams, address) {
@@ -385,7 +390,23 @@ impl Media {
                 None
             }
             MediaCommand::Close { session } => {
-                self.sessions.remove(&session);
+                if let Some(relayed) = self.sessions.remove(&session) {
+                    // The final figures once the task has stopped; the call's record is already
+                    // on its way, and the records task joins the two by call number.
+                    let events = events.clone();
+                    tokio::spawn(async move {
+                        let (_, [a, b]) = relayed.release_with_quality().await;
+                        let leg = |side, q: crate::media::LegQuality| sambung_pbx::LegReception {
+                            side,
+                            packets: q.packets,
+                            lost: q.lost,
+                            jitter_us: (q.jitter_ms * 1000.0).round() as u64,
+                            payload_type: q.payload_type,
+                        };
+                        let legs = vec![leg("caller", a), leg("callee", b)];
+                        events.publish(sambung_pbx::Event::CallQuality { call: session, legs });
+                    });
+                }
                 None
             }
         }
@@ -414,7 +435,7 @@ impl Driver {
                     }
                 }
                 Output::Media(command) => {
-                    if let Some(answer) = self.media.command(command, &mut self.apps) {
+                    if let Some(answer) = self.media.command(command, &mut self.apps, &self.events) {
                         pbx.handle_input(Input::Media(answer), now);
                     }
                 }

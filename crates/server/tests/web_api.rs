@@ -1139,7 +1139,9 @@ async fn call_records_and_scoped_tokens() {
     let root = api.admin().await;
     let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
     for (n, (caller, callee, answered, code)) in
-        [("alice", "bob", true, 200), ("bob", "carol", false, 486), ("alice", "bob", false, 487)].into_iter().enumerate()
+        [("alice", "bob", true, 200), ("bob", "carol", false, 486), ("alice", "bob", false, 487)]
+            .into_iter()
+            .enumerate()
     {
         let n = n as i64;
         let cdr = sambung_store::NewCdr {
@@ -1155,13 +1157,29 @@ async fn call_records_and_scoped_tokens() {
             cause_reason: if answered { "BYE".into() } else { "=cmd|' /C calc'!A0".into() },
             hangup_side: sambung_store::HangupSide::Caller,
         };
-        api.store.insert_cdr(&cdr).await.unwrap();
+        let written = api.store.insert_cdr(&cdr).await.unwrap();
+        if n == 0 {
+            let leg = |side: &str, packets, lost, jitter_us| sambung_store::CdrLeg {
+                cdr_id: written.id,
+                side: side.into(),
+                packets,
+                lost,
+                jitter_us,
+                payload_type: Some(0),
+                rtt_us: None,
+            };
+            api.store.insert_cdr_legs(&[leg("caller", 99, 1, 4_500), leg("callee", 150, 0, 800)]).await.unwrap();
+        }
     }
     // alice sees her own calls only; another user's are refused.
     let mine = api.get(&alice, "/api/v1/calls").await;
-    let ids: Vec<&str> = mine.json["items"].as_array().unwrap().iter().map(|c| c["call_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        mine.json["items"].as_array().unwrap().iter().map(|c| c["call_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["c2", "c0"]);
-    assert_eq!((mine.json["items"][0]["result"].as_str(), mine.json["items"][1]["result"].as_str()), (Some("cancelled"), Some("answered")));
+    assert_eq!(
+        (mine.json["items"][0]["result"].as_str(), mine.json["items"][1]["result"].as_str()),
+        (Some("cancelled"), Some("answered"))
+    );
     assert_problem(&api.get(&alice, "/api/v1/calls?user=bob").await, StatusCode::FORBIDDEN, "not_admin");
     // an administrator filters everyone's, and pages
     let busy = api.get(&root, "/api/v1/calls?result=busy").await;
@@ -1182,11 +1200,29 @@ async fn call_records_and_scoped_tokens() {
     let lines: Vec<&str> = csv.text.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 4, "{}", csv.text);
     assert!(lines[0].starts_with("id,call_id,caller,callee,"));
-    assert!(lines[3].contains(",1970-01-01T00:16:40Z,1970-01-01T00:16:41Z,") && lines[3].ends_with(",answered,200,BYE,caller"), "{}", lines[3]);
+    assert!(lines[0].ends_with(",caller_packets,caller_loss_percent,caller_jitter_ms,caller_rtt_ms,caller_mos,callee_packets,callee_loss_percent,callee_jitter_ms,callee_rtt_ms,callee_mos"), "{}", lines[0]);
+    assert!(
+        lines[3].contains(",1970-01-01T00:16:40Z,1970-01-01T00:16:41Z,")
+            && lines[3].contains(",answered,200,BYE,caller,"),
+        "{}",
+        lines[3]
+    );
+    // c0's media figures: the caller's audio lost 1 packet in 100, the callee's none.
+    assert!(lines[3].ends_with(",99,1,4.5,,4.31,150,0,0.8,,4.4"), "{}", lines[3]);
     assert!(lines[1].contains(",cancelled,487,'=cmd|' /C calc'!A0,"), "a formula is defused: {}", lines[1]);
     let json = api.get(&alice, "/api/v1/calls/export?format=json&result=answered").await;
     assert_eq!(json.json.as_array().unwrap().len(), 1);
     assert_eq!(json.json[0]["duration_secs"], 49);
+    let legs = &json.json[0]["legs"];
+    assert_eq!(
+        (legs[0]["side"].as_str(), legs[0]["packets"].as_i64(), legs[0]["loss_percent"].as_f64()),
+        (Some("caller"), Some(99), Some(1.0))
+    );
+    assert_eq!(
+        (legs[0]["jitter_ms"].as_f64(), legs[0]["mos"].as_f64(), &legs[0]["rtt_ms"]),
+        (Some(4.5), Some(4.31), &Value::Null)
+    );
+    assert_eq!((legs[1]["side"].as_str(), legs[1]["mos"].as_f64()), (Some("callee"), Some(4.4)));
     assert_problem(&api.get(&root, "/api/v1/calls/export?format=xml").await, StatusCode::BAD_REQUEST, "invalid_query");
 
     // A token for software reads call records and nothing else.
@@ -1198,7 +1234,11 @@ async fn call_records_and_scoped_tokens() {
     assert_eq!(api.get(&crm, "/api/v1/me").await.json["username"], "alice");
     assert_problem(&api.get(&crm, "/api/v1/me/contacts").await, StatusCode::FORBIDDEN, "scope");
     assert_problem(&api.get(&crm, "/api/v1/webhooks").await, StatusCode::FORBIDDEN, "scope");
-    assert_problem(&api.post(&crm, "/api/v1/me/tokens", json!({ "name": "more" })).await, StatusCode::FORBIDDEN, "scope");
+    assert_problem(
+        &api.post(&crm, "/api/v1/me/tokens", json!({ "name": "more" })).await,
+        StatusCode::FORBIDDEN,
+        "scope",
+    );
     // ... within its rate: 6 requests a minute here.
     assert_eq!(api.get(&crm, "/api/v1/calls").await.status, StatusCode::OK);
     let limited = api.get(&crm, "/api/v1/calls").await;

@@ -107,5 +107,6 @@ fn signed_webhooks_reach_a_crm_and_metrics_parse() {
         String::from_utf8_lossy(&run.stderr),
         common::clients::tail(&server.log(), 8000)
     );
+    print!("{}", String::from_utf8_lossy(&run.stdout));
     let _ = std::fs::remove_dir_all(&sync);
 }

@@ -63,6 +63,23 @@ pub struct Cdr {
     pub hangup_side: HangupSide,
 }
 
+/// One side's audio of a call as the relay received it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CdrLeg {
+    pub cdr_id: i64,
+    /// `caller` or `callee`.
+    pub side: String,
+    pub packets: i64,
+    pub lost: i64,
+    /// Interarrival jitter in microseconds.
+    pub jitter_us: i64,
+    pub payload_type: Option<i32>,
+    /// Round trip between the relay and the device, from RTCP, when measured.
+    pub rtt_us: Option<i64>,
+}
+
+from_row!(CdrLeg { cdr_id, side, packets, lost, jitter_us, payload_type, rtt_us });
+
 /// How a call ended, as call records are filtered by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallResult {
@@ -285,6 +302,48 @@ impl Store {
             .fetch_all(pool)
             .await)?;
         rows.into_iter().map(Cdr::try_from).collect()
+    }
+
+    /// Records the sides' reception figures of call record `cdr_id` (a side given again
+    /// replaces its figures).
+    pub async fn insert_cdr_legs(&self, legs: &[CdrLeg]) -> Result<(), StoreError> {
+        on_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            for leg in legs {
+                sqlx::query(
+                    "INSERT INTO cdr_legs (cdr_id, side, packets, lost, jitter_us, payload_type, rtt_us) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (cdr_id, side) DO UPDATE SET \
+                     packets = excluded.packets, lost = excluded.lost, jitter_us = excluded.jitter_us, \
+                     payload_type = excluded.payload_type, rtt_us = excluded.rtt_us",
+                )
+                .bind(leg.cdr_id)
+                .bind(&leg.side)
+                .bind(leg.packets)
+                .bind(leg.lost)
+                .bind(leg.jitter_us)
+                .bind(leg.payload_type)
+                .bind(leg.rtt_us)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        }
+        .await)?;
+        Ok(())
+    }
+
+    /// The sides' reception figures of the call records `ids`, by record then side.
+    pub async fn cdr_legs(&self, ids: &[i64]) -> Result<Vec<CdrLeg>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids are numbers: written into the statement, they cannot change its meaning.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT cdr_id, side, packets, lost, jitter_us, payload_type, rtt_us FROM cdr_legs \
+             WHERE cdr_id IN ({list}) ORDER BY cdr_id, side"
+        ));
+        Ok(on_pool!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)?)
     }
 
     /// The newest `limit` call records with `username` as caller or callee, newest first.

@@ -30,6 +30,7 @@ use tracing::debug;
 
 use super::app::AppPort;
 use super::ports::BoundSocket;
+use super::quality::{PUBLISH_EVERY, Receiver};
 use super::session::{
     Command, Counters, DROPPED, Finish, KeySink, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES,
 };
@@ -85,6 +86,10 @@ pub(super) struct Relay {
     /// Wakes the task when the session's clock is due ([`MediaSession::poll_timeout`]).
     timer: Pin<Box<Sleep>>,
     deadline: Option<Instant>,
+    /// Reception figures of legs A and B (their first stream's RTP).
+    pub(super) receivers: [Receiver; 2],
+    /// When the figures were last copied to the counters.
+    published: Instant,
     /// Dropped after the sockets: returns the ports once the sockets are closed.
     _finish: Finish,
 }
@@ -173,6 +178,8 @@ impl Relay {
             ready: Vec::with_capacity(4 * streams),
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             deadline: None,
+            receivers: [Receiver::new(std::time::Instant::now()), Receiver::new(std::time::Instant::now())],
+            published: Instant::now(),
             busy: true,
             _finish: finish,
         };
@@ -216,8 +223,18 @@ impl Relay {
                 self.pump();
                 self.arm_timer();
             }
+            let now = Instant::now();
+            if now.saturating_duration_since(self.published) >= PUBLISH_EVERY {
+                self.published = now;
+                self.publish_quality();
+            }
         }
+        self.publish_quality();
         debug!(call = %self.call, "media relay stopped");
+    }
+
+    fn publish_quality(&self) {
+        self.counters.set_quality([self.receivers[0].quality(), self.receivers[1].quality()]);
     }
 
     /// Applies pending commands; ready with the readable sockets in `ready` (or the clock due),
@@ -298,6 +315,8 @@ impl Relay {
         let mut inbound = [0u64; 6];
         let mut outbound = [0u64; 6];
         let destination = self.session.destination(to);
+        let now = std::time::Instant::now();
+        let mut receiver = (kind == 0 && channel.stream == 0).then(|| &mut self.receivers[leg.min(1)]);
         let Some(latch) = self.session.latch_mut(channel) else { return };
         let socket = &self.sockets[out].socket;
         let Buffers { data, meta, send } = buffers;
@@ -316,6 +335,13 @@ impl Relay {
             }
             inbound[RECEIVED] += count;
             inbound[RECEIVED_BYTES] += meta.len as u64;
+            if let Some(receiver) = receiver.as_deref_mut() {
+                let contents = data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
+                let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
+                for datagram in contents.chunks(stride) {
+                    receiver.on_datagram(datagram, now);
+                }
+            }
             let Some(destination) = destination else {
                 inbound[DROPPED] += count;
                 continue;

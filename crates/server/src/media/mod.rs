@@ -56,12 +56,14 @@ mod app;
 mod forward;
 mod ports;
 mod process;
+mod quality;
 mod session;
 #[cfg(test)]
 mod tests;
 
 pub use app::{APP_CHANNEL, AppAudio, AppPort, app_port};
 use ports::PortPool;
+pub use quality::LegQuality;
 pub use sambung_media::session::{LegConfig, MAX_STREAMS, Peer, StreamConfig};
 pub use session::{ChannelStats, KeyEvent, KeySink, Leg, LegStats, RelaySession, SessionStats};
 

@@ -27,6 +27,9 @@ impl Relay {
             let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
             let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
             for datagram in contents.chunks(stride) {
+                if kind == 0 && channel.stream == 0 && leg < 2 {
+                    self.receivers[leg].on_datagram(datagram, now);
+                }
                 self.scratch.clear();
                 self.scratch.extend_from_slice(datagram);
                 let verdict = self.session.receive(now, channel, meta.addr, &mut self.scratch);
@@ -120,6 +123,7 @@ impl Relay {
     fn apply_command(&mut self, command: Command) {
         let call = self.call.clone();
         match command {
+            Command::Clocks { leg, clocks } => self.receivers[leg.index()].set_clocks(clocks),
             Command::SetPeer { leg, stream, peer } => {
                 let rtcp = peer.rtcp_or_next();
                 let signalling = peer.signalling_ip;

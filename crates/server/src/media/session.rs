@@ -18,6 +18,7 @@ use super::MediaError;
 use super::app::AppPort;
 use super::forward::Relay;
 use super::ports::{BoundSocket, PortLease};
+use super::quality::LegQuality;
 
 /// One side of a relayed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,9 +70,24 @@ pub struct KeyEvent {
 /// What the handle tells the task.
 #[derive(Debug)]
 pub(super) enum Command {
-    SetPeer { leg: Leg, stream: usize, peer: Peer },
-    Configure { stream: usize, legs: Vec<(Leg, LegConfig)> },
-    AttachApp { port: Box<AppPort>, format: Box<Negotiated> },
+    SetPeer {
+        leg: Leg,
+        stream: usize,
+        peer: Peer,
+    },
+    /// The clock rates of the payload types `leg` sends on its first stream (from its SDP).
+    Clocks {
+        leg: Leg,
+        clocks: Vec<(u8, u32)>,
+    },
+    Configure {
+        stream: usize,
+        legs: Vec<(Leg, LegConfig)>,
+    },
+    AttachApp {
+        port: Box<AppPort>,
+        format: Box<Negotiated>,
+    },
     DetachApp,
 }
 
@@ -144,7 +160,7 @@ impl SessionStats {
 /// The counters the task adds to and the handle reads: `[leg][rtp, rtcp][counter]`, and the
 /// relay's totals over every session, which each batch adds to as well.
 #[derive(Debug, Default)]
-pub(super) struct Counters(Vec<[[AtomicU64; 6]; 2]>, Arc<Totals>);
+pub(super) struct Counters(Vec<[[AtomicU64; 6]; 2]>, Arc<Totals>, std::sync::Mutex<[LegQuality; 2]>);
 
 /// Every session's counters added up, since the relay started: `[rtp, rtcp][counter]`.
 #[derive(Debug, Default)]
@@ -180,7 +196,7 @@ pub(super) const DROPPED: usize = 5;
 impl Counters {
     /// Counters for `legs` RTP legs.
     pub(super) fn new(legs: usize, totals: Arc<Totals>) -> Counters {
-        Counters((0..legs).map(|_| Default::default()).collect(), totals)
+        Counters((0..legs).map(|_| Default::default()).collect(), totals, std::sync::Mutex::default())
     }
 
     /// Adds a batch's deltas: one atomic add per non-zero counter.
@@ -192,6 +208,16 @@ impl Counters {
                 total.fetch_add(delta, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Sets what the legs' audio looked like so far (the task does, about once a second and
+    /// when it ends).
+    pub(super) fn set_quality(&self, quality: [LegQuality; 2]) {
+        *self.2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = quality;
+    }
+
+    fn quality(&self) -> [LegQuality; 2] {
+        *self.2.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn read(&self) -> SessionStats {
@@ -347,6 +373,10 @@ impl RelaySession {
         for (stream, media) in sdp.media.iter().enumerate().take(self.streams()) {
             self.set_peer(leg, stream, Peer::from_sdp(sdp, media, signalling_ip))?;
         }
+        if let Some(media) = sdp.media.first() {
+            let clocks = media.codecs().iter().map(|c| (c.payload_type, c.clock_rate)).collect();
+            self.command(Command::Clocks { leg, clocks })?;
+        }
         Ok(())
     }
 
@@ -357,12 +387,22 @@ impl RelaySession {
 
     /// Stops the relay and waits until its sockets are closed and its ports back in the pool;
     /// returns the final counters.
-    pub async fn release(mut self) -> SessionStats {
+    pub async fn release(self) -> SessionStats {
+        self.release_with_quality().await.0
+    }
+
+    /// [`RelaySession::release`], with what each leg's audio looked like (A, then B).
+    pub async fn release_with_quality(mut self) -> (SessionStats, [LegQuality; 2]) {
         self.commands = None;
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        self.counters.read()
+        (self.counters.read(), self.counters.quality())
+    }
+
+    /// What each leg's audio looked like so far (A, then B), as of the last second.
+    pub fn quality(&self) -> [LegQuality; 2] {
+        self.counters.quality()
     }
 }
 

@@ -135,6 +135,8 @@ pub struct CallInfo {
     /// The final SIP status (200 when answered).
     pub status: u16,
     pub reason: String,
+    /// The lower estimated MOS of the two sides' audio (1 to 4.5), when the relay measured it.
+    pub mos: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -389,6 +391,14 @@ pub async fn list_calls(
     let before = id_cursor(paging.cursor.as_deref())?;
     let me = &caller.account.username;
     let rows = state.store.cdrs_page(me, before, limit + 1).await?;
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let mut worst = std::collections::HashMap::<i64, f64>::new();
+    for leg in state.store.cdr_legs(&ids).await? {
+        if let Some(mos) = super::records::LegInfo::from(&leg).mos {
+            let entry = worst.entry(leg.cdr_id).or_insert(mos);
+            *entry = entry.min(mos);
+        }
+    }
     let (items, next_cursor) = paged(
         rows,
         limit,
@@ -404,6 +414,7 @@ pub async fn list_calls(
                 duration_secs: c.duration_secs,
                 status: c.cause_code,
                 reason: c.cause_reason,
+                mos: worst.get(&c.id).copied(),
             }
         },
     );

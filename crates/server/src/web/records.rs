@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sambung_store::{CallResult, Cdr, CdrFilter};
+use sambung_store::{CallResult, Cdr, CdrFilter, CdrLeg};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -65,6 +65,71 @@ pub struct CallRecordInfo {
     pub cause_reason: String,
     /// `caller`, `callee` or `system`.
     pub hangup_side: String,
+    /// What each side's audio looked like on arrival at the relay (none for a call without
+    /// relayed media).
+    pub legs: Vec<LegInfo>,
+}
+
+/// One side's audio, and its estimated quality.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LegInfo {
+    /// `caller` or `callee`: whose audio this is.
+    pub side: String,
+    /// RTP packets the relay received from that side.
+    pub packets: i64,
+    /// Packets lost on the way.
+    pub lost: i64,
+    pub loss_percent: f64,
+    /// Interarrival jitter (RFC 3550).
+    pub jitter_ms: f64,
+    /// Round trip between the relay and the device (RTCP), when measured.
+    pub rtt_ms: Option<f64>,
+    /// Estimated MOS (ITU-T G.107 E-model, as for G.711), 1 to 4.5; `null` without packets.
+    pub mos: Option<f64>,
+    /// The RTP payload type of its last packet.
+    pub payload_type: Option<i32>,
+}
+
+impl From<&CdrLeg> for LegInfo {
+    fn from(l: &CdrLeg) -> LegInfo {
+        let expected = l.packets + l.lost;
+        let loss_percent =
+            if expected > 0 { (l.lost as f64 * 10_000.0 / expected as f64).round() / 100.0 } else { 0.0 };
+        let jitter_ms = (l.jitter_us as f64 / 10.0).round() / 100.0;
+        let rtt_ms = l.rtt_us.map(|r| (r as f64 / 10.0).round() / 100.0);
+        LegInfo {
+            side: l.side.clone(),
+            packets: l.packets,
+            lost: l.lost,
+            loss_percent,
+            jitter_ms,
+            rtt_ms,
+            mos: (l.packets > 0).then(|| crate::emodel::mos(loss_percent, jitter_ms, rtt_ms)),
+            payload_type: l.payload_type,
+        }
+    }
+}
+
+/// The records of `rows` with their legs.
+async fn with_legs(state: &super::WebState, rows: Vec<Cdr>) -> Result<Vec<CallRecordInfo>, Problem> {
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let mut legs = std::collections::HashMap::<i64, Vec<LegInfo>>::new();
+    for chunk in ids.chunks(500) {
+        for leg in state.store.cdr_legs(chunk).await? {
+            legs.entry(leg.cdr_id).or_default().push(LegInfo::from(&leg));
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let id = c.id;
+            let mut info = CallRecordInfo::from(c);
+            let mut found = legs.remove(&id).unwrap_or_default();
+            found.sort_by_key(|l| l.side != "caller");
+            info.legs = found;
+            info
+        })
+        .collect())
 }
 
 impl From<Cdr> for CallRecordInfo {
@@ -84,6 +149,7 @@ impl From<Cdr> for CallRecordInfo {
             cause_code: c.cause_code,
             cause_reason: c.cause_reason,
             hangup_side: c.hangup_side.as_str().to_owned(),
+            legs: Vec::new(),
         }
     }
 }
@@ -136,12 +202,14 @@ pub async fn list_records(
     let limit = page_limit(query.limit)?;
     let before = id_cursor(query.cursor.as_deref())?;
     let rows = state.store.query_cdrs(&filter, before, limit + 1).await?;
-    let (items, next_cursor) = paged(rows, limit, |c| c.id.to_string(), CallRecordInfo::from);
+    let (rows, next_cursor) = paged(rows, limit, |c| c.id.to_string(), |c| c);
+    let items = with_legs(&state, rows).await?;
     Ok(Json(CallRecordPage { items, next_cursor }))
 }
 
 /// Every matching call record at once (up to 100,000, newest first), as CSV (RFC 4180, a header
-/// row, times in RFC 3339) or as a JSON array.
+/// row, times in RFC 3339, each side's packets, loss, jitter, round trip and estimated MOS) or as
+/// a JSON array.
 #[utoipa::path(get, path = "/calls/export", tag = "calls", params(RecordQuery), security(("session" = []), ("token" = [])),
     responses(
         (status = 200, description = "The records", content_type = "text/csv"),
@@ -159,7 +227,7 @@ pub async fn export_records(
         Some(_) => return Err(Problem::bad_request("invalid_query", "format is csv or json")),
     };
     let rows = state.store.query_cdrs(&filter, None, MAX_EXPORT).await?;
-    let records: Vec<CallRecordInfo> = rows.into_iter().map(CallRecordInfo::from).collect();
+    let records = with_legs(&state, rows).await?;
     if json {
         let body = serde_json::to_string(&records)
             .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
@@ -180,7 +248,9 @@ pub async fn export_records(
 /// The records as CSV: a header row, then one row each.
 fn csv(records: &[CallRecordInfo]) -> String {
     let mut out = String::from(
-        "id,call_id,caller,callee,caller_device,callee_device,started_at,answered_at,ended_at,duration_secs,result,cause_code,cause_reason,hangup_side\r\n",
+        "id,call_id,caller,callee,caller_device,callee_device,started_at,answered_at,ended_at,duration_secs,result,cause_code,cause_reason,hangup_side,\
+         caller_packets,caller_loss_percent,caller_jitter_ms,caller_rtt_ms,caller_mos,\
+         callee_packets,callee_loss_percent,callee_jitter_ms,callee_rtt_ms,callee_mos\r\n",
     );
     let time = |t: i64| rfc3339(u64::try_from(t).unwrap_or(0));
     for r in records {
@@ -200,7 +270,19 @@ fn csv(records: &[CallRecordInfo]) -> String {
             r.cause_reason.clone(),
             r.hangup_side.clone(),
         ];
-        let row: Vec<String> = fields.iter().map(|f| field(f)).collect();
+        let mut row: Vec<String> = fields.iter().map(|f| field(f)).collect();
+        for side in ["caller", "callee"] {
+            match r.legs.iter().find(|l| l.side == side) {
+                Some(l) => row.extend([
+                    l.packets.to_string(),
+                    l.loss_percent.to_string(),
+                    l.jitter_ms.to_string(),
+                    l.rtt_ms.map(|r| r.to_string()).unwrap_or_default(),
+                    l.mos.map(|m| m.to_string()).unwrap_or_default(),
+                ]),
+                None => row.extend(std::iter::repeat_n(String::new(), 5)),
+            }
+        }
         out.push_str(&row.join(","));
         out.push_str("\r\n");
     }

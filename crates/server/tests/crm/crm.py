@@ -17,7 +17,9 @@ What it does:
      resends a captured delivery to itself (refused: the id was processed), and asks Sambung to
      replay one (a new signature, the same id: recognised and not processed twice);
   6. reads the delivery log: call.answered delivered on its second attempt, the retry recorded;
-     the user's webhook never reached loopback (refused as not public);
+     the user's webhook never reached loopback (refused as not public); exports the call
+     records with a token that may only read them: the call has the relay's figures of its
+     audio (packets, loss, jitter, estimated MOS), in JSON and CSV;
   7. /metrics needs an administrator, parses with the Prometheus client's own text parser and
      counts the call; /healthz and /readyz answer.
 """
@@ -268,6 +270,29 @@ def main():
     status, _ = user.call("GET", f"/api/v1/webhooks/{hook['id']}/deliveries")
     check(status == 404, f"a user reads the admin's webhook log: {status}")
 
+    # the call records, exported with a token for software that may only read them, carry the
+    # relay's figures of the call's audio (alice's SIPp sent 3 s of PCMU; bob's side sent none)
+    status, made = admin.call("POST", "/api/v1/me/tokens", {"name": "cdr export", "scopes": ["calls:read"]})
+    check(status == 201, f"scoped token: {status} {made}")
+    reader = Api(a.url)
+    reader.token = made["secret"]
+    status, _ = reader.call("GET", "/api/v1/webhooks")
+    check(status == 403, f"a calls:read token lists webhooks: {status}")
+    def exported():
+        status, records = reader.call("GET", "/api/v1/calls/export?format=json")
+        check(status == 200, f"export: {status} {records}")
+        return next((r for r in records if r["call_id"] == call["call_id"]), None)
+    wait_for("the call's media figures", lambda: (exported() or {}).get("legs"), timeout=20)
+    record = exported()
+    check(record["result"] == "answered" and record["duration_secs"] >= 2, f"record {record}")
+    caller_leg = next(l for l in record["legs"] if l["side"] == "caller")
+    check(caller_leg["packets"] >= 100 and caller_leg["lost"] == 0, f"caller leg {caller_leg}")
+    check(caller_leg["mos"] is not None and caller_leg["mos"] >= 4.0, f"caller leg MOS {caller_leg}")
+    check(caller_leg["jitter_ms"] < 20, f"caller leg jitter {caller_leg}")
+    status, csv_text = reader.call("GET", "/api/v1/calls/export", raw=True)
+    check(status == 200 and call["call_id"] in csv_text and "caller_mos" in csv_text.splitlines()[0],
+          f"CSV export: {status} {csv_text[:300]}")
+
     # 7. operations
     status, _ = Api(a.url).call("GET", "/metrics", auth=False, raw=True)
     check(status == 401, f"/metrics without credentials: {status}")
@@ -291,7 +316,8 @@ def main():
     for path in ["/healthz", "/readyz"]:
         status, body = Api(a.url).call("GET", path, auth=False, raw=True)
         check(status == 200, f"{path}: {status} {body}")
-    print("ok: every delivery verified; forgeries and replays detected; metrics parsed")
+    print("ok: every delivery verified; forgeries and replays detected; metrics parsed; "
+          f"the call's caller leg: {caller_leg}")
 
 
 if __name__ == "__main__":

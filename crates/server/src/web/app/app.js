@@ -582,10 +582,11 @@ async function loadCalls(container) {
   const pageOf = await api.get("/me/calls?limit=20");
   container.replaceChildren(pageOf.items.length
     ? h("table", {},
-      h("thead", {}, h("tr", {}, ["When", "", "With", "Result"].map((x) => h("th", { scope: "col" }, x)))),
+      h("thead", {}, h("tr", {}, ["When", "", "With", "Result", "Quality"].map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, pageOf.items.map((c) => h("tr", {},
         h("td", {}, when(c.started_at)), h("td", {}, c.direction === "outgoing" ? "to" : "from"), h("td", {}, c.other),
-        h("td", {}, c.answered_at ? `${c.duration_secs} s` : `${c.status} ${c.reason}`)))))
+        h("td", {}, c.answered_at ? `${c.duration_secs} s` : `${c.status} ${c.reason}`),
+        h("td", { title: "Estimated MOS, 1 to 4.5" }, c.mos == null ? "" : `MOS ${c.mos.toFixed(1)}`)))))
     : h("p", {}, "No calls yet."));
 }
 
