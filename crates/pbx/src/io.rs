@@ -79,6 +79,8 @@ pub enum Input {
     /// An account's device is signed out (from the web app): its binding goes, as if it had
     /// unregistered. `device` is the binding's key (its instance and reg-id, else its contact).
     Unregister { account_id: i64, device: String },
+    /// An operator ends a call in progress (through the API): the call's shard takes it.
+    EndCall { call: u64 },
     /// A text message stored by someone else than call control (the web app, for its signed-in
     /// sender): delivered to the recipient's devices like one that came by SIP.
     Deliver { message: StoredMessage, from_account: i64 },

@@ -255,6 +255,12 @@ impl Pbx {
             Input::Media(event) => {
                 self.with_calls(now, |calls, ctx, env| calls.on_media_event(ctx, env, event));
             }
+            Input::EndCall { call } => {
+                let found = self.with_calls(now, |calls, ctx, _| calls.end_by_operator(ctx, call));
+                if found {
+                    info!(call, "call ended by an operator");
+                }
+            }
             Input::AppEnded { call, end } => {
                 self.with_calls(now, |calls, ctx, env| calls.on_app_ended(ctx, env, call, end));
             }

@@ -335,3 +335,54 @@ fn an_application_answers_at_once_and_gets_keys_sent_by_sip_info() {
     let record = rig.records().pop().expect("a call record");
     assert_eq!((record.callee_device.as_deref(), record.hangup_side), (Some("voicemail"), "callee"));
 }
+
+#[test]
+fn an_operator_ends_a_ringing_call_and_an_answered_one() {
+    let mut rig = Rig::new();
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let b_invite = request(&out, BOB, "INVITE");
+    rig.feed(BOB, &answer(&b_invite, 180, "bob1", &format!("sip:bob@{BOB}"), ""));
+    let call = rig
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::CallStarted { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the call started");
+    // Another number: nothing happens.
+    assert!(rig.input(Input::EndCall { call: call + 1000 }).is_empty());
+    // Ringing: bob's phone is cancelled, alice hears 480.
+    let out = rig.input(Input::EndCall { call });
+    request(&out, BOB, "CANCEL");
+    let refused = response(&out, ALICE, 480);
+    assert_eq!(&*refused.reason, "Ended by the operator");
+    let cdr = rig.records().pop().expect("a record");
+    assert_eq!((cdr.cause_code, cdr.hangup_side), (480, "system"));
+
+    // Answered: BYE to both phones.
+    let challenge = response(&rig.feed(ALICE, &invite("").replace("call-1", "call-2")), ALICE, 407);
+    let auth = proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"));
+    let out = rig.feed(ALICE, &invite(&auth).replace("call-1", "call-2"));
+    let b_invite = request(&out, BOB, "INVITE");
+    let out = rig.feed(BOB, &answer(&b_invite, 200, "bob2", &format!("sip:bob@{BOB}"), &bob_sdp()));
+    response(&out, ALICE, 200);
+    let call = rig
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::CallStarted { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the second call started");
+    rig.ms += 3000;
+    let out = rig.input(Input::EndCall { call });
+    let to_alice = request(&out, ALICE, "BYE");
+    assert_eq!(to_alice.call_id(), Some("call-2@alice"));
+    let to_bob = request(&out, BOB, "BYE");
+    assert_eq!(to_bob.call_id(), b_invite.call_id());
+    let cdr = rig.records().pop().expect("a record");
+    assert_eq!((cdr.cause_code, cdr.hangup_side, cdr.duration_secs), (200, "system", 3));
+    assert!(rig.media_commands().contains(&MediaCommand::Close { session: call }));
+}

@@ -552,6 +552,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Presence(changes) => Input::Presence(changes),
                         Event::Deliver { message, from_account } => Input::Deliver { message, from_account },
                         Event::Unregister { account_id, device } => Input::Unregister { account_id, device },
+                        Event::EndCall { call } => Input::EndCall { call },
                         Event::Flooded => {
                             driver.drain_gate(now);
                             continue;

@@ -495,6 +495,7 @@ async fn problems_headers_and_openapi() {
         "/webhooks/{id}/deliveries/{delivery}/replay",
         "/calls",
         "/calls/export",
+        "/calls/live/{call}",
         "/me/calls",
         "/directory",
         "/users",
@@ -1250,5 +1251,57 @@ async fn call_records_and_scoped_tokens() {
     assert_problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
     let empty = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "x", "scopes": [] })).await;
     assert_problem(&empty, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    api.close().await;
+}
+
+#[tokio::test]
+async fn a_call_in_progress_is_ended_by_a_party_or_an_administrator() {
+    let mut api = Api::new("end-call", |_| {}).await;
+    let root = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = Browser::signed_in(&api.sign_up("bob", "velvet lantern 19").await);
+    let carol = Browser::signed_in(&api.sign_up("carol", "velvet lantern 19").await);
+    let id = |name: &str| {
+        let store = api.store.clone();
+        let name = name.to_owned();
+        async move { store.account_by_username(&name).await.unwrap().unwrap().id }
+    };
+    let (alice_id, bob_id) = (id("alice").await, id("bob").await);
+    api.hub.apply(&sambung_pbx::Event::CallStarted {
+        call: 42,
+        call_id: "c42".into(),
+        caller: "alice".into(),
+        callee: "bob".into(),
+        caller_id: alice_id,
+        callee_id: bob_id,
+        at: 1,
+    });
+    api.hub.apply(&sambung_pbx::Event::CallRinging { call: 42, target: "bob".into(), target_id: bob_id });
+    while api.core.try_recv().is_ok() {}
+    assert_problem(
+        &api.send(&carol, Method::DELETE, "/api/v1/calls/live/42", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_problem(
+        &api.send(&root, Method::DELETE, "/api/v1/calls/live/43", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    for who in [&bob, &root] {
+        assert_eq!(api.send(who, Method::DELETE, "/api/v1/calls/live/42", None).await.status, StatusCode::ACCEPTED);
+        assert!(matches!(api.core.try_recv(), Ok(sambung_server::transport::Event::EndCall { call: 42 })));
+    }
+    // A token for software needs calls:control for it.
+    let made = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "crm", "scopes": ["calls:read"] })).await;
+    let reader = Browser::token(made.json["secret"].as_str().unwrap());
+    assert_problem(
+        &api.send(&reader, Method::DELETE, "/api/v1/calls/live/42", None).await,
+        StatusCode::FORBIDDEN,
+        "scope",
+    );
+    let made = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "crm2", "scopes": ["calls:control"] })).await;
+    let control = Browser::token(made.json["secret"].as_str().unwrap());
+    assert_eq!(api.send(&control, Method::DELETE, "/api/v1/calls/live/42", None).await.status, StatusCode::ACCEPTED);
     api.close().await;
 }

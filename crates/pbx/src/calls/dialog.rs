@@ -279,6 +279,19 @@ impl Call {
         self.end(ctx, 200, "OK", "system");
     }
 
+    /// An operator ends the call (through the API): BYE on both legs once answered; before
+    /// that, the caller gets 480 and the ringing devices are cancelled.
+    pub(super) fn end_by_operator(&mut self, ctx: &mut Ctx<'_>) {
+        if self.is_over() {
+            return;
+        }
+        if self.is_answered() {
+            self.end_both_sides(ctx);
+        } else {
+            self.fail(ctx, 480, "Ended by the operator", "system");
+        }
+    }
+
     /// [`Self::end_both_sides`], for the table.
     pub(super) fn end_both(&mut self, ctx: &mut Ctx<'_>, _env: &CallEnv<'_>) {
         self.end_both_sides(ctx);

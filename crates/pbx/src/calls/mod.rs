@@ -314,6 +314,14 @@ impl Calls {
         self.settle(ctx, id);
     }
 
+    /// Ends call `id` at an operator's request; false when this shard has no such call.
+    pub(crate) fn end_by_operator(&mut self, ctx: &mut Ctx<'_>, id: CallId) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        call.end_by_operator(ctx);
+        self.settle(ctx, id);
+        true
+    }
+
     /// Fires the timers that are due: ring timeouts, reliable provisionals, session timers.
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>) {
         let now = ctx.now.instant;

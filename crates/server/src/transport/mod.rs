@@ -196,6 +196,8 @@ pub enum Event {
     Guard(crate::persist::GuardLists),
     /// The web app signs a device out: call control drops its binding.
     Unregister { account_id: i64, device: String },
+    /// An operator ends a call through the API: the call's shard takes it.
+    EndCall { call: u64 },
     /// A text message the web app stored: call control delivers it to the recipient's devices.
     Deliver { message: sambung_pbx::StoredMessage, from_account: i64 },
     /// Accounts' presence changed ([`crate::presence`]).
@@ -251,7 +253,9 @@ impl Events {
             Event::Inbound(inbound) | Event::FramingError(inbound, _) => {
                 Some(sambung_pbx::shard_of(&inbound.bytes, count))
             }
-            Event::AppEnded { call, .. } => Some(sambung_pbx::Pbx::shard_of_call(*call, count)),
+            Event::AppEnded { call, .. } | Event::EndCall { call } => {
+                Some(sambung_pbx::Pbx::shard_of_call(*call, count))
+            }
             // Messages are shared by the shards: any one takes the store's answers. The
             // guard's lists and the gate's bans are shared too.
             Event::Store(_) | Event::Flooded | Event::Guard(_) | Event::Deliver { .. } | Event::Unregister { .. } => {

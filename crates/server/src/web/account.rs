@@ -594,6 +594,37 @@ pub async fn live_calls(
     Ok(Json(LiveCallPage { items, next_cursor }))
 }
 
+/// End a call in progress: both sides are hung up (BYE) once it is answered; before that the
+/// caller hears 480 and the ringing phones stop. An administrator may end any call, anyone else
+/// the calls they are in.
+#[utoipa::path(delete, path = "/calls/live/{call}", tag = "calls",
+    params(("call" = u64, Path, description = "The call's number (from /calls/live or the webhooks)")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 202, description = "Being ended"),
+        (status = 404, description = "No such call in progress of the caller's", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn end_call(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(call): Path<u64>,
+) -> Result<StatusCode, Problem> {
+    let parties = state.hub.calls().into_iter().find(|(id, _)| *id == call).map(|(_, parties)| parties);
+    let Some(parties) = parties else { return Err(Problem::not_found("no such call in progress")) };
+    if !caller.account.admin && !parties.iter().any(|(id, _)| *id == caller.account.id) {
+        return Err(Problem::not_found("no such call in progress"));
+    }
+    let core = state.core.as_ref().and_then(|c| c.upgrade());
+    let Some(core) = core else {
+        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
+    };
+    core.send(crate::transport::Event::EndCall { call })
+        .await
+        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    tracing::info!(call, by = caller.account.id, "call ended through the API");
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// The voicemail greeting, as a WAV file.
 #[utoipa::path(get, path = "/me/greeting", tag = "account", security(("session" = []), ("token" = [])),
     responses(

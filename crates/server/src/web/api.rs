@@ -92,6 +92,7 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::hooks::get_webhook, super::hooks::delete_webhook))
         .routes(routes!(super::hooks::list_deliveries))
         .routes(routes!(super::hooks::replay_delivery))
+        .routes(routes!(super::account::end_call))
         .routes(routes!(super::records::list_records))
         .routes(routes!(super::records::export_records))
         .routes(routes!(put_contact, delete_contact))
