@@ -432,4 +432,35 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_grafana_dashboard_uses_only_exported_metrics() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/grafana/sambung-dashboard.json")).expect("valid JSON");
+        let relay = MediaRelay::new(crate::media::RelayConfig::new(41000, 41010), tokio_handle()).expect("a relay");
+        let text = Metrics::new(0.0, Some(relay)).render(&Gauges::default());
+        let exported: std::collections::HashSet<&str> =
+            text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
+        let mut used = 0;
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                let expr = target["expr"].as_str().expect("an expression");
+                for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    if word.starts_with("sambung_") || word.starts_with("process_") {
+                        assert!(exported.contains(word), "the dashboard uses {word}, which /metrics does not export");
+                        used += 1;
+                    }
+                }
+            }
+        }
+        assert!(used >= 20, "{used}");
+    }
+
+    fn tokio_handle() -> tokio::runtime::Handle {
+        static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+        RUNTIME
+            .get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime"))
+            .handle()
+            .clone()
+    }
 }
