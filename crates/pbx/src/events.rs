@@ -91,6 +91,8 @@ pub struct LegReception {
     pub jitter_us: u64,
     /// The payload type of its last packet.
     pub payload_type: Option<u8>,
+    /// The mean round trip between the relay and the side's device (RTCP), in microseconds.
+    pub rtt_us: Option<u64>,
 }
 
 /// Why a source was banned.

@@ -111,7 +111,7 @@ async fn write_legs(store: &Store, cdr_id: i64, legs: &[sambung_pbx::LegReceptio
             lost: i64::try_from(l.lost).unwrap_or(i64::MAX),
             jitter_us: i64::try_from(l.jitter_us).unwrap_or(i64::MAX),
             payload_type: l.payload_type.map(i32::from),
-            rtt_us: None,
+            rtt_us: l.rtt_us.and_then(|r| i64::try_from(r).ok()),
         })
         .collect();
     if let Err(error) = store.insert_cdr_legs(&rows).await {

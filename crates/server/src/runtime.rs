@@ -402,6 +402,7 @@ impl Media {
                             lost: q.lost,
                             jitter_us: (q.jitter_ms * 1000.0).round() as u64,
                             payload_type: q.payload_type,
+                            rtt_us: q.rtt_ms.map(|r| (r * 1000.0).round() as u64),
                         };
                         let legs = vec![leg("caller", a), leg("callee", b)];
                         events.publish(sambung_pbx::Event::CallQuality { call: session, legs });

@@ -148,6 +148,30 @@ fn call_between_two_baresips_carries_speech_both_ways() {
     for (speaker, score) in scores {
         assert!(score >= MIN_PESQ, "{speaker}'s speech scored PESQ {score:.2} < {MIN_PESQ} after the server");
     }
+
+    // The call's record carries the relay's figures of each side's audio: both sent seconds
+    // of PCMU over loopback, nothing lost. The round trip needs a sender report answered
+    // within the call (baresip sends one every few seconds): printed, not required.
+    let url = format!("sqlite://{}", server.dir.join("data").join("sambung.db").display());
+    let legs = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let store = sambung_store::Store::open(&url).await.expect("the test database");
+        let mut legs = Vec::new();
+        for _ in 0..100 {
+            let cdr = store.list_cdrs(1).await.expect("records").pop().expect("the call's record");
+            legs = store.cdr_legs(&[cdr.id]).await.expect("legs");
+            if legs.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        store.close().await;
+        legs
+    });
+    println!("the call's media figures: {legs:?}");
+    assert_eq!(legs.len(), 2, "both sides' figures are recorded: {legs:?}");
+    for leg in &legs {
+        assert!(leg.packets > 150 && leg.lost == 0 && leg.jitter_us < 20_000, "{leg:?}");
+    }
 }
 
 /// The baseline for [`MIN_PESQ`]: the same speech and codec in a call between the two

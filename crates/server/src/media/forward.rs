@@ -30,7 +30,7 @@ use tracing::debug;
 
 use super::app::AppPort;
 use super::ports::BoundSocket;
-use super::quality::{PUBLISH_EVERY, Receiver};
+use super::quality::{LegQuality, PUBLISH_EVERY, Receiver, RoundTrips};
 use super::session::{
     Command, Counters, DROPPED, Finish, KeySink, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES,
 };
@@ -88,6 +88,8 @@ pub(super) struct Relay {
     deadline: Option<Instant>,
     /// Reception figures of legs A and B (their first stream's RTP).
     pub(super) receivers: [Receiver; 2],
+    /// Round trips to legs A and B, from their first stream's RTCP.
+    pub(super) round_trips: RoundTrips,
     /// When the figures were last copied to the counters.
     published: Instant,
     /// Dropped after the sockets: returns the ports once the sockets are closed.
@@ -179,6 +181,7 @@ impl Relay {
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             deadline: None,
             receivers: [Receiver::new(std::time::Instant::now()), Receiver::new(std::time::Instant::now())],
+            round_trips: RoundTrips::default(),
             published: Instant::now(),
             busy: true,
             _finish: finish,
@@ -234,7 +237,8 @@ impl Relay {
     }
 
     fn publish_quality(&self) {
-        self.counters.set_quality([self.receivers[0].quality(), self.receivers[1].quality()]);
+        let leg = |i: usize| LegQuality { rtt_ms: self.round_trips.mean_ms(i), ..self.receivers[i].quality() };
+        self.counters.set_quality([leg(0), leg(1)]);
     }
 
     /// Applies pending commands; ready with the readable sockets in `ready` (or the clock due),
@@ -317,6 +321,7 @@ impl Relay {
         let destination = self.session.destination(to);
         let now = std::time::Instant::now();
         let mut receiver = (kind == 0 && channel.stream == 0).then(|| &mut self.receivers[leg.min(1)]);
+        let mut round_trips = (kind == 1 && channel.stream == 0).then_some(&mut self.round_trips);
         let Some(latch) = self.session.latch_mut(channel) else { return };
         let socket = &self.sockets[out].socket;
         let Buffers { data, meta, send } = buffers;
@@ -340,6 +345,12 @@ impl Relay {
                 let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
                 for datagram in contents.chunks(stride) {
                     receiver.on_datagram(datagram, now);
+                }
+            } else if let Some(round_trips) = round_trips.as_deref_mut() {
+                let contents = data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
+                let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
+                for datagram in contents.chunks(stride) {
+                    round_trips.on_rtcp(leg, datagram, now);
                 }
             }
             let Some(destination) = destination else {

@@ -27,8 +27,12 @@ impl Relay {
             let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
             let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
             for datagram in contents.chunks(stride) {
-                if kind == 0 && channel.stream == 0 && leg < 2 {
-                    self.receivers[leg].on_datagram(datagram, now);
+                if channel.stream == 0 && leg < 2 {
+                    if kind == 0 {
+                        self.receivers[leg].on_datagram(datagram, now);
+                    } else {
+                        self.round_trips.on_rtcp(leg, datagram, now);
+                    }
                 }
                 self.scratch.clear();
                 self.scratch.extend_from_slice(datagram);

@@ -17,6 +17,8 @@ pub struct LegQuality {
     pub jitter_ms: f64,
     /// The payload type of the last packet.
     pub payload_type: Option<u8>,
+    /// The mean round trip between the relay and the device, from RTCP, when measured.
+    pub rtt_ms: Option<f64>,
 }
 
 impl LegQuality {
@@ -105,7 +107,78 @@ impl Receiver {
             Some((_, clock)) if clock > 0 => f64::from(self.jitter.jitter()) * 1000.0 / f64::from(clock),
             _ => 0.0,
         };
-        LegQuality { packets, lost, jitter_ms, payload_type: self.payload_type }
+        LegQuality { packets, lost, jitter_ms, payload_type: self.payload_type, rtt_ms: None }
+    }
+}
+
+/// Round trips between the relay and each leg's device from RTCP (RFC 3550 §6.4.1): a sender
+/// report from one leg is remembered as the relay passes it on; when the other leg's report
+/// block names it (LSR) with its delay since (DLSR), the round trip from the relay to that leg
+/// is the time since the relay passed it on, less that delay. Only plain RTCP can be read.
+#[derive(Debug, Default)]
+pub(super) struct RoundTrips {
+    /// Per leg: the middle 32 bits of the NTP time of its last sender reports, and when they
+    /// passed.
+    reports: [Vec<(u32, Instant)>; 2],
+    /// Per leg: the round trips measured, summed, and how many.
+    sum_ms: [f64; 2],
+    count: [u32; 2],
+}
+
+/// Sender reports remembered per leg (one every few seconds is usual).
+const REMEMBERED_REPORTS: usize = 8;
+
+impl RoundTrips {
+    /// Takes an RTCP datagram from `leg` (0 or 1) at `now`.
+    pub(super) fn on_rtcp(&mut self, leg: usize, datagram: &[u8], now: Instant) {
+        let Some(other) = [1usize, 0].get(leg).copied() else { return };
+        let mut rest = datagram;
+        while rest.len() >= 8 {
+            let (first, kind) = (rest[0], rest[1]);
+            let words = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+            let length = (words + 1) * 4;
+            if first >> 6 != 2 || length > rest.len() {
+                return;
+            }
+            let packet = &rest[..length];
+            let count = usize::from(first & 0x1f);
+            let blocks_at = match kind {
+                200 if packet.len() >= 28 => {
+                    let ntp_middle = u32::from_be_bytes([packet[10], packet[11], packet[12], packet[13]]);
+                    let reports = &mut self.reports[leg];
+                    if reports.len() >= REMEMBERED_REPORTS {
+                        reports.remove(0);
+                    }
+                    reports.push((ntp_middle, now));
+                    Some(28)
+                }
+                201 => Some(8),
+                _ => None,
+            };
+            if let Some(at) = blocks_at {
+                for block in packet.get(at..).unwrap_or_default().chunks_exact(24).take(count) {
+                    let lsr = u32::from_be_bytes([block[16], block[17], block[18], block[19]]);
+                    let dlsr = u32::from_be_bytes([block[20], block[21], block[22], block[23]]);
+                    if lsr == 0 {
+                        continue;
+                    }
+                    let Some(&(_, passed)) = self.reports[other].iter().find(|(ntp, _)| *ntp == lsr) else { continue };
+                    let since = now.saturating_duration_since(passed).as_secs_f64() * 1000.0;
+                    let rtt = since - f64::from(dlsr) * 1000.0 / 65536.0;
+                    if (0.0..10_000.0).contains(&rtt) {
+                        self.sum_ms[leg] += rtt;
+                        self.count[leg] += 1;
+                    }
+                }
+            }
+            rest = &rest[length..];
+        }
+    }
+
+    /// The mean round trip between the relay and leg `leg`'s device, when measured.
+    pub(super) fn mean_ms(&self, leg: usize) -> Option<f64> {
+        let count = *self.count.get(leg)?;
+        (count > 0).then(|| self.sum_ms[leg] / f64::from(count))
     }
 }
 
@@ -160,5 +233,43 @@ mod tests {
         let q = rx.quality();
         assert_eq!((q.packets, q.lost), (9, 0), "one on probation, then counted");
         assert!(q.jitter_ms < 0.5, "{}", q.jitter_ms);
+    }
+
+    fn sender_report(ntp_middle: u32) -> Vec<u8> {
+        let mut p = vec![0x80, 200, 0, 6];
+        p.extend_from_slice(&[0, 0, 0, 1]);
+        p.extend_from_slice(&(ntp_middle >> 16).to_be_bytes());
+        p.extend_from_slice(&(ntp_middle << 16).to_be_bytes());
+        p.extend_from_slice(&[0; 12]);
+        p
+    }
+
+    fn receiver_report(lsr: u32, dlsr: u32) -> Vec<u8> {
+        let mut p = vec![0x81, 201, 0, 7];
+        p.extend_from_slice(&[0, 0, 0, 2]);
+        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 3]);
+        p.extend_from_slice(&lsr.to_be_bytes());
+        p.extend_from_slice(&dlsr.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn round_trips_from_reports_passing_through() {
+        let start = Instant::now();
+        let mut rtt = RoundTrips::default();
+        // leg A's device sends a sender report; leg B's answers 250 ms later, having held it
+        // 200 ms (DLSR in 1/65536 s): the relay-to-B round trip is 50 ms.
+        rtt.on_rtcp(0, &sender_report(0x1234_5678), start);
+        let mut compound = receiver_report(0x1234_5678, 200 * 65536 / 1000);
+        compound.extend_from_slice(&[0x81, 202, 0, 1, 0, 0, 0, 2]); // an SDES after it
+        rtt.on_rtcp(1, &compound, start + Duration::from_millis(250));
+        let b = rtt.mean_ms(1).expect("measured");
+        assert!((b - 50.0).abs() < 0.1, "{b}");
+        assert_eq!(rtt.mean_ms(0), None);
+        // An unknown LSR, a zero LSR, or a broken packet change nothing.
+        rtt.on_rtcp(1, &receiver_report(0x9999_0000, 0), start + Duration::from_millis(300));
+        rtt.on_rtcp(1, &receiver_report(0, 0), start + Duration::from_millis(300));
+        rtt.on_rtcp(1, &[0x81, 201, 0, 40, 1, 2], start);
+        assert_eq!(rtt.count, [0, 1]);
     }
 }
