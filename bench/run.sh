@@ -23,6 +23,9 @@
 #   SAMBUNG_SHARDS   Sambung's call-control shards ([limits] shards; default 0: one per core)
 #   BENCH_ONLY       "sambung" or "kamailio" to run one side only
 #   BENCH_WORKDIR    where to put everything (default: a new /tmp/sambung-bench.XXXXXX, kept)
+#   BENCH_DATABASE_URL  Sambung's store ([database] url), e.g. postgres://sambung@127.0.0.1:5432/sambung
+#                    for the figures on PostgreSQL (an empty database: the schema is made at start);
+#                    default: SQLite in the work directory
 #
 # Users: the kit's gen-users.sh and gen-subscriber.sh make user1..userN with password pwN;
 # Sambung's CLI refuses passwords shorter than 8 characters, so both files are rewritten to
@@ -265,6 +268,9 @@ trusted = ["127.0.0.0/8"]
 max_concurrent_calls = 0
 max_calls_per_minute = 0
 EOF
+  if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+    printf '[database]\nurl = "%s"\n' "$BENCH_DATABASE_URL" >> "$WORK/sambung.toml"
+  fi
   rm -rf "$WORK/sambung-data"
   log "creating $USERS accounts with \`sambung user add\`"
   start=$(date +%s.%N)
