@@ -43,6 +43,11 @@ pub enum Event {
     CallAnswered { call: u64, by: String, account_id: Option<i64>, at: u64 },
     /// The call is over: its record.
     CallEnded(CallRecord),
+    /// A click-to-call attempt ([`crate::Input::Originate`]) is over: `status` 200 when the
+    /// person's device answered and its own call to `target` was answered (or the device took
+    /// that call over), else why not (480 no device registered or answering, 486 busy, 603
+    /// declined, 408 no answer, or the status the device's call failed with).
+    OriginateEnded { id: u64, account_id: i64, username: String, target: String, status: u16, reason: String },
     /// A text message was stored for its recipient.
     MessageStored { message_id: i64, from_account: Option<i64>, to_account: i64 },
     /// A device took a stored message.

@@ -81,6 +81,11 @@ pub enum Input {
     Unregister { account_id: i64, device: String },
     /// An operator ends a call in progress (through the API): the call's shard takes it.
     EndCall { call: u64 },
+    /// Click-to-call (through the API): every registered device of account `account_id` rings;
+    /// the one that answers is asked to call `target` (a user, extension or number of this
+    /// service, or a SIP URI). `id` names the attempt in [`crate::Event::OriginateEnded`] and
+    /// picks its shard as a call's number does ([`crate::Pbx::shard_of_call`]).
+    Originate { id: u64, account_id: i64, target: String },
     /// A text message stored by someone else than call control (the web app, for its signed-in
     /// sender): delivered to the recipient's devices like one that came by SIP.
     Deliver { message: StoredMessage, from_account: i64 },

@@ -54,6 +54,7 @@ pub mod guard;
 mod io;
 pub mod media;
 mod messages;
+mod originate;
 mod pbx;
 pub mod presence;
 mod random;

@@ -17,6 +17,7 @@ use crate::events::{AuthFailure, Event, SettingsChange, Unregistration};
 use crate::guard::{self, Watch};
 use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite, Transmit};
 use crate::messages::Messages;
+use crate::originate::Originations;
 use crate::random::Random;
 use crate::registrar::{Accounts, AuthOutcome, Authenticator, Binding, Challenger, Location, Registrar};
 use crate::shard::{Locked, Shard, Shared};
@@ -93,6 +94,8 @@ pub struct Pbx {
     accounts: Accounts,
     registrar: Registrar,
     calls: Calls,
+    /// Click-to-call attempts in progress.
+    originations: Originations,
     /// Shared by every shard ([`crate::shard`]).
     messages: Locked<Messages>,
     subscriptions: Subscriptions,
@@ -149,6 +152,7 @@ impl Pbx {
             auth,
             accounts: Accounts::default(),
             calls: Calls::new(shard, commons.fraud),
+            originations: Originations::default(),
             messages: commons.messages,
             shard,
             last_now: None,
@@ -186,7 +190,7 @@ impl Pbx {
             owners,
             dialogs,
             call_indexes,
-            calls: self.calls.retained(),
+            calls: self.calls.retained() + self.originations.len(),
             messages: self.messages.lock().retained(),
         }
     }
@@ -261,6 +265,12 @@ impl Pbx {
                     info!(call, "call ended by an operator");
                 }
             }
+            Input::Originate { id, account_id, target } => {
+                let location = self.registrar.location.read();
+                let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                let ring_for = self.config.ring_timeout;
+                self.originations.start(&mut ctx, &self.accounts, &location, ring_for, id, account_id, target);
+            }
             Input::AppEnded { call, end } => {
                 self.with_calls(now, |calls, ctx, env| calls.on_app_ended(ctx, env, call, end));
             }
@@ -284,6 +294,7 @@ impl Pbx {
             self.sip.transactions.poll_timeout(),
             expiry,
             self.calls.next_deadline(),
+            self.originations.next_deadline(),
             self.subscriptions.next_expiry(),
             self.watch.lock().next_deadline(),
         ]
@@ -317,6 +328,7 @@ impl Pbx {
         self.expire_bindings(now);
         self.with_calls(now, |calls, ctx, env| calls.on_timeout(ctx, env));
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+        self.originations.on_timeout(&mut ctx);
         self.subscriptions.expire(&mut ctx);
         self.watch.lock().on_timeout(&mut self.out, now);
     }
@@ -430,6 +442,10 @@ impl Pbx {
             Owner::Call(id, purpose) => {
                 self.with_calls(now, |calls, ctx, env| calls.on_response(ctx, env, id, purpose, key, response));
             }
+            Owner::Originate(id, purpose) => {
+                let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                self.originations.on_response(&mut ctx, id, purpose, &response);
+            }
         }
     }
 
@@ -443,6 +459,10 @@ impl Pbx {
                 Some((_, DialogOwner::Call(id, side))) => {
                     return self
                         .with_calls(now, |calls, ctx, env| calls.on_dialog_request(ctx, env, id, side, key, request));
+                }
+                Some((_, DialogOwner::Originate(id))) => {
+                    let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                    return self.originations.on_request(&mut ctx, id, key, &request);
                 }
                 Some((dialog, DialogOwner::Subscription)) => {
                     let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };

@@ -30,6 +30,8 @@ pub(crate) enum Owner {
     Message,
     /// A NOTIFY of a message-summary subscription.
     Notify,
+    /// A click-to-call attempt, for this purpose.
+    Originate(u64, crate::originate::Purpose),
 }
 
 /// A dialog's key within this server: its Call-ID and our tag.
@@ -42,6 +44,8 @@ pub(crate) enum DialogOwner {
     Call(CallId, Side),
     /// A message-summary subscription.
     Subscription,
+    /// The answering device's leg of a click-to-call attempt.
+    Originate(u64),
 }
 
 /// Header values sent with every OPTIONS answer, built once.

@@ -554,6 +554,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Deliver { message, from_account } => Input::Deliver { message, from_account },
                         Event::Unregister { account_id, device } => Input::Unregister { account_id, device },
                         Event::EndCall { call } => Input::EndCall { call },
+                        Event::Originate { id, account_id, target } => Input::Originate { id, account_id, target },
                         Event::Flooded => {
                             driver.drain_gate(now);
                             continue;

@@ -4,7 +4,10 @@
 //! who answers, with RTP through the relay. The CRM checks every delivery's signature, refuses
 //! the first call.answered (Sambung tries again), detects a forged body, a wrong key, a stale
 //! timestamp and a replay, reads the delivery log, parses /metrics with the Prometheus client's
-//! own parser, and checks /healthz and /readyz.
+//! own parser, and checks /healthz and /readyz. Then it asks for two baresips (alice and bob,
+//! answering by themselves) and makes a click-to-call through the API: alice's baresip rings,
+//! answers, is asked by REFER to call bob, and does; the CRM hangs up through the API and finds
+//! the call's record with both sides' audio figures.
 //!
 //! scripts/test.sh names the Python with prometheus-client in SAMBUNG_PLAYWRIGHT_PYTHON; without
 //! it the test fails and says so (never skips).
@@ -16,7 +19,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::clients::{
-    RtpPeer, Sipp, User, add_user, require_tool, server_config, server_rtp_range, server_with_users, tone_ulaw,
+    Baresip, BaresipConfig, RtpPeer, Sipp, User, add_user, require_tool, server_config, server_rtp_range,
+    server_with_users, silence_wav, tone_ulaw,
 };
 
 const ALICE: User<'static> = User::new("alice", "Wonder-Land-77");
@@ -98,7 +102,35 @@ fn signed_webhooks_reach_a_crm_and_metrics_parse() {
     bob.assert_success("bob answering (uas_answer.xml)", &server);
     std::fs::write(sync.join("call"), b"").unwrap();
 
+    // Two phones for the click-to-call: they answer by themselves (answermode=auto).
+    while !sync.join("want-phones").exists() {
+        if let Ok(Some(status)) = crm.try_wait() {
+            let run = crm.wait_with_output().expect("the CRM's output");
+            panic!(
+                "the CRM ended ({status}) before asking for the phones:\n{}\n{}\nserver log:\n{}",
+                String::from_utf8_lossy(&run.stdout),
+                String::from_utf8_lossy(&run.stderr),
+                common::clients::tail(&server.log(), 8000)
+            );
+        }
+        assert!(Instant::now() < deadline + Duration::from_secs(120), "the CRM never asked for the phones");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let phones = common::temp_dir("crm-phones");
+    let audio = silence_wav(&phones, 30.0);
+    let mut alice =
+        Baresip::start(&phones.join("alice"), BaresipConfig::new(ALICE.name, ALICE.password, &server, &audio));
+    let mut bob = Baresip::start(&phones.join("bob"), BaresipConfig::new(BOB.name, BOB.password, &server, &audio));
+    assert!(alice.wait_registered(Duration::from_secs(15)), "alice's baresip did not register:\n{}", alice.log());
+    assert!(bob.wait_registered(Duration::from_secs(15)), "bob's baresip did not register:\n{}", bob.log());
+    std::fs::write(sync.join("phones"), b"").unwrap();
+
     let run = crm.wait_with_output().expect("the CRM's output");
+    if !run.status.success() {
+        eprintln!("alice's baresip:\n{}", common::clients::tail(&alice.log(), 6000));
+        eprintln!("bob's baresip:\n{}", common::clients::tail(&bob.log(), 6000));
+    }
+
     assert!(
         run.status.success(),
         "the CRM stand-in failed ({}):\n{}\n{}\nserver log:\n{}",
@@ -106,6 +138,13 @@ fn signed_webhooks_reach_a_crm_and_metrics_parse() {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr),
         common::clients::tail(&server.log(), 8000)
+    );
+    // alice's phone was asked to call bob, and did: its own INVITE to bob.
+    let trace = alice.trace();
+    assert!(trace.iter().any(|m| m.received && m.method() == "REFER"), "alice's baresip got no REFER");
+    assert!(
+        trace.iter().any(|m| !m.received && m.method() == "INVITE" && m.start_line().contains("sip:bob@")),
+        "alice's baresip did not call bob"
     );
     print!("{}", String::from_utf8_lossy(&run.stdout));
     let _ = std::fs::remove_dir_all(&sync);

@@ -270,7 +270,7 @@ impl Calls {
             .and_then(|d| ctx.sip.dialogs.get(&(d.call_id, d.local_tag)).copied())
             .and_then(|owner| match owner {
                 crate::sip::DialogOwner::Call(id, _) => Some(id),
-                crate::sip::DialogOwner::Subscription => None,
+                crate::sip::DialogOwner::Subscription | crate::sip::DialogOwner::Originate(_) => None,
             })
         else {
             return;

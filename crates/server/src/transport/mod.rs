@@ -198,6 +198,8 @@ pub enum Event {
     Unregister { account_id: i64, device: String },
     /// An operator ends a call through the API: the call's shard takes it.
     EndCall { call: u64 },
+    /// Click-to-call through the API: the attempt's shard (by `id`, as a call's) takes it.
+    Originate { id: u64, account_id: i64, target: String },
     /// A text message the web app stored: call control delivers it to the recipient's devices.
     Deliver { message: sambung_pbx::StoredMessage, from_account: i64 },
     /// Accounts' presence changed ([`crate::presence`]).
@@ -253,7 +255,7 @@ impl Events {
             Event::Inbound(inbound) | Event::FramingError(inbound, _) => {
                 Some(sambung_pbx::shard_of(&inbound.bytes, count))
             }
-            Event::AppEnded { call, .. } | Event::EndCall { call } => {
+            Event::AppEnded { call, .. } | Event::EndCall { call } | Event::Originate { id: call, .. } => {
                 Some(sambung_pbx::Pbx::shard_of_call(*call, count))
             }
             // Messages are shared by the shards: any one takes the store's answers. The

@@ -625,6 +625,96 @@ pub async fn end_call(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// What click-to-call rings and calls.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct NewOrigination {
+    /// Whose devices ring first: a username or extension; the signed-in user (or the token's)
+    /// when absent. Only an administrator may name someone else.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Who is then called: a username or extension of this service, or a `sip:` URI.
+    pub to: String,
+}
+
+/// A click-to-call attempt under way.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Origination {
+    /// The attempt's number, as `originate.ended` webhooks name it.
+    pub id: u64,
+    /// The user whose devices ring.
+    pub from: String,
+    /// What the answering device calls.
+    pub to: String,
+}
+
+/// Click-to-call: every registered device of `from` rings; the one that answers is asked
+/// (SIP REFER) to call `to`, so the call that follows is `from`'s own call, with its record,
+/// its webhooks and its quality figures. How the attempt ends (connected, no answer, busy, the
+/// call failed) comes as an `originate.ended` webhook.
+#[utoipa::path(post, path = "/calls/originate", tag = "calls", request_body = NewOrigination,
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 202, description = "The devices are being rung", body = Origination),
+        (status = 403, description = "Someone else's devices, and not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The user has no device registered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a user, extension or sip: URI that can be called", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn originate(
+    State(state): State<WebState>,
+    caller: Caller,
+    Body(body): Body<NewOrigination>,
+) -> Result<(StatusCode, Json<Origination>), Problem> {
+    let from = match body.from.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        None => caller.account.clone(),
+        Some(name) if name.eq_ignore_ascii_case(&caller.account.username) => caller.account.clone(),
+        Some(name) => {
+            if !caller.account.admin {
+                return Err(Problem::forbidden("not_admin", "only an administrator may ring someone else's devices"));
+            }
+            let found = match state.store.account_by_username(&name.to_ascii_lowercase()).await? {
+                Some(account) => Some(account),
+                None => state.store.account_by_extension(name).await?,
+            };
+            found.ok_or_else(|| Problem::not_found(format!("no user {name:?}")))?
+        }
+    };
+    if from.disabled {
+        return Err(Problem::not_found(format!("no user {:?}", from.username)));
+    }
+    let to = body.to.trim().to_owned();
+    if to.is_empty() || to == "none" {
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_target", "`to` names no one to call"));
+    }
+    let to = check_target(&state.store, &from, "to", to).await.map_err(settings_problem)?.unwrap_or_default();
+    let now = unix_now();
+    if !state.store.bindings(from.id).await?.iter().any(|b| b.expires_at > now) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "no_device",
+            format!("{} has no device registered to ring", from.username),
+        ));
+    }
+    let core = state.core.as_ref().and_then(|c| c.upgrade());
+    let Some(core) = core else {
+        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
+    };
+    let id = next_origination(now);
+    core.send(CoreEvent::Originate { id, account_id: from.id, target: to.clone() })
+        .await
+        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    tracing::info!(id, from = from.username, to, by = caller.account.id, "click-to-call through the API");
+    Ok((StatusCode::ACCEPTED, Json(Origination { id, from: from.username, to })))
+}
+
+/// A number for a new click-to-call attempt: the second it was made in the high bits, so that
+/// numbers are not reused across restarts, and a counter below.
+fn next_origination(now: u64) -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (now << 20) | (count & 0xF_FFFF)
+}
+
 /// The voicemail greeting, as a WAV file.
 #[utoipa::path(get, path = "/me/greeting", tag = "account", security(("session" = []), ("token" = [])),
     responses(

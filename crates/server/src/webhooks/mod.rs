@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 use crate::events::Shared;
 
 /// The event types a webhook may ask for.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     "call.started",
     "call.ringing",
     "call.answered",
@@ -35,6 +35,7 @@ pub const EVENT_TYPES: [&str; 8] = [
     "message.received",
     "device.registered",
     "device.unregistered",
+    "originate.ended",
 ];
 
 /// Seconds before each retry: after the first failed attempt 5 s, and so on; after the last,
@@ -206,6 +207,14 @@ impl Translator {
                 "voicemail.left",
                 vec![*account_id],
                 json!({ "user_id": account_id, "voicemail_id": message_id, "caller": caller, "duration_secs": duration_secs }),
+            )),
+            Event::OriginateEnded { id, account_id, username, target, status, reason } => Some((
+                "originate.ended",
+                vec![*account_id],
+                json!({
+                    "id": id, "user_id": account_id, "user": username, "to": target,
+                    "connected": (200..300).contains(status), "status": status, "reason": reason,
+                }),
             )),
             Event::MessageStored { message_id, from_account, to_account } => Some((
                 "message.received",

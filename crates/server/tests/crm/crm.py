@@ -21,7 +21,13 @@ What it does:
      records with a token that may only read them: the call has the relay's figures of its
      audio (packets, loss, jitter, estimated MOS), in JSON and CSV;
   7. /metrics needs an administrator, parses with the Prometheus client's own text parser and
-     counts the call; /healthz and /readyz answer.
+     counts the call; /healthz and /readyz answer;
+  8. click-to-call: asks the test for two baresips (--user and --callee, answering by
+     themselves), then with a token that may only control calls starts a call from --user to
+     --callee through the API: --user's baresip rings and answers, is asked (REFER) to call
+     --callee, whose baresip answers; originate.ended says it connected; the CRM hangs the
+     call up through the API after a few seconds, and the call's record has the relay's figures
+     of both sides' audio. A user may not ring another's phone, and an unknown target is refused.
 """
 
 import argparse
@@ -191,7 +197,8 @@ def main():
     admin.token = made["secret"]
     status, hook = admin.call("POST", "/api/v1/webhooks", {
         "url": hook_url, "all_accounts": True, "description": "the CRM",
-        "events": ["call.started", "call.ringing", "call.answered", "call.ended", "device.registered"],
+        "events": ["call.started", "call.ringing", "call.answered", "call.ended", "device.registered",
+                   "originate.ended"],
     })
     check(status == 201 and hook["secret"].startswith("whsec_"), f"webhook: {status} {hook}")
     crm.secret = hook["secret"]
@@ -316,8 +323,55 @@ def main():
     for path in ["/healthz", "/readyz"]:
         status, body = Api(a.url).call("GET", path, auth=False, raw=True)
         check(status == 200, f"{path}: {status} {body}")
+
+    # 8. click-to-call between two baresips, ended through the API
+    ask(a.sync, "phones")
+    status, refused = user.call("POST", "/api/v1/calls/originate", {"from": a.callee, "to": a.user})
+    check(status == 403, f"a user rings someone else's phone: {status} {refused}")
+    status, refused = admin.call("POST", "/api/v1/calls/originate", {"from": a.user, "to": "nobody-here"})
+    check(status == 422 and refused["code"] == "invalid_target", f"an unknown target: {status} {refused}")
+    status, made = admin.call("POST", "/api/v1/me/tokens", {"name": "click to call", "scopes": ["calls:control"]})
+    check(status == 201, f"calls:control token: {status} {made}")
+    control = Api(a.url)
+    control.token = made["secret"]
+    status, attempt = control.call("POST", "/api/v1/calls/originate", {"from": a.user, "to": a.callee})
+    check(status == 202 and attempt["from"] == a.user and attempt["to"] == a.callee, f"originate: {status} {attempt}")
+
+    def outcome():
+        return [e for e in crm.events("originate.ended") if e["data"]["id"] == attempt["id"]]
+    wait_for("originate.ended", outcome, timeout=60)
+    done = outcome()[0]["data"]
+    check(done["connected"] and done["status"] == 200 and done["user"] == a.user, f"originate.ended {done}")
+
+    def placed():
+        return [e["data"] for e in crm.events("call.started")
+                if e["data"]["call_id"] != call["call_id"] and e["data"]["caller"] == a.user]
+    wait_for("call.started of the click-to-call", placed, timeout=10)
+    second = placed()[0]
+    check(second["callee"] == a.callee, f"the device called someone else: {second}")
+    wait_for("call.answered of the click-to-call",
+             lambda: [e for e in crm.events("call.answered") if e["data"]["call_id"] == second["call_id"]])
+    time.sleep(3)
+    status, body = control.call("DELETE", f"/api/v1/calls/live/{second['call']}")
+    check(status == 202, f"hang up through the API: {status} {body}")
+
+    def hung_up():
+        return [e["data"] for e in crm.events("call.ended") if e["data"]["call_id"] == second["call_id"]]
+    wait_for("call.ended of the click-to-call", hung_up, timeout=20)
+    check(hung_up()[0]["hangup_side"] == "system" and hung_up()[0]["result"] == "answered",
+          f"call.ended {hung_up()[0]}")
+    def record_of_second():
+        status, records = reader.call("GET", "/api/v1/calls/export?format=json")
+        check(status == 200, f"export: {status} {records}")
+        return next((r for r in records if r["call_id"] == second["call_id"]), None)
+    wait_for("the click-to-call's media figures", lambda: len((record_of_second() or {}).get("legs") or []) == 2,
+             timeout=20)
+    legs = record_of_second()["legs"]
+    for leg in legs:
+        check(leg["packets"] >= 50 and leg["mos"] is not None and leg["mos"] >= 4.0, f"click-to-call leg {leg}")
+
     print("ok: every delivery verified; forgeries and replays detected; metrics parsed; "
-          f"the call's caller leg: {caller_leg}")
+          f"the call's caller leg: {caller_leg}; click-to-call connected, its legs: {legs}")
 
 
 if __name__ == "__main__":
