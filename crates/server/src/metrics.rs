@@ -45,6 +45,8 @@ struct Counts {
     messages_stored: u64,
     messages_delivered: u64,
     voicemails: u64,
+    /// Click-to-call attempts over: `[connected, failed]`.
+    originations: [u64; 2],
     auth_failures: BTreeMap<&'static str, u64>,
     bans: BTreeMap<&'static str, u64>,
     account_lockouts: u64,
@@ -118,6 +120,7 @@ impl Metrics {
             Event::MessageStored { .. } => c.messages_stored += 1,
             Event::MessageDelivered { .. } => c.messages_delivered += 1,
             Event::VoicemailLeft { .. } => c.voicemails += 1,
+            Event::OriginateEnded { status, .. } => c.originations[usize::from(!(200..300).contains(status))] += 1,
             Event::AuthFailed { reason, .. } => {
                 let reason = match reason {
                     AuthFailure::UnknownUser => "unknown_user",
@@ -195,6 +198,13 @@ impl Metrics {
             out.counter("sambung_messages_stored_total", "Text and voice messages stored.", c.messages_stored);
             out.counter("sambung_messages_delivered_total", "Messages a device took.", c.messages_delivered);
             out.counter("sambung_voicemails_total", "Voicemail messages left.", c.voicemails);
+            out.labelled(
+                "sambung_originations_total",
+                "counter",
+                "Click-to-call attempts over, by result.",
+                "result",
+                [("connected", c.originations[0]), ("failed", c.originations[1])],
+            );
             out.labelled(
                 "sambung_auth_failures_total",
                 "counter",

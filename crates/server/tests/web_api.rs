@@ -1305,3 +1305,68 @@ async fn a_call_in_progress_is_ended_by_a_party_or_an_administrator() {
     assert_eq!(api.send(&control, Method::DELETE, "/api/v1/calls/live/42", None).await.status, StatusCode::ACCEPTED);
     api.close().await;
 }
+
+#[tokio::test]
+async fn click_to_call_rings_ones_own_devices_or_an_administrators_choice() {
+    let mut api = Api::new("originate", |_| {}).await;
+    let root = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    api.sign_up("bob", "velvet lantern 19").await;
+    let alice_id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
+    while api.core.try_recv().is_ok() {}
+    let originate = |from: Option<&str>, to: &str| match from {
+        Some(from) => json!({ "from": from, "to": to }),
+        None => json!({ "to": to }),
+    };
+    // No device of alice's: nothing to ring.
+    let none = api.post(&alice, "/api/v1/calls/originate", originate(None, "bob")).await;
+    assert_problem(&none, StatusCode::CONFLICT, "no_device");
+    let binding = sambung_store::Binding {
+        account_id: alice_id,
+        aor: "sip:alice@example.com".into(),
+        contact: "sip:alice@192.0.2.7:5060".into(),
+        instance: None,
+        reg_id: None,
+        q: 1000,
+        expires_at: sambung_server::web::unix_now() + 300,
+        call_id: "reg-1".into(),
+        cseq: 1,
+        received: "192.0.2.7:5060".into(),
+        path: None,
+        user_agent: None,
+        updated_at: 0,
+    };
+    api.store.upsert_binding(&binding).await.unwrap();
+    // Targets that cannot be called, and someone else's phone.
+    for bad in ["nobody", "alice", "mailto:bob@example.com", ""] {
+        let refused = api.post(&alice, "/api/v1/calls/originate", originate(None, bad)).await;
+        assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY, "invalid_target");
+    }
+    let refused = api.post(&alice, "/api/v1/calls/originate", originate(Some("bob"), "alice")).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "not_admin");
+    assert!(api.core.try_recv().is_err(), "nothing reached call control");
+    // Her own devices, by a user; anyone's, by an administrator (by extension too).
+    let made = api.post(&alice, "/api/v1/calls/originate", originate(None, "bob")).await;
+    assert_eq!(made.status, StatusCode::ACCEPTED, "{:?}", made.json);
+    assert_eq!((made.json["from"].as_str(), made.json["to"].as_str()), (Some("alice"), Some("bob")));
+    let id = made.json["id"].as_u64().unwrap();
+    match api.core.try_recv() {
+        Ok(sambung_server::transport::Event::Originate { id: sent, account_id, target }) => {
+            assert_eq!((sent, account_id, target.as_str()), (id, alice_id, "bob"));
+        }
+        other => panic!("call control got {other:?}"),
+    }
+    let made = api.post(&root, "/api/v1/calls/originate", originate(Some("alice"), "sip:carol@192.0.2.9")).await;
+    assert_eq!(made.status, StatusCode::ACCEPTED, "{:?}", made.json);
+    assert_ne!(made.json["id"].as_u64(), Some(id), "each attempt its own number");
+    assert!(matches!(api.core.try_recv(), Ok(sambung_server::transport::Event::Originate { .. })));
+    // A token needs calls:control.
+    let made = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "crm", "scopes": ["calls:read"] })).await;
+    let reader = Browser::token(made.json["secret"].as_str().unwrap());
+    assert_problem(
+        &api.post(&reader, "/api/v1/calls/originate", originate(None, "bob")).await,
+        StatusCode::FORBIDDEN,
+        "scope",
+    );
+    api.close().await;
+}

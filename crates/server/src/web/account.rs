@@ -699,7 +699,7 @@ pub async fn originate(
     let Some(core) = core else {
         return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
     };
-    let id = next_origination(now);
+    let id = next_origination(u64::try_from(now).unwrap_or(0));
     core.send(CoreEvent::Originate { id, account_id: from.id, target: to.clone() })
         .await
         .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;

@@ -371,7 +371,7 @@ def main():
         check(leg["packets"] >= 50 and leg["mos"] is not None and leg["mos"] >= 4.0, f"click-to-call leg {leg}")
 
     print("ok: every delivery verified; forgeries and replays detected; metrics parsed; "
-          f"the call's caller leg: {caller_leg}; click-to-call connected, its legs: {legs}")
+          f"the call's caller leg: {caller_leg}; click-to-call {done}, its legs: {legs}")
 
 
 if __name__ == "__main__":
