@@ -43,6 +43,12 @@ pub enum Event {
     CallAnswered { call: u64, by: String, account_id: Option<i64>, at: u64 },
     /// The call is over: its record.
     CallEnded(CallRecord),
+    /// A transfer an operator asked for ([`crate::Input::TransferCall`]) is over: `status`
+    /// 200 when the referred party's call to `target` was answered (this call then ended),
+    /// else why not (409 the call is not answered or already transferring, 488 that party is not
+    /// a phone, the phone's refusal of the REFER, the status its call failed with, 408 never
+    /// reported); the call goes on after a failure.
+    TransferEnded { call: u64, target: String, status: u16, reason: String },
     /// A click-to-call attempt ([`crate::Input::Originate`]) is over: `status` 200 when the
     /// person's device answered and its own call to `target` was answered (or the device took
     /// that call over), else why not (480 no device registered or answering, 486 busy, 603

@@ -81,6 +81,9 @@ pub enum Input {
     Unregister { account_id: i64, device: String },
     /// An operator ends a call in progress (through the API): the call's shard takes it.
     EndCall { call: u64 },
+    /// An operator sends the party on `side` of call `call` to `target` (a blind transfer by
+    /// REFER, through the API): the call's shard takes it.
+    TransferCall { call: u64, side: crate::Side, target: String },
     /// Click-to-call (through the API): every registered device of account `account_id` rings;
     /// the one that answers is asked to call `target` (a user, extension or number of this
     /// service, or a SIP URI). `id` names the attempt in [`crate::Event::OriginateEnded`] and

@@ -29,7 +29,7 @@ use crate::sip::{DialogKey, DialogOwner, Owner, insert};
 
 /// How long the REFER's outcome is waited for once the device took it (its own call rings
 /// meanwhile): a device that never reports is hung up after this.
-const REFER_WAIT: Duration = Duration::from_secs(120);
+pub(crate) const REFER_WAIT: Duration = Duration::from_secs(120);
 
 /// What a client transaction of an origination is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -397,19 +397,23 @@ impl Origination {
         ended(ctx, id, (self.account.id, &self.account.username), &self.target, status, reason);
     }
 
-    /// The URI the device is asked to call: a SIP URI as given, else the target at this
-    /// server's address as the device reaches it.
     fn refer_to(&self, ctx: &Ctx<'_>, peer: &Peer) -> String {
-        if self.target.starts_with("sip:") || self.target.starts_with("sips:") {
-            return self.target.clone();
-        }
-        let user = escape_user(&self.target);
-        let transport = match peer.transport {
-            Transport::Udp => String::new(),
-            ref t => format!(";transport={}", t.as_str().to_ascii_lowercase()),
-        };
-        format!("sip:{user}@{}{transport}", host_port(ctx, peer))
+        refer_target(ctx, peer, &self.target)
     }
+}
+
+/// The URI a device is asked to call (Refer-To): a SIP URI as given, else `target` (a user,
+/// extension or number) at this server's address as the device reaches it.
+pub(crate) fn refer_target(ctx: &Ctx<'_>, peer: &Peer, target: &str) -> String {
+    if target.starts_with("sip:") || target.starts_with("sips:") {
+        return target.to_owned();
+    }
+    let user = escape_user(target);
+    let transport = match peer.transport {
+        Transport::Udp => String::new(),
+        ref t => format!(";transport={}", t.as_str().to_ascii_lowercase()),
+    };
+    format!("sip:{user}@{}{transport}", host_port(ctx, peer))
 }
 
 /// The peer of the answering device.
@@ -421,7 +425,7 @@ fn request_peer(attempt: &Origination) -> Option<Peer> {
 }
 
 /// Our address toward `peer` as `host:port`.
-fn host_port(ctx: &Ctx<'_>, peer: &Peer) -> String {
+pub(crate) fn host_port(ctx: &Ctx<'_>, peer: &Peer) -> String {
     let (host, port) = ctx.sip.local_address(peer);
     format!("{host}:{port}")
 }
@@ -441,7 +445,7 @@ fn escape_user(user: &str) -> String {
 }
 
 /// The status line of a `message/sipfrag` body (RFC 3420): `SIP/2.0 200 OK`.
-fn sipfrag_status(body: &[u8]) -> Option<u16> {
+pub(crate) fn sipfrag_status(body: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(body).ok()?;
     let line = text.lines().next()?.trim();
     let rest = line.strip_prefix("SIP/2.0")?.trim_start();

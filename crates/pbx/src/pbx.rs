@@ -265,6 +265,12 @@ impl Pbx {
                     info!(call, "call ended by an operator");
                 }
             }
+            Input::TransferCall { call, side, target } => {
+                let found = self.with_calls(now, |calls, ctx, _| calls.transfer_by_operator(ctx, call, side, target));
+                if found {
+                    info!(call, ?side, "call transfer asked by an operator");
+                }
+            }
             Input::Originate { id, account_id, target } => {
                 let location = self.registrar.location.read();
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };

@@ -386,3 +386,76 @@ fn an_operator_ends_a_ringing_call_and_an_answered_one() {
     assert_eq!((cdr.cause_code, cdr.hangup_side, cdr.duration_secs), (200, "system", 3));
     assert!(rig.media_commands().contains(&MediaCommand::Close { session: call }));
 }
+
+#[test]
+fn an_operator_transfers_the_caller_who_is_hung_up_here_once_connected() {
+    let mut rig = Rig::new();
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let b_invite = request(&out, BOB, "INVITE");
+    // Ringing: nothing to transfer yet.
+    rig.feed(BOB, &answer(&b_invite, 180, "bob1", &format!("sip:bob@{BOB}"), ""));
+    let call = rig
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::CallStarted { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the call started");
+    let side = sambung_pbx::Side::A;
+    assert!(rig.input(Input::TransferCall { call, side, target: "carol".into() }).is_empty());
+    assert!(rig.events().iter().any(|e| matches!(e, Event::TransferEnded { status: 409, .. })));
+    let out = rig.feed(BOB, &answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), &bob_sdp()));
+    let ok = response(&out, ALICE, 200);
+    let a_tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let from_alice = |method: &str, cseq: u32, extra: &str, body: &str| {
+        format!(
+            "{method} sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{method}{cseq}\r\n\
+             Max-Forwards: 70\r\nTo: <sip:bob@{REALM}>;tag={a_tag}\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\n\
+             Call-ID: call-1@alice\r\nCSeq: {cseq} {method}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    rig.feed(ALICE, &from_alice("ACK", 2, "", ""));
+
+    // Answered: alice's phone is referred to carol; a refusal leaves the call as it was.
+    let out = rig.input(Input::TransferCall { call, side, target: "carol".into() });
+    let refer = request(&out, ALICE, "REFER");
+    assert_eq!(refer.call_id(), Some("call-1@alice"), "in alice's own dialog");
+    let refer_to = refer.headers.get(HeaderName::from("Refer-To")).unwrap().to_string();
+    assert!(refer_to.starts_with("<sip:carol@"), "{refer_to}");
+    assert!(refer.headers.get(HeaderName::from("Referred-By")).is_some_and(|r| r.contains("sip:bob@")));
+    let out = rig.feed(ALICE, &answer(&refer, 603, "x", &format!("sip:alice@{ALICE}"), ""));
+    assert!(out.is_empty(), "nobody is hung up");
+    assert!(rig.events().iter().any(|e| matches!(e, Event::TransferEnded { status: 603, .. })));
+    assert!(rig.records().is_empty(), "the call goes on");
+
+    let out = rig.input(Input::TransferCall { call, side, target: "carol".into() });
+    let refer = request(&out, ALICE, "REFER");
+    rig.feed(ALICE, &answer(&refer, 202, "x", &format!("sip:alice@{ALICE}"), ""));
+    // The NOTIFYs are the transfer's: answered here, never carried to bob.
+    let trying = "Event: refer\r\nSubscription-State: active\r\nContent-Type: message/sipfrag\r\n";
+    let out = rig.feed(ALICE, &from_alice("NOTIFY", 3, trying, "SIP/2.0 100 Trying\r\n"));
+    response(&out, ALICE, 200);
+    assert!(!out.iter().any(|(to, _)| to.to_string() == BOB), "{out:?}");
+    let done = "Event: refer\r\nSubscription-State: terminated\r\nContent-Type: message/sipfrag\r\n";
+    rig.ms += 2000;
+    let out = rig.feed(ALICE, &from_alice("NOTIFY", 4, done, "SIP/2.0 200 OK\r\n"));
+    response(&out, ALICE, 200);
+    request(&out, ALICE, "BYE");
+    request(&out, BOB, "BYE");
+    let events = rig.events();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::TransferEnded { status: 200, target, .. } if target == "carol")),
+        "{events:?}"
+    );
+    let cdr = events
+        .iter()
+        .find_map(|e| match e {
+            Event::CallEnded(record) => Some(record.clone()),
+            _ => None,
+        })
+        .expect("a record");
+    assert_eq!((cdr.cause_code, cdr.cause_reason.as_str(), cdr.hangup_side), (200, "Transferred", "system"));
+}

@@ -47,6 +47,8 @@ struct Counts {
     voicemails: u64,
     /// Click-to-call attempts over: `[connected, failed]`.
     originations: [u64; 2],
+    /// Transfers asked through the API, over: `[connected, failed]`.
+    transfers: [u64; 2],
     auth_failures: BTreeMap<&'static str, u64>,
     bans: BTreeMap<&'static str, u64>,
     account_lockouts: u64,
@@ -120,6 +122,7 @@ impl Metrics {
             Event::MessageStored { .. } => c.messages_stored += 1,
             Event::MessageDelivered { .. } => c.messages_delivered += 1,
             Event::VoicemailLeft { .. } => c.voicemails += 1,
+            Event::TransferEnded { status, .. } => c.transfers[usize::from(!(200..300).contains(status))] += 1,
             Event::OriginateEnded { status, .. } => c.originations[usize::from(!(200..300).contains(status))] += 1,
             Event::AuthFailed { reason, .. } => {
                 let reason = match reason {
@@ -204,6 +207,13 @@ impl Metrics {
                 "Click-to-call attempts over, by result.",
                 "result",
                 [("connected", c.originations[0]), ("failed", c.originations[1])],
+            );
+            out.labelled(
+                "sambung_transfers_total",
+                "counter",
+                "Transfers asked through the API, over, by result.",
+                "result",
+                [("connected", c.transfers[0]), ("failed", c.transfers[1])],
             );
             out.labelled(
                 "sambung_auth_failures_total",

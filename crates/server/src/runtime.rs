@@ -555,6 +555,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Unregister { account_id, device } => Input::Unregister { account_id, device },
                         Event::EndCall { call } => Input::EndCall { call },
                         Event::Originate { id, account_id, target } => Input::Originate { id, account_id, target },
+                        Event::TransferCall { call, side, target } => Input::TransferCall { call, side, target },
                         Event::Flooded => {
                             driver.drain_gate(now);
                             continue;

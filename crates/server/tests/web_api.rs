@@ -1370,3 +1370,64 @@ async fn click_to_call_rings_ones_own_devices_or_an_administrators_choice() {
     );
     api.close().await;
 }
+
+#[tokio::test]
+async fn a_party_or_an_administrator_transfers_an_answered_call() {
+    let mut api = Api::new("transfer", |_| {}).await;
+    let root = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = Browser::signed_in(&api.sign_up("bob", "velvet lantern 19").await);
+    let carol = Browser::signed_in(&api.sign_up("carol", "velvet lantern 19").await);
+    let alice_id = api.store.account_by_username("alice").await.unwrap().unwrap().id;
+    let bob_id = api.store.account_by_username("bob").await.unwrap().unwrap().id;
+    api.hub.apply(&sambung_pbx::Event::CallStarted {
+        call: 42,
+        call_id: "c42".into(),
+        caller: "alice".into(),
+        callee: "bob".into(),
+        caller_id: alice_id,
+        callee_id: bob_id,
+        at: 1,
+    });
+    api.hub.apply(&sambung_pbx::Event::CallRinging { call: 42, target: "bob".into(), target_id: bob_id });
+    while api.core.try_recv().is_ok() {}
+    let path = "/api/v1/calls/live/42/transfer";
+    // Not a party of it, no such call, not answered yet.
+    assert_problem(&api.post(&carol, path, json!({ "to": "carol" })).await, StatusCode::NOT_FOUND, "not_found");
+    let other = api.post(&root, "/api/v1/calls/live/43/transfer", json!({ "to": "carol" })).await;
+    assert_problem(&other, StatusCode::NOT_FOUND, "not_found");
+    assert_problem(&api.post(&bob, path, json!({ "to": "carol" })).await, StatusCode::CONFLICT, "not_answered");
+    api.hub.apply(&sambung_pbx::Event::CallAnswered {
+        call: 42,
+        by: "bob's phone".into(),
+        account_id: Some(bob_id),
+        at: 2,
+    });
+    // A party that does not exist, a target that cannot be called, the caller to herself.
+    let bad = api.post(&bob, path, json!({ "to": "carol", "party": "bystander" })).await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    for to in ["nobody", "alice", ""] {
+        let bad = api.post(&bob, path, json!({ "to": to })).await;
+        assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_target");
+    }
+    assert!(api.core.try_recv().is_err(), "nothing reached call control");
+    // bob sends alice (the caller) on to carol; an administrator sends bob on by extension.
+    assert_eq!(api.post(&bob, path, json!({ "to": "carol" })).await.status, StatusCode::ACCEPTED);
+    match api.core.try_recv() {
+        Ok(sambung_server::transport::Event::TransferCall { call: 42, side, target }) => {
+            assert_eq!((side, target.as_str()), (sambung_pbx::Side::A, "carol"));
+        }
+        other => panic!("call control got {other:?}"),
+    }
+    let made = api.post(&root, path, json!({ "to": "sip:dave@192.0.2.9", "party": "callee" })).await;
+    assert_eq!(made.status, StatusCode::ACCEPTED);
+    assert!(matches!(
+        api.core.try_recv(),
+        Ok(sambung_server::transport::Event::TransferCall { call: 42, side: sambung_pbx::Side::B, .. })
+    ));
+    // A token needs calls:control.
+    let made = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "crm", "scopes": ["calls:read"] })).await;
+    let reader = Browser::token(made.json["secret"].as_str().unwrap());
+    assert_problem(&api.post(&reader, path, json!({ "to": "carol" })).await, StatusCode::FORBIDDEN, "scope");
+    api.close().await;
+}

@@ -7,7 +7,9 @@
 //! own parser, and checks /healthz and /readyz. Then it asks for two baresips (alice and bob,
 //! answering by themselves) and makes a click-to-call through the API: alice's baresip rings,
 //! answers, is asked by REFER to call bob, and does; the CRM hangs up through the API and finds
-//! the call's record with both sides' audio figures.
+//! the call's record with both sides' audio figures. Then it transfers alice to carol (a third
+//! baresip) through the API: alice's phone is referred to carol, the first call ends as
+//! transferred, and the CRM hangs the new one up through the API.
 //!
 //! scripts/test.sh names the Python with prometheus-client in SAMBUNG_PLAYWRIGHT_PYTHON; without
 //! it the test fails and says so (never skips).
@@ -25,6 +27,7 @@ use common::clients::{
 
 const ALICE: User<'static> = User::new("alice", "Wonder-Land-77");
 const BOB: User<'static> = User::new("bob", "Builder-Can-42");
+const CAROL: User<'static> = User::new("carol", "Choir-Hymn-19");
 const ROOT: User<'static> = User::new("root", "amber meadow 73");
 
 fn python() -> PathBuf {
@@ -41,7 +44,7 @@ fn signed_webhooks_reach_a_crm_and_metrics_parse() {
     require_tool("sipp", "sip-tester");
     let python = python();
     let extra = server_config(server_rtp_range());
-    let server = server_with_users(&extra, &[ALICE, BOB]);
+    let server = server_with_users(&extra, &[ALICE, BOB, CAROL]);
     let config = server.dir.join("sambung.toml");
     add_user(&config, &ROOT);
     let out = Command::new(env!("CARGO_BIN_EXE_sambung"))
@@ -58,7 +61,7 @@ fn signed_webhooks_reach_a_crm_and_metrics_parse() {
         .arg(&script)
         .args(["--url", &format!("https://127.0.0.1:{}", server.ports.wss)])
         .args(["--admin", ROOT.name, "--admin-password", ROOT.password])
-        .args(["--user", ALICE.name, "--password", ALICE.password, "--callee", BOB.name])
+        .args(["--user", ALICE.name, "--password", ALICE.password, "--callee", BOB.name, "--third", CAROL.name])
         .arg("--sync")
         .arg(&sync)
         .stdin(Stdio::null())
@@ -118,17 +121,26 @@ fn signed_webhooks_reach_a_crm_and_metrics_parse() {
     }
     let phones = common::temp_dir("crm-phones");
     let audio = silence_wav(&phones, 30.0);
-    let mut alice =
-        Baresip::start(&phones.join("alice"), BaresipConfig::new(ALICE.name, ALICE.password, &server, &audio));
-    let mut bob = Baresip::start(&phones.join("bob"), BaresipConfig::new(BOB.name, BOB.password, &server, &audio));
-    assert!(alice.wait_registered(Duration::from_secs(15)), "alice's baresip did not register:\n{}", alice.log());
-    assert!(bob.wait_registered(Duration::from_secs(15)), "bob's baresip did not register:\n{}", bob.log());
+    let phone = |user: &User<'_>| {
+        let mut config = BaresipConfig::new(user.name, user.password, &server, &audio);
+        config.quit_after = Duration::from_secs(120);
+        let mut phone = Baresip::start(&phones.join(user.name), config);
+        assert!(
+            phone.wait_registered(Duration::from_secs(15)),
+            "{}'s baresip did not register:\n{}",
+            user.name,
+            phone.log()
+        );
+        phone
+    };
+    let (alice, bob, carol) = (phone(&ALICE), phone(&BOB), phone(&CAROL));
     std::fs::write(sync.join("phones"), b"").unwrap();
 
     let run = crm.wait_with_output().expect("the CRM's output");
     if !run.status.success() {
         eprintln!("alice's baresip:\n{}", common::clients::tail(&alice.log(), 6000));
         eprintln!("bob's baresip:\n{}", common::clients::tail(&bob.log(), 6000));
+        eprintln!("carol's baresip:\n{}", common::clients::tail(&carol.log(), 6000));
     }
 
     assert!(
@@ -139,13 +151,16 @@ fn signed_webhooks_reach_a_crm_and_metrics_parse() {
         String::from_utf8_lossy(&run.stderr),
         common::clients::tail(&server.log(), 8000)
     );
-    // alice's phone was asked to call bob, and did: its own INVITE to bob.
+    // alice's phone was asked to call bob, then carol, and did: its own INVITEs to them.
     let trace = alice.trace();
-    assert!(trace.iter().any(|m| m.received && m.method() == "REFER"), "alice's baresip got no REFER");
-    assert!(
-        trace.iter().any(|m| !m.received && m.method() == "INVITE" && m.start_line().contains("sip:bob@")),
-        "alice's baresip did not call bob"
-    );
+    let refers = trace.iter().filter(|m| m.received && m.method() == "REFER").count();
+    assert_eq!(refers, 2, "alice's baresip got a REFER for the click-to-call and one for the transfer");
+    for callee in ["sip:bob@", "sip:carol@"] {
+        assert!(
+            trace.iter().any(|m| !m.received && m.method() == "INVITE" && m.start_line().contains(callee)),
+            "alice's baresip did not call {callee}"
+        );
+    }
     print!("{}", String::from_utf8_lossy(&run.stdout));
     let _ = std::fs::remove_dir_all(&sync);
 }

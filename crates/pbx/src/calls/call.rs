@@ -41,6 +41,8 @@ pub(crate) struct Call {
     /// Unix seconds.
     pub started: u64,
     pub state: State,
+    /// A transfer an operator asked for, under way.
+    pub transfer: Option<super::transfer::Transfer>,
 }
 
 /// The caller's leg.
@@ -223,7 +225,10 @@ impl Call {
         let reliable = self.a.reliable.as_ref().and_then(Reliable::deadline);
         match &self.state {
             State::Ringing(ringing) => Some(reliable.map_or(ringing.deadline, |r| r.min(ringing.deadline))),
-            State::Answered(answered) => answered.timers.iter().flatten().map(|t| t.due).min(),
+            State::Answered(answered) => {
+                let transfer = self.transfer.as_ref().map(|t| t.deadline);
+                answered.timers.iter().flatten().map(|t| t.due).chain(transfer).min()
+            }
             State::Opening { .. } => reliable,
             State::Ending => None,
         }

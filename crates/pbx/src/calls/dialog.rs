@@ -38,6 +38,7 @@ impl Call {
                 debug!(call = self.id, status = response.status, "call-back transfer answered");
                 self.hang_up(ctx, Side::A, "system");
             }
+            Purpose::Transfer => self.on_transfer_response(ctx, &response),
             Purpose::Bye | Purpose::Prack | Purpose::Refresh(_) | Purpose::Refer => {}
         }
     }
@@ -64,9 +65,13 @@ impl Call {
         {
             return ctx.respond(key, request.reply(error.status(), ""));
         }
+        if self.transfer_request(ctx, side, key, &request) {
+            return;
+        }
         match request.method {
             Method::Bye => {
                 ctx.respond(key, request.reply(200, "OK"));
+                self.transfer_on_bye(ctx, side);
                 let by = if side == Side::A { "caller" } else { "callee" };
                 if self.is_answered() {
                     self.hang_up(ctx, side.other(), by);
@@ -257,6 +262,7 @@ impl Call {
             }
         }
         self.run_session_timers(ctx);
+        self.run_transfer_timer(ctx);
     }
 
     /// Ends an answered call: BYE to `side`, the record written.
@@ -277,6 +283,16 @@ impl Call {
         self.bye(ctx, Side::A);
         self.bye(ctx, Side::B);
         self.end(ctx, 200, "OK", "system");
+    }
+
+    /// A transfer succeeded: BYE on both legs, recorded as ended by the server.
+    pub(super) fn end_transferred(&mut self, ctx: &mut Ctx<'_>) {
+        if self.is_over() {
+            return;
+        }
+        self.bye(ctx, Side::A);
+        self.bye(ctx, Side::B);
+        self.end(ctx, 200, "Transferred", "system");
     }
 
     /// An operator ends the call (through the API): BYE on both legs once answered; before

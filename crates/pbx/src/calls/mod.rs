@@ -30,6 +30,7 @@ mod prack;
 mod route;
 mod session_timer;
 mod setup;
+mod transfer;
 
 pub use media::MediaFailure;
 
@@ -86,6 +87,8 @@ pub(crate) enum Purpose {
     Refresh(Side),
     /// A REFER sending the caller to call someone back (from the mailbox menu).
     Refer,
+    /// A REFER of a transfer an operator asked for.
+    Transfer,
 }
 
 /// What a call reads to route: the accounts, where their devices are, the settings and our
@@ -318,6 +321,15 @@ impl Calls {
     pub(crate) fn end_by_operator(&mut self, ctx: &mut Ctx<'_>, id: CallId) -> bool {
         let Some(call) = self.calls.get_mut(&id) else { return false };
         call.end_by_operator(ctx);
+        self.settle(ctx, id);
+        true
+    }
+
+    /// Sends the party on `side` of call `id` to `target` at an operator's request; false when
+    /// this shard has no such call.
+    pub(crate) fn transfer_by_operator(&mut self, ctx: &mut Ctx<'_>, id: CallId, side: Side, target: String) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        call.transfer_by_operator(ctx, side, target);
         self.settle(ctx, id);
         true
     }

@@ -99,6 +99,7 @@ impl Call {
             media: Media::None,
             started: ctx.now.unix_secs,
             state: State::Opening { service: None },
+            transfer: None,
         };
         info!(call = id, caller = caller.username, callee = callee.username, "call");
         ctx.out.event(Event::CallStarted {

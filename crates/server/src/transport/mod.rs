@@ -198,6 +198,8 @@ pub enum Event {
     Unregister { account_id: i64, device: String },
     /// An operator ends a call through the API: the call's shard takes it.
     EndCall { call: u64 },
+    /// A transfer asked for through the API: the call's shard takes it.
+    TransferCall { call: u64, side: sambung_pbx::Side, target: String },
     /// Click-to-call through the API: the attempt's shard (by `id`, as a call's) takes it.
     Originate { id: u64, account_id: i64, target: String },
     /// A text message the web app stored: call control delivers it to the recipient's devices.
@@ -255,9 +257,10 @@ impl Events {
             Event::Inbound(inbound) | Event::FramingError(inbound, _) => {
                 Some(sambung_pbx::shard_of(&inbound.bytes, count))
             }
-            Event::AppEnded { call, .. } | Event::EndCall { call } | Event::Originate { id: call, .. } => {
-                Some(sambung_pbx::Pbx::shard_of_call(*call, count))
-            }
+            Event::AppEnded { call, .. }
+            | Event::EndCall { call }
+            | Event::TransferCall { call, .. }
+            | Event::Originate { id: call, .. } => Some(sambung_pbx::Pbx::shard_of_call(*call, count)),
             // Messages are shared by the shards: any one takes the store's answers. The
             // guard's lists and the gate's bans are shared too.
             Event::Store(_) | Event::Flooded | Event::Guard(_) | Event::Deliver { .. } | Event::Unregister { .. } => {

@@ -625,6 +625,81 @@ pub async fn end_call(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Where a party of a call is sent.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct NewTransfer {
+    /// Who is called: a username or extension of this service, or a `sip:` URI.
+    pub to: String,
+    /// Which party is sent there and stays on: `caller` (the default) or `callee`. The other
+    /// party's leg ends once the new call is answered.
+    #[serde(default)]
+    pub party: Option<String>,
+}
+
+/// Transfer a call in progress: the phone of `party` is asked (SIP REFER) to call `to` itself;
+/// once that call is answered, this call ends for both sides. If the phone refuses, or its call
+/// fails, this call goes on. How it went comes as a `transfer.ended` webhook. An administrator
+/// may transfer any call, anyone else the calls they are in.
+#[utoipa::path(post, path = "/calls/live/{call}/transfer", tag = "calls", request_body = NewTransfer,
+    params(("call" = u64, Path, description = "The call's number (from /calls/live or the webhooks)")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 202, description = "The party's phone is being asked"),
+        (status = 404, description = "No such call in progress of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The call is not answered yet", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a party, or not a user, extension or sip: URI that can be called", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn transfer_call(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(call): Path<u64>,
+    Body(body): Body<NewTransfer>,
+) -> Result<StatusCode, Problem> {
+    let parties = state.hub.calls().into_iter().find(|(id, _)| *id == call).map(|(_, parties)| parties);
+    let Some(parties) = parties else { return Err(Problem::not_found("no such call in progress")) };
+    if !caller.account.admin && !parties.iter().any(|(id, _)| *id == caller.account.id) {
+        return Err(Problem::not_found("no such call in progress"));
+    }
+    let side = match body.party.as_deref().unwrap_or("caller") {
+        "caller" => sambung_pbx::Side::A,
+        "callee" => sambung_pbx::Side::B,
+        other => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                format!("party {other:?}: `caller` or `callee`"),
+            ));
+        }
+    };
+    if !parties.iter().any(|(_, p)| p.answered) {
+        return Err(Problem::new(StatusCode::CONFLICT, "not_answered", "the call is not answered yet"));
+    }
+    // The party who stays on may not be sent to themselves.
+    let staying = parties.iter().find(|(_, p)| p.initiator == (side == sambung_pbx::Side::A)).map(|(id, _)| *id);
+    let account = match staying {
+        Some(id) => state.store.account(id).await?,
+        None => None,
+    };
+    let to = body.to.trim().to_owned();
+    if to.is_empty() || to == "none" {
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_target", "`to` names no one to call"));
+    }
+    let to = match &account {
+        Some(account) => check_target(&state.store, account, "to", to).await.map_err(settings_problem)?,
+        None => check_target(&state.store, &caller.account, "to", to).await.map_err(settings_problem)?,
+    }
+    .unwrap_or_default();
+    let core = state.core.as_ref().and_then(|c| c.upgrade());
+    let Some(core) = core else {
+        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
+    };
+    core.send(CoreEvent::TransferCall { call, side, target: to.clone() })
+        .await
+        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))?;
+    tracing::info!(call, to, by = caller.account.id, "call transfer through the API");
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// What click-to-call rings and calls.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 pub struct NewOrigination {

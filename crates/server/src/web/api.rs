@@ -94,6 +94,7 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::hooks::replay_delivery))
         .routes(routes!(super::account::end_call))
         .routes(routes!(super::account::originate))
+        .routes(routes!(super::account::transfer_call))
         .routes(routes!(super::records::list_records))
         .routes(routes!(super::records::export_records))
         .routes(routes!(put_contact, delete_contact))

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 use crate::events::Shared;
 
 /// The event types a webhook may ask for.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "call.started",
     "call.ringing",
     "call.answered",
@@ -36,6 +36,7 @@ pub const EVENT_TYPES: [&str; 9] = [
     "device.registered",
     "device.unregistered",
     "originate.ended",
+    "transfer.ended",
 ];
 
 /// Seconds before each retry: after the first failed attempt 5 s, and so on; after the last,
@@ -208,6 +209,17 @@ impl Translator {
                 vec![*account_id],
                 json!({ "user_id": account_id, "voicemail_id": message_id, "caller": caller, "duration_secs": duration_secs }),
             )),
+            Event::TransferEnded { call, target, status, reason } => {
+                let info = self.calls.get(call)?;
+                Some((
+                    "transfer.ended",
+                    info.accounts.clone(),
+                    json!({
+                        "call": call, "call_id": info.call_id, "to": target,
+                        "connected": (200..300).contains(status), "status": status, "reason": reason,
+                    }),
+                ))
+            }
             Event::OriginateEnded { id, account_id, username, target, status, reason } => Some((
                 "originate.ended",
                 vec![*account_id],

@@ -22,12 +22,15 @@ What it does:
      audio (packets, loss, jitter, estimated MOS), in JSON and CSV;
   7. /metrics needs an administrator, parses with the Prometheus client's own text parser and
      counts the call; /healthz and /readyz answer;
-  8. click-to-call: asks the test for two baresips (--user and --callee, answering by
-     themselves), then with a token that may only control calls starts a call from --user to
+  8. click-to-call: asks the test for three baresips (--user, --callee and --third, answering
+     by themselves), then with a token that may only control calls starts a call from --user to
      --callee through the API: --user's baresip rings and answers, is asked (REFER) to call
-     --callee, whose baresip answers; originate.ended says it connected; the CRM hangs the
-     call up through the API after a few seconds, and the call's record has the relay's figures
-     of both sides' audio. A user may not ring another's phone, and an unknown target is refused.
+     --callee, whose baresip answers; originate.ended says it connected. A user may not ring
+     another's phone, and an unknown target is refused;
+  9. transfer: through the API --user is sent on to --third: its baresip is asked (REFER) to
+     call --third, who answers; transfer.ended says it connected and the first call ended as
+     transferred; the CRM hangs the new call up through the API; both calls' records have the
+     relay's figures of both sides' audio.
 """
 
 import argparse
@@ -182,7 +185,7 @@ def wait_for(what, condition, timeout=30):
 
 def main():
     ap = argparse.ArgumentParser()
-    for name in ["url", "admin", "admin-password", "user", "password", "callee", "sync"]:
+    for name in ["url", "admin", "admin-password", "user", "password", "callee", "third", "sync"]:
         ap.add_argument(f"--{name}", required=True)
     a = ap.parse_args()
     crm = Crm()
@@ -198,7 +201,7 @@ def main():
     status, hook = admin.call("POST", "/api/v1/webhooks", {
         "url": hook_url, "all_accounts": True, "description": "the CRM",
         "events": ["call.started", "call.ringing", "call.answered", "call.ended", "device.registered",
-                   "originate.ended"],
+                   "originate.ended", "transfer.ended"],
     })
     check(status == 201 and hook["secret"].startswith("whsec_"), f"webhook: {status} {hook}")
     crm.secret = hook["secret"]
@@ -352,26 +355,53 @@ def main():
     wait_for("call.answered of the click-to-call",
              lambda: [e for e in crm.events("call.answered") if e["data"]["call_id"] == second["call_id"]])
     time.sleep(3)
-    status, body = control.call("DELETE", f"/api/v1/calls/live/{second['call']}")
-    check(status == 202, f"hang up through the API: {status} {body}")
 
-    def hung_up():
-        return [e["data"] for e in crm.events("call.ended") if e["data"]["call_id"] == second["call_id"]]
-    wait_for("call.ended of the click-to-call", hung_up, timeout=20)
-    check(hung_up()[0]["hangup_side"] == "system" and hung_up()[0]["result"] == "answered",
-          f"call.ended {hung_up()[0]}")
-    def record_of_second():
+    # 9. transfer: the caller is sent on to the third phone
+    path = f"/api/v1/calls/live/{second['call']}/transfer"
+    status, bad = control.call("POST", path, {"to": a.third, "party": "bystander"})
+    check(status == 422, f"an unknown party: {status} {bad}")
+    status, body = control.call("POST", path, {"to": a.third, "party": "caller"})
+    check(status == 202, f"transfer through the API: {status} {body}")
+
+    def transferred():
+        return [e["data"] for e in crm.events("transfer.ended") if e["data"]["call"] == second["call"]]
+    wait_for("transfer.ended", transferred, timeout=40)
+    check(transferred()[0]["connected"] and transferred()[0]["to"] == a.third, f"transfer.ended {transferred()}")
+
+    def ended_call(call_id):
+        return [e["data"] for e in crm.events("call.ended") if e["data"]["call_id"] == call_id]
+    wait_for("call.ended of the transferred call", lambda: ended_call(second["call_id"]), timeout=20)
+    first_end = ended_call(second["call_id"])[0]
+    check(first_end["cause_reason"] == "Transferred" and first_end["result"] == "answered", f"call.ended {first_end}")
+
+    def onward():
+        return [e["data"] for e in crm.events("call.started")
+                if e["data"]["caller"] == a.user and e["data"]["callee"] == a.third]
+    wait_for("call.started of the transferred caller", onward, timeout=10)
+    third = onward()[0]
+    wait_for("call.answered of the transferred caller",
+             lambda: [e for e in crm.events("call.answered") if e["data"]["call_id"] == third["call_id"]])
+    time.sleep(3)
+    status, body = control.call("DELETE", f"/api/v1/calls/live/{third['call']}")
+    check(status == 202, f"hang up through the API: {status} {body}")
+    wait_for("call.ended of the onward call", lambda: ended_call(third["call_id"]), timeout=20)
+    check(ended_call(third["call_id"])[0]["hangup_side"] == "system", f"call.ended {ended_call(third['call_id'])}")
+
+    def record_of(call_id):
         status, records = reader.call("GET", "/api/v1/calls/export?format=json")
         check(status == 200, f"export: {status} {records}")
-        return next((r for r in records if r["call_id"] == second["call_id"]), None)
-    wait_for("the click-to-call's media figures", lambda: len((record_of_second() or {}).get("legs") or []) == 2,
-             timeout=20)
-    legs = record_of_second()["legs"]
-    for leg in legs:
-        check(leg["packets"] >= 50 and leg["mos"] is not None and leg["mos"] >= 4.0, f"click-to-call leg {leg}")
+        return next((r for r in records if r["call_id"] == call_id), None)
+    legs = []
+    for placed_call in [second, third]:
+        wait_for("the media figures of " + placed_call["call_id"],
+                 lambda: len((record_of(placed_call["call_id"]) or {}).get("legs") or []) == 2, timeout=20)
+        for leg in record_of(placed_call["call_id"])["legs"]:
+            check(leg["packets"] >= 50 and leg["mos"] is not None and leg["mos"] >= 4.0, f"leg {leg}")
+            legs.append(leg)
 
     print("ok: every delivery verified; forgeries and replays detected; metrics parsed; "
-          f"the call's caller leg: {caller_leg}; click-to-call {done}, its legs: {legs}")
+          f"the call's caller leg: {caller_leg}; click-to-call {done}; transfer {transferred()[0]}; "
+          f"the legs of both: {legs}")
 
 
 if __name__ == "__main__":

@@ -332,9 +332,10 @@ impl World {
                 Some(sambung_pbx::shard_of(&inbound.bytes, count))
             }
             Input::Media(event) => Some(Pbx::shard_of_call(event.session(), count)),
-            Input::AppEnded { call, .. } | Input::EndCall { call } | Input::Originate { id: call, .. } => {
-                Some(Pbx::shard_of_call(*call, count))
-            }
+            Input::AppEnded { call, .. }
+            | Input::EndCall { call }
+            | Input::TransferCall { call, .. }
+            | Input::Originate { id: call, .. } => Some(Pbx::shard_of_call(*call, count)),
             // shared by the shards: given once
             Input::Store(_)
             | Input::Bindings(_)
