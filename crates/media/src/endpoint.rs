@@ -88,11 +88,17 @@ pub struct AudioReceiver {
 impl AudioReceiver {
     /// A receiver of `format`'s packets.
     pub fn new(format: &PayloadFormat) -> Result<AudioReceiver, CodecError> {
+        AudioReceiver::with_jitter(format, JitterConfig::new(format.codec.rtp_clock_rate()))
+    }
+
+    /// A receiver of `format`'s packets whose jitter buffer runs with `jitter` (its
+    /// `clock_rate` is the codec's whatever it says).
+    pub fn with_jitter(format: &PayloadFormat, jitter: JitterConfig) -> Result<AudioReceiver, CodecError> {
         let kind = format.codec;
         Ok(AudioReceiver {
             kind,
             payload_type: format.payload_type,
-            jitter: JitterBuffer::new(JitterConfig::new(kind.rtp_clock_rate())),
+            jitter: JitterBuffer::new(JitterConfig { clock_rate: kind.rtp_clock_rate(), ..jitter }),
             decoder: codec::decoder(kind)?,
             pcm: Vec::with_capacity(4 * kind.frame_samples(FRAME_MS)),
             stats: DecodeStats::default(),
@@ -624,6 +630,38 @@ mod tests {
         let due = (0..20u64).filter(|i| b.poll_audio(later + Duration::from_millis(20 * i)).is_some()).count();
         assert!(due < 20, "{codec}: audio after the stream ended");
         assert!(b.poll_audio(later + Duration::from_secs(1)).is_none());
+    }
+
+    /// Packets every 20 ms, but once a second nothing arrives for 100 ms and then five packets
+    /// come at once (a busy machine runs the sender or the session late): the real-time jitter
+    /// buffer conceals while its delay grows; the latency-tolerant one, for what applications
+    /// hear, rides it out.
+    #[test]
+    fn stalls_are_concealed_in_real_time_and_ridden_out_by_the_tolerant_buffer() {
+        let concealed = |config: JitterConfig| {
+            let (mut a, _) = pair(CodecKind::Pcmu, 0, 8000, false);
+            let format = PayloadFormat { codec: CodecKind::Pcmu, payload_type: 0, fmtp: None };
+            let mut receiver = AudioReceiver::with_jitter(&format, config).unwrap();
+            let start = origin();
+            let mut queued: Vec<Vec<u8>> = Vec::new();
+            let mut heard = 0;
+            for i in 0..250u64 {
+                let now = start + Duration::from_millis(20 * i);
+                queued.push(a.send(&[1000; 160]).unwrap().unwrap().to_vec());
+                if i % 50 < 45 {
+                    for datagram in queued.drain(..) {
+                        assert!(receiver.push(now, &RtpPacket::parse(&datagram).unwrap()));
+                    }
+                }
+                let waiting = receiver.fill(now, 160);
+                heard += waiting.min(160);
+                receiver.consume(160);
+            }
+            assert!(heard >= 160 * 230, "{heard} samples heard");
+            receiver.stats().concealed
+        };
+        assert!(concealed(JitterConfig::new(8000)) > 0);
+        assert_eq!(concealed(JitterConfig::latency_tolerant(8000)), 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::rng::SplitMix64;
 use super::{APP_STREAM, Leg, LegId, Outbox, SessionEvent, push_event};
 use crate::endpoint::{AudioReceiver, AudioSender, FRAME_MS};
+use crate::jitter::JitterConfig;
 use crate::mixer::{self, Mixer, ParticipantId};
 use crate::negotiate::Negotiated;
 use crate::resample::Resampler;
@@ -34,6 +35,8 @@ struct Member {
 #[derive(Debug)]
 pub(super) struct RtpMember {
     format: Negotiated,
+    /// Its jitter buffer is [`JitterConfig::latency_tolerant`]: the mix feeds an application.
+    tolerant: bool,
     receiver: AudioReceiver,
     sender: AudioSender,
     to_mix: Resampler,
@@ -41,12 +44,18 @@ pub(super) struct RtpMember {
 }
 
 impl RtpMember {
-    fn new(format: &Negotiated, rng: &mut SplitMix64) -> Option<RtpMember> {
+    fn new(format: &Negotiated, tolerant: bool, rng: &mut SplitMix64) -> Option<RtpMember> {
         let codec = format.audio.codec;
         let (ssrc, start) = (rng.next_u32(), rng.next_u64());
+        let jitter = if tolerant {
+            JitterConfig::latency_tolerant(codec.rtp_clock_rate())
+        } else {
+            JitterConfig::new(codec.rtp_clock_rate())
+        };
         Some(RtpMember {
             format: format.clone(),
-            receiver: AudioReceiver::new(&format.audio).ok()?,
+            tolerant,
+            receiver: AudioReceiver::with_jitter(&format.audio, jitter).ok()?,
             sender: AudioSender::new(
                 &format.audio,
                 &format.audio.encoder_params(),
@@ -101,6 +110,9 @@ pub(super) fn rebuild(
     if wanted.is_empty() {
         return None;
     }
+    // What an application hears may come late (JitterConfig::latency_tolerant); people in a
+    // mix of their own hear each other with the real-time defaults.
+    let tolerant = wanted.iter().any(|(_, want)| matches!(want, Want::App));
     let mut mix = old.unwrap_or_else(|| {
         Box::new(MixStream {
             mixer: Mixer::new(),
@@ -114,7 +126,7 @@ pub(super) fn rebuild(
         let kept = old_members.iter().position(|m| {
             m.leg == leg
                 && match (&want, &m.rtp) {
-                    (Want::Rtp(format), Some(rtp)) => rtp.format == **format,
+                    (Want::Rtp(format), Some(rtp)) => rtp.format == **format && rtp.tolerant == tolerant,
                     (Want::App, None) => true,
                     _ => false,
                 }
@@ -124,7 +136,7 @@ pub(super) fn rebuild(
             continue;
         }
         let rtp = match want {
-            Want::Rtp(format) => match RtpMember::new(format, rng) {
+            Want::Rtp(format) => match RtpMember::new(format, tolerant, rng) {
                 Some(member) => Some(member),
                 None => continue,
             },
