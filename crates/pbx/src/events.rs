@@ -187,4 +187,11 @@ pub struct CallRecord {
     pub cause_reason: String,
     /// `caller`, `callee` or `system`.
     pub hangup_side: &'static str,
+    /// Who answered: the account's username, or the application (`voicemail`, `mailbox`,
+    /// `feature code`); `None` unanswered, or answered by an outside URI (`callee_device`).
+    pub answered_by: Option<String>,
+    /// Where the call was forwarded on its way, in order: the new target (a username, or an
+    /// outside URI) and why, as RFC 5806 names it (`unconditional`, `user-busy`, `no-answer`,
+    /// `unavailable`).
+    pub forwards: Vec<(String, &'static str)>,
 }

@@ -181,6 +181,8 @@ fn the_board_follows_registrations_and_calls() {
         cause_code: 200,
         cause_reason: "OK".into(),
         hangup_side: "caller",
+        answered_by: None,
+        forwards: Vec::new(),
     };
     let changes = board.apply(&Event::CallEnded(record));
     let mut ids: Vec<i64> = changes.iter().map(|(id, _)| *id).collect();

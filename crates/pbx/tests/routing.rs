@@ -120,6 +120,19 @@ fn no_answer_forwarding_stops_the_first_devices_then_rings_the_target() {
     let carol_sdp = sdp("192.0.2.30", 6000, "0", "");
     let out = rig.feed(CAROL, &answer(&to_carol, 200, "c1", &format!("sip:carol@{CAROL}"), &carol_sdp));
     assert_eq!(media_address(&response(&out, ALICE, 200).body), (RELAY_IP.to_owned(), 30_000));
+    // The record says who answered and where the call went on its way.
+    let call = rig
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::CallStarted { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("the call started");
+    rig.input(Input::EndCall { call });
+    let cdr = rig.records().pop().expect("a record");
+    assert_eq!((cdr.callee.as_str(), cdr.answered_by.as_deref()), ("bob", Some("carol")));
+    assert_eq!(cdr.forwards, [("carol".to_owned(), "no-answer")]);
 }
 
 #[test]

@@ -137,5 +137,11 @@ fn cdr_row(r: &CallRecord) -> sambung_store::NewCdr {
             "callee" => sambung_store::HangupSide::Callee,
             _ => sambung_store::HangupSide::System,
         },
+        answered_by: r.answered_by.clone(),
+        forwards: r
+            .forwards
+            .iter()
+            .map(|(to, reason)| sambung_store::Forward { to: to.clone(), reason: (*reason).to_owned() })
+            .collect(),
     }
 }

@@ -411,6 +411,8 @@ mod tests {
             cause_code,
             cause_reason: String::new(),
             hangup_side: "caller",
+            answered_by: None,
+            forwards: Vec::new(),
         }
     }
 

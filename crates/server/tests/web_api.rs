@@ -496,6 +496,8 @@ async fn problems_headers_and_openapi() {
         "/calls",
         "/calls/export",
         "/calls/live/{call}",
+        "/calls/live/{call}/transfer",
+        "/calls/originate",
         "/me/calls",
         "/directory",
         "/users",
@@ -511,6 +513,15 @@ async fn problems_headers_and_openapi() {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
     }
     assert!(doc.json["components"]["schemas"]["Problem"].is_object());
+    // Every schema a reference names is in the document.
+    let text = doc.json.to_string();
+    for name in ["ForwardInfo", "LegInfo", "CallRecordInfo", "NewOrigination", "Origination", "NewTransfer"] {
+        assert!(doc.json["components"]["schemas"][name].is_object(), "schema {name} missing");
+    }
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(doc.json["components"]["schemas"][name].is_object(), "{name} is referenced but missing");
+    }
     assert!(doc.json["components"]["securitySchemes"]["session"].is_object());
     assert!(doc.json["components"]["securitySchemes"]["token"].is_object());
     api.close().await;
@@ -783,6 +794,8 @@ async fn settings_voicemail_devices_and_calls() {
             cause_code: 200,
             cause_reason: "OK".into(),
             hangup_side: sambung_store::HangupSide::Caller,
+            answered_by: None,
+            forwards: Vec::new(),
         };
         api.store.insert_cdr(&cdr).await.unwrap();
     }
@@ -1157,6 +1170,13 @@ async fn call_records_and_scoped_tokens() {
             cause_code: code,
             cause_reason: if answered { "BYE".into() } else { "=cmd|' /C calc'!A0".into() },
             hangup_side: sambung_store::HangupSide::Caller,
+            // c0 was forwarded from bob (no answer) to carol, whose voicemail took it.
+            answered_by: answered.then(|| "voicemail".to_owned()),
+            forwards: if answered {
+                vec![sambung_store::Forward { to: "carol".into(), reason: "no-answer".into() }]
+            } else {
+                Vec::new()
+            },
         };
         let written = api.store.insert_cdr(&cdr).await.unwrap();
         if n == 0 {
@@ -1204,7 +1224,7 @@ async fn call_records_and_scoped_tokens() {
     assert!(lines[0].ends_with(",caller_packets,caller_loss_percent,caller_jitter_ms,caller_rtt_ms,caller_mos,callee_packets,callee_loss_percent,callee_jitter_ms,callee_rtt_ms,callee_mos"), "{}", lines[0]);
     assert!(
         lines[3].contains(",1970-01-01T00:16:40Z,1970-01-01T00:16:41Z,")
-            && lines[3].contains(",answered,200,BYE,caller,"),
+            && lines[3].contains(",answered,200,BYE,caller,voicemail,no-answer carol,"),
         "{}",
         lines[3]
     );
@@ -1214,6 +1234,8 @@ async fn call_records_and_scoped_tokens() {
     let json = api.get(&alice, "/api/v1/calls/export?format=json&result=answered").await;
     assert_eq!(json.json.as_array().unwrap().len(), 1);
     assert_eq!(json.json[0]["duration_secs"], 49);
+    assert_eq!(json.json[0]["answered_by"], "voicemail");
+    assert_eq!(json.json[0]["forwards"], json!([{ "to": "carol", "reason": "no-answer" }]));
     let legs = &json.json[0]["legs"];
     assert_eq!(
         (legs[0]["side"].as_str(), legs[0]["packets"].as_i64(), legs[0]["loss_percent"].as_f64()),

@@ -61,6 +61,32 @@ pub struct Cdr {
     /// Reason phrase or reason text of the end, e.g. `"Busy Here"` or `"BYE"`.
     pub cause_reason: String,
     pub hangup_side: HangupSide,
+    /// Who answered: the account's username, or the application (`voicemail` ...); `None`
+    /// unanswered, or answered by an outside URI (`callee_device` names it).
+    pub answered_by: Option<String>,
+    /// Where the call was forwarded on its way, in order.
+    pub forwards: Vec<Forward>,
+}
+
+/// One forward of a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forward {
+    /// The new target: a username, or an outside URI.
+    pub to: String,
+    /// Why (RFC 5806): `unconditional`, `user-busy`, `no-answer`, `unavailable`.
+    pub reason: String,
+}
+
+/// The stored text of `forwards`: one line per forward, `reason to`.
+fn forwards_text(forwards: &[Forward]) -> String {
+    forwards.iter().map(|f| format!("{} {}", f.reason, f.to.replace(['\n', '\r'], " "))).collect::<Vec<_>>().join("\n")
+}
+
+fn forwards_of(text: &str) -> Vec<Forward> {
+    text.lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(reason, to)| Forward { to: to.to_owned(), reason: reason.to_owned() })
+        .collect()
 }
 
 /// One side's audio of a call as the relay received it.
@@ -152,6 +178,8 @@ pub struct NewCdr {
     pub cause_code: u16,
     pub cause_reason: String,
     pub hangup_side: HangupSide,
+    pub answered_by: Option<String>,
+    pub forwards: Vec<Forward>,
 }
 
 /// The row as stored, before the typed fields are checked.
@@ -169,6 +197,8 @@ struct CdrRow {
     cause_code: i32,
     cause_reason: String,
     hangup_side: String,
+    answered_by: Option<String>,
+    forwards: String,
 }
 
 from_row!(CdrRow {
@@ -184,7 +214,9 @@ from_row!(CdrRow {
     duration_secs,
     cause_code,
     cause_reason,
-    hangup_side
+    hangup_side,
+    answered_by,
+    forwards
 });
 
 impl TryFrom<CdrRow> for Cdr {
@@ -206,12 +238,14 @@ impl TryFrom<CdrRow> for Cdr {
             cause_code: u16::try_from(r.cause_code).map_err(|_| invalid("stored cause code out of range"))?,
             cause_reason: r.cause_reason,
             hangup_side: HangupSide::parse(&r.hangup_side).ok_or(invalid("stored hangup side unknown"))?,
+            answered_by: r.answered_by,
+            forwards: forwards_of(&r.forwards),
         })
     }
 }
 
 const CDR_COLUMNS: &str = "id, call_id, caller, callee, caller_device, callee_device, started_at, answered_at, \
-     ended_at, duration_secs, cause_code, cause_reason, hangup_side";
+     ended_at, duration_secs, cause_code, cause_reason, hangup_side, answered_by, forwards";
 
 impl Store {
     /// Stores a call record; `duration_secs` is `ended_at - answered_at` (0 when unanswered).
@@ -228,8 +262,8 @@ impl Store {
         let duration = new.answered_at.map_or(0, |a| new.ended_at - a);
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO cdrs (call_id, caller, callee, caller_device, callee_device, started_at, answered_at, \
-             ended_at, duration_secs, cause_code, cause_reason, hangup_side) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {CDR_COLUMNS}"
+             ended_at, duration_secs, cause_code, cause_reason, hangup_side, answered_by, forwards) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {CDR_COLUMNS}"
         ));
         let row: CdrRow = on_pool!(self, |pool| sqlx::query_as(sql)
             .bind(&new.call_id)
@@ -244,6 +278,8 @@ impl Store {
             .bind(i32::from(new.cause_code))
             .bind(&new.cause_reason)
             .bind(new.hangup_side.as_str())
+            .bind(&new.answered_by)
+            .bind(forwards_text(&new.forwards))
             .fetch_one(pool)
             .await)?;
         row.try_into()

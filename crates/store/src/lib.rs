@@ -52,7 +52,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use accounts::{Account, NewAccount, validate_extension, validate_username};
 pub use bindings::{Binding, BindingOp};
-pub use cdrs::{CallResult, Cdr, CdrFilter, CdrLeg, HangupSide, NewCdr};
+pub use cdrs::{CallResult, Cdr, CdrFilter, CdrLeg, Forward, HangupSide, NewCdr};
 pub use chat::{Clip, ConversationSummary};
 pub use error::{PasswordError, StoreError};
 pub use guard::{Ban, Lockout, LockoutKind};
@@ -219,6 +219,7 @@ fn migrator(backend: Backend) -> Migrator {
             (6, "webhooks", include_str!("../migrations/sqlite/0006_webhooks.sql")),
             (7, "token scopes", include_str!("../migrations/sqlite/0007_token_scopes.sql")),
             (8, "call quality", include_str!("../migrations/sqlite/0008_call_quality.sql")),
+            (9, "call routing", include_str!("../migrations/sqlite/0009_call_routing.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -229,6 +230,7 @@ fn migrator(backend: Backend) -> Migrator {
             (6, "webhooks", include_str!("../migrations/postgres/0006_webhooks.sql")),
             (7, "token scopes", include_str!("../migrations/postgres/0007_token_scopes.sql")),
             (8, "call quality", include_str!("../migrations/postgres/0008_call_quality.sql")),
+            (9, "call routing", include_str!("../migrations/postgres/0009_call_routing.sql")),
         ],
     };
     let migrations = files

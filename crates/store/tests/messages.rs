@@ -100,6 +100,8 @@ fn cdr(caller: &str, callee: &str, answered: Option<i64>, code: u16, side: Hangu
         cause_code: code,
         cause_reason: if code == 200 { "BYE".into() } else { "Request Terminated".into() },
         hangup_side: side,
+        answered_by: None,
+        forwards: Vec::new(),
     }
 }
 
@@ -119,7 +121,7 @@ async fn call_records(db: &TestDb) {
     assert_eq!(external.hangup_side, HangupSide::System);
 
     assert_eq!(store.list_cdrs(10).await.unwrap(), [external.clone(), missed.clone(), answered.clone()]);
-    assert_eq!(store.list_cdrs(1).await.unwrap(), [external]);
+    assert_eq!(store.list_cdrs(1).await.unwrap(), std::slice::from_ref(&external));
     assert_eq!(store.cdrs_for("alice", 10).await.unwrap(), [missed.clone(), answered.clone()]);
     assert_eq!(store.cdrs_for("alice", 1).await.unwrap(), std::slice::from_ref(&missed));
     assert!(store.cdrs_for("dave", 10).await.unwrap().is_empty());
@@ -128,6 +130,22 @@ async fn call_records(db: &TestDb) {
     store.delete_account("alice").await.unwrap();
     assert_eq!(store.cdrs_for("alice", 10).await.unwrap(), [missed, answered]);
 
+    // Who answered and the forwards on the way are kept, in order.
+    let forwards = vec![
+        sambung_store::Forward { to: "carol".into(), reason: "no-answer".into() },
+        sambung_store::Forward { to: "sip:desk@192.0.2.9:5060".into(), reason: "user-busy".into() },
+    ];
+    let forwarded = NewCdr {
+        answered_by: Some("voicemail".into()),
+        forwards: forwards.clone(),
+        ..cdr("alice", "bob", Some(1010), 200, HangupSide::Caller)
+    };
+    let stored = store.insert_cdr(&forwarded).await.unwrap();
+    assert_eq!((stored.answered_by.as_deref(), &stored.forwards), (Some("voicemail"), &forwards));
+    let listed = store.list_cdrs(10).await.unwrap();
+    let again = listed.iter().find(|c| c.id == stored.id).unwrap();
+    assert_eq!((again.answered_by.as_deref(), &again.forwards), (Some("voicemail"), &forwards));
+    assert!(listed.iter().find(|c| c.id == external.id).unwrap().forwards.is_empty());
     let err = store.insert_cdr(&cdr("a", "b", None, 42, HangupSide::System)).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
     let err = store

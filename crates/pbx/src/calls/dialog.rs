@@ -336,16 +336,44 @@ impl Call {
 
     /// The call is over: its record, its media closed, its application stopped.
     fn end(&mut self, ctx: &mut Ctx<'_>, status: u16, reason: &str, side: &'static str) {
-        let (answered_at, callee_device) = match &self.state {
-            State::Answered(answered) => {
-                let device = match &answered.b {
-                    BSide::Device { fork, .. } => self.forks[*fork].device.clone(),
-                    BSide::App(app) => app.name.to_owned(),
-                };
-                (Some(answered.at), Some(device))
-            }
-            _ => (None, None),
+        if let Some(transfer) = self.transfer.take() {
+            // Whoever asked for the transfer hears how it ended.
+            ctx.out.event(Event::TransferEnded {
+                call: self.id,
+                target: transfer.target,
+                status: 487,
+                reason: "The call ended before the transfer was reported".to_owned(),
+            });
+        }
+        let (answered_at, callee_device, answered_by) = match &self.state {
+            State::Answered(answered) => match &answered.b {
+                BSide::Device { fork, .. } => {
+                    let fork = &self.forks[*fork];
+                    // A local device rings for the target of the moment.
+                    let by = fork.account.map(|_| self.target.username.clone());
+                    (Some(answered.at), Some(fork.device.clone()), by)
+                }
+                BSide::App(app) => (Some(answered.at), Some(app.name.to_owned()), Some(app.name.to_owned())),
+            },
+            _ => (None, None, None),
         };
+        let forwards = self
+            .history
+            .iter()
+            .skip(1)
+            .map(|hop| {
+                // A local account by its username (its AOR's user part), anyone else by URI.
+                let to = match hop.account {
+                    Some(_) => hop
+                        .uri
+                        .strip_prefix("sip:")
+                        .and_then(|rest| rest.split_once('@'))
+                        .map_or_else(|| hop.uri.clone(), |(user, _)| user.to_owned()),
+                    None => hop.uri.clone(),
+                };
+                (to, hop.cause.map_or("unconditional", route::Cause::diversion))
+            })
+            .collect();
         if let Some(app) = self.app_mut()
             && !app.ended
         {
@@ -370,6 +398,8 @@ impl Call {
             cause_code: status,
             cause_reason: reason.to_owned(),
             hangup_side: side,
+            answered_by,
+            forwards,
         }));
         self.state = State::Ending;
     }

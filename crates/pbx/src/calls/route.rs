@@ -47,7 +47,7 @@ impl Cause {
     }
 
     /// The RFC 5806 Diversion `reason`.
-    fn diversion(self) -> &'static str {
+    pub(crate) fn diversion(self) -> &'static str {
         match self {
             Cause::Unconditional => "unconditional",
             Cause::Busy => "user-busy",

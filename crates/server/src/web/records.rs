@@ -65,9 +65,23 @@ pub struct CallRecordInfo {
     pub cause_reason: String,
     /// `caller`, `callee` or `system`.
     pub hangup_side: String,
+    /// Who answered: the account's username, or the application (`voicemail`, `mailbox`,
+    /// `feature code`); `null` unanswered, or answered by an outside URI (`callee_device`).
+    pub answered_by: Option<String>,
+    /// Where the call was forwarded on its way, in order.
+    pub forwards: Vec<ForwardInfo>,
     /// What each side's audio looked like on arrival at the relay (none for a call without
     /// relayed media).
     pub legs: Vec<LegInfo>,
+}
+
+/// One forward of a call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForwardInfo {
+    /// The new target: a username, or an outside URI.
+    pub to: String,
+    /// Why (RFC 5806): `unconditional`, `user-busy`, `no-answer` or `unavailable`.
+    pub reason: String,
 }
 
 /// One side's audio, and its estimated quality.
@@ -149,6 +163,8 @@ impl From<Cdr> for CallRecordInfo {
             cause_code: c.cause_code,
             cause_reason: c.cause_reason,
             hangup_side: c.hangup_side.as_str().to_owned(),
+            answered_by: c.answered_by,
+            forwards: c.forwards.into_iter().map(|f| ForwardInfo { to: f.to, reason: f.reason }).collect(),
             legs: Vec::new(),
         }
     }
@@ -248,7 +264,7 @@ pub async fn export_records(
 /// The records as CSV: a header row, then one row each.
 fn csv(records: &[CallRecordInfo]) -> String {
     let mut out = String::from(
-        "id,call_id,caller,callee,caller_device,callee_device,started_at,answered_at,ended_at,duration_secs,result,cause_code,cause_reason,hangup_side,\
+        "id,call_id,caller,callee,caller_device,callee_device,started_at,answered_at,ended_at,duration_secs,result,cause_code,cause_reason,hangup_side,answered_by,forwards,\
          caller_packets,caller_loss_percent,caller_jitter_ms,caller_rtt_ms,caller_mos,\
          callee_packets,callee_loss_percent,callee_jitter_ms,callee_rtt_ms,callee_mos\r\n",
     );
@@ -269,6 +285,8 @@ fn csv(records: &[CallRecordInfo]) -> String {
             r.cause_code.to_string(),
             r.cause_reason.clone(),
             r.hangup_side.clone(),
+            r.answered_by.clone().unwrap_or_default(),
+            r.forwards.iter().map(|f| format!("{} {}", f.reason, f.to)).collect::<Vec<_>>().join("; "),
         ];
         let mut row: Vec<String> = fields.iter().map(|f| field(f)).collect();
         for side in ["caller", "callee"] {

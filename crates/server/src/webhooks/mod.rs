@@ -200,7 +200,8 @@ impl Translator {
                         "answered_at": record.answered_at, "ended_at": record.ended_at,
                         "duration_secs": record.duration_secs, "result": crate::metrics::call_result(record),
                         "cause_code": record.cause_code, "cause_reason": record.cause_reason,
-                        "hangup_side": record.hangup_side,
+                        "hangup_side": record.hangup_side, "answered_by": record.answered_by,
+                        "forwards": record.forwards.iter().map(|(to, reason)| json!({ "to": to, "reason": reason })).collect::<Vec<_>>(),
                     }),
                 ))
             }
@@ -416,6 +417,8 @@ mod tests {
             cause_code: 200,
             cause_reason: "OK".into(),
             hangup_side: "callee",
+            answered_by: None,
+            forwards: Vec::new(),
         };
         let (kind, accounts, data) = t.translate(&Event::CallEnded(record)).unwrap();
         assert_eq!(
