@@ -59,20 +59,43 @@ impl Publisher {
 /// Calls whose record and media figures are waiting for each other, at most.
 const PENDING_CALLS: usize = 4096;
 
+/// Most events taken off the queue for one round of writes.
+const BATCH: usize = 512;
+
 /// Writes the record of every call that ends, and its sides' media figures, until the stream
 /// ends. The figures come once the call's media session has closed, usually just after the
-/// record: each waits for the other by call number.
+/// record: each waits for the other by call number. What has queued up meanwhile is written
+/// together: the records of a batch in one transaction, then their figures in another (one
+/// commit each, not two per call: at 1,000 calls per second the per-call commits were a quarter
+/// of the server's CPU).
 pub async fn run_call_records(store: Store, mut events: mpsc::UnboundedReceiver<Shared>) {
     // call number -> its record's id, written; call number -> figures that came first.
     let mut written: std::collections::HashMap<u64, i64> = std::collections::HashMap::new();
     let mut order: std::collections::VecDeque<u64> = std::collections::VecDeque::new();
     let mut early: std::collections::HashMap<u64, Vec<sambung_pbx::LegReception>> = std::collections::HashMap::new();
+    let mut batch: Vec<Shared> = Vec::with_capacity(BATCH);
     while let Some(event) = events.recv().await {
-        match &*event {
-            Event::CallEnded(record) => match store.insert_cdr(&cdr_row(record)).await {
+        batch.push(event);
+        while batch.len() < BATCH {
+            match events.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        let records: Vec<&CallRecord> = batch
+            .iter()
+            .filter_map(|e| match &**e {
+                Event::CallEnded(record) => Some(record),
+                _ => None,
+            })
+            .collect();
+        let rows: Vec<sambung_store::NewCdr> = records.iter().map(|r| cdr_row(r)).collect();
+        let mut legs: Vec<sambung_store::CdrLeg> = Vec::new();
+        for (record, result) in records.iter().zip(store.insert_cdrs(&rows).await) {
+            match result {
                 Ok(cdr) => {
-                    if let Some(legs) = early.remove(&record.call) {
-                        write_legs(&store, cdr.id, &legs).await;
+                    if let Some(figures) = early.remove(&record.call) {
+                        legs.extend(leg_rows(cdr.id, &figures));
                     } else {
                         while order.len() >= PENDING_CALLS {
                             if let Some(old) = order.pop_front() {
@@ -84,26 +107,32 @@ pub async fn run_call_records(store: Store, mut events: mpsc::UnboundedReceiver<
                     }
                 }
                 Err(error) => warn!(%error, call_id = record.call_id, "could not write the call record"),
-            },
-            Event::CallQuality { call, legs } => {
+            }
+        }
+        for event in &batch {
+            if let Event::CallQuality { call, legs: figures } = &**event {
                 if let Some(id) = written.remove(call) {
-                    write_legs(&store, id, legs).await;
+                    legs.extend(leg_rows(id, figures));
                 } else {
                     if early.len() >= PENDING_CALLS {
                         early.clear();
                     }
-                    early.insert(*call, legs.clone());
+                    early.insert(*call, figures.clone());
                 }
             }
-            _ => {}
         }
+        if !legs.is_empty()
+            && let Err(error) = store.insert_cdr_legs(&legs).await
+        {
+            warn!(%error, records = legs.len(), "could not write the calls' media figures");
+        }
+        batch.clear();
     }
     debug!("call records stopped");
 }
 
-async fn write_legs(store: &Store, cdr_id: i64, legs: &[sambung_pbx::LegReception]) {
-    let rows: Vec<sambung_store::CdrLeg> = legs
-        .iter()
+fn leg_rows(cdr_id: i64, legs: &[sambung_pbx::LegReception]) -> Vec<sambung_store::CdrLeg> {
+    legs.iter()
         .map(|l| sambung_store::CdrLeg {
             cdr_id,
             side: l.side.to_owned(),
@@ -113,10 +142,7 @@ async fn write_legs(store: &Store, cdr_id: i64, legs: &[sambung_pbx::LegReceptio
             payload_type: l.payload_type.map(i32::from),
             rtt_us: l.rtt_us.and_then(|r| i64::try_from(r).ok()),
         })
-        .collect();
-    if let Err(error) = store.insert_cdr_legs(&rows).await {
-        warn!(%error, cdr_id, "could not write the call's media figures");
-    }
+        .collect()
 }
 
 fn cdr_row(r: &CallRecord) -> sambung_store::NewCdr {

@@ -247,25 +247,17 @@ impl TryFrom<CdrRow> for Cdr {
 const CDR_COLUMNS: &str = "id, call_id, caller, callee, caller_device, callee_device, started_at, answered_at, \
      ended_at, duration_secs, cause_code, cause_reason, hangup_side, answered_by, forwards";
 
-impl Store {
-    /// Stores a call record; `duration_secs` is `ended_at - answered_at` (0 when unanswered).
-    pub async fn insert_cdr(&self, new: &NewCdr) -> Result<Cdr, StoreError> {
-        if !(100..=699).contains(&new.cause_code) {
-            return Err(StoreError::Invalid { field: "call record", reason: "cause code must be a SIP status" });
-        }
-        if new.ended_at < new.started_at || new.answered_at.is_some_and(|a| a < new.started_at || a > new.ended_at) {
-            return Err(StoreError::Invalid {
-                field: "call record",
-                reason: "times must be started <= answered <= ended",
-            });
-        }
-        let duration = new.answered_at.map_or(0, |a| new.ended_at - a);
-        let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO cdrs (call_id, caller, callee, caller_device, callee_device, started_at, answered_at, \
-             ended_at, duration_secs, cause_code, cause_reason, hangup_side, answered_by, forwards) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {CDR_COLUMNS}"
-        ));
-        let row: CdrRow = on_pool!(self, |pool| sqlx::query_as(sql)
+const INSERT_CDR: &str = "INSERT INTO cdrs (call_id, caller, callee, caller_device, callee_device, started_at, \
+     answered_at, ended_at, duration_secs, cause_code, cause_reason, hangup_side, answered_by, forwards) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id, call_id, caller, callee, \
+     caller_device, callee_device, started_at, answered_at, ended_at, duration_secs, cause_code, cause_reason, \
+     hangup_side, answered_by, forwards";
+
+/// The INSERT of one call record, bound (for any backend); `duration_secs` is computed.
+macro_rules! insert_cdr_query {
+    ($new:expr) => {{
+        let new: &NewCdr = $new;
+        sqlx::query_as::<_, CdrRow>(INSERT_CDR)
             .bind(&new.call_id)
             .bind(&new.caller)
             .bind(&new.callee)
@@ -274,15 +266,72 @@ impl Store {
             .bind(new.started_at)
             .bind(new.answered_at)
             .bind(new.ended_at)
-            .bind(duration)
+            .bind(new.answered_at.map_or(0, |a| new.ended_at - a))
             .bind(i32::from(new.cause_code))
             .bind(&new.cause_reason)
             .bind(new.hangup_side.as_str())
             .bind(&new.answered_by)
             .bind(forwards_text(&new.forwards))
-            .fetch_one(pool)
-            .await)?;
+    }};
+}
+
+/// A record the store refuses: a cause that is no SIP status, or times out of order.
+fn check_cdr(new: &NewCdr) -> Result<(), StoreError> {
+    if !(100..=699).contains(&new.cause_code) {
+        return Err(StoreError::Invalid { field: "call record", reason: "cause code must be a SIP status" });
+    }
+    if new.ended_at < new.started_at || new.answered_at.is_some_and(|a| a < new.started_at || a > new.ended_at) {
+        return Err(StoreError::Invalid { field: "call record", reason: "times must be started <= answered <= ended" });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Stores a call record; `duration_secs` is `ended_at - answered_at` (0 when unanswered).
+    pub async fn insert_cdr(&self, new: &NewCdr) -> Result<Cdr, StoreError> {
+        check_cdr(new)?;
+        let row: CdrRow = on_pool!(self, |pool| insert_cdr_query!(new).fetch_one(pool).await)?;
         row.try_into()
+    }
+
+    /// Stores call records in one transaction (one commit for a batch of calls), each answered
+    /// in order as [`Self::insert_cdr`] would. When the batch fails as a whole, each record is
+    /// tried on its own, so that one bad record costs only itself.
+    pub async fn insert_cdrs(&self, news: &[NewCdr]) -> Vec<Result<Cdr, StoreError>> {
+        let valid: Vec<&NewCdr> = news.iter().filter(|n| check_cdr(n).is_ok()).collect();
+        let batch: Result<Vec<CdrRow>, StoreError> = on_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            let mut rows = Vec::with_capacity(valid.len());
+            for new in &valid {
+                rows.push(insert_cdr_query!(new).fetch_one(&mut *tx).await?);
+            }
+            tx.commit().await?;
+            Ok(rows)
+        }
+        .await);
+        match batch {
+            Ok(rows) => {
+                let mut rows = rows.into_iter();
+                news.iter()
+                    .map(|new| {
+                        check_cdr(new)?;
+                        rows.next()
+                            .ok_or(StoreError::Invalid {
+                                field: "call record",
+                                reason: "a batched record went missing",
+                            })?
+                            .try_into()
+                    })
+                    .collect()
+            }
+            Err(_) => {
+                let mut results = Vec::with_capacity(news.len());
+                for new in news {
+                    results.push(self.insert_cdr(new).await);
+                }
+                results
+            }
+        }
     }
 
     /// The newest `limit` call records, newest first.

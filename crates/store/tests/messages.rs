@@ -146,6 +146,21 @@ async fn call_records(db: &TestDb) {
     let again = listed.iter().find(|c| c.id == stored.id).unwrap();
     assert_eq!((again.answered_by.as_deref(), &again.forwards), (Some("voicemail"), &forwards));
     assert!(listed.iter().find(|c| c.id == external.id).unwrap().forwards.is_empty());
+    // A batch: one transaction, each answered in order; a bad record costs only itself.
+    let batch = [
+        cdr("erin", "frank", Some(1010), 200, HangupSide::Caller),
+        cdr("erin", "frank", None, 42, HangupSide::System),
+        NewCdr { forwards: forwards.clone(), ..cdr("frank", "erin", None, 486, HangupSide::Callee) },
+    ];
+    let results = store.insert_cdrs(&batch).await;
+    assert_eq!(results.len(), 3);
+    let first = results[0].as_ref().unwrap();
+    assert_eq!((first.caller.as_str(), first.duration_secs), ("erin", 90));
+    assert!(matches!(results[1], Err(StoreError::Invalid { .. })), "{:?}", results[1]);
+    assert_eq!(results[2].as_ref().unwrap().forwards, forwards);
+    assert!(results[2].as_ref().unwrap().id > first.id, "in order");
+    assert_eq!(store.cdrs_for("frank", 10).await.unwrap().len(), 2);
+    assert!(store.insert_cdrs(&[]).await.is_empty());
     let err = store.insert_cdr(&cdr("a", "b", None, 42, HangupSide::System)).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
     let err = store
