@@ -58,6 +58,7 @@ mod originate;
 mod pbx;
 pub mod presence;
 mod random;
+mod refer;
 pub mod registrar;
 pub mod shard;
 mod sip;

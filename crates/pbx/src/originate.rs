@@ -16,20 +16,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sambung_media::sdp::{Attribute, Connection, MediaDescription, Origin, SessionDescription, Timing};
+use sambung_media::sdp::{Attribute, MediaDescription, SessionDescription};
 use sambung_sip::dialog::Dialog;
 use sambung_sip::transaction::{Peer, TxKey};
-use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Transport, Uri};
+use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Uri};
 use tracing::{debug, info};
 
 use crate::events::Event;
 use crate::pbx::Ctx;
+use crate::refer::{self, Progress};
 use crate::registrar::{Account, Accounts, Location};
 use crate::sip::{DialogKey, DialogOwner, Owner, insert};
-
-/// How long the REFER's outcome is waited for once the device took it (its own call rings
-/// meanwhile): a device that never reports is hung up after this.
-pub(crate) const REFER_WAIT: Duration = Duration::from_secs(120);
 
 /// What a client transaction of an origination is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +50,8 @@ struct Origination {
     forks: Vec<Fork>,
     state: State,
     deadline: Instant,
+    /// The answering device's dialog, registered with the SIP tables until the attempt goes.
+    dialog: Option<DialogKey>,
 }
 
 #[derive(Debug)]
@@ -117,6 +116,7 @@ impl Originations {
             forks: Vec::new(),
             state: State::Ringing,
             deadline: ctx.now.instant + ring_for,
+            dialog: None,
         };
         for binding in location.bindings(account_id) {
             let peer = binding.target();
@@ -197,9 +197,11 @@ impl Originations {
             .list
             .get(&id)
             .is_some_and(|o| matches!(o.state, State::Over) && o.forks.iter().all(|f| f.status.is_some()));
-        if done && let Some(attempt) = self.list.remove(&id) {
-            ctx.sip.dialogs.retain(|_, owner| *owner != DialogOwner::Originate(id));
-            drop(attempt);
+        if done
+            && let Some(attempt) = self.list.remove(&id)
+            && let Some(dialog) = attempt.dialog
+        {
+            ctx.sip.dialogs.remove(&dialog);
         }
     }
 }
@@ -265,15 +267,10 @@ impl Origination {
         }
         let dialog_id = dialog.id();
         let dialog_key: DialogKey = (dialog_id.call_id.clone(), dialog_id.local_tag.clone());
-        ctx.sip.add_dialog(dialog_key, DialogOwner::Originate(id));
-        let mut refer = dialog.create_request(Method::Refer);
-        refer.headers.push(HeaderName::from("Refer-To"), SipStr::from(format!("<{}>", self.refer_to(ctx, &peer))));
-        refer.headers.push(
-            HeaderName::from("Referred-By"),
-            SipStr::from(format!("<sip:{}@{}>", self.account.username, host_port(ctx, &peer))),
-        );
-        // RFC 3515 §2.4.1: a REFER carries the referrer's Contact.
-        refer.headers.push(HeaderName::Contact, ctx.sip.contact_for(&peer));
+        ctx.sip.add_dialog(dialog_key.clone(), DialogOwner::Originate(id));
+        self.dialog = Some(dialog_key);
+        let target = refer::target_uri(ctx, &peer, &self.target);
+        let refer = refer::request(ctx, &mut dialog, &peer, &target, Some(&self.account.username));
         info!(id, fork, target = self.target, "click-to-call: answered, REFER sent");
         match ctx.sip.send_request(
             refer,
@@ -283,7 +280,7 @@ impl Origination {
             ctx.now.instant,
         ) {
             Ok(_) => {
-                self.deadline = ctx.now.instant + REFER_WAIT;
+                self.deadline = ctx.now.instant + refer::REFER_WAIT;
                 self.state = State::Referring { fork, dialog: Box::new(dialog), accepted: false };
             }
             Err(_) => {
@@ -315,21 +312,15 @@ impl Origination {
         match request.method {
             Method::Notify => {
                 ctx.respond(key, request.reply(200, "OK"));
-                // RFC 3515 §2.4.5: the body is a sipfrag of the device's own call.
-                let status = sipfrag_status(&request.body);
-                let terminated = request
-                    .headers
-                    .get(HeaderName::from("Subscription-State"))
-                    .is_some_and(|s| s.trim_start().to_ascii_lowercase().starts_with("terminated"));
-                debug!(id, ?status, terminated, "click-to-call: NOTIFY");
-                match status {
-                    Some(status @ 200..=299) => self.finish(ctx, id, status, "Connected"),
-                    Some(status @ 300..) => {
-                        let reason = format!("The call failed: {status}");
-                        self.finish(ctx, id, status, &reason);
+                let progress = refer::progress(request);
+                debug!(id, ?progress, "click-to-call: NOTIFY");
+                match progress {
+                    Some(Progress::Answered(status)) => self.finish(ctx, id, status, "Connected"),
+                    Some(Progress::Failed(status)) => {
+                        self.finish(ctx, id, status, &format!("The call failed: {status}"));
                     }
-                    _ if terminated => self.finish(ctx, id, 487, "The device ended the transfer"),
-                    _ => {}
+                    Some(Progress::Ended) => self.finish(ctx, id, 487, "The device ended the transfer"),
+                    Some(Progress::Pending) | None => {}
                 }
             }
             Method::Invite => {
@@ -396,24 +387,6 @@ impl Origination {
         info!(id, status, reason, "click-to-call over");
         ended(ctx, id, (self.account.id, &self.account.username), &self.target, status, reason);
     }
-
-    fn refer_to(&self, ctx: &Ctx<'_>, peer: &Peer) -> String {
-        refer_target(ctx, peer, &self.target)
-    }
-}
-
-/// The URI a device is asked to call (Refer-To): a SIP URI as given, else `target` (a user,
-/// extension or number) at this server's address as the device reaches it.
-pub(crate) fn refer_target(ctx: &Ctx<'_>, peer: &Peer, target: &str) -> String {
-    if target.starts_with("sip:") || target.starts_with("sips:") {
-        return target.to_owned();
-    }
-    let user = escape_user(target);
-    let transport = match peer.transport {
-        Transport::Udp => String::new(),
-        ref t => format!(";transport={}", t.as_str().to_ascii_lowercase()),
-    };
-    format!("sip:{user}@{}{transport}", host_port(ctx, peer))
 }
 
 /// The peer of the answering device.
@@ -422,34 +395,6 @@ fn request_peer(attempt: &Origination) -> Option<Peer> {
         State::Referring { fork, .. } => attempt.forks.get(*fork).map(|f| f.peer.clone()),
         _ => None,
     }
-}
-
-/// Our address toward `peer` as `host:port`.
-pub(crate) fn host_port(ctx: &Ctx<'_>, peer: &Peer) -> String {
-    let (host, port) = ctx.sip.local_address(peer);
-    format!("{host}:{port}")
-}
-
-/// `user` as the user part of a SIP URI (RFC 3261 §25.1: unreserved characters and the
-/// user-unreserved ones as they are, the rest escaped).
-fn escape_user(user: &str) -> String {
-    let mut out = String::with_capacity(user.len());
-    for b in user.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The status line of a `message/sipfrag` body (RFC 3420): `SIP/2.0 200 OK`.
-pub(crate) fn sipfrag_status(body: &[u8]) -> Option<u16> {
-    let text = std::str::from_utf8(body).ok()?;
-    let line = text.lines().next()?.trim();
-    let rest = line.strip_prefix("SIP/2.0")?.trim_start();
-    rest.split_ascii_whitespace().next()?.parse().ok()
 }
 
 fn ended(ctx: &mut Ctx<'_>, id: u64, account: (i64, &str), target: &str, status: u16, reason: &str) {
@@ -470,7 +415,6 @@ fn ended(ctx: &mut Ctx<'_>, id: u64, account: (i64, &str), target: &str, status:
 fn inactive_answer(ctx: &mut Ctx<'_>, peer: &Peer, offer: &[u8]) -> Option<Bytes> {
     let offer = SessionDescription::parse(offer).ok()?;
     let ip = ctx.sip.media_ip(peer);
-    let connection = Connection::new(ip);
     let mut media = Vec::with_capacity(offer.media.len());
     for offered in &offer.media {
         let codec = offered.codecs().into_iter().find(|c| !c.is_auxiliary());
@@ -505,49 +449,6 @@ fn inactive_answer(ctx: &mut Ctx<'_>, peer: &Peer, offer: &[u8]) -> Option<Bytes
     if media.is_empty() {
         return None;
     }
-    let session = SessionDescription {
-        origin: Origin {
-            username: "sambung".to_owned(),
-            session_id: ctx.random.u32().to_string(),
-            session_version: 1,
-            net_type: "IN".to_owned(),
-            addr_type: sambung_media::sdp::addr_type(ip).to_owned(),
-            address: ip.to_string(),
-        },
-        session_name: "-".to_owned(),
-        information: None,
-        uri: None,
-        emails: Vec::new(),
-        phones: Vec::new(),
-        connection: Some(connection),
-        bandwidths: Vec::new(),
-        times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
-        time_zones: None,
-        key: None,
-        attributes: Vec::new(),
-        media,
-    };
+    let session = SessionDescription::ours(ip, ctx.random.u32().to_string(), media);
     Some(Bytes::from(session.to_bytes()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sipfrag_status_lines() {
-        assert_eq!(sipfrag_status(b"SIP/2.0 200 OK\r\n"), Some(200));
-        assert_eq!(sipfrag_status(b"SIP/2.0 100 Trying"), Some(100));
-        assert_eq!(sipfrag_status(b"SIP/2.0 486 Busy Here\r\nContent-Length: 0\r\n"), Some(486));
-        assert_eq!(sipfrag_status(b"INVITE sip:x SIP/2.0"), None);
-        assert_eq!(sipfrag_status(b""), None);
-        assert_eq!(sipfrag_status(&[0xff, 0xfe]), None);
-    }
-
-    #[test]
-    fn targets_are_escaped_for_the_user_part() {
-        assert_eq!(escape_user("bob"), "bob");
-        assert_eq!(escape_user("+4930123*9"), "+4930123*9");
-        assert_eq!(escape_user("#21 x@y"), "%2321%20x%40y");
-    }
 }

@@ -337,6 +337,34 @@ impl MediaDescription {
 }
 
 impl SessionDescription {
+    /// A description of ours: origin `sambung` with `session_id`, version 1, no session name,
+    /// the connection at `ip`, `t=0 0`, and `media`.
+    pub fn ours(ip: IpAddr, session_id: String, media: Vec<MediaDescription>) -> SessionDescription {
+        let connection = Connection::new(ip);
+        SessionDescription {
+            origin: Origin {
+                username: "sambung".into(),
+                session_id,
+                session_version: 1,
+                net_type: connection.net_type.clone(),
+                addr_type: connection.addr_type.clone(),
+                address: connection.address.clone(),
+            },
+            session_name: "-".into(),
+            information: None,
+            uri: None,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            connection: Some(connection),
+            bandwidths: Vec::new(),
+            times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
+            time_zones: None,
+            key: None,
+            attributes: Vec::new(),
+            media,
+        }
+    }
+
     /// Parses a description (RFC 8866 §9 grammar, with the leniency described in the module docs).
     pub fn parse(input: &[u8]) -> Result<SessionDescription, SdpError> {
         parse::parse(input)

@@ -3,7 +3,7 @@
 
 use sambung_sip::dialog::Dialog;
 use sambung_sip::transaction::TxKey;
-use sambung_sip::{HeaderName, Method, Request, SipStr};
+use sambung_sip::{HeaderName, Method, Request};
 use tracing::{debug, info};
 
 use super::call::{Answered, AppLeg, BSide, Call, State};
@@ -96,10 +96,7 @@ impl Call {
                 // our leg ends once the phone has taken the REFER.
                 let id = self.id;
                 let Some((peer, dialog)) = self.leg_mut(Side::A) else { return self.hang_up(ctx, Side::A, "callee") };
-                let mut refer = dialog.create_request(Method::Refer);
-                refer.headers.push(HeaderName::from("Refer-To"), SipStr::from(format!("<{target}>")));
-                // RFC 3515 §2.4.1: a REFER carries the referrer's Contact.
-                refer.headers.push(HeaderName::Contact, ctx.sip.contact_for(&peer));
+                let refer = crate::refer::request(ctx, dialog, &peer, &target, None);
                 match ctx.sip.send_request(refer, peer, Owner::Call(id, Purpose::Refer), ctx.random, ctx.now.instant) {
                     Ok(_) => info!(call = id, %target, "call back: REFER sent"),
                     Err(_) => self.hang_up(ctx, Side::A, "callee"),

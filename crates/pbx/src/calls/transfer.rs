@@ -7,14 +7,14 @@
 use std::time::Instant;
 
 use sambung_sip::transaction::TxKey;
-use sambung_sip::{HeaderName, Method, Request, Response, SipStr};
+use sambung_sip::{Method, Request, Response};
 use tracing::{debug, info};
 
 use super::call::{Call, State};
 use super::{Purpose, Side};
 use crate::events::Event;
-use crate::originate::{REFER_WAIT, refer_target, sipfrag_status};
 use crate::pbx::Ctx;
+use crate::refer::{self, Progress, REFER_WAIT};
 use crate::sip::Owner;
 
 /// A transfer under way.
@@ -51,14 +51,8 @@ impl Call {
             Side::B => self.caller.username.clone(),
         };
         let Some((peer, dialog)) = self.leg_mut(side) else { return };
-        let mut refer = dialog.create_request(Method::Refer);
-        refer
-            .headers
-            .push(HeaderName::from("Refer-To"), SipStr::from(format!("<{}>", refer_target(ctx, &peer, &target))));
-        let host = crate::originate::host_port(ctx, &peer);
-        refer.headers.push(HeaderName::from("Referred-By"), SipStr::from(format!("<sip:{referrer}@{host}>")));
-        // RFC 3515 §2.4.1: a REFER carries the referrer's Contact.
-        refer.headers.push(HeaderName::Contact, ctx.sip.contact_for(&peer));
+        let refer_to = refer::target_uri(ctx, &peer, &target);
+        let refer = refer::request(ctx, dialog, &peer, &refer_to, Some(&referrer));
         match ctx.sip.send_request(refer, peer, Owner::Call(id, Purpose::Transfer), ctx.random, ctx.now.instant) {
             Ok(_) => {
                 info!(call = id, ?side, target, "transfer: REFER sent");
@@ -87,38 +81,27 @@ impl Call {
     /// A request on `side` that belongs to the transfer under way (its NOTIFYs), answered here:
     /// false when it is not one.
     pub(super) fn transfer_request(&mut self, ctx: &mut Ctx<'_>, side: Side, key: TxKey, request: &Request) -> bool {
-        let ours = self.transfer.as_ref().is_some_and(|t| t.side == side)
-            && request.method == Method::Notify
-            && request
-                .headers
-                .get(HeaderName::Event)
-                .is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("refer"));
-        if !ours {
+        if self.transfer.as_ref().is_none_or(|t| t.side != side) || request.method != Method::Notify {
             return false;
         }
+        let Some(progress) = refer::progress(request) else { return false };
         ctx.respond(key, request.reply(200, "OK"));
-        let terminated = request
-            .headers
-            .get(HeaderName::from("Subscription-State"))
-            .is_some_and(|s| s.trim_start().to_ascii_lowercase().starts_with("terminated"));
-        let status = sipfrag_status(&request.body);
-        debug!(call = self.id, ?status, terminated, "transfer: NOTIFY");
-        let target = self.transfer.as_ref().map(|t| t.target.clone()).unwrap_or_default();
-        match status {
-            Some(200..=299) => {
-                self.transfer = None;
-                self.transfer_ended(ctx, &target, 200, "Connected");
+        debug!(call = self.id, ?progress, "transfer: NOTIFY");
+        if progress == Progress::Pending {
+            return true;
+        }
+        let Some(transfer) = self.transfer.take() else { return true };
+        match progress {
+            Progress::Answered(_) => {
+                self.transfer_ended(ctx, &transfer.target, 200, "Connected");
                 self.transferred(ctx);
             }
-            Some(status @ 300..) => {
-                self.transfer = None;
-                self.transfer_ended(ctx, &target, status, &format!("The call failed: {status}"));
+            Progress::Failed(status) => {
+                self.transfer_ended(ctx, &transfer.target, status, &format!("The call failed: {status}"));
             }
-            _ if terminated => {
-                self.transfer = None;
-                self.transfer_ended(ctx, &target, 487, "The phone ended the transfer");
+            Progress::Ended | Progress::Pending => {
+                self.transfer_ended(ctx, &transfer.target, 487, "The phone ended the transfer");
             }
-            _ => {}
         }
         true
     }

@@ -4,9 +4,7 @@
 
 use bytes::Bytes;
 use sambung_media::negotiate::{self, Negotiated};
-use sambung_media::sdp::{
-    Attribute, Connection, MediaDescription, MediaType, Origin, Proto, SessionDescription, Timing,
-};
+use sambung_media::sdp::{Attribute, MediaDescription, MediaType, Proto, SessionDescription};
 
 use super::{CallMedia, LegTransport, MediaFailure, Role, carries_rtp, index};
 use crate::calls::Side;
@@ -93,28 +91,6 @@ impl CallMedia {
                 media
             })
             .collect();
-        let connection = Connection::new(self.ip);
-        SessionDescription {
-            origin: Origin {
-                username: "sambung".into(),
-                session_id: self.session.to_string(),
-                session_version: 1,
-                net_type: connection.net_type.clone(),
-                addr_type: connection.addr_type.clone(),
-                address: connection.address.clone(),
-            },
-            session_name: "-".into(),
-            information: None,
-            uri: None,
-            emails: Vec::new(),
-            phones: Vec::new(),
-            connection: Some(connection),
-            bandwidths: Vec::new(),
-            times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
-            time_zones: None,
-            key: None,
-            attributes: Vec::new(),
-            media,
-        }
+        SessionDescription::ours(self.ip, self.session.to_string(), media)
     }
 }
