@@ -3,24 +3,22 @@
 #![allow(unused_qualifications)]
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use sambung_store::{Account, ApiToken, Invitation, NewAccount, NewApiToken, NewWebSession, check_password};
+use sambung_store::{Account, ApiToken, NewApiToken, NewWebSession};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{self, Admin, Caller, Credential, LimitKey, TOKEN_PREFIX};
+use super::auth::{self, Caller, TOKEN_PREFIX};
 use super::problem::Problem;
 use super::{Body, WebState, unix_now};
-use crate::config::Signup;
 
 /// The OpenAPI document's frame; the paths come from the routes below.
 #[derive(OpenApi)]
@@ -62,10 +60,10 @@ impl Modify for Credentials {
 /// Every route of the API, with its documentation.
 pub fn routes() -> OpenApiRouter<WebState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(sign_in, current_session, sign_out))
-        .routes(routes!(signup_policy, sign_up))
-        .routes(routes!(ask_password_reset))
-        .routes(routes!(complete_password_reset))
+        .routes(routes!(super::session::sign_in, super::session::current_session, super::session::sign_out))
+        .routes(routes!(super::session::signup_policy, super::session::sign_up))
+        .routes(routes!(super::session::ask_password_reset))
+        .routes(routes!(super::session::complete_password_reset))
         .routes(routes!(me))
         .routes(routes!(change_password))
         .routes(routes!(list_tokens, create_token))
@@ -92,19 +90,19 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::hooks::get_webhook, super::hooks::delete_webhook))
         .routes(routes!(super::hooks::list_deliveries))
         .routes(routes!(super::hooks::replay_delivery))
-        .routes(routes!(super::account::end_call))
-        .routes(routes!(super::account::originate))
-        .routes(routes!(super::account::transfer_call))
+        .routes(routes!(super::calls::end_call))
+        .routes(routes!(super::calls::originate))
+        .routes(routes!(super::calls::transfer_call))
         .routes(routes!(super::records::list_records))
         .routes(routes!(super::records::export_records))
         .routes(routes!(put_contact, delete_contact))
-        .routes(routes!(list_users, create_user))
-        .routes(routes!(list_invitations, create_invitation))
-        .routes(routes!(update_user))
-        .routes(routes!(import_users))
-        .routes(routes!(super::account::status))
-        .routes(routes!(super::account::registrations))
-        .routes(routes!(super::account::live_calls))
+        .routes(routes!(super::admin::list_users, super::admin::create_user))
+        .routes(routes!(super::admin::list_invitations, super::admin::create_invitation))
+        .routes(routes!(super::admin::update_user))
+        .routes(routes!(super::admin::import_users))
+        .routes(routes!(super::calls::status))
+        .routes(routes!(super::calls::registrations))
+        .routes(routes!(super::calls::live_calls))
 }
 
 // --- shapes ----------------------------------------------------------------------------------
@@ -126,7 +124,7 @@ pub struct Me {
 }
 
 impl Me {
-    fn of(account: &Account, state: &WebState) -> Me {
+    pub(super) fn of(account: &Account, state: &WebState) -> Me {
         Me {
             id: account.id,
             username: account.username.clone(),
@@ -149,36 +147,6 @@ pub struct SessionInfo {
     pub csrf_token: String,
     /// Unix seconds; each use extends it.
     pub expires_at: i64,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct SignIn {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for SignIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignIn").field("username", &self.username).finish_non_exhaustive()
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct SignUp {
-    /// 1 to 64 characters of a-z, 0-9, '.', '_' and '-'.
-    pub username: String,
-    /// At least 8 characters, not containing the username, not a common password.
-    pub password: String,
-    pub email: Option<String>,
-    pub display_name: Option<String>,
-    /// The invitation code, where sign-up needs one.
-    pub invitation: Option<String>,
-}
-
-impl std::fmt::Debug for SignUp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignUp").field("username", &self.username).finish_non_exhaustive()
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -250,61 +218,6 @@ pub struct Person {
     pub sip_uri: String,
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct NewUser {
-    pub username: String,
-    pub password: String,
-    pub email: Option<String>,
-    pub display_name: Option<String>,
-    pub extension: Option<String>,
-    #[serde(default)]
-    pub admin: bool,
-}
-
-impl std::fmt::Debug for NewUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewUser").field("username", &self.username).finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct NewInvitation {
-    /// Whom it is for (kept as a note).
-    pub email: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InvitationInfo {
-    pub id: i64,
-    pub email: Option<String>,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
-    pub used_by: Option<i64>,
-}
-
-impl From<Invitation> for InvitationInfo {
-    fn from(i: Invitation) -> InvitationInfo {
-        InvitationInfo {
-            id: i.id,
-            email: i.email,
-            created_at: i.created_at,
-            expires_at: i.expires_at,
-            used_at: i.used_at,
-            used_by: i.used_by,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedInvitation {
-    pub invitation: InvitationInfo,
-    /// The code to give the invited person (shown only now).
-    pub code: String,
-    /// The app's sign-up page with the code filled in (relative to the server).
-    pub link: String,
-}
-
 /// One page of a list; `next_cursor` continues it.
 macro_rules! page {
     ($name:ident, $item:ty) => {
@@ -355,7 +268,6 @@ page!(TokenPage, Token);
 page!(ContactPage, ContactInfo);
 page!(UserPage, Me);
 page!(PersonPage, Person);
-page!(InvitationPage, InvitationInfo);
 
 /// Paging of a list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -424,16 +336,16 @@ pub(crate) fn paged<T, I>(
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
 
-fn source(client: Option<Extension<ClientAddr>>) -> IpAddr {
+pub(super) fn source(client: Option<Extension<ClientAddr>>) -> IpAddr {
     client.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(ClientAddr(addr))| addr.ip())
 }
 
-fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
+pub(super) fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
     headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(256).collect())
 }
 
 /// Signs a browser in as `account`: stores a session and answers with its cookie.
-async fn start_session(
+pub(super) async fn start_session(
     state: &WebState,
     account: Account,
     headers: &axum::http::HeaderMap,
@@ -459,161 +371,6 @@ async fn start_session(
     let max_age = u64::try_from(state.session_seconds()).unwrap_or(0);
     let info = SessionInfo { account: Me::of(&account, state), csrf_token, expires_at };
     Ok((status, [(header::SET_COOKIE, auth::session_cookie(&secret, max_age))], Json(info)).into_response())
-}
-
-// --- session ---------------------------------------------------------------------------------
-
-/// Sign in with username and password: sets the session cookie.
-#[utoipa::path(post, path = "/session", tag = "session", request_body = SignIn,
-    responses(
-        (status = 200, description = "Signed in; the session cookie is set", body = SessionInfo),
-        (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Sent from another site", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed sign-ins", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn sign_in(
-    State(state): State<WebState>,
-    client: Option<Extension<ClientAddr>>,
-    headers: axum::http::HeaderMap,
-    Body(body): Body<SignIn>,
-) -> Result<Response, Problem> {
-    if !auth::same_origin(&headers) {
-        return Err(Problem::forbidden("csrf", "sign-in from another site is refused"));
-    }
-    let source = source(client);
-    let limiter = &state.limits.sign_in_failures;
-    let by_source = LimitKey::Source(source);
-    let by_user = LimitKey::User(body.username.clone());
-    let now = Instant::now();
-    if let Err(wait) = limiter.check(&by_source, now).and_then(|()| limiter.check(&by_user, now)) {
-        return Err(Problem::too_many("too many failed sign-ins: wait before trying again", wait));
-    }
-    let account = match state.store.account_by_username(&body.username).await? {
-        Some(account) if !account.disabled => Some(account),
-        _ => None,
-    };
-    let verified = match &account {
-        Some(account) => sambung_store::verify_password_hash(&account.password_hash, &body.password).await,
-        None => {
-            // The same work as a real check, so that timing does not tell which usernames exist.
-            sambung_store::verify_password_hash(sambung_store::dummy_password_hash(), &body.password).await;
-            false
-        }
-    };
-    let Some(account) = account.filter(|_| verified) else {
-        limiter.record(by_source, now);
-        limiter.record(by_user, now);
-        return Err(Problem::new(StatusCode::UNAUTHORIZED, "wrong_credentials", "wrong username or password"));
-    };
-    limiter.clear(&by_user);
-    start_session(&state, account, &headers, source, StatusCode::OK).await
-}
-
-/// The current browser session (for a page that was reloaded).
-#[utoipa::path(get, path = "/session", tag = "session", security(("session" = [])),
-    responses(
-        (status = 200, description = "Signed in", body = SessionInfo),
-        (status = 401, description = "Not signed in, or the session expired", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn current_session(State(state): State<WebState>, caller: Caller) -> Result<Json<SessionInfo>, Problem> {
-    match &caller.credential {
-        Credential::Session { session, .. } => Ok(Json(SessionInfo {
-            account: Me::of(&caller.account, &state),
-            csrf_token: session.csrf_token.clone(),
-            expires_at: session.expires_at,
-        })),
-        Credential::Token(_) => Err(Problem::bad_request("not_a_session", "an API token is not a browser session")),
-    }
-}
-
-/// Sign out: ends this browser's session and clears its cookie.
-#[utoipa::path(delete, path = "/session", tag = "session", security(("session" = [])),
-    responses(
-        (status = 204, description = "Signed out"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Without the CSRF token", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn sign_out(State(state): State<WebState>, caller: Caller) -> Result<Response, Problem> {
-    if let Some(hash) = caller.session_hash() {
-        state.store.delete_web_session(hash).await?;
-    }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, auth::clear_cookie())]).into_response())
-}
-
-/// Who may sign up here.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SignupPolicy {
-    /// `open` (anyone), `invite` (with an invitation) or `closed`.
-    pub mode: &'static str,
-}
-
-/// Whether this server lets people sign up, and how.
-#[utoipa::path(get, path = "/signup", tag = "session",
-    responses((status = 200, description = "The sign-up policy", body = SignupPolicy)))]
-async fn signup_policy(State(state): State<WebState>) -> Json<SignupPolicy> {
-    let mode = match state.config.signup {
-        Signup::Open => "open",
-        Signup::Invite => "invite",
-        Signup::Closed => "closed",
-    };
-    Json(SignupPolicy { mode })
-}
-
-/// Make an account and sign in with it. Open to anyone, to holders of an invitation, or to
-/// nobody, as `[web] signup` says; the account works on SIP phones at once.
-#[utoipa::path(post, path = "/signup", tag = "session", request_body = SignUp,
-    responses(
-        (status = 201, description = "Account made and signed in", body = SessionInfo),
-        (status = 403, description = "Sign-up is closed, or the invitation is missing or invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Username, password or email refused", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many sign-ups from this address", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn sign_up(
-    State(state): State<WebState>,
-    client: Option<Extension<ClientAddr>>,
-    headers: axum::http::HeaderMap,
-    Body(body): Body<SignUp>,
-) -> Result<Response, Problem> {
-    if state.config.signup == Signup::Closed {
-        return Err(Problem::forbidden("signup_closed", "sign-up is closed on this server: ask its administrator"));
-    }
-    if !auth::same_origin(&headers) {
-        return Err(Problem::forbidden("csrf", "sign-up from another site is refused"));
-    }
-    let source = source(client);
-    let now = Instant::now();
-    let by_source = LimitKey::Source(source);
-    if let Err(wait) = state.limits.signups.check(&by_source, now) {
-        return Err(Problem::too_many("too many sign-ups from this address", wait));
-    }
-    let invitation = body.invitation.as_deref().map(str::trim).filter(|c| !c.is_empty());
-    if state.config.signup == Signup::Invite && invitation.is_none() {
-        return Err(Problem::forbidden("invitation_required", "sign-up on this server needs an invitation"));
-    }
-    sambung_store::validate_username(&body.username)?;
-    check_password(&body.username, &body.password).map_err(sambung_store::StoreError::from)?;
-    let email = body.email.filter(|e| !e.trim().is_empty());
-    let display_name = body.display_name.filter(|n| !n.trim().is_empty());
-    let new = NewAccount {
-        username: body.username,
-        password: body.password,
-        realm: state.realm.to_string(),
-        display_name,
-        email,
-        extension: None,
-        admin: false,
-    };
-    let account = match (state.config.signup, invitation) {
-        (Signup::Invite, Some(code)) => {
-            state.store.create_account_invited(new, &auth::hash_secret(code), unix_now()).await?
-        }
-        _ => state.store.create_account(new).await?,
-    };
-    state.limits.signups.record(by_source, now);
-    state.accounts_changed();
-    tracing::info!(username = account.username, %source, "account made by sign-up");
-    start_session(&state, account, &headers, source, StatusCode::CREATED).await
 }
 
 // --- account ---------------------------------------------------------------------------------
@@ -863,316 +620,4 @@ async fn visible_account(state: &WebState, username: &str) -> Result<Account, Pr
         Some(account) if !account.disabled => Ok(account),
         _ => Err(Problem::not_found(format!("no account {username:?}"))),
     }
-}
-
-// --- administration --------------------------------------------------------------------------
-
-/// Every account, by username.
-#[utoipa::path(get, path = "/users", tag = "admin", params(Paging), security(("session" = []), ("token" = [])),
-    responses(
-        (status = 200, description = "A page of accounts", body = UserPage),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn list_users(
-    State(state): State<WebState>,
-    _admin: Admin,
-    Params(paging): Params<Paging>,
-) -> Result<Json<UserPage>, Problem> {
-    let limit = page_limit(paging.limit)?;
-    let rows = state.store.accounts_page(paging.cursor.as_deref(), limit + 1).await?;
-    let (items, next_cursor) = paged(rows, limit, |a| a.username.clone(), |a| Me::of(&a, &state));
-    Ok(Json(UserPage { items, next_cursor }))
-}
-
-/// Make an account (whatever `[web] signup` says).
-#[utoipa::path(post, path = "/users", tag = "admin", request_body = NewUser, security(("session" = []), ("token" = [])),
-    responses(
-        (status = 201, description = "Made", body = Me),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Username or extension taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is refused", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn create_user(
-    State(state): State<WebState>,
-    Admin(admin): Admin,
-    Body(body): Body<NewUser>,
-) -> Result<(StatusCode, Json<Me>), Problem> {
-    let new = NewAccount {
-        username: body.username,
-        password: body.password,
-        realm: state.realm.to_string(),
-        display_name: body.display_name.filter(|n| !n.trim().is_empty()),
-        email: body.email.filter(|e| !e.trim().is_empty()),
-        extension: body.extension.filter(|e| !e.trim().is_empty()),
-        admin: body.admin,
-    };
-    let account = state.store.create_account(new).await?;
-    state.accounts_changed();
-    tracing::info!(username = account.username, by = admin.account.username, "account made by an administrator");
-    Ok((StatusCode::CREATED, Json(Me::of(&account, &state))))
-}
-
-/// Invitations to sign up, newest first.
-#[utoipa::path(get, path = "/invitations", tag = "admin", params(Paging), security(("session" = []), ("token" = [])),
-    responses(
-        (status = 200, description = "A page of invitations", body = InvitationPage),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn list_invitations(
-    State(state): State<WebState>,
-    _admin: Admin,
-    Params(paging): Params<Paging>,
-) -> Result<Json<InvitationPage>, Problem> {
-    let limit = page_limit(paging.limit)?;
-    let before = id_cursor(paging.cursor.as_deref())?;
-    let rows = state.store.invitations(before, limit + 1).await?;
-    let (items, next_cursor) = paged(rows, limit, |i| i.id.to_string(), InvitationInfo::from);
-    Ok(Json(InvitationPage { items, next_cursor }))
-}
-
-/// Make an invitation to sign up; its code is in this answer only.
-#[utoipa::path(post, path = "/invitations", tag = "admin", request_body = NewInvitation,
-    security(("session" = []), ("token" = [])),
-    responses(
-        (status = 201, description = "Made", body = CreatedInvitation),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn create_invitation(
-    State(state): State<WebState>,
-    Admin(admin): Admin,
-    Body(body): Body<NewInvitation>,
-) -> Result<(StatusCode, Json<CreatedInvitation>), Problem> {
-    let now = unix_now();
-    let code = auth::new_secret();
-    let expires_at = now + i64::from(state.config.invitation_days) * 86_400;
-    let email = body.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-    let invitation = state
-        .store
-        .create_invitation(&auth::hash_secret(&code), Some(admin.account.id), email, now, expires_at)
-        .await?;
-    // The code travels in the fragment, which browsers never send to a server.
-    let link = format!("/#/signup?invitation={code}");
-    Ok((StatusCode::CREATED, Json(CreatedInvitation { invitation: invitation.into(), code, link })))
-}
-
-/// What an administrator changes in an account; absent fields stay.
-#[derive(Deserialize, ToSchema)]
-pub struct UserChange {
-    /// A disabled account can neither sign in nor register, call or be called.
-    pub disabled: Option<bool>,
-    pub admin: Option<bool>,
-    /// A new password (the account's sessions end).
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for UserChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserChange")
-            .field("disabled", &self.disabled)
-            .field("admin", &self.admin)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Disable or enable an account, make it an administrator or not, or reset its password.
-#[utoipa::path(patch, path = "/users/{username}", tag = "admin", request_body = UserChange,
-    params(("username" = String, Path, description = "The account's username")),
-    security(("session" = []), ("token" = [])),
-    responses(
-        (status = 200, description = "Changed", body = Me),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The password is refused, or an administrator would lock themselves out", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn update_user(
-    State(state): State<WebState>,
-    Admin(admin): Admin,
-    Path(username): Path<String>,
-    Body(body): Body<UserChange>,
-) -> Result<Json<Me>, Problem> {
-    let account = state
-        .store
-        .account_by_username(&username)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no account {username:?}")))?;
-    if account.id == admin.account.id && (body.disabled == Some(true) || body.admin == Some(false)) {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "self_lockout",
-            "an administrator cannot disable themselves or take their own role",
-        ));
-    }
-    if let Some(password) = &body.password {
-        state.store.set_password(&username, password, &state.realm).await?;
-        state.store.delete_web_sessions_of(account.id, None).await?;
-    }
-    if let Some(disabled) = body.disabled {
-        state.store.set_disabled(&username, disabled).await?;
-    }
-    if let Some(admin_role) = body.admin {
-        state.store.set_admin(&username, admin_role).await?;
-    }
-    state.accounts_changed();
-    tracing::info!(username, by = admin.account.username, "account changed by an administrator");
-    let account = state.store.account_by_username(&username).await?.ok_or_else(|| Problem::not_found("gone"))?;
-    Ok(Json(Me::of(&account, &state)))
-}
-
-/// How an import went.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Imported {
-    /// Accounts made.
-    pub imported: usize,
-}
-
-/// Import accounts from CSV (as `sambung user import`): a header line (username and password
-/// required; display_name, email, extension, admin optional), one account per line. Every line
-/// is checked first; if any is refused, none is made and the problem's `detail` lists them.
-#[utoipa::path(post, path = "/users/import", tag = "admin",
-    request_body(content = String, content_type = "text/csv", description = "The accounts"),
-    security(("session" = []), ("token" = [])),
-    responses(
-        (status = 201, description = "Every account made", body = Imported),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Lines refused; nothing made", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn import_users(
-    State(state): State<WebState>,
-    Admin(admin): Admin,
-    body: String,
-) -> Result<(StatusCode, Json<Imported>), Problem> {
-    let refused = |lines: Vec<String>| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "import_refused",
-            format!("nothing imported: {}", lines.join("; ")),
-        )
-    };
-    let accounts = crate::cli::import::parse(&body, &state.realm).map_err(refused)?;
-    let imported = match state.store.import_accounts(accounts).await? {
-        Ok(n) => n,
-        Err(rows) => {
-            return Err(refused(
-                rows.into_iter().map(|r| format!("row {} ({}): {}", r.row, r.username, r.error)).collect(),
-            ));
-        }
-    };
-    state.accounts_changed();
-    tracing::info!(imported, by = admin.account.username, "accounts imported");
-    Ok((StatusCode::CREATED, Json(Imported { imported })))
-}
-
-/// How long a password reset link works, in seconds.
-const RESET_SECONDS: i64 = 3600;
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ResetAsk {
-    /// The account's username or email address.
-    pub who: String,
-}
-
-/// Ask for a password reset: a link is mailed to the account's email (when it has one). The
-/// answer is the same whether or not the account exists, so it tells nobody which do.
-#[utoipa::path(post, path = "/password-reset", tag = "session", request_body = ResetAsk,
-    responses(
-        (status = 202, description = "If the account has an email address, a link is on its way"),
-        (status = 429, description = "Too many resets asked for", body = Problem, content_type = "application/problem+json"),
-        (status = 501, description = "This server sends no email", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn ask_password_reset(
-    State(state): State<WebState>,
-    client: Option<Extension<ClientAddr>>,
-    headers: axum::http::HeaderMap,
-    Body(body): Body<ResetAsk>,
-) -> Result<StatusCode, Problem> {
-    if !state.email {
-        return Err(Problem::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "email_disabled",
-            "this server sends no email: ask its administrator to reset your password",
-        ));
-    }
-    if !auth::same_origin(&headers) {
-        return Err(Problem::forbidden("csrf", "a reset from another site is refused"));
-    }
-    let who = body.who.trim().to_lowercase();
-    let now = Instant::now();
-    let by_source = LimitKey::Source(source(client));
-    let by_user = LimitKey::User(format!("reset:{who}"));
-    let limiter = &state.limits.resets;
-    if let Err(wait) = limiter.check(&by_source, now).and_then(|()| limiter.check(&by_user, now)) {
-        return Err(Problem::too_many("too many password resets asked for: wait before trying again", wait));
-    }
-    limiter.record(by_source, now);
-    limiter.record(by_user, now);
-    let account = if who.contains('@') {
-        state.store.account_by_email(&who).await?
-    } else {
-        state.store.account_by_username(&who).await?
-    };
-    let Some((account, to)) = account.filter(|a| !a.disabled).and_then(|a| a.email.clone().map(|e| (a, e))) else {
-        return Ok(StatusCode::ACCEPTED);
-    };
-    let secret = auth::new_secret();
-    let unix = unix_now();
-    state.store.create_password_reset(&auth::hash_secret(&secret), account.id, unix, unix + RESET_SECONDS).await?;
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or(&state.domain);
-    let link = format!("https://{host}/#/reset?code={secret}");
-    let mail = sambung_store::NewMail {
-        to,
-        subject: "Reset your Sambung password".to_owned(),
-        body: format!(
-            "Someone (hopefully you) asked to reset the password of {} on this server.\n\n\
-             Open this link within an hour to choose a new one:\n\n{link}\n\n\
-             If you did not ask for this, ignore this mail: your password stays as it is.\n",
-            account.username
-        ),
-        attachment: None,
-    };
-    state.store.enqueue_mail(mail, unix).await?;
-    if let Some(wake) = &state.mail_wake {
-        wake.notify_one();
-    }
-    tracing::info!(username = account.username, "password reset mailed");
-    Ok(StatusCode::ACCEPTED)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct ResetDone {
-    /// The code from the mailed link.
-    pub code: String,
-    pub new_password: String,
-}
-
-impl std::fmt::Debug for ResetDone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ResetDone")
-    }
-}
-
-/// Choose a new password with the code of a mailed link; every session of the account ends.
-#[utoipa::path(post, path = "/password-reset/complete", tag = "session", request_body = ResetDone,
-    responses(
-        (status = 204, description = "Changed: sign in with the new password"),
-        (status = 403, description = "The code is unknown, used or expired", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The new password is refused", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn complete_password_reset(
-    State(state): State<WebState>,
-    Body(body): Body<ResetDone>,
-) -> Result<StatusCode, Problem> {
-    let hash = auth::hash_secret(body.code.trim());
-    let expired = || Problem::forbidden("invalid_reset", "the link is unknown, used or expired: ask for a new one");
-    // The policy first, so that a weak password does not use the link up.
-    let account_of = state.store.password_reset_account(&hash, unix_now()).await?.ok_or_else(expired)?;
-    let account = state.store.account(account_of).await?.ok_or_else(expired)?;
-    check_password(&account.username, &body.new_password).map_err(sambung_store::StoreError::from)?;
-    if state.store.take_password_reset(&hash, unix_now()).await? != Some(account.id) {
-        return Err(expired());
-    }
-    state.store.set_password(&account.username, &body.new_password, &state.realm).await?;
-    state.store.delete_web_sessions_of(account.id, None).await?;
-    state.accounts_changed();
-    tracing::info!(username = account.username, "password reset");
-    Ok(StatusCode::NO_CONTENT)
 }

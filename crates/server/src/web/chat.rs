@@ -456,13 +456,7 @@ async fn deliver(
         content_type: stored.content_type.clone(),
         body: bytes::Bytes::from(stored.body.clone()),
     };
-    let core = state.core.as_ref().and_then(|c| c.upgrade());
-    let Some(core) = core else {
-        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"));
-    };
-    core.send(CoreEvent::Deliver { message: outgoing, from_account: me.id })
-        .await
-        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping"))
+    state.to_core(CoreEvent::Deliver { message: outgoing, from_account: me.id }).await
 }
 
 /// The audio of a voice message, for its sender and its recipient.

@@ -11,15 +11,18 @@
 //! personal API token ([`auth`]).
 
 pub mod account;
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod calls;
 pub mod chat;
 pub mod hooks;
 pub mod live;
 pub mod ops;
 pub mod problem;
 pub mod records;
+pub mod session;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +116,14 @@ impl WebState {
         self.core = Some(core);
         self.reload = Some(reload);
         self
+    }
+
+    /// Hands `event` to call control; 503 when the server is stopping (call control is gone).
+    pub async fn to_core(&self, event: crate::transport::Event) -> Result<(), Problem> {
+        let stopping =
+            || Problem::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping");
+        let core = self.core.as_ref().and_then(|c| c.upgrade()).ok_or_else(stopping)?;
+        core.send(event).await.map_err(|_| stopping())
     }
 
     /// Wakes `wake` after queueing a mail.
