@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use sambung_pbx::{App, AppEnd, AppRequest, Event, Input, MediaCommand, StoreReply, StoreWrite};
-use sambung_sip::{HeaderName, Message};
+use sambung_sip::{HeaderName, Message, Method};
 
 #[test]
 fn alice_calls_bob_who_answers_then_alice_hangs_up() {
@@ -458,4 +458,83 @@ fn an_operator_transfers_the_caller_who_is_hung_up_here_once_connected() {
         })
         .expect("a record");
     assert_eq!((cdr.cause_code, cdr.cause_reason.as_str(), cdr.hangup_side), (200, "Transferred", "system"));
+}
+
+#[test]
+fn a_phone_transfers_the_other_party_and_a_failed_transfer_keeps_the_call() {
+    let mut rig = Rig::new();
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let b_invite = request(&out, BOB, "INVITE");
+    let out = rig.feed(BOB, &answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), &bob_sdp()));
+    let ok = response(&out, ALICE, 200);
+    let a_tag = ok.to().unwrap().tag().unwrap().to_owned();
+    let from_alice = |method: &str, cseq: u32, extra: &str, body: &str| {
+        format!(
+            "{method} sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{method}{cseq}\r\n\
+             Max-Forwards: 70\r\nTo: <sip:bob@{REALM}>;tag={a_tag}\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\n\
+             Call-ID: call-1@alice\r\nCSeq: {cseq} {method}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    rig.feed(ALICE, &from_alice("ACK", 2, "", ""));
+    // bob's requests in his dialog with us: To is our From of the INVITE we sent him.
+    let our_from = b_invite.headers.get(HeaderName::From).unwrap().to_string();
+    let b_call_id = b_invite.call_id().unwrap().to_owned();
+    let from_bob = |method: &str, cseq: u32, extra: &str| {
+        format!(
+            "{method} sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKb{method}{cseq}\r\n\
+             Max-Forwards: 70\r\nTo: {our_from}\r\nFrom: <sip:bob@{REALM}>;tag=bob1\r\n\
+             Call-ID: {b_call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:bob@{BOB}>\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    };
+
+    // A REFER that cannot be acted on is refused, and never carried to alice.
+    let out = rig.feed(BOB, &from_bob("REFER", 10, ""));
+    assert_eq!(response(&out, BOB, 400).status, 400);
+    assert!(!out.iter().any(|(to, _)| to.to_string() == ALICE), "{out:?}");
+    let attended = format!("Refer-To: <sip:carol@{REALM}?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\n");
+    let out = rig.feed(BOB, &from_bob("REFER", 11, &attended));
+    assert_eq!(response(&out, BOB, 501).status, 501);
+
+    // bob sends alice on to carol: 202, a NOTIFY of 100 to bob, our own REFER to alice.
+    let out = rig.feed(BOB, &from_bob("REFER", 12, &format!("Refer-To: <sip:carol@{REALM}>\r\n")));
+    assert_eq!(response(&out, BOB, 202).status, 202);
+    let notify = request(&out, BOB, "NOTIFY");
+    assert_eq!(notify.headers.get(HeaderName::Event).map(|e| e.to_string()), Some("refer;id=12".into()));
+    assert_eq!(&notify.body[..], b"SIP/2.0 100 Trying\r\n");
+    assert_eq!(notify.headers.count(HeaderName::Contact), 1);
+    let refer = request(&out, ALICE, "REFER");
+    assert_eq!(refer.call_id(), Some("call-1@alice"), "in alice's own dialog");
+    let refer_to = refer.headers.get(HeaderName::from("Refer-To")).unwrap().to_string();
+    assert!(refer_to.starts_with("<sip:carol@"), "{refer_to}");
+    // While it is under way, another is refused.
+    let out = rig.feed(BOB, &from_bob("REFER", 13, &format!("Refer-To: <sip:dave@{REALM}>\r\n")));
+    assert_eq!(response(&out, BOB, 491).status, 491);
+
+    // alice's call to carol fails: bob hears of it, the call goes on.
+    rig.feed(ALICE, &answer(&refer, 202, "x", &format!("sip:alice@{ALICE}"), ""));
+    let busy = "Event: refer\r\nSubscription-State: terminated\r\nContent-Type: message/sipfrag\r\n";
+    let out = rig.feed(ALICE, &from_alice("NOTIFY", 3, busy, "SIP/2.0 486 Busy Here\r\n"));
+    response(&out, ALICE, 200);
+    let notify = request(&out, BOB, "NOTIFY");
+    assert_eq!(&notify.body[..], b"SIP/2.0 486 Busy Here\r\n");
+    assert!(notify.headers.get(HeaderName::from("Subscription-State")).is_some_and(|s| s.starts_with("terminated")));
+    assert!(!out.iter().any(|(_, m)| matches!(m, Message::Request(r) if r.method == Method::Bye)), "{out:?}");
+    assert!(rig.records().is_empty(), "the call goes on");
+
+    // Again, and carol answers: bob is told, both legs end as transferred.
+    let out = rig.feed(BOB, &from_bob("REFER", 14, &format!("Refer-To: <sip:carol@{REALM}>\r\n")));
+    assert_eq!(response(&out, BOB, 202).status, 202);
+    let refer = request(&out, ALICE, "REFER");
+    rig.feed(ALICE, &answer(&refer, 202, "x", &format!("sip:alice@{ALICE}"), ""));
+    let done = "Event: refer\r\nSubscription-State: terminated\r\nContent-Type: message/sipfrag\r\n";
+    let out = rig.feed(ALICE, &from_alice("NOTIFY", 4, done, "SIP/2.0 200 OK\r\n"));
+    let notify = request(&out, BOB, "NOTIFY");
+    assert_eq!(notify.headers.get(HeaderName::Event).map(|e| e.to_string()), Some("refer;id=14".into()));
+    assert_eq!(&notify.body[..], b"SIP/2.0 200 OK\r\n");
+    request(&out, ALICE, "BYE");
+    request(&out, BOB, "BYE");
+    let cdr = rig.records().pop().expect("a record");
+    assert_eq!((cdr.cause_code, cdr.cause_reason.as_str()), (200, "Transferred"));
 }

@@ -23,6 +23,7 @@ use common::{Server, temp_dir};
 
 const ALICE: User<'static> = User::new("alice", "Wonder-Land-77");
 const BOB: User<'static> = User::new("bob", "Builder-Can-42");
+const CAROL: User<'static> = User::new("carol", "Sings-In-Tune-19");
 
 /// What alice says: about five seconds.
 const ALICE_SPEECH: &str =
@@ -43,7 +44,7 @@ const MIN_PESQ: f64 = 4.0;
 
 fn server() -> (Server, (u16, u16)) {
     let rtp = server_rtp_range();
-    (server_with_users(&server_config(rtp), &[ALICE, BOB]), rtp)
+    (server_with_users(&server_config(rtp), &[ALICE, BOB, CAROL]), rtp)
 }
 
 fn config(user: &User<'_>, server: &Server, audio: &Path) -> BaresipConfig {
@@ -192,6 +193,87 @@ fn baseline_direct_call_without_a_server() {
         let score = pesq(reference, heard, "nb");
         println!("PESQ (nb, PCMU) {speaker} -> {} with no server: {score:.2}", listener.config.user);
     }
+}
+
+/// A blind transfer by a phone (RFC 3515, RFC 5589 §6): alice calls bob, bob's baresip sends
+/// `/transfer` to carol. The server, the back-to-back agent, takes bob's REFER itself: it
+/// answers 202, asks alice's phone by a REFER of its own (with a Refer-To: the REFER must never
+/// reach alice without one) to call carol, tells bob how it goes by NOTIFY, and ends the first
+/// call once carol has answered. Carol hears alice's speech.
+#[test]
+fn blind_transfer_by_a_phone_sends_the_caller_on() {
+    let (server, _) = server();
+    let dir = temp_dir("baresip-transfer");
+    let _cleanup = Cleanup(dir.clone());
+    let alice_says = speech_wav(&dir, "alice-says", ALICE_SPEECH, 0.5, 1.5);
+    let silence = silence_wav(&dir, 40.0);
+    let mut bob = start_registered(&dir.join("bob"), config(&BOB, &server, &silence), &server);
+    let mut carol = start_registered(&dir.join("carol"), config(&CAROL, &server, &silence), &server);
+    // alice's first call (to bob) hears silence until the transfer; each of her calls plays
+    // the file from the start, so the call with carol carries her whole sentence.
+    let mut alice_config = config(&ALICE, &server, &alice_says);
+    alice_config.commands.push(format!("/dial sip:bob@127.0.0.1:{}", server.ports.udp));
+    let mut alice = Baresip::start(&dir.join("alice"), alice_config);
+
+    let established = |log: &str| log.contains("Call established");
+    if !bob.wait_for(Duration::from_secs(20), established) {
+        fail_with_logs("alice's call to bob was not established within 20 s", &[&alice, &bob, &carol], &server);
+    }
+    bob.command(&format!("/transfer sip:carol@127.0.0.1:{}", server.ports.udp));
+    if !carol.wait_for(Duration::from_secs(20), established) {
+        fail_with_logs("the transferred call did not reach carol within 20 s", &[&alice, &bob, &carol], &server);
+    }
+    // bob's call is over once carol answered: he hangs up on the NOTIFY of 200, or the
+    // server does (whichever BYE comes first).
+    let port = bob.config.sip_port;
+    let bye = |log: &str| common::clients::sip_trace(log, port).iter().any(|m| m.method() == "BYE");
+    if !bob.wait_for(Duration::from_secs(10), bye) {
+        fail_with_logs("bob's call did not end after the transfer", &[&alice, &bob, &carol], &server);
+    }
+    let ended = |log: &str| log.contains(" terminated (duration");
+    // alice's sentence plays out in her call with carol, then she hangs up.
+    if !carol.wait_for(Duration::from_secs(30), ended) {
+        fail_with_logs("alice's call with carol did not end within 30 s", &[&alice, &bob, &carol], &server);
+    }
+    quit(&mut alice);
+    quit(&mut bob);
+    quit(&mut carol);
+
+    // bob's REFER was taken by the server (202) and followed by NOTIFYs ending in 200.
+    let bob_trace = bob.trace();
+    let refer_status =
+        bob_trace.iter().find(|m| m.received && m.method() == "REFER" && m.status().is_some()).and_then(|m| m.status());
+    let notified: Vec<String> = bob_trace
+        .iter()
+        .filter(|m| m.received && m.method() == "NOTIFY" && m.status().is_none())
+        .map(|m| m.body().lines().next().unwrap_or_default().trim().to_owned())
+        .collect();
+    // alice got a REFER from the server naming carol.
+    let alice_refer = alice.trace().into_iter().find(|m| m.received && m.method() == "REFER" && m.status().is_none());
+    let refer_to = alice_refer.as_ref().and_then(|m| m.header("Refer-To")).unwrap_or_default().to_owned();
+    println!("bob's REFER answered {refer_status:?}; NOTIFYs to bob {notified:?}; Refer-To to alice {refer_to:?}");
+    if refer_status != Some(202) || notified.last().map(String::as_str) != Some("SIP/2.0 200 OK") {
+        fail_with_logs(
+            &format!("bob's REFER must be accepted (202) and end in a NOTIFY of 200: {refer_status:?} {notified:?}"),
+            &[&alice, &bob, &carol],
+            &server,
+        );
+    }
+    if !refer_to.contains("sip:carol@") {
+        fail_with_logs(&format!("the REFER alice got must name carol: {refer_to:?}"), &[&alice, &bob, &carol], &server);
+    }
+
+    // carol heard alice.
+    let heard = carol.recorded("-dec.wav");
+    let Some(heard) = heard.last() else { fail_with_logs("carol recorded nothing", &[&alice, &bob, &carol], &server) };
+    let (rms, reference_rms) = (wav_rms(heard), wav_rms(&alice_says));
+    let score = pesq(&alice_says, heard, "nb");
+    println!(
+        "carol heard {:.1} s of alice: RMS {rms:.0} (sent {reference_rms:.0}), PESQ {score:.2}",
+        wav_seconds(heard)
+    );
+    assert!(rms >= reference_rms * 0.2, "carol heard (near) silence: RMS {rms:.0} against {reference_rms:.0}");
+    assert!(score >= MIN_PESQ, "alice's speech to carol after the transfer scored PESQ {score:.2} < {MIN_PESQ}");
 }
 
 /// Waits for `text` to show up as a received message in `phone`'s log

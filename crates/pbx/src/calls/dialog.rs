@@ -39,7 +39,7 @@ impl Call {
                 self.hang_up(ctx, Side::A, "system");
             }
             Purpose::Transfer => self.on_transfer_response(ctx, &response),
-            Purpose::Bye | Purpose::Prack | Purpose::Refresh(_) | Purpose::Refer => {}
+            Purpose::Bye | Purpose::Prack | Purpose::Refresh(_) | Purpose::Refer | Purpose::Notify => {}
         }
     }
 
@@ -90,6 +90,8 @@ impl Call {
                 }
                 self.relay(ctx, side, key, request)
             }
+            // We are the back-to-back agent: a transfer is ours to carry out (RFC 5589 §6).
+            Method::Refer => self.transfer_by_phone(ctx, env, side, key, &request),
             Method::Invite | Method::Update => {
                 self.refreshed(side, ctx.now.instant);
                 self.relay(ctx, side, key, request)

@@ -87,8 +87,10 @@ pub(crate) enum Purpose {
     Refresh(Side),
     /// A REFER sending the caller to call someone back (from the mailbox menu).
     Refer,
-    /// A REFER of a transfer an operator asked for.
+    /// Our REFER of a transfer (an operator or a phone asked for it).
     Transfer,
+    /// A NOTIFY telling a phone how the transfer it asked for goes.
+    Notify,
 }
 
 /// What a call reads to route: the accounts, where their devices are, the settings and our

@@ -1,17 +1,21 @@
-//! A blind transfer asked for by an operator (through the API): one party's phone is asked,
-//! by REFER in its dialog with us (RFC 3515), to call someone else itself; once the REFER's
-//! NOTIFY says that call was answered (RFC 3515 §2.4.5, a `message/sipfrag`), both legs of this
-//! call are hung up and the party talks on in its new call. A refusal or a failed call leaves
-//! this call as it was. Every request ends with [`Event::TransferEnded`].
+//! Blind transfers. An operator asks for one through the API, or a phone in the call sends us a
+//! REFER (RFC 3515) naming someone else: we are the back-to-back agent, so the REFER is never
+//! carried across as it is. Either way the party that stays is asked, by a REFER of our own in
+//! its dialog with us, to call the target itself; once that REFER's NOTIFY says the call was
+//! answered (RFC 3515 §2.4.5, a `message/sipfrag`), both legs of this call are hung up and the
+//! party talks on in its new call. A refusal or a failed call leaves this call as it was. A
+//! phone that asked is told how it goes by NOTIFYs of its own REFER's implicit subscription.
+//! Every transfer ends with [`Event::TransferEnded`].
 
 use std::time::Instant;
 
+use sambung_sip::NameAddr;
 use sambung_sip::transaction::TxKey;
-use sambung_sip::{Method, Request, Response};
+use sambung_sip::{HeaderName, Method, Request, Response, SipStr};
 use tracing::{debug, info};
 
 use super::call::{Call, State};
-use super::{Purpose, Side};
+use super::{CallEnv, Purpose, Side};
 use crate::events::Event;
 use crate::pbx::Ctx;
 use crate::refer::{self, Progress, REFER_WAIT};
@@ -27,39 +31,122 @@ pub(crate) struct Transfer {
     pub accepted: bool,
     /// When an unreported transfer is given up.
     pub deadline: Instant,
+    /// The phone that asked for it by REFER, when one did.
+    pub referrer: Option<Referrer>,
+}
+
+/// A phone's REFER that started a transfer: its implicit subscription (RFC 3515 §2.4.4) is
+/// kept informed by NOTIFYs in its dialog.
+#[derive(Debug)]
+pub(crate) struct Referrer {
+    pub side: Side,
+    /// The REFER's CSeq number: the subscription's `id` (RFC 3515 §2.4.6).
+    pub id: u32,
 }
 
 impl Call {
     /// An operator asks that the party on `side` be sent to `target`.
     pub(super) fn transfer_by_operator(&mut self, ctx: &mut Ctx<'_>, side: Side, target: String) {
-        let refusal = if !self.is_answered() {
-            Some((409, "The call is not answered"))
-        } else if self.transfer.is_some() {
-            Some((409, "A transfer is already under way"))
-        } else if self.peer(side).is_none() {
-            Some((488, "That party is not a phone"))
-        } else {
-            None
+        if let Err((status, reason)) = self.start_transfer(ctx, side, target.clone(), None) {
+            self.transfer_ended(ctx, &target, status, reason);
+        }
+    }
+
+    /// The phone on `side` sent a REFER in its dialog with us: the other party is to be sent
+    /// to its Refer-To. Answered 202 and followed by NOTIFYs when the transfer starts; a REFER
+    /// that cannot be acted on is refused and the call goes on as it was.
+    pub(super) fn transfer_by_phone(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        side: Side,
+        key: TxKey,
+        request: &Request,
+    ) {
+        let target = match refer_target(env, request) {
+            Ok(target) => target,
+            Err((status, reason)) => {
+                info!(call = self.id, ?side, status, reason, "REFER from a phone refused");
+                return ctx.respond(key, request.reply(status, reason));
+            }
         };
-        if let Some((status, reason)) = refusal {
-            return self.transfer_ended(ctx, &target, status, reason);
+        let id = request.cseq().map_or(0, |c| c.seq);
+        let referrer = Referrer { side, id };
+        match self.start_transfer(ctx, side.other(), target.clone(), Some(referrer)) {
+            Ok(()) => {
+                let mut accepted = request.reply(202, "Accepted");
+                if let Some(peer) = self.peer(side) {
+                    crate::sip::insert(&mut accepted, HeaderName::Contact, ctx.sip.contact_for(peer));
+                }
+                ctx.respond(key, accepted);
+                info!(call = self.id, ?side, target, "transfer asked for by the phone (REFER)");
+                // RFC 3515 §2.4.4: the first NOTIFY follows the 202 at once.
+                self.notify_referrer(ctx, 100, "Trying", false);
+            }
+            Err((status, reason)) => {
+                let status = if status == 409 { 491 } else { status };
+                ctx.respond(key, request.reply(status, reason));
+                self.transfer_ended(ctx, &target, status, reason);
+            }
+        }
+    }
+
+    /// Sends the REFER asking the party on `side` to call `target`.
+    fn start_transfer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        side: Side,
+        target: String,
+        referrer: Option<Referrer>,
+    ) -> Result<(), (u16, &'static str)> {
+        if !self.is_answered() {
+            return Err((409, "The call is not answered"));
+        } else if self.transfer.is_some() {
+            return Err((409, "A transfer is already under way"));
+        } else if self.peer(side).is_none() {
+            return Err((488, "That party is not a phone"));
         }
         let id = self.id;
         // The other party asks for it (RFC 3892): the one who is left out.
-        let referrer = match side {
+        let referred_by = match side {
             Side::A => self.target.username.clone(),
             Side::B => self.caller.username.clone(),
         };
-        let Some((peer, dialog)) = self.leg_mut(side) else { return };
+        let Some((peer, dialog)) = self.leg_mut(side) else { return Err((488, "That party is not a phone")) };
         let refer_to = refer::target_uri(ctx, &peer, &target);
-        let refer = refer::request(ctx, dialog, &peer, &refer_to, Some(&referrer));
+        let refer = refer::request(ctx, dialog, &peer, &refer_to, Some(&referred_by));
         match ctx.sip.send_request(refer, peer, Owner::Call(id, Purpose::Transfer), ctx.random, ctx.now.instant) {
             Ok(_) => {
                 info!(call = id, ?side, target, "transfer: REFER sent");
-                self.transfer =
-                    Some(Transfer { side, target, accepted: false, deadline: ctx.now.instant + REFER_WAIT });
+                let deadline = ctx.now.instant + REFER_WAIT;
+                self.transfer = Some(Transfer { side, target, accepted: false, deadline, referrer });
+                Ok(())
             }
-            Err(_) => self.transfer_ended(ctx, &target, 503, "The REFER could not be sent"),
+            Err(_) => Err((503, "The REFER could not be sent")),
+        }
+    }
+
+    /// Tells the phone that asked for the transfer under way how it goes (RFC 3515 §2.4.5):
+    /// a NOTIFY whose `message/sipfrag` is the status line of the transferred party's call.
+    fn notify_referrer(&mut self, ctx: &mut Ctx<'_>, status: u16, reason: &str, last: bool) {
+        let Some(referrer) = self.transfer.as_ref().and_then(|t| t.referrer.as_ref()) else { return };
+        let (side, event) = (referrer.side, format!("refer;id={}", referrer.id));
+        self.notify_phone(ctx, side, &event, status, reason, last);
+    }
+
+    fn notify_phone(&mut self, ctx: &mut Ctx<'_>, side: Side, event: &str, status: u16, reason: &str, last: bool) {
+        let id = self.id;
+        let Some((peer, dialog)) = self.leg_mut(side) else { return };
+        let mut notify = dialog.create_request(Method::Notify);
+        notify.headers.push(HeaderName::Event, SipStr::from(event.to_owned()));
+        let state = if last { "terminated;reason=noresource" } else { "active;expires=120" };
+        notify.headers.push(HeaderName::from("Subscription-State"), SipStr::from(state));
+        // NOTIFY refreshes the target (RFC 6665 §4.1.2.1): the dialog wrote our Contact.
+        let reason = if reason.is_empty() { "Unknown" } else { reason };
+        notify.set_body("message/sipfrag;version=2.0", format!("SIP/2.0 {status} {reason}\r\n").into_bytes().into());
+        let owner = Owner::Call(id, Purpose::Notify);
+        if ctx.sip.send_request(notify, peer, owner, ctx.random, ctx.now.instant).is_err() {
+            debug!(call = id, ?side, "transfer: NOTIFY to the referrer could not be sent");
         }
     }
 
@@ -69,10 +156,8 @@ impl Call {
         match response.status {
             200..=299 => transfer.accepted = true,
             300.. => {
-                let target = transfer.target.clone();
-                self.transfer = None;
                 let reason = format!("The phone refused the transfer: {} {}", response.status, response.reason);
-                self.transfer_ended(ctx, &target, response.status, &reason);
+                self.finish_transfer(ctx, response.status, &response.reason, &reason);
             }
             _ => {}
         }
@@ -87,41 +172,41 @@ impl Call {
         let Some(progress) = refer::progress(request) else { return false };
         ctx.respond(key, request.reply(200, "OK"));
         debug!(call = self.id, ?progress, "transfer: NOTIFY");
-        if progress == Progress::Pending {
-            return true;
-        }
-        let Some(transfer) = self.transfer.take() else { return true };
         match progress {
-            Progress::Answered(_) => {
-                self.transfer_ended(ctx, &transfer.target, 200, "Connected");
+            Progress::Pending => {}
+            Progress::Answered(status) => {
+                self.finish_transfer(ctx, status, "OK", "Connected");
                 self.transferred(ctx);
             }
             Progress::Failed(status) => {
-                self.transfer_ended(ctx, &transfer.target, status, &format!("The call failed: {status}"));
+                self.finish_transfer(ctx, status, sipfrag_reason(request), &format!("The call failed: {status}"));
             }
-            Progress::Ended | Progress::Pending => {
-                self.transfer_ended(ctx, &transfer.target, 487, "The phone ended the transfer");
-            }
+            Progress::Ended => self.finish_transfer(ctx, 487, "Request Terminated", "The phone ended the transfer"),
         }
         true
     }
 
     /// The transfer was never reported on in time: given up, the call stays.
     pub(super) fn run_transfer_timer(&mut self, ctx: &mut Ctx<'_>) {
-        if self.transfer.as_ref().is_some_and(|t| t.deadline <= ctx.now.instant)
-            && let Some(transfer) = self.transfer.take()
-        {
-            self.transfer_ended(ctx, &transfer.target, 408, "The phone did not report on the transfer");
+        if self.transfer.as_ref().is_some_and(|t| t.deadline <= ctx.now.instant) {
+            self.finish_transfer(ctx, 408, "Request Timeout", "The phone did not report on the transfer");
         }
     }
 
     /// The referred party hung up this call itself while its transfer was accepted: it took
     /// the call over (RFC 5589 §6.1 lets it).
     pub(super) fn transfer_on_bye(&mut self, ctx: &mut Ctx<'_>, side: Side) {
-        if self.transfer.as_ref().is_some_and(|t| t.side == side && t.accepted)
-            && let Some(transfer) = self.transfer.take()
-        {
-            self.transfer_ended(ctx, &transfer.target, 200, "Handed to the phone");
+        if self.transfer.as_ref().is_some_and(|t| t.side == side && t.accepted) {
+            self.finish_transfer(ctx, 200, "OK", "Handed to the phone");
+        }
+    }
+
+    /// The transfer under way is over with `status` (and `sip_reason` for the referrer's
+    /// sipfrag): the phone that asked is told, the event sent.
+    fn finish_transfer(&mut self, ctx: &mut Ctx<'_>, status: u16, sip_reason: &str, reason: &str) {
+        self.notify_referrer(ctx, status, sip_reason, true);
+        if let Some(transfer) = self.transfer.take() {
+            self.transfer_ended(ctx, &transfer.target, status, reason);
         }
     }
 
@@ -132,7 +217,7 @@ impl Call {
         }
     }
 
-    fn transfer_ended(&mut self, ctx: &mut Ctx<'_>, target: &str, status: u16, reason: &str) {
+    fn transfer_ended(&self, ctx: &mut Ctx<'_>, target: &str, status: u16, reason: &str) {
         info!(call = self.id, target, status, reason, "transfer over");
         ctx.out.event(Event::TransferEnded {
             call: self.id,
@@ -141,4 +226,33 @@ impl Call {
             reason: reason.to_owned(),
         });
     }
+}
+
+/// The target of a phone's REFER: the user part when its Refer-To names this server (so the
+/// party is sent to our address as its own phone reaches us), else the URI as it is. One
+/// Refer-To is required (RFC 3515 §2.4.1); one with Replaces asks for an attended transfer.
+fn refer_target(env: &CallEnv<'_>, request: &Request) -> Result<String, (u16, &'static str)> {
+    let mut values = request.headers.get_all(HeaderName::from("Refer-To"));
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err((400, "One Refer-To is required"));
+    };
+    let refer_to = NameAddr::parse(value).map_err(|_| (400, "Bad Refer-To"))?;
+    let Some(sip) = refer_to.uri.as_sip() else { return Err((416, "Unsupported URI Scheme")) };
+    if sip.headers.as_deref().is_some_and(|h| h.to_ascii_lowercase().contains("replaces=")) {
+        return Err((501, "Attended transfer (Replaces) is not supported"));
+    }
+    if env.local.contains_address(&sip.host, sip.port)
+        && let Some(user) = sip.user_unescaped()
+    {
+        return Ok(user.into_owned());
+    }
+    Ok(refer_to.uri.to_string())
+}
+
+/// The reason phrase of a NOTIFY's sipfrag status line.
+fn sipfrag_reason(notify: &Request) -> &str {
+    let text = std::str::from_utf8(&notify.body).unwrap_or("");
+    let line = text.lines().next().unwrap_or("").trim();
+    let mut parts = line.splitn(3, ' ');
+    parts.nth(2).unwrap_or("").trim()
 }
