@@ -63,5 +63,6 @@ pub mod srtp;
 pub mod tone;
 pub mod transcode;
 pub mod wav;
+pub mod webrtc;
 
 pub use sdp::{SdpError, SessionDescription};

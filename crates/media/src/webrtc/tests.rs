@@ -1,0 +1,267 @@
+//! A WebRTC leg against a browser stand-in: a second str0m `Rtc` driven through its SDP API as
+//! a browser is (a full ICE agent, controlling, with its own strict SDP parser, which refuses
+//! a description without BUNDLE, mids, ICE credentials or a fingerprint). Both ends run on one
+//! virtual clock; datagrams pass between them in memory. What must hold: the browser accepts
+//! our SDP, ICE and DTLS complete in both offer directions, and RTP crosses both ways, in the
+//! clear on our side and SRTP on the wire.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::SdpAnswer;
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use super::*;
+use crate::sdp::SessionDescription;
+
+const OURS: &str = "127.0.0.1:40000";
+const BROWSER: &str = "127.0.0.1:50000";
+
+struct Browser {
+    rtc: Rtc,
+    addr: SocketAddr,
+    rtp: Vec<(Mid, str0m::rtp::RtpPacket)>,
+    keyframe_requests: Vec<Mid>,
+    connected: bool,
+}
+
+impl Browser {
+    fn new(now: Instant) -> Browser {
+        // A browser: full ICE, frame mode off so that RTP can be written and read directly,
+        // the codecs Chrome offers first.
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_pcmu(true, false)
+            .enable_vp8(true)
+            .build(now);
+        let addr: SocketAddr = BROWSER.parse().unwrap();
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        Browser { rtc, addr, rtp: Vec::new(), keyframe_requests: Vec::new(), connected: false }
+    }
+}
+
+/// The one real instant the tests need; everything else is an offset from it.
+#[allow(clippy::disallowed_methods)]
+fn origin() -> Instant {
+    Instant::now()
+}
+
+fn parse(text: &str) -> SessionDescription {
+    SessionDescription::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Runs both ends for `span` of virtual time, passing datagrams; returns what our leg gave.
+fn run(now: &mut Instant, span: Duration, leg: &mut WebRtcLeg, browser: &mut Browser) -> Vec<WebRtcOutput> {
+    let end = *now + span;
+    let mut seen = Vec::new();
+    while *now < end {
+        // The browser's turn.
+        let _ = browser.rtc.handle_input(Input::Timeout(*now));
+        let mut to_us = Vec::new();
+        loop {
+            match browser.rtc.poll_output().expect("the browser") {
+                Output::Timeout(_) => break,
+                Output::Transmit(t) => to_us.push(t.contents.to_vec()),
+                Output::Event(Event::Connected) => browser.connected = true,
+                Output::Event(Event::RtpPacket(p)) => {
+                    let mid = p.header.ext_vals.mid.unwrap_or_else(|| Mid::from("?"));
+                    browser.rtp.push((mid, p));
+                }
+                Output::Event(Event::KeyframeRequest(r)) => browser.keyframe_requests.push(r.mid),
+                Output::Event(_) => {}
+            }
+        }
+        for data in to_us {
+            leg.receive(*now, browser.addr, &data);
+        }
+        // Ours.
+        leg.handle_timeout(*now);
+        while let Some(output) = leg.poll() {
+            match output {
+                WebRtcOutput::Transmit { destination, data } => {
+                    assert_eq!(destination, browser.addr, "we answer where the browser's checks came from");
+                    let input = Input::Receive(
+                        *now,
+                        Receive {
+                            proto: Protocol::Udp,
+                            source: leg.local(),
+                            destination: browser.addr,
+                            contents: data.as_slice().try_into().unwrap(),
+                        },
+                    );
+                    browser.rtc.handle_input(input).expect("the browser takes our datagram");
+                }
+                other => seen.push(other),
+            }
+        }
+        *now += Duration::from_millis(5);
+    }
+    seen
+}
+
+fn identity(now: Instant) -> WebRtcIdentity {
+    let identity = WebRtcIdentity::generate(now).expect("a certificate");
+    assert!(identity.fingerprint().starts_with("sha-256 "), "{}", identity.fingerprint());
+    assert_eq!(identity.fingerprint().len(), "sha-256 ".len() + 32 * 3 - 1);
+    identity
+}
+
+/// The browser sends 50 Opus packets on its audio stream; we write 50 back.
+fn exchange_audio(now: &mut Instant, leg: &mut WebRtcLeg, browser: &mut Browser, stream: usize) {
+    let opus = leg.formats(stream).unwrap().iter().find(|f| f.name == "opus").expect("Opus negotiated").pt;
+    let mid = leg.streams[stream].mid;
+    // The browser's own send stream, made by its offer or answer.
+    let ssrc = browser.rtc.direct_api().stream_tx_by_mid(mid, None).map(|tx| tx.ssrc()).expect("the browser sends");
+    let mut got = Vec::new();
+    for i in 0..50u16 {
+        let payload = vec![i as u8; 60];
+        let tx = browser.rtc.direct_api().stream_tx(&ssrc).map(|tx| {
+            tx.write_rtp(RtpWrite::new(
+                opus.into(),
+                SeqNo::from(1000 + u64::from(i)),
+                960 * u32::from(i),
+                *now,
+                payload.as_slice(),
+            ));
+        });
+        assert!(tx.is_some(), "the browser's stream");
+        let packet = RtpFields {
+            pt: opus,
+            seq: 65_500u16.wrapping_add(i),
+            timestamp: 4_000_000 + 960 * u32::from(i),
+            ssrc: 7,
+            marker: i == 0,
+            payload: vec![0xA0 | (i as u8 & 0x0F); 40],
+        };
+        leg.write_rtp(*now, stream, &packet).unwrap();
+        got.extend(run(now, Duration::from_millis(20), leg, browser));
+    }
+    got.extend(run(now, Duration::from_millis(300), leg, browser));
+    let received: Vec<&RtpFields> = got
+        .iter()
+        .filter_map(|o| match o {
+            WebRtcOutput::Rtp { stream: s, packet } if *s == stream => Some(packet),
+            _ => None,
+        })
+        .collect();
+    assert!(received.len() >= 48, "we got {} of the browser's 50 packets", received.len());
+    assert!(received.iter().all(|p| p.pt == opus && p.ssrc == *ssrc && p.payload.len() == 60));
+    let first = received[0].seq;
+    assert!(received.windows(2).all(|w| w[1].seq == w[0].seq.wrapping_add(1)), "in order");
+    assert_eq!(received[0].payload[0], (first - 1000) as u8);
+    let heard: Vec<_> = browser.rtp.iter().filter(|(_, p)| *p.header.payload_type == opus).collect();
+    assert!(heard.len() >= 48, "the browser got {} of our 50 packets", heard.len());
+    // Sequence numbers crossed 65535 and go on, as we wrote them.
+    let seqs: Vec<u16> = heard.iter().map(|(_, p)| p.header.sequence_number).collect();
+    assert!(seqs.contains(&65_535) && seqs.contains(&0), "{seqs:?}");
+    assert!(heard.iter().all(|(_, p)| p.payload.len() == 40));
+}
+
+#[test]
+fn a_browser_offer_is_answered_and_audio_crosses_both_ways() {
+    let mut now = origin();
+    let identity = identity(now);
+    let mut browser = Browser::new(now);
+    let mut change = browser.rtc.sdp_api();
+    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    let offer = parse(&offer.to_sdp_string());
+    assert!(is_webrtc(&offer));
+
+    let (mut leg, answer) = WebRtcLeg::answer(now, &identity, &offer, OURS.parse().unwrap(), 0xC0FFEE).unwrap();
+    let text = answer.to_string();
+    for line in ["a=ice-lite", "a=setup:passive", "a=rtcp-mux", "a=group:BUNDLE ", "typ host", "opus/48000/2"] {
+        assert!(text.contains(line), "{line} missing from our answer:\n{text}");
+    }
+    // The browser's own parser takes our answer.
+    let answer = SdpAnswer::from_sdp_string(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    browser.rtc.sdp_api().accept_answer(pending, answer).expect("the browser accepts our answer");
+
+    let outputs = run(&mut now, Duration::from_secs(2), &mut leg, &mut browser);
+    assert!(outputs.contains(&WebRtcOutput::Connected), "{outputs:?}");
+    assert!(leg.is_connected() && browser.connected);
+    exchange_audio(&mut now, &mut leg, &mut browser, 0);
+
+    // A keyframe request on video reaches the browser as RTCP (PLI) ...
+    let video = leg.streams[1].mid;
+    leg.request_keyframe(1).unwrap();
+    run(&mut now, Duration::from_millis(200), &mut leg, &mut browser);
+    assert_eq!(browser.keyframe_requests, [video]);
+    // ... and one from the browser reaches us as an output for that stream.
+    let rx =
+        browser.rtc.direct_api().stream_rx_by_mid(video, None).map(|rx| rx.request_keyframe(KeyframeRequestKind::Fir));
+    assert!(rx.is_some(), "the browser receives our video stream");
+    let outputs = run(&mut now, Duration::from_millis(200), &mut leg, &mut browser);
+    assert!(outputs.contains(&WebRtcOutput::KeyframeRequest { stream: 1, fir: true }), "{outputs:?}");
+}
+
+#[test]
+fn our_offer_to_a_browser_is_answered_and_audio_crosses_both_ways() {
+    let mut now = origin();
+    let identity = identity(now);
+    let mut browser = Browser::new(now);
+    let (mut leg, offer) =
+        WebRtcLeg::offer(now, &identity, &[MediaType::Audio], OURS.parse().unwrap(), 0xBEEF).unwrap();
+    let text = offer.to_string();
+    assert!(text.contains("a=setup:actpass") && text.contains("a=ice-lite"), "{text}");
+    let offer = SdpOffer::from_sdp_string(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    let answer = browser.rtc.sdp_api().accept_offer(offer).expect("the browser accepts our offer");
+    let answer = parse(&answer.to_sdp_string());
+    leg.accept_answer(&answer).expect("we take the browser's answer");
+    // The browser kept what it has of ours: Opus and PCMU.
+    let names: Vec<&str> = leg.formats(0).unwrap().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["opus", "PCMU"]);
+    assert!(browser.rtc.codec_config().find(|p| p.spec().codec == Codec::Opus).is_some());
+
+    let outputs = run(&mut now, Duration::from_secs(2), &mut leg, &mut browser);
+    assert!(outputs.contains(&WebRtcOutput::Connected), "{outputs:?}");
+    exchange_audio(&mut now, &mut leg, &mut browser, 0);
+}
+
+#[test]
+fn descriptions_that_are_not_webrtc_are_refused_clearly() {
+    let now = origin();
+    let identity = identity(now);
+    let plain =
+        parse("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n");
+    assert!(!is_webrtc(&plain));
+    let error = WebRtcLeg::answer(now, &identity, &plain, OURS.parse().unwrap(), 1).unwrap_err();
+    assert!(matches!(error, WebRtcError::NotWebRtc(_)), "{error}");
+    // Only codecs we cannot relay: nothing to answer with.
+    let odd = parse(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+         m=audio 9 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\n\
+         a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n\
+         a=rtcp-mux\r\na=rtpmap:98 ISAC/16000\r\n",
+    );
+    assert!(is_webrtc(&odd));
+    assert_eq!(WebRtcLeg::answer(now, &identity, &odd, OURS.parse().unwrap(), 1).unwrap_err(), WebRtcError::NoMedia);
+    let bad = parse(&odd.to_string().replace("sha-256 00:11", "sha-256 zz"));
+    assert!(matches!(RemoteWebRtc::parse(&bad), Err(WebRtcError::Fingerprint(_))));
+}
+
+#[test]
+fn sequence_numbers_are_extended_across_wraps() {
+    assert_eq!(extend_seq(None, 7), 7);
+    assert_eq!(extend_seq(Some(65_535), 0), 65_536);
+    assert_eq!(extend_seq(Some(65_536), 65_535), 65_535, "a late packet from before the wrap");
+    assert_eq!(extend_seq(Some(3 << 16 | 10), 11), 3 << 16 | 11);
+    assert_eq!(extend_seq(Some(5), 65_530), 65_530, "no wrap below zero");
+}
+
+#[test]
+fn credentials_follow_the_seed_and_rfc_8445() {
+    let (ufrag, pwd) = credentials(42);
+    assert_eq!((ufrag.len(), pwd.len()), (8, 24));
+    assert_eq!(credentials(42), (ufrag.clone(), pwd.clone()));
+    assert_ne!(credentials(43).0, ufrag);
+    assert!(ufrag.chars().chain(pwd.chars()).all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'));
+}
