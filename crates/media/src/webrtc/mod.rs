@@ -11,9 +11,11 @@
 //! - [`WebRtcIdentity`]: the server's DTLS certificate and its `a=fingerprint`, made once;
 //! - [`RemoteWebRtc`]: what a browser's description says (ICE credentials, fingerprint, DTLS
 //!   role, each `m=` line's mid, codecs, header extensions and SSRCs);
-//! - [`WebRtcLeg::answer`]: our answer to a browser's offer, and the leg that speaks it;
-//!   [`WebRtcLeg::offer`] and [`WebRtcLeg::accept_answer`] the other way round;
-//! - [`WebRtcLeg::receive`] (a datagram from the leg's socket), [`WebRtcLeg::write_rtp`]
+//! - [`WebRtcPlan`]: call control's side, plain data: our answer to a browser's offer
+//!   ([`WebRtcPlan::answer`]) or our offer to one ([`WebRtcPlan::offer`],
+//!   [`WebRtcPlan::accept_answer`]), and the descriptions that say it;
+//! - [`WebRtcLeg::new`]: the media runtime's side, the leg that speaks a plan;
+//!   [`WebRtcLeg::receive`] (a datagram from the leg's socket), [`WebRtcLeg::write_rtp`]
 //!   (a packet for the browser, in the clear), [`WebRtcLeg::handle_timeout`] and
 //!   [`WebRtcLeg::poll`] for what to send, what arrived and when to call again.
 //!
@@ -274,22 +276,269 @@ impl RemoteWebRtc {
     }
 }
 
-/// A stream to set up: its media type, its formats (none: declined) and its header
-/// extensions (id, URI).
-type StreamPlan = (MediaType, Vec<Format>, Vec<(u8, String)>);
-
-/// One stream of a leg, as negotiated.
-#[derive(Clone, Debug)]
-struct LegStream {
-    mid: Mid,
-    kind: MediaKind,
+/// One stream of a plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedStream {
+    pub mid: String,
+    pub media: MediaType,
     /// Our SSRC toward the browser.
-    ssrc: u32,
-    formats: Vec<Format>,
-    /// The last extended sequence number written, to extend the next 16-bit one.
-    last_seq: Option<u64>,
-    /// Declined (port 0): nothing flows.
-    declined: bool,
+    pub ssrc: u32,
+    /// The formats negotiated (or offered, until the answer): none when declined.
+    pub formats: Vec<Format>,
+    /// Header extensions (id, URI) in use.
+    pub extensions: Vec<(u8, String)>,
+    /// What we say in our description.
+    pub direction: crate::sdp::Direction,
+}
+
+impl PlannedStream {
+    fn kind(&self) -> MediaKind {
+        if self.media == MediaType::Video { MediaKind::Video } else { MediaKind::Audio }
+    }
+
+    /// Declined, or nothing in common.
+    pub fn is_declined(&self) -> bool {
+        self.formats.is_empty()
+    }
+}
+
+/// A WebRTC leg as call control plans it, before and apart from the leg itself: our ICE
+/// credentials, fingerprint, DTLS role, address and streams. It writes our descriptions;
+/// [`WebRtcLeg::new`] makes the leg that speaks them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebRtcPlan {
+    /// The leg's socket address: our only candidate.
+    pub local: SocketAddr,
+    pub ufrag: String,
+    pub pwd: String,
+    /// Ours (`sha-256 ...`), from [`WebRtcIdentity::fingerprint`].
+    pub fingerprint: String,
+    /// Our DTLS role: `actpass` until an answer fixes it.
+    pub setup: Setup,
+    pub streams: Vec<PlannedStream>,
+    /// The origin's session id and version, for our descriptions.
+    session_id: u64,
+    version: u64,
+}
+
+/// The SSRC of stream `index` for `seed`: odd, never 0.
+fn ssrc_for(seed: u64, index: usize) -> u32 {
+    let mut x = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 29)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((x >> 32) as u32) | 1
+}
+
+impl WebRtcPlan {
+    /// Our answer to a browser's `offer`: each stream keeps the offered formats we relay that
+    /// `allow` accepts (stream index and format), in the offerer's order (RFC 3264 §6.1), and
+    /// is declined when none is left; our DTLS role is `passive` (the browser, `actpass`,
+    /// starts the handshake) unless the offer is `passive`.
+    pub fn answer(
+        offer: &RemoteWebRtc,
+        fingerprint: &str,
+        local: SocketAddr,
+        seed: u64,
+        allow: impl Fn(usize, &Format) -> bool,
+    ) -> Result<WebRtcPlan, WebRtcError> {
+        let (ufrag, pwd) = credentials(seed);
+        let streams: Vec<PlannedStream> = offer
+            .media
+            .iter()
+            .enumerate()
+            .map(|(index, m)| {
+                let mut formats = if m.port == 0 { Vec::new() } else { choose(&m.media, &m.formats) };
+                formats.retain(|f| allow(index, f));
+                if formats.iter().all(|f| f.codec() == Some(Codec::Tele)) {
+                    formats.clear();
+                }
+                PlannedStream {
+                    mid: m.mid.clone(),
+                    media: m.media.clone(),
+                    ssrc: ssrc_for(seed, index),
+                    formats,
+                    extensions: m
+                        .extensions
+                        .iter()
+                        .filter(|(_, uri)| EXTENSIONS.iter().any(|e| e.as_uri() == uri))
+                        .cloned()
+                        .collect(),
+                    direction: m.direction.reversed(),
+                }
+            })
+            .collect();
+        if streams.iter().all(PlannedStream::is_declined) {
+            return Err(WebRtcError::NoMedia);
+        }
+        let setup = if offer.setup == Setup::Passive { Setup::Active } else { Setup::Passive };
+        Ok(WebRtcPlan {
+            local,
+            ufrag,
+            pwd,
+            fingerprint: fingerprint.to_owned(),
+            setup,
+            streams,
+            session_id: seed >> 1,
+            version: 1,
+        })
+    }
+
+    /// Our offer to a browser: one stream per entry of `streams` (its media type and the
+    /// formats to offer, with their payload types), `actpass`.
+    pub fn offer(
+        streams: &[(MediaType, Vec<Format>)],
+        fingerprint: &str,
+        local: SocketAddr,
+        seed: u64,
+    ) -> Result<WebRtcPlan, WebRtcError> {
+        let (ufrag, pwd) = credentials(seed);
+        let extensions: Vec<(u8, String)> =
+            EXTENSIONS.iter().enumerate().map(|(i, e)| (i as u8 + 1, e.as_uri().to_owned())).collect();
+        let streams: Vec<PlannedStream> = streams
+            .iter()
+            .enumerate()
+            .map(|(index, (media, formats))| PlannedStream {
+                mid: index.to_string(),
+                media: media.clone(),
+                ssrc: ssrc_for(seed, index),
+                formats: choose(media, formats),
+                extensions: extensions.clone(),
+                direction: crate::sdp::Direction::SendRecv,
+            })
+            .collect();
+        if streams.iter().all(PlannedStream::is_declined) {
+            return Err(WebRtcError::NoMedia);
+        }
+        Ok(WebRtcPlan {
+            local,
+            ufrag,
+            pwd,
+            fingerprint: fingerprint.to_owned(),
+            setup: Setup::ActPass,
+            streams,
+            session_id: seed >> 1,
+            version: 1,
+        })
+    }
+
+    /// Takes the browser's answer to our offer: the formats it kept and the DTLS role it
+    /// chose (ours is the other).
+    pub fn accept_answer(&mut self, answer: &RemoteWebRtc) -> Result<(), WebRtcError> {
+        if answer.media.len() != self.streams.len() {
+            return Err(WebRtcError::Mismatch("another number of m= lines"));
+        }
+        self.setup = match answer.setup {
+            Setup::Active => Setup::Passive,
+            Setup::Passive => Setup::Active,
+            Setup::ActPass => return Err(WebRtcError::Mismatch("a=setup:actpass in an answer")),
+        };
+        for (stream, media) in self.streams.iter_mut().zip(&answer.media) {
+            if media.mid != stream.mid {
+                return Err(WebRtcError::Mismatch("another mid"));
+            }
+            if media.port == 0 {
+                stream.formats.clear();
+                continue;
+            }
+            stream.formats.retain(|ours| media.formats.iter().any(|f| f.pt == ours.pt));
+            if stream.formats.iter().all(|f| f.codec() == Some(Codec::Tele)) {
+                stream.formats.clear();
+            }
+            stream.extensions.retain(|e| media.extensions.contains(e));
+        }
+        if self.streams.iter().all(PlannedStream::is_declined) {
+            return Err(WebRtcError::NoMedia);
+        }
+        Ok(())
+    }
+
+    /// True when we start the DTLS handshake (we are `active`).
+    pub fn dtls_client(&self) -> bool {
+        self.setup == Setup::Active
+    }
+
+    /// Our description as it stands (each call after the first is a new version, RFC 3264
+    /// §8).
+    pub fn description(&mut self) -> SessionDescription {
+        let sdp = self.describe();
+        self.version += 1;
+        sdp
+    }
+
+    fn describe(&self) -> SessionDescription {
+        let ip = self.local.ip();
+        let mut sdp = SessionDescription {
+            origin: Origin {
+                username: "-".into(),
+                session_id: self.session_id.to_string(),
+                session_version: self.version,
+                net_type: "IN".into(),
+                addr_type: crate::sdp::addr_type(ip).into(),
+                address: ip.to_string(),
+            },
+            session_name: "-".into(),
+            information: None,
+            uri: None,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            connection: None,
+            bandwidths: Vec::new(),
+            times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
+            time_zones: None,
+            key: None,
+            attributes: Vec::new(),
+            media: Vec::new(),
+        };
+        sdp.attributes.push(Attribute::property("ice-lite"));
+        let bundled: Vec<&str> = self.streams.iter().filter(|s| !s.is_declined()).map(|s| s.mid.as_str()).collect();
+        sdp.attributes.push(Attribute::value("group", format!("BUNDLE {}", bundled.join(" "))));
+        sdp.attributes.push(Attribute::value("msid-semantic", " WMS sambung"));
+        for (index, stream) in self.streams.iter().enumerate() {
+            let formats: Vec<String> = stream.formats.iter().map(|f| f.pt.to_string()).collect();
+            let declined = stream.is_declined();
+            let port = if declined { 0 } else { self.local.port() };
+            let formats = if formats.is_empty() { vec!["0".to_owned()] } else { formats };
+            let mut m = MediaDescription::new(stream.media.clone(), port, Proto::UdpTlsRtpSavpf, formats);
+            m.connections.push(Connection::new(ip));
+            m.attributes.push(Attribute::value("mid", stream.mid.clone()));
+            if declined {
+                sdp.media.push(m);
+                continue;
+            }
+            m.attributes.push(Attribute::value("ice-ufrag", self.ufrag.clone()));
+            m.attributes.push(Attribute::value("ice-pwd", self.pwd.clone()));
+            m.attributes.push(Attribute::value("fingerprint", self.fingerprint.clone()));
+            m.attributes.push(Attribute::value("setup", self.setup.as_str()));
+            for (id, uri) in &stream.extensions {
+                m.attributes.push(Attribute::value("extmap", format!("{id} {uri}")));
+            }
+            m.attributes.push(Attribute::property(stream.direction.as_str()));
+            let video = stream.media == MediaType::Video;
+            let track = format!("{}{index}", if video { "video" } else { "audio" });
+            m.attributes.push(Attribute::value("msid", format!("sambung {track}")));
+            m.attributes.push(Attribute::property("rtcp-mux"));
+            for format in &stream.formats {
+                m.attributes.push(Attribute::value("rtpmap", format.rtpmap()));
+                if let Some(fmtp) = &format.fmtp {
+                    m.attributes.push(Attribute::value("fmtp", format!("{} {fmtp}", format.pt)));
+                }
+                if video {
+                    for fb in ["nack", "nack pli", "ccm fir", "goog-remb"] {
+                        m.attributes.push(Attribute::value("rtcp-fb", format!("{} {fb}", format.pt)));
+                    }
+                }
+            }
+            m.attributes.push(Attribute::value("ssrc", format!("{} cname:sambung", stream.ssrc)));
+            m.attributes.push(Attribute::value("ssrc", format!("{} msid:sambung {track}", stream.ssrc)));
+            m.attributes.push(Attribute::value(
+                "candidate",
+                format!("1 1 udp 2130706431 {} {} typ host", self.local.ip(), self.local.port()),
+            ));
+            m.attributes.push(Attribute::property("end-of-candidates"));
+            sdp.media.push(m);
+        }
+        sdp
+    }
 }
 
 /// What a WebRTC leg has for the driver.
@@ -304,7 +553,7 @@ pub enum WebRtcOutput {
     KeyframeRequest { stream: usize, fir: bool },
     /// ICE and DTLS are done: media flows.
     Connected,
-    /// The leg is over (DTLS closed, or ICE failed for good).
+    /// The leg is over (DTLS closed, or a fatal error).
     Closed,
 }
 
@@ -319,19 +568,53 @@ pub struct RtpFields {
     pub payload: Vec<u8>,
 }
 
+impl RtpFields {
+    /// Reads an RTP packet in the clear (RFC 3550 §5.1): CSRCs and extensions skipped,
+    /// padding removed. `None` when it is not one.
+    pub fn parse(packet: &[u8]) -> Option<RtpFields> {
+        let rtp = crate::rtp::RtpPacket::parse(packet).ok()?;
+        Some(RtpFields {
+            pt: rtp.payload_type(),
+            seq: rtp.sequence(),
+            timestamp: rtp.timestamp(),
+            ssrc: rtp.ssrc(),
+            marker: rtp.marker(),
+            payload: rtp.payload().to_vec(),
+        })
+    }
+
+    /// Writes it as a plain RTP packet (version 2, no CSRCs, no extension) into `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.push(0x80);
+        out.push((u8::from(self.marker) << 7) | (self.pt & 0x7F));
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out.extend_from_slice(&self.ssrc.to_be_bytes());
+        out.extend_from_slice(&self.payload);
+    }
+}
+
 /// A browser leg. See the [module docs](self).
 pub struct WebRtcLeg {
     rtc: Rtc,
-    /// The leg's socket address: our only candidate.
     local: SocketAddr,
-    ufrag: String,
-    pwd: String,
-    fingerprint: String,
     streams: Vec<LegStream>,
     outputs: VecDeque<WebRtcOutput>,
     next_timeout: Option<Instant>,
     connected: bool,
     closed: bool,
+}
+
+/// One stream of a leg.
+#[derive(Clone, Debug)]
+struct LegStream {
+    mid: Mid,
+    ssrc: u32,
+    pts: Vec<u8>,
+    /// The last extended sequence number written, to extend the next 16-bit one.
+    last_seq: Option<u64>,
+    declined: bool,
 }
 
 impl fmt::Debug for WebRtcLeg {
@@ -366,8 +649,8 @@ fn credentials(seed: u64) -> (String, String) {
     (ufrag, pwd)
 }
 
-/// Which of `offered` we answer with: those we relay, in the offerer's order (RFC 3264 §6.1),
-/// audio or video as the stream is; `telephone-event` only beside an audio codec.
+/// Which of `offered` a WebRTC leg can carry: those we relay, in the given order, audio or
+/// video as the stream is; `telephone-event` only beside an audio codec.
 fn choose(media: &MediaType, offered: &[Format]) -> Vec<Format> {
     let mut chosen: Vec<Format> = offered
         .iter()
@@ -386,9 +669,9 @@ fn choose(media: &MediaType, offered: &[Format]) -> Vec<Format> {
     chosen
 }
 
-/// What we offer a browser on a new stream of `media`: Opus, G.722, PCMU, PCMA and
-/// telephone-events for audio; VP8 and H.264 (constrained baseline) for video, with the
-/// payload types browsers use.
+/// What we offer a browser on a new stream of `media` when nothing else decides: Opus,
+/// G.722, PCMU, PCMA and telephone-events for audio; VP8 and H.264 (constrained baseline) for
+/// video, with the payload types browsers use.
 pub fn default_formats(media: &MediaType) -> Vec<Format> {
     let f = |pt: u8, name: &str, clock_rate: u32, channels: Option<u8>, fmtp: Option<&str>| Format {
         pt,
@@ -414,23 +697,27 @@ pub fn default_formats(media: &MediaType) -> Vec<Format> {
 }
 
 impl WebRtcLeg {
-    fn build(
+    /// The leg that speaks `plan` with the browser `remote` describes (its offer, or its
+    /// answer to ours): ICE-lite with the plan's credentials and candidate, the plan's
+    /// payload types and extension ids, DTLS started in the plan's role.
+    pub fn new(
         now: Instant,
         identity: &WebRtcIdentity,
-        local: SocketAddr,
-        seed: u64,
-        streams: &[StreamPlan],
+        plan: &WebRtcPlan,
+        remote: &RemoteWebRtc,
     ) -> Result<WebRtcLeg, WebRtcError> {
-        let (ufrag, pwd) = credentials(seed);
+        if plan.setup == Setup::ActPass {
+            return Err(WebRtcError::Mismatch("no answer has fixed the DTLS role"));
+        }
         let mut config = RtcConfig::new()
             .set_dtls_cert(identity.cert.clone())
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .clear_codecs()
-            .set_local_ice_credentials(IceCreds { ufrag: ufrag.clone(), pass: pwd.clone() });
+            .set_local_ice_credentials(IceCreds { ufrag: plan.ufrag.clone(), pass: plan.pwd.clone() });
         // The payload types as negotiated, so that what str0m sends and reads matches our SDP.
         let mut seen = Vec::new();
-        for format in streams.iter().flat_map(|(_, formats, _)| formats) {
+        for format in plan.streams.iter().flat_map(|s| &s.formats) {
             let (Some(codec), false) = (format.codec(), seen.contains(&format.pt)) else { continue };
             seen.push(format.pt);
             let clock = Frequency::new(format.clock_rate).ok_or(WebRtcError::Mismatch("a zero clock rate"))?;
@@ -438,240 +725,48 @@ impl WebRtcLeg {
             config.codec_config().add_config(format.pt.into(), None, codec, clock, format.channels, fmtp);
         }
         let mut map = ExtensionMap::empty();
-        for (id, uri) in streams.iter().flat_map(|(_, _, e)| e) {
+        for (id, uri) in plan.streams.iter().flat_map(|s| &s.extensions) {
             if let Some(ext) = EXTENSIONS.iter().find(|e| e.as_uri() == uri) {
                 map.set(*id, ext.clone());
             }
         }
-        let config = config.set_extension_map(map);
-        let mut rtc = config.build(now);
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| WebRtcError::Rtc(format!("candidate {local}: {e}")))?;
+        let mut rtc = config.set_extension_map(map).build(now);
+        let candidate = Candidate::host(plan.local, "udp")
+            .map_err(|e| WebRtcError::Rtc(format!("candidate {}: {e}", plan.local)))?;
         rtc.add_local_candidate(candidate);
+        let fingerprint: Fingerprint = remote.fingerprint.parse().map_err(WebRtcError::Fingerprint)?;
+        let mut streams = Vec::with_capacity(plan.streams.len());
+        {
+            let mut api = rtc.direct_api();
+            for (index, planned) in plan.streams.iter().enumerate() {
+                let mid = Mid::from(planned.mid.as_str());
+                let declined = planned.is_declined();
+                if !declined {
+                    api.declare_media(mid, planned.kind());
+                    api.declare_stream_tx(Ssrc::from(planned.ssrc), None, mid, None);
+                    if let Some(ssrc) = remote.media.get(index).and_then(|m| m.ssrcs.first()) {
+                        api.expect_stream_rx(Ssrc::from(*ssrc), None, mid, None);
+                    }
+                }
+                let pts = planned.formats.iter().map(|f| f.pt).collect();
+                streams.push(LegStream { mid, ssrc: planned.ssrc, pts, last_seq: None, declined });
+            }
+            api.set_remote_ice_credentials(IceCreds { ufrag: remote.ufrag.clone(), pass: remote.pwd.clone() });
+            api.set_remote_fingerprint(fingerprint);
+            api.set_ice_controlling(false);
+            api.start_dtls(plan.dtls_client())?;
+        }
         let mut leg = WebRtcLeg {
             rtc,
-            local,
-            ufrag,
-            pwd,
-            fingerprint: identity.fingerprint.clone(),
-            streams: Vec::new(),
+            local: plan.local,
+            streams,
             outputs: VecDeque::new(),
             next_timeout: None,
             connected: false,
             closed: false,
         };
-        let mut ssrc_seed = seed.rotate_left(17) | 1;
-        for (index, (media, formats, _)) in streams.iter().enumerate() {
-            ssrc_seed = ssrc_seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let kind = if *media == MediaType::Video { MediaKind::Video } else { MediaKind::Audio };
-            leg.streams.push(LegStream {
-                mid: Mid::from(index.to_string().as_str()),
-                kind,
-                ssrc: (ssrc_seed >> 32) as u32 | 1,
-                formats: formats.clone(),
-                last_seq: None,
-                declined: formats.is_empty(),
-            });
-        }
+        leg.drain();
         Ok(leg)
-    }
-
-    /// Declares the streams to str0m (once the remote side's mids are known).
-    fn declare(&mut self, remote: &RemoteWebRtc) {
-        let mut api = self.rtc.direct_api();
-        for (stream, media) in self.streams.iter().zip(&remote.media) {
-            if stream.declined {
-                continue;
-            }
-            api.declare_media(stream.mid, stream.kind);
-            api.declare_stream_tx(Ssrc::from(stream.ssrc), None, stream.mid, None);
-            if let Some(ssrc) = media.ssrcs.first() {
-                api.expect_stream_rx(Ssrc::from(*ssrc), None, stream.mid, None);
-            }
-        }
-    }
-
-    /// Tells str0m who the browser is and starts DTLS in the role the answer fixed.
-    fn connect(&mut self, remote: &RemoteWebRtc, dtls_client: bool) -> Result<(), WebRtcError> {
-        let fingerprint: Fingerprint = remote.fingerprint.parse().map_err(WebRtcError::Fingerprint)?;
-        let mut api = self.rtc.direct_api();
-        api.set_remote_ice_credentials(IceCreds { ufrag: remote.ufrag.clone(), pass: remote.pwd.clone() });
-        api.set_remote_fingerprint(fingerprint);
-        api.set_ice_controlling(false);
-        api.start_dtls(dtls_client)?;
-        Ok(())
-    }
-
-    /// Answers a browser's offer: a leg on `local` (the relay socket's address) and our
-    /// answer, each stream with the offered formats we relay (declined when none).
-    pub fn answer(
-        now: Instant,
-        identity: &WebRtcIdentity,
-        offer: &SessionDescription,
-        local: SocketAddr,
-        seed: u64,
-    ) -> Result<(WebRtcLeg, SessionDescription), WebRtcError> {
-        let remote = RemoteWebRtc::parse(offer)?;
-        let streams: Vec<_> = remote
-            .media
-            .iter()
-            .map(|m| {
-                let formats = if m.port == 0 { Vec::new() } else { choose(&m.media, &m.formats) };
-                (m.media.clone(), formats, m.extensions.clone())
-            })
-            .collect();
-        if streams.iter().all(|(_, formats, _)| formats.is_empty()) {
-            return Err(WebRtcError::NoMedia);
-        }
-        let mut leg = WebRtcLeg::build(now, identity, local, seed, &streams)?;
-        // Our mids are the offer's (RFC 8843 §7.3.1: an answer keeps them).
-        for (stream, media) in leg.streams.iter_mut().zip(&remote.media) {
-            stream.mid = Mid::from(media.mid.as_str());
-        }
-        leg.declare(&remote);
-        // Answering actpass or passive we are passive... unless the offer is passive.
-        let ours = if remote.setup == Setup::Passive { Setup::Active } else { Setup::Passive };
-        leg.connect(&remote, ours == Setup::Active)?;
-        let answer = leg.description(seed, ours, Some(&remote));
-        Ok((leg, answer))
-    }
-
-    /// Offers a browser the streams `media` (each with [`default_formats`]) from `local`;
-    /// [`WebRtcLeg::accept_answer`] takes the browser's answer.
-    pub fn offer(
-        now: Instant,
-        identity: &WebRtcIdentity,
-        media: &[MediaType],
-        local: SocketAddr,
-        seed: u64,
-    ) -> Result<(WebRtcLeg, SessionDescription), WebRtcError> {
-        let extensions: Vec<(u8, String)> =
-            EXTENSIONS.iter().enumerate().map(|(i, e)| (i as u8 + 1, e.as_uri().to_owned())).collect();
-        let streams: Vec<_> = media.iter().map(|m| (m.clone(), default_formats(m), extensions.clone())).collect();
-        if streams.iter().all(|(_, formats, _)| formats.is_empty()) {
-            return Err(WebRtcError::NoMedia);
-        }
-        let leg = WebRtcLeg::build(now, identity, local, seed, &streams)?;
-        let offer = leg.description(seed, Setup::ActPass, None);
-        Ok((leg, offer))
-    }
-
-    /// Takes the browser's answer to [`WebRtcLeg::offer`]: the formats it kept, its ICE
-    /// credentials and fingerprint, and the DTLS role it chose.
-    pub fn accept_answer(&mut self, answer: &SessionDescription) -> Result<(), WebRtcError> {
-        let remote = RemoteWebRtc::parse(answer)?;
-        if remote.media.len() != self.streams.len() {
-            return Err(WebRtcError::Mismatch("another number of m= lines"));
-        }
-        for (stream, media) in self.streams.iter_mut().zip(&remote.media) {
-            if media.mid != stream.mid.to_string() {
-                return Err(WebRtcError::Mismatch("another mid"));
-            }
-            if media.port == 0 {
-                stream.declined = true;
-                continue;
-            }
-            stream.formats.retain(|ours| media.formats.iter().any(|f| f.pt == ours.pt));
-            stream.declined = stream.formats.is_empty();
-        }
-        self.declare(&remote);
-        let dtls_client = match remote.setup {
-            Setup::Active => false,
-            Setup::Passive => true,
-            Setup::ActPass => return Err(WebRtcError::Mismatch("a=setup:actpass in an answer")),
-        };
-        self.connect(&remote, dtls_client)
-    }
-
-    /// Our description: `setup` as given; for an answer, each stream as `remote` offered it
-    /// (its mid, the reverse of its direction, its extension ids).
-    fn description(&self, seed: u64, setup: Setup, remote: Option<&RemoteWebRtc>) -> SessionDescription {
-        let ip = self.local.ip();
-        let addr_type = crate::sdp::addr_type(ip);
-        let mut sdp = SessionDescription {
-            origin: Origin {
-                username: "-".into(),
-                session_id: (seed >> 1).to_string(),
-                session_version: 1,
-                net_type: "IN".into(),
-                addr_type: addr_type.into(),
-                address: ip.to_string(),
-            },
-            session_name: "-".into(),
-            information: None,
-            uri: None,
-            emails: Vec::new(),
-            phones: Vec::new(),
-            connection: None,
-            bandwidths: Vec::new(),
-            times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
-            time_zones: None,
-            key: None,
-            attributes: Vec::new(),
-            media: Vec::new(),
-        };
-        sdp.attributes.push(Attribute::property("ice-lite"));
-        let bundled: Vec<String> = self.streams.iter().filter(|s| !s.declined).map(|s| s.mid.to_string()).collect();
-        sdp.attributes.push(Attribute::value("group", format!("BUNDLE {}", bundled.join(" "))));
-        sdp.attributes.push(Attribute::value("msid-semantic", " WMS sambung"));
-        for (index, stream) in self.streams.iter().enumerate() {
-            let remote_media = remote.and_then(|r| r.media.get(index));
-            let media_type = remote_media
-                .map_or(if stream.kind == MediaKind::Video { MediaType::Video } else { MediaType::Audio }, |m| {
-                    m.media.clone()
-                });
-            let formats: Vec<String> = stream.formats.iter().map(|f| f.pt.to_string()).collect();
-            let port = if stream.declined { 0 } else { self.local.port() };
-            let formats = if formats.is_empty() { vec!["0".to_owned()] } else { formats };
-            let mut m = MediaDescription::new(media_type, port, Proto::UdpTlsRtpSavpf, formats);
-            m.connections.push(Connection::new(ip));
-            m.attributes.push(Attribute::value("mid", stream.mid.to_string()));
-            if stream.declined {
-                sdp.media.push(m);
-                continue;
-            }
-            m.attributes.push(Attribute::value("ice-ufrag", self.ufrag.clone()));
-            m.attributes.push(Attribute::value("ice-pwd", self.pwd.clone()));
-            m.attributes.push(Attribute::value("fingerprint", self.fingerprint.clone()));
-            m.attributes.push(Attribute::value("setup", setup.as_str()));
-            let extensions: Vec<(u8, String)> = match remote_media {
-                Some(media) => media
-                    .extensions
-                    .iter()
-                    .filter(|(_, uri)| EXTENSIONS.iter().any(|e| e.as_uri() == uri))
-                    .cloned()
-                    .collect(),
-                None => EXTENSIONS.iter().enumerate().map(|(i, e)| (i as u8 + 1, e.as_uri().to_owned())).collect(),
-            };
-            for (id, uri) in extensions {
-                m.attributes.push(Attribute::value("extmap", format!("{id} {uri}")));
-            }
-            let direction = remote_media.map_or(crate::sdp::Direction::SendRecv, |m| m.direction.reversed());
-            m.attributes.push(Attribute::property(direction.as_str()));
-            let track = if stream.kind == MediaKind::Video { "video" } else { "audio" };
-            m.attributes.push(Attribute::value("msid", format!("sambung {track}{index}")));
-            m.attributes.push(Attribute::property("rtcp-mux"));
-            for format in &stream.formats {
-                m.attributes.push(Attribute::value("rtpmap", format.rtpmap()));
-                if let Some(fmtp) = &format.fmtp {
-                    m.attributes.push(Attribute::value("fmtp", format!("{} {fmtp}", format.pt)));
-                }
-                if stream.kind == MediaKind::Video && format.codec() != Some(Codec::Tele) {
-                    for fb in ["nack", "nack pli", "ccm fir", "goog-remb"] {
-                        m.attributes.push(Attribute::value("rtcp-fb", format!("{} {fb}", format.pt)));
-                    }
-                }
-            }
-            m.attributes.push(Attribute::value("ssrc", format!("{} cname:sambung", stream.ssrc)));
-            m.attributes.push(Attribute::value("ssrc", format!("{} msid:sambung {track}{index}", stream.ssrc)));
-            m.attributes.push(Attribute::value(
-                "candidate",
-                format!("1 1 udp 2130706431 {} {} typ host", self.local.ip(), self.local.port()),
-            ));
-            m.attributes.push(Attribute::property("end-of-candidates"));
-            sdp.media.push(m);
-        }
-        sdp
     }
 
     /// The leg's socket address.
@@ -682,11 +777,6 @@ impl WebRtcLeg {
     /// True once ICE and DTLS are done.
     pub fn is_connected(&self) -> bool {
         self.connected
-    }
-
-    /// The payload formats negotiated on `stream`.
-    pub fn formats(&self, stream: usize) -> Option<&[Format]> {
-        self.streams.get(stream).map(|s| s.formats.as_slice())
     }
 
     /// A datagram that arrived on the leg's socket from `source`: STUN, DTLS, SRTP or SRTCP.
@@ -720,14 +810,15 @@ impl WebRtcLeg {
     }
 
     /// Sends an RTP packet to the browser on `stream` (in the clear: str0m protects it).
-    /// `seq` is extended across its wraps here. Before the leg is connected it is dropped.
+    /// `seq` is extended across its wraps here. Before the leg is connected, and for a payload
+    /// type not negotiated on the stream, it is dropped.
     pub fn write_rtp(&mut self, now: Instant, stream: usize, packet: &RtpFields) -> Result<(), WebRtcError> {
         let leg_stream = self.streams.get_mut(stream).ok_or(WebRtcError::NoSuchStream(stream))?;
-        if leg_stream.declined || !self.connected {
+        if leg_stream.declined || !self.connected || !leg_stream.pts.contains(&packet.pt) {
             return Ok(());
         }
         let seq = extend_seq(leg_stream.last_seq, packet.seq);
-        leg_stream.last_seq = Some(seq);
+        leg_stream.last_seq = Some(seq.max(leg_stream.last_seq.unwrap_or(0)));
         let ssrc = Ssrc::from(leg_stream.ssrc);
         let mut api: DirectApi<'_> = self.rtc.direct_api();
         let Some(tx) = api.stream_tx(&ssrc) else { return Err(WebRtcError::NoSuchStream(stream)) };
@@ -779,21 +870,14 @@ impl WebRtcLeg {
                 self.outputs.push_back(WebRtcOutput::Connected);
             }
             Event::RtpPacket(packet) => {
-                let Some(stream) = self
-                    .streams
-                    .iter()
-                    .position(|s| !s.declined && s.formats.iter().any(|f| f.pt == *packet.header.payload_type))
-                else {
-                    return;
-                };
-                let stream = match packet.header.ext_vals.mid {
-                    Some(mid) => self.stream_of(mid).unwrap_or(stream),
-                    None => stream,
-                };
+                let pt = *packet.header.payload_type;
+                let by_pt = self.streams.iter().position(|s| !s.declined && s.pts.contains(&pt));
+                let stream = packet.header.ext_vals.mid.and_then(|mid| self.stream_of(mid)).or(by_pt);
+                let Some(stream) = stream else { return };
                 self.outputs.push_back(WebRtcOutput::Rtp {
                     stream,
                     packet: RtpFields {
-                        pt: *packet.header.payload_type,
+                        pt,
                         seq: packet.header.sequence_number,
                         timestamp: packet.header.timestamp,
                         ssrc: *packet.header.ssrc,

@@ -114,8 +114,8 @@ fn identity(now: Instant) -> WebRtcIdentity {
 }
 
 /// The browser sends 50 Opus packets on its audio stream; we write 50 back.
-fn exchange_audio(now: &mut Instant, leg: &mut WebRtcLeg, browser: &mut Browser, stream: usize) {
-    let opus = leg.formats(stream).unwrap().iter().find(|f| f.name == "opus").expect("Opus negotiated").pt;
+fn exchange_audio(now: &mut Instant, plan: &WebRtcPlan, leg: &mut WebRtcLeg, browser: &mut Browser, stream: usize) {
+    let opus = plan.streams[stream].formats.iter().find(|f| f.name == "opus").expect("Opus negotiated").pt;
     let mid = leg.streams[stream].mid;
     // The browser's own send stream, made by its offer or answer.
     let ssrc = browser.rtc.direct_api().stream_tx_by_mid(mid, None).map(|tx| tx.ssrc()).expect("the browser sends");
@@ -176,8 +176,11 @@ fn a_browser_offer_is_answered_and_audio_crosses_both_ways() {
     let offer = parse(&offer.to_sdp_string());
     assert!(is_webrtc(&offer));
 
-    let (mut leg, answer) = WebRtcLeg::answer(now, &identity, &offer, OURS.parse().unwrap(), 0xC0FFEE).unwrap();
-    let text = answer.to_string();
+    let remote = RemoteWebRtc::parse(&offer).unwrap();
+    let mut plan =
+        WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 0xC0FFEE, |_, _| true).unwrap();
+    let mut leg = WebRtcLeg::new(now, &identity, &plan, &remote).unwrap();
+    let text = plan.description().to_string();
     for line in ["a=ice-lite", "a=setup:passive", "a=rtcp-mux", "a=group:BUNDLE ", "typ host", "opus/48000/2"] {
         assert!(text.contains(line), "{line} missing from our answer:\n{text}");
     }
@@ -188,7 +191,7 @@ fn a_browser_offer_is_answered_and_audio_crosses_both_ways() {
     let outputs = run(&mut now, Duration::from_secs(2), &mut leg, &mut browser);
     assert!(outputs.contains(&WebRtcOutput::Connected), "{outputs:?}");
     assert!(leg.is_connected() && browser.connected);
-    exchange_audio(&mut now, &mut leg, &mut browser, 0);
+    exchange_audio(&mut now, &plan, &mut leg, &mut browser, 0);
 
     // A keyframe request on video reaches the browser as RTCP (PLI) ...
     let video = leg.streams[1].mid;
@@ -208,22 +211,27 @@ fn our_offer_to_a_browser_is_answered_and_audio_crosses_both_ways() {
     let mut now = origin();
     let identity = identity(now);
     let mut browser = Browser::new(now);
-    let (mut leg, offer) =
-        WebRtcLeg::offer(now, &identity, &[MediaType::Audio], OURS.parse().unwrap(), 0xBEEF).unwrap();
-    let text = offer.to_string();
+    let streams = [(MediaType::Audio, default_formats(&MediaType::Audio))];
+    let mut plan = WebRtcPlan::offer(&streams, identity.fingerprint(), OURS.parse().unwrap(), 0xBEEF).unwrap();
+    let text = plan.description().to_string();
     assert!(text.contains("a=setup:actpass") && text.contains("a=ice-lite"), "{text}");
     let offer = SdpOffer::from_sdp_string(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
     let answer = browser.rtc.sdp_api().accept_offer(offer).expect("the browser accepts our offer");
-    let answer = parse(&answer.to_sdp_string());
-    leg.accept_answer(&answer).expect("we take the browser's answer");
-    // The browser kept what it has of ours: Opus and PCMU.
-    let names: Vec<&str> = leg.formats(0).unwrap().iter().map(|f| f.name.as_str()).collect();
+    let remote = RemoteWebRtc::parse(&parse(&answer.to_sdp_string())).unwrap();
+    plan.accept_answer(&remote).expect("we take the browser's answer");
+    // The browser kept what it has of ours: Opus and PCMU; it chose its DTLS role (str0m
+    // takes passive facing an ice-lite offerer, Chrome active) and we take the other.
+    let names: Vec<&str> = plan.streams[0].formats.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["opus", "PCMU"]);
+    let ours = if remote.setup == Setup::Passive { Setup::Active } else { Setup::Passive };
+    assert_ne!(remote.setup, Setup::ActPass);
+    assert_eq!(plan.setup, ours);
+    let mut leg = WebRtcLeg::new(now, &identity, &plan, &remote).unwrap();
     assert!(browser.rtc.codec_config().find(|p| p.spec().codec == Codec::Opus).is_some());
 
     let outputs = run(&mut now, Duration::from_secs(2), &mut leg, &mut browser);
     assert!(outputs.contains(&WebRtcOutput::Connected), "{outputs:?}");
-    exchange_audio(&mut now, &mut leg, &mut browser, 0);
+    exchange_audio(&mut now, &plan, &mut leg, &mut browser, 0);
 }
 
 #[test]
@@ -233,7 +241,7 @@ fn descriptions_that_are_not_webrtc_are_refused_clearly() {
     let plain =
         parse("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n");
     assert!(!is_webrtc(&plain));
-    let error = WebRtcLeg::answer(now, &identity, &plain, OURS.parse().unwrap(), 1).unwrap_err();
+    let error = RemoteWebRtc::parse(&plain).unwrap_err();
     assert!(matches!(error, WebRtcError::NotWebRtc(_)), "{error}");
     // Only codecs we cannot relay: nothing to answer with.
     let odd = parse(
@@ -243,7 +251,18 @@ fn descriptions_that_are_not_webrtc_are_refused_clearly() {
          a=rtcp-mux\r\na=rtpmap:98 ISAC/16000\r\n",
     );
     assert!(is_webrtc(&odd));
-    assert_eq!(WebRtcLeg::answer(now, &identity, &odd, OURS.parse().unwrap(), 1).unwrap_err(), WebRtcError::NoMedia);
+    let remote = RemoteWebRtc::parse(&odd).unwrap();
+    let refused = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 1, |_, _| true);
+    assert_eq!(refused.unwrap_err(), WebRtcError::NoMedia);
+    // A plan not yet answered cannot make a leg: the DTLS role is open.
+    let offer = WebRtcPlan::offer(
+        &[(MediaType::Audio, default_formats(&MediaType::Audio))],
+        identity.fingerprint(),
+        OURS.parse().unwrap(),
+        1,
+    )
+    .unwrap();
+    assert!(WebRtcLeg::new(now, &identity, &offer, &remote).is_err());
     let bad = parse(&odd.to_string().replace("sha-256 00:11", "sha-256 zz"));
     assert!(matches!(RemoteWebRtc::parse(&bad), Err(WebRtcError::Fingerprint(_))));
 }
@@ -264,4 +283,33 @@ fn credentials_follow_the_seed_and_rfc_8445() {
     assert_eq!(credentials(42), (ufrag.clone(), pwd.clone()));
     assert_ne!(credentials(43).0, ufrag);
     assert!(ufrag.chars().chain(pwd.chars()).all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'));
+}
+
+#[test]
+fn rtp_fields_round_trip_through_bytes() {
+    let fields =
+        RtpFields { pt: 111, seq: 65_535, timestamp: 0xDEAD_BEEF, ssrc: 42, marker: true, payload: vec![1, 2, 3] };
+    let mut out = Vec::new();
+    fields.write(&mut out);
+    assert_eq!(out.len(), 12 + 3);
+    assert_eq!(RtpFields::parse(&out), Some(fields));
+    assert_eq!(RtpFields::parse(&out[..11]), None);
+}
+
+#[test]
+fn an_answer_keeps_only_what_the_other_side_allows() {
+    let now = origin();
+    let identity = identity(now);
+    let mut browser = Browser::new(now);
+    let mut change = browser.rtc.sdp_api();
+    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    let (offer, _) = change.apply().unwrap();
+    let remote = RemoteWebRtc::parse(&parse(&offer.to_sdp_string())).unwrap();
+    // The phone on the other side took PCMU only.
+    let plan =
+        WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 5, |_, f| f.name == "PCMU").unwrap();
+    let names: Vec<&str> = plan.streams[0].formats.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["PCMU"]);
+    let none = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 5, |_, f| f.name == "G729");
+    assert_eq!(none.unwrap_err(), WebRtcError::NoMedia);
 }
