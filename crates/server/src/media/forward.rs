@@ -73,6 +73,10 @@ pub(super) struct Relay {
     pub(super) keys: Option<KeySink>,
     /// The application that leg B is handed to, if any.
     pub(super) app: Option<Box<AppPort>>,
+    /// The browsers legs A and B are handed to, if any (see `webrtc.rs`).
+    pub(super) webrtc: [Option<Box<sambung_media::webrtc::WebRtcLeg>>; 2],
+    /// The server's DTLS identity, for WebRTC legs.
+    pub(super) identity: Option<Arc<sambung_media::webrtc::WebRtcIdentity>>,
     /// Datagrams off the fast path are handled here, one at a time.
     pub(super) scratch: Vec<u8>,
     /// What the session made, on its way out.
@@ -154,6 +158,7 @@ impl Relay {
         counters: Arc<Counters>,
         finish: Finish,
         keys: Option<KeySink>,
+        identity: Option<Arc<sambung_media::webrtc::WebRtcIdentity>>,
     ) -> Relay {
         let streams = sockets.len() / 2;
         let mut by_leg: [Vec<Socket>; 2] = [Vec::new(), Vec::new()];
@@ -175,6 +180,8 @@ impl Relay {
             counters,
             keys,
             app: None,
+            webrtc: [None, None],
+            identity,
             scratch: Vec::with_capacity(2048),
             out: Vec::with_capacity(2048),
             ready: Vec::with_capacity(4 * streams),
@@ -195,7 +202,10 @@ impl Relay {
     pub(super) fn refresh_routes(&mut self) {
         for i in 0..self.sockets.len() {
             let channel = self.sockets[i].channel;
-            let to = if self.session.is_plain(channel.stream) { self.session.partner(channel) } else { None };
+            // A browser's leg is never plain: its packets pass through its WebRTC leg.
+            let webrtc = self.webrtc.iter().any(Option::is_some);
+            let plain = self.session.is_plain(channel.stream) && !webrtc;
+            let to = if plain { self.session.partner(channel) } else { None };
             self.sockets[i].fast = to.and_then(|to| self.socket_of(to));
         }
     }
@@ -272,7 +282,11 @@ impl Relay {
 
     /// Sets the timer to the session's next tick.
     fn arm_timer(&mut self) {
-        let next = self.session.poll_timeout().map(Instant::from_std);
+        let next = match (self.session.poll_timeout(), self.webrtc_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(Instant::from_std);
         if next != self.deadline {
             if let Some(at) = next {
                 self.timer.as_mut().reset(at);
@@ -311,6 +325,9 @@ impl Relay {
     /// Forwards the `filled` buffers just received on socket `i` to its partner's endpoint, in
     /// batches when the stream is plain; else one by one through the session.
     fn forward(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
+        if self.webrtc[self.sockets[i].leg.min(1)].is_some() {
+            return self.webrtc_receive(i, filled, buffers);
+        }
         let Some(out) = self.sockets[i].fast else {
             return self.forward_each(i, filled, buffers);
         };

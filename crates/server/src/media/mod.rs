@@ -60,6 +60,7 @@ mod quality;
 mod session;
 #[cfg(test)]
 mod tests;
+mod webrtc;
 
 pub use app::{APP_CHANNEL, AppAudio, AppPort, app_port};
 use ports::PortPool;
@@ -126,6 +127,7 @@ struct Shared {
     sessions: Arc<AtomicUsize>,
     keys: Mutex<Option<KeySink>>,
     totals: Arc<session::Totals>,
+    identity: Mutex<Option<Arc<sambung_media::webrtc::WebRtcIdentity>>>,
 }
 
 impl MediaRelay {
@@ -139,6 +141,7 @@ impl MediaRelay {
             sessions: Arc::new(AtomicUsize::new(0)),
             keys: Mutex::new(None),
             totals: Arc::default(),
+            identity: Mutex::new(None),
         };
         Ok(MediaRelay { shared: Arc::new(shared) })
     }
@@ -153,13 +156,19 @@ impl MediaRelay {
         let _runtime = shared.runtime.enter();
         let (lease, sockets) = ports::bind_pairs(&shared.pool, &shared.config, local_ip, 2 * streams)?;
         let keys = shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let identity = shared.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let (runtime, active, totals) = (&shared.runtime, shared.sessions.clone(), shared.totals.clone());
-        session::start(call, streams, local_ip, lease, sockets, runtime, active, keys, totals)
+        session::start(call, streams, local_ip, lease, sockets, runtime, active, keys, totals, identity)
     }
 
     /// Where the sessions allocated from now on report DTMF key presses.
     pub fn set_key_sink(&self, sink: KeySink) {
         *self.shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sink);
+    }
+
+    /// The DTLS identity the sessions allocated from now on give their WebRTC legs.
+    pub fn set_webrtc_identity(&self, identity: Arc<sambung_media::webrtc::WebRtcIdentity>) {
+        *self.shared.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(identity);
     }
 
     /// Port pairs free now.

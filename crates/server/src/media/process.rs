@@ -44,6 +44,7 @@ impl Relay {
                 inbound[RECEIVED] += 1;
                 inbound[RECEIVED_BYTES] += datagram.len() as u64;
                 match verdict {
+                    Receive::Forward { to, .. } if self.webrtc_leg(to).is_some() => self.send_to_browser(to, now),
                     Receive::Forward { to, destination } => {
                         let Some(out) = self.socket_of(to) else {
                             inbound[DROPPED] += 1;
@@ -80,11 +81,18 @@ impl Relay {
             }
         }
         self.session.handle_timeout(now);
+        self.webrtc_timeouts(now);
     }
 
     /// Sends what the session made and delivers what it reports.
     pub(super) fn pump(&mut self) {
         while let Some(transmit) = self.session.poll_transmit(&mut self.out) {
+            if self.webrtc_leg(transmit.to).is_some() {
+                std::mem::swap(&mut self.scratch, &mut self.out);
+                self.send_to_browser(transmit.to, tokio::time::Instant::now().into_std());
+                std::mem::swap(&mut self.scratch, &mut self.out);
+                continue;
+            }
             let Some(out) = self.socket_of(transmit.to) else { continue };
             let (packets, bytes) = send_one(&self.sockets[out].socket, transmit.destination, &self.out);
             self.counters.add(self.sockets[out].leg, kind_index(transmit.to.kind), &[0, 0, packets, bytes, 0, 0]);
@@ -128,6 +136,8 @@ impl Relay {
         let call = self.call.clone();
         match command {
             Command::Clocks { leg, clocks } => self.receivers[leg.index()].set_clocks(clocks),
+            // A browser's leg keeps its stand-in peer: ICE says where the browser is.
+            Command::SetPeer { leg, .. } if self.webrtc[leg.index()].is_some() => {}
             Command::SetPeer { leg, stream, peer } => {
                 let rtcp = peer.rtcp_or_next();
                 let signalling = peer.signalling_ip;
@@ -153,6 +163,7 @@ impl Relay {
                     Err(error) => debug!(call = %call, %error, "cannot hand leg B to the application"),
                 }
             }
+            Command::WebRtc { leg, plan, remote } => self.attach_webrtc(leg, &plan, &remote),
             Command::DetachApp => {
                 let _ = self.session.set_leg_kind(self.legs[1], LegKind::Rtp);
                 self.app = None;

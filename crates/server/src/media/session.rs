@@ -89,6 +89,12 @@ pub(super) enum Command {
         format: Box<Negotiated>,
     },
     DetachApp,
+    /// `leg` becomes a browser's: a WebRTC leg speaking `plan` with `remote`.
+    WebRtc {
+        leg: Leg,
+        plan: Box<sambung_media::webrtc::WebRtcPlan>,
+        remote: Box<sambung_media::webrtc::RemoteWebRtc>,
+    },
 }
 
 /// Where sessions report key events.
@@ -251,6 +257,7 @@ pub(super) fn start(
     active: Arc<AtomicUsize>,
     keys: Option<KeySink>,
     totals: Arc<Totals>,
+    identity: Option<Arc<sambung_media::webrtc::WebRtcIdentity>>,
 ) -> Result<RelaySession, MediaError> {
     let call: Arc<str> = Arc::from(call);
     let mut session = MediaSession::new(streams, rand::random(), tokio::time::Instant::now().into_std())?;
@@ -265,7 +272,7 @@ pub(super) fn start(
     let (commands, receiver) = mpsc::unbounded_channel();
     active.fetch_add(1, Ordering::Relaxed);
     let finish = Finish { _lease: lease, active };
-    let relay = Relay::new(call.clone(), session, [a, b], sockets, receiver, counters.clone(), finish, keys);
+    let relay = Relay::new(call.clone(), session, [a, b], sockets, receiver, counters.clone(), finish, keys, identity);
     let task = runtime.spawn(relay.run());
     Ok(RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters })
 }
@@ -332,6 +339,17 @@ impl RelaySession {
     /// reach the application too. B's sockets stay open but are not listened to.
     pub fn attach_app(&self, port: AppPort, format: Negotiated) -> Result<(), MediaError> {
         self.command(Command::AttachApp { port: Box::new(port), format: Box::new(format) })
+    }
+
+    /// Hands `leg` to a browser: from now on its first RTP socket carries a WebRTC leg (ICE,
+    /// DTLS-SRTP, RTCP, everything bundled) speaking `plan` with the browser `remote` describes.
+    pub fn attach_webrtc(
+        &self,
+        leg: Leg,
+        plan: sambung_media::webrtc::WebRtcPlan,
+        remote: sambung_media::webrtc::RemoteWebRtc,
+    ) -> Result<(), MediaError> {
+        self.command(Command::WebRtc { leg, plan: Box::new(plan), remote: Box::new(remote) })
     }
 
     /// Gives leg B back to its device: relaying again.

@@ -632,3 +632,140 @@ async fn an_application_leg_hears_the_caller_and_answers() {
     assert!(stats.leg(Leg::A).rtp.sent_packets >= said.len() as u64);
     assert_eq!(stats.leg(Leg::A).rtp.received_packets, 60 + key_press.len() as u64);
 }
+
+/// A browser stand-in over a real loopback socket: a str0m `Rtc` driven through its SDP API
+/// as a browser is (full ICE agent, controlling), in RTP mode.
+struct Browser {
+    rtc: str0m::Rtc,
+    socket: UdpSocket,
+    connected: bool,
+    heard: Vec<str0m::rtp::RtpPacket>,
+}
+
+impl Browser {
+    async fn new() -> Browser {
+        let socket = endpoint("127.0.0.1").await;
+        let mut rtc = str0m::Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_pcmu(true, false)
+            .build(tokio::time::Instant::now().into_std());
+        rtc.add_local_candidate(str0m::Candidate::host(addr(&socket), "udp").unwrap());
+        Browser { rtc, socket, connected: false, heard: Vec::new() }
+    }
+
+    /// Runs the browser for `span`: its timers, its datagrams both ways.
+    async fn run(&mut self, span: Duration) {
+        let end = tokio::time::Instant::now() + span;
+        loop {
+            let now = tokio::time::Instant::now();
+            let _ = self.rtc.handle_input(str0m::Input::Timeout(now.into_std()));
+            let next = loop {
+                match self.rtc.poll_output().unwrap() {
+                    str0m::Output::Timeout(at) => break tokio::time::Instant::from_std(at),
+                    str0m::Output::Transmit(t) => {
+                        self.socket.send_to(&t.contents, t.destination).await.unwrap();
+                    }
+                    str0m::Output::Event(str0m::Event::Connected) => self.connected = true,
+                    str0m::Output::Event(str0m::Event::RtpPacket(packet)) => self.heard.push(packet),
+                    str0m::Output::Event(_) => {}
+                }
+            };
+            if now >= end {
+                return;
+            }
+            let wait = next.min(end).min(now + Duration::from_millis(10));
+            let mut buf = vec![0u8; 2048];
+            if let Ok(Ok((len, source))) = tokio::time::timeout_at(wait, self.socket.recv_from(&mut buf)).await {
+                let receive = str0m::net::Receive {
+                    proto: str0m::net::Protocol::Udp,
+                    source,
+                    destination: addr(&self.socket),
+                    contents: buf[..len].try_into().unwrap(),
+                };
+                let now = tokio::time::Instant::now().into_std();
+                self.rtc.handle_input(str0m::Input::Receive(now, receive)).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_browser_leg_speaks_webrtc_and_the_other_leg_plain_rtp() {
+    use sambung_media::sdp::SessionDescription;
+    use sambung_media::webrtc::{RemoteWebRtc, WebRtcIdentity, WebRtcPlan};
+    let relay = relay(20);
+    let identity = std::sync::Arc::new(WebRtcIdentity::generate(tokio::time::Instant::now().into_std()).unwrap());
+    relay.set_webrtc_identity(identity.clone());
+    let session = relay.allocate("call-webrtc", 1, LO).unwrap();
+
+    // The browser calls: its offer, our answer from the relay's leg A socket.
+    let mut browser = Browser::new().await;
+    let mut change = browser.rtc.sdp_api();
+    change.add_media(str0m::media::MediaKind::Audio, str0m::media::Direction::SendRecv, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    let offer = SessionDescription::parse(offer.to_sdp_string().as_bytes()).unwrap();
+    let remote = RemoteWebRtc::parse(&offer).unwrap();
+    // The phone on leg B took PCMU.
+    let mut plan =
+        WebRtcPlan::answer(&remote, identity.fingerprint(), port(&session, Leg::A, 0), 7, |_, f| f.name == "PCMU")
+            .unwrap();
+    session.attach_webrtc(Leg::A, plan.clone(), remote).unwrap();
+    // Call control's SetPeer for the browser's leg (port 9 of its SDP) must not undo ICE.
+    session.set_peer(Leg::A, 0, Peer { rtp: Some("127.0.0.1:9".parse().unwrap()), ..Peer::default() }).unwrap();
+    let answer = str0m::change::SdpAnswer::from_sdp_string(&plan.description().to_string()).unwrap();
+    browser.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+
+    let (phone, phone_rtcp) = (endpoint("127.0.0.1").await, endpoint("127.0.0.1").await);
+    session.set_peer(Leg::B, 0, peer(&phone, &phone_rtcp)).unwrap();
+    browser.run(Duration::from_secs(3)).await;
+    assert!(browser.connected, "ICE and DTLS through the relay's socket");
+
+    // 30 packets each way, 20 ms apart.
+    let ssrc = browser
+        .rtc
+        .direct_api()
+        .stream_tx_by_mid(plan.streams[0].mid.as_str().into(), None)
+        .map(|tx| tx.ssrc())
+        .expect("the browser's send stream");
+    let mut from_browser = Vec::new();
+    for i in 0..30u16 {
+        let now = tokio::time::Instant::now().into_std();
+        let payload = vec![0x55u8.wrapping_add(i as u8); 160];
+        if let Some(tx) = browser.rtc.direct_api().stream_tx(&ssrc) {
+            tx.write_rtp(str0m::rtp::RtpWrite::new(
+                0.into(),
+                (500 + u64::from(i)).into(),
+                160 * u32::from(i),
+                now,
+                payload.as_slice(),
+            ));
+        }
+        let mut packet = rtp(9000 + i, 172);
+        packet[1] = 0;
+        phone.send_to(&packet, port(&session, Leg::B, 0)).await.unwrap();
+        browser.run(Duration::from_millis(20)).await;
+        let mut buf = [0u8; 2048];
+        while let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_millis(1), phone.recv_from(&mut buf)).await {
+            from_browser.push(buf[..len].to_vec());
+        }
+    }
+    browser.run(Duration::from_millis(200)).await;
+    let mut buf = [0u8; 2048];
+    while let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_millis(50), phone.recv_from(&mut buf)).await {
+        from_browser.push(buf[..len].to_vec());
+    }
+    // The phone got the browser's PCMU in the clear.
+    assert!(from_browser.len() >= 28, "the phone got {} of the browser's 30 packets", from_browser.len());
+    for packet in &from_browser {
+        let rtp = sambung_media::rtp::RtpPacket::parse(packet).expect("plain RTP toward the phone");
+        assert_eq!((rtp.payload_type(), rtp.ssrc(), rtp.payload().len()), (0, *ssrc, 160));
+    }
+    // The browser got the phone's, decrypted by str0m from SRTP.
+    let heard: Vec<u16> = browser.heard.iter().map(|p| p.header.sequence_number).collect();
+    assert!(heard.len() >= 28, "the browser got {} of the phone's 30 packets: {heard:?}", heard.len());
+    assert!(heard.iter().all(|s| (9000..9030).contains(s)));
+    let stats = session.release().await;
+    assert!(stats.leg(Leg::A).rtp.received_packets >= 30, "{stats:?}");
+}

@@ -1,0 +1,173 @@
+//! The session task's WebRTC legs: a leg handed to a browser ([`Command::WebRtc`]) speaks
+//! ICE, DTLS-SRTP and RTCP through a [`WebRtcLeg`] on its first RTP socket (BUNDLE and
+//! rtcp-mux: one socket for everything), and to the [`MediaSession`] it is a plain RTP leg.
+//!
+//! ```text
+//!   browser ─ STUN/DTLS/SRTP ─▶ [socket] ─▶ WebRtcLeg ─ RTP ─▶ MediaSession ─▶ the other leg
+//!   browser ◀──── SRTP ─────── [socket] ◀── WebRtcLeg ◀─ RTP ── MediaSession ◀─ the other leg
+//! ```
+//!
+//! The session sees the browser's packets in the clear, as from the leg's own socket address
+//! (a stand-in peer, so that latching and routing hold), and reads their DTMF, transcodes or
+//! relays them as for any leg; what the session sends toward the leg is taken back out,
+//! given to the `WebRtcLeg` (which protects it and keeps its own RTCP) and sent from the
+//! socket to where ICE found the browser. The other leg's RTCP is not carried across: each
+//! side gets reports of its own leg.
+//!
+//! [`MediaSession`]: sambung_media::session::MediaSession
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use sambung_media::session::{Channel, Kind, Peer, Receive};
+use sambung_media::webrtc::{RemoteWebRtc, RtpFields, WebRtcLeg, WebRtcOutput, WebRtcPlan};
+use tracing::{debug, info, warn};
+
+use super::forward::{Buffers, Relay, SLOT, kind_index, send_one};
+use super::session::{DROPPED, Leg, RECEIVED, RECEIVED_BYTES};
+
+impl Relay {
+    /// Hands `leg` to a browser: from now on its first RTP socket carries the WebRTC leg that
+    /// speaks `plan` with `remote`.
+    pub(super) fn attach_webrtc(&mut self, leg: Leg, plan: &WebRtcPlan, remote: &RemoteWebRtc) {
+        let Some(identity) = self.identity.clone() else {
+            return warn!(call = %self.call, "no WebRTC identity: the browser leg cannot start");
+        };
+        let now = tokio::time::Instant::now().into_std();
+        match WebRtcLeg::new(now, &identity, plan, remote) {
+            Ok(webrtc) => {
+                let index = leg.index();
+                let id = self.legs[index];
+                let stand_in = self.stand_in(index);
+                for stream in 0..self.streams {
+                    let peer = Peer { rtp: stand_in, rtcp: stand_in, signalling_ip: stand_in.map(|a| a.ip()) };
+                    let _ = self.session.set_peer(id, stream, peer);
+                }
+                info!(call = %self.call, %leg, local = %plan.local, "WebRTC leg started");
+                self.webrtc[index] = Some(Box::new(webrtc));
+                self.busy = true;
+                self.pump_webrtc(index, now);
+            }
+            Err(error) => warn!(call = %self.call, %leg, %error, "the WebRTC leg could not start"),
+        }
+    }
+
+    /// The address the session takes leg `index`'s packets as coming from and sends them to:
+    /// the leg's own first RTP socket. Never a real destination: sends there are taken back.
+    pub(super) fn stand_in(&self, index: usize) -> Option<SocketAddr> {
+        let socket = self.socket_of(Channel::rtp(self.legs[index], 0))?;
+        self.sockets[socket].socket.socket.local_addr().ok()
+    }
+
+    /// The WebRTC leg behind `channel`, if its leg is one (by index A=0, B=1).
+    pub(super) fn webrtc_leg(&self, channel: Channel) -> Option<usize> {
+        let index = self.legs.iter().position(|&l| l == channel.leg)?;
+        self.webrtc[index].is_some().then_some(index)
+    }
+
+    /// Datagrams received on socket `i`, whose leg is a browser's: STUN, DTLS, SRTP and
+    /// SRTCP for its `WebRtcLeg`.
+    pub(super) fn webrtc_receive(&mut self, i: usize, filled: usize, buffers: &mut Buffers) {
+        let index = self.sockets[i].leg;
+        let now = tokio::time::Instant::now().into_std();
+        let mut inbound = [0u64; 6];
+        if let Some(webrtc) = self.webrtc[index].as_mut() {
+            for (k, meta) in buffers.meta[..filled].iter().enumerate() {
+                let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
+                let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
+                for datagram in contents.chunks(stride) {
+                    inbound[RECEIVED] += 1;
+                    inbound[RECEIVED_BYTES] += datagram.len() as u64;
+                    webrtc.receive(now, meta.addr, datagram);
+                }
+            }
+        }
+        self.counters.add(index, kind_index(Kind::Rtp), &inbound);
+        self.busy = true;
+        self.pump_webrtc(index, now);
+    }
+
+    /// Runs the WebRTC legs' timers due at `now`.
+    pub(super) fn webrtc_timeouts(&mut self, now: Instant) {
+        for index in 0..2 {
+            let due = self.webrtc[index].as_ref().and_then(|w| w.poll_timeout()).is_some_and(|at| at <= now);
+            if due {
+                if let Some(webrtc) = self.webrtc[index].as_mut() {
+                    webrtc.handle_timeout(now);
+                }
+                self.pump_webrtc(index, now);
+            }
+        }
+    }
+
+    /// The earliest timer of the WebRTC legs.
+    pub(super) fn webrtc_deadline(&self) -> Option<Instant> {
+        self.webrtc.iter().flatten().filter_map(|w| w.poll_timeout()).min()
+    }
+
+    /// Takes what leg `index`'s `WebRtcLeg` has: datagrams go out of its socket, the browser's
+    /// RTP into the session.
+    pub(super) fn pump_webrtc(&mut self, index: usize, now: Instant) {
+        let Some(socket) = self.socket_of(Channel::rtp(self.legs[index], 0)) else { return };
+        let stand_in = self.stand_in(index);
+        while let Some(output) = self.webrtc[index].as_mut().and_then(|w| w.poll()) {
+            match output {
+                WebRtcOutput::Transmit { destination, data } => {
+                    let (packets, bytes) = send_one(&self.sockets[socket].socket, destination, &data);
+                    self.counters.add(index, kind_index(Kind::Rtp), &[0, 0, packets, bytes, 0, 0]);
+                }
+                WebRtcOutput::Rtp { stream, packet } => {
+                    let Some(source) = stand_in else { continue };
+                    packet.write(&mut self.scratch);
+                    if stream == 0 {
+                        self.receivers[index].on_datagram(&self.scratch, now);
+                    }
+                    let channel = Channel::rtp(self.legs[index], stream);
+                    let verdict = self.session.receive(now, channel, source, &mut self.scratch);
+                    self.route(index, verdict, now);
+                }
+                WebRtcOutput::Connected => info!(call = %self.call, leg = index, "WebRTC leg connected (ICE, DTLS)"),
+                WebRtcOutput::KeyframeRequest { stream, fir } => {
+                    debug!(call = %self.call, leg = index, stream, fir, "keyframe request from the browser");
+                }
+                WebRtcOutput::Closed => info!(call = %self.call, leg = index, "WebRTC leg closed"),
+            }
+        }
+    }
+
+    /// Where the session sent a packet received from leg `from` (now in `scratch`).
+    fn route(&mut self, from: usize, verdict: Receive, now: Instant) {
+        let mut inbound = [0u64; 6];
+        match verdict {
+            Receive::Forward { to, destination } => {
+                if self.webrtc_leg(to).is_some() {
+                    self.send_to_browser(to, now);
+                    return;
+                }
+                let Some(out) = self.socket_of(to) else { return };
+                let (packets, bytes) = send_one(&self.sockets[out].socket, destination, &self.scratch);
+                let leg = self.sockets[out].leg;
+                self.counters.add(leg, kind_index(to.kind), &[0, 0, packets, bytes, 0, 0]);
+            }
+            Receive::NoDestination | Receive::Dropped => inbound[DROPPED] += 1,
+            Receive::Consumed | Receive::Rejected => {}
+        }
+        self.counters.add(from, kind_index(Kind::Rtp), &inbound);
+    }
+
+    /// A packet the session sent toward a browser's leg (in `scratch`, in the clear): RTP goes
+    /// to its `WebRtcLeg`, RTCP ends here (the leg makes its own reports).
+    pub(super) fn send_to_browser(&mut self, to: Channel, now: Instant) {
+        let Some(index) = self.webrtc_leg(to) else { return };
+        if to.kind != Kind::Rtp {
+            return;
+        }
+        let Some(packet) = RtpFields::parse(&self.scratch) else { return };
+        if let Some(webrtc) = self.webrtc[index].as_mut()
+            && let Err(error) = webrtc.write_rtp(now, to.stream, &packet)
+        {
+            debug!(call = %self.call, %error, "packet for the browser dropped");
+        }
+        self.pump_webrtc(index, now);
+    }
+}
