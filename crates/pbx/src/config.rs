@@ -37,6 +37,9 @@ pub struct PbxConfig {
     pub access_number: String,
     /// `[guard]` and `[fraud]`: bans, lockouts and toll-fraud limits.
     pub guard: GuardConfig,
+    /// The DTLS fingerprint (`sha-256 ...`) of the relay's WebRTC identity; `None`: browsers'
+    /// WebRTC descriptions are refused (488).
+    pub webrtc_fingerprint: Option<String>,
 }
 
 impl Default for PbxConfig {
@@ -56,6 +59,7 @@ impl Default for PbxConfig {
             min_se: 90,
             access_number: String::new(),
             guard: GuardConfig::default(),
+            webrtc_fingerprint: None,
         }
     }
 }

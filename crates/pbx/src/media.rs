@@ -34,6 +34,14 @@ pub enum MediaCommand {
     /// `format` (A's codec), as PCM at `rate` inside the server. The application itself is
     /// started by [`crate::AppRequest::Start`] with the same call number.
     AttachApp { session: SessionId, format: Negotiated, rate: u32 },
+    /// Leg `side` is a browser's: the relay speaks WebRTC to it (ICE-lite, DTLS-SRTP, on the
+    /// leg's first RTP port) as `plan` says, with the browser `remote` describes.
+    WebRtc {
+        session: SessionId,
+        side: Side,
+        plan: Box<sambung_media::webrtc::WebRtcPlan>,
+        remote: Box<sambung_media::webrtc::RemoteWebRtc>,
+    },
     /// The call is over: the session stops and its ports are freed.
     Close { session: SessionId },
 }

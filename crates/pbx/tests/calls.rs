@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sambung_pbx::{App, AppEnd, AppRequest, Event, Input, MediaCommand, StoreReply, StoreWrite};
+use sambung_pbx::{App, AppEnd, AppRequest, Event, Input, MediaCommand, Output, PbxConfig, StoreReply, StoreWrite};
 use sambung_sip::{HeaderName, Message, Method};
 
 #[test]
@@ -537,4 +537,131 @@ fn a_phone_transfers_the_other_party_and_a_failed_transfer_keeps_the_call() {
     request(&out, BOB, "BYE");
     let cdr = rig.records().pop().expect("a record");
     assert_eq!((cdr.cause_code, cdr.cause_reason.as_str()), (200, "Transferred"));
+}
+
+/// A browser's offer as Chrome writes it (trimmed: one audio section, its usual formats).
+fn chrome_offer() -> String {
+    [
+        "v=0",
+        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        "a=extmap-allow-mixed",
+        "a=msid-semantic: WMS stream",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        "a=candidate:1 1 udp 2122260223 127.0.0.1 54321 typ host generation 0",
+        "a=ice-ufrag:Xb3d",
+        "a=ice-pwd:4cB9lWv8RQyM0a3Y1oY2dJ7q",
+        "a=ice-options:trickle",
+        "a=fingerprint:sha-256 D2:FA:0E:C3:22:59:5E:14:95:69:92:3D:13:B4:84:24:2C:C2:A2:C0:3E:FD:34:8E:5E:EA:6F:AF:52:CE:E6:0F",
+        "a=setup:actpass",
+        "a=mid:0",
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=sendrecv",
+        "a=msid:stream track",
+        "a=rtcp-mux",
+        "a=rtcp-rsize",
+        "a=rtpmap:111 opus/48000/2",
+        "a=rtcp-fb:111 transport-cc",
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=rtpmap:63 red/48000/2",
+        "a=fmtp:63 111/111",
+        "a=rtpmap:9 G722/8000",
+        "a=rtpmap:0 PCMU/8000",
+        "a=rtpmap:8 PCMA/8000",
+        "a=rtpmap:13 CN/8000",
+        "a=rtpmap:110 telephone-event/48000",
+        "a=rtpmap:126 telephone-event/8000",
+        "a=ssrc:3735928559 cname:abc",
+        "",
+    ]
+    .join("\r\n")
+}
+
+#[test]
+fn a_browser_calls_a_phone_each_in_its_own_media() {
+    let fingerprint =
+        "sha-256 11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00";
+    let mut rig = Rig::with_config(PbxConfig {
+        domains: vec![REALM.into()],
+        realm: REALM.into(),
+        media_address: Some(RELAY_IP.parse().unwrap()),
+        webrtc_fingerprint: Some(fingerprint.into()),
+        ..PbxConfig::default()
+    });
+    let offer = chrome_offer();
+    let invite = |auth: &str| {
+        format!(
+            "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKwr-{}\r\nMax-Forwards: 70\r\n\
+             To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-1@alice\r\n\
+             CSeq: {} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{offer}",
+            auth.len(),
+            if auth.is_empty() { 1 } else { 2 },
+            offer.len()
+        )
+    };
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    // The phone is offered plain RTP: none of WebRTC's transport, the formats a browser leg
+    // carries with their payload types (RED and CN dropped), the relay's B port.
+    let b_invite = request(&out, BOB, "INVITE");
+    let to_bob = String::from_utf8(b_invite.body.to_vec()).unwrap();
+    assert!(to_bob.contains("m=audio 40000 RTP/AVP 111 9 0 8 110 126"), "{to_bob}");
+    for gone in
+        ["ice-", "fingerprint", "setup", "a=mid", "BUNDLE", "rtcp-mux", "ssrc", "extmap", "candidate", "red/", "CN/"]
+    {
+        assert!(!to_bob.contains(gone), "{gone} in the offer to the phone:\n{to_bob}");
+    }
+    // The phone takes PCMU (and events).
+    let bob_answer = sdp("192.0.2.20", 6000, "0 126", "a=rtpmap:0 PCMU/8000\r\na=rtpmap:126 telephone-event/8000\r\n");
+    let out = rig.feed(BOB, &answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), &bob_answer));
+    let ok = response(&out, ALICE, 200);
+    let to_alice = String::from_utf8(ok.body.to_vec()).unwrap();
+    // The browser gets our WebRTC answer: ice-lite, our fingerprint, passive, its mid, the
+    // relay's A port as the one candidate, PCMU and its events only.
+    for line in [
+        "a=ice-lite",
+        &format!("a=fingerprint:{fingerprint}"),
+        "a=setup:passive",
+        "a=mid:0",
+        "a=group:BUNDLE 0",
+        "m=audio 30000 UDP/TLS/RTP/SAVPF 0 126",
+        "a=rtcp-mux",
+        "a=candidate:1 1 udp 2130706431 192.0.2.1 30000 typ host",
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+    ] {
+        assert!(to_alice.contains(line), "{line} missing from the answer to the browser:\n{to_alice}");
+    }
+    assert!(!to_alice.contains("a=crypto"), "{to_alice}");
+    // The relay's leg A becomes the browser's WebRTC leg, with the browser's credentials.
+    let outputs = rig.take_outputs();
+    let webrtc: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Media(MediaCommand::WebRtc { side, plan, remote, .. }) => Some((side, plan, remote)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(webrtc.len(), 1, "one WebRTC leg");
+    let (side, plan, remote) = &webrtc[0];
+    assert_eq!(**side, sambung_pbx::Side::A);
+    assert_eq!((remote.ufrag.as_str(), plan.local.port()), ("Xb3d", 30_000));
+    assert!(!plan.dtls_client(), "the browser (actpass) starts DTLS");
+    // The relay decrypts nothing on either side by SDES: leg A is plain to the session.
+    let configured: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Media(MediaCommand::Configure { legs, .. }) => Some(legs),
+            _ => None,
+        })
+        .collect();
+    assert!(!configured.is_empty());
+    assert!(configured.iter().all(|legs| legs.iter().all(|l| l.srtp_in.is_none() && l.srtp_out.is_none())));
+    // The browser's events (126) are read on leg A.
+    assert!(configured.iter().any(|legs| legs[0].events.iter().any(|e| e.payload_type == 126)), "{configured:?}");
 }

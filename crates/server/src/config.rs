@@ -460,6 +460,8 @@ impl Config {
             min_se: self.calls.min_se,
             access_number: self.voicemail.access_number.clone(),
             guard: self.guard.pbx(&self.fraud),
+            // Set by the runtime from the relay's identity, made at start.
+            webrtc_fingerprint: None,
         }
     }
 

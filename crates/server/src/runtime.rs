@@ -52,6 +52,8 @@ pub enum ServerError {
     Store(#[from] sambung_store::StoreError),
     #[error("media relay: {0}")]
     Media(#[from] crate::media::MediaError),
+    #[error("WebRTC identity: {0}")]
+    WebRtc(#[from] sambung_media::webrtc::WebRtcError),
 }
 
 /// Every socket the server listens on, bound but not yet served.
@@ -152,7 +154,12 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let mode = sambung_store::OpenMode { create_if_missing: true, max_connections: config.database.max_connections };
     let store = sambung_store::Store::open_with(&config.database_url(), mode).await?;
     let generation = store.accounts_generation().await?;
-    let pbxs = Pbx::sharded(&config.pbx(), &secret, rand::random(), shard_count);
+    // The relay's DTLS identity for browsers' WebRTC legs: made at each start (a browser
+    // learns its fingerprint from each call's SDP).
+    let identity = Arc::new(sambung_media::webrtc::WebRtcIdentity::generate(tokio::time::Instant::now().into_std())?);
+    let mut pbx_config = config.pbx();
+    pbx_config.webrtc_fingerprint = Some(identity.fingerprint().to_owned());
+    let pbxs = Pbx::sharded(&pbx_config, &secret, rand::random(), shard_count);
     let accounts = persist::load_accounts(&store).await?;
     let bindings = persist::load_bindings(&store).await?;
     let mailboxes = persist::load_mailboxes(&store).await?;
@@ -168,7 +175,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     );
     let gate = SharedGate::new(config.guard.gate()).reporting_to(events_tx.downgrade());
     let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
-    info!(pairs = relay.capacity_pairs(), "RTP relay ready");
+    relay.set_webrtc_identity(identity.clone());
+    info!(pairs = relay.capacity_pairs(), fingerprint = identity.fingerprint(), "RTP relay ready");
 
     // The domain events: the call records subscribe before anything is published.
     let mut bus = EventBus::new();
@@ -386,6 +394,12 @@ impl Media {
                     Some(Ok(())) => apps.attach(session, audio),
                     Some(Err(error)) => warn!(call = session, %error, "the application's media could not be attached"),
                     None => warn!(call = session, "no media session for the application"),
+                }
+                None
+            }
+            MediaCommand::WebRtc { session, side, plan, remote } => {
+                if let Some(relayed) = self.sessions.get(&session) {
+                    let _ = relayed.attach_webrtc(leg(side), *plan, *remote);
                 }
                 None
             }

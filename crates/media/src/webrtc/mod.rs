@@ -651,6 +651,10 @@ fn credentials(seed: u64) -> (String, String) {
 
 /// Which of `offered` a WebRTC leg can carry: those we relay, in the given order, audio or
 /// video as the stream is; `telephone-event` only beside an audio codec.
+pub fn carried(media: &MediaType, offered: &[Format]) -> Vec<Format> {
+    choose(media, offered)
+}
+
 fn choose(media: &MediaType, offered: &[Format]) -> Vec<Format> {
     let mut chosen: Vec<Format> = offered
         .iter()

@@ -10,7 +10,7 @@ use sambung_sip::{HeaderName, Method, Request, SipStr, Uri};
 use tracing::{debug, info, warn};
 
 use super::call::{ALeg, Call, Fork, Media, Ringing, State};
-use super::media::{CallMedia, LegTransport, MediaFailure, is_secure};
+use super::media::{CallMedia, LegTransport, MediaFailure};
 use super::prack::{self, Reliable};
 use super::route::{self, Cause, Hop, Resolved, Step};
 use super::session_timer;
@@ -146,7 +146,8 @@ impl Call {
         };
         let ip = env.config.media_address.unwrap_or_else(|| ctx.sip.media_ip(&self.a.peer));
         let config = env.config;
-        let mut media = CallMedia::new(self.id, ip, ports, config.allow_plain_rtp, &config.codecs);
+        let fingerprint = config.webrtc_fingerprint.clone();
+        let mut media = CallMedia::new(self.id, ip, ports, config.allow_plain_rtp, &config.codecs, fingerprint);
         if self.is_over() {
             self.media = Media::Open(Box::new(media));
             return ctx.out.media(MediaCommand::Close { session: self.id });
@@ -280,7 +281,7 @@ impl Call {
         let id = self.id;
         let Some(media) = self.media_mut() else { return Some(None) };
         let Some(offer) = media.b_offer.clone() else { return Some(None) };
-        match media.for_leg(ctx, Side::B, &offer, is_secure(peer)) {
+        match media.for_device(ctx, &offer, peer) {
             Some(body) => Some(Some(body)),
             None => {
                 debug!(call = id, device = %uri, "not rung: it would need plain RTP");

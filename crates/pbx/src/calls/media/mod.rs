@@ -35,6 +35,7 @@ use crate::pbx::Ctx;
 use crate::random::Random;
 
 mod app;
+mod browser;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +62,8 @@ pub enum MediaFailure {
     NoCryptoSuite,
     #[error("no offer to answer")]
     NoOffer,
+    #[error("WebRTC is not available on this server")]
+    NoWebRtc,
 }
 
 impl MediaFailure {
@@ -74,6 +77,7 @@ impl MediaFailure {
             MediaFailure::PlainRtp => (488, "SRTP Required"),
             MediaFailure::NoCryptoSuite => (488, "No Common Crypto Suite"),
             MediaFailure::NoOffer => (488, "Not Acceptable Here"),
+            MediaFailure::NoWebRtc => (488, "WebRTC Not Available"),
         }
     }
 }
@@ -144,6 +148,10 @@ pub(crate) struct CallMedia {
     negotiated_once: bool,
     allow_plain: bool,
     preferences: Vec<CodecKind>,
+    /// Our DTLS fingerprint, when the server speaks WebRTC.
+    fingerprint: Option<String>,
+    /// What is known of each leg that is (or was offered as) a browser's.
+    browser: [Option<browser::BrowserLeg>; 2],
 }
 
 /// Where a description comes from or goes to, for the security rules.
@@ -173,6 +181,10 @@ pub(crate) fn check_offer(
     allow_plain: bool,
 ) -> Result<SessionDescription, MediaFailure> {
     let sdp = parse(body)?;
+    if sambung_media::webrtc::is_webrtc(&sdp) {
+        // A browser: DTLS keys its media, whatever the signalling.
+        return Ok(sdp);
+    }
     for media in sdp.media.iter().take(MAX_STREAMS).filter(|m| carries_rtp(m)) {
         let keys = from_media(media);
         match (media.proto.is_secure() || !keys.is_empty(), transport.secure) {
@@ -225,6 +237,7 @@ impl CallMedia {
         ports: [Vec<u16>; 2],
         allow_plain: bool,
         preferences: &[CodecKind],
+        fingerprint: Option<String>,
     ) -> CallMedia {
         let streams = ports[0].len().min(ports[1].len()).clamp(1, MAX_STREAMS);
         CallMedia {
@@ -238,6 +251,8 @@ impl CallMedia {
             negotiated_once: false,
             allow_plain,
             preferences: preferences.to_vec(),
+            fingerprint,
+            browser: [None, None],
         }
     }
 
@@ -281,7 +296,7 @@ impl CallMedia {
         transport: LegTransport,
         role: Role,
     ) -> Result<SessionDescription, MediaFailure> {
-        let sdp = parse(body)?;
+        let sdp = self.take_browser(from, parse(body)?)?;
         match (role, &self.pending) {
             (Role::Answer { provisional }, Some(pending)) if pending.from != from => {
                 self.take_answer(ctx, from, sdp, transport, provisional)
@@ -344,8 +359,9 @@ impl CallMedia {
         if !carries_rtp(media) {
             return Ok(());
         }
-        if from == Side::B && self.b_in_process {
-            // An application inside the server: nothing crosses a network.
+        if (from == Side::B && self.b_in_process) || self.is_browser(from) {
+            // An application inside the server: nothing crosses a network; or a browser,
+            // whose media DTLS keys on the relay's WebRTC leg.
             let state = &mut self.streams[i].legs[index(from)];
             (state.srtp, state.savp, state.theirs) = (false, false, None);
             return Ok(());
@@ -404,6 +420,9 @@ impl CallMedia {
             self.pending = Some(pending);
         }
         let out = result?;
+        if self.is_browser(from) {
+            self.browser_answered(ctx, from)?;
+        }
         if !provisional {
             self.negotiated_once = true;
         }
@@ -519,8 +538,11 @@ impl CallMedia {
         sdp: &SessionDescription,
         secure: bool,
     ) -> Option<Bytes> {
-        let mut out = sdp.clone();
         let answering = self.pending.as_ref().is_none_or(|p| p.from == to);
+        if self.is_browser(to) {
+            return self.for_browser(ctx, to, sdp, answering).ok();
+        }
+        let mut out = sdp.clone();
         let negotiated = self.negotiated_once;
         for (i, media) in out.media.iter_mut().enumerate() {
             let Some(state) = self.streams.get_mut(i) else { continue };
@@ -546,6 +568,18 @@ impl CallMedia {
             }
         }
         Some(Bytes::from(out.to_bytes()))
+    }
+}
+
+impl CallMedia {
+    /// The caller's offer `sdp` (from [`Self::take`]) as a new B-leg INVITE to the device at
+    /// `peer` carries it: a WebRTC offer for a browser (reached over WebSocket), else
+    /// [`Self::for_leg`]'s.
+    pub(crate) fn for_device(&mut self, ctx: &mut Ctx<'_>, sdp: &SessionDescription, peer: &Peer) -> Option<Bytes> {
+        if matches!(peer.transport, sambung_sip::Transport::Ws | sambung_sip::Transport::Wss) {
+            return self.for_browser(ctx, Side::B, sdp, false).ok();
+        }
+        self.for_leg(ctx, Side::B, sdp, is_secure(peer))
     }
 }
 

@@ -73,7 +73,7 @@ fn call(first: &Bytes) -> Harness {
     let streams = SessionDescription::parse(first).unwrap().media.len();
     let ports =
         [(0..streams).map(|i| 30_000 + 2 * i as u16).collect(), (0..streams).map(|i| 31_000 + 2 * i as u16).collect()];
-    let media = CallMedia::new(7, LO, ports, true, &[CodecKind::Opus, CodecKind::Pcmu, CodecKind::Pcma]);
+    let media = CallMedia::new(7, LO, ports, true, &[CodecKind::Opus, CodecKind::Pcmu, CodecKind::Pcma], None);
     Harness { sip: Sip::new(&PbxConfig::default()), out: Outputs::default(), random: Random::seeded(1), media }
 }
 
