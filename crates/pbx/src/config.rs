@@ -81,10 +81,14 @@ pub struct LocalDomains {
 
 impl LocalDomains {
     pub fn from_config(config: &PbxConfig) -> LocalDomains {
-        let mut local = LocalDomains {
-            names: config.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
-            ..LocalDomains::default()
+        // Without domains, the realm is the name people's addresses show (`sip:alice@REALM`,
+        // as the web app writes them): it is ours too.
+        let names = if config.domains.is_empty() {
+            vec![config.realm.to_ascii_lowercase()]
+        } else {
+            config.domains.iter().map(|d| d.to_ascii_lowercase()).collect()
         };
+        let mut local = LocalDomains { names, ..LocalDomains::default() };
         for addr in &config.listen {
             local.ports.push(addr.port());
             match addr.ip() {

@@ -34,6 +34,9 @@ pub struct Inbound {
     pub remote: SocketAddr,
     /// The stream connection it came on (the driver's connection number); `None` for UDP.
     pub conn: Option<u64>,
+    /// The account the connection is signed in as, when the driver authenticated it (the web
+    /// app's SIP WebSocket, opened with the app's session): requests on it need no digest.
+    pub account: Option<i64>,
     pub bytes: Bytes,
 }
 

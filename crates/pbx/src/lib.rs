@@ -26,6 +26,7 @@
 //!     local: "192.0.2.2:5060".parse().unwrap(),
 //!     remote: "192.0.2.1:5060".parse().unwrap(),
 //!     conn: None,
+//!     account: None,
 //!     bytes: Bytes::from_static(options.as_bytes()),
 //! };
 //! pbx.handle_input(Input::Message(inbound), now);

@@ -534,6 +534,24 @@ impl Pbx {
         from: &Peer,
         challenger: Challenger,
     ) -> Result<std::sync::Arc<registrar::Account>, Response> {
+        if let Some(id) = self.sip.signed_in(from) {
+            // The web app's SIP WebSocket, opened with the app's session: it acts as that
+            // account and as no other (a REGISTER of its own address, requests from it).
+            let account = self.accounts.by_id(id).filter(|a| !a.disabled).cloned();
+            let claimed = match request.method {
+                Method::Register => {
+                    request.to().and_then(|to| to.uri.as_sip().and_then(|u| u.user_unescaped().map(|u| u.into_owned())))
+                }
+                _ => request
+                    .from()
+                    .and_then(|from| from.uri.as_sip().and_then(|u| u.user_unescaped().map(|u| u.into_owned()))),
+            };
+            return match account {
+                Some(account) if claimed.as_deref() == Some(account.username.as_str()) => Ok(account),
+                Some(_) => Err(request.reply(403, "Not The Signed-In Account")),
+                None => Err(request.reply(403, "Account Disabled")),
+            };
+        }
         let named = named_user(request, &self.config.access_number);
         let source = from.addr.ip();
         let watch = self.watch.clone();

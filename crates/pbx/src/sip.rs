@@ -70,6 +70,8 @@ pub(crate) struct Sip {
     udp_locals: Vec<SocketAddr>,
     /// The local address of each stream connection (by flow).
     stream_locals: HashMap<u64, SocketAddr>,
+    /// Stream flows signed in as an account by the driver (the web app's SIP WebSocket).
+    signed_in: HashMap<u64, i64>,
     /// Our client transactions, by owner.
     owners: HashMap<TxKey, Owner>,
     /// Dialogs we take part in, by owner.
@@ -99,6 +101,7 @@ impl Sip {
             advertise: advertised_host(config),
             udp_locals: Vec::new(),
             stream_locals: HashMap::new(),
+            signed_in: HashMap::new(),
             owners: HashMap::new(),
             dialogs: HashMap::new(),
             of_call: HashMap::new(),
@@ -110,6 +113,9 @@ impl Sip {
         let flow = match inbound.conn {
             Some(conn) => {
                 self.stream_locals.entry(conn).or_insert(inbound.local);
+                if let Some(account) = inbound.account {
+                    self.signed_in.insert(conn, account);
+                }
                 conn
             }
             None => match self.udp_locals.iter().position(|a| *a == inbound.local) {
@@ -126,6 +132,15 @@ impl Sip {
     /// A stream connection closed: its flow is forgotten.
     pub(crate) fn disconnected(&mut self, conn: u64) {
         self.stream_locals.remove(&conn);
+        self.signed_in.remove(&conn);
+    }
+
+    /// The account a stream flow is signed in as (the web app's SIP WebSocket).
+    pub(crate) fn signed_in(&self, peer: &Peer) -> Option<i64> {
+        if !matches!(peer.transport, Transport::Ws | Transport::Wss) {
+            return None;
+        }
+        self.signed_in.get(&peer.flow?).copied()
     }
 
     /// What the transaction layer wants sent, as the driver sends it.

@@ -47,6 +47,7 @@ fn inbound(text: &str) -> Inbound {
         local: "0.0.0.0:5060".parse().unwrap(),
         remote: "192.0.2.7:40000".parse().unwrap(),
         conn: None,
+        account: None,
         bytes: Bytes::from(text.to_owned()),
     }
 }

@@ -267,7 +267,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             .with_core(events_tx.downgrade(), reload.clone())
             .with_mail(mail.wake_handle())
             .with_metrics(metrics.clone())
-            .with_webhooks(hooks.clone());
+            .with_webhooks(hooks.clone())
+            .with_sip(ctx.clone());
         crate::web::router(state)
     });
     let secure_routes = ws::Routes { sip: sip_router, web };

@@ -139,6 +139,7 @@ impl Rig {
             local: "0.0.0.0:5060".parse().unwrap(),
             remote: from.parse().unwrap(),
             conn: None,
+            account: None,
             bytes: Bytes::from(text.to_owned()),
         };
         self.input(Input::Message(inbound))

@@ -761,6 +761,9 @@ async fn a_browser_leg_speaks_webrtc_and_the_other_leg_plain_rtp() {
     for packet in &from_browser {
         let rtp = sambung_media::rtp::RtpPacket::parse(packet).expect("plain RTP toward the phone");
         assert_eq!((rtp.payload_type(), rtp.ssrc(), rtp.payload().len()), (0, *ssrc, 160));
+        // The payload is the browser's, byte for byte (sequence 500 + i carried 0x55 + i).
+        let i = rtp.sequence().wrapping_sub(500) as u8;
+        assert!(rtp.payload().iter().all(|&b| b == 0x55u8.wrapping_add(i)), "payload of packet {}", rtp.sequence());
     }
     // The browser got the phone's, decrypted by str0m from SRTP.
     let heard: Vec<u16> = browser.heard.iter().map(|p| p.header.sequence_number).collect();

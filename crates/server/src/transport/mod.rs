@@ -114,6 +114,9 @@ pub struct Inbound {
     pub remote: SocketAddr,
     /// The connection it came on; `None` for UDP.
     pub conn: Option<ConnId>,
+    /// The account the connection is signed in as: a web app's SIP WebSocket, opened with
+    /// the app's session.
+    pub account: Option<i64>,
     pub bytes: Bytes,
 }
 
@@ -125,6 +128,7 @@ impl Inbound {
             local: self.local,
             remote: self.remote,
             conn: self.conn.map(ConnId::raw),
+            account: self.account,
             bytes: self.bytes,
         }
     }

@@ -172,6 +172,7 @@ where
         local: peer.local,
         remote: peer.remote,
         conn: Some(id),
+        account: None,
         bytes,
     };
     loop {

@@ -79,7 +79,7 @@ pub async fn serve(
             continue;
         }
         let bytes = Bytes::copy_from_slice(datagram);
-        let inbound = Inbound { transport: TransportKind::Udp, local, remote, conn: None, bytes };
+        let inbound = Inbound { transport: TransportKind::Udp, local, remote, conn: None, account: None, bytes };
         if events.send(Event::Inbound(inbound)).await.is_err() {
             break;
         }

@@ -85,11 +85,12 @@ async fn upgrade(
     }
     ws.max_message_size(ctx.max_message_size)
         .max_frame_size(ctx.max_message_size)
-        .on_upgrade(move |socket| session(socket, http_peer, ctx))
+        .on_upgrade(move |socket| session(socket, http_peer, ctx, None))
 }
 
-/// One SIP-over-WebSocket connection, until closed, idle, or shutdown.
-async fn session(mut socket: WebSocket, http_peer: HttpPeer, mut ctx: StreamContext) {
+/// One SIP-over-WebSocket connection, until closed, idle, or shutdown. `account` is the
+/// account it was opened signed in as (the web app's session), for every message on it.
+pub async fn session(mut socket: WebSocket, http_peer: HttpPeer, mut ctx: StreamContext, account: Option<i64>) {
     let peer = http_peer.peer;
     let id = ConnId::next();
     let (tx, mut rx) = mpsc::channel(CONN_QUEUE);
@@ -133,7 +134,7 @@ async fn session(mut socket: WebSocket, http_peer: HttpPeer, mut ctx: StreamCont
                 if !ctx.gate.admit(peer.remote.ip()) {
                     break "banned";
                 }
-                let inbound = Inbound { transport: peer.transport, local: peer.local, remote: peer.remote, conn: Some(id), bytes };
+                let inbound = Inbound { transport: peer.transport, local: peer.local, remote: peer.remote, conn: Some(id), account, bytes };
                 if ctx.events.send(Event::Inbound(inbound)).await.is_err() {
                     break "core stopped";
                 }

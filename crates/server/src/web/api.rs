@@ -71,6 +71,7 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(directory))
         .routes(routes!(list_contacts))
         .routes(routes!(super::live::events))
+        .routes(routes!(super::live::sip))
         .routes(routes!(super::chat::list_conversations))
         .routes(routes!(super::chat::list_messages, super::chat::send_message))
         .routes(routes!(super::chat::mark_read))

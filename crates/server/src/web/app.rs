@@ -18,6 +18,9 @@ const ASSETS: &[Asset] = &[
     Asset { path: "/", media_type: "text/html; charset=utf-8", body: include_str!("app/index.html") },
     Asset { path: "/app/app.js", media_type: "text/javascript; charset=utf-8", body: include_str!("app/app.js") },
     Asset { path: "/app/api.js", media_type: "text/javascript; charset=utf-8", body: include_str!("app/api.js") },
+    Asset { path: "/app/dom.js", media_type: "text/javascript; charset=utf-8", body: include_str!("app/dom.js") },
+    Asset { path: "/app/phone.js", media_type: "text/javascript; charset=utf-8", body: include_str!("app/phone.js") },
+    Asset { path: "/app/calls.js", media_type: "text/javascript; charset=utf-8", body: include_str!("app/calls.js") },
     Asset { path: "/app/style.css", media_type: "text/css; charset=utf-8", body: include_str!("app/style.css") },
     Asset { path: "/app/icon.svg", media_type: "image/svg+xml", body: include_str!("app/icon.svg") },
     Asset {

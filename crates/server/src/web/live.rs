@@ -58,6 +58,49 @@ pub async fn events(
     Ok(upgrade.on_upgrade(move |socket| live(socket, state, caller)))
 }
 
+/// The app's phone line: SIP over WebSocket (RFC 7118, subprotocol `sip`), signed in by the
+/// app's session rather than by digest. Every request on it acts as the signed-in person (a
+/// REGISTER of their own address, calls and messages from it); the browser is then a device
+/// of their account like any phone.
+#[utoipa::path(get, path = "/sip", tag = "account", security(("session" = [])),
+    responses(
+        (status = 101, description = "Switched to SIP over WebSocket"),
+        (status = 400, description = "No `sip` subprotocol offered", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "From another site, or signed in by a token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "SIP is not served here", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn sip(
+    State(state): State<WebState>,
+    caller: Caller,
+    headers: HeaderMap,
+    http_peer: Option<axum::extract::Extension<crate::transport::ws::HttpPeer>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Problem> {
+    if !auth::same_origin(&headers) {
+        return Err(Problem::forbidden("csrf", "a SIP connection from another site is refused"));
+    }
+    if !matches!(caller.credential, Credential::Session { .. }) {
+        return Err(Problem::forbidden("session", "the SIP WebSocket is for the app's session, not for tokens"));
+    }
+    let (Some(ctx), Some(axum::extract::Extension(http_peer))) = (state.sip.clone(), http_peer) else {
+        return Err(Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "sip",
+            "SIP over WebSocket is not served here",
+        ));
+    };
+    let upgrade = upgrade.protocols([crate::transport::ws::SUBPROTOCOL]);
+    if upgrade.selected_protocol().is_none() {
+        return Err(Problem::bad_request("subprotocol", "the WebSocket subprotocol \"sip\" is required (RFC 7118)"));
+    }
+    let account = caller.account.id;
+    debug!(account, remote = %http_peer.peer.remote, "the app's SIP WebSocket opens");
+    Ok(upgrade
+        .max_message_size(ctx.max_message_size)
+        .on_upgrade(move |socket| crate::transport::ws::session(socket, http_peer, ctx, Some(account))))
+}
+
 async fn live(mut socket: WebSocket, state: WebState, caller: Caller) {
     let me = caller.account.id;
     let mut notices = state.hub.subscribe();

@@ -67,6 +67,8 @@ pub struct WebState {
     pub metrics: Option<crate::metrics::Metrics>,
     /// The webhooks' cache and sender, told when one is made or removed.
     pub webhooks: Option<crate::webhooks::Hooks>,
+    /// The SIP transports' context, for the app's SIP WebSocket (`None`: not offered).
+    pub sip: Option<crate::transport::stream::StreamContext>,
 }
 
 /// The web's rate limits.
@@ -107,6 +109,7 @@ impl WebState {
             mail_wake: None,
             metrics: None,
             webhooks: None,
+            sip: None,
         }
     }
 
@@ -141,6 +144,12 @@ impl WebState {
     /// Tells `hooks` when a webhook is made or removed.
     pub fn with_webhooks(mut self, hooks: crate::webhooks::Hooks) -> WebState {
         self.webhooks = Some(hooks);
+        self
+    }
+
+    /// Offers the app's SIP WebSocket (`/api/v1/sip`) on the SIP transports of `ctx`.
+    pub fn with_sip(mut self, ctx: crate::transport::stream::StreamContext) -> WebState {
+        self.sip = Some(ctx);
         self
     }
 

@@ -431,8 +431,14 @@ impl World {
 
     fn deliver(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, payload: Bytes) {
         if to == SERVER {
-            let inbound =
-                Inbound { transport: Transport::Udp, local: SERVER, remote: from, conn: None, bytes: payload };
+            let inbound = Inbound {
+                transport: Transport::Udp,
+                local: SERVER,
+                remote: from,
+                conn: None,
+                account: None,
+                bytes: payload,
+            };
             return self.input(Input::Message(inbound));
         }
         if to.ip() == self.media.ip() {

@@ -2,6 +2,8 @@
 // fragment (#/signin, #/signup, #/, #/people, #/admin); the page is built with DOM calls only
 // (never innerHTML), so nothing a user typed can become markup.
 import * as api from "./api.js";
+import { h } from "./dom.js";
+import { call, startPhone, stopPhone, viewPhone } from "./calls.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -12,21 +14,6 @@ const presence = new Map();
 let live = null;
 
 // --- small DOM helpers ---------------------------------------------------------------------
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
 
 function field(label, attrs) {
   const id = `f-${attrs.name}-${Math.random().toString(36).slice(2, 8)}`;
@@ -91,12 +78,14 @@ function signedIn(session) {
   nav.hidden = false;
   document.getElementById("nav-admin").hidden = !me.admin;
   connectLive();
+  startPhone(me);
 }
 
 function signedOut() {
   me = null;
   api.setCsrfToken(null);
   nav.hidden = true;
+  stopPhone();
   if (live) {
     const old = live;
     live = null;
@@ -452,7 +441,9 @@ async function viewContacts() {
       h("strong", { class: "name" }, c.nickname || c.display_name),
       ` ${c.username}`, c.extension ? ` · extension ${c.extension}` : "",
       h("br"), h("code", {}, c.sip_uri), " ",
-      h("a", { href: `#/chat?with=${encodeURIComponent(c.username)}` }, `Message ${c.username}`),
+      h("a", { href: `#/chat?with=${encodeURIComponent(c.username)}` }, `Message ${c.username}`), " ",
+      h("button", { type: "button", class: "small", onclick: () => call(c.username) }, `Call ${c.username}`), " ",
+      h("button", { type: "button", class: "small", onclick: () => call(c.username, { video: true }) }, `Video call ${c.username}`),
       h("details", {}, h("summary", {}, "Edit"), nickname,
         h("button", { type: "button", class: "danger", onclick: async () => {
           await api.del(`/me/contacts/${encodeURIComponent(c.username)}`);
@@ -884,6 +875,7 @@ const publicViews = { "#/signin": viewSignIn, "#/signup": viewSignUp, "#/forgot"
 const privateViews = {
   "#/": viewContacts,
   "#/chat": viewChats,
+  "#/phone": () => viewPhone(render, field),
   "#/account": viewAccount,
   "#/voicemail": viewVoicemail,
   "#/clip": viewClip,

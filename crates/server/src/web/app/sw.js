@@ -1,8 +1,8 @@
 // The app's service worker: it makes the app installable and keeps its shell (never the API)
 // for when the network is gone. Every file is fetched from the network first, so an upgraded
 // server serves its new app at once.
-const CACHE = "sambung-shell-v1";
-const SHELL = ["/", "/app/app.js", "/app/api.js", "/app/style.css", "/app/icon.svg", "/manifest.webmanifest"];
+const CACHE = "sambung-shell-v2";
+const SHELL = ["/", "/app/app.js", "/app/api.js", "/app/dom.js", "/app/phone.js", "/app/calls.js", "/app/style.css", "/app/icon.svg", "/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)));

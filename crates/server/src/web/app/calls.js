@@ -1,0 +1,175 @@
+// Calls in the app: the phone (phone.js) started when the person signs in, a call panel under
+// the header for the call in progress (ringing, answered, ended), and the Phone view's dial
+// pad. Built with DOM calls only, like the rest of the app.
+import { h } from "./dom.js";
+import { Phone } from "./phone.js";
+
+let phone = null;
+let current = null;
+const panel = () => document.getElementById("call");
+
+function domainOf(me) {
+  const match = /@(.+)$/.exec(me.sip_uri || "");
+  return match ? match[1] : location.hostname;
+}
+
+// Starts the phone for the signed-in person: it registers over the app's SIP WebSocket.
+export function startPhone(me) {
+  if (phone) return phone;
+  phone = new Phone(me.username, domainOf(me));
+  phone.addEventListener("state", (event) => {
+    for (const el of document.querySelectorAll("[data-phone-state]")) showState(el, event.detail);
+  });
+  phone.addEventListener("call", (event) => show(event.detail));
+  phone.start();
+  return phone;
+}
+
+export function stopPhone() {
+  if (phone) phone.stop();
+  phone = null;
+  current = null;
+  if (panel()) panel().replaceChildren();
+}
+
+function showState(el, state) {
+  el.textContent = state.registered ? "Phone ready: calls to you ring here too." : "Phone offline.";
+  el.dataset.phoneState = state.registered ? "ready" : "offline";
+}
+
+export function call(target, options) {
+  if (!phone) return null;
+  if (current && current.state !== "ended") {
+    return null;
+  }
+  return phone.call(target, options);
+}
+
+function clock(call) {
+  if (!call.started) return "";
+  const s = Math.floor((Date.now() - call.started) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// The call panel follows `call` until it ends.
+function show(call) {
+  current = call;
+  const el = panel();
+  if (!el) return;
+  const title = h("strong", { class: "call-title" });
+  const status = h("span", { class: "call-status", role: "status", "aria-live": "polite" });
+  const quality = h("span", { class: "call-quality" });
+  const audio = h("audio", { autoplay: true });
+  audio.srcObject = call.remote;
+  const videos = h("div", { class: "tiles" });
+  const buttons = h("div", { class: "call-buttons" });
+  const keypad = h("div", { class: "keypad", hidden: true, role: "group", "aria-label": "Keypad" },
+    ..."123456789*0#".split("").map((k) => h("button", { type: "button", onclick: () => call.keys(k) }, k)));
+  el.replaceChildren(h("div", { class: "call", "data-call-state": call.state }, title, " ", status, " ", quality, buttons, keypad, videos, audio));
+  el.hidden = false;
+  let timer = null;
+
+  const button = (label, action, cls = "") => h("button", { type: "button", class: cls, onclick: action }, label);
+  const update = (detail = {}) => {
+    el.firstChild.dataset.callState = call.state;
+    switch (call.state) {
+      case "ringing":
+        if (call.incoming) {
+          title.textContent = `${call.name} is calling`;
+          status.textContent = call.video ? "Video call" : "Call";
+          buttons.replaceChildren(
+            button("Answer", () => call.accept({ video: false })),
+            button("Answer with video", () => call.accept({ video: true })),
+            button("Decline", () => call.decline(), "danger"),
+          );
+        } else {
+          title.textContent = `Calling ${call.name}`;
+          status.textContent = "Ringing";
+        }
+        break;
+      case "calling":
+        title.textContent = `Calling ${call.name}`;
+        status.textContent = "Calling…";
+        buttons.replaceChildren(button("Hang up", () => call.hangUp(), "danger"));
+        break;
+      case "answering":
+        status.textContent = "Answering…";
+        buttons.replaceChildren();
+        break;
+      case "connected": {
+        title.textContent = `In call with ${call.name}`;
+        const mute = button("Mute", () => call.mute(!call.muted));
+        mute.setAttribute("aria-pressed", "false");
+        const keys = button("Keypad", () => {
+          keypad.hidden = !keypad.hidden;
+        });
+        buttons.replaceChildren(mute, keys, button("Hang up", () => call.hangUp(), "danger"));
+        if (!timer) {
+          timer = setInterval(async () => {
+            status.textContent = clock(call);
+            const q = await call.quality();
+            if (q) {
+              quality.textContent = `Round trip ${q.rttMs === null ? "–" : `${q.rttMs} ms`} · loss ${q.lossPercent.toFixed(1)}%`;
+              quality.dataset.rtt = q.rttMs ?? "";
+              quality.dataset.received = q.received;
+            }
+          }, 1000);
+        }
+        break;
+      }
+      case "ended":
+        clearInterval(timer);
+        title.textContent = `Call with ${call.name} ended`;
+        status.textContent = detail.why || "";
+        buttons.replaceChildren(button("Close", () => {
+          el.hidden = true;
+          el.replaceChildren();
+        }));
+        keypad.hidden = true;
+        videos.replaceChildren();
+        if (current === call) current = null;
+        break;
+      default:
+        break;
+    }
+    if (detail.muted !== undefined) {
+      const mute = buttons.querySelector("[aria-pressed]");
+      if (mute) {
+        mute.setAttribute("aria-pressed", String(detail.muted));
+        mute.textContent = detail.muted ? "Unmute" : "Mute";
+      }
+    }
+    if (detail.held !== undefined) status.textContent = detail.held ? "On hold" : clock(call);
+    if (detail.track && detail.track.kind === "video") {
+      const video = h("video", { autoplay: true, playsinline: true, muted: true, class: "remote-video" });
+      video.srcObject = new MediaStream([detail.track]);
+      videos.append(video);
+    }
+  };
+  call.addEventListener("change", (event) => update(event.detail));
+  update();
+}
+
+// The Phone view: the line's state and a dial pad.
+export function viewPhone(render, field) {
+  const state = h("p", { "data-phone-state": "" });
+  if (phone) showState(state, { registered: phone.registered });
+  const target = field("Number or name", { name: "target", required: true, autocomplete: "off" });
+  const input = target.querySelector("input");
+  const dial = (video) => (event) => {
+    event.preventDefault();
+    const value = input.value.trim();
+    if (value) call(value, { video });
+  };
+  const form = h("form", { "aria-label": "Dial", onsubmit: dial(false) }, target,
+    h("div", { class: "call-buttons" },
+      h("button", { type: "submit" }, "Call"),
+      h("button", { type: "button", onclick: dial(true) }, "Video call")));
+  const clean = h("input", { type: "checkbox", id: "clean-audio", checked: !phone || phone.cleanAudio, onchange: (event) => {
+    localStorage.setItem("sambung.cleanAudio", event.target.checked ? "on" : "off");
+    if (phone) phone.cleanAudio = event.target.checked;
+  } });
+  const settings = h("p", { class: "field check" }, clean, " ",
+    h("label", { for: "clean-audio" }, "Clean up my microphone (echo cancellation, noise suppression, level)"));
+  render("Phone", state, form, settings, h("p", { class: "muted" }, "Call a person by their username or extension, a voicemail code such as *98, or a SIP address."));
+}

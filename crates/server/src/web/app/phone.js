@@ -1,0 +1,533 @@
+// The app's phone: a small SIP user agent over the app's SIP WebSocket (RFC 7118) at
+// /api/v1/sip, signed in by the app's session (no digest), with WebRTC for media. The
+// browser registers as a device of the signed-in account, so calls to the person ring it
+// with their other devices, and it calls anyone a phone can.
+//
+// What it speaks (RFC 3261): REGISTER (refreshed), INVITE/ACK/BYE/CANCEL both ways, re-INVITE
+// answered (hold from the other side), OPTIONS, and 200 for MESSAGE and NOTIFY (the app shows
+// messages through its own API). Keys go as RFC 4733 events (RTCDTMFSender).
+
+const EXPIRES = 300;
+
+function random(n = 10) {
+  const bytes = crypto.getRandomValues(new Uint8Array(n));
+  return Array.from(bytes, (b) => "abcdefghijklmnopqrstuvwxyz0123456789"[b % 36]).join("");
+}
+
+// --- SIP messages --------------------------------------------------------------------------
+
+const COMPACT = { v: "via", f: "from", t: "to", i: "call-id", m: "contact", l: "content-length", c: "content-type", k: "supported", e: "content-encoding", s: "subject", o: "event", r: "refer-to", b: "referred-by", u: "allow-events", x: "session-expires" };
+
+export function parse(text) {
+  const split = text.indexOf("\r\n\r\n");
+  const head = split < 0 ? text : text.slice(0, split);
+  const body = split < 0 ? "" : text.slice(split + 4);
+  const lines = head.split("\r\n");
+  const start = lines.shift();
+  const headers = [];
+  for (const line of lines) {
+    if (/^[ \t]/.test(line) && headers.length) {
+      headers[headers.length - 1][1] += " " + line.trim();
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    let name = line.slice(0, colon).trim().toLowerCase();
+    name = COMPACT[name] || name;
+    headers.push([name, line.slice(colon + 1).trim()]);
+  }
+  const message = { headers, body };
+  const status = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(start);
+  if (status) {
+    message.status = Number(status[1]);
+    message.reason = status[2];
+  } else {
+    const [method, uri] = start.split(" ");
+    message.method = method;
+    message.uri = uri;
+  }
+  message.get = (name) => (headers.find(([n]) => n === name) || [])[1];
+  message.all = (name) => headers.filter(([n]) => n === name).map(([, v]) => v);
+  return message;
+}
+
+function serialize(start, headers, body = "") {
+  const lines = [start];
+  for (const [name, value] of headers) lines.push(`${name}: ${value}`);
+  lines.push(`Content-Length: ${new TextEncoder().encode(body).length}`);
+  return lines.join("\r\n") + "\r\n\r\n" + body;
+}
+
+function tagOf(value) {
+  const match = /;\s*tag=([^;>\s]+)/i.exec(value || "");
+  return match ? match[1] : null;
+}
+
+function uriOf(value) {
+  const angle = /<([^>]*)>/.exec(value || "");
+  return angle ? angle[1] : (value || "").split(";")[0].trim();
+}
+
+function userOf(value) {
+  const match = /sips?:([^@;>]+)@/.exec(uriOf(value));
+  return match ? decodeURIComponent(match[1]) : uriOf(value);
+}
+
+function displayOf(value) {
+  const quoted = /^\s*"((?:[^"\\]|\\.)*)"\s*</.exec(value || "");
+  if (quoted) return quoted[1].replace(/\\(.)/g, "$1");
+  const bare = /^\s*([^<"]+?)\s*</.exec(value || "");
+  return bare ? bare[1] : null;
+}
+
+// Waits until the connection has gathered its candidates (the server is ICE-lite, so the
+// description must carry them; a local-only gathering takes milliseconds).
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState === "complete") {
+        pc.removeEventListener("icegatheringstatechange", done);
+        resolve();
+      }
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000);
+  });
+}
+
+// --- the user agent ------------------------------------------------------------------------
+
+export class Phone extends EventTarget {
+  constructor(username, domain) {
+    super();
+    this.username = username;
+    this.domain = domain;
+    this.aor = `sip:${username}@${domain}`;
+    this.contactUser = random(8);
+    this.contact = `<sip:${this.contactUser}@${random(12)}.invalid;transport=ws>;+sip.instance="<urn:uuid:${crypto.randomUUID()}>";reg-id=1`;
+    this.viaHost = `${random(12)}.invalid`;
+    this.socket = null;
+    this.registered = false;
+    this.cseq = 1;
+    this.regCallId = random(16);
+    this.pending = new Map(); // branch -> resolver of the final response
+    this.calls = new Map(); // Call-ID -> Call
+    this.refresh = null;
+    this.closed = false;
+    this.cleanAudio = localStorage.getItem("sambung.cleanAudio") !== "off";
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  start() {
+    this.closed = false;
+    const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/sip`, "sip");
+    this.socket = socket;
+    socket.addEventListener("open", () => this.register());
+    socket.addEventListener("message", (event) => this.received(typeof event.data === "string" ? event.data : ""));
+    socket.addEventListener("close", () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.registered = false;
+      clearTimeout(this.refresh);
+      this.emit("state", { registered: false });
+      for (const call of this.calls.values()) call.ended("Connection lost");
+      if (!this.closed) setTimeout(() => !this.closed && this.start(), 3000);
+    });
+  }
+
+  stop() {
+    this.closed = true;
+    clearTimeout(this.refresh);
+    for (const call of this.calls.values()) call.hangUp();
+    if (this.socket && this.registered) {
+      this.register(0).finally(() => this.socket && this.socket.close());
+    } else if (this.socket) {
+      this.socket.close();
+    }
+  }
+
+  send(text) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(text);
+  }
+
+  via(branch) {
+    return `SIP/2.0/WSS ${this.viaHost};branch=${branch}`;
+  }
+
+  // Sends a request outside a transaction's retransmissions (the WebSocket is reliable) and
+  // resolves with its final response; provisional ones go to `onProvisional`.
+  request(method, uri, headers, body = "", onProvisional = null) {
+    const branch = `z9hG4bK${random(12)}`;
+    const all = [["Via", this.via(branch)], ["Max-Forwards", "70"], ...headers];
+    this.send(serialize(`${method} ${uri} SIP/2.0`, all, body));
+    return new Promise((resolve) => {
+      this.pending.set(branch, { resolve, onProvisional, method });
+      if (method !== "INVITE") {
+        setTimeout(() => {
+          if (this.pending.delete(branch)) resolve({ status: 408, reason: "Request Timeout", headers: [], get: () => undefined, all: () => [] });
+        }, 32000);
+      }
+    });
+  }
+
+  async register(expires = EXPIRES) {
+    const response = await this.request("REGISTER", `sip:${this.domain}`, [
+      ["From", `<${this.aor}>;tag=${random(8)}`],
+      ["To", `<${this.aor}>`],
+      ["Call-ID", this.regCallId],
+      ["CSeq", `${this.cseq++} REGISTER`],
+      ["Contact", this.contact],
+      ["Expires", String(expires)],
+      ["Supported", "path, outbound, gruu"],
+      ["User-Agent", "Sambung web app"],
+    ]);
+    clearTimeout(this.refresh);
+    if (expires === 0) {
+      this.registered = false;
+      this.emit("state", { registered: false });
+      return response;
+    }
+    this.registered = response.status >= 200 && response.status < 300;
+    this.emit("state", { registered: this.registered, status: response.status, reason: response.reason });
+    const granted = Number((/expires=(\d+)/i.exec(response.get?.("contact") || "") || [])[1] || EXPIRES);
+    this.refresh = setTimeout(() => this.socket && this.register(), Math.max(granted * 800, 5000));
+    return response;
+  }
+
+  received(text) {
+    if (!text.trim()) return;
+    let message;
+    try {
+      message = parse(text);
+    } catch {
+      return;
+    }
+    if (message.status) return this.response(message);
+    this.incoming(message);
+  }
+
+  response(message) {
+    const via = message.get("via") || "";
+    const branch = (/branch=([^;\s,]+)/.exec(via) || [])[1];
+    const waiting = this.pending.get(branch);
+    if (!waiting) {
+      // A 2xx to an INVITE retransmitted after ours was settled: acknowledge it again.
+      const call = this.calls.get(message.get("call-id"));
+      if (call && message.status >= 200 && message.status < 300 && /INVITE/.test(message.get("cseq"))) call.ack(message);
+      return;
+    }
+    if (message.status < 200) {
+      if (waiting.onProvisional) waiting.onProvisional(message);
+      return;
+    }
+    this.pending.delete(branch);
+    waiting.resolve(message);
+  }
+
+  reply(request, status, reason, extra = [], body = "") {
+    const headers = [];
+    for (const via of request.all("via")) headers.push(["Via", via]);
+    let to = request.get("to");
+    if (status > 100 && !tagOf(to)) to = `${to};tag=${request.localTag || (request.localTag = random(8))}`;
+    headers.push(["From", request.get("from")], ["To", to], ["Call-ID", request.get("call-id")], ["CSeq", request.get("cseq")], ...extra);
+    this.send(serialize(`SIP/2.0 ${status} ${reason}`, headers, body));
+  }
+
+  incoming(request) {
+    const callId = request.get("call-id");
+    const call = this.calls.get(callId);
+    switch (request.method) {
+      case "INVITE":
+        if (call) return call.reinvite(request);
+        return this.ring(request);
+      case "ACK":
+        if (call) call.acked(request);
+        return;
+      case "CANCEL":
+        this.reply(request, 200, "OK");
+        if (call) call.cancelled(request);
+        return;
+      case "BYE":
+        this.reply(request, call ? 200 : 481, call ? "OK" : "Call/Transaction Does Not Exist");
+        if (call) call.ended("The other side hung up");
+        return;
+      case "OPTIONS":
+        return this.reply(request, 200, "OK", [["Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, NOTIFY, INFO"]]);
+      case "MESSAGE":
+      case "NOTIFY":
+      case "INFO":
+        return this.reply(request, 200, "OK");
+      default:
+        return this.reply(request, 501, "Not Implemented");
+    }
+  }
+
+  ring(invite) {
+    if ([...this.calls.values()].some((c) => c.state === "ringing" && c.incoming)) {
+      // One incoming call rings at a time here; the others ring the person's other devices.
+      return this.reply(invite, 486, "Busy Here");
+    }
+    const call = new Call(this, { incoming: true, invite });
+    this.calls.set(call.callId, call);
+    this.reply(invite, 100, "Trying");
+    this.reply(invite, 180, "Ringing", [["Contact", `<sip:${this.contactUser}@${this.viaHost};transport=ws>`]]);
+    invite.localTag = call.localTag;
+    this.emit("call", call);
+  }
+
+  // Calls `target` (a username, an extension, a number or a SIP URI).
+  call(target, { video = false } = {}) {
+    const uri = /^sips?:/.test(target) ? target : `sip:${encodeURIComponent(target).replace(/%2B/g, "+")}@${this.domain}`;
+    const call = new Call(this, { incoming: false, target: uri, video });
+    this.calls.set(call.callId, call);
+    this.emit("call", call);
+    call.dial();
+    return call;
+  }
+}
+
+// One call: its dialog and its RTCPeerConnection.
+export class Call extends EventTarget {
+  constructor(phone, { incoming, invite = null, target = null, video = false }) {
+    super();
+    this.phone = phone;
+    this.incoming = incoming;
+    this.invite = invite;
+    this.video = video || (incoming && /m=video [1-9]/.test(invite?.body || ""));
+    this.callId = incoming ? invite.get("call-id") : random(20);
+    this.localTag = random(8);
+    this.remoteTag = incoming ? tagOf(invite.get("from")) : null;
+    this.remoteTarget = incoming ? uriOf(invite.get("contact")) : target;
+    this.peer = incoming ? invite.get("from") : `<${target}>`;
+    this.name = incoming ? displayOf(invite.get("from")) || userOf(invite.get("from")) : userOf(target);
+    this.state = incoming ? "ringing" : "calling";
+    this.localCseq = 1;
+    this.inviteCseq = 1;
+    this.pc = null;
+    this.stream = null;
+    this.remote = new MediaStream();
+    this.started = null;
+    this.muted = false;
+  }
+
+  emit(state, detail = {}) {
+    if (state) this.state = state;
+    this.dispatchEvent(new CustomEvent("change", { detail: { state: this.state, ...detail } }));
+  }
+
+  headers(method, cseq) {
+    const ours = `<${this.phone.aor}>;tag=${this.localTag}`;
+    const theirs = this.remoteTag ? `${this.peer.replace(/;\s*tag=[^;>]*/i, "")};tag=${this.remoteTag}` : this.peer;
+    const [from, to] = this.incoming ? [ours, theirs] : [ours, theirs];
+    return [["From", from], ["To", to], ["Call-ID", this.callId], ["CSeq", `${cseq} ${method}`]];
+  }
+
+  async media() {
+    // The browser's own clean-up of the microphone (echo cancellation, noise suppression,
+    // level control) is on unless the person turned it off (a headset, music).
+    const clean = this.phone.cleanAudio;
+    const audio = clean ? true : { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+    this.stream = await navigator.mediaDevices.getUserMedia({ audio, video: this.video });
+    this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+    for (const track of this.stream.getTracks()) this.pc.addTrack(track, this.stream);
+    this.pc.addEventListener("track", (event) => {
+      this.remote.addTrack(event.track);
+      this.emit(null, { track: event.track });
+    });
+    this.pc.addEventListener("connectionstatechange", () => {
+      if (this.pc && this.pc.connectionState === "failed") this.hangUp("Media failed");
+    });
+  }
+
+  async dial() {
+    try {
+      await this.media();
+      const offer = await this.pc.createOffer();
+      await this.pc.setLocalDescription(offer);
+      await gathered(this.pc);
+    } catch (error) {
+      return this.ended(`No microphone: ${error.message}`);
+    }
+    if (this.state === "ended") return;
+    const headers = [
+      ["From", `<${this.phone.aor}>;tag=${this.localTag}`],
+      ["To", `<${this.remoteTarget}>`],
+      ["Call-ID", this.callId],
+      ["CSeq", `${this.inviteCseq} INVITE`],
+      ["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`],
+      ["Content-Type", "application/sdp"],
+      ["Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, NOTIFY, INFO"],
+      ["User-Agent", "Sambung web app"],
+    ];
+    this.branch = null;
+    const response = await this.phone.request("INVITE", this.remoteTarget, headers, this.pc.localDescription.sdp, (provisional) => {
+      this.branch = (/branch=([^;\s,]+)/.exec(provisional.get("via")) || [])[1];
+      if (provisional.status === 180 || provisional.status === 183) this.emit("ringing");
+    });
+    if (response.status >= 200 && response.status < 300) {
+      this.remoteTag = tagOf(response.get("to"));
+      this.remoteTarget = uriOf(response.get("contact")) || this.remoteTarget;
+      this.ack(response);
+      if (this.state === "ending") return this.bye();
+      try {
+        await this.pc.setRemoteDescription({ type: "answer", sdp: response.body });
+      } catch (error) {
+        this.bye();
+        return this.ended(`Bad answer: ${error.message}`);
+      }
+      this.answered();
+    } else {
+      this.ackFailure(response);
+      this.ended(response.status === 487 ? "Cancelled" : `${response.status} ${response.reason}`);
+    }
+  }
+
+  ack(response) {
+    const headers = this.headers("ACK", this.inviteCseq);
+    this.phone.send(serialize(`ACK ${this.remoteTarget} SIP/2.0`, [["Via", this.phone.via(`z9hG4bK${random(12)}`)], ["Max-Forwards", "70"], ...headers]));
+  }
+
+  // A non-2xx final answer to our INVITE is acknowledged in its transaction (RFC 3261 §17.1.1.3).
+  ackFailure(response) {
+    const via = response.get("via");
+    this.phone.send(
+      serialize(`ACK ${this.invite ? this.invite.uri : uriOf(response.get("to"))} SIP/2.0`, [
+        ["Via", via],
+        ["Max-Forwards", "70"],
+        ["From", response.get("from")],
+        ["To", response.get("to")],
+        ["Call-ID", this.callId],
+        ["CSeq", `${this.inviteCseq} ACK`],
+      ]),
+    );
+  }
+
+  // Answers an incoming call.
+  async accept({ video = this.video } = {}) {
+    if (!this.incoming || this.state !== "ringing") return;
+    this.video = video;
+    this.emit("answering");
+    try {
+      await this.media();
+      await this.pc.setRemoteDescription({ type: "offer", sdp: this.invite.body });
+      const answer = await this.pc.createAnswer();
+      await this.pc.setLocalDescription(answer);
+      await gathered(this.pc);
+    } catch (error) {
+      this.phone.reply(this.invite, 488, "Not Acceptable Here");
+      return this.ended(`Cannot answer: ${error.message}`);
+    }
+    if (this.state === "ended") return;
+    const contact = [["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`], ["Content-Type", "application/sdp"]];
+    this.phone.reply(this.invite, 200, "OK", contact, this.pc.localDescription.sdp);
+    this.answered();
+  }
+
+  decline() {
+    if (this.incoming && this.state === "ringing") {
+      this.phone.reply(this.invite, 486, "Busy Here");
+      this.ended("Declined");
+    }
+  }
+
+  acked() {}
+
+  cancelled() {
+    if (this.state === "ringing") {
+      this.phone.reply(this.invite, 487, "Request Terminated");
+      this.ended("Missed call");
+    }
+  }
+
+  // The other side's re-INVITE (hold, resume, a new description): answered from the same
+  // connection.
+  async reinvite(request) {
+    try {
+      await this.pc.setRemoteDescription({ type: "offer", sdp: request.body });
+      const answer = await this.pc.createAnswer();
+      await this.pc.setLocalDescription(answer);
+      const contact = [["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`], ["Content-Type", "application/sdp"]];
+      request.localTag = this.localTag;
+      this.phone.reply(request, 200, "OK", contact, this.pc.localDescription.sdp);
+      const held = /a=(sendonly|inactive)/.test(request.body);
+      this.emit(null, { held });
+    } catch {
+      request.localTag = this.localTag;
+      this.phone.reply(request, 488, "Not Acceptable Here");
+    }
+  }
+
+  answered() {
+    this.started = Date.now();
+    this.emit("connected");
+  }
+
+  hangUp(why = "You hung up") {
+    if (this.state === "ended" || this.state === "ending") return;
+    if (this.incoming && this.state === "ringing") return this.decline();
+    if (!this.incoming && (this.state === "calling" || this.state === "ringing")) {
+      this.state = "ending";
+      if (this.branch) {
+        const headers = [
+          ["Via", this.phone.via(this.branch)],
+          ["Max-Forwards", "70"],
+          ["From", `<${this.phone.aor}>;tag=${this.localTag}`],
+          ["To", `<${this.remoteTarget}>`],
+          ["Call-ID", this.callId],
+          ["CSeq", `${this.inviteCseq} CANCEL`],
+        ];
+        this.phone.send(serialize(`CANCEL ${this.remoteTarget} SIP/2.0`, headers));
+      }
+      return;
+    }
+    this.bye();
+    this.ended(why);
+  }
+
+  bye() {
+    this.localCseq = Math.max(this.localCseq, this.inviteCseq) + 1;
+    this.phone.request("BYE", this.remoteTarget, this.headers("BYE", this.localCseq));
+  }
+
+  ended(why) {
+    if (this.state === "ended") return;
+    this.state = "ended";
+    if (this.pc) this.pc.close();
+    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
+    this.phone.calls.delete(this.callId);
+    this.emit("ended", { why });
+  }
+
+  mute(on) {
+    this.muted = on;
+    if (this.stream) for (const track of this.stream.getAudioTracks()) track.enabled = !on;
+    this.emit(null, { muted: on });
+  }
+
+  // Sends keys as RFC 4733 telephone-events.
+  keys(tones) {
+    const sender = this.pc && this.pc.getSenders().find((s) => s.track && s.track.kind === "audio");
+    if (sender && sender.dtmf) sender.dtmf.insertDTMF(tones, 160, 80);
+  }
+
+  // Round trip and loss of the audio, from getStats().
+  async quality() {
+    if (!this.pc) return null;
+    const stats = await this.pc.getStats();
+    let rtt = null;
+    let lost = 0;
+    let received = 0;
+    stats.forEach((s) => {
+      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        lost += s.packetsLost || 0;
+        received += s.packetsReceived || 0;
+      }
+    });
+    return { rttMs: rtt === null ? null : Math.round(rtt * 1000), lossPercent: received + lost ? (100 * lost) / (received + lost) : 0, received };
+  }
+}

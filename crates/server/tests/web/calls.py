@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Calls in the app, in a real browser: Debian's Chromium, headless, driven by Playwright for
+Python. Run by crates/server/tests/browser_calls.rs against a running `sambung serve`; exits
+non-zero with a message on the first failed check.
+
+  1. signs in as --user; the app's phone registers over the app's SIP WebSocket ("Phone ready");
+  2. calls --peer (a baresip that answers by itself) from the Phone view; the call connects,
+     the page's fake microphone (--microphone, speech) is heard by the baresip (the test scores
+     it), and the page receives the baresip's audio (getStats, shown in the call panel); the
+     page's keypad sends keys; the page hangs up;
+  3. asks the test (a file in --sync) to have --peer's baresip call --user: the page rings with
+     the caller's name, answers, receives audio, and the baresip hangs up.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    # The relay's only candidate is on 127.0.0.1 (RFC 8445 leaves loopback out).
+    "--allow-loopback-in-peer-connection",
+]
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def ask(sync, what, timeout=60):
+    """Asks the test for `what` (writes want-WHAT) and waits for its answer (the file WHAT)."""
+    open(os.path.join(sync, f"want-{what}"), "w").close()
+    deadline = time.time() + timeout
+    while not os.path.exists(os.path.join(sync, what)):
+        if time.time() > deadline:
+            fail(f"the test did not make {what} happen within {timeout} s")
+        time.sleep(0.05)
+
+
+def received(page):
+    value = page.locator(".call-quality").get_attribute("data-received")
+    return int(value or "0")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--password", required=True)
+    ap.add_argument("--peer", required=True)
+    ap.add_argument("--microphone", required=True, help="a WAV file the browser's fake microphone says once")
+    ap.add_argument("--talk", type=float, required=True, help="seconds to stay in the first call")
+    ap.add_argument("--sync", required=True)
+    ap.add_argument("--shots", required=True)
+    ap.add_argument("--chromium", default=os.environ.get("SAMBUNG_CHROMIUM", "/usr/bin/chromium"))
+    a = ap.parse_args()
+    os.makedirs(a.shots, exist_ok=True)
+    url = a.url.rstrip("/")
+
+    with sync_playwright() as pw:
+        microphone = [f"--use-file-for-fake-audio-capture={a.microphone}%noloop"]
+        browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=CHROMIUM_FLAGS + microphone)
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(20000)
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        console = []
+        page.on("console", lambda m: console.append(m.text))
+
+        # 1. sign in; the phone registers
+        page.goto(f"{url}/#/signin")
+        page.get_by_label("Username").fill(a.user)
+        page.get_by_label("Password").fill(a.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Phone").click()
+        expect(page.get_by_role("heading", name="Phone")).to_be_visible()
+        expect(page.locator("[data-phone-state]")).to_have_attribute("data-phone-state", "ready")
+        page.screenshot(path=f"{a.shots}/phone.png")
+        # The test measures what the relay carries: the browser's own clean-up of the fake
+        # microphone (level control, noise suppression) is turned off, as a person with a
+        # headset may.
+        page.get_by_label("Clean up my microphone").uncheck()
+
+        # 2. the page calls the baresip, which answers by itself
+        page.get_by_label("Number or name").fill(a.peer)
+        page.get_by_role("button", name="Call", exact=True).click()
+        call = page.locator(".call")
+        expect(call).to_have_attribute("data-call-state", "connected")
+        expect(page.locator(".call-title")).to_have_text(f"In call with {a.peer}")
+        started = time.time()
+        page.wait_for_function("() => Number(document.querySelector('.call-quality')?.dataset.received || 0) > 50")
+        page.screenshot(path=f"{a.shots}/in-call.png")
+        # The keypad sends RFC 4733 events (the test reads them in the baresip's log).
+        page.get_by_role("button", name="Keypad").click()
+        for key in "12#":
+            page.get_by_role("group", name="Keypad").get_by_role("button", name=key, exact=True).click()
+            time.sleep(0.3)
+        time.sleep(max(0.0, a.talk - (time.time() - started)))
+        got = received(page)
+        check(got > 100, f"the page received {got} packets of the baresip's audio")
+        rtt = page.locator(".call-quality").get_attribute("data-rtt")
+        print(f"first call: the page received {got} packets; round trip {rtt} ms")
+        page.get_by_role("button", name="Hang up").click()
+        expect(call).to_have_attribute("data-call-state", "ended")
+        page.get_by_role("button", name="Close").click()
+
+        # 3. the baresip calls the page
+        ask(a.sync, "peer-calls")
+        expect(page.locator(".call-title")).to_have_text(f"{a.peer} is calling")
+        page.screenshot(path=f"{a.shots}/incoming.png")
+        page.get_by_role("button", name="Answer", exact=True).click()
+        expect(call).to_have_attribute("data-call-state", "connected")
+        page.wait_for_function("() => Number(document.querySelector('.call-quality')?.dataset.received || 0) > 50")
+        got = received(page)
+        print(f"second call: the page received {got} packets")
+        ask(a.sync, "peer-hangs-up")
+        expect(call).to_have_attribute("data-call-state", "ended")
+        expect(page.locator(".call-status")).to_have_text("The other side hung up")
+
+        check(not errors, f"errors in the page: {errors}")
+        browser.close()
+    print("OK")
+
+
+if __name__ == "__main__":
+    main()
