@@ -4,7 +4,8 @@
 //! WebRTC (ICE-lite, DTLS-SRTP) to the browser and plain RTP to the phone; what the baresip
 //! heard of the page's fake microphone must score PESQ at least [`MIN_PESQ`] (narrowband). The
 //! page's keypad sends RFC 4733 events, which the relay reads. Then bob's baresip calls alice: the page
-//! rings with his name, answers, and hears him.
+//! rings with his name, answers, and hears him. Last, alice's page makes a video call to
+//! carol's (another browser profile): each decodes the other's video and hears the other.
 //!
 //! scripts/test.sh installs Chromium and a virtual environment with Playwright, and names its
 //! Python in SAMBUNG_PLAYWRIGHT_PYTHON; without it the test fails and says so (never skips).
@@ -48,7 +49,8 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     require_tool("chromium", "chromium");
     let alice = User::new("alice", "amber meadow 73");
     let bob = User::new("bob", "meadow-amber-73");
-    let server = server_with_users(&server_config(server_rtp_range()), &[alice, bob]);
+    let carol = User::new("carol", "violet harbour 58");
+    let server = server_with_users(&server_config(server_rtp_range()), &[alice, bob, carol]);
     let sync = common::temp_dir("browser-calls");
     let _cleanup = (std::env::var_os("SAMBUNG_KEEP").is_none()).then(|| common::clients::Cleanup(sync.clone()));
     let shots = std::env::var_os("SAMBUNG_SCREENSHOTS")
@@ -77,6 +79,7 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
         .arg(&script)
         .args(["--url", &format!("https://127.0.0.1:{}", server.ports.wss)])
         .args(["--user", alice.name, "--password", alice.password, "--peer", bob.name])
+        .args(["--other", carol.name, "--other-password", carol.password])
         .arg("--microphone")
         .arg(&microphone)
         .args(["--talk", &format!("{talk:.1}")])

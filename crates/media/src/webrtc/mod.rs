@@ -610,6 +610,7 @@ pub struct WebRtcLeg {
 #[derive(Clone, Debug)]
 struct LegStream {
     mid: Mid,
+    video: bool,
     ssrc: u32,
     pts: Vec<u8>,
     /// The last extended sequence number written, to extend the next 16-bit one.
@@ -753,7 +754,8 @@ impl WebRtcLeg {
                     }
                 }
                 let pts = planned.formats.iter().map(|f| f.pt).collect();
-                streams.push(LegStream { mid, ssrc: planned.ssrc, pts, last_seq: None, declined });
+                let video = planned.media == MediaType::Video;
+                streams.push(LegStream { mid, video, ssrc: planned.ssrc, pts, last_seq: None, declined });
             }
             api.set_remote_ice_credentials(IceCreds { ufrag: remote.ufrag.clone(), pass: remote.pwd.clone() });
             api.set_remote_fingerprint(fingerprint);
@@ -781,6 +783,11 @@ impl WebRtcLeg {
     /// True once ICE and DTLS are done.
     pub fn is_connected(&self) -> bool {
         self.connected
+    }
+
+    /// The streams that carry video (and are not declined).
+    pub fn video_streams(&self) -> Vec<usize> {
+        self.streams.iter().enumerate().filter(|(_, s)| s.video && !s.declined).map(|(i, _)| i).collect()
     }
 
     /// A datagram that arrived on the leg's socket from `source`: STUN, DTLS, SRTP or SRTCP.

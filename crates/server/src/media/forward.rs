@@ -77,6 +77,12 @@ pub(super) struct Relay {
     pub(super) webrtc: [Option<Box<sambung_media::webrtc::WebRtcLeg>>; 2],
     /// The server's DTLS identity, for WebRTC legs.
     pub(super) identity: Option<Arc<sambung_media::webrtc::WebRtcIdentity>>,
+    /// The SSRC each leg last sent on each stream (`[leg][stream]`), for the keyframe
+    /// requests we send it on a browser's behalf.
+    pub(super) sources: [Vec<Option<u32>>; 2],
+    /// When a keyframe was last asked of each leg's stream (`[leg][stream]`): at most one
+    /// request per [`super::webrtc::KEYFRAME_EVERY`].
+    pub(super) keyframe_asked: [Vec<Option<std::time::Instant>>; 2],
     /// Datagrams off the fast path are handled here, one at a time.
     pub(super) scratch: Vec<u8>,
     /// What the session made, on its way out.
@@ -182,6 +188,8 @@ impl Relay {
             app: None,
             webrtc: [None, None],
             identity,
+            sources: [vec![None; streams], vec![None; streams]],
+            keyframe_asked: [vec![None; streams], vec![None; streams]],
             scratch: Vec::with_capacity(2048),
             out: Vec::with_capacity(2048),
             ready: Vec::with_capacity(4 * streams),

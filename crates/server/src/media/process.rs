@@ -27,6 +27,13 @@ impl Relay {
             let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
             let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
             for datagram in contents.chunks(stride) {
+                if kind == 0
+                    && let (Some(sources), Ok(rtp)) =
+                        (self.sources.get_mut(leg), sambung_media::rtp::RtpPacket::parse(datagram))
+                    && let Some(slot) = sources.get_mut(channel.stream)
+                {
+                    *slot = Some(rtp.ssrc());
+                }
                 if channel.stream == 0 && leg < 2 {
                     if kind == 0 {
                         self.receivers[leg].on_datagram(datagram, now);

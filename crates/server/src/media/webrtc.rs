@@ -17,14 +17,24 @@
 //! [`MediaSession`]: sambung_media::session::MediaSession
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use sambung_media::rtcp::{Compound, RtcpPacket};
 use sambung_media::session::{Channel, Kind, Peer, Receive};
 use sambung_media::webrtc::{RemoteWebRtc, RtpFields, WebRtcLeg, WebRtcOutput, WebRtcPlan};
 use tracing::{debug, info, warn};
 
 use super::forward::{Buffers, Relay, SLOT, kind_index, send_one};
 use super::session::{DROPPED, Leg, RECEIVED, RECEIVED_BYTES};
+
+/// Keyframe requests asked of one leg's stream are at most one this often: a browser that
+/// loses packets asks again and again, and a keyframe costs a lot of bandwidth.
+pub(super) const KEYFRAME_EVERY: Duration = Duration::from_millis(500);
+
+/// RTCP payload-specific feedback (RFC 4585 §6.3): PLI has format 1, FIR format 4 (RFC 5104).
+const PSFB: u8 = 206;
+const PLI: u8 = 1;
+const FIR: u8 = 4;
 
 impl Relay {
     /// Hands `leg` to a browser: from now on its first RTP socket carries the WebRTC leg that
@@ -126,9 +136,17 @@ impl Relay {
                     let verdict = self.session.receive(now, channel, source, &mut self.scratch);
                     self.route(index, verdict, now);
                 }
-                WebRtcOutput::Connected => info!(call = %self.call, leg = index, "WebRTC leg connected (ICE, DTLS)"),
+                WebRtcOutput::Connected => {
+                    info!(call = %self.call, leg = index, "WebRTC leg connected (ICE, DTLS)");
+                    // The browser needs a keyframe to show anything: ask the other side now.
+                    let video = self.webrtc[index].as_ref().map(|w| w.video_streams()).unwrap_or_default();
+                    for stream in video {
+                        self.ask_keyframe(1 - index, stream, now);
+                    }
+                }
                 WebRtcOutput::KeyframeRequest { stream, fir } => {
                     debug!(call = %self.call, leg = index, stream, fir, "keyframe request from the browser");
+                    self.ask_keyframe(1 - index, stream, now);
                 }
                 WebRtcOutput::Closed => info!(call = %self.call, leg = index, "WebRTC leg closed"),
             }
@@ -156,10 +174,20 @@ impl Relay {
     }
 
     /// A packet the session sent toward a browser's leg (in `scratch`, in the clear): RTP goes
-    /// to its `WebRtcLeg`, RTCP ends here (the leg makes its own reports).
+    /// to its `WebRtcLeg`; RTCP ends here (the leg makes its own reports), but a keyframe
+    /// request in it (PLI, FIR) is asked of the browser.
     pub(super) fn send_to_browser(&mut self, to: Channel, now: Instant) {
         let Some(index) = self.webrtc_leg(to) else { return };
         if to.kind != Kind::Rtp {
+            let wants_keyframe = Compound::new(&self.scratch).is_ok_and(|compound| {
+                compound
+                    .into_iter()
+                    .flatten()
+                    .any(|packet| matches!(packet, RtcpPacket::Unknown { packet_type: PSFB, count: PLI | FIR, .. }))
+            });
+            if wants_keyframe {
+                self.ask_keyframe(index, to.stream, now);
+            }
             return;
         }
         let Some(packet) = RtpFields::parse(&self.scratch) else { return };
@@ -169,5 +197,35 @@ impl Relay {
             debug!(call = %self.call, %error, "packet for the browser dropped");
         }
         self.pump_webrtc(index, now);
+    }
+}
+
+impl Relay {
+    /// Asks leg `index` for a keyframe on `stream`, at most once per [`KEYFRAME_EVERY`]: a
+    /// browser through its `WebRtcLeg` (PLI), a phone by an RTCP PLI of our own (RFC 4585
+    /// §6.3.1) to where its RTCP goes, naming the SSRC it sends that stream with.
+    pub(super) fn ask_keyframe(&mut self, index: usize, stream: usize, now: Instant) {
+        let Some(asked) = self.keyframe_asked.get_mut(index).and_then(|a| a.get_mut(stream)) else { return };
+        if asked.is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_EVERY) {
+            return;
+        }
+        *asked = Some(now);
+        if let Some(webrtc) = self.webrtc[index].as_mut() {
+            let _ = webrtc.request_keyframe(stream);
+            return self.pump_webrtc(index, now);
+        }
+        let Some(media) = self.sources[index].get(stream).copied().flatten() else { return };
+        let channel = Channel::rtcp(self.legs[index], stream);
+        let (Some(socket), Some(destination)) = (self.socket_of(channel), self.session.destination(channel)) else {
+            return;
+        };
+        // Version 2, FMT 1, PT 206, length 2 (three words less one); sender SSRC, media SSRC.
+        let mut pli = [0u8; 12];
+        pli[..4].copy_from_slice(&[0x80 | PLI, PSFB, 0, 2]);
+        pli[4..8].copy_from_slice(&1u32.to_be_bytes());
+        pli[8..].copy_from_slice(&media.to_be_bytes());
+        let (packets, bytes) = send_one(&self.sockets[socket].socket, destination, &pli);
+        self.counters.add(index, kind_index(Kind::Rtcp), &[0, 0, packets, bytes, 0, 0]);
+        debug!(call = %self.call, leg = index, stream, media, "keyframe asked of the phone (PLI)");
     }
 }

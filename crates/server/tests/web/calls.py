@@ -9,7 +9,10 @@ non-zero with a message on the first failed check.
      it), and the page receives the baresip's audio (getStats, shown in the call panel); the
      page's keypad sends keys; the page hangs up;
   3. asks the test (a file in --sync) to have --peer's baresip call --user: the page rings with
-     the caller's name, answers, receives audio, and the baresip hangs up.
+     the caller's name, answers, receives audio, and the baresip hangs up;
+  4. a second person (--other) signs in in another browser profile; --user's page makes a video
+     call to them, their page rings ("Video call") and answers with video: each page decodes
+     the other's video (Chromium's fake camera) and hears the other.
 """
 
 import argparse
@@ -55,6 +58,20 @@ def ask(sync, what, timeout=60):
         time.sleep(0.05)
 
 
+def sign_in(page, url, user, password):
+    page.goto(f"{url}/#/signin")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Phone").click()
+    expect(page.get_by_role("heading", name="Phone")).to_be_visible()
+    expect(page.locator("[data-phone-state]")).to_have_attribute("data-phone-state", "ready")
+
+
+# Frames the page's remote video has shown (0 without one).
+FRAMES = "() => { const v = document.querySelector('.remote-video'); return v && v.videoWidth > 0 ? v.getVideoPlaybackQuality().totalVideoFrames : 0; }"
+
+
 def received(page):
     value = page.locator(".call-quality").get_attribute("data-received")
     return int(value or "0")
@@ -66,6 +83,8 @@ def main():
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--peer", required=True)
+    ap.add_argument("--other", required=True)
+    ap.add_argument("--other-password", required=True)
     ap.add_argument("--microphone", required=True, help="a WAV file the browser's fake microphone says once")
     ap.add_argument("--talk", type=float, required=True, help="seconds to stay in the first call")
     ap.add_argument("--sync", required=True)
@@ -87,13 +106,7 @@ def main():
         page.on("console", lambda m: console.append(m.text))
 
         # 1. sign in; the phone registers
-        page.goto(f"{url}/#/signin")
-        page.get_by_label("Username").fill(a.user)
-        page.get_by_label("Password").fill(a.password)
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("link", name="Phone").click()
-        expect(page.get_by_role("heading", name="Phone")).to_be_visible()
-        expect(page.locator("[data-phone-state]")).to_have_attribute("data-phone-state", "ready")
+        sign_in(page, url, a.user, a.password)
         page.screenshot(path=f"{a.shots}/phone.png")
         # The test measures what the relay carries: the browser's own clean-up of the fake
         # microphone (level control, noise suppression) is turned off, as a person with a
@@ -135,6 +148,31 @@ def main():
         ask(a.sync, "peer-hangs-up")
         expect(call).to_have_attribute("data-call-state", "ended")
         expect(page.locator(".call-status")).to_have_text("The other side hung up")
+
+        page.get_by_role("button", name="Close").click()
+
+        # 4. a video call between two pages
+        other_context = browser.new_context(ignore_https_errors=True, viewport={"width": 1000, "height": 800})
+        other = other_context.new_page()
+        other.set_default_timeout(20000)
+        other.on("pageerror", lambda e: errors.append(f"{a.other}: {e}"))
+        sign_in(other, url, a.other, a.other_password)
+        page.get_by_label("Number or name").fill(a.other)
+        page.get_by_role("button", name="Video call").click()
+        expect(other.locator(".call-title")).to_have_text(f"{a.user} is calling")
+        expect(other.locator(".call-status")).to_have_text("Video call")
+        other.get_by_role("button", name="Answer with video").click()
+        for p in (page, other):
+            expect(p.locator(".call")).to_have_attribute("data-call-state", "connected")
+        for p in (page, other):
+            p.wait_for_function(f"() => ({FRAMES})() > 30", timeout=30000)
+            p.wait_for_function("() => Number(document.querySelector('.call-quality')?.dataset.received || 0) > 50")
+        size = other.evaluate("() => { const v = document.querySelector('.remote-video'); return [v.videoWidth, v.videoHeight]; }")
+        frames = [p.evaluate(FRAMES) for p in (page, other)]
+        print(f"video call: frames shown {frames}, {a.other} sees {size[0]}x{size[1]}")
+        page.screenshot(path=f"{a.shots}/video-call.png")
+        page.get_by_role("button", name="Hang up").click()
+        expect(other.locator(".call")).to_have_attribute("data-call-state", "ended")
 
         check(not errors, f"errors in the page: {errors}")
         browser.close()
