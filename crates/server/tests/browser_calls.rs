@@ -3,9 +3,11 @@
 //! the app's SIP WebSocket and calls bob's baresip (PCMU) through the relay, which speaks
 //! WebRTC (ICE-lite, DTLS-SRTP) to the browser and plain RTP to the phone; what the baresip
 //! heard of the page's fake microphone must score PESQ at least [`MIN_PESQ`] (narrowband). The
-//! page's keypad sends RFC 4733 events, which the relay reads. Then bob's baresip calls alice: the page
-//! rings with his name, answers, and hears him. Last, alice's page makes a video call to
-//! carol's (another browser profile): each decodes the other's video and hears the other.
+//! page's keypad sends RFC 4733 events, which the relay reads. Then bob's baresip calls alice
+//! with video (VP8 from its fake camera): the page rings with his name, answers with video,
+//! shows his 352x288 video and hears him, and bob's baresip receives the page's video. Last,
+//! alice's page makes a video call to carol's (another browser profile): each decodes the
+//! other's video and hears the other.
 //!
 //! scripts/test.sh installs Chromium and a virtual environment with Playwright, and names its
 //! Python in SAMBUNG_PLAYWRIGHT_PYTHON; without it the test fails and says so (never skips).
@@ -72,6 +74,7 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
         bob_config.codecs = codecs;
     }
     bob_config.quit_after = Duration::from_secs(110);
+    bob_config.video = true;
     let mut phone = start_registered(&sync.join("bob"), bob_config, &server);
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/calls.py");
@@ -158,6 +161,9 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     assert!(rms >= reference_rms * 0.2, "bob heard (near) silence from the page: RMS {rms:.0}");
     assert!(score >= MIN_PESQ, "the page's speech scored PESQ {score:.2} < {MIN_PESQ} at bob's phone");
     assert_eq!(keys, "12#", "the page's keys as the relay read them");
+    // bob's baresip got the page's video in his call to it (VP8 through the relay).
+    let log = common::clients::strip_ansi(&phone.log());
+    assert!(log.contains("incoming rtp for 'video' established"), "bob's baresip received no video from the page");
     // The browser leg ran on the relay as WebRTC.
     assert!(server.log().contains("WebRTC leg connected"), "the relay's WebRTC leg connected");
 }

@@ -793,6 +793,8 @@ pub struct BaresipConfig {
     pub ctrl_port: Option<u16>,
     /// Register with the server (`regint=300`); off for a call without a server.
     pub register: bool,
+    /// Video too: VP8 from the fakevideo source (352x288, 25 fps) to its fakevideo display.
+    pub video: bool,
 }
 
 impl BaresipConfig {
@@ -830,6 +832,7 @@ impl BaresipConfig {
             mediaenc: None,
             ctrl_port: None,
             register,
+            video: false,
         }
     }
 }
@@ -873,6 +876,9 @@ impl Baresip {
         if config.mediaenc.is_some() {
             modules.push("srtp.so");
         }
+        if config.video {
+            modules.extend(["vp8.so", "fakevideo.so"]);
+        }
         let mut text = format!(
             "poll_method epoll\n\
              sip_listen 127.0.0.1:{}\n\
@@ -896,6 +902,11 @@ impl Baresip {
         for module in ["account.so", "contact.so", "menu.so"] {
             let _ = writeln!(text, "module_app {module}");
         }
+        if config.video {
+            text.push_str(
+                "video_source fakevideo,nil\nvideo_display fakevideo,nil\nvideo_size 352x288\nvideo_fps 25\n",
+            );
+        }
         if let Some(port) = config.ctrl_port {
             let _ = writeln!(text, "module_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{port}");
         }
@@ -903,14 +914,15 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode=auto;regint={};audio_codecs={}{}\n",
+                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode=auto;regint={};audio_codecs={}{}{}\n",
                 config.user,
                 config.server_port,
                 if config.tls { "tls" } else { "udp" },
                 config.password,
                 if config.register { 300 } else { 0 },
                 config.codecs,
-                config.mediaenc.as_ref().map(|m| format!(";mediaenc={m}")).unwrap_or_default()
+                config.mediaenc.as_ref().map(|m| format!(";mediaenc={m}")).unwrap_or_default(),
+                if config.video { ";video_codecs=VP8" } else { "" }
             ),
         )
         .unwrap();

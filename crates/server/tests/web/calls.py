@@ -8,8 +8,9 @@ non-zero with a message on the first failed check.
      the page's fake microphone (--microphone, speech) is heard by the baresip (the test scores
      it), and the page receives the baresip's audio (getStats, shown in the call panel); the
      page's keypad sends keys; the page hangs up;
-  3. asks the test (a file in --sync) to have --peer's baresip call --user: the page rings with
-     the caller's name, answers, receives audio, and the baresip hangs up;
+  3. asks the test (a file in --sync) to have --peer's baresip call --user with video (VP8 from
+     its fake camera): the page rings with the caller's name ("Video call"), answers with video,
+     decodes the baresip's video and receives its audio, and the baresip hangs up;
   4. a second person (--other) signs in in another browser profile; --user's page makes a video
      call to them, their page rings ("Video call") and answers with video: each page decodes
      the other's video (Chromium's fake camera) and hears the other.
@@ -139,12 +140,17 @@ def main():
         # 3. the baresip calls the page
         ask(a.sync, "peer-calls")
         expect(page.locator(".call-title")).to_have_text(f"{a.peer} is calling")
+        expect(page.locator(".call-status")).to_have_text("Video call")
         page.screenshot(path=f"{a.shots}/incoming.png")
-        page.get_by_role("button", name="Answer", exact=True).click()
+        page.get_by_role("button", name="Answer with video").click()
         expect(call).to_have_attribute("data-call-state", "connected")
         page.wait_for_function("() => Number(document.querySelector('.call-quality')?.dataset.received || 0) > 50")
+        page.wait_for_function(f"() => ({FRAMES})() > 30", timeout=30000)
+        size = page.evaluate("() => { const v = document.querySelector('.remote-video'); return [v.videoWidth, v.videoHeight]; }")
         got = received(page)
-        print(f"second call: the page received {got} packets")
+        print(f"second call: the page received {got} packets and shows {page.evaluate(FRAMES)} frames of {a.peer}'s video at {size[0]}x{size[1]}")
+        check(size == [352, 288], f"the baresip's video is 352x288, the page shows {size}")
+        time.sleep(2)
         ask(a.sync, "peer-hangs-up")
         expect(call).to_have_attribute("data-call-state", "ended")
         expect(page.locator(".call-status")).to_have_text("The other side hung up")
