@@ -11,7 +11,9 @@ non-zero with a message on the first failed check.
   3. asks the test (a file in --sync) to have --peer's baresip call --user with video (VP8 from
      its fake camera): the page rings with the caller's name ("Video call"), answers with video,
      decodes the baresip's video and receives its audio, and the baresip hangs up;
-  4. a second person (--other) signs in in another browser profile; --user's page makes a video
+  4. the page calls its own mailbox (*97) and moves through its menu with the keypad: 2 (saved
+     messages: none), then * (goodbye), and the mailbox hangs up;
+  5. a second person (--other) signs in in another browser profile; --user's page makes a video
      call to them, their page rings ("Video call") and answers with video: each page decodes
      the other's video (Chromium's fake camera) and hears the other.
 """
@@ -157,7 +159,21 @@ def main():
 
         page.get_by_role("button", name="Close").click()
 
-        # 4. a video call between two pages
+        # 4. the mailbox menu, driven by the page's keypad
+        page.get_by_label("Number or name").fill("*97")
+        page.get_by_role("button", name="Call", exact=True).click()
+        expect(call).to_have_attribute("data-call-state", "connected")
+        page.get_by_role("button", name="Keypad").click()
+        keypad = page.get_by_role("group", name="Keypad")
+        time.sleep(4)  # the announcement of the messages, then the menu
+        keypad.get_by_role("button", name="2", exact=True).click()
+        time.sleep(3)  # "no saved messages", then the menu again
+        keypad.get_by_role("button", name="*", exact=True).click()
+        expect(call).to_have_attribute("data-call-state", "ended", timeout=20000)
+        expect(page.locator(".call-status")).to_have_text("The other side hung up")
+        page.get_by_role("button", name="Close").click()
+
+        # 5. a video call between two pages
         other_context = browser.new_context(ignore_https_errors=True, viewport={"width": 1000, "height": 800})
         other = other_context.new_page()
         other.set_default_timeout(20000)
