@@ -143,6 +143,9 @@ pub enum Unregistration {
     Expired,
     /// The same device registered from another contact.
     Replaced,
+    /// The connection it registered over closed, and nothing else reaches it (a browser's
+    /// WebSocket: the tab was closed or reloaded).
+    FlowClosed,
 }
 
 /// Why credentials did not authenticate.

@@ -201,7 +201,29 @@ impl Pbx {
         match input {
             Input::Message(inbound) => self.on_inbound(now, inbound),
             Input::FramingError(inbound, error) => self.on_framing_error(&inbound, error),
-            Input::Disconnected { conn } => self.sip.disconnected(conn),
+            Input::Disconnected { conn } => {
+                // A browser's registration lives only as long as its WebSocket (RFC 7118 §5:
+                // nothing else reaches it); the account's other devices stay.
+                if let Some(account_id) = self.sip.signed_in_account(conn) {
+                    let closed: Vec<String> = self
+                        .registrar
+                        .location
+                        .read()
+                        .bindings(account_id)
+                        .iter()
+                        .filter(|b| b.source.flow == Some(conn) && b.source.transport.is_reliable())
+                        .map(Binding::key)
+                        .collect();
+                    for key in closed {
+                        let gone = self.registrar.location.write().remove(account_id, &key);
+                        if let Some(binding) = gone {
+                            info!(account_id, device = key, "browser's connection closed: unregistered");
+                            self.unbound(binding, Unregistration::FlowClosed);
+                        }
+                    }
+                }
+                self.sip.disconnected(conn)
+            }
             Input::Timeout => self.on_timeout(now),
             Input::Accounts(accounts) => self.set_accounts(accounts),
             Input::Bindings(bindings) => {

@@ -135,6 +135,11 @@ impl Sip {
         self.signed_in.remove(&conn);
     }
 
+    /// The account stream connection `conn` is signed in as, if it is one of the web app's.
+    pub(crate) fn signed_in_account(&self, conn: u64) -> Option<i64> {
+        self.signed_in.get(&conn).copied()
+    }
+
     /// The account a stream flow is signed in as (the web app's SIP WebSocket).
     pub(crate) fn signed_in(&self, peer: &Peer) -> Option<i64> {
         if !matches!(peer.transport, Transport::Ws | Transport::Wss) {

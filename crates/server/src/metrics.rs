@@ -109,6 +109,7 @@ impl Metrics {
                     Unregistration::Removed => "removed",
                     Unregistration::Expired => "expired",
                     Unregistration::Replaced => "replaced",
+                    Unregistration::FlowClosed => "connection_closed",
                 };
                 *c.unregistrations.entry(cause).or_default() += 1;
             }
@@ -176,7 +177,8 @@ impl Metrics {
                 "counter",
                 "Bindings that went away, by cause.",
                 "cause",
-                ["removed", "expired", "replaced"].map(|k| (k, c.unregistrations.get(k).copied().unwrap_or(0))),
+                ["removed", "expired", "replaced", "connection_closed"]
+                    .map(|k| (k, c.unregistrations.get(k).copied().unwrap_or(0))),
             );
             out.counter(
                 "sambung_calls_started_total",

@@ -148,6 +148,7 @@ impl Translator {
                     Unregistration::Removed => "removed",
                     Unregistration::Expired => "expired",
                     Unregistration::Replaced => "replaced",
+                    Unregistration::FlowClosed => "connection_closed",
                 };
                 Some((
                     "device.unregistered",

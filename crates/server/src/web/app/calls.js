@@ -57,7 +57,7 @@ function show(call) {
   const el = panel();
   if (!el) return;
   const title = h("strong", { class: "call-title" });
-  const status = h("span", { class: "call-status", role: "status", "aria-live": "polite" });
+  const status = h("span", { class: "call-status", "aria-live": "polite" });
   const quality = h("span", { class: "call-quality" });
   const audio = h("audio", { autoplay: true });
   audio.srcObject = call.remote;
