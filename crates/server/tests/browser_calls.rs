@@ -8,7 +8,8 @@
 //! with video (VP8 from its fake camera): the page rings with his name, answers with video,
 //! shows his 352x288 video and hears him, and bob's baresip receives the page's video. Last,
 //! alice's page makes a video call to carol's (another browser profile): each decodes the
-//! other's video and hears the other.
+//! other's video and hears the other; bob calls again meanwhile, and alice's page holds carol
+//! (whose page shows it), answers bob, and resumes carol once bob hangs up.
 //!
 //! scripts/test.sh installs Chromium and a virtual environment with Playwright, and names its
 //! Python in SAMBUNG_PLAYWRIGHT_PYTHON; without it the test fails and says so (never skips).
@@ -123,6 +124,13 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     wait_for("want-peer-hangs-up", &phone);
     phone.command("/hangup");
     std::fs::write(sync.join("peer-hangs-up"), b"").unwrap();
+    // bob calls alice again while she is in a video call with carol: a call waiting.
+    wait_for("want-peer-calls-again", &phone);
+    phone.command(&format!("/dial sip:alice@127.0.0.1:{}", server.ports.udp));
+    std::fs::write(sync.join("peer-calls-again"), b"").unwrap();
+    wait_for("want-peer-hangs-up-again", &phone);
+    phone.command("/hangup");
+    std::fs::write(sync.join("peer-hangs-up-again"), b"").unwrap();
 
     let run = child.wait_with_output().expect("the browser script");
     if !run.status.success() {

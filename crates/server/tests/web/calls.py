@@ -15,7 +15,10 @@ non-zero with a message on the first failed check.
      messages: none), then * (goodbye), and the mailbox hangs up;
   5. a second person (--other) signs in in another browser profile; --user's page makes a video
      call to them, their page rings ("Video call") and answers with video: each page decodes
-     the other's video (Chromium's fake camera) and hears the other.
+     the other's video (Chromium's fake camera) and hears the other;
+  6. while in that call, --peer's baresip calls --user: a second call waits in the page, which
+     holds the first (the other page is told it is held) and answers; the baresip hangs up and
+     the page resumes the first call.
 """
 
 import argparse
@@ -193,7 +196,26 @@ def main():
         frames = [p.evaluate(FRAMES) for p in (page, other)]
         print(f"video call: frames shown {frames}, {a.other} sees {size[0]}x{size[1]}")
         page.screenshot(path=f"{a.shots}/video-call.png")
-        page.get_by_role("button", name="Hang up").click()
+
+        # 6. a call waiting: hold the first call, answer, then resume
+        with_other = page.locator(f'.call[data-call-with="{a.other}"]')
+        with_peer = page.locator(f'.call[data-call-with="{a.peer}"]')
+        ask(a.sync, "peer-calls-again")
+        expect(with_peer.locator(".call-title")).to_have_text(f"{a.peer} is calling")
+        with_peer.get_by_role("button", name="Hold and answer", exact=True).click()
+        expect(with_other).to_have_attribute("data-on-hold", "true")
+        expect(other.locator(".call-status")).to_have_text("Held by the other side")
+        expect(with_peer).to_have_attribute("data-call-state", "connected")
+        page.wait_for_function(
+            f"() => Number(document.querySelector('.call[data-call-with=\"{a.peer}\"] .call-quality')?.dataset.received || 0) > 50")
+        page.screenshot(path=f"{a.shots}/call-waiting.png")
+        ask(a.sync, "peer-hangs-up-again")
+        expect(with_peer).to_have_attribute("data-call-state", "ended")
+        with_other.get_by_role("button", name="Resume").click()
+        expect(with_other).to_have_attribute("data-on-hold", "false")
+        expect(other.locator(".call-status")).not_to_have_text("Held by the other side")
+        print("call waiting: held the video call, talked with the baresip, resumed")
+        with_other.get_by_role("button", name="Hang up").click()
         expect(other.locator(".call")).to_have_attribute("data-call-state", "ended")
 
         check(not errors, f"errors in the page: {errors}")

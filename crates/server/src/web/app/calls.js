@@ -5,8 +5,9 @@ import { h } from "./dom.js";
 import { Phone } from "./phone.js";
 
 let phone = null;
-let current = null;
 const panel = () => document.getElementById("call");
+// The calls shown, in order: at most one in progress and one more ringing or on hold.
+const calls = new Set();
 
 function domainOf(me) {
   const match = /@(.+)$/.exec(me.sip_uri || "");
@@ -28,7 +29,7 @@ export function startPhone(me) {
 export function stopPhone() {
   if (phone) phone.stop();
   phone = null;
-  current = null;
+  calls.clear();
   if (panel()) panel().replaceChildren();
 }
 
@@ -38,11 +39,13 @@ function showState(el, state) {
 }
 
 export function call(target, options) {
-  if (!phone) return null;
-  if (current && current.state !== "ended") {
-    return null;
-  }
+  if (!phone || [...calls].some((c) => c.state !== "ended")) return null;
   return phone.call(target, options);
+}
+
+// The other call in progress (not `call`), if any.
+function other(call) {
+  return [...calls].find((c) => c !== call && c.state !== "ended");
 }
 
 function clock(call) {
@@ -51,9 +54,9 @@ function clock(call) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-// The call panel follows `call` until it ends.
+// The call panel shows a block per call, following it until it ends.
 function show(call) {
-  current = call;
+  calls.add(call);
   const el = panel();
   if (!el) return;
   const title = h("strong", { class: "call-title" });
@@ -65,21 +68,28 @@ function show(call) {
   const buttons = h("div", { class: "call-buttons" });
   const keypad = h("div", { class: "keypad", hidden: true, role: "group", "aria-label": "Keypad" },
     ..."123456789*0#".split("").map((k) => h("button", { type: "button", onclick: () => call.keys(k) }, k)));
-  el.replaceChildren(h("div", { class: "call", "data-call-state": call.state }, title, " ", status, " ", quality, buttons, keypad, videos, audio));
+  const block = h("div", { class: "call", "data-call-state": call.state, "data-call-with": call.name }, title, " ", status, " ", quality, buttons, keypad, videos, audio);
+  el.append(block);
   el.hidden = false;
   let timer = null;
 
   const button = (label, action, cls = "") => h("button", { type: "button", class: cls, onclick: action }, label);
   const update = (detail = {}) => {
-    el.firstChild.dataset.callState = call.state;
+    block.dataset.callState = call.state;
     switch (call.state) {
       case "ringing":
         if (call.incoming) {
           title.textContent = `${call.name} is calling`;
           status.textContent = call.video ? "Video call" : "Call";
+          const busy = other(call);
+          const answer = (video) => async () => {
+            // A call waiting: the one in progress goes on hold first.
+            if (busy && busy.state === "connected" && !busy.onHold) await busy.hold(true);
+            call.accept({ video });
+          };
           buttons.replaceChildren(
-            button("Answer", () => call.accept({ video: false })),
-            button("Answer with video", () => call.accept({ video: true })),
+            button(busy ? "Hold and answer" : "Answer", answer(false)),
+            button(busy ? "Hold and answer with video" : "Answer with video", answer(true)),
             button("Decline", () => call.decline(), "danger"),
           );
         } else {
@@ -100,13 +110,22 @@ function show(call) {
         title.textContent = `In call with ${call.name}`;
         const mute = button("Mute", () => call.mute(!call.muted));
         mute.setAttribute("aria-pressed", "false");
+        const hold = button("Hold", async () => {
+          const resume = call.onHold;
+          // Resuming one call holds the other in progress.
+          const busy = other(call);
+          if (resume && busy && busy.state === "connected" && !busy.onHold) await busy.hold(true);
+          await call.hold(!resume);
+        });
+        hold.dataset.hold = "";
+        hold.setAttribute("aria-pressed", "false");
         const keys = button("Keypad", () => {
           keypad.hidden = !keypad.hidden;
         });
-        buttons.replaceChildren(mute, keys, button("Hang up", () => call.hangUp(), "danger"));
+        buttons.replaceChildren(mute, hold, keys, button("Hang up", () => call.hangUp(), "danger"));
         if (!timer) {
           timer = setInterval(async () => {
-            status.textContent = clock(call);
+            if (!call.onHold && !call.heldByOther) status.textContent = clock(call);
             const q = await call.quality();
             if (q) {
               quality.textContent = `Round trip ${q.rttMs === null ? "–" : `${q.rttMs} ms`} · loss ${q.lossPercent.toFixed(1)}%`;
@@ -122,24 +141,33 @@ function show(call) {
         title.textContent = `Call with ${call.name} ended`;
         status.textContent = detail.why || "";
         buttons.replaceChildren(button("Close", () => {
-          el.hidden = true;
-          el.replaceChildren();
+          block.remove();
+          calls.delete(call);
+          el.hidden = !el.children.length;
         }));
         keypad.hidden = true;
         videos.replaceChildren();
-        if (current === call) current = null;
         break;
       default:
         break;
     }
     if (detail.muted !== undefined) {
-      const mute = buttons.querySelector("[aria-pressed]");
+      const mute = buttons.querySelector("[aria-pressed]:not([data-hold])");
       if (mute) {
         mute.setAttribute("aria-pressed", String(detail.muted));
         mute.textContent = detail.muted ? "Unmute" : "Mute";
       }
     }
-    if (detail.held !== undefined) status.textContent = detail.held ? "On hold" : clock(call);
+    if (detail.held !== undefined) status.textContent = detail.held ? "Held by the other side" : clock(call);
+    if (detail.onHold !== undefined) {
+      const hold = buttons.querySelector("[data-hold]");
+      if (hold) {
+        hold.textContent = detail.onHold ? "Resume" : "Hold";
+        hold.setAttribute("aria-pressed", String(detail.onHold));
+      }
+      block.dataset.onHold = String(detail.onHold);
+      status.textContent = detail.onHold ? "On hold" : clock(call);
+    }
     if (detail.track && detail.track.kind === "video") {
       const video = h("video", { autoplay: true, playsinline: true, muted: true, class: "remote-video" });
       video.srcObject = new MediaStream([detail.track]);

@@ -267,8 +267,9 @@ export class Phone extends EventTarget {
   }
 
   ring(invite) {
-    if ([...this.calls.values()].some((c) => c.state === "ringing" && c.incoming)) {
-      // One incoming call rings at a time here; the others ring the person's other devices.
+    const live = [...this.calls.values()].filter((c) => c.state !== "ended");
+    if (live.some((c) => c.state === "ringing" && c.incoming) || live.length >= 2) {
+      // One call waiting at a time here; the others ring the person's other devices.
       return this.reply(invite, 486, "Busy Here");
     }
     const call = new Call(this, { incoming: true, invite });
@@ -322,8 +323,7 @@ export class Call extends EventTarget {
   headers(method, cseq) {
     const ours = `<${this.phone.aor}>;tag=${this.localTag}`;
     const theirs = this.remoteTag ? `${this.peer.replace(/;\s*tag=[^;>]*/i, "")};tag=${this.remoteTag}` : this.peer;
-    const [from, to] = this.incoming ? [ours, theirs] : [ours, theirs];
-    return [["From", from], ["To", to], ["Call-ID", this.callId], ["CSeq", `${cseq} ${method}`]];
+    return [["From", ours], ["To", theirs], ["Call-ID", this.callId], ["CSeq", `${cseq} ${method}`]];
   }
 
   async media() {
@@ -454,6 +454,7 @@ export class Call extends EventTarget {
       request.localTag = this.localTag;
       this.phone.reply(request, 200, "OK", contact, this.pc.localDescription.sdp);
       const held = /a=(sendonly|inactive)/.test(request.body);
+      this.heldByOther = held;
       this.emit(null, { held });
     } catch {
       request.localTag = this.localTag;
@@ -464,6 +465,40 @@ export class Call extends EventTarget {
   answered() {
     this.started = Date.now();
     this.emit("connected");
+  }
+
+  // Puts the call on hold (our media sendonly, RFC 3264 §8.4) or resumes it, by re-INVITE.
+  async hold(on) {
+    if (this.state !== "connected" || !this.pc || this.updating) return false;
+    this.updating = true;
+    try {
+      for (const t of this.pc.getTransceivers()) {
+        if (t.sender.track || t.currentDirection) t.direction = on ? "sendonly" : "sendrecv";
+      }
+      const offer = await this.pc.createOffer();
+      await this.pc.setLocalDescription(offer);
+      await gathered(this.pc);
+      this.localCseq = Math.max(this.localCseq, this.inviteCseq) + 1;
+      const cseq = this.localCseq;
+      const headers = [
+        ...this.headers("INVITE", cseq),
+        ["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`],
+        ["Content-Type", "application/sdp"],
+      ];
+      const response = await this.phone.request("INVITE", this.remoteTarget, headers, this.pc.localDescription.sdp);
+      if (response.status >= 200 && response.status < 300) {
+        const ack = this.headers("ACK", cseq);
+        this.phone.send(serialize(`ACK ${this.remoteTarget} SIP/2.0`, [["Via", this.phone.via(`z9hG4bK${random(12)}`)], ["Max-Forwards", "70"], ...ack]));
+        await this.pc.setRemoteDescription({ type: "answer", sdp: response.body });
+        this.onHold = on;
+        this.emit(null, { onHold: on });
+        return true;
+      }
+      await this.pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+      return false;
+    } finally {
+      this.updating = false;
+    }
   }
 
   hangUp(why = "You hung up") {
