@@ -2,6 +2,7 @@
 //! configuration, and talks SIP to it.
 #![allow(dead_code)] // each test file uses a part of it
 
+pub mod capture;
 pub mod cli;
 pub mod clients;
 pub mod smtp;
