@@ -9,7 +9,8 @@
 //! shows his 352x288 video and hears him, and bob's baresip receives the page's video. Last,
 //! alice's page makes a video call to carol's (another browser profile): each decodes the
 //! other's video and hears the other; bob calls again meanwhile, and alice's page holds carol
-//! (whose page shows it), answers bob, and resumes carol once bob hangs up.
+//! (whose page shows it), answers bob, and resumes carol once bob hangs up. Then alice's page
+//! calls bob and transfers him to carol (blind): his baresip calls carol's page, which answers.
 //!
 //! scripts/test.sh installs Chromium and a virtual environment with Playwright, and names its
 //! Python in SAMBUNG_PLAYWRIGHT_PYTHON; without it the test fails and says so (never skips).
@@ -218,6 +219,10 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     wait_for("want-peer-hangs-up-again", &phone);
     phone.command("/hangup");
     std::fs::write(sync.join("peer-hangs-up-again"), b"").unwrap();
+    // alice's page sends bob on to carol's; bob's baresip calls her, then hangs up.
+    wait_for("want-peer-hangs-up-3", &phone);
+    phone.command("/hangup");
+    std::fs::write(sync.join("peer-hangs-up-3"), b"").unwrap();
 
     let run = child.wait_with_output().expect("the browser script");
     if !run.status.success() {

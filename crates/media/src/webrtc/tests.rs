@@ -313,3 +313,48 @@ fn an_answer_keeps_only_what_the_other_side_allows() {
     let none = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 5, |_, f| f.name == "G729");
     assert_eq!(none.unwrap_err(), WebRtcError::NoMedia);
 }
+
+/// H.264 as Chrome, Firefox and Safari offer it (their real `fmtp` lines: constrained baseline
+/// `42e01f` and `42001f`, main `4d001f`, Safari's constrained high `640c1f` and `640c34`, and
+/// `42e034`): every one is answered with its own payload type and parameters, unchanged, so a
+/// phone that picked one gets exactly what the browser sends; the leg takes them all.
+#[test]
+fn h264_as_browsers_offer_it_is_answered_unchanged() {
+    let now = origin();
+    let identity = identity(now);
+    let lines = [
+        (102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"),
+        (104, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+        (108, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"),
+        (126, "profile-level-id=42e01f;level-asymmetry-allowed=1;packetization-mode=1"),
+        (97, "profile-level-id=42e01f;level-asymmetry-allowed=1"),
+        (98, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f"),
+        (100, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c34"),
+        (96, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e034"),
+    ];
+    let pts: Vec<String> = lines.iter().map(|(pt, _)| pt.to_string()).collect();
+    let mut text = format!(
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+         m=video 9 UDP/TLS/RTP/SAVPF {}\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\n\
+         a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11:22\r\na=setup:actpass\r\n\
+         a=sendrecv\r\na=rtcp-mux\r\n",
+        pts.join(" ")
+    );
+    for (pt, fmtp) in &lines {
+        text.push_str(&format!("a=rtpmap:{pt} H264/90000\r\na=rtcp-fb:{pt} nack pli\r\na=fmtp:{pt} {fmtp}\r\n"));
+    }
+    let remote = RemoteWebRtc::parse(&parse(&text)).unwrap();
+    let mut plan = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 3, |_, _| true).unwrap();
+    let answer = plan.description().to_string();
+    for (pt, fmtp) in &lines {
+        assert!(answer.contains(&format!("a=rtpmap:{pt} H264/90000")), "{pt} missing:\n{answer}");
+        assert!(answer.contains(&format!("a=fmtp:{pt} {fmtp}")), "{pt}'s parameters changed:\n{answer}");
+        assert!(answer.contains(&format!("a=rtcp-fb:{pt} nack pli")), "{pt} without PLI feedback:\n{answer}");
+    }
+    // A phone that took only Safari's constrained high profile: the browser is answered with it.
+    let only =
+        WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 3, |_, f| f.pt == 100).unwrap();
+    assert_eq!(only.streams[0].formats.iter().map(|f| f.pt).collect::<Vec<_>>(), [100]);
+    // str0m takes every one of them as the leg's payload types.
+    WebRtcLeg::new(now, &identity, &plan, &remote).expect("the leg takes the browsers' H.264 parameters");
+}

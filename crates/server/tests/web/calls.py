@@ -18,7 +18,10 @@ non-zero with a message on the first failed check.
      the other's video (Chromium's fake camera) and hears the other;
   6. while in that call, --peer's baresip calls --user: a second call waits in the page, which
      holds the first (the other page is told it is held) and answers; the baresip hangs up and
-     the page resumes the first call.
+     the page resumes the first call;
+  7. --user's page calls --peer's baresip again and transfers it to --other (blind, REFER): the
+     baresip calls --other's page, which rings with its name and answers; --user's page says
+     the call was transferred.
 """
 
 import argparse
@@ -161,6 +164,12 @@ def main():
         expect(page.locator(".call-status")).to_have_text("The other side hung up")
 
         page.get_by_role("button", name="Close").click()
+        # The microphone and camera can be chosen: once the page was allowed both, the Phone
+        # view lists Chromium's fake devices by name.
+        page.get_by_role("link", name="Phone").click()
+        expect(page.locator("#microphone option")).not_to_have_count(1)
+        expect(page.locator("#camera option")).not_to_have_count(1)
+        print("devices:", page.locator("#microphone option").all_inner_texts(), page.locator("#camera option").all_inner_texts())
 
         # 4. the mailbox menu, driven by the page's keypad
         page.get_by_label("Number or name").fill("*97")
@@ -217,6 +226,28 @@ def main():
         print("call waiting: held the video call, talked with the baresip, resumed")
         with_other.get_by_role("button", name="Hang up").click()
         expect(other.locator(".call")).to_have_attribute("data-call-state", "ended")
+        for p in (page, other):
+            while p.get_by_role("button", name="Close").count():
+                p.get_by_role("button", name="Close").first.click()
+
+        # 7. a blind transfer from the page: the baresip is sent on to the other page
+        page.get_by_label("Number or name").fill(a.peer)
+        page.get_by_role("button", name="Call", exact=True).click()
+        expect(with_peer).to_have_attribute("data-call-state", "connected")
+        with_peer.get_by_role("button", name="Transfer").click()
+        with_peer.get_by_label("Transfer to").fill(a.other)
+        with_peer.get_by_role("button", name="Send on").click()
+        transferred_in = other.locator(f'.call[data-call-with="{a.peer}"]')
+        expect(transferred_in.locator(".call-title")).to_have_text(f"{a.peer} is calling")
+        transferred_in.get_by_role("button", name="Answer", exact=True).click()
+        expect(transferred_in).to_have_attribute("data-call-state", "connected")
+        other.wait_for_function(
+            f"() => Number(document.querySelector('.call[data-call-with=\"{a.peer}\"] .call-quality')?.dataset.received || 0) > 50")
+        expect(with_peer).to_have_attribute("data-call-state", "ended")
+        expect(with_peer.locator(".call-status")).to_have_text("Transferred")
+        print(f"transfer: {a.peer} sent on from {a.user}'s page to {a.other}'s, who hears them")
+        ask(a.sync, "peer-hangs-up-3")
+        expect(transferred_in).to_have_attribute("data-call-state", "ended")
 
         check(not errors, f"errors in the page: {errors}")
         browser.close()

@@ -66,9 +66,16 @@ function show(call) {
   audio.srcObject = call.remote;
   const videos = h("div", { class: "tiles" });
   const buttons = h("div", { class: "call-buttons" });
+  const transferInput = h("input", { id: `transfer-${call.callId}`, name: "target", required: true, autocomplete: "off" });
+  const transferForm = h("form", { class: "transfer", hidden: true, "aria-label": "Transfer", onsubmit: (event) => {
+    event.preventDefault();
+    const target = transferInput.value.trim();
+    if (target) call.transferTo(target);
+    transferForm.hidden = true;
+  } }, h("label", { for: transferInput.id }, "Transfer to"), " ", transferInput, " ", h("button", { type: "submit" }, "Send on"));
   const keypad = h("div", { class: "keypad", hidden: true, role: "group", "aria-label": "Keypad" },
     ..."123456789*0#".split("").map((k) => h("button", { type: "button", onclick: () => call.keys(k) }, k)));
-  const block = h("div", { class: "call", "data-call-state": call.state, "data-call-with": call.name }, title, " ", status, " ", quality, buttons, keypad, videos, audio);
+  const block = h("div", { class: "call", "data-call-state": call.state, "data-call-with": call.name }, title, " ", status, " ", quality, buttons, transferForm, keypad, videos, audio);
   el.append(block);
   el.hidden = false;
   let timer = null;
@@ -122,7 +129,11 @@ function show(call) {
         const keys = button("Keypad", () => {
           keypad.hidden = !keypad.hidden;
         });
-        buttons.replaceChildren(mute, hold, keys, button("Hang up", () => call.hangUp(), "danger"));
+        const transfer = button("Transfer", () => {
+          transferForm.hidden = !transferForm.hidden;
+          if (!transferForm.hidden) transferForm.querySelector("input").focus();
+        });
+        buttons.replaceChildren(mute, hold, keys, transfer, button("Hang up", () => call.hangUp(), "danger"));
         if (!timer) {
           timer = setInterval(async () => {
             if (!call.onHold && !call.heldByOther) status.textContent = clock(call);
@@ -158,6 +169,7 @@ function show(call) {
         mute.textContent = detail.muted ? "Unmute" : "Mute";
       }
     }
+    if (detail.transfer !== undefined) status.textContent = detail.transfer;
     if (detail.held !== undefined) status.textContent = detail.held ? "Held by the other side" : clock(call);
     if (detail.onHold !== undefined) {
       const hold = buttons.querySelector("[data-hold]");
@@ -199,5 +211,33 @@ export function viewPhone(render, field) {
   } });
   const settings = h("p", { class: "field check" }, clean, " ",
     h("label", { for: "clean-audio" }, "Clean up my microphone (echo cancellation, noise suppression, level)"));
-  render("Phone", state, form, settings, h("p", { class: "muted" }, "Call a person by their username or extension, a voicemail code such as *98, or a SIP address."));
+  const microphone = h("select", { id: "microphone", onchange: (event) => choose("microphone", event.target.value) });
+  const camera = h("select", { id: "camera", onchange: (event) => choose("camera", event.target.value) });
+  const devices = h("div", { class: "devices" },
+    h("p", { class: "field" }, h("label", { for: "microphone" }, "Microphone"), microphone),
+    h("p", { class: "field" }, h("label", { for: "camera" }, "Camera"), camera));
+  render("Phone", state, form, settings, devices, h("p", { class: "muted" }, "Call a person by their username or extension, a voicemail code such as *97, or a SIP address."));
+  listDevices(microphone, camera);
+}
+
+// Remembers the microphone or camera chosen for the next calls.
+function choose(kind, id) {
+  localStorage.setItem(`sambung.${kind}`, id);
+  if (phone) phone[kind] = id;
+}
+
+// Fills the device choices (their names show once the browser allowed a call its media).
+async function listDevices(microphone, camera) {
+  let found = [];
+  try {
+    found = await navigator.mediaDevices.enumerateDevices();
+  } catch {
+    found = [];
+  }
+  for (const [select, kind, key] of [[microphone, "audioinput", "microphone"], [camera, "videoinput", "camera"]]) {
+    const chosen = phone ? phone[key] : "";
+    const options = found.filter((d) => d.kind === kind && d.deviceId && d.deviceId !== "default");
+    select.replaceChildren(h("option", { value: "" }, "The browser's default"),
+      ...options.map((d, i) => h("option", { value: d.deviceId, selected: d.deviceId === chosen }, d.label || `${kind === "audioinput" ? "Microphone" : "Camera"} ${i + 1}`)));
+  }
 }

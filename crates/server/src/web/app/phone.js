@@ -116,6 +116,9 @@ export class Phone extends EventTarget {
     this.refresh = null;
     this.closed = false;
     this.cleanAudio = localStorage.getItem("sambung.cleanAudio") !== "off";
+    // The microphone and camera chosen in the Phone view ("": the browser's default).
+    this.microphone = localStorage.getItem("sambung.microphone") || "";
+    this.camera = localStorage.getItem("sambung.camera") || "";
   }
 
   emit(type, detail) {
@@ -253,12 +256,15 @@ export class Phone extends EventTarget {
         return;
       case "BYE":
         this.reply(request, call ? 200 : 481, call ? "OK" : "Call/Transaction Does Not Exist");
-        if (call) call.ended("The other side hung up");
+        if (call) call.ended(call.transfer === "done" ? "Transferred" : "The other side hung up");
+        return;
+      case "NOTIFY":
+        this.reply(request, 200, "OK");
+        if (call && /^refer/i.test(request.get("event") || "")) call.transferProgress(request.body);
         return;
       case "OPTIONS":
         return this.reply(request, 200, "OK", [["Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, NOTIFY, INFO"]]);
       case "MESSAGE":
-      case "NOTIFY":
       case "INFO":
         return this.reply(request, 200, "OK");
       default:
@@ -330,8 +336,10 @@ export class Call extends EventTarget {
     // The browser's own clean-up of the microphone (echo cancellation, noise suppression,
     // level control) is on unless the person turned it off (a headset, music).
     const clean = this.phone.cleanAudio;
-    const audio = clean ? true : { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
-    this.stream = await navigator.mediaDevices.getUserMedia({ audio, video: this.video });
+    const audio = clean ? {} : { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+    if (this.phone.microphone) audio.deviceId = { ideal: this.phone.microphone };
+    const video = this.video && (this.phone.camera ? { deviceId: { ideal: this.phone.camera } } : true);
+    this.stream = await navigator.mediaDevices.getUserMedia({ audio: Object.keys(audio).length ? audio : true, video });
     this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
     for (const track of this.stream.getTracks()) this.pc.addTrack(track, this.stream);
     this.pc.addEventListener("track", (event) => {
@@ -465,6 +473,39 @@ export class Call extends EventTarget {
   answered() {
     this.started = Date.now();
     this.emit("connected");
+  }
+
+  // Sends the other party on to `target` (a blind transfer, RFC 3515): the server carries it
+  // out, tells us how it goes by NOTIFY, and ends this call once the new one is answered.
+  async transferTo(target) {
+    if (this.state !== "connected") return false;
+    const uri = /^sips?:/.test(target) ? target : `sip:${encodeURIComponent(target).replace(/%2B/g, "+")}@${this.phone.domain}`;
+    this.localCseq = Math.max(this.localCseq, this.inviteCseq) + 1;
+    const headers = [
+      ...this.headers("REFER", this.localCseq),
+      ["Refer-To", `<${uri}>`],
+      ["Referred-By", `<${this.phone.aor}>`],
+      ["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`],
+    ];
+    this.transfer = "asked";
+    this.emit(null, { transfer: `Transferring to ${userOf(uri)}…` });
+    const response = await this.phone.request("REFER", this.remoteTarget, headers);
+    if (response.status >= 200 && response.status < 300) return true;
+    this.transfer = null;
+    this.emit(null, { transfer: `Transfer refused: ${response.status} ${response.reason}` });
+    return false;
+  }
+
+  // A NOTIFY of our transfer: the status line of the new call (RFC 3515 §2.4.5).
+  transferProgress(sipfrag) {
+    const status = Number((/^SIP\/2\.0 (\d{3})/.exec(sipfrag || "") || [])[1] || 0);
+    if (status >= 200 && status < 300) {
+      this.transfer = "done";
+      this.emit(null, { transfer: "Transferred" });
+    } else if (status >= 300) {
+      this.transfer = null;
+      this.emit(null, { transfer: `Transfer failed: ${sipfrag.split("\r\n")[0].replace(/^SIP\/2\.0 /, "")}` });
+    }
   }
 
   // Puts the call on hold (our media sendonly, RFC 3264 §8.4) or resumes it, by re-INVITE.
