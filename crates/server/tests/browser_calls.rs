@@ -11,6 +11,8 @@
 //! other's video and hears the other; bob calls again meanwhile, and alice's page holds carol
 //! (whose page shows it), answers bob, and resumes carol once bob hangs up. Then alice's page
 //! calls bob and transfers him to carol (blind): his baresip calls carol's page, which answers.
+//! Last, click-to-call through the API rings alice's page, which, once answered, is asked
+//! (REFER) to call bob, and does.
 //!
 //! scripts/test.sh installs Chromium and a virtual environment with Playwright, and names its
 //! Python in SAMBUNG_PLAYWRIGHT_PYTHON; without it the test fails and says so (never skips).
@@ -223,6 +225,10 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     wait_for("want-peer-hangs-up-3", &phone);
     phone.command("/hangup");
     std::fs::write(sync.join("peer-hangs-up-3"), b"").unwrap();
+    // Click-to-call: alice's page, asked to call bob, does; bob hangs up.
+    wait_for("want-peer-hangs-up-4", &phone);
+    phone.command("/hangup");
+    std::fs::write(sync.join("peer-hangs-up-4"), b"").unwrap();
 
     let run = child.wait_with_output().expect("the browser script");
     if !run.status.success() {

@@ -21,7 +21,9 @@ non-zero with a message on the first failed check.
      the page resumes the first call;
   7. --user's page calls --peer's baresip again and transfers it to --other (blind, REFER): the
      baresip calls --other's page, which rings with its name and answers; --user's page says
-     the call was transferred.
+     the call was transferred;
+  8. click-to-call through the API for --user: the page rings, is answered, is asked (REFER)
+     to call --peer and does; the baresip answers and the page hears it.
 """
 
 import argparse
@@ -248,6 +250,25 @@ def main():
         print(f"transfer: {a.peer} sent on from {a.user}'s page to {a.other}'s, who hears them")
         ask(a.sync, "peer-hangs-up-3")
         expect(transferred_in).to_have_attribute("data-call-state", "ended")
+
+        # 8. click-to-call: the API rings the page (an INVITE without an offer); answered, the
+        #    page is asked to call the baresip, and does
+        while page.get_by_role("button", name="Close").count():
+            page.get_by_role("button", name="Close").first.click()
+        session = page.request.get(f"{url}/api/v1/session").json()
+        made = page.request.post(f"{url}/api/v1/calls/originate", data={"to": a.peer},
+                                 headers={"X-CSRF-Token": session["csrf_token"]})
+        check(made.status == 202, f"click-to-call through the API: {made.status} {made.text()}")
+        ringing = page.locator('.call[data-call-state="ringing"]')
+        expect(ringing).to_have_count(1)
+        ringing.get_by_role("button", name="Answer", exact=True).click()
+        onward = page.locator(f'.call[data-call-with="{a.peer}"]')
+        expect(onward).to_have_attribute("data-call-state", "connected")
+        page.wait_for_function(
+            f"() => Number(document.querySelector('.call[data-call-with=\"{a.peer}\"] .call-quality')?.dataset.received || 0) > 50")
+        print(f"click-to-call: {a.user}'s page rang, answered, and called {a.peer}, who answered")
+        ask(a.sync, "peer-hangs-up-4")
+        expect(onward).to_have_attribute("data-call-state", "ended")
 
         check(not errors, f"errors in the page: {errors}")
         browser.close()

@@ -247,6 +247,9 @@ export class Phone extends EventTarget {
       case "INVITE":
         if (call) return call.reinvite(request);
         return this.ring(request);
+      case "REFER":
+        if (!call || call.state !== "connected") return this.reply(request, 481, "Call/Transaction Does Not Exist");
+        return call.referred(request);
       case "ACK":
         if (call) call.acked(request);
         return;
@@ -389,6 +392,7 @@ export class Call extends EventTarget {
       }
       this.answered();
     } else {
+      this.finalStatus = `${response.status} ${response.reason}`;
       this.ackFailure(response);
       this.ended(response.status === 487 ? "Cancelled" : `${response.status} ${response.reason}`);
     }
@@ -419,11 +423,17 @@ export class Call extends EventTarget {
     if (!this.incoming || this.state !== "ringing") return;
     this.video = video;
     this.emit("answering");
+    // An INVITE without an offer (click-to-call rings the person's devices so): our offer
+    // goes in the 200, the answer comes in the ACK (RFC 3264 §2).
+    this.lateOffer = !this.invite.body.trim();
     try {
       await this.media();
-      await this.pc.setRemoteDescription({ type: "offer", sdp: this.invite.body });
-      const answer = await this.pc.createAnswer();
-      await this.pc.setLocalDescription(answer);
+      if (this.lateOffer) {
+        await this.pc.setLocalDescription(await this.pc.createOffer());
+      } else {
+        await this.pc.setRemoteDescription({ type: "offer", sdp: this.invite.body });
+        await this.pc.setLocalDescription(await this.pc.createAnswer());
+      }
       await gathered(this.pc);
     } catch (error) {
       this.phone.reply(this.invite, 488, "Not Acceptable Here");
@@ -442,7 +452,41 @@ export class Call extends EventTarget {
     }
   }
 
-  acked() {}
+  // The ACK of our 2xx: with a late offer it carries the answer. A short leg whose answer
+  // holds no media (click-to-call's, before its REFER) stays up without any.
+  async acked(ack) {
+    if (!this.lateOffer || !ack.body.trim()) return;
+    this.lateOffer = false;
+    await this.pc.setRemoteDescription({ type: "answer", sdp: ack.body }).catch(() => {});
+  }
+
+  // The server asks us to call someone (RFC 3515: a transfer, or click-to-call): 202, then a
+  // new call whose progress the server is told by NOTIFY; it ends this call once that one is
+  // answered.
+  referred(refer) {
+    const referTo = uriOf(refer.get("refer-to"));
+    if (!referTo) return this.phone.reply(refer, 400, "Missing Refer-To");
+    refer.localTag = this.localTag;
+    this.phone.reply(refer, 202, "Accepted", [["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`]]);
+    const id = (/^\s*(\d+)/.exec(refer.get("cseq") || "") || [])[1];
+    const notify = (line, last) => {
+      this.localCseq = Math.max(this.localCseq, this.inviteCseq) + 1;
+      const headers = [
+        ...this.headers("NOTIFY", this.localCseq),
+        ["Event", id ? `refer;id=${id}` : "refer"],
+        ["Subscription-State", last ? "terminated;reason=noresource" : "active;expires=120"],
+        ["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`],
+        ["Content-Type", "message/sipfrag;version=2.0"],
+      ];
+      this.phone.request("NOTIFY", this.remoteTarget, headers, `${line}\r\n`);
+    };
+    notify("SIP/2.0 100 Trying", false);
+    const onward = this.phone.call(referTo.split("?")[0], { video: false });
+    onward.addEventListener("change", (event) => {
+      if (event.detail.state === "connected") notify("SIP/2.0 200 OK", true);
+      else if (event.detail.state === "ended" && !onward.started) notify(`SIP/2.0 ${onward.finalStatus || "487 Request Terminated"}`, true);
+    });
+  }
 
   cancelled() {
     if (this.state === "ringing") {
