@@ -177,6 +177,8 @@ pub struct RemoteMedia {
     pub extensions: Vec<(u8, String)>,
     /// The SSRCs it announces (`a=ssrc`), the first being its media stream's.
     pub ssrcs: Vec<u32>,
+    /// The SSRC of its retransmissions (RFC 4588, `a=ssrc-group:FID`), when it has one.
+    pub rtx_ssrc: Option<u32>,
 }
 
 /// What a browser's description says, for a WebRTC leg.
@@ -249,6 +251,7 @@ impl RemoteWebRtc {
                 }
             }
             // The RTX SSRC of a FID group is not the media stream's.
+            let mut rtx_ssrc = None;
             if let Some(group) =
                 m.attributes_named("ssrc-group").filter_map(|a| a.value.as_deref()).find(|v| v.starts_with("FID "))
             {
@@ -257,6 +260,7 @@ impl RemoteWebRtc {
                     ssrcs.retain(|s| *s != rtx);
                     ssrcs.retain(|s| *s != primary);
                     ssrcs.insert(0, primary);
+                    rtx_ssrc = Some(rtx);
                 }
             }
             media.push(RemoteMedia {
@@ -267,6 +271,7 @@ impl RemoteWebRtc {
                 formats,
                 extensions,
                 ssrcs,
+                rtx_ssrc,
             });
         }
         if media.iter().all(|m| m.port == 0) {
@@ -289,6 +294,10 @@ pub struct PlannedStream {
     pub extensions: Vec<(u8, String)>,
     /// What we say in our description.
     pub direction: crate::sdp::Direction,
+    /// Retransmission formats (RFC 4588): each `rtx` payload type with the one it repairs.
+    pub rtx: Vec<(u8, u8)>,
+    /// Our SSRC for retransmissions, when there are any.
+    pub rtx_ssrc: Option<u32>,
 }
 
 impl PlannedStream {
@@ -352,10 +361,28 @@ impl WebRtcPlan {
                 if formats.iter().all(|f| f.codec() == Some(Codec::Tele)) {
                     formats.clear();
                 }
+                // Video keeps the browser's retransmission formats for the formats kept, so that a
+                // browser's NACK is answered from str0m's cache (RFC 4585, RFC 4588).
+                let rtx: Vec<(u8, u8)> = if m.media == MediaType::Video {
+                    m.formats
+                        .iter()
+                        .filter(|f| f.name.eq_ignore_ascii_case("rtx"))
+                        .filter_map(|f| {
+                            let apt = f.fmtp.as_deref()?.split(';').find_map(|p| p.trim().strip_prefix("apt="))?;
+                            let apt: u8 = apt.trim().parse().ok()?;
+                            formats.iter().any(|k| k.pt == apt).then_some((f.pt, apt))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let rtx_ssrc = (!rtx.is_empty()).then(|| ssrc_for(seed ^ 0x5254_5800, index));
                 PlannedStream {
                     mid: m.mid.clone(),
                     media: m.media.clone(),
                     ssrc: ssrc_for(seed, index),
+                    rtx,
+                    rtx_ssrc,
                     formats,
                     extensions: m
                         .extensions
@@ -404,6 +431,8 @@ impl WebRtcPlan {
                 formats: choose(media, formats),
                 extensions: extensions.clone(),
                 direction: crate::sdp::Direction::SendRecv,
+                rtx: Vec::new(),
+                rtx_ssrc: None,
             })
             .collect();
         if streams.iter().all(PlannedStream::is_declined) {
@@ -441,6 +470,7 @@ impl WebRtcPlan {
                 continue;
             }
             stream.formats.retain(|ours| media.formats.iter().any(|f| f.pt == ours.pt));
+            stream.rtx.retain(|(rtx, _)| media.formats.iter().any(|f| f.pt == *rtx));
             if stream.formats.iter().all(|f| f.codec() == Some(Codec::Tele)) {
                 stream.formats.clear();
             }
@@ -494,7 +524,13 @@ impl WebRtcPlan {
         sdp.attributes.push(Attribute::value("group", format!("BUNDLE {}", bundled.join(" "))));
         sdp.attributes.push(Attribute::value("msid-semantic", " WMS sambung"));
         for (index, stream) in self.streams.iter().enumerate() {
-            let formats: Vec<String> = stream.formats.iter().map(|f| f.pt.to_string()).collect();
+            let formats: Vec<String> = stream
+                .formats
+                .iter()
+                .map(|f| f.pt)
+                .chain(stream.rtx.iter().map(|(rtx, _)| *rtx))
+                .map(|pt| pt.to_string())
+                .collect();
             let declined = stream.is_declined();
             let port = if declined { 0 } else { self.local.port() };
             let formats = if formats.is_empty() { vec!["0".to_owned()] } else { formats };
@@ -528,8 +564,17 @@ impl WebRtcPlan {
                     }
                 }
             }
-            m.attributes.push(Attribute::value("ssrc", format!("{} cname:sambung", stream.ssrc)));
-            m.attributes.push(Attribute::value("ssrc", format!("{} msid:sambung {track}", stream.ssrc)));
+            for (rtx, apt) in &stream.rtx {
+                m.attributes.push(Attribute::value("rtpmap", format!("{rtx} rtx/90000")));
+                m.attributes.push(Attribute::value("fmtp", format!("{rtx} apt={apt}")));
+            }
+            if let Some(rtx_ssrc) = stream.rtx_ssrc {
+                m.attributes.push(Attribute::value("ssrc-group", format!("FID {} {rtx_ssrc}", stream.ssrc)));
+            }
+            for ssrc in std::iter::once(stream.ssrc).chain(stream.rtx_ssrc) {
+                m.attributes.push(Attribute::value("ssrc", format!("{ssrc} cname:sambung")));
+                m.attributes.push(Attribute::value("ssrc", format!("{ssrc} msid:sambung {track}")));
+            }
             m.attributes.push(Attribute::value(
                 "candidate",
                 format!("1 1 udp 2130706431 {} {} typ host", self.local.ip(), self.local.port()),
@@ -727,7 +772,13 @@ impl WebRtcLeg {
             seen.push(format.pt);
             let clock = Frequency::new(format.clock_rate).ok_or(WebRtcError::Mismatch("a zero clock rate"))?;
             let fmtp = format.fmtp.as_deref().map(FormatParams::parse_line).unwrap_or_default();
-            config.codec_config().add_config(format.pt.into(), None, codec, clock, format.channels, fmtp);
+            let resend = plan
+                .streams
+                .iter()
+                .flat_map(|s| &s.rtx)
+                .find(|(_, apt)| *apt == format.pt)
+                .map(|(rtx, _)| (*rtx).into());
+            config.codec_config().add_config(format.pt.into(), resend, codec, clock, format.channels, fmtp);
         }
         let mut map = ExtensionMap::empty();
         for (id, uri) in plan.streams.iter().flat_map(|s| &s.extensions) {
@@ -748,9 +799,12 @@ impl WebRtcLeg {
                 let declined = planned.is_declined();
                 if !declined {
                     api.declare_media(mid, planned.kind());
-                    api.declare_stream_tx(Ssrc::from(planned.ssrc), None, mid, None);
-                    if let Some(ssrc) = remote.media.get(index).and_then(|m| m.ssrcs.first()) {
-                        api.expect_stream_rx(Ssrc::from(*ssrc), None, mid, None);
+                    api.declare_stream_tx(Ssrc::from(planned.ssrc), planned.rtx_ssrc.map(Ssrc::from), mid, None);
+                    if let Some(media) = remote.media.get(index)
+                        && let Some(ssrc) = media.ssrcs.first()
+                    {
+                        let rtx = media.rtx_ssrc.filter(|_| !planned.rtx.is_empty()).map(Ssrc::from);
+                        api.expect_stream_rx(Ssrc::from(*ssrc), rtx, mid, None);
                     }
                 }
                 let pts = planned.formats.iter().map(|f| f.pt).collect();
@@ -833,8 +887,10 @@ impl WebRtcLeg {
         let ssrc = Ssrc::from(leg_stream.ssrc);
         let mut api: DirectApi<'_> = self.rtc.direct_api();
         let Some(tx) = api.stream_tx(&ssrc) else { return Err(WebRtcError::NoSuchStream(stream)) };
+        // Video is kept for retransmission on a NACK; audio is not worth it.
         let write = RtpWrite::new(packet.pt.into(), SeqNo::from(seq), packet.timestamp, now, packet.payload.as_slice())
-            .marker(packet.marker);
+            .marker(packet.marker)
+            .nackable(leg_stream.video);
         tx.write_rtp(write);
         self.drain();
         Ok(())

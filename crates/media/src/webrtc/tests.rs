@@ -59,6 +59,17 @@ fn parse(text: &str) -> SessionDescription {
 
 /// Runs both ends for `span` of virtual time, passing datagrams; returns what our leg gave.
 fn run(now: &mut Instant, span: Duration, leg: &mut WebRtcLeg, browser: &mut Browser) -> Vec<WebRtcOutput> {
+    run_losing(now, span, leg, browser, &mut |_| false)
+}
+
+/// [`run`], losing on the way to the browser the datagrams `lose` picks.
+fn run_losing(
+    now: &mut Instant,
+    span: Duration,
+    leg: &mut WebRtcLeg,
+    browser: &mut Browser,
+    lose: &mut dyn FnMut(&[u8]) -> bool,
+) -> Vec<WebRtcOutput> {
     let end = *now + span;
     let mut seen = Vec::new();
     while *now < end {
@@ -85,6 +96,7 @@ fn run(now: &mut Instant, span: Duration, leg: &mut WebRtcLeg, browser: &mut Bro
         leg.handle_timeout(*now);
         while let Some(output) = leg.poll() {
             match output {
+                WebRtcOutput::Transmit { data, .. } if lose(&data) => {}
                 WebRtcOutput::Transmit { destination, data } => {
                     assert_eq!(destination, browser.addr, "we answer where the browser's checks came from");
                     let input = Input::Receive(
@@ -357,4 +369,60 @@ fn h264_as_browsers_offer_it_is_answered_unchanged() {
     assert_eq!(only.streams[0].formats.iter().map(|f| f.pt).collect::<Vec<_>>(), [100]);
     // str0m takes every one of them as the leg's payload types.
     WebRtcLeg::new(now, &identity, &plan, &remote).expect("the leg takes the browsers' H.264 parameters");
+}
+
+/// Video toward a browser is kept for retransmission: a packet lost on the way is asked for
+/// again by the browser (NACK, RFC 4585) and sent again from str0m's cache as RTX (RFC 4588),
+/// which the browser offered and our answer kept.
+#[test]
+fn a_video_packet_lost_toward_the_browser_is_sent_again() {
+    let mut now = origin();
+    let identity = identity(now);
+    let mut browser = Browser::new(now);
+    let mut change = browser.rtc.sdp_api();
+    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    let offer_text = offer.to_sdp_string();
+    let remote = RemoteWebRtc::parse(&parse(&offer_text)).unwrap();
+    let mut plan = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 11, |_, _| true).unwrap();
+    assert!(!plan.streams[1].rtx.is_empty(), "the browser offered RTX for its video: {offer_text}");
+    let answer = plan.description().to_string();
+    assert!(answer.contains("rtx/90000") && answer.contains("a=ssrc-group:FID"), "{answer}");
+    let mut leg = WebRtcLeg::new(now, &identity, &plan, &remote).unwrap();
+    browser.rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+    run(&mut now, Duration::from_secs(2), &mut leg, &mut browser);
+    assert!(leg.is_connected());
+
+    let vp8 = plan.streams[1].formats.iter().find(|f| f.name == "VP8").expect("VP8").pt;
+    let lost_seq = 2010u16;
+    let mut dropped = 0;
+    for i in 0..30u16 {
+        let packet = RtpFields {
+            pt: vp8,
+            seq: 2000 + i,
+            timestamp: 90_000 + 3000 * u32::from(i),
+            ssrc: 5,
+            marker: true,
+            payload: vec![0x10, 0, 0, 0x9d, 0x01, 0x2a, i as u8],
+        };
+        leg.write_rtp(now, 1, &packet).unwrap();
+        // The packet with `lost_seq` never reaches the browser (SRTP keeps the header clear).
+        let mut lose = |data: &[u8]| {
+            let lost = dropped == 0 && data.len() > 12 && data[1] & 0x7f == vp8 && data[2..4] == lost_seq.to_be_bytes();
+            dropped += usize::from(lost);
+            lost
+        };
+        run_losing(&mut now, Duration::from_millis(40), &mut leg, &mut browser, &mut lose);
+    }
+    run(&mut now, Duration::from_millis(500), &mut leg, &mut browser);
+    assert_eq!(dropped, 1, "one packet was lost on the way");
+    let heard: Vec<u16> = browser
+        .rtp
+        .iter()
+        .filter(|(_, p)| *p.header.payload_type == vp8)
+        .map(|(_, p)| p.header.sequence_number)
+        .collect();
+    assert!(heard.contains(&lost_seq), "the lost packet came again: {heard:?}");
+    assert!((2000..2030).all(|s| heard.contains(&s)), "every packet reached the browser: {heard:?}");
 }
