@@ -298,6 +298,9 @@ pub struct PlannedStream {
     pub rtx: Vec<(u8, u8)>,
     /// Our SSRC for retransmissions, when there are any.
     pub rtx_ssrc: Option<u32>,
+    /// The most the browser may send on this stream, in bits per second (the other side's
+    /// `b=AS` or `b=TIAS`): told to it by REMB, so that a browser does not overrun a phone.
+    pub max_bitrate: Option<u64>,
 }
 
 impl PlannedStream {
@@ -383,6 +386,7 @@ impl WebRtcPlan {
                     ssrc: ssrc_for(seed, index),
                     rtx,
                     rtx_ssrc,
+                    max_bitrate: None,
                     formats,
                     extensions: m
                         .extensions
@@ -433,6 +437,7 @@ impl WebRtcPlan {
                 direction: crate::sdp::Direction::SendRecv,
                 rtx: Vec::new(),
                 rtx_ssrc: None,
+                max_bitrate: None,
             })
             .collect();
         if streams.iter().all(PlannedStream::is_declined) {
@@ -536,6 +541,11 @@ impl WebRtcPlan {
             let formats = if formats.is_empty() { vec!["0".to_owned()] } else { formats };
             let mut m = MediaDescription::new(stream.media.clone(), port, Proto::UdpTlsRtpSavpf, formats);
             m.connections.push(Connection::new(ip));
+            if let Some(bps) = stream.max_bitrate.filter(|_| !declined) {
+                // The browser's encoder holds to it (RFC 8866 §5.8). One b= line only: str0m's
+                // parser takes no more in a media section.
+                m.bandwidths.push(crate::sdp::Bandwidth { kind: "AS".into(), value: bps.div_ceil(1000) });
+            }
             m.attributes.push(Attribute::value("mid", stream.mid.clone()));
             if declined {
                 sdp.media.push(m);
@@ -649,13 +659,20 @@ pub struct WebRtcLeg {
     next_timeout: Option<Instant>,
     connected: bool,
     closed: bool,
+    /// When the bitrate caps are next told (REMB is a standing report, sent again each second).
+    next_remb: Option<Instant>,
 }
+
+/// How often a browser is reminded of its bitrate cap.
+const REMB_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One stream of a leg.
 #[derive(Clone, Debug)]
 struct LegStream {
     mid: Mid,
     video: bool,
+    /// The cap told to the browser by REMB, bits per second.
+    max_bitrate: Option<u64>,
     ssrc: u32,
     pts: Vec<u8>,
     /// The last extended sequence number written, to extend the next 16-bit one.
@@ -809,7 +826,15 @@ impl WebRtcLeg {
                 }
                 let pts = planned.formats.iter().map(|f| f.pt).collect();
                 let video = planned.media == MediaType::Video;
-                streams.push(LegStream { mid, video, ssrc: planned.ssrc, pts, last_seq: None, declined });
+                streams.push(LegStream {
+                    mid,
+                    video,
+                    max_bitrate: planned.max_bitrate,
+                    ssrc: planned.ssrc,
+                    pts,
+                    last_seq: None,
+                    declined,
+                });
             }
             api.set_remote_ice_credentials(IceCreds { ufrag: remote.ufrag.clone(), pass: remote.pwd.clone() });
             api.set_remote_fingerprint(fingerprint);
@@ -824,6 +849,7 @@ impl WebRtcLeg {
             next_timeout: None,
             connected: false,
             closed: false,
+            next_remb: None,
         };
         leg.drain();
         Ok(leg)
@@ -860,13 +886,31 @@ impl WebRtcLeg {
         if self.closed {
             return;
         }
+        if self.connected && self.next_remb.is_none_or(|at| at <= now) {
+            self.next_remb = Some(now + REMB_EVERY);
+            let caps: Vec<(Mid, u64)> =
+                self.streams.iter().filter(|s| !s.declined).filter_map(|s| Some((s.mid, s.max_bitrate?))).collect();
+            let mut api = self.rtc.direct_api();
+            for (mid, bps) in caps {
+                if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+                    rx.request_remb(str0m::bwe::Bitrate::bps(bps));
+                }
+            }
+        }
         let _ = self.rtc.handle_input(Input::Timeout(now));
         self.drain();
     }
 
     /// When [`WebRtcLeg::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed { None } else { self.next_timeout }
+        if self.closed {
+            return None;
+        }
+        let remb = self.next_remb.filter(|_| self.connected && self.streams.iter().any(|s| s.max_bitrate.is_some()));
+        match (self.next_timeout, remb) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// What the leg has for the driver, in order.

@@ -27,6 +27,8 @@ struct Browser {
     addr: SocketAddr,
     rtp: Vec<(Mid, str0m::rtp::RtpPacket)>,
     keyframe_requests: Vec<Mid>,
+    /// The bitrate caps we told it (REMB), bits per second, by mid.
+    remb: Vec<(Mid, u64)>,
     connected: bool,
 }
 
@@ -43,7 +45,7 @@ impl Browser {
             .build(now);
         let addr: SocketAddr = BROWSER.parse().unwrap();
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-        Browser { rtc, addr, rtp: Vec::new(), keyframe_requests: Vec::new(), connected: false }
+        Browser { rtc, addr, rtp: Vec::new(), keyframe_requests: Vec::new(), remb: Vec::new(), connected: false }
     }
 }
 
@@ -86,6 +88,9 @@ fn run_losing(
                     browser.rtp.push((mid, p));
                 }
                 Output::Event(Event::KeyframeRequest(r)) => browser.keyframe_requests.push(r.mid),
+                Output::Event(Event::EgressBitrateEstimate(str0m::bwe::BweKind::Remb { estimate, mid })) => {
+                    browser.remb.push((mid, estimate.as_u64()));
+                }
                 Output::Event(_) => {}
             }
         }
@@ -425,4 +430,30 @@ fn a_video_packet_lost_toward_the_browser_is_sent_again() {
         .collect();
     assert!(heard.contains(&lost_seq), "the lost packet came again: {heard:?}");
     assert!((2000..2030).all(|s| heard.contains(&s)), "every packet reached the browser: {heard:?}");
+}
+
+/// A cap on what the browser sends (the other side's `b=AS`) is in our answer and told to the
+/// browser by REMB, again each second.
+#[test]
+fn the_browser_is_told_how_much_video_to_send() {
+    let mut now = origin();
+    let identity = identity(now);
+    let mut browser = Browser::new(now);
+    let mut change = browser.rtc.sdp_api();
+    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    let remote = RemoteWebRtc::parse(&parse(&offer.to_sdp_string())).unwrap();
+    let mut plan = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 13, |_, _| true).unwrap();
+    plan.streams[1].max_bitrate = Some(384_000);
+    let answer = plan.description().to_string();
+    assert!(answer.contains("b=AS:384\r\n"), "{answer}");
+    let mut leg = WebRtcLeg::new(now, &identity, &plan, &remote).unwrap();
+    browser.rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+    run(&mut now, Duration::from_secs(4), &mut leg, &mut browser);
+    let video = leg.streams[1].mid;
+    let told: Vec<u64> = browser.remb.iter().filter(|(mid, _)| *mid == video).map(|(_, bps)| *bps).collect();
+    assert!(told.len() >= 2, "REMB each second: {:?}", browser.remb);
+    assert!(told.iter().all(|bps| (380_000..=385_000).contains(bps)), "{told:?}");
+    assert!(browser.remb.iter().all(|(mid, _)| *mid == video), "no cap on audio: {:?}", browser.remb);
 }

@@ -190,6 +190,14 @@ impl CallMedia {
             (None, true) => return Err(MediaFailure::NoOffer),
         }
         let Some(plan) = leg.plan.as_mut() else { return Err(MediaFailure::NoOffer) };
+        // What the other side can take (its b=AS or b=TIAS) caps what the browser sends.
+        for (stream, media) in plan.streams.iter_mut().zip(&sdp.media) {
+            stream.max_bitrate = media.bandwidths.iter().find_map(|b| match b.kind.as_str() {
+                "TIAS" => Some(b.value),
+                "AS" => Some(b.value * 1000),
+                _ => None,
+            });
+        }
         let description = plan.description();
         if answering {
             Self::start(ctx, session, to, leg);
