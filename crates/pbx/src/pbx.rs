@@ -69,6 +69,7 @@ struct Commons {
     watch: Locked<Watch>,
     messages: Locked<Messages>,
     fraud: Locked<guard::fraud::Fraud>,
+    replaceable: crate::calls::replaces::Replaceable,
 }
 
 impl Commons {
@@ -78,6 +79,7 @@ impl Commons {
             watch: Locked::new(Watch::new(config.guard.clone())),
             messages: Locked::default(),
             fraud: Locked::default(),
+            replaceable: Locked::default(),
         }
     }
 }
@@ -151,7 +153,7 @@ impl Pbx {
             out: Outputs::default(),
             auth,
             accounts: Accounts::default(),
-            calls: Calls::new(shard, commons.fraud),
+            calls: Calls::new(shard, commons.fraud, commons.replaceable),
             originations: Originations::default(),
             messages: commons.messages,
             shard,

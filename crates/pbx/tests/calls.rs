@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use sambung_pbx::registrar::Routing;
 use sambung_pbx::{App, AppEnd, AppRequest, Event, Input, MediaCommand, Output, PbxConfig, StoreReply, StoreWrite};
 use sambung_sip::{HeaderName, Message, Method};
 
@@ -82,7 +83,7 @@ fn cancel_busy_and_nobody_home() {
     assert_eq!(cdr.map(|c| (c.cause_code, c.hangup_side)), Some((487, "caller")));
 
     // busy: bob's device refuses (and bob has no voicemail to take the call instead)
-    let no_voicemail = sambung_pbx::registrar::Routing { voicemail: false, ..Default::default() };
+    let no_voicemail = Routing { voicemail: false, ..Default::default() };
     rig.set_accounts(vec![account(1, "alice", Default::default()), account(2, "bob", no_voicemail)]);
     let challenge = response(&rig.feed(ALICE, &invite("").replace("call-1", "call-2")), ALICE, 407);
     let auth = proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"));
@@ -493,9 +494,9 @@ fn a_phone_transfers_the_other_party_and_a_failed_transfer_keeps_the_call() {
     let out = rig.feed(BOB, &from_bob("REFER", 10, ""));
     assert_eq!(response(&out, BOB, 400).status, 400);
     assert!(!out.iter().any(|(to, _)| to.to_string() == ALICE), "{out:?}");
-    let attended = format!("Refer-To: <sip:carol@{REALM}?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\n");
+    let attended = format!("Refer-To: <sip:carol@{REALM}?Replaces=abc%3Bto-tag%3D1>\r\n");
     let out = rig.feed(BOB, &from_bob("REFER", 11, &attended));
-    assert_eq!(response(&out, BOB, 501).status, 501);
+    assert_eq!(response(&out, BOB, 400).status, 400, "a Replaces without both tags");
 
     // bob sends alice on to carol: 202, a NOTIFY of 100 to bob, our own REFER to alice.
     let out = rig.feed(BOB, &from_bob("REFER", 12, &format!("Refer-To: <sip:carol@{REALM}>\r\n")));
@@ -664,4 +665,109 @@ fn a_browser_calls_a_phone_each_in_its_own_media() {
     assert!(configured.iter().all(|legs| legs.iter().all(|l| l.srtp_in.is_none() && l.srtp_out.is_none())));
     // The browser's events (126) are read on leg A.
     assert!(configured.iter().any(|legs| legs[0].events.iter().any(|e| e.payload_type == 126)), "{configured:?}");
+}
+
+/// An attended transfer by a phone (RFC 5589 §7): alice calls bob; bob calls carol; bob's
+/// REFER in his call with alice names carol with Replaces of his call with carol. We pass it on
+/// to alice's phone; her INVITE with Replaces (naming our dialog with bob) rings carol's device
+/// only, with Replaces naming our dialog with carol, so carol's phone takes alice in place of
+/// bob. An INVITE whose Replaces names no answered call of ours is refused with 481.
+#[test]
+fn an_attended_transfer_sends_the_caller_to_the_consulted_device() {
+    const CAROL: &str = "192.0.2.30:5080";
+    let mut rig = Rig::new();
+    rig.set_accounts(vec![
+        account(1, "alice", Routing::default()),
+        account(2, "bob", Routing::default()),
+        account(3, "carol", Routing::default()),
+    ]);
+    rig.input(Input::Bindings(vec![binding(2, "bob", BOB), binding(3, "carol", CAROL)]));
+    rig.take_outputs();
+
+    // Call 1: alice to bob, answered.
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let to_bob = request(&out, BOB, "INVITE");
+    let out = rig.feed(BOB, &answer(&to_bob, 200, "bob1", &format!("sip:bob@{BOB}"), &bob_sdp()));
+    let ok = response(&out, ALICE, 200);
+    let a_tag = ok.to().unwrap().tag().unwrap().to_owned();
+    rig.feed(
+        ALICE,
+        &format!(
+            "ACK sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKack1\r\nMax-Forwards: 70\r\n\
+             To: <sip:bob@{REALM}>;tag={a_tag}\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-1@alice\r\n\
+             CSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n"
+        ),
+    );
+
+    // Call 2: bob to carol, answered.
+    let bob_invite = |auth: &str| {
+        let body = bob_sdp();
+        format!(
+            "INVITE sip:carol@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKcall2-{}\r\nMax-Forwards: 70\r\n\
+             To: <sip:carol@{REALM}>\r\nFrom: <sip:bob@{REALM}>;tag=bb2\r\nCall-ID: call-2@bob\r\n\
+             CSeq: {} INVITE\r\nContact: <sip:bob@{BOB}>\r\n{auth}Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            auth.len(),
+            if auth.is_empty() { 1 } else { 2 },
+            body.len()
+        )
+    };
+    let challenge = response(&rig.feed(BOB, &bob_invite("")), BOB, 407);
+    let out = rig.feed(BOB, &bob_invite(&proxy_auth_as(&challenge, "INVITE", &format!("sip:carol@{REALM}"), "bob")));
+    let to_carol = request(&out, CAROL, "INVITE");
+    let carol_sdp = sdp("192.0.2.30", 7000, "0", "");
+    let out = rig.feed(CAROL, &answer(&to_carol, 200, "car1", &format!("sip:carol@{CAROL}"), &carol_sdp));
+    let to_bob_ok = response(&out, BOB, 200);
+    let our_tag_with_bob = to_bob_ok.to().unwrap().tag().unwrap().to_owned();
+
+    // bob (callee of call 1) refers alice to carol, replacing his call with carol.
+    let our_from = to_bob.headers.get(HeaderName::From).unwrap().to_string();
+    let b_call_id = to_bob.call_id().unwrap().to_owned();
+    let replaces = format!("call-2@bob%3Bto-tag%3D{our_tag_with_bob}%3Bfrom-tag%3Dbb2");
+    let refer = format!(
+        "REFER sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKrefer1\r\nMax-Forwards: 70\r\n\
+         To: {our_from}\r\nFrom: <sip:bob@{REALM}>;tag=bob1\r\nCall-ID: {b_call_id}\r\nCSeq: 5 REFER\r\n\
+         Contact: <sip:bob@{BOB}>\r\nRefer-To: <sip:carol@{REALM}?Replaces={replaces}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = rig.feed(BOB, &refer);
+    assert_eq!(response(&out, BOB, 202).status, 202);
+    let to_alice = request(&out, ALICE, "REFER");
+    let refer_to = to_alice.headers.get(HeaderName::from("Refer-To")).unwrap().to_string();
+    assert!(refer_to.starts_with("<sip:carol@") && refer_to.contains(&format!("?Replaces={replaces}>")), "{refer_to}");
+
+    // alice's phone calls carol with Replaces naming our dialog with bob.
+    let alice_invite = |auth: &str, replaces: &str| {
+        let body = alice_sdp();
+        format!(
+            "INVITE sip:carol@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKcall3-{}-{}\r\nMax-Forwards: 70\r\n\
+             To: <sip:carol@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=al3\r\nCall-ID: call-3@alice-{}\r\n\
+             CSeq: {} INVITE\r\nContact: <sip:alice@{ALICE}>\r\nReplaces: {replaces}\r\n{auth}\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            auth.len(),
+            replaces.len(),
+            replaces.len(),
+            if auth.is_empty() { 1 } else { 2 },
+            body.len()
+        )
+    };
+    let uri = format!("sip:carol@{REALM}");
+    let named = format!("call-2@bob;to-tag={our_tag_with_bob};from-tag=bb2");
+    let challenge = response(&rig.feed(ALICE, &alice_invite("", &named)), ALICE, 407);
+    let out = rig.feed(ALICE, &alice_invite(&proxy_auth(&challenge, "INVITE", &uri), &named));
+    let invites: Vec<_> =
+        out.iter().filter(|(_, m)| matches!(m, Message::Request(r) if r.method == Method::Invite)).collect();
+    assert_eq!(invites.len(), 1, "only carol's device rings: {invites:?}");
+    let replacing = request(&out, CAROL, "INVITE");
+    let header = replacing.headers.get(HeaderName::from("Replaces")).expect("Replaces to carol").to_string();
+    let carol_dialog = format!("{};to-tag=car1;from-tag=", to_carol.call_id().unwrap());
+    assert!(header.starts_with(&carol_dialog), "Replaces names our dialog with carol: {header}");
+    let our_tag_with_carol = to_carol.from().unwrap().tag().unwrap().to_owned();
+    assert!(header.ends_with(&our_tag_with_carol), "{header}");
+
+    // Replaces of a dialog we do not have: 481.
+    let unknown = "nothing@here;to-tag=a;from-tag=b";
+    let challenge = response(&rig.feed(ALICE, &alice_invite("", unknown)), ALICE, 407);
+    let out = rig.feed(ALICE, &alice_invite(&proxy_auth(&challenge, "INVITE", &uri), unknown));
+    assert_eq!(response(&out, ALICE, 481).status, 481);
 }

@@ -43,6 +43,12 @@ pub(crate) struct Call {
     pub state: State,
     /// A transfer an operator asked for, under way.
     pub transfer: Option<super::transfer::Transfer>,
+    /// The `Replaces` (escaped) of a phone's attended transfer, for the REFER we send on.
+    pub replaces: Option<String>,
+    /// The call this one takes over (an INVITE with Replaces): only that device rings.
+    pub replacing: Option<super::replaces::OtherLeg>,
+    /// The dialogs this call has in the shared table of answered calls.
+    pub listed: Option<[sambung_sip::dialog::DialogId; 2]>,
 }
 
 /// The caller's leg.
@@ -177,6 +183,28 @@ impl Call {
     pub(crate) fn leg_mut(&mut self, side: Side) -> Option<(Peer, &mut Dialog)> {
         let peer = self.peer(side)?.clone();
         Some((peer, self.dialog_mut(side)?))
+    }
+
+    /// The two dialogs of an answered call between two devices, each with the other leg.
+    pub(crate) fn replaceable_dialogs(
+        &self,
+    ) -> Option<[(sambung_sip::dialog::DialogId, super::replaces::OtherLeg); 2]> {
+        let State::Answered(answered) = &self.state else { return None };
+        let (BSide::Device { fork, dialog: b }, Some(a)) = (&answered.b, &answered.a_dialog) else { return None };
+        let fork = &self.forks[*fork];
+        let to_b = super::replaces::OtherLeg {
+            account: fork.account,
+            peer: fork.peer.clone(),
+            target: b.remote_target().clone(),
+            dialog: b.id().clone(),
+        };
+        let to_a = super::replaces::OtherLeg {
+            account: Some(self.caller.id),
+            peer: self.a.peer.clone(),
+            target: a.remote_target().clone(),
+            dialog: a.id().clone(),
+        };
+        Some([(a.id().clone(), to_b), (b.id().clone(), to_a)])
     }
 
     pub(crate) fn is_answered(&self) -> bool {

@@ -27,6 +27,7 @@ mod forks;
 mod keys;
 mod media;
 mod prack;
+pub(crate) mod replaces;
 mod route;
 mod session_timer;
 mod setup;
@@ -119,13 +120,15 @@ pub(crate) struct Calls {
     deadline_of: HashMap<CallId, Instant>,
     /// Each caller's calls, for the toll-fraud limits: shared by every shard.
     fraud: Locked<Fraud>,
+    /// Every answered call's dialogs, for INVITEs with Replaces: shared by every shard.
+    replaceable: replaces::Replaceable,
     /// The calls each source address has not seen answered yet (its unfinished INVITEs),
     /// pruned lazily.
     unanswered: HashMap<std::net::IpAddr, Vec<CallId>>,
 }
 
 impl Calls {
-    pub(crate) fn new(shard: Shard, fraud: Locked<Fraud>) -> Calls {
+    pub(crate) fn new(shard: Shard, fraud: Locked<Fraud>, replaceable: replaces::Replaceable) -> Calls {
         Calls {
             next: shard.index as CallId,
             shard,
@@ -134,6 +137,7 @@ impl Calls {
             deadlines: BTreeSet::new(),
             deadline_of: HashMap::new(),
             fraud,
+            replaceable,
             unanswered: HashMap::new(),
         }
     }
@@ -190,7 +194,19 @@ impl Calls {
             });
             return ctx.respond(key, request.reply(status, reason));
         }
-        match Call::start(ctx, env, id, caller, key, request, from, service) {
+        // An INVITE with Replaces (RFC 3891) takes over the call on the other side of a dialog
+        // of ours: that dialog must be one of an answered call.
+        let replacing = match request.headers.get(HeaderName::from("Replaces")) {
+            None => None,
+            Some(value) => match replaces::parse(value).and_then(|d| self.replaceable.lock().get(&d).cloned()) {
+                Some(other) => Some(other),
+                None => {
+                    self.fraud.lock().ended(account);
+                    return ctx.respond(key, request.reply(481, "Call/Transaction Does Not Exist"));
+                }
+            },
+        };
+        match Call::start(ctx, env, id, caller, key, request, from, service, replacing) {
             Some(call) => {
                 self.next += self.shard.count as CallId;
                 if env.config.guard.max_unanswered_per_source > 0 {
@@ -351,6 +367,29 @@ impl Calls {
     /// After anything happened to call `id`: forgets it once it is over and nothing of it is
     /// pending, else files its next timer.
     fn settle(&mut self, ctx: &mut Ctx<'_>, id: CallId) {
+        // The call's dialogs are in the shared table while it is answered.
+        if let Some(call) = self.calls.get_mut(&id) {
+            match (call.is_answered(), call.listed.is_some()) {
+                (true, false) => {
+                    if let Some(pairs) = call.replaceable_dialogs() {
+                        let mut table = self.replaceable.lock();
+                        call.listed = Some([pairs[0].0.clone(), pairs[1].0.clone()]);
+                        for (dialog, other) in pairs {
+                            table.insert(dialog, other);
+                        }
+                    }
+                }
+                (false, true) => {
+                    if let Some(listed) = call.listed.take() {
+                        let mut table = self.replaceable.lock();
+                        for dialog in listed {
+                            table.remove(&dialog);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
         if self.calls.get(&id).is_some_and(|c| matches!(c.state, State::Ending) && c.settled()) {
             if let Some(call) = self.calls.remove(&id) {
                 self.by_invite.remove(&call.a.key);

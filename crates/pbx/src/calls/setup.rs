@@ -36,6 +36,7 @@ impl Call {
         request: Request,
         from: Peer,
         service: Option<App>,
+        replacing: Option<super::replaces::OtherLeg>,
     ) -> Option<Call> {
         // §16.3 item 3, §16.6 item 3: the B leg carries one hop less; none left is a loop.
         let hops = request.max_forwards().unwrap_or(70);
@@ -100,6 +101,9 @@ impl Call {
             started: ctx.now.unix_secs,
             state: State::Opening { service: None },
             transfer: None,
+            replacing,
+            replaces: None,
+            listed: None,
         };
         info!(call = id, caller = caller.username, callee = callee.username, "call");
         ctx.out.event(Event::CallStarted {
@@ -231,6 +235,9 @@ impl Call {
 
     /// Rings every registered device of the call's target account.
     fn ring_target(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>) {
+        if let Some(other) = self.replacing.clone() {
+            return self.ring_replaced(ctx, env, other);
+        }
         let target = self.target.clone();
         let bindings = env.location.bindings(target.id);
         if bindings.is_empty() {
@@ -290,6 +297,28 @@ impl Call {
         }
     }
 
+    /// Rings the one device whose call this one takes over (RFC 3891), with `Replaces` naming
+    /// our dialog with it: it answers in place of that call and hangs that one up.
+    fn ring_replaced(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, other: super::replaces::OtherLeg) {
+        let stage = self.new_stage(ctx);
+        self.state = State::Ringing(Ringing {
+            stage,
+            deadline: ctx.now.instant + env.config.ring_timeout,
+            outside: false,
+            no_answer_step: false,
+            alerting: false,
+        });
+        let Some(body) = self.b_body(ctx, &other.peer, &other.target) else {
+            let (status, reason) = MediaFailure::PlainRtp.status();
+            return self.fail(ctx, status, reason, "system");
+        };
+        info!(call = self.id, device = %other.target, "taking over a call (Replaces)");
+        let rung = Rung { device: other.target.to_string(), account: other.account };
+        if !self.send_fork(ctx, env, &other.target.clone(), &other.peer.clone(), body, rung) {
+            self.fail(ctx, 480, "Temporarily Unavailable", "system");
+        }
+    }
+
     /// Sends one B-leg INVITE to what `rung` names and records it as a fork; false if it could
     /// not be sent.
     fn send_fork(
@@ -302,7 +331,11 @@ impl Call {
         rung: Rung,
     ) -> bool {
         let Rung { device, account } = rung;
-        let invite = self.b_invite(ctx, env, uri, peer, body);
+        let mut invite = self.b_invite(ctx, env, uri, peer, body);
+        if let Some(other) = &self.replacing {
+            let value = super::replaces::header_for(&other.dialog);
+            invite.headers.push(HeaderName::from("Replaces"), SipStr::from(value));
+        }
         let owner = Owner::Call(self.id, Purpose::Fork(self.forks.len()));
         match ctx.sip.send_request(invite.clone(), peer.clone(), owner, ctx.random, ctx.now.instant) {
             Ok(key) => {

@@ -63,7 +63,7 @@ impl Call {
         key: TxKey,
         request: &Request,
     ) {
-        let target = match refer_target(env, request) {
+        let (target, replaces) = match refer_target(env, request) {
             Ok(target) => target,
             Err((status, reason)) => {
                 info!(call = self.id, ?side, status, reason, "REFER from a phone refused");
@@ -72,6 +72,7 @@ impl Call {
         };
         let id = request.cseq().map_or(0, |c| c.seq);
         let referrer = Referrer { side, id };
+        self.replaces = replaces;
         match self.start_transfer(ctx, side.other(), target.clone(), Some(referrer)) {
             Ok(()) => {
                 let mut accepted = request.reply(202, "Accepted");
@@ -99,6 +100,7 @@ impl Call {
         target: String,
         referrer: Option<Referrer>,
     ) -> Result<(), (u16, &'static str)> {
+        let replaces = self.replaces.take();
         if !self.is_answered() {
             return Err((409, "The call is not answered"));
         } else if self.transfer.is_some() {
@@ -113,7 +115,12 @@ impl Call {
             Side::B => self.caller.username.clone(),
         };
         let Some((peer, dialog)) = self.leg_mut(side) else { return Err((488, "That party is not a phone")) };
-        let refer_to = refer::target_uri(ctx, &peer, &target);
+        let mut refer_to = refer::target_uri(ctx, &peer, &target);
+        // An attended transfer: the party is to take over the call the Replaces names (ours
+        // with the referrer), which we find again when its INVITE comes (RFC 3891).
+        if let Some(replaces) = replaces {
+            refer_to = format!("{refer_to}?Replaces={replaces}");
+        }
         let refer = refer::request(ctx, dialog, &peer, &refer_to, Some(&referred_by));
         match ctx.sip.send_request(refer, peer, Owner::Call(id, Purpose::Transfer), ctx.random, ctx.now.instant) {
             Ok(_) => {
@@ -229,24 +236,35 @@ impl Call {
 }
 
 /// The target of a phone's REFER: the user part when its Refer-To names this server (so the
-/// party is sent to our address as its own phone reaches us), else the URI as it is. One
-/// Refer-To is required (RFC 3515 §2.4.1); one with Replaces asks for an attended transfer.
-fn refer_target(env: &CallEnv<'_>, request: &Request) -> Result<String, (u16, &'static str)> {
+/// party is sent to our address as its own phone reaches us), else the URI as it is; and the
+/// `Replaces` it carries (still escaped), which asks for an attended transfer. One Refer-To is
+/// required (RFC 3515 §2.4.1).
+fn refer_target(env: &CallEnv<'_>, request: &Request) -> Result<(String, Option<String>), (u16, &'static str)> {
     let mut values = request.headers.get_all(HeaderName::from("Refer-To"));
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err((400, "One Refer-To is required"));
     };
     let refer_to = NameAddr::parse(value).map_err(|_| (400, "Bad Refer-To"))?;
     let Some(sip) = refer_to.uri.as_sip() else { return Err((416, "Unsupported URI Scheme")) };
-    if sip.headers.as_deref().is_some_and(|h| h.to_ascii_lowercase().contains("replaces=")) {
-        return Err((501, "Attended transfer (Replaces) is not supported"));
+    let replaces = sip.headers.as_deref().and_then(|headers| {
+        headers.split('&').find_map(|h| {
+            let (name, value) = h.split_once('=')?;
+            name.eq_ignore_ascii_case("replaces").then(|| value.to_owned())
+        })
+    });
+    if let Some(value) = &replaces
+        && super::replaces::parse(&super::replaces::unescape(value)).is_none()
+    {
+        return Err((400, "Bad Replaces in Refer-To"));
     }
     if env.local.contains_address(&sip.host, sip.port)
         && let Some(user) = sip.user_unescaped()
     {
-        return Ok(user.into_owned());
+        return Ok((user.into_owned(), replaces));
     }
-    Ok(refer_to.uri.to_string())
+    let mut bare = sip.clone();
+    bare.headers = None;
+    Ok((sambung_sip::Uri::Sip(bare).to_string(), replaces))
 }
 
 /// The reason phrase of a NOTIFY's sipfrag status line.
