@@ -17,7 +17,8 @@ use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use super::*;
-use crate::sdp::SessionDescription;
+use crate::sdp::{MediaType, SessionDescription};
+use str0m::media::KeyframeRequestKind;
 
 const OURS: &str = "127.0.0.1:40000";
 const BROWSER: &str = "127.0.0.1:50000";
@@ -53,6 +54,17 @@ impl Browser {
 #[allow(clippy::disallowed_methods)]
 fn origin() -> Instant {
     Instant::now()
+}
+
+impl Browser {
+    /// The browser's offer of `kinds`, each send and receive, as its SDP API makes it.
+    fn offer(&mut self, kinds: &[MediaKind]) -> (str0m::change::SdpOffer, str0m::change::SdpPendingOffer) {
+        let mut change = self.rtc.sdp_api();
+        for kind in kinds {
+            change.add_media(*kind, Direction::SendRecv, None, None, None);
+        }
+        change.apply().expect("the browser's offer")
+    }
 }
 
 fn parse(text: &str) -> SessionDescription {
@@ -133,7 +145,7 @@ fn identity(now: Instant) -> WebRtcIdentity {
 /// The browser sends 50 Opus packets on its audio stream; we write 50 back.
 fn exchange_audio(now: &mut Instant, plan: &WebRtcPlan, leg: &mut WebRtcLeg, browser: &mut Browser, stream: usize) {
     let opus = plan.streams[stream].formats.iter().find(|f| f.name == "opus").expect("Opus negotiated").pt;
-    let mid = leg.streams[stream].mid;
+    let mid = Mid::from(plan.streams[stream].mid.as_str());
     // The browser's own send stream, made by its offer or answer.
     let ssrc = browser.rtc.direct_api().stream_tx_by_mid(mid, None).map(|tx| tx.ssrc()).expect("the browser sends");
     let mut got = Vec::new();
@@ -186,10 +198,7 @@ fn a_browser_offer_is_answered_and_audio_crosses_both_ways() {
     let mut now = origin();
     let identity = identity(now);
     let mut browser = Browser::new(now);
-    let mut change = browser.rtc.sdp_api();
-    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
-    let (offer, pending) = change.apply().unwrap();
+    let (offer, pending) = browser.offer(&[MediaKind::Audio, MediaKind::Video]);
     let offer = parse(&offer.to_sdp_string());
     assert!(is_webrtc(&offer));
 
@@ -211,7 +220,7 @@ fn a_browser_offer_is_answered_and_audio_crosses_both_ways() {
     exchange_audio(&mut now, &plan, &mut leg, &mut browser, 0);
 
     // A keyframe request on video reaches the browser as RTCP (PLI) ...
-    let video = leg.streams[1].mid;
+    let video = Mid::from(plan.streams[1].mid.as_str());
     leg.request_keyframe(1).unwrap();
     run(&mut now, Duration::from_millis(200), &mut leg, &mut browser);
     assert_eq!(browser.keyframe_requests, [video]);
@@ -318,9 +327,7 @@ fn an_answer_keeps_only_what_the_other_side_allows() {
     let now = origin();
     let identity = identity(now);
     let mut browser = Browser::new(now);
-    let mut change = browser.rtc.sdp_api();
-    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    let (offer, _) = change.apply().unwrap();
+    let (offer, _) = browser.offer(&[MediaKind::Audio]);
     let remote = RemoteWebRtc::parse(&parse(&offer.to_sdp_string())).unwrap();
     // The phone on the other side took PCMU only.
     let plan =
@@ -384,10 +391,7 @@ fn a_video_packet_lost_toward_the_browser_is_sent_again() {
     let mut now = origin();
     let identity = identity(now);
     let mut browser = Browser::new(now);
-    let mut change = browser.rtc.sdp_api();
-    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
-    let (offer, pending) = change.apply().unwrap();
+    let (offer, pending) = browser.offer(&[MediaKind::Audio, MediaKind::Video]);
     let offer_text = offer.to_sdp_string();
     let remote = RemoteWebRtc::parse(&parse(&offer_text)).unwrap();
     let mut plan = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 11, |_, _| true).unwrap();
@@ -439,10 +443,7 @@ fn the_browser_is_told_how_much_video_to_send() {
     let mut now = origin();
     let identity = identity(now);
     let mut browser = Browser::new(now);
-    let mut change = browser.rtc.sdp_api();
-    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
-    let (offer, pending) = change.apply().unwrap();
+    let (offer, pending) = browser.offer(&[MediaKind::Audio, MediaKind::Video]);
     let remote = RemoteWebRtc::parse(&parse(&offer.to_sdp_string())).unwrap();
     let mut plan = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 13, |_, _| true).unwrap();
     plan.streams[1].max_bitrate = Some(384_000);
@@ -451,7 +452,7 @@ fn the_browser_is_told_how_much_video_to_send() {
     let mut leg = WebRtcLeg::new(now, &identity, &plan, &remote).unwrap();
     browser.rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
     run(&mut now, Duration::from_secs(4), &mut leg, &mut browser);
-    let video = leg.streams[1].mid;
+    let video = Mid::from(plan.streams[1].mid.as_str());
     let told: Vec<u64> = browser.remb.iter().filter(|(mid, _)| *mid == video).map(|(_, bps)| *bps).collect();
     assert!(told.len() >= 2, "REMB each second: {:?}", browser.remb);
     assert!(told.iter().all(|bps| (380_000..=385_000).contains(bps)), "{told:?}");
