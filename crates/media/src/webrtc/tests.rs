@@ -58,7 +58,7 @@ fn origin() -> Instant {
 
 impl Browser {
     /// The browser's offer of `kinds`, each send and receive, as its SDP API makes it.
-    fn offer(&mut self, kinds: &[MediaKind]) -> (str0m::change::SdpOffer, str0m::change::SdpPendingOffer) {
+    fn offer(&mut self, kinds: &[MediaKind]) -> (SdpOffer, str0m::change::SdpPendingOffer) {
         let mut change = self.rtc.sdp_api();
         for kind in kinds {
             change.add_media(*kind, Direction::SendRecv, None, None, None);

@@ -27,7 +27,10 @@ impl Relay {
             let contents = buffers.data.get(k * SLOT..k * SLOT + meta.len).unwrap_or_default();
             let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
             for datagram in contents.chunks(stride) {
+                // The SSRCs a phone sends, for keyframe requests asked of it on a browser's
+                // behalf: only while a browser is in the call.
                 if kind == 0
+                    && self.webrtc.iter().any(Option::is_some)
                     && let (Some(sources), Ok(rtp)) =
                         (self.sources.get_mut(leg), sambung_media::rtp::RtpPacket::parse(datagram))
                     && let Some(slot) = sources.get_mut(channel.stream)

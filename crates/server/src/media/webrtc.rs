@@ -48,7 +48,7 @@ impl Relay {
             Ok(webrtc) => {
                 let index = leg.index();
                 let id = self.legs[index];
-                let stand_in = self.stand_in(index);
+                let stand_in = Some(webrtc.local());
                 for stream in 0..self.streams {
                     let peer = Peer { rtp: stand_in, rtcp: stand_in, signalling_ip: stand_in.map(|a| a.ip()) };
                     let _ = self.session.set_peer(id, stream, peer);
@@ -63,10 +63,10 @@ impl Relay {
     }
 
     /// The address the session takes leg `index`'s packets as coming from and sends them to:
-    /// the leg's own first RTP socket. Never a real destination: sends there are taken back.
-    pub(super) fn stand_in(&self, index: usize) -> Option<SocketAddr> {
-        let socket = self.socket_of(Channel::rtp(self.legs[index], 0))?;
-        self.sockets[socket].socket.socket.local_addr().ok()
+    /// the leg's own first RTP socket (the plan's candidate). Never a real destination: sends
+    /// there are taken back.
+    fn stand_in(&self, index: usize) -> Option<SocketAddr> {
+        self.webrtc[index].as_ref().map(|w| w.local())
     }
 
     /// The WebRTC leg behind `channel`, if its leg is one (by index A=0, B=1).
