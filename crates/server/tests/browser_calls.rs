@@ -21,7 +21,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::clients::{
     BaresipConfig, User, fail_with_logs, pesq, quit, require_tool, server_config, server_rtp_range, server_with_users,
@@ -127,13 +127,6 @@ fn aligned_segments(reference: &Path, heard: &Path) -> (i64, f64) {
     (offset, lowest)
 }
 
-fn python() -> PathBuf {
-    let Ok(python) = std::env::var("SAMBUNG_PLAYWRIGHT_PYTHON") else {
-        panic!("SAMBUNG_PLAYWRIGHT_PYTHON is not set: it names a Python with Playwright (scripts/test.sh makes one)");
-    };
-    PathBuf::from(python)
-}
-
 #[test]
 fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     require_tool("chromium", "chromium");
@@ -169,7 +162,7 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     // Everything to and from the relay's ports during the page's first call.
     let capture = common::capture::Capture::start(&sync, rtp);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/calls.py");
-    let mut child = Command::new(python())
+    let mut child = Command::new(common::scripts::python())
         .arg(&script)
         .args(["--url", &format!("https://127.0.0.1:{}", server.ports.wss)])
         .args(["--user", alice.name, "--password", alice.password, "--peer", bob.name])
@@ -187,21 +180,8 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
         .spawn()
         .expect("run the browser test with SAMBUNG_PLAYWRIGHT_PYTHON");
     let mut wait_for = |name: &str, phone: &common::clients::Baresip| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !sync.join(name).exists() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut out = String::new();
-                let mut err = String::new();
-                let _ = std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out);
-                let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
-                fail_with_logs(
-                    &format!("the browser script ended ({status}) before asking for {name}:\n{out}\n{err}"),
-                    &[phone],
-                    &server,
-                );
-            }
-            assert!(Instant::now() < deadline, "the browser script never asked for {name}");
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(why) = common::scripts::asked(&mut child, &sync, name) {
+            fail_with_logs(&why, &[phone], &server);
         }
     };
 

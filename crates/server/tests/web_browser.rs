@@ -11,30 +11,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Server;
 use common::clients::{
     BaresipConfig, REALM, Sipp, User, add_user, quit, require_tool, server_config, server_rtp_range, server_with_users,
     speech_wav, start_registered, tone_ulaw,
 };
-
-fn python() -> PathBuf {
-    let Ok(python) = std::env::var("SAMBUNG_PLAYWRIGHT_PYTHON") else {
-        panic!(
-            "SAMBUNG_PLAYWRIGHT_PYTHON is not set: it names a Python with Playwright and openapi-spec-validator \
-             (scripts/test.sh makes one)"
-        );
-    };
-    PathBuf::from(python)
-}
-
-fn screenshots() -> PathBuf {
-    std::env::var_os("SAMBUNG_SCREENSHOTS")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots"), PathBuf::from)
-}
 
 /// What alice writes in the page, and bob answers from his baresip (also in tests/web/browser.py).
 const FROM_THE_APP: &str = "hello bob, written in the app";
@@ -48,7 +33,7 @@ fn https(server: &Server) -> String {
 fn the_app_in_chromium() {
     require_tool("chromium", "chromium");
     require_tool("sipp", "sip-tester");
-    let python = python();
+    let python = common::scripts::python();
     let extra = server_config(server_rtp_range());
     let peer = User::new("bob", "meadow-amber-73");
     let open = server_with_users(&extra, &[peer]);
@@ -65,7 +50,7 @@ fn the_app_in_chromium() {
     assert!(out.status.success(), "sambung user admin: {}", String::from_utf8_lossy(&out.stderr));
     let closed = Server::start(&format!("{extra}\n[web]\nsignup = \"closed\"\n"));
 
-    let shots = screenshots();
+    let shots = common::scripts::screenshots();
     let sync = common::temp_dir("web-sync");
     let alice = User::new("alice", "amber meadow 73");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/browser.py");
@@ -95,20 +80,8 @@ fn the_app_in_chromium() {
     let phone_dir = sync.join("bob-phone");
     // Waits for the script to ask for `name`; if it ends first, its output says why.
     let mut wait_for = |name: &str| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !sync.join(name).exists() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut out = String::new();
-                let mut err = String::new();
-                let _ = std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out);
-                let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
-                panic!(
-                    "the browser test ended ({status}) before asking for {name}:\n{out}\n{err}\nserver log:\n{}",
-                    open.log()
-                );
-            }
-            assert!(Instant::now() < deadline, "the browser script never asked for {name}");
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(why) = common::scripts::asked(&mut child, &sync, name) {
+            panic!("{why}\nserver log:\n{}", open.log());
         }
     };
     wait_for("want-online");

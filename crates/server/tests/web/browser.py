@@ -28,51 +28,20 @@ What it does, as a person would:
 import argparse
 import json
 import os
-import sys
 import time
 
 from openapi_spec_validator import validate
 from playwright.sync_api import expect, sync_playwright
 
+from common import CHROMIUM_FLAGS, ask, check, fail
+
 # What alice writes in the page, and bob answers from his baresip (also in web_browser.rs).
 FROM_THE_APP = "hello bob, written in the app"
 FROM_BARESIP = "hi alice, typed on baresip"
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 
 # carol's password, as the administration page makes her account.
 CAROL_PASSWORD = "amber meadow 73"
-
-
-def fail(message):
-    print(f"FAIL: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
-
-
-def ask(sync, what, timeout=60):
-    """Asks the test for `what` (writes want-WHAT) and waits for its answer (the file WHAT)."""
-    open(os.path.join(sync, f"want-{what}"), "w").close()
-    deadline = time.time() + timeout
-    while not os.path.exists(os.path.join(sync, what)):
-        if time.time() > deadline:
-            fail(f"the test did not make {what} happen within {timeout} s")
-        time.sleep(0.05)
 
 
 def main():

@@ -28,45 +28,14 @@ non-zero with a message on the first failed check.
 
 import argparse
 import os
-import sys
 import time
 
 from playwright.sync_api import expect, sync_playwright
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    # The relay's only candidate is on 127.0.0.1 (RFC 8445 leaves loopback out).
-    "--allow-loopback-in-peer-connection",
-]
+from common import CHROMIUM_FLAGS as COMMON_FLAGS, ask, check, fail
 
-
-def fail(message):
-    print(f"FAIL: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
-
-
-def ask(sync, what, timeout=60):
-    """Asks the test for `what` (writes want-WHAT) and waits for its answer (the file WHAT)."""
-    open(os.path.join(sync, f"want-{what}"), "w").close()
-    deadline = time.time() + timeout
-    while not os.path.exists(os.path.join(sync, what)):
-        if time.time() > deadline:
-            fail(f"the test did not make {what} happen within {timeout} s")
-        time.sleep(0.05)
+# The relay's only candidate is on 127.0.0.1 (RFC 8445 leaves loopback out).
+CHROMIUM_FLAGS = COMMON_FLAGS + ["--allow-loopback-in-peer-connection"]
 
 
 def sign_in(page, url, user, password):
