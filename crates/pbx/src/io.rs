@@ -97,6 +97,9 @@ pub enum Input {
     Deliver { message: StoredMessage, from_account: i64 },
     /// The media runtime's answer to a [`MediaCommand`].
     Media(MediaEvent),
+    /// The relay wants a keyframe of the phone on `side` of call `call`, stream `stream`,
+    /// which takes no RTCP keyframe requests: it is asked by SIP INFO (RFC 5168).
+    KeyframeWanted { call: u64, side: crate::Side, stream: usize },
     /// An application is done with its call.
     AppEnded { call: u64, end: AppEnd },
     /// The bans (address, until in Unix seconds) and account lockouts (username, until) kept

@@ -42,6 +42,9 @@ pub enum MediaCommand {
         plan: Box<sambung_media::webrtc::WebRtcPlan>,
         remote: Box<sambung_media::webrtc::RemoteWebRtc>,
     },
+    /// The phone on the other side asked for a keyframe by SIP INFO: the relay asks leg
+    /// `side` (a browser, by RTCP PLI).
+    Keyframe { session: SessionId, side: Side },
     /// The call is over: the session stops and its ports are freed.
     Close { session: SessionId },
 }

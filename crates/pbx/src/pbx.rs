@@ -289,6 +289,9 @@ impl Pbx {
                     info!(call, "call ended by an operator");
                 }
             }
+            Input::KeyframeWanted { call, side, stream } => {
+                self.with_calls(now, |calls, ctx, _| calls.keyframe_wanted(ctx, call, side, stream));
+            }
             Input::TransferCall { call, side, target } => {
                 let found = self.with_calls(now, |calls, ctx, _| calls.transfer_by_operator(ctx, call, side, target));
                 if found {

@@ -667,6 +667,113 @@ fn a_browser_calls_a_phone_each_in_its_own_media() {
     assert!(configured.iter().any(|legs| legs[0].events.iter().any(|e| e.payload_type == 126)), "{configured:?}");
 }
 
+/// A browser's video call to a phone whose description lists no RTCP feedback: the relay's
+/// keyframe requests for the phone's video become SIP INFOs with `picture_fast_update` in its
+/// dialog (RFC 5168), none for its audio; the phone's own such INFO is answered here and becomes
+/// a keyframe request of the browser's leg at the relay.
+#[test]
+fn keyframes_are_asked_of_a_video_phone_by_sip_info() {
+    let mut rig = Rig::with_config(PbxConfig {
+        domains: vec![REALM.into()],
+        realm: REALM.into(),
+        media_address: Some(RELAY_IP.parse().unwrap()),
+        webrtc_fingerprint: Some(
+            "sha-256 11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00".into(),
+        ),
+        ..PbxConfig::default()
+    });
+    let video = [
+        "m=video 9 UDP/TLS/RTP/SAVPF 96 97",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        "a=ice-ufrag:Xb3d",
+        "a=ice-pwd:4cB9lWv8RQyM0a3Y1oY2dJ7q",
+        "a=fingerprint:sha-256 D2:FA:0E:C3:22:59:5E:14:95:69:92:3D:13:B4:84:24:2C:C2:A2:C0:3E:FD:34:8E:5E:EA:6F:AF:52:CE:E6:0F",
+        "a=setup:actpass",
+        "a=mid:1",
+        "a=sendrecv",
+        "a=rtcp-mux",
+        "a=rtpmap:96 VP8/90000",
+        "a=rtcp-fb:96 nack",
+        "a=rtcp-fb:96 nack pli",
+        "a=rtcp-fb:96 ccm fir",
+        "a=rtpmap:97 rtx/90000",
+        "a=fmtp:97 apt=96",
+        "a=ssrc:1234 cname:abc",
+        "",
+    ]
+    .join("\r\n");
+    let offer = chrome_offer().replace("a=group:BUNDLE 0", "a=group:BUNDLE 0 1") + &video;
+    let invite = |auth: &str| {
+        format!(
+            "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKkf-{}\r\nMax-Forwards: 70\r\n\
+             To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-kf@alice\r\n\
+             CSeq: {} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{offer}",
+            auth.len(),
+            if auth.is_empty() { 1 } else { 2 },
+            offer.len()
+        )
+    };
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let b_invite = request(&out, BOB, "INVITE");
+    let to_bob = String::from_utf8(b_invite.body.to_vec()).unwrap();
+    assert!(to_bob.contains("m=video 40002 RTP/AVP 96"), "{to_bob}");
+    // bob's phone takes PCMU and VP8, and says nothing of RTCP feedback.
+    let bob_answer = sdp(
+        "192.0.2.20",
+        6000,
+        "0",
+        "a=rtpmap:0 PCMU/8000\r\nm=video 6002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n",
+    );
+    let out = rig.feed(BOB, &answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), &bob_answer));
+    response(&out, ALICE, 200);
+    let commands = rig.media_commands();
+    let call = commands
+        .iter()
+        .find_map(|c| match c {
+            MediaCommand::Open { session, .. } => Some(*session),
+            _ => None,
+        })
+        .expect("a media session");
+    let video_legs = commands
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            MediaCommand::Configure { stream: 1, legs, .. } => Some(legs.clone()),
+            _ => None,
+        })
+        .expect("the video stream configured");
+    assert!(!video_legs[1].rtcp_feedback, "bob's phone takes no RTCP keyframe requests");
+
+    // The relay wants a keyframe of bob's video: an INFO in his dialog. Of his audio: nothing.
+    assert!(rig.input(Input::KeyframeWanted { call, side: sambung_pbx::Side::B, stream: 0 }).is_empty());
+    let out = rig.input(Input::KeyframeWanted { call, side: sambung_pbx::Side::B, stream: 1 });
+    let info = request(&out, BOB, "INFO");
+    assert_eq!(info.to().unwrap().tag(), Some("bob1"), "in bob's dialog");
+    assert_eq!(info.headers.get(HeaderName::ContentType), Some("application/media_control+xml"));
+    assert!(std::str::from_utf8(&info.body).unwrap().contains("<picture_fast_update/>"));
+
+    // bob's phone asks for a keyframe of the browser: answered here, asked of leg A.
+    let body = "<media_control><vc_primitive><to_encoder><picture_fast_update/></to_encoder></vc_primitive></media_control>";
+    let from_bob = format!(
+        "INFO sip:sambung@{RELAY_IP} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKbobinfo\r\nMax-Forwards: 70\r\n\
+         From: <sip:bob@{REALM}>;tag=bob1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 INFO\r\n\
+         Content-Type: application/media_control+xml\r\nContent-Length: {}\r\n\r\n{body}",
+        b_invite.headers.get(HeaderName::From).unwrap(),
+        b_invite.headers.get(HeaderName::CallId).unwrap(),
+        body.len()
+    );
+    let out = rig.feed(BOB, &from_bob);
+    response(&out, BOB, 200);
+    assert!(!out.iter().any(|(to, m)| to.to_string() == ALICE && matches!(m, Message::Request(_))), "nothing to the browser by SIP");
+    assert!(
+        rig.media_commands().contains(&MediaCommand::Keyframe { session: call, side: sambung_pbx::Side::A }),
+        "the browser's leg is asked for a keyframe"
+    );
+}
+
 /// An attended transfer by a phone (RFC 5589 §7): alice calls bob; bob calls carol; bob's
 /// REFER in his call with alice names carol with Replaces of his call with carol. We pass it on
 /// to alice's phone; her INVITE with Replaces (naming our dialog with bob) rings carol's device

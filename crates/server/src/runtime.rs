@@ -176,6 +176,16 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let gate = SharedGate::new(config.guard.gate()).reporting_to(events_tx.downgrade());
     let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
     relay.set_webrtc_identity(identity.clone());
+    // A keyframe the relay wants of a phone that takes them only by SIP INFO: the call's shard
+    // sends the INFO. Sessions are named `call-<number>` (below).
+    let keyframe_events = events_tx.downgrade();
+    relay.set_keyframe_sink(crate::media::KeyframeSink::new(move |name, leg, stream| {
+        let call = name.strip_prefix("call-").and_then(|n| n.parse::<u64>().ok());
+        if let (Some(call), Some(events)) = (call, keyframe_events.upgrade()) {
+            let side = if leg == Leg::A { sambung_pbx::Side::A } else { sambung_pbx::Side::B };
+            let _ = events.try_send(Event::KeyframeWanted { call, side, stream });
+        }
+    }));
     info!(pairs = relay.capacity_pairs(), fingerprint = identity.fingerprint(), "RTP relay ready");
 
     // The domain events: the call records subscribe before anything is published.
@@ -404,6 +414,12 @@ impl Media {
                 }
                 None
             }
+            MediaCommand::Keyframe { session, side } => {
+                if let Some(relayed) = self.sessions.get(&session) {
+                    let _ = relayed.request_keyframe(leg(side));
+                }
+                None
+            }
             MediaCommand::Close { session } => {
                 if let Some(relayed) = self.sessions.remove(&session) {
                     // The final figures once the task has stopped; the call's record is already
@@ -569,6 +585,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Deliver { message, from_account } => Input::Deliver { message, from_account },
                         Event::Unregister { account_id, device } => Input::Unregister { account_id, device },
                         Event::EndCall { call } => Input::EndCall { call },
+                        Event::KeyframeWanted { call, side, stream } => Input::KeyframeWanted { call, side, stream },
                         Event::Originate { id, account_id, target } => Input::Originate { id, account_id, target },
                         Event::TransferCall { call, side, target } => Input::TransferCall { call, side, target },
                         Event::Flooded => {

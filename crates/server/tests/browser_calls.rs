@@ -11,8 +11,11 @@
 //! other's video and hears the other; bob calls again meanwhile, and alice's page holds carol
 //! (whose page shows it), answers bob, and resumes carol once bob hangs up. Then alice's page
 //! calls bob and transfers him to carol (blind): his baresip calls carol's page, which answers.
-//! Last, click-to-call through the API rings alice's page, which, once answered, is asked
-//! (REFER) to call bob, and does.
+//! Then click-to-call through the API rings alice's page, which, once answered, is asked
+//! (REFER) to call bob, and does. Last, alice's page makes a video call to dave, a video phone
+//! (SIPp) that takes keyframe requests only by SIP INFO (RFC 5168): the relay asks it by INFO,
+//! and its own INFO `picture_fast_update` reaches the page's camera as an RTCP PLI. The page
+//! shows a Y4M file as its camera (see calls.py).
 //!
 //! scripts/test.sh installs Chromium and a virtual environment with Playwright, and names its
 //! Python in SAMBUNG_PLAYWRIGHT_PYTHON; without it the test fails and says so (never skips).
@@ -24,8 +27,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::clients::{
-    BaresipConfig, User, fail_with_logs, pesq, quit, require_tool, server_config, server_rtp_range, server_with_users,
-    speech_wav, start_registered, wav_rms, wav_seconds,
+    BaresipConfig, RtpPeer, Sipp, User, fail_with_logs, pesq, quit, require_tool, server_config, server_rtp_range,
+    server_with_users, speech_wav, start_registered, wav_rms, wav_seconds,
 };
 
 /// The lowest PESQ (narrowband) accepted for the page's speech as the baresip heard it over
@@ -138,8 +141,9 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     let alice = User::new("alice", "amber meadow 73");
     let bob = User::new("bob", "meadow-amber-73");
     let carol = User::new("carol", "violet harbour 58");
+    let dave = User::new("dave", "cedar lantern 19");
     let rtp = server_rtp_range();
-    let server = server_with_users(&server_config(rtp), &[alice, bob, carol]);
+    let server = server_with_users(&server_config(rtp), &[alice, bob, carol, dave]);
     let sync = common::temp_dir("browser-calls");
     let _cleanup = (std::env::var_os("SAMBUNG_KEEP").is_none()).then(|| common::clients::Cleanup(sync.clone()));
     let shots = std::env::var_os("SAMBUNG_SCREENSHOTS")
@@ -172,6 +176,7 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
         .args(["--url", &format!("https://127.0.0.1:{}", server.ports.wss)])
         .args(["--user", alice.name, "--password", alice.password, "--peer", bob.name])
         .args(["--other", carol.name, "--other-password", carol.password])
+        .args(["--video-phone", dave.name])
         .arg("--microphone")
         .arg(&microphone)
         .args(["--talk", &format!("{talk:.1}")])
@@ -210,6 +215,19 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     wait_for("want-peer-hangs-up-3", &phone);
     phone.command("/hangup");
     std::fs::write(sync.join("peer-hangs-up-3"), b"").unwrap();
+    // dave's video phone (SIPp) registers and waits for the page's video call.
+    wait_for("want-video-phone", &phone);
+    let dave_port = common::free_port();
+    Sipp::new("register.xml", dave_port)
+        .to(&server)
+        .service(dave.name)
+        .auth(dave.name, dave.password)
+        .run()
+        .assert_success("dave registers", &server);
+    let dave_media = RtpPeer::bind();
+    let video_phone =
+        Sipp::new("uas_video_info.xml", dave_port).var("rtp_port", dave_media.port).timeout(Duration::from_secs(40)).spawn();
+    std::fs::write(sync.join("video-phone"), b"").unwrap();
 
     let run = child.wait_with_output().expect("the browser script");
     if !run.status.success() {
@@ -226,6 +244,18 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     }
     println!("{}", String::from_utf8_lossy(&run.stdout));
     quit(&mut phone);
+
+    // The relay asked dave's phone for keyframes by SIP INFO (his description listed no RTCP
+    // feedback), and his own INFO was answered.
+    let dave_run = video_phone.wait();
+    dave_run.assert_success("dave's video phone answers and asks for a keyframe by INFO (uas_video_info.xml)", &server);
+    let infos = dave_run
+        .received()
+        .into_iter()
+        .filter(|m| m.method() == "INFO" && m.status().is_none() && m.text.contains("<picture_fast_update/>"))
+        .count();
+    println!("dave's phone was asked for a keyframe by {infos} INFO(s)");
+    assert!(infos >= 1, "the relay asked dave's phone for a keyframe by SIP INFO\n{}", dave_run.describe());
 
     // What bob heard of the page's microphone in the first call.
     let Some(heard) = first_call.last() else {

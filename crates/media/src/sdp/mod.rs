@@ -330,6 +330,18 @@ impl MediaDescription {
         self.attributes.iter().any(|a| a.name == name)
     }
 
+    /// True when the stream takes keyframe requests by RTCP: an `a=rtcp-fb` (for any payload
+    /// type) with `nack pli` or `ccm fir` (RFC 4585 §4.2, RFC 5104 §7.1).
+    pub fn takes_keyframe_requests(&self) -> bool {
+        self.attributes_named("rtcp-fb").filter_map(|a| a.value.as_deref()).any(|value| {
+            let mut words = value.split_whitespace().skip(1).map(str::to_ascii_lowercase);
+            matches!(
+                (words.next().as_deref(), words.next().as_deref()),
+                (Some("nack"), Some("pli")) | (Some("ccm"), Some("fir"))
+            )
+        })
+    }
+
     /// True when the stream is declined or disabled (port 0, RFC 3264 §6).
     pub fn is_disabled(&self) -> bool {
         self.port == 0

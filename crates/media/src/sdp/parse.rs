@@ -314,6 +314,20 @@ mod tests {
     }
 
     #[test]
+    fn keyframe_feedback_is_read_from_rtcp_fb() {
+        let video = |lines: &str| {
+            let text = format!("{MINIMAL}m=video 5004 RTP/AVPF 96\r\na=rtpmap:96 VP8/90000\r\n{lines}");
+            parse(text.as_bytes()).unwrap().media[0].takes_keyframe_requests()
+        };
+        assert!(!video(""));
+        assert!(!video("a=rtcp-fb:96 nack\r\na=rtcp-fb:96 goog-remb\r\n"));
+        assert!(video("a=rtcp-fb:96 nack pli\r\n"));
+        assert!(video("a=rtcp-fb:* ccm fir\r\n"));
+        assert!(video("a=rtcp-fb:96 CCM  FIR\r\n"));
+        assert!(!video("a=rtcp-fb:96 ccm tmmbr\r\n"));
+    }
+
+    #[test]
     fn errors_name_the_line() {
         assert_eq!(err(""), SdpError::new(0, SdpErrorKind::Empty));
         assert_eq!(err("\r\n\r\n"), SdpError::new(0, SdpErrorKind::Empty));

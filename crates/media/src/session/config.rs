@@ -46,6 +46,10 @@ pub struct LegConfig {
     pub format: Option<Negotiated>,
     /// The telephone-event formats the leg may send (RFC 4733): read into key events.
     pub events: Vec<EventFormat>,
+    /// The leg takes keyframe requests by RTCP: its description lists `a=rtcp-fb` with `pli`
+    /// or `ccm fir` (RFC 4585 §4.2, RFC 5104 §7.1). Without it a video phone is asked by SIP
+    /// INFO (`picture_fast_update`, RFC 5168), which call control sends.
+    pub rtcp_feedback: bool,
 }
 
 impl LegConfig {

@@ -9,7 +9,7 @@ use tracing::{debug, info};
 use super::call::{BSide, Call, Media, State};
 use super::forks::{body_of, is_sdp, is_sdp_type, sdp_of};
 use super::media::{LegTransport, MediaFailure, Role, is_secure};
-use super::{CallEnv, Purpose, Side, keys, route};
+use super::{CallEnv, Purpose, Side, keys, picture, route};
 use crate::apps::AppRequest;
 use crate::events::{CallRecord, Event};
 use crate::media::{MediaCommand, MediaEvent};
@@ -39,7 +39,7 @@ impl Call {
                 self.hang_up(ctx, Side::A, "system");
             }
             Purpose::Transfer => self.on_transfer_response(ctx, &response),
-            Purpose::Bye | Purpose::Prack | Purpose::Refresh(_) | Purpose::Refer | Purpose::Notify => {}
+            Purpose::Bye | Purpose::Prack | Purpose::Refresh(_) | Purpose::Refer | Purpose::Notify | Purpose::Info => {}
         }
     }
 
@@ -84,6 +84,13 @@ impl Call {
             // RFC 4028 §7.4: an UPDATE without an offer only refreshes this leg's session.
             Method::Update if request.body.is_empty() => self.answer_refresh(ctx, side, key, &request),
             _ if self.has_app() => self.app_call_request(ctx, env, side, key, &request),
+            // A phone asks for a keyframe of a browser: the relay asks it by RTCP. Between
+            // two phones the INFO is carried across as it is.
+            Method::Info if picture::is_picture_update(&request) && self.other_is_browser(side) => {
+                ctx.respond(key, request.reply(200, "OK"));
+                debug!(call = self.id, ?side, "keyframe asked by the phone (SIP INFO)");
+                ctx.out.media(MediaCommand::Keyframe { session: self.id, side: side.other() });
+            }
             Method::Info if keys::info_key(&request).is_some() => {
                 if let Some((pressed, duration_ms)) = keys::info_key(&request) {
                     info!(call = self.id, ?side, key = %pressed, duration_ms, "key pressed (INFO)");

@@ -26,6 +26,7 @@ mod dialog;
 mod forks;
 mod keys;
 mod media;
+mod picture;
 mod prack;
 pub(crate) mod replaces;
 mod route;
@@ -92,6 +93,8 @@ pub(crate) enum Purpose {
     Transfer,
     /// A NOTIFY telling a phone how the transfer it asked for goes.
     Notify,
+    /// An INFO of our own (a keyframe request): its answer changes nothing.
+    Info,
 }
 
 /// What a call reads to route: the accounts, where their devices are, the settings and our
@@ -350,6 +353,13 @@ impl Calls {
         call.transfer_by_operator(ctx, side, target);
         self.settle(ctx, id);
         true
+    }
+
+    /// The relay wants a keyframe of the phone on `side` of call `id` by SIP INFO.
+    pub(crate) fn keyframe_wanted(&mut self, ctx: &mut Ctx<'_>, id: CallId, side: Side, stream: usize) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.ask_keyframe_by_info(ctx, side, stream);
+        }
     }
 
     /// Fires the timers that are due: ring timeouts, reliable provisionals, session timers.

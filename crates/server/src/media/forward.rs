@@ -32,7 +32,7 @@ use super::app::AppPort;
 use super::ports::BoundSocket;
 use super::quality::{LegQuality, PUBLISH_EVERY, Receiver, RoundTrips};
 use super::session::{
-    Command, Counters, DROPPED, Finish, KeySink, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES,
+    Command, Counters, DROPPED, Finish, KeySink, KeyframeSink, RECEIVED, RECEIVED_BYTES, REJECTED, SENT, SENT_BYTES,
 };
 
 /// Room for one receive: a datagram, or up to 64 KiB of GRO-coalesced datagrams.
@@ -71,6 +71,8 @@ pub(super) struct Relay {
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     pub(super) counters: Arc<Counters>,
     pub(super) keys: Option<KeySink>,
+    /// Where keyframes are asked of phones by signalling.
+    pub(super) keyframes: Option<KeyframeSink>,
     /// The application that leg B is handed to, if any.
     pub(super) app: Option<Box<AppPort>>,
     /// The browsers legs A and B are handed to, if any (see `webrtc.rs`).
@@ -163,7 +165,7 @@ impl Relay {
         commands: mpsc::UnboundedReceiver<Command>,
         counters: Arc<Counters>,
         finish: Finish,
-        keys: Option<KeySink>,
+        (keys, keyframes): (Option<KeySink>, Option<KeyframeSink>),
         identity: Option<Arc<sambung_media::webrtc::WebRtcIdentity>>,
     ) -> Relay {
         let streams = sockets.len() / 2;
@@ -185,6 +187,7 @@ impl Relay {
             commands,
             counters,
             keys,
+            keyframes,
             app: None,
             webrtc: [None, None],
             identity,

@@ -66,7 +66,7 @@ pub use app::{APP_CHANNEL, AppAudio, AppPort, app_port};
 use ports::PortPool;
 pub use quality::LegQuality;
 pub use sambung_media::session::{LegConfig, MAX_STREAMS, Peer, StreamConfig};
-pub use session::{ChannelStats, KeyEvent, KeySink, Leg, LegStats, RelaySession, SessionStats};
+pub use session::{ChannelStats, KeyEvent, KeySink, KeyframeSink, Leg, LegStats, RelaySession, SessionStats};
 
 /// Socket buffer sizes asked of the kernel for each relay socket (it may grant less).
 pub const SOCKET_BUFFER: usize = 512 * 1024;
@@ -126,6 +126,7 @@ struct Shared {
     runtime: Handle,
     sessions: Arc<AtomicUsize>,
     keys: Mutex<Option<KeySink>>,
+    keyframes: Mutex<Option<KeyframeSink>>,
     totals: Arc<session::Totals>,
     identity: Mutex<Option<Arc<sambung_media::webrtc::WebRtcIdentity>>>,
 }
@@ -140,6 +141,7 @@ impl MediaRelay {
             runtime,
             sessions: Arc::new(AtomicUsize::new(0)),
             keys: Mutex::new(None),
+            keyframes: Mutex::new(None),
             totals: Arc::default(),
             identity: Mutex::new(None),
         };
@@ -156,9 +158,15 @@ impl MediaRelay {
         let _runtime = shared.runtime.enter();
         let (lease, sockets) = ports::bind_pairs(&shared.pool, &shared.config, local_ip, 2 * streams)?;
         let keys = shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let keyframes = shared.keyframes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let identity = shared.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let (runtime, active, totals) = (&shared.runtime, shared.sessions.clone(), shared.totals.clone());
-        session::start(call, streams, local_ip, lease, sockets, runtime, active, keys, totals, identity)
+        session::start(call, streams, local_ip, lease, sockets, runtime, active, keys, keyframes, totals, identity)
+    }
+
+    /// Where the sessions allocated from now on ask for keyframes by signalling.
+    pub fn set_keyframe_sink(&self, sink: KeyframeSink) {
+        *self.shared.keyframes.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sink);
     }
 
     /// Where the sessions allocated from now on report DTMF key presses.

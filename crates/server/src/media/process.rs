@@ -174,6 +174,12 @@ impl Relay {
                 }
             }
             Command::WebRtc { leg, plan, remote } => self.attach_webrtc(leg, &plan, &remote),
+            Command::Keyframe { leg } => {
+                let now = tokio::time::Instant::now().into_std();
+                for stream in 0..self.streams {
+                    self.ask_keyframe(leg.index(), stream, now);
+                }
+            }
             Command::DetachApp => {
                 let _ = self.session.set_leg_kind(self.legs[1], LegKind::Rtp);
                 self.app = None;

@@ -89,6 +89,10 @@ pub(super) enum Command {
         format: Box<Negotiated>,
     },
     DetachApp,
+    /// A keyframe is wanted of `leg` on its video streams (its peer asked by signalling).
+    Keyframe {
+        leg: Leg,
+    },
     /// `leg` becomes a browser's: a WebRTC leg speaking `plan` with `remote`.
     WebRtc {
         leg: Leg,
@@ -114,6 +118,28 @@ impl KeySink {
 impl fmt::Debug for KeySink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("KeySink")
+    }
+}
+
+/// Where sessions ask for a keyframe by signalling: a video phone that takes no RTCP keyframe
+/// requests ([`LegConfig::rtcp_feedback`] unset) is sent a SIP INFO by call control. Called with
+/// the session's name (as [`super::MediaRelay::allocate`] was given it), the leg and the stream.
+#[derive(Clone)]
+pub struct KeyframeSink(Arc<dyn Fn(&str, Leg, usize) + Send + Sync>);
+
+impl KeyframeSink {
+    pub fn new(sink: impl Fn(&str, Leg, usize) + Send + Sync + 'static) -> KeyframeSink {
+        KeyframeSink(Arc::new(sink))
+    }
+
+    pub fn send(&self, call: &str, leg: Leg, stream: usize) {
+        (self.0)(call, leg, stream);
+    }
+}
+
+impl fmt::Debug for KeyframeSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyframeSink")
     }
 }
 
@@ -256,6 +282,7 @@ pub(super) fn start(
     runtime: &Handle,
     active: Arc<AtomicUsize>,
     keys: Option<KeySink>,
+    keyframes: Option<KeyframeSink>,
     totals: Arc<Totals>,
     identity: Option<Arc<sambung_media::webrtc::WebRtcIdentity>>,
 ) -> Result<RelaySession, MediaError> {
@@ -272,7 +299,8 @@ pub(super) fn start(
     let (commands, receiver) = mpsc::unbounded_channel();
     active.fetch_add(1, Ordering::Relaxed);
     let finish = Finish { _lease: lease, active };
-    let relay = Relay::new(call.clone(), session, [a, b], sockets, receiver, counters.clone(), finish, keys, identity);
+    let sinks = (keys, keyframes);
+    let relay = Relay::new(call.clone(), session, [a, b], sockets, receiver, counters.clone(), finish, sinks, identity);
     let task = runtime.spawn(relay.run());
     Ok(RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters })
 }
@@ -319,6 +347,12 @@ impl RelaySession {
     pub fn configure(&self, stream: usize, config: StreamConfig) -> Result<(), MediaError> {
         let [a, b] = config.into_legs();
         self.configure_legs(stream, vec![(Leg::A, a), (Leg::B, b)])
+    }
+
+    /// Asks `leg` for a keyframe on its video streams: its peer asked for one by signalling (a
+    /// SIP INFO `picture_fast_update`). A browser is asked by RTCP PLI, a phone as it takes it.
+    pub fn request_keyframe(&self, leg: Leg) -> Result<(), MediaError> {
+        self.command(Command::Keyframe { leg })
     }
 
     /// Sets how `leg`'s `stream` is handled from now on ([`LegConfig`]).

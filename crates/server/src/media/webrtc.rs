@@ -214,6 +214,16 @@ impl Relay {
             let _ = webrtc.request_keyframe(stream);
             return self.pump_webrtc(index, now);
         }
+        // A phone that said nothing of RTCP feedback is asked by SIP INFO (RFC 5168), which
+        // call control sends in its dialog.
+        if !self.session.config(self.legs[index], stream).is_some_and(|c| c.rtcp_feedback) {
+            let leg = if index == 0 { Leg::A } else { Leg::B };
+            if let Some(sink) = &self.keyframes {
+                sink.send(&self.call, leg, stream);
+                debug!(call = %self.call, leg = index, stream, "keyframe asked of the phone (SIP INFO)");
+            }
+            return;
+        }
         let Some(media) = self.sources[index].get(stream).copied().flatten() else { return };
         let channel = Channel::rtcp(self.legs[index], stream);
         let (Some(socket), Some(destination)) = (self.socket_of(channel), self.session.destination(channel)) else {

@@ -202,6 +202,9 @@ pub enum Event {
     Unregister { account_id: i64, device: String },
     /// An operator ends a call through the API: the call's shard takes it.
     EndCall { call: u64 },
+    /// The relay wants a keyframe of a phone that takes them only by SIP INFO: the call's
+    /// shard sends it.
+    KeyframeWanted { call: u64, side: sambung_pbx::Side, stream: usize },
     /// A transfer asked for through the API: the call's shard takes it.
     TransferCall { call: u64, side: sambung_pbx::Side, target: String },
     /// Click-to-call through the API: the attempt's shard (by `id`, as a call's) takes it.
@@ -263,6 +266,7 @@ impl Events {
             }
             Event::AppEnded { call, .. }
             | Event::EndCall { call }
+            | Event::KeyframeWanted { call, .. }
             | Event::TransferCall { call, .. }
             | Event::Originate { id: call, .. } => Some(sambung_pbx::Pbx::shard_of_call(*call, count)),
             // Messages are shared by the shards: any one takes the store's answers. The

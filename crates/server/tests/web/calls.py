@@ -15,7 +15,9 @@ non-zero with a message on the first failed check.
      messages: none), then * (goodbye), and the mailbox hangs up;
   5. a second person (--other) signs in in another browser profile; --user's page makes a video
      call to them, their page rings ("Video call") and answers with video: each page decodes
-     the other's video (Chromium's fake camera) and hears the other;
+     the other's video and hears the other. Chromium's fake camera plays a Y4M file this
+     script writes (bright above, dark below, a bar moving across): each page shows the file's
+     size and picture, not Chromium's own test pattern;
   6. while in that call, --peer's baresip calls --user: a second call waits in the page, which
      holds the first (the other page is told it is held) and answers; the baresip hangs up and
      the page resumes the first call;
@@ -23,7 +25,11 @@ non-zero with a message on the first failed check.
      baresip calls --other's page, which rings with its name and answers; --user's page says
      the call was transferred;
   8. click-to-call through the API for --user: the page rings, is answered, is asked (REFER)
-     to call --peer and does; the baresip answers and the page hears it.
+     to call --peer and does; the baresip answers and the page hears it;
+  9. the page makes a video call to --video-phone (SIPp, which takes keyframe requests only by
+     SIP INFO): the relay asks it for a keyframe by INFO (the test reads SIPp's trace), and its
+     own INFO picture_fast_update reaches the page's camera as an RTCP keyframe request
+     (pliCount in getStats); the page hangs up.
 """
 
 import argparse
@@ -36,6 +42,46 @@ from common import CHROMIUM_FLAGS as COMMON_FLAGS, ask, check, fail
 
 # The relay's only candidate is on 127.0.0.1 (RFC 8445 leaves loopback out).
 CHROMIUM_FLAGS = COMMON_FLAGS + ["--allow-loopback-in-peer-connection"]
+
+
+# The fake camera's file (YUV4MPEG2, 4:2:0): CAMERA_SIZE, bright in its upper half and dark in
+# its lower one, with a grey bar moving across so that the encoder has motion to code.
+CAMERA_SIZE = (320, 240)
+BRIGHT, DARK = 210, 50
+
+
+def write_camera(path, frames=30):
+    width, height = CAMERA_SIZE
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
+        chroma = bytes([128]) * ((width // 2) * (height // 2) * 2)
+        for n in range(frames):
+            bar = (n * width // frames, n * width // frames + 16)
+            luma = bytearray()
+            for y in range(height):
+                row = bytearray([BRIGHT if y < height // 2 else DARK]) * width
+                row[bar[0]:bar[1]] = bytes([128]) * (bar[1] - bar[0])
+                luma += row
+            out.write(b"FRAME\n" + bytes(luma) + chroma)
+
+
+# The mean brightness of the upper and lower quarters of the remote video's picture.
+PICTURE = """() => {
+  const v = document.querySelector('.remote-video');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  const mean = (from, to) => {
+    let sum = 0, n = 0;
+    for (let y = from; y < to; y += 2) for (let x = 0; x < c.width; x += 2) {
+      const i = (y * c.width + x) * 4; sum += (d[i] + d[i + 1] + d[i + 2]) / 3; n += 1;
+    }
+    return n ? sum / n : 0;
+  };
+  return [mean(0, Math.floor(c.height / 4)), mean(Math.floor(c.height * 3 / 4), c.height)];
+}"""
 
 
 def sign_in(page, url, user, password):
@@ -65,6 +111,7 @@ def main():
     ap.add_argument("--peer", required=True)
     ap.add_argument("--other", required=True)
     ap.add_argument("--other-password", required=True)
+    ap.add_argument("--video-phone", required=True)
     ap.add_argument("--microphone", required=True, help="a WAV file the browser's fake microphone says once")
     ap.add_argument("--talk", type=float, required=True, help="seconds to stay in the first call")
     ap.add_argument("--sync", required=True)
@@ -76,7 +123,11 @@ def main():
 
     with sync_playwright() as pw:
         microphone = [f"--use-file-for-fake-audio-capture={a.microphone}%noloop"]
-        browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=CHROMIUM_FLAGS + microphone)
+        camera_file = os.path.join(a.sync, "camera.y4m")
+        write_camera(camera_file)
+        camera = [f"--use-file-for-fake-video-capture={camera_file}"]
+        browser = pw.chromium.launch(executable_path=a.chromium, headless=True,
+                                     args=CHROMIUM_FLAGS + microphone + camera)
         context = browser.new_context(ignore_https_errors=True, viewport={"width": 1200, "height": 900})
         page = context.new_page()
         page.set_default_timeout(20000)
@@ -172,9 +223,15 @@ def main():
         for p in (page, other):
             p.wait_for_function(f"() => ({FRAMES})() > 30", timeout=30000)
             p.wait_for_function("() => Number(document.querySelector('.call-quality')?.dataset.received || 0) > 50")
-        size = other.evaluate("() => { const v = document.querySelector('.remote-video'); return [v.videoWidth, v.videoHeight]; }")
         frames = [p.evaluate(FRAMES) for p in (page, other)]
-        print(f"video call: frames shown {frames}, {a.other} sees {size[0]}x{size[1]}")
+        for p, who in ((page, a.user), (other, a.other)):
+            size = p.evaluate("() => { const v = document.querySelector('.remote-video'); return [v.videoWidth, v.videoHeight]; }")
+            upper, lower = p.evaluate(PICTURE)
+            print(f"video call: {who} sees {size[0]}x{size[1]}, brightness {upper:.0f} above and {lower:.0f} below")
+            check(tuple(size) == CAMERA_SIZE, f"{who}'s page shows the other's camera file at {size}, not {CAMERA_SIZE}")
+            check(upper > BRIGHT - 30 and lower < DARK + 30,
+                  f"{who}'s page shows the camera file's picture: brightness {upper:.0f} above, {lower:.0f} below")
+        print(f"video call: frames shown {frames}")
         page.screenshot(path=f"{a.shots}/video-call.png")
 
         # 6. a call waiting: hold the first call, answer, then resume
@@ -239,6 +296,22 @@ def main():
         # The page hangs up (the baresip may hold more than one call by now: its /hangup picks one).
         onward.get_by_role("button", name="Hang up").click()
         expect(onward).to_have_attribute("data-call-state", "ended")
+
+        # 9. a video call to a phone that asks for keyframes by SIP INFO
+        while page.get_by_role("button", name="Close").count():
+            page.get_by_role("button", name="Close").first.click()
+        ask(a.sync, "video-phone")
+        page.get_by_label("Number or name").fill(a.video_phone)
+        page.get_by_role("button", name="Video call").click()
+        with_phone = page.locator(f'.call[data-call-with="{a.video_phone}"]')
+        expect(with_phone).to_have_attribute("data-call-state", "connected")
+        page.wait_for_function(
+            f"() => Number(document.querySelector('.call[data-call-with=\"{a.video_phone}\"] .call-quality')?.dataset.keyframesAsked || 0) > 0",
+            timeout=15000)
+        asked = with_phone.locator(".call-quality").get_attribute("data-keyframes-asked")
+        print(f"video phone: {a.video_phone}'s INFO picture_fast_update reached the page's camera ({asked} keyframe requests)")
+        with_phone.get_by_role("button", name="Hang up").click()
+        expect(with_phone).to_have_attribute("data-call-state", "ended")
 
         check(not errors, f"errors in the page: {errors}")
         browser.close()

@@ -155,7 +155,7 @@ impl MediaRuntime {
             }
             // The simulated phones speak plain RTP or SDES-SRTP: no browser legs to run (the
             // server's relay runs them over real sockets; see its tests).
-            MediaCommand::WebRtc { .. } => None,
+            MediaCommand::WebRtc { .. } | MediaCommand::Keyframe { .. } => None,
             MediaCommand::Close { session } => {
                 if self.sessions.remove(&session).is_some() {
                     self.ports.retain(|_, (s, _)| *s != session);

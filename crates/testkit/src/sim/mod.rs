@@ -334,6 +334,7 @@ impl World {
             Input::Media(event) => Some(Pbx::shard_of_call(event.session(), count)),
             Input::AppEnded { call, .. }
             | Input::EndCall { call }
+            | Input::KeyframeWanted { call, .. }
             | Input::TransferCall { call, .. }
             | Input::Originate { id: call, .. } => Some(Pbx::shard_of_call(*call, count)),
             // shared by the shards: given once

@@ -516,11 +516,14 @@ impl CallMedia {
             };
             let leg_config = |side: Side| {
                 let leg_state = &state.legs[index(side)];
+                // What the leg itself wrote says whether it takes RTCP keyframe requests.
+                let own = if side == offerer { offer.media.get(i) } else { answer.media.get(i) };
                 LegConfig {
                     srtp_in: leg_state.srtp.then(|| leg_state.theirs.clone()).flatten(),
                     srtp_out: leg_state.srtp.then(|| leg_state.ours.clone()).flatten(),
                     format: leg_state.format.clone(),
                     events: events(side),
+                    rtcp_feedback: own.is_some_and(MediaDescription::takes_keyframe_requests),
                 }
             };
             let legs = Box::new([leg_config(Side::A), leg_config(Side::B)]);

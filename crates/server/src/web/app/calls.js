@@ -142,6 +142,7 @@ function show(call) {
               quality.textContent = `Round trip ${q.rttMs === null ? "–" : `${q.rttMs} ms`} · loss ${q.lossPercent.toFixed(1)}%`;
               quality.dataset.rtt = q.rttMs ?? "";
               quality.dataset.received = q.received;
+              quality.dataset.keyframesAsked = q.keyframesAsked;
             }
           }, 1000);
         }

@@ -641,13 +641,21 @@ export class Call extends EventTarget {
     let rtt = null;
     let lost = 0;
     let received = 0;
+    // Keyframes the other side asked of our camera (RTCP PLI and FIR, RFC 4585, RFC 5104).
+    let keyframesAsked = 0;
     stats.forEach((s) => {
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
       if (s.type === "inbound-rtp" && s.kind === "audio") {
         lost += s.packetsLost || 0;
         received += s.packetsReceived || 0;
       }
+      if (s.type === "outbound-rtp" && s.kind === "video") keyframesAsked += (s.pliCount || 0) + (s.firCount || 0);
     });
-    return { rttMs: rtt === null ? null : Math.round(rtt * 1000), lossPercent: received + lost ? (100 * lost) / (received + lost) : 0, received };
+    return {
+      rttMs: rtt === null ? null : Math.round(rtt * 1000),
+      lossPercent: received + lost ? (100 * lost) / (received + lost) : 0,
+      received,
+      keyframesAsked,
+    };
   }
 }
