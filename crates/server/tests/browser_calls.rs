@@ -225,8 +225,10 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
         .run()
         .assert_success("dave registers", &server);
     let dave_media = RtpPeer::bind();
-    let video_phone =
-        Sipp::new("uas_video_info.xml", dave_port).var("rtp_port", dave_media.port).timeout(Duration::from_secs(40)).spawn();
+    let video_phone = Sipp::new("uas_video_info.xml", dave_port)
+        .var("rtp_port", dave_media.port)
+        .timeout(Duration::from_secs(40))
+        .spawn();
     std::fs::write(sync.join("video-phone"), b"").unwrap();
 
     let run = child.wait_with_output().expect("the browser script");

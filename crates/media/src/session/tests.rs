@@ -443,6 +443,7 @@ fn app_pair(rate: u32) -> (MediaSession, LegId, LegId, Instant, [SdesCrypto; 2])
         srtp_out: Some(keys[1].clone()),
         events: vec![EventFormat { payload_type: 101, clock_rate: 8000 }],
         format: None,
+        rtcp_feedback: false,
     };
     session.configure(a, 0, config).unwrap();
     (session, a, b, start, keys)

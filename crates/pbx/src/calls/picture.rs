@@ -82,6 +82,9 @@ mod tests {
             "<media_control><vc_primitive><to_encoder><picture_fast_update></picture_fast_update></to_encoder></vc_primitive></media_control>"
         )));
         assert!(!is_picture_update(&info("application/dtmf-relay", "Signal=5\r\n")));
-        assert!(!is_picture_update(&info(CONTENT_TYPE, "<media_control><general_error>x</general_error></media_control>")));
+        assert!(!is_picture_update(&info(
+            CONTENT_TYPE,
+            "<media_control><general_error>x</general_error></media_control>"
+        )));
     }
 }

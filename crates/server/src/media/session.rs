@@ -125,7 +125,10 @@ impl fmt::Debug for KeySink {
 /// requests ([`LegConfig::rtcp_feedback`] unset) is sent a SIP INFO by call control. Called with
 /// the session's name (as [`super::MediaRelay::allocate`] was given it), the leg and the stream.
 #[derive(Clone)]
-pub struct KeyframeSink(Arc<dyn Fn(&str, Leg, usize) + Send + Sync>);
+pub struct KeyframeSink(Arc<KeyframeFn>);
+
+/// What a [`KeyframeSink`] calls: the session's name, the leg, the stream.
+type KeyframeFn = dyn Fn(&str, Leg, usize) + Send + Sync;
 
 impl KeyframeSink {
     pub fn new(sink: impl Fn(&str, Leg, usize) + Send + Sync + 'static) -> KeyframeSink {

@@ -420,6 +420,7 @@ async fn srtp_is_decrypted_with_the_senders_key_and_encrypted_with_ours() {
         srtp_out: Some(srtp_out.clone()),
         format: None,
         events: Vec::new(),
+        rtcp_feedback: false,
     };
     let config = super::StreamConfig { legs: [leg(&alice, &to_alice), leg(&bob, &to_bob)], transcode: false };
     session.configure(0, config).unwrap();

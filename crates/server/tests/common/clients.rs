@@ -348,7 +348,10 @@ impl Drop for SippProcess {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
-            let _ = std::fs::remove_dir_all(&self.config.dir);
+            // SAMBUNG_KEEP keeps the traces of a scenario cut short, as it keeps the tests' own.
+            if std::env::var_os("SAMBUNG_KEEP").is_none() {
+                let _ = std::fs::remove_dir_all(&self.config.dir);
+            }
         }
     }
 }

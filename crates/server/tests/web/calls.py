@@ -44,25 +44,27 @@ from common import CHROMIUM_FLAGS as COMMON_FLAGS, ask, check, fail
 CHROMIUM_FLAGS = COMMON_FLAGS + ["--allow-loopback-in-peer-connection"]
 
 
-# The fake camera's file (YUV4MPEG2, 4:2:0): CAMERA_SIZE, bright in its upper half and dark in
-# its lower one, with a grey bar moving across so that the encoder has motion to code.
+# The fake camera's file (YUV4MPEG2, 4:2:0): CAMERA_SIZE at 15 frames a second, bright in its
+# upper half and dark in its lower one, with a grey bar moving across so that the encoder has
+# motion to code. Chromium plays the file once from when a call opens the camera, without
+# looping, so it lasts longer than any video call of this script (20 s).
 CAMERA_SIZE = (320, 240)
 BRIGHT, DARK = 210, 50
 
 
-def write_camera(path, frames=30):
+def write_camera(path, frames=300):
     width, height = CAMERA_SIZE
     with open(path, "wb") as out:
         out.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
         chroma = bytes([128]) * ((width // 2) * (height // 2) * 2)
         for n in range(frames):
-            bar = (n * width // frames, n * width // frames + 16)
-            luma = bytearray()
-            for y in range(height):
-                row = bytearray([BRIGHT if y < height // 2 else DARK]) * width
-                row[bar[0]:bar[1]] = bytes([128]) * (bar[1] - bar[0])
-                luma += row
-            out.write(b"FRAME\n" + bytes(luma) + chroma)
+            start = (n * 8) % (width - 16)
+            rows = []
+            for level in (BRIGHT, DARK):
+                row = bytearray([level]) * width
+                row[start:start + 16] = bytes([128]) * 16
+                rows.append(bytes(row) * (height // 2))
+            out.write(b"FRAME\n" + rows[0] + rows[1] + chroma)
 
 
 # The mean brightness of the upper and lower quarters of the remote video's picture.
