@@ -29,7 +29,11 @@ non-zero with a message on the first failed check.
   9. the page makes a video call to --video-phone (SIPp, which takes keyframe requests only by
      SIP INFO): the relay asks it for a keyframe by INFO (the test reads SIPp's trace), and its
      own INFO picture_fast_update reaches the page's camera as an RTCP keyframe request
-     (pliCount in getStats); the page hangs up.
+     (pliCount in getStats); the page hangs up;
+ 10. the page calls --peer's baresip without video, then turns its camera on in the middle of
+     the call (a re-INVITE): the baresip takes the page's video (the test reads its log) and
+     sends its own, which the page shows; the camera goes off again and the page stops
+     sending video; the page hangs up.
 """
 
 import argparse
@@ -314,6 +318,31 @@ def main():
         print(f"video phone: {a.video_phone}'s INFO picture_fast_update reached the page's camera ({asked} keyframe requests)")
         with_phone.get_by_role("button", name="Hang up").click()
         expect(with_phone).to_have_attribute("data-call-state", "ended")
+
+        # 10. video turned on and off in the middle of an audio call
+        while page.get_by_role("button", name="Close").count():
+            page.get_by_role("button", name="Close").first.click()
+        page.get_by_label("Number or name").fill(a.peer)
+        page.get_by_role("button", name="Call", exact=True).click()
+        expect(with_peer).to_have_attribute("data-call-state", "connected")
+        check(page.evaluate(FRAMES) == 0, "an audio call shows no video")
+        with_peer.get_by_role("button", name="Camera on").click()
+        expect(with_peer).to_have_attribute("data-camera", "true")
+        page.wait_for_function(f"() => ({FRAMES})() > 30", timeout=30000)
+        sent = lambda: int(with_peer.locator(".call-quality").get_attribute("data-video-sent") or "0")
+        page.wait_for_function(
+            f"() => Number(document.querySelector('.call[data-call-with=\"{a.peer}\"] .call-quality')?.dataset.videoSent || 0) > 100")
+        print(f"camera on mid-call: the page shows {page.evaluate(FRAMES)} frames of {a.peer}'s video and sent {sent()} video packets")
+        with_peer.get_by_role("button", name="Camera off").click()
+        expect(with_peer).to_have_attribute("data-camera", "false")
+        time.sleep(2.5)  # the statistics are read once a second
+        before = sent()
+        time.sleep(2.5)
+        after = sent()
+        print(f"camera off mid-call: video packets sent {before} then {after}")
+        check(after == before, f"the page still sends video after its camera went off ({before} then {after})")
+        with_peer.get_by_role("button", name="Hang up").click()
+        expect(with_peer).to_have_attribute("data-call-state", "ended")
 
         check(not errors, f"errors in the page: {errors}")
         browser.close()

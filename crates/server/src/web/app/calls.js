@@ -133,7 +133,13 @@ function show(call) {
           transferForm.hidden = !transferForm.hidden;
           if (!transferForm.hidden) transferForm.querySelector("input").focus();
         });
-        buttons.replaceChildren(mute, hold, keys, transfer, button("Hang up", () => call.hangUp(), "danger"));
+        // The camera, on or off in the middle of the call, when the call has a video stream.
+        const camera = call.videoTransceiver() ? button(call.cameraOn ? "Camera off" : "Camera on", () => call.camera(!call.cameraOn)) : null;
+        if (camera) {
+          camera.dataset.camera = "";
+          camera.setAttribute("aria-pressed", String(call.cameraOn));
+        }
+        buttons.replaceChildren(...[mute, hold, keys, transfer, camera].filter(Boolean), button("Hang up", () => call.hangUp(), "danger"));
         if (!timer) {
           timer = setInterval(async () => {
             if (!call.onHold && !call.heldByOther) status.textContent = clock(call);
@@ -143,6 +149,7 @@ function show(call) {
               quality.dataset.rtt = q.rttMs ?? "";
               quality.dataset.received = q.received;
               quality.dataset.keyframesAsked = q.keyframesAsked;
+              quality.dataset.videoSent = q.videoSent;
             }
           }, 1000);
         }
@@ -181,9 +188,24 @@ function show(call) {
       block.dataset.onHold = String(detail.onHold);
       status.textContent = detail.onHold ? "On hold" : clock(call);
     }
-    if (detail.track && detail.track.kind === "video") {
-      const video = h("video", { autoplay: true, playsinline: true, muted: true, class: "remote-video" });
-      video.srcObject = new MediaStream([detail.track]);
+    if (detail.camera !== undefined) {
+      const camera = buttons.querySelector("[data-camera]");
+      if (camera) {
+        camera.textContent = detail.camera ? "Camera off" : "Camera on";
+        camera.setAttribute("aria-pressed", String(detail.camera));
+      }
+      block.dataset.camera = String(detail.camera);
+      if (detail.cameraError) status.textContent = detail.cameraError;
+    }
+    // The other side's video: a tile while its track has frames (it goes quiet, muted, when
+    // the other side turns its camera off or holds the call).
+    const track = detail.track;
+    if (track && track.kind === "video" && !videos.querySelector(`[data-track="${track.id}"]`)) {
+      const video = h("video", { autoplay: true, playsinline: true, muted: true, class: "remote-video", "data-track": track.id });
+      video.srcObject = new MediaStream([track]);
+      video.hidden = track.muted;
+      track.addEventListener("mute", () => { video.hidden = true; });
+      track.addEventListener("unmute", () => { video.hidden = false; });
       videos.append(video);
     }
   };

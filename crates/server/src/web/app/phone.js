@@ -300,6 +300,18 @@ export class Phone extends EventTarget {
   }
 }
 
+// True when a description sends video: its video section is enabled and sendrecv or sendonly
+// (the default is sendrecv, RFC 3264 §5.1).
+function sendsVideo(sdp) {
+  const start = sdp.search(/^m=video /m);
+  if (start < 0) return false;
+  const rest = sdp.slice(start);
+  const next = rest.slice(1).search(/^m=/m);
+  const section = next < 0 ? rest : rest.slice(0, next + 1);
+  if (/^m=video 0 /.test(section)) return false;
+  return !/^a=(recvonly|inactive)\s*$/m.test(section);
+}
+
 // One call: its dialog and its RTCPeerConnection.
 export class Call extends EventTarget {
   constructor(phone, { incoming, invite = null, target = null, video = false }) {
@@ -308,6 +320,9 @@ export class Call extends EventTarget {
     this.incoming = incoming;
     this.invite = invite;
     this.video = video || (incoming && /m=video [1-9]/.test(invite?.body || ""));
+    // Video was wanted in this call (a video call, or a camera turned on since): an idle
+    // video stream then takes the other side's video.
+    this.videoWanted = this.video;
     this.callId = incoming ? invite.get("call-id") : random(20);
     this.localTag = random(8);
     this.remoteTag = incoming ? tagOf(invite.get("from")) : null;
@@ -345,6 +360,9 @@ export class Call extends EventTarget {
     this.stream = await navigator.mediaDevices.getUserMedia({ audio: Object.keys(audio).length ? audio : true, video });
     this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
     for (const track of this.stream.getTracks()) this.pc.addTrack(track, this.stream);
+    // A call we place without the camera still offers a video stream, idle (inactive), so that
+    // either side can turn a camera on in the middle of the call without adding a stream.
+    if (!this.video && !this.incoming) this.pc.addTransceiver("video", { direction: "inactive", streams: [this.stream] });
     this.pc.addEventListener("track", (event) => {
       this.remote.addTrack(event.track);
       this.emit(null, { track: event.track });
@@ -500,6 +518,12 @@ export class Call extends EventTarget {
   async reinvite(request) {
     try {
       await this.pc.setRemoteDescription({ type: "offer", sdp: request.body });
+      // The other side turned its camera on: an idle video stream of ours takes its video.
+      const video = this.videoTransceiver();
+      if (video && !video.sender.track && !this.onHold && sendsVideo(request.body)) {
+        this.videoWanted = true;
+        video.direction = "recvonly";
+      }
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
       const contact = [["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`], ["Content-Type", "application/sdp"]];
@@ -552,14 +576,81 @@ export class Call extends EventTarget {
     }
   }
 
+  // The call's video transceiver, if it has one (a phone may have offered audio alone).
+  videoTransceiver() {
+    return this.pc && this.pc.getTransceivers().find((t) => !t.stopped && t.receiver.track.kind === "video");
+  }
+
+  // The camera is sending in this call.
+  get cameraOn() {
+    return Boolean(this.videoTransceiver()?.sender.track);
+  }
+
+  // The direction of each stream (RFC 3264 §6.1): audio both ways, held: we only send. Video
+  // both ways while our camera is on, else we take the other side's once video was wanted in
+  // this call (by either side), else it stays idle; held: we send at most.
+  directions() {
+    for (const t of this.pc.getTransceivers()) {
+      if (t.stopped) continue;
+      const sending = Boolean(t.sender.track);
+      if (t.receiver.track.kind === "audio") t.direction = this.onHold ? "sendonly" : "sendrecv";
+      else if (sending) t.direction = this.onHold ? "sendonly" : "sendrecv";
+      else t.direction = this.onHold || !this.videoWanted ? "inactive" : "recvonly";
+    }
+  }
+
+  // Turns the camera on or off in the middle of the call (a re-INVITE changing the video
+  // stream's direction). False when the call has no video stream or the other side refused.
+  async camera(on) {
+    const transceiver = this.videoTransceiver();
+    if (this.state !== "connected" || !transceiver || this.updating || on === this.cameraOn) return false;
+    let track = null;
+    if (on) {
+      try {
+        const video = this.phone.camera ? { deviceId: { ideal: this.phone.camera } } : true;
+        track = (await navigator.mediaDevices.getUserMedia({ video })).getVideoTracks()[0];
+      } catch (error) {
+        this.emit(null, { camera: false, cameraError: `No camera: ${error.message}` });
+        return false;
+      }
+    }
+    const previous = transceiver.sender.track;
+    await transceiver.sender.replaceTrack(track);
+    this.videoWanted = true;
+    if (previous) {
+      previous.stop();
+      this.stream.removeTrack(previous);
+    }
+    if (track) this.stream.addTrack(track);
+    const done = await this.renegotiate();
+    if (!done && track) {
+      // Refused: the camera goes off again.
+      await transceiver.sender.replaceTrack(null);
+      track.stop();
+      this.stream.removeTrack(track);
+    }
+    this.emit(null, { camera: this.cameraOn });
+    return done;
+  }
+
   // Puts the call on hold (our media sendonly, RFC 3264 §8.4) or resumes it, by re-INVITE.
   async hold(on) {
     if (this.state !== "connected" || !this.pc || this.updating) return false;
+    const was = this.onHold;
+    this.onHold = on;
+    const done = await this.renegotiate();
+    if (!done) this.onHold = was;
+    this.emit(null, { onHold: this.onHold });
+    return done;
+  }
+
+  // A new offer of ours in a re-INVITE (hold, resume, the camera): false when it was refused,
+  // and the offer is rolled back.
+  async renegotiate() {
+    if (this.updating) return false;
     this.updating = true;
     try {
-      for (const t of this.pc.getTransceivers()) {
-        if (t.sender.track || t.currentDirection) t.direction = on ? "sendonly" : "sendrecv";
-      }
+      this.directions();
       const offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
       await gathered(this.pc);
@@ -575,8 +666,6 @@ export class Call extends EventTarget {
         const ack = this.headers("ACK", cseq);
         this.phone.send(serialize(`ACK ${this.remoteTarget} SIP/2.0`, [["Via", this.phone.via(`z9hG4bK${random(12)}`)], ["Max-Forwards", "70"], ...ack]));
         await this.pc.setRemoteDescription({ type: "answer", sdp: response.body });
-        this.onHold = on;
-        this.emit(null, { onHold: on });
         return true;
       }
       await this.pc.setLocalDescription({ type: "rollback" }).catch(() => {});
@@ -643,19 +732,25 @@ export class Call extends EventTarget {
     let received = 0;
     // Keyframes the other side asked of our camera (RTCP PLI and FIR, RFC 4585, RFC 5104).
     let keyframesAsked = 0;
+    // Video packets our camera sent.
+    let videoSent = 0;
     stats.forEach((s) => {
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
       if (s.type === "inbound-rtp" && s.kind === "audio") {
         lost += s.packetsLost || 0;
         received += s.packetsReceived || 0;
       }
-      if (s.type === "outbound-rtp" && s.kind === "video") keyframesAsked += (s.pliCount || 0) + (s.firCount || 0);
+      if (s.type === "outbound-rtp" && s.kind === "video") {
+        keyframesAsked += (s.pliCount || 0) + (s.firCount || 0);
+        videoSent += s.packetsSent || 0;
+      }
     });
     return {
       rttMs: rtt === null ? null : Math.round(rtt * 1000),
       lossPercent: received + lost ? (100 * lost) / (received + lost) : 0,
       received,
       keyframesAsked,
+      videoSent,
     };
   }
 }
