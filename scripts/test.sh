@@ -13,6 +13,9 @@ PACKAGES=(
   "pg_ctlcluster:postgresql"
   # tests/baresip.rs: a real softphone, speech made with espeak-ng and sox
   "baresip:baresip"
+  # tests/transfer_attended.rs: Linphone's console client, a phone that does attended transfer
+  # (baresip 1.0 has no Replaces)
+  "linphonec:linphone-cli"
   "espeak-ng:espeak-ng"
   "sox:sox"
   # ../shared/tools/pesq-score makes a Python venv and builds the `pesq` package from source:

@@ -128,7 +128,7 @@ fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 }
 
 /// Collects a child's output into `log`, line by line, on a thread.
-fn collect(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) -> JoinHandle<()> {
+pub fn collect(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();

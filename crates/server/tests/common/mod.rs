@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod cli;
 pub mod clients;
+pub mod linphone;
 pub mod scripts;
 pub mod smtp;
 

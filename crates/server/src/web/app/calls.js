@@ -72,7 +72,17 @@ function show(call) {
     const target = transferInput.value.trim();
     if (target) call.transferTo(target);
     transferForm.hidden = true;
-  } }, h("label", { for: transferInput.id }, "Transfer to"), " ", transferInput, " ", h("button", { type: "submit" }, "Send on"));
+  } }, h("label", { for: transferInput.id }, "Transfer to"), " ", transferInput, " ", h("button", { type: "submit" }, "Send on"), " ",
+  // An attended transfer: this call waits on hold while we talk to the person first; then
+  // "Complete transfer" in that call sends this one on to them.
+  h("button", { type: "button", onclick: async () => {
+    const target = transferInput.value.trim();
+    if (!target || !phone) return;
+    transferForm.hidden = true;
+    if (!call.onHold && !(await call.hold(true))) return;
+    const consult = phone.call(target);
+    consult.consulting = call;
+  } }, "Talk first"));
   const keypad = h("div", { class: "keypad", hidden: true, role: "group", "aria-label": "Keypad" },
     ..."123456789*0#".split("").map((k) => h("button", { type: "button", onclick: () => call.keys(k) }, k)));
   const block = h("div", { class: "call", "data-call-state": call.state, "data-call-with": call.name }, title, " ", status, " ", quality, buttons, transferForm, keypad, videos, audio);
@@ -139,7 +149,13 @@ function show(call) {
           camera.dataset.camera = "";
           camera.setAttribute("aria-pressed", String(call.cameraOn));
         }
-        buttons.replaceChildren(...[mute, hold, keys, transfer, camera].filter(Boolean), button("Hang up", () => call.hangUp(), "danger"));
+        // The call with the person a held call is to be sent to (an attended transfer).
+        const complete = call.consulting
+          ? button("Complete transfer", async () => {
+            if (await call.consulting.transferToCall(call)) complete.disabled = true;
+          })
+          : null;
+        buttons.replaceChildren(...[mute, hold, keys, transfer, camera, complete].filter(Boolean), button("Hang up", () => call.hangUp(), "danger"));
         if (!timer) {
           timer = setInterval(async () => {
             if (!call.onHold && !call.heldByOther) status.textContent = clock(call);

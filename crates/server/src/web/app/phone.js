@@ -68,6 +68,13 @@ function uriOf(value) {
   return angle ? angle[1] : (value || "").split(";")[0].trim();
 }
 
+// A `Replaces` value (RFC 3891 §6.1: `call-id;to-tag=T;from-tag=F`) as its three parts.
+function parseReplaces(value) {
+  const [callId, ...params] = (value || "").split(";").map((p) => p.trim());
+  const param = (name) => (params.find((p) => p.toLowerCase().startsWith(`${name}=`)) || "").slice(name.length + 1);
+  return callId && param("to-tag") && param("from-tag") ? { callId, toTag: param("to-tag"), fromTag: param("from-tag") } : null;
+}
+
 function userOf(value) {
   const match = /sips?:([^@;>]+)@/.exec(uriOf(value));
   return match ? decodeURIComponent(match[1]) : uriOf(value);
@@ -276,6 +283,26 @@ export class Phone extends EventTarget {
   }
 
   ring(invite) {
+    // An INVITE with Replaces (RFC 3891): an attended transfer hands us a new call in place of
+    // one we are in. It is taken at once, and the call it replaces hung up; one naming no call
+    // of ours is refused.
+    const replaces = invite.get("replaces");
+    if (replaces) {
+      const named = parseReplaces(replaces);
+      const old = named && this.calls.get(named.callId);
+      if (!old || old.localTag !== named.toTag || old.remoteTag !== named.fromTag || old.state !== "connected") {
+        return this.reply(invite, 481, "Call/Transaction Does Not Exist");
+      }
+      const call = new Call(this, { incoming: true, invite });
+      this.calls.set(call.callId, call);
+      this.reply(invite, 100, "Trying");
+      invite.localTag = call.localTag;
+      this.emit("call", call);
+      call.accept({ video: old.cameraOn }).then(() => {
+        if (call.state === "connected") old.replacedBy(call);
+      });
+      return;
+    }
     const live = [...this.calls.values()].filter((c) => c.state !== "ended");
     if (live.some((c) => c.state === "ringing" && c.incoming) || live.length >= 2) {
       // One call waiting at a time here; the others ring the person's other devices.
@@ -289,10 +316,12 @@ export class Phone extends EventTarget {
     this.emit("call", call);
   }
 
-  // Calls `target` (a username, an extension, a number or a SIP URI).
-  call(target, { video = false } = {}) {
+  // Calls `target` (a username, an extension, a number or a SIP URI); `replaces` names a call
+  // the new one takes the place of (an attended transfer, RFC 3891).
+  call(target, { video = false, replaces = null } = {}) {
     const uri = /^sips?:/.test(target) ? target : `sip:${encodeURIComponent(target).replace(/%2B/g, "+")}@${this.domain}`;
     const call = new Call(this, { incoming: false, target: uri, video });
+    call.replaces = replaces;
     this.calls.set(call.callId, call);
     this.emit("call", call);
     call.dial();
@@ -327,6 +356,8 @@ export class Call extends EventTarget {
     this.localTag = random(8);
     this.remoteTag = incoming ? tagOf(invite.get("from")) : null;
     this.remoteTarget = incoming ? uriOf(invite.get("contact")) : target;
+    // Who the call is with, as an address of record (what a transfer to them names).
+    this.address = incoming ? uriOf(invite.get("from")) : target;
     this.peer = incoming ? invite.get("from") : `<${target}>`;
     this.name = incoming ? displayOf(invite.get("from")) || userOf(invite.get("from")) : userOf(target);
     this.state = incoming ? "ringing" : "calling";
@@ -392,6 +423,7 @@ export class Call extends EventTarget {
       ["Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, NOTIFY, INFO"],
       ["User-Agent", "Sambung web app"],
     ];
+    if (this.replaces) headers.push(["Replaces", this.replaces]);
     this.branch = null;
     const response = await this.phone.request("INVITE", this.remoteTarget, headers, this.pc.localDescription.sdp, (provisional) => {
       this.branch = (/branch=([^;\s,]+)/.exec(provisional.get("via")) || [])[1];
@@ -484,6 +516,11 @@ export class Call extends EventTarget {
   referred(refer) {
     const referTo = uriOf(refer.get("refer-to"));
     if (!referTo) return this.phone.reply(refer, 400, "Missing Refer-To");
+    // An attended transfer: the new call replaces the one its Refer-To names (RFC 3891 §7,
+    // the header escaped in the URI).
+    const [target, query = ""] = referTo.split("?");
+    const escaped = query.split("&").find((h) => /^replaces=/i.test(h));
+    const replaces = escaped ? decodeURIComponent(escaped.slice("replaces=".length)) : null;
     refer.localTag = this.localTag;
     this.phone.reply(refer, 202, "Accepted", [["Contact", `<sip:${this.phone.contactUser}@${this.phone.viaHost};transport=ws>`]]);
     const id = (/^\s*(\d+)/.exec(refer.get("cseq") || "") || [])[1];
@@ -499,7 +536,7 @@ export class Call extends EventTarget {
       this.phone.request("NOTIFY", this.remoteTarget, headers, `${line}\r\n`);
     };
     notify("SIP/2.0 100 Trying", false);
-    const onward = this.phone.call(referTo.split("?")[0], { video: false });
+    const onward = this.phone.call(target, { video: false, replaces });
     onward.addEventListener("change", (event) => {
       if (event.detail.state === "connected") notify("SIP/2.0 200 OK", true);
       else if (event.detail.state === "ended" && !onward.started) notify(`SIP/2.0 ${onward.finalStatus || "487 Request Terminated"}`, true);
@@ -564,11 +601,30 @@ export class Call extends EventTarget {
     return false;
   }
 
+  // Our call was taken over by `call` (an INVITE with Replaces): it is hung up.
+  replacedBy(call) {
+    if (this.state !== "connected") return;
+    this.bye();
+    this.ended(`Transferred to ${call.name}`);
+  }
+
+  // Completes an attended transfer: the other party of this call (held) is sent on to the
+  // party of `consult`, our call with the person we talked to first, which it replaces
+  // (REFER with Replaces in its Refer-To, RFC 5589 §7).
+  async transferToCall(consult) {
+    if (this.state !== "connected" || consult.state !== "connected") return false;
+    // The dialog as the one it is sent to knows it: its tag is the To tag (RFC 3891 §3).
+    const replaces = `${consult.callId};to-tag=${consult.remoteTag};from-tag=${consult.localTag}`;
+    this.consultCall = consult;
+    return this.transferTo(`${consult.address}?Replaces=${encodeURIComponent(replaces)}`);
+  }
+
   // A NOTIFY of our transfer: the status line of the new call (RFC 3515 §2.4.5).
   transferProgress(sipfrag) {
     const status = Number((/^SIP\/2\.0 (\d{3})/.exec(sipfrag || "") || [])[1] || 0);
     if (status >= 200 && status < 300) {
       this.transfer = "done";
+      if (this.consultCall) this.consultCall.transfer = "done";
       this.emit(null, { transfer: "Transferred" });
     } else if (status >= 300) {
       this.transfer = null;
