@@ -4,7 +4,7 @@
 //! ITU-T P.862 (../shared/tools/pesq-score, narrowband) as well as the same speech does with no
 //! server in between (see [`MIN_PESQ`]). The RTP must come from the server's relay. Text messages reach
 //! a registered device, and a message for a device that is offline is stored and delivered once
-//! when it registers.
+//! when it registers. Video (VP8) between two baresips goes through the relay too.
 //!
 //! Each instance has its own configuration directory, listens on 127.0.0.1 only, and is driven
 //! through its standard input (stdio module): see common/clients.rs and
@@ -200,6 +200,47 @@ fn baseline_direct_call_without_a_server() {
 /// answers 202, asks alice's phone by a REFER of its own (with a Refer-To: the REFER must never
 /// reach alice without one) to call carol, tells bob how it goes by NOTIFY, and ends the first
 /// call once carol has answered. Carol hears alice's speech.
+/// Video between two SIP phones goes through the relay too: alice's and bob's baresips, each
+/// with VP8 from its fake camera, call through Sambung; each decodes the other's 352x288 video,
+/// and the video each receives comes from the relay's ports.
+#[test]
+fn video_between_two_baresips_goes_through_the_relay() {
+    let (server, rtp) = server();
+    let dir = temp_dir("baresip-video");
+    let _cleanup = Cleanup(dir.clone());
+    let silence = silence_wav(&dir, 30.0);
+    let phone = |user: &User<'_>| {
+        let mut config = config(user, &server, &silence);
+        config.video = true;
+        config
+    };
+    let mut bob = start_registered(&dir.join("bob"), phone(&BOB), &server);
+    let mut alice = start_registered(&dir.join("alice"), phone(&ALICE), &server);
+    alice.command(&format!("/dial sip:bob@127.0.0.1:{}", server.ports.udp));
+    let decoding = |log: &str| strip_ansi(log).contains("video: receiving with resolution 352 x 288");
+    if !alice.wait_for(Duration::from_secs(20), decoding) || !bob.wait_for(Duration::from_secs(10), decoding) {
+        fail_with_logs("the two baresips did not decode each other's video within 20 s", &[&alice, &bob], &server);
+    }
+    alice.command("/hangup");
+    quit(&mut alice);
+    quit(&mut bob);
+    // Where each one's video came from: `incoming rtp for 'video' established, receiving from
+    // 127.0.0.1:PORT`, a port of the relay.
+    let video_source = |phone: &Baresip| -> Option<u16> {
+        let log = strip_ansi(&phone.log());
+        let line = log.lines().find(|l| l.contains("incoming rtp for 'video' established"))?;
+        line.rsplit(':').next()?.trim().parse().ok()
+    };
+    let sources = [video_source(&alice), video_source(&bob)];
+    println!("video sources: alice {:?}, bob {:?}; relay ports {rtp:?}", sources[0], sources[1]);
+    for (who, source) in ["alice", "bob"].into_iter().zip(sources) {
+        assert!(
+            source.is_some_and(|port| (rtp.0..=rtp.1).contains(&port)),
+            "{who}'s video must come from the relay's ports {rtp:?}, not {source:?}"
+        );
+    }
+}
+
 #[test]
 fn blind_transfer_by_a_phone_sends_the_caller_on() {
     let (server, _) = server();

@@ -94,8 +94,10 @@ const REMB_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 struct LegStream {
     mid: Mid,
     video: bool,
-    /// The cap told to the browser by REMB, bits per second.
+    /// The cap told to the browser by REMB, bits per second: the other side's own.
     max_bitrate: Option<u64>,
+    /// What the other side's loss reports allow, once it has sent one (see [`super::rate`]).
+    rate: Option<super::rate::LossBasedRate>,
     ssrc: u32,
     pts: Vec<u8>,
     /// The last extended sequence number written, to extend the next 16-bit one.
@@ -181,6 +183,7 @@ impl WebRtcLeg {
                     mid,
                     video,
                     max_bitrate: planned.max_bitrate,
+                    rate: None,
                     ssrc: planned.ssrc,
                     pts,
                     last_seq: None,
@@ -239,8 +242,12 @@ impl WebRtcLeg {
         }
         if self.connected && self.next_remb.is_none_or(|at| at <= now) {
             self.next_remb = Some(now + REMB_EVERY);
-            let caps: Vec<(Mid, u64)> =
-                self.streams.iter().filter(|s| !s.declined).filter_map(|s| Some((s.mid, s.max_bitrate?))).collect();
+            let caps: Vec<(Mid, u64)> = self
+                .streams
+                .iter()
+                .filter(|s| !s.declined)
+                .filter_map(|s| Some((s.mid, s.rate.map(|r| r.estimate()).or(s.max_bitrate)?)))
+                .collect();
             let mut api = self.rtc.direct_api();
             for (mid, bps) in caps {
                 if let Some(rx) = api.stream_rx_by_mid(mid, None) {
@@ -257,11 +264,29 @@ impl WebRtcLeg {
         if self.closed {
             return None;
         }
-        let remb = self.next_remb.filter(|_| self.connected && self.streams.iter().any(|s| s.max_bitrate.is_some()));
+        let remb = self
+            .next_remb
+            .filter(|_| self.connected && self.streams.iter().any(|s| s.max_bitrate.is_some() || s.rate.is_some()));
         match (self.next_timeout, remb) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The other side reported `fraction_lost` (of 256, RFC 3550 §6.4.1) of the video it was sent
+    /// on `stream`: what the browser may send follows ([`super::rate::LossBasedRate`]), and a
+    /// lower figure is told at once. Returns the estimate, bits per second (`None` for a stream
+    /// that is not video).
+    pub fn report_loss(&mut self, now: Instant, stream: usize, fraction_lost: u8) -> Option<u64> {
+        let s = self.streams.get_mut(stream).filter(|s| s.video && !s.declined)?;
+        let cap = s.max_bitrate;
+        let rate = s.rate.get_or_insert_with(|| super::rate::LossBasedRate::new(cap));
+        let before = rate.estimate();
+        let after = rate.on_report(fraction_lost);
+        if after < before || self.next_remb.is_none() {
+            self.next_remb = Some(now);
+        }
+        Some(after)
     }
 
     /// What the leg has for the driver, in order.

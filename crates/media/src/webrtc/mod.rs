@@ -32,6 +32,7 @@ use str0m::rtp::Extension;
 
 mod leg;
 mod plan;
+pub mod rate;
 mod remote;
 #[cfg(test)]
 mod tests;

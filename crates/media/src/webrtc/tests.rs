@@ -458,3 +458,40 @@ fn the_browser_is_told_how_much_video_to_send() {
     assert!(told.iter().all(|bps| (380_000..=385_000).contains(bps)), "{told:?}");
     assert!(browser.remb.iter().all(|(mid, _)| *mid == video), "no cap on audio: {:?}", browser.remb);
 }
+
+/// The phone's loss reports steer what the browser is told it may send: heavy loss brings the
+/// REMB figure below the phone's cap at once, none lets it climb back to the cap; audio is
+/// never capped.
+#[test]
+fn the_other_sides_losses_lower_what_the_browser_may_send() {
+    let mut now = origin();
+    let identity = identity(now);
+    let mut browser = Browser::new(now);
+    let (offer, pending) = browser.offer(&[MediaKind::Audio, MediaKind::Video]);
+    let remote = RemoteWebRtc::parse(&parse(&offer.to_sdp_string())).unwrap();
+    let mut plan = WebRtcPlan::answer(&remote, identity.fingerprint(), OURS.parse().unwrap(), 17, |_, _| true).unwrap();
+    plan.streams[1].max_bitrate = Some(1_000_000);
+    let answer = plan.description().to_string();
+    let mut leg = WebRtcLeg::new(now, &identity, &plan, &remote).unwrap();
+    browser.rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+    run(&mut now, Duration::from_secs(2), &mut leg, &mut browser);
+    let video = Mid::from(plan.streams[1].mid.as_str());
+    let last = |browser: &Browser| browser.remb.iter().rev().find(|(mid, _)| *mid == video).map(|(_, bps)| *bps);
+    assert!(last(&browser).is_some_and(|bps| (990_000..=1_005_000).contains(&bps)), "{:?}", browser.remb);
+    // Three reports of 30 % lost, a second apart: about 0.85^3 of the cap.
+    assert_eq!(leg.report_loss(now, 0, 77), None, "audio takes no loss-based cap");
+    for _ in 0..3 {
+        leg.report_loss(now, 1, 77);
+        run(&mut now, Duration::from_secs(1), &mut leg, &mut browser);
+    }
+    let lowered = last(&browser).unwrap();
+    assert!((600_000..=630_000).contains(&lowered), "after 30 % losses: {lowered} ({:?})", browser.remb);
+    // No loss for a while: back up to the cap, not beyond.
+    for _ in 0..15 {
+        leg.report_loss(now, 1, 0);
+        run(&mut now, Duration::from_secs(1), &mut leg, &mut browser);
+    }
+    let recovered = last(&browser).unwrap();
+    assert!((990_000..=1_005_000).contains(&recovered), "after no loss: {recovered}");
+    assert!(browser.remb.iter().all(|(mid, _)| *mid == video), "no cap on audio: {:?}", browser.remb);
+}

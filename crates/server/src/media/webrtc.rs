@@ -175,18 +175,39 @@ impl Relay {
 
     /// A packet the session sent toward a browser's leg (in `scratch`, in the clear): RTP goes
     /// to its `WebRtcLeg`; RTCP ends here (the leg makes its own reports), but a keyframe
-    /// request in it (PLI, FIR) is asked of the browser.
+    /// request in it (PLI, FIR) is asked of the browser, and what the phone says it lost of the
+    /// browser's video steers how much the browser may send (REMB, see `rate.rs` of the media
+    /// crate).
     pub(super) fn send_to_browser(&mut self, to: Channel, now: Instant) {
         let Some(index) = self.webrtc_leg(to) else { return };
         if to.kind != Kind::Rtp {
-            let wants_keyframe = Compound::new(&self.scratch).is_ok_and(|compound| {
-                compound
-                    .into_iter()
-                    .flatten()
-                    .any(|packet| matches!(packet, RtcpPacket::Unknown { packet_type: PSFB, count: PLI | FIR, .. }))
-            });
+            // The browser's own SSRC on this stream: the phone's report blocks about it.
+            let browser_ssrc = self.sources[index].get(to.stream).copied().flatten();
+            let (mut wants_keyframe, mut lost) = (false, None::<u8>);
+            if let Ok(compound) = Compound::new(&self.scratch) {
+                for packet in compound.into_iter().flatten() {
+                    let blocks = match packet {
+                        RtcpPacket::Unknown { packet_type: PSFB, count: PLI | FIR, .. } => {
+                            wants_keyframe = true;
+                            continue;
+                        }
+                        RtcpPacket::ReceiverReport(rr) => rr.reports,
+                        RtcpPacket::SenderReport(sr) => sr.reports,
+                        _ => continue,
+                    };
+                    for block in blocks.iter().filter(|b| browser_ssrc.is_none_or(|ssrc| b.ssrc == ssrc)) {
+                        lost = Some(lost.map_or(block.fraction_lost, |l| l.max(block.fraction_lost)));
+                    }
+                }
+            }
             if wants_keyframe {
                 self.ask_keyframe(index, to.stream, now);
+            }
+            if let (Some(lost), Some(webrtc)) = (lost, self.webrtc[index].as_mut())
+                && let Some(estimate) = webrtc.report_loss(now, to.stream, lost)
+            {
+                debug!(call = %self.call, stream = to.stream, lost, estimate, "the phone's loss report: the browser may send");
+                self.pump_webrtc(index, now);
             }
             return;
         }
