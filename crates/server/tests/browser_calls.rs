@@ -1,6 +1,6 @@
 //! Calls in the web app, in a real browser (Debian's Chromium driven by Playwright for Python,
 //! see tests/web/calls.py) against the built `sambung serve`: the signed-in page registers over
-//! the app's SIP WebSocket and calls bob's baresip (PCMU) through the relay, which speaks
+//! the app's SIP WebSocket and calls frank's baresip (PCMU, no video) through the relay, which speaks
 //! WebRTC (ICE-lite, DTLS-SRTP) to the browser and plain RTP to the phone; what the baresip
 //! heard of the page's fake microphone must score PESQ at least [`MIN_PESQ`] (narrowband). The
 //! page's keypad sends RFC 4733 events, which the relay reads; with it the page moves through
@@ -14,7 +14,8 @@
 //! Then click-to-call through the API rings alice's page, which, once answered, is asked
 //! (REFER) to call bob, and does. Last, alice's page makes a video call to dave, a video phone
 //! (SIPp) that takes keyframe requests only by SIP INFO (RFC 5168): the relay asks it by INFO,
-//! and its own INFO `picture_fast_update` reaches the page's camera as an RTCP PLI. The page
+//! and its own INFO `picture_fast_update` reaches the page's camera as an RTCP PLI; and it calls
+//! bob without video and turns its camera on, then off, in the middle of the call. The page
 //! shows a Y4M file as its camera (see calls.py).
 //!
 //! scripts/test.sh installs Chromium and a virtual environment with Playwright, and names its
@@ -32,30 +33,28 @@ use common::clients::{
 };
 
 /// The lowest PESQ (narrowband) accepted for the page's speech as the baresip heard it over
-/// PCMU.
+/// PCMU: the 3.5.
 ///
-/// Measured here (December 2026, Chromium 156): 2.72 to 3.34 in twelve runs. The aim was
-/// 3.5; what holds it back is Chromium's own PCMU path, not the relay. The same sentence
-/// through G.711 alone scores 3.93, and bob's recording matches the microphone file with a
-/// correlation of 0.99 (one sample late, a constant 0.81 s offset through the whole call: no
-/// loss, no drift), but its spectrum against the file falls off -1 dB at 2 kHz, -2.5 dB at
-/// 2.5-3 kHz and -5 dB at 3.5 kHz: the low-pass of Chromium's 48 to 8 kHz path before its PCMU
-/// encoder. The relay passes the payloads as they came, byte for byte (asserted by the
-/// relay's own test, `a_browser_leg_speaks_webrtc_and_the_other_leg_plain_rtp`), and baresip's
-/// side scores 4.06 on the same recording path from another baresip (tests/baresip.rs). Over
-/// Opus (a baresip set to `opus/48000/2`) the same call scored 3.68. What PESQ cannot tell
-/// steadily, [`aligned_segments`] checks exactly: every half second of the speech arrives at
-/// one and the same delay, nearly sample for sample. The floor keeps room below the lowest run.
-const MIN_PESQ: f64 = 2.5;
+/// Measured here (December 2026, Chromium 156): 3.88 in three runs once the page's keypad is
+/// pressed after the speech. Before, with the keys pressed in the first seconds of the call
+/// (before the speech began), twelve runs scored 2.72 to 3.34, and in about one run in six the
+/// first half second of the speech came out changed (correlation 0.34). In such a run the capture of the
+/// relay's ports showed the phone recorded exactly what the relay sent it, and that matched the
+/// microphone file from its second half second on at 0.995-0.998 (one constant offset): the
+/// damage was at the start of the speech, in what the browser sent, while its DTMF sender had
+/// just been in use. How the earlier keys lowered the whole score is not established; the
+/// spectral fall-off blamed on Chromium's 48 to 8 kHz path before does not hold up, since the
+/// same path now scores 3.88. The same sentence through G.711 alone scores 3.93.
+const MIN_PESQ: f64 = 3.5;
 
 /// The lowest correlation accepted between a half second of the microphone's speech (at 8 kHz)
-/// and the same half second as bob heard it: measured 0.997-0.999 (Chromium's low-pass
+/// and the same half second as the phone heard it: measured 0.997-0.999 (Chromium's low-pass
 /// included). One lost 20 ms packet in a half second leaves at most 0.98 of it (4 % of its
 /// samples gone).
 const MIN_CORRELATION: f64 = 0.98;
 
-/// Checks that bob heard the microphone's speech whole: the offset of its first voiced half
-/// second in bob's recording (searched over 3 s either way: the recording starts when the
+/// Checks that the phone heard the microphone's speech whole: the offset of its first voiced
+/// half second in its recording (searched over 3 s either way: the recording starts when the
 /// call does, the microphone when the page asked for it), then every later voiced half second
 /// near that offset (within 80 ms) with a correlation of at least [`MIN_CORRELATION`], all but
 /// two at most. Returns the offset in samples and the third lowest correlation.
@@ -91,7 +90,7 @@ fn aligned_segments(reference: &Path, heard: &Path) -> (i64, f64) {
         })
         .collect();
     let (heard, heard_rate) = common::clients::read_wav(heard);
-    assert_eq!(heard_rate, 8000, "bob's recording is at the PCMU rate");
+    assert_eq!(heard_rate, 8000, "frank's recording is at the PCMU rate");
     let heard: Vec<f64> = heard.iter().map(|&s| f64::from(s)).collect();
     let half = 4000;
     let correlation = |segment: &[f64], at: i64| -> f64 {
@@ -131,7 +130,7 @@ fn aligned_segments(reference: &Path, heard: &Path) -> (i64, f64) {
     }
     scores.sort_by(f64::total_cmp);
     let lowest = scores.get(2.min(scores.len().saturating_sub(1))).copied().unwrap_or(f64::MAX);
-    println!("half seconds of speech at bob, by start in the microphone file: {fits:?}");
+    println!("half seconds of speech at frank, by start in the microphone file: {fits:?}");
     (offset, lowest)
 }
 
@@ -142,8 +141,9 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     let bob = User::new("bob", "meadow-amber-73");
     let carol = User::new("carol", "violet harbour 58");
     let dave = User::new("dave", "cedar lantern 19");
+    let frank = User::new("frank", "quiet-orchard-62");
     let rtp = server_rtp_range();
-    let server = server_with_users(&server_config(rtp), &[alice, bob, carol, dave]);
+    let server = server_with_users(&server_config(rtp), &[alice, bob, carol, dave, frank]);
     let sync = common::temp_dir("browser-calls");
     let _cleanup = (std::env::var_os("SAMBUNG_KEEP").is_none()).then(|| common::clients::Cleanup(sync.clone()));
     let shots = std::env::var_os("SAMBUNG_SCREENSHOTS")
@@ -161,12 +161,19 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     let talk = wav_seconds(&microphone) + 2.0;
     let bob_says = speech_wav(&sync, "bob-says", "Hello, this is Bob on a SIP phone.", 0.5, 30.0);
     let mut bob_config = BaresipConfig::new(bob.name, bob.password, &server, &bob_says);
-    if let Ok(codecs) = std::env::var("SAMBUNG_BOB_CODECS") {
-        bob_config.codecs = codecs;
-    }
     bob_config.quit_after = Duration::from_secs(110);
     bob_config.video = true;
     let mut phone = start_registered(&sync.join("bob"), bob_config, &server);
+    // frank's baresip, without video, takes the page's first call: what it hears is scored. A
+    // baresip with video starts its VP8 encoder for the idle video stream the page offers in an
+    // audio call; one run with bob there scored 2.63 with every half second of the speech
+    // changed (correlation 0.39-0.80), not explained.
+    let mut frank_config = BaresipConfig::new(frank.name, frank.password, &server, &bob_says);
+    if let Ok(codecs) = std::env::var("SAMBUNG_BOB_CODECS") {
+        frank_config.codecs = codecs;
+    }
+    frank_config.quit_after = Duration::from_secs(110);
+    let mut listener = start_registered(&sync.join("frank"), frank_config, &server);
 
     // Everything to and from the relay's ports during the page's first call.
     let capture = common::capture::Capture::start(&sync, rtp);
@@ -174,7 +181,7 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     let mut child = Command::new(common::scripts::python())
         .arg(&script)
         .args(["--url", &format!("https://127.0.0.1:{}", server.ports.wss)])
-        .args(["--user", alice.name, "--password", alice.password, "--peer", bob.name])
+        .args(["--user", alice.name, "--password", alice.password, "--peer", bob.name, "--listener", frank.name])
         .args(["--other", carol.name, "--other-password", carol.password])
         .args(["--video-phone", dave.name])
         .arg("--microphone")
@@ -197,7 +204,7 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
 
     // The page's call to bob ends (the page hangs up); then bob calls alice's page.
     wait_for("want-peer-calls", &phone);
-    let first_call = phone.recorded("-dec.wav");
+    let first_call = listener.recorded("-dec.wav");
     let captured = capture.finish();
     phone.command(&format!("/dial sip:alice@127.0.0.1:{}", server.ports.udp));
     std::fs::write(sync.join("peer-calls"), b"").unwrap();
@@ -240,12 +247,17 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
                 String::from_utf8_lossy(&run.stdout),
                 String::from_utf8_lossy(&run.stderr)
             ),
-            &[&phone],
+            &[&phone, &listener],
             &server,
         );
     }
     println!("{}", String::from_utf8_lossy(&run.stdout));
     quit(&mut phone);
+    quit(&mut listener);
+    if std::env::var_os("SAMBUNG_KEEP").is_some() {
+        let _ = std::fs::write(sync.join("frank.log"), listener.log());
+        let _ = std::fs::write(sync.join("server.log"), server.log());
+    }
 
     // The relay asked dave's phone for keyframes by SIP INFO (his description listed no RTCP
     // feedback), and his own INFO was answered.
@@ -261,12 +273,12 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
 
     // What bob heard of the page's microphone in the first call.
     let Some(heard) = first_call.last() else {
-        fail_with_logs("bob recorded nothing of the first call", &[&phone], &server)
+        fail_with_logs("frank recorded nothing of the first call", &[&listener], &server)
     };
     let (rms, reference_rms) = (wav_rms(heard), wav_rms(&microphone));
     let score = pesq(&microphone, heard, "nb");
     println!(
-        "bob heard {:.1} s of the page: RMS {rms:.0} (sent {reference_rms:.0}); PESQ (nb, PCMU from the browser through the relay) {score:.2}",
+        "frank heard {:.1} s of the page: RMS {rms:.0} (sent {reference_rms:.0}); PESQ (nb, PCMU from the browser through the relay) {score:.2}",
         wav_seconds(heard)
     );
     // The keys pressed in the page's keypad crossed the relay as RFC 4733 events (the relay
@@ -280,16 +292,16 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
     println!("keys read from the page's call: {keys:?}");
     let (delay, lowest) = aligned_segments(&microphone, heard);
     println!(
-        "the page's speech at bob: voiced half seconds near one offset ({:+.1} ms), correlation at least {lowest:.3} (all but two)",
+        "the page's speech at frank: voiced half seconds near one offset ({:+.1} ms), correlation at least {lowest:.3} (all but two)",
         delay as f64 / 8.0
     );
-    assert!(rms >= reference_rms * 0.2, "bob heard (near) silence from the page: RMS {rms:.0}");
+    assert!(rms >= reference_rms * 0.2, "frank heard (near) silence from the page: RMS {rms:.0}");
     assert!(
         lowest >= MIN_CORRELATION,
-        "a half second of the page's speech reached bob changed or out of step: correlation {lowest:.3}"
+        "a half second of the page's speech reached frank changed or out of step: correlation {lowest:.3}"
     );
-    assert!(score >= MIN_PESQ, "the page's speech scored PESQ {score:.2} < {MIN_PESQ} at bob's phone");
-    assert_eq!(keys, "12#2*", "the page's keys as the relay read them (its call to bob, then its mailbox)");
+    assert!(score >= MIN_PESQ, "the page's speech scored PESQ {score:.2} < {MIN_PESQ} at frank's phone");
+    assert_eq!(keys, "12#2*", "the page's keys as the relay read them (its call to frank, then its mailbox)");
     assert!(server_log.contains("mailbox opened"), "the page reached its mailbox");
     // bob's baresip got the page's video in his call to it (VP8 through the relay), and again
     // in the audio call whose camera the page turned on.
@@ -306,11 +318,11 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
         .and_then(|addr| addr.rsplit(':').next())
         .and_then(|port| port.parse().ok())
         .expect("the relay logs where its WebRTC leg listens");
-    let bob_ports = phone.config.rtp_ports;
-    let from_bob = |port: u16| (bob_ports.0..=bob_ports.1).contains(&port);
+    let listener_ports = listener.config.rtp_ports;
+    let from_listener = |port: u16| (listener_ports.0..=listener_ports.1).contains(&port);
     let plain: std::collections::HashSet<Vec<u8>> = captured
         .iter()
-        .filter(|(source, destination, _)| from_bob(*source) || from_bob(*destination))
+        .filter(|(source, destination, _)| from_listener(*source) || from_listener(*destination))
         .filter_map(|(_, _, data)| sambung_media::rtp::RtpPacket::parse(data).ok().map(|p| p.payload().to_vec()))
         .filter(|payload| payload.len() >= 16)
         .map(|payload| payload[..16].to_vec())
@@ -330,15 +342,20 @@ fn the_app_calls_a_phone_and_a_phone_calls_the_app() {
         }
         assert!(
             !data.windows(16).any(|w| plain.contains(w)),
-            "a packet toward the browser carries a plain payload of bob's call"
+            "a packet toward the browser carries a plain payload of frank's call"
         );
     }
     println!(
-        "the relay's WebRTC port {webrtc_port}: {stun} STUN, {dtls} DTLS, {srtp} SRTP/SRTCP, {other} other; {} plain payloads on bob's side",
+        "the relay's WebRTC port {webrtc_port}: {stun} STUN, {dtls} DTLS, {srtp} SRTP/SRTCP, {other} other; {} plain payloads on frank's side",
         plain.len()
     );
-    assert!(plain.len() > 300, "the capture holds bob's side of the call");
+    assert!(plain.len() > 300, "the capture holds frank's side of the call");
     assert!(stun > 0 && dtls > 0 && srtp > 300 && other == 0, "only STUN, DTLS and SRTP toward the browser");
     // The browser leg ran on the relay as WebRTC.
-    assert!(server.log().contains("WebRTC leg connected"), "the relay's WebRTC leg connected");
+    assert!(server_log.contains("WebRTC leg connected"), "the relay's WebRTC leg connected");
+    // bob's baresip reported on the page's video it received (RTCP receiver reports), and the
+    // relay steered what the page may send by them.
+    let steered = server_log.lines().filter(|l| l.contains("the phone's loss report")).count();
+    println!("the phone's loss reports on the page's video: {steered}");
+    assert!(steered > 0, "no loss report of bob's phone reached the browser's leg");
 }

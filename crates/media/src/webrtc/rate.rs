@@ -4,8 +4,8 @@
 //! §6.4.1); the estimate falls with heavy loss, holds with some, and creeps up without, never
 //! above the phone's own cap (`b=AS`/`b=TIAS`). The leg tells the browser by REMB.
 
-/// Where the estimate starts when the phone set no cap, bits per second: what browsers aim
-/// a single 720p VP8 stream at.
+/// Where the estimate starts, and the most it allows, when the phone set no cap, bits per
+/// second: what browsers aim a single 720p VP8 stream at.
 pub const START_BITRATE: u64 = 2_000_000;
 /// The estimate never falls below this, bits per second (a low-resolution picture still moves).
 pub const MIN_BITRATE: u64 = 50_000;
@@ -42,7 +42,7 @@ impl LossBasedRate {
         } else {
             estimate
         };
-        let ceiling = self.cap.unwrap_or(u64::MAX);
+        let ceiling = self.cap.unwrap_or(START_BITRATE);
         self.estimate = (next.round() as u64).clamp(MIN_BITRATE, ceiling.max(MIN_BITRATE));
         self.estimate
     }
@@ -83,6 +83,7 @@ mod tests {
     fn the_rate_has_a_floor_and_starts_high_without_a_cap() {
         let mut rate = LossBasedRate::new(None);
         assert_eq!(rate.estimate(), START_BITRATE);
+        assert_eq!(rate.on_report(0), START_BITRATE, "no cap: at most the start");
         for _ in 0..100 {
             rate.on_report(255);
         }
