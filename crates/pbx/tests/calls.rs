@@ -583,6 +583,23 @@ fn chrome_offer() -> String {
     .join("\r\n")
 }
 
+/// alice's browser calls bob with `offer` (through the digest challenge): what the server sent.
+fn browser_calls_bob(rig: &mut Rig, call_id: &str, offer: &str) -> Vec<(std::net::SocketAddr, Message)> {
+    let invite = |auth: &str| {
+        format!(
+            "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{call_id}-{}\r\nMax-Forwards: 70\r\n\
+             To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=al1\r\nCall-ID: {call_id}\r\n\
+             CSeq: {} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{offer}",
+            auth.len(),
+            if auth.is_empty() { 1 } else { 2 },
+            offer.len()
+        )
+    };
+    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
+    rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))))
+}
+
 #[test]
 fn a_browser_calls_a_phone_each_in_its_own_media() {
     let fingerprint =
@@ -594,20 +611,7 @@ fn a_browser_calls_a_phone_each_in_its_own_media() {
         webrtc_fingerprint: Some(fingerprint.into()),
         ..PbxConfig::default()
     });
-    let offer = chrome_offer();
-    let invite = |auth: &str| {
-        format!(
-            "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKwr-{}\r\nMax-Forwards: 70\r\n\
-             To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-1@alice\r\n\
-             CSeq: {} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
-             Content-Length: {}\r\n\r\n{offer}",
-            auth.len(),
-            if auth.is_empty() { 1 } else { 2 },
-            offer.len()
-        )
-    };
-    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
-    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let out = browser_calls_bob(&mut rig, "call-1@alice", &chrome_offer());
     // The phone is offered plain RTP: none of WebRTC's transport, the formats a browser leg
     // carries with their payload types (RED and CN dropped), the relay's B port.
     let b_invite = request(&out, BOB, "INVITE");
@@ -705,19 +709,7 @@ fn keyframes_are_asked_of_a_video_phone_by_sip_info() {
     ]
     .join("\r\n");
     let offer = chrome_offer().replace("a=group:BUNDLE 0", "a=group:BUNDLE 0 1") + &video;
-    let invite = |auth: &str| {
-        format!(
-            "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKkf-{}\r\nMax-Forwards: 70\r\n\
-             To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=al1\r\nCall-ID: call-kf@alice\r\n\
-             CSeq: {} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
-             Content-Length: {}\r\n\r\n{offer}",
-            auth.len(),
-            if auth.is_empty() { 1 } else { 2 },
-            offer.len()
-        )
-    };
-    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
-    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
+    let out = browser_calls_bob(&mut rig, "call-kf@alice", &offer);
     let b_invite = request(&out, BOB, "INVITE");
     let to_bob = String::from_utf8(b_invite.body.to_vec()).unwrap();
     assert!(to_bob.contains("m=video 40002 RTP/AVP 96"), "{to_bob}");

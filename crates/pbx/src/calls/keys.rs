@@ -31,22 +31,26 @@ pub(crate) fn info_key(request: &Request) -> Option<(char, u32)> {
     matches!(key, '0'..='9' | '*' | '#' | 'A'..='D').then_some((key, duration.min(60_000)))
 }
 
+/// An INFO of `content_type` carrying `body`, as a phone sends it in a call (for tests).
+#[cfg(test)]
+pub(crate) fn info_request(content_type: &str, body: &str) -> Request {
+    let text = format!(
+        "INFO sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:b@example.com>;tag=1\r\n\
+         To: <sip:a@example.com>;tag=2\r\nCall-ID: x\r\nCSeq: 2 INFO\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    match sambung_sip::Message::parse(bytes::Bytes::from(text)) {
+        Ok(sambung_sip::Message::Request(request)) => request,
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn info(content_type: &str, body: &str) -> Request {
-        let text = format!(
-            "INFO sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:b@example.com>;tag=1\r\n\
-             To: <sip:a@example.com>;tag=2\r\nCall-ID: x\r\nCSeq: 2 INFO\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        match sambung_sip::Message::parse(bytes::Bytes::from(text)).unwrap() {
-            sambung_sip::Message::Request(request) => request,
-            other => panic!("not a request: {other:?}"),
-        }
-    }
+    use info_request as info;
 
     #[test]
     fn dtmf_relay_bodies() {

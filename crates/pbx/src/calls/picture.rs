@@ -61,18 +61,7 @@ impl Call {
 mod tests {
     use super::*;
 
-    fn info(content_type: &str, body: &str) -> Request {
-        let text = format!(
-            "INFO sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:b@example.com>;tag=1\r\n\
-             To: <sip:a@example.com>;tag=2\r\nCall-ID: x\r\nCSeq: 2 INFO\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        match sambung_sip::Message::parse(bytes::Bytes::from(text)).unwrap() {
-            sambung_sip::Message::Request(request) => request,
-            other => panic!("not a request: {other:?}"),
-        }
-    }
+    use crate::calls::keys::info_request as info;
 
     #[test]
     fn picture_fast_update_bodies() {

@@ -42,7 +42,7 @@ import time
 
 from playwright.sync_api import expect, sync_playwright
 
-from common import CHROMIUM_FLAGS as COMMON_FLAGS, ask, check, fail
+from common import CHROMIUM_FLAGS as COMMON_FLAGS, ask, check, fail, sign_in
 
 # The relay's only candidate is on 127.0.0.1 (RFC 8445 leaves loopback out).
 CHROMIUM_FLAGS = COMMON_FLAGS + ["--allow-loopback-in-peer-connection"]
@@ -88,16 +88,6 @@ PICTURE = """() => {
   };
   return [mean(0, Math.floor(c.height / 4)), mean(Math.floor(c.height * 3 / 4), c.height)];
 }"""
-
-
-def sign_in(page, url, user, password):
-    page.goto(f"{url}/#/signin")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="Phone").click()
-    expect(page.get_by_role("heading", name="Phone")).to_be_visible()
-    expect(page.locator("[data-phone-state]")).to_have_attribute("data-phone-state", "ready")
 
 
 # Frames the page's remote video has shown (0 without one).

@@ -30,6 +30,20 @@ def check(condition, message):
         fail(message)
 
 
+def sign_in(page, url, user, password):
+    """Signs `page` in as `user` and opens the Phone view; returns once the app's phone is
+    registered ("ready")."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/#/signin")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Phone").click()
+    expect(page.get_by_role("heading", name="Phone")).to_be_visible()
+    expect(page.locator("[data-phone-state]")).to_have_attribute("data-phone-state", "ready")
+
+
 def ask(sync, what, timeout=60):
     """Asks the test for `what` (writes want-WHAT) and waits for its answer (the file WHAT)."""
     open(os.path.join(sync, f"want-{what}"), "w").close()

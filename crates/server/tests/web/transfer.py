@@ -21,23 +21,18 @@ import os
 
 from playwright.sync_api import expect, sync_playwright
 
-from common import CHROMIUM_FLAGS as COMMON_FLAGS, ask, check
+from common import CHROMIUM_FLAGS as COMMON_FLAGS, ask, check, sign_in
 
 # The relay's only candidate is on 127.0.0.1 (RFC 8445 leaves loopback out).
 CHROMIUM_FLAGS = COMMON_FLAGS + ["--allow-loopback-in-peer-connection"]
 
 
-def sign_in(browser, url, user, password):
+def signed_in(browser, url, user, password):
+    """A page of a browser profile of its own, signed in as `user`, its phone ready."""
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1100, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20000)
-    page.goto(f"{url}/#/signin")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="Phone").click()
-    expect(page.get_by_role("heading", name="Phone")).to_be_visible()
-    expect(page.locator("[data-phone-state]")).to_have_attribute("data-phone-state", "ready")
+    sign_in(page, url, user, password)
     return page
 
 
@@ -71,8 +66,8 @@ def main():
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=a.chromium, headless=True, args=CHROMIUM_FLAGS)
-        user = sign_in(browser, url, a.user, a.password)
-        other = sign_in(browser, url, a.other, a.other_password)
+        user = signed_in(browser, url, a.user, a.password)
+        other = signed_in(browser, url, a.other, a.other_password)
         for p in (user, other):
             p.on("pageerror", lambda e: errors.append(str(e)))
 
