@@ -585,9 +585,10 @@ fn chrome_offer() -> String {
 
 /// alice's browser calls bob with `offer` (through the digest challenge): what the server sent.
 fn browser_calls_bob(rig: &mut Rig, call_id: &str, offer: &str) -> Vec<(std::net::SocketAddr, Message)> {
+    let branch = call_id.replace('@', "-");
     let invite = |auth: &str| {
         format!(
-            "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{call_id}-{}\r\nMax-Forwards: 70\r\n\
+            "INVITE sip:bob@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{branch}-{}\r\nMax-Forwards: 70\r\n\
              To: <sip:bob@{REALM}>\r\nFrom: <sip:alice@{REALM}>;tag=al1\r\nCall-ID: {call_id}\r\n\
              CSeq: {} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
              Content-Length: {}\r\n\r\n{offer}",
