@@ -9,7 +9,7 @@ use sambung_media::sdp::MediaType;
 use sambung_sip::{HeaderName, Method, Request};
 use tracing::debug;
 
-use super::call::Call;
+use super::call::{Call, Media};
 use super::{Purpose, Side};
 use crate::pbx::Ctx;
 use crate::sip::Owner;
@@ -31,8 +31,8 @@ pub(crate) fn is_picture_update(request: &Request) -> bool {
 
 impl Call {
     /// True when the leg on the other side of `side` is a browser's.
-    pub(super) fn other_is_browser(&mut self, side: Side) -> bool {
-        self.media_mut().is_some_and(|media| media.is_browser(side.other()))
+    pub(super) fn other_is_browser(&self, side: Side) -> bool {
+        matches!(&self.media, Media::Open(media) if media.is_browser(side.other()))
     }
 
     /// The relay wants a keyframe of the phone on `side` (stream `stream`), which takes no RTCP

@@ -217,10 +217,12 @@ impl Call {
         }
     }
 
-    /// Starts ringing a new target: later forks get a B-leg identity of their own, so that a
-    /// device rung again (or a proxy on the way) does not take them for a merged request
-    /// (RFC 3261 §8.2.2.2). The devices of the previous target stop ringing.
-    fn new_stage(&mut self, ctx: &mut Ctx<'_>) -> usize {
+    /// Starts ringing a new target for `ring_for` (`outside`: an outside URI, whose failure ends
+    /// the call; `no_answer_step`: the deadline leads on rather than failing). Later forks get
+    /// a B-leg identity of their own, so that a device rung again (or a proxy on the way) does
+    /// not take them for a merged request (RFC 3261 §8.2.2.2). The devices of the previous
+    /// target stop ringing.
+    fn start_ringing(&mut self, ctx: &mut Ctx<'_>, ring_for: Duration, outside: bool, no_answer_step: bool) {
         if !self.forks.is_empty() {
             self.b_call_id = SipStr::from(ctx.random.call_id());
             self.b_tag = ctx.random.token(8);
@@ -230,7 +232,13 @@ impl Call {
                 ctx.sip.cancel(key, ctx.now.instant);
             }
         }
-        self.forks.len()
+        self.state = State::Ringing(Ringing {
+            stage: self.forks.len(),
+            deadline: ctx.now.instant + ring_for,
+            outside,
+            no_answer_step,
+            alerting: false,
+        });
     }
 
     /// Rings every registered device of the call's target account.
@@ -250,14 +258,7 @@ impl Call {
         } else {
             env.config.ring_timeout
         };
-        let stage = self.new_stage(ctx);
-        self.state = State::Ringing(Ringing {
-            stage,
-            deadline: ctx.now.instant + ring_for,
-            outside: false,
-            no_answer_step,
-            alerting: false,
-        });
+        self.start_ringing(ctx, ring_for, false, no_answer_step);
         let mut refused_media = false;
         let mut sent = 0;
         for binding in bindings {
@@ -300,14 +301,7 @@ impl Call {
     /// Rings the one device whose call this one takes over (RFC 3891), with `Replaces` naming
     /// our dialog with it: it answers in place of that call and hangs that one up.
     fn ring_replaced(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, other: super::replaces::OtherLeg) {
-        let stage = self.new_stage(ctx);
-        self.state = State::Ringing(Ringing {
-            stage,
-            deadline: ctx.now.instant + env.config.ring_timeout,
-            outside: false,
-            no_answer_step: false,
-            alerting: false,
-        });
+        self.start_ringing(ctx, env.config.ring_timeout, false, false);
         let Some(body) = self.b_body(ctx, &other.peer, &other.target) else {
             let (status, reason) = MediaFailure::PlainRtp.status();
             return self.fail(ctx, status, reason, "system");
@@ -420,14 +414,7 @@ impl Call {
 
     /// Rings an outside SIP URI (over UDP).
     fn ring_outside(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, uri: &Uri, peer: &Peer) {
-        let stage = self.new_stage(ctx);
-        self.state = State::Ringing(Ringing {
-            stage,
-            deadline: ctx.now.instant + env.config.ring_timeout,
-            outside: true,
-            no_answer_step: false,
-            alerting: false,
-        });
+        self.start_ringing(ctx, env.config.ring_timeout, true, false);
         let sent = match self.b_body(ctx, peer, uri) {
             Some(body) => self.send_fork(ctx, env, uri, peer, body, Rung { device: uri.to_string(), account: None }),
             None => false,

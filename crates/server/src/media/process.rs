@@ -176,7 +176,12 @@ impl Relay {
             Command::WebRtc { leg, plan, remote } => self.attach_webrtc(leg, &plan, &remote),
             Command::Keyframe { leg } => {
                 let now = tokio::time::Instant::now().into_std();
-                for stream in 0..self.streams {
+                // A browser's video streams; a phone's, not known here, are all asked.
+                let streams = match &self.webrtc[leg.index()] {
+                    Some(webrtc) => webrtc.video_streams(),
+                    None => (0..self.streams).collect(),
+                };
+                for stream in streams {
                     self.ask_keyframe(leg.index(), stream, now);
                 }
             }
