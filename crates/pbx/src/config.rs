@@ -40,6 +40,8 @@ pub struct PbxConfig {
     /// The DTLS fingerprint (`sha-256 ...`) of the relay's WebRTC identity; `None`: browsers'
     /// WebRTC descriptions are refused (488).
     pub webrtc_fingerprint: Option<String>,
+    /// `[[trunks]]` and `[dialplan]`: carriers, and how dialled numbers are read.
+    pub trunks: crate::trunks::Trunks,
 }
 
 impl Default for PbxConfig {
@@ -60,6 +62,7 @@ impl Default for PbxConfig {
             access_number: String::new(),
             guard: GuardConfig::default(),
             webrtc_fingerprint: None,
+            trunks: crate::trunks::Trunks::default(),
         }
     }
 }

@@ -87,6 +87,8 @@ pub enum Event {
     /// What each side's audio looked like on arrival at the relay, over the whole call (emitted
     /// by the media runtime once the call's media session has closed, after [`Event::CallEnded`]).
     CallQuality { call: u64, legs: Vec<LegReception> },
+    /// The registration with a carrier changed state (registered, refreshed, failed).
+    TrunkRegistration { trunk: String, state: crate::trunks::TrunkState, at: u64 },
 }
 
 /// One side's audio as the relay received it (RFC 3550 reception statistics).

@@ -69,6 +69,9 @@ pub enum Input {
     Timeout,
     /// The account table: at start, and whenever the store says the accounts changed.
     Accounts(Accounts),
+    /// A lookup asked for by [`Output::Resolve`] finished: the addresses in the order to try
+    /// them (RFC 3263), or why there are none.
+    Resolved { lookup: Lookup, result: Result<Vec<sambung_dns::Target>, String> },
     /// Bindings persisted before a restart; the expired ones are dropped (and unbound).
     Bindings(Vec<Binding>),
     /// Message counts of mailboxes: every mailbox at start, one when it changes. Subscribed
@@ -118,11 +121,33 @@ pub enum Output {
     App(AppRequest),
     /// A change for the store to make durable, in order.
     Store(StoreWrite),
+    /// Look up where a SIP server is (RFC 3263); the answer comes as [`Input::Resolved`], to
+    /// the shard that asked ([`Lookup::shard`]).
+    Resolve { lookup: Lookup, query: sambung_dns::Query },
     /// Something happened (see [`Event`]): for call records, logs, the API, the guard.
     Event(Event),
     /// Nothing more for now; call again with [`Input::Timeout`] at this instant (`None`: no
     /// timer is running) unless another input comes first.
     Timeout(Option<Instant>),
+}
+
+/// Who waits for a lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A call's next hop (an outside URI, or a trunk's server for a call).
+    Call(u64),
+    /// A trunk's server, for its registration (the first shard's).
+    Trunk(usize),
+}
+
+impl Lookup {
+    /// The shard of `count` that asked.
+    pub fn shard(self, count: usize) -> usize {
+        match self {
+            Lookup::Call(call) => crate::Pbx::shard_of_call(call, count),
+            Lookup::Trunk(_) => 0,
+        }
+    }
 }
 
 /// A change the store makes durable.
@@ -199,6 +224,10 @@ impl Outputs {
 
     pub(crate) fn event(&mut self, event: Event) {
         self.0.push_back(Output::Event(event));
+    }
+
+    pub(crate) fn resolve(&mut self, lookup: Lookup, query: sambung_dns::Query) {
+        self.0.push_back(Output::Resolve { lookup, query });
     }
 
     pub(crate) fn transmit(&mut self, transmit: Transmit) {

@@ -64,6 +64,7 @@ pub mod registrar;
 pub mod shard;
 mod sip;
 mod subscriptions;
+pub mod trunks;
 
 pub use apps::{App, AppEnd, AppRequest, Caller, Confirmation, MailboxCounts};
 pub use calls::{CallId, MediaFailure, Side};
@@ -71,7 +72,7 @@ pub use config::{LocalDomains, PbxConfig};
 pub use events::{AuthFailure, BanReason, CallRecord, Event, LegReception, SettingsChange, Unregistration};
 pub use features::{DND_OFF, DND_ON, FORWARD_OFF, FORWARD_ON, OWN_MAILBOX};
 pub use guard::{GuardConfig, Watch};
-pub use io::{Inbound, Input, Now, Output, RoutingChange, StoreReply, StoreWrite, Transmit};
+pub use io::{Inbound, Input, Lookup, Now, Output, RoutingChange, StoreReply, StoreWrite, Transmit};
 pub use media::{MediaCommand, MediaEvent, SessionId};
 pub use messages::StoredMessage;
 pub use pbx::{Footprint, NONCE_LIFETIME_SECS, Pbx};

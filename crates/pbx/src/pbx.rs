@@ -70,11 +70,17 @@ struct Commons {
     messages: Locked<Messages>,
     fraud: Locked<guard::fraud::Fraud>,
     replaceable: crate::calls::replaces::Replaceable,
+    /// The addresses each trunk's server was found at (its calls come from them).
+    trunk_addresses: Shared<Vec<Vec<IpAddr>>>,
 }
 
 impl Commons {
     fn new(config: &PbxConfig) -> Commons {
+        let literal = |t: &crate::trunks::TrunkConfig| {
+            crate::trunks::literal_peers(&t.proxy).unwrap_or_default().iter().map(|p| p.addr.ip()).collect()
+        };
         Commons {
+            trunk_addresses: Shared::new(config.trunks.trunks.iter().map(literal).collect()),
             location: Shared::default(),
             watch: Locked::new(Watch::new(config.guard.clone())),
             messages: Locked::default(),
@@ -106,6 +112,10 @@ pub struct Pbx {
     shard: Shard,
     /// The time of the latest input, to turn Unix-second deadlines into instants.
     last_now: Option<Now>,
+    /// Registrations with carriers (the first shard's; started at its first input).
+    registrations: Option<crate::trunks::registration::Registrations>,
+    /// Where each trunk's server was found: shared by every shard.
+    trunk_addresses: Shared<Vec<Vec<IpAddr>>>,
 }
 
 impl Pbx {
@@ -158,6 +168,8 @@ impl Pbx {
             messages: commons.messages,
             shard,
             last_now: None,
+            registrations: None,
+            trunk_addresses: commons.trunk_addresses,
         }
     }
 
@@ -175,6 +187,15 @@ impl Pbx {
     /// The settings it runs with.
     pub fn config(&self) -> &PbxConfig {
         &self.config
+    }
+
+    /// Each carrier registration's state (the first shard keeps them), by trunk name.
+    pub fn trunk_states(&self) -> Vec<(String, crate::trunks::TrunkState)> {
+        let Some(registrations) = &self.registrations else { return Vec::new() };
+        registrations
+            .states()
+            .filter_map(|(i, state)| Some((self.config.trunks.trunks.get(i)?.name.clone(), state.clone())))
+            .collect()
     }
 
     /// How many calls are in progress (ringing, answered, or ending).
@@ -200,6 +221,10 @@ impl Pbx {
     /// Takes one input that happened at `now`; then drain [`Self::poll_output`].
     pub fn handle_input(&mut self, input: Input, now: Now) {
         self.last_now = Some(now);
+        if self.registrations.is_none() && self.shard.is_home() {
+            let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+            self.registrations = Some(crate::trunks::registration::Registrations::start(&self.config.trunks, &mut ctx));
+        }
         match input {
             Input::Message(inbound) => self.on_inbound(now, inbound),
             Input::FramingError(inbound, error) => self.on_framing_error(&inbound, error),
@@ -227,6 +252,28 @@ impl Pbx {
                 self.sip.disconnected(conn)
             }
             Input::Timeout => self.on_timeout(now),
+            Input::Resolved { lookup, result } => match lookup {
+                crate::io::Lookup::Call(call) => {
+                    self.with_calls(now, |calls, ctx, env| calls.on_resolved(ctx, env, call, result));
+                }
+                crate::io::Lookup::Trunk(trunk) => {
+                    if let Ok(targets) = &result {
+                        let mut addresses = self.trunk_addresses.write();
+                        if let Some(known) = addresses.get_mut(trunk) {
+                            for target in targets {
+                                if !known.contains(&target.addr.ip()) {
+                                    known.push(target.addr.ip());
+                                }
+                            }
+                        }
+                    }
+                    let peers = result.map(|targets| crate::trunks::peers_of(&targets));
+                    if let Some(registrations) = self.registrations.as_mut() {
+                        let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                        registrations.on_resolved(&mut ctx, &self.config.trunks, trunk, peers);
+                    }
+                }
+            },
             Input::Accounts(accounts) => self.set_accounts(accounts),
             Input::Bindings(bindings) => {
                 let mut location = self.registrar.location.write();
@@ -330,6 +377,7 @@ impl Pbx {
             self.originations.next_deadline(),
             self.subscriptions.next_expiry(),
             self.watch.lock().next_deadline(),
+            self.registrations.as_ref().and_then(|r| r.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -364,6 +412,10 @@ impl Pbx {
         self.originations.on_timeout(&mut ctx);
         self.subscriptions.expire(&mut ctx);
         self.watch.lock().on_timeout(&mut self.out, now);
+        if let Some(registrations) = self.registrations.as_mut() {
+            let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+            registrations.on_timeout(&mut ctx, &self.config.trunks);
+        }
     }
 
     fn expire_bindings(&mut self, now: Now) {
@@ -479,6 +531,12 @@ impl Pbx {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
                 self.originations.on_response(&mut ctx, id, purpose, &response);
             }
+            Owner::Trunk(trunk) => {
+                if let Some(registrations) = self.registrations.as_mut() {
+                    let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
+                    registrations.on_response(&mut ctx, &self.config.trunks, trunk, key, &response);
+                }
+            }
         }
     }
 
@@ -503,10 +561,18 @@ impl Pbx {
                 }
                 None => {}
             }
-        } else if self.sip.policy.check(&request).is_ok() && self.is_local(&request, arrived_on) {
+        } else if self.sip.policy.check(&request).is_ok() {
+            let local = self.is_local(&request, arrived_on);
             match request.method {
-                Method::Invite | Method::Message | Method::Subscribe => {
-                    return self.on_authenticated_request(now, key, request, from);
+                // A carrier's call, known by where it comes from.
+                Method::Invite if let Some(trunk) = self.trunk_of(from.addr.ip()) => {
+                    return self
+                        .with_calls(now, |calls, ctx, env| calls.on_trunk_invite(ctx, env, trunk, key, request, from));
+                }
+                // A call to another domain goes out, for an authenticated caller.
+                Method::Invite => return self.on_authenticated_request(now, key, request, from, local),
+                Method::Message | Method::Subscribe if local => {
+                    return self.on_authenticated_request(now, key, request, from, local);
                 }
                 _ => {}
             }
@@ -525,7 +591,7 @@ impl Pbx {
 
     /// INVITE, MESSAGE and SUBSCRIBE outside a dialog: authenticated first (so that what
     /// follows tells nothing to whoever cannot), then handed to their part.
-    fn on_authenticated_request(&mut self, now: Now, key: TxKey, request: Request, from: Peer) {
+    fn on_authenticated_request(&mut self, now: Now, key: TxKey, request: Request, from: Peer, local: bool) {
         let account = match self.authenticate(now, &request, &from, Challenger::Proxy) {
             Ok(account) => account,
             Err(challenge) => return self.sip.respond(key, challenge, now.instant),
@@ -536,10 +602,12 @@ impl Pbx {
                     Uri::Sip(uri) => uri.user_unescaped().map(|u| u.into_owned()),
                     Uri::Other { .. } => None,
                 };
-                let service = dialled.as_deref().and_then(|dialled| {
+                let service = dialled.as_deref().filter(|_| local).and_then(|dialled| {
                     features::service_code(&mut self.accounts, &mut self.out, &self.config, &account, dialled)
                 });
-                self.with_calls(now, |calls, ctx, env| calls.on_invite(ctx, env, account, key, request, from, service));
+                self.with_calls(now, |calls, ctx, env| {
+                    calls.on_invite(ctx, env, account, key, request, from, service, local)
+                });
             }
             Method::Message => {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
@@ -654,6 +722,19 @@ impl Pbx {
 
     /// True when the Request-URI names this server's domain (tel: and the other accepted
     /// schemes are routed here, never relayed).
+    /// The trunk whose carrier sends from `source`, if any.
+    fn trunk_of(&self, source: IpAddr) -> Option<usize> {
+        let addresses = self.trunk_addresses.read();
+        let empty = Vec::new();
+        self.config
+            .trunks
+            .trunks
+            .iter()
+            .enumerate()
+            .find(|(i, t)| t.sent_from(source, addresses.get(*i).unwrap_or(&empty)))
+            .map(|(i, _)| i)
+    }
+
     fn is_local(&self, request: &Request, arrived_on: IpAddr) -> bool {
         match &request.uri {
             Uri::Sip(uri) => self.local.contains(&uri.host, arrived_on),

@@ -32,6 +32,8 @@ pub(crate) enum Owner {
     Notify,
     /// A click-to-call attempt, for this purpose.
     Originate(u64, crate::originate::Purpose),
+    /// The registration with trunk `n` (its index in the configuration).
+    Trunk(usize),
 }
 
 /// A dialog's key within this server: its Call-ID and our tag.

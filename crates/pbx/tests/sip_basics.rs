@@ -114,7 +114,11 @@ fn register_is_challenged() {
 #[test]
 fn requests_for_other_domains_are_refused() {
     let mut core = core();
+    // A call to another domain goes out only for an authenticated caller (and then only to
+    // the destinations the toll-fraud limits allow): it is challenged like any call.
     let r = answer(&mut core, &request("INVITE", "sip:bob@elsewhere.example", "")).unwrap();
+    assert_eq!(r.status, 407);
+    let r = answer(&mut core, &request("MESSAGE", "sip:bob@elsewhere.example", "")).unwrap();
     assert_eq!((r.status, &*r.reason), (403, "Relaying Denied"));
     let r = answer(&mut core, &request("REGISTER", "sip:elsewhere.example", "")).unwrap();
     assert_eq!(r.status, 403);

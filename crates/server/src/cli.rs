@@ -3,6 +3,7 @@
 
 pub mod ban;
 pub mod import;
+pub mod numbers;
 pub mod settings;
 pub mod table;
 pub mod user;
@@ -60,6 +61,70 @@ pub enum Command {
     /// Uses the database of the configuration file, like `sambung user`; a running server picks
     /// up changes within a second.
     Ban(BanArgs),
+    /// Add, move, list or remove the service's phone numbers (DIDs) and the accounts they ring.
+    ///
+    /// Uses the database of the configuration file, like `sambung user`; a running server picks
+    /// up changes within a second.
+    Number(NumberArgs),
+    /// List the configured carriers (`[[trunks]]`) and the state of their registrations.
+    Trunk(TrunkArgs),
+}
+
+/// Exit codes of the `number` and `trunk` commands.
+pub const NUMBER_EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  other error (configuration, database connection)
+  2  invalid input: not a phone number; usage
+  3  unknown user or number, or the database does not exist yet
+  5  the database is locked by another process";
+
+/// Options of `sambung number`.
+#[derive(Debug, Args)]
+#[command(after_long_help = NUMBER_EXIT_CODES)]
+pub struct NumberArgs {
+    /// TOML configuration file naming the database; without it the defaults apply
+    /// (./sambung-data/sambung.db).
+    #[arg(short, long, value_name = "FILE", env = "SAMBUNG_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: NumberCommand,
+}
+
+/// `sambung number ...`.
+#[derive(Debug, Subcommand)]
+pub enum NumberCommand {
+    /// Add a number (or move it): calls from the carriers to it ring the account's devices,
+    /// and the account's outgoing calls show its first number.
+    Add {
+        /// The number, E.164 (`+442079460000`), or as `[dialplan]` reads it (`02079460000`).
+        number: String,
+        /// The account it rings; without it the number is kept unassigned.
+        account: Option<String>,
+    },
+    /// Remove a number.
+    Remove { number: String },
+    /// List the numbers and the accounts they ring.
+    List,
+}
+
+/// Options of `sambung trunk`.
+#[derive(Debug, Args)]
+#[command(after_long_help = NUMBER_EXIT_CODES)]
+pub struct TrunkArgs {
+    /// TOML configuration file with the `[[trunks]]`; without it the defaults apply (none).
+    #[arg(short, long, value_name = "FILE", env = "SAMBUNG_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: TrunkCommand,
+}
+
+/// `sambung trunk ...`.
+#[derive(Debug, Subcommand)]
+pub enum TrunkCommand {
+    /// Each trunk: its server, priority and registration state (as the running server last
+    /// recorded it).
+    List,
 }
 
 /// Exit codes of the `ban` commands.

@@ -54,6 +54,207 @@ pub struct Config {
     pub guard: GuardConfig,
     pub fraud: FraudConfig,
     pub web: WebConfig,
+    pub dns: DnsConfig,
+    pub dialplan: DialplanConfig,
+    /// `[[trunks]]`: the carriers calls to phone numbers go out through.
+    pub trunks: Vec<TrunkEntry>,
+    /// `[[locations]]`: civic addresses sent with emergency calls.
+    pub locations: Vec<LocationEntry>,
+}
+
+/// `[dns]`: how SIP servers of other domains and carriers are found (RFC 3263).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Name servers (`"192.0.2.53"` or `"127.0.0.1:5353"`); empty: those of /etc/resolv.conf.
+    pub servers: Vec<String>,
+}
+
+impl DnsConfig {
+    /// The name servers to ask, or the system's.
+    pub fn server_addresses(&self) -> Vec<SocketAddr> {
+        if self.servers.is_empty() {
+            let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            return sambung_dns::parse_resolv_conf(&text);
+        }
+        self.servers.iter().filter_map(|s| parse_server(s)).collect()
+    }
+}
+
+fn parse_server(text: &str) -> Option<SocketAddr> {
+    text.parse::<SocketAddr>().ok().or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+}
+
+/// `[dialplan]`: how dialled numbers are read.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DialplanConfig {
+    /// The home country's calling code, digits (`"44"`); empty: only `+` and international
+    /// numbers are recognised.
+    pub country_code: String,
+    pub national_prefix: String,
+    pub international_prefix: String,
+    /// Numbers that always go out, past every limit, on the emergency trunks first.
+    pub emergency: Vec<String>,
+}
+
+impl Default for DialplanConfig {
+    fn default() -> Self {
+        let plan = sambung_pbx::trunks::DialPlan::default();
+        DialplanConfig {
+            country_code: plan.country_code,
+            national_prefix: plan.national_prefix,
+            international_prefix: plan.international_prefix,
+            emergency: plan.emergency,
+        }
+    }
+}
+
+/// One `[[trunks]]` entry: a carrier.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrunkEntry {
+    pub name: String,
+    /// The carrier's SIP server as a URI (`sip:sip.carrier.example;transport=tls`).
+    pub proxy: String,
+    /// Domain written in Request-URI, From and To; unset: the proxy's host.
+    pub domain: Option<String>,
+    pub username: Option<String>,
+    pub auth_username: Option<String>,
+    pub password: Option<String>,
+    /// Register with the carrier.
+    pub register: bool,
+    pub register_expires: u32,
+    /// Lower first.
+    pub priority: u32,
+    /// E.164 prefixes with `+` this trunk takes; empty: every number.
+    pub prefixes: Vec<String>,
+    /// Addresses or networks the carrier's calls come from (IP authentication).
+    pub inbound: Vec<String>,
+    /// `"e164"` (+44...), `"e164-no-plus"` (44...) or `"national"` (0...).
+    pub number_format: String,
+    pub asserted_identity: bool,
+    /// Codecs offered to the carrier (empty: `[media] codecs`).
+    pub codecs: Vec<String>,
+    pub srtp: bool,
+    /// Carries emergency calls.
+    pub emergency: bool,
+}
+
+impl Default for TrunkEntry {
+    fn default() -> Self {
+        TrunkEntry {
+            name: String::new(),
+            proxy: String::new(),
+            domain: None,
+            username: None,
+            auth_username: None,
+            password: None,
+            register: false,
+            register_expires: 600,
+            priority: 10,
+            prefixes: Vec::new(),
+            inbound: Vec::new(),
+            number_format: "e164".into(),
+            asserted_identity: true,
+            codecs: Vec::new(),
+            srtp: false,
+            emergency: false,
+        }
+    }
+}
+
+impl TrunkEntry {
+    /// The trunk as call control takes it; the error names what is wrong.
+    pub fn to_pbx(&self) -> Result<sambung_pbx::trunks::TrunkConfig, String> {
+        let name = &self.name;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(format!("trunks: name {name:?} must be letters, digits, '-', '_' or '.'"));
+        }
+        let proxy = sambung_sip::Uri::parse(&self.proxy)
+            .ok()
+            .filter(|u| u.as_sip().is_some())
+            .ok_or_else(|| format!("trunks.{name}.proxy: {:?} is not a sip: or sips: URI", self.proxy))?;
+        let mut trunk = sambung_pbx::trunks::TrunkConfig::new(name, proxy);
+        trunk.domain = self.domain.clone();
+        trunk.username = self.username.clone();
+        trunk.auth_username = self.auth_username.clone();
+        trunk.password = self.password.clone();
+        trunk.register = self.register;
+        if self.register && (self.username.is_none() || self.password.is_none()) {
+            return Err(format!("trunks.{name}: register needs username and password"));
+        }
+        if self.register_expires < 60 {
+            return Err(format!("trunks.{name}.register_expires must be at least 60"));
+        }
+        trunk.register_expires = self.register_expires;
+        trunk.priority = self.priority;
+        if let Some(bad) =
+            self.prefixes.iter().find(|p| !p.starts_with('+') || !p[1..].bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("trunks.{name}.prefixes: {bad:?} is not a + followed by digits"));
+        }
+        trunk.prefixes = self.prefixes.clone();
+        trunk.inbound = self
+            .inbound
+            .iter()
+            .map(|n| {
+                n.parse().map_err(|e: sambung_pbx::guard::net::NetParseError| format!("trunks.{name}.inbound: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        trunk.number_format = sambung_pbx::trunks::NumberFormat::parse(&self.number_format).ok_or_else(|| {
+            format!(
+                "trunks.{name}.number_format: {:?} (use \"e164\", \"e164-no-plus\" or \"national\")",
+                self.number_format
+            )
+        })?;
+        trunk.asserted_identity = self.asserted_identity;
+        trunk.codecs = self
+            .codecs
+            .iter()
+            .map(|c| codec_by_name(c).ok_or_else(|| format!("trunks.{name}.codecs: unknown codec {c:?}")))
+            .collect::<Result<_, _>>()?;
+        trunk.srtp = self.srtp;
+        trunk.emergency = self.emergency;
+        Ok(trunk)
+    }
+}
+
+/// One `[[locations]]` entry: the civic address (RFC 5139) sent with an account's emergency
+/// calls; `account = "*"` for every account without its own.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocationEntry {
+    pub account: String,
+    pub country: String,
+    pub region: String,
+    pub county: String,
+    pub city: String,
+    pub district: String,
+    pub street: String,
+    pub house_number: String,
+    pub postal_code: String,
+    pub floor: String,
+    pub room: String,
+    pub name: String,
+}
+
+impl LocationEntry {
+    fn civic(&self) -> sambung_pbx::trunks::CivicAddress {
+        sambung_pbx::trunks::CivicAddress {
+            country: self.country.clone(),
+            a1: self.region.clone(),
+            a2: self.county.clone(),
+            a3: self.city.clone(),
+            a4: self.district.clone(),
+            road: self.street.clone(),
+            house_number: self.house_number.clone(),
+            postal_code: self.postal_code.clone(),
+            floor: self.floor.clone(),
+            room: self.room.clone(),
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// The realm used when neither `realm` nor `domains` is configured.
@@ -228,6 +429,9 @@ pub struct TlsConfig {
     pub certificate: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub private_key: Option<PathBuf>,
+    /// PEM certificates trusted for outgoing TLS besides the system's roots (a carrier's
+    /// private CA).
+    pub trusted_ca: Option<PathBuf>,
 }
 
 /// `[limits]`: resource limits against misbehaving peers.
@@ -278,6 +482,10 @@ impl Default for Config {
             guard: GuardConfig::default(),
             fraud: FraudConfig::default(),
             web: WebConfig::default(),
+            dns: DnsConfig::default(),
+            dialplan: DialplanConfig::default(),
+            trunks: Vec::new(),
+            locations: Vec::new(),
         }
     }
 }
@@ -462,7 +670,29 @@ impl Config {
             guard: self.guard.pbx(&self.fraud),
             // Set by the runtime from the relay's identity, made at start.
             webrtc_fingerprint: None,
+            trunks: self.trunks_for_pbx(),
         }
+    }
+
+    /// The trunks and the dial plan as call control takes them (checked by
+    /// [`Config::validate`]: an entry that does not convert is left out).
+    pub fn trunks_for_pbx(&self) -> sambung_pbx::trunks::Trunks {
+        let d = &self.dialplan;
+        let mut plan = sambung_pbx::trunks::DialPlan {
+            country_code: d.country_code.clone(),
+            national_prefix: d.national_prefix.clone(),
+            international_prefix: d.international_prefix.clone(),
+            emergency: d.emergency.clone(),
+            ..sambung_pbx::trunks::DialPlan::default()
+        };
+        for location in &self.locations {
+            if location.account == "*" {
+                plan.default_location = Some(location.civic());
+            } else {
+                plan.locations.insert(location.account.to_ascii_lowercase(), location.civic());
+            }
+        }
+        sambung_pbx::trunks::Trunks { trunks: self.trunks.iter().filter_map(|t| t.to_pbx().ok()).collect(), plan }
     }
 
     pub fn realm(&self) -> &str {
@@ -581,7 +811,43 @@ impl Config {
         if !e.from.contains('@') {
             return Err(ConfigError::Invalid("email.from must be an address"));
         }
+        self.validate_trunks()?;
         self.guard.validate(&self.fraud).map_err(ConfigError::Value)
+    }
+
+    fn validate_trunks(&self) -> Result<(), ConfigError> {
+        let d = &self.dialplan;
+        for (what, value) in [
+            ("country_code", &d.country_code),
+            ("national_prefix", &d.national_prefix),
+            ("international_prefix", &d.international_prefix),
+        ] {
+            if !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::Value(format!("dialplan.{what} may hold only digits")));
+            }
+        }
+        if d.emergency.iter().any(|e| e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(ConfigError::Value("dialplan.emergency: numbers of digits only".into()));
+        }
+        if let Some(bad) = self.dns.servers.iter().find(|s| parse_server(s).is_none()) {
+            return Err(ConfigError::Value(format!(
+                "dns.servers: {bad:?} is not an address (\"192.0.2.53\" or \"127.0.0.1:5353\")"
+            )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for trunk in &self.trunks {
+            trunk.to_pbx().map_err(ConfigError::Value)?;
+            if !names.insert(trunk.name.as_str()) {
+                return Err(ConfigError::Value(format!("trunks: the name {:?} is used twice", trunk.name)));
+            }
+        }
+        if let Some(bad) = self.locations.iter().find(|l| l.account.is_empty() || l.country.is_empty()) {
+            return Err(ConfigError::Value(format!(
+                "locations: each needs account (a username, or \"*\") and country (entry for {:?})",
+                bad.account
+            )));
+        }
+        Ok(())
     }
 }
 

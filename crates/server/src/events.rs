@@ -171,3 +171,26 @@ fn cdr_row(r: &CallRecord) -> sambung_store::NewCdr {
             .collect(),
     }
 }
+
+/// Keeps each carrier registration's latest state in the store, for `sambung trunk list`.
+pub async fn run_trunk_status(store: Store, mut events: mpsc::UnboundedReceiver<Shared>) {
+    while let Some(event) = events.recv().await {
+        let Event::TrunkRegistration { trunk, state, at } = &*event else { continue };
+        let detail = match state {
+            sambung_pbx::trunks::TrunkState::Registered { until } => {
+                format!("until {}", crate::cli::table::utc(*until as i64))
+            }
+            sambung_pbx::trunks::TrunkState::Failed { reason } => reason.clone(),
+            sambung_pbx::trunks::TrunkState::Registering => String::new(),
+        };
+        let status = sambung_store::TrunkStatus {
+            name: trunk.clone(),
+            state: state.as_str().to_owned(),
+            detail,
+            updated_at: i64::try_from(*at).unwrap_or(i64::MAX),
+        };
+        if let Err(error) = store.put_trunk_status(&status).await {
+            tracing::warn!(trunk, %error, "trunk state not recorded");
+        }
+    }
+}

@@ -20,6 +20,7 @@ pub mod media;
 pub mod metrics;
 pub mod persist;
 pub mod presence;
+pub mod resolver;
 pub mod runtime;
 pub mod shutdown;
 pub mod transport;

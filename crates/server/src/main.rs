@@ -58,6 +58,18 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(e.exit_code());
             }
         }
+        Command::Number(args) => {
+            if let Err(e) = sambung_server::cli::numbers::run(args) {
+                eprintln!("error: {e}");
+                std::process::exit(e.exit_code());
+            }
+        }
+        Command::Trunk(args) => {
+            if let Err(e) = sambung_server::cli::numbers::run_trunks(args) {
+                eprintln!("error: {e}");
+                std::process::exit(e.exit_code());
+            }
+        }
     }
     Ok(())
 }

@@ -59,6 +59,8 @@ struct Counts {
     rtp_lost: [u64; 2],
     quality_reports: [u64; 2],
     jitter_us: [u64; 2],
+    /// Each carrier registration: registered (1) or not (0).
+    trunks: BTreeMap<String, u64>,
 }
 
 /// The values read when scraped, from the presence board and the store.
@@ -147,6 +149,10 @@ impl Metrics {
             Event::AccountLocked { .. } => c.account_lockouts += 1,
             Event::VoicemailPinLocked { .. } => c.pin_lockouts += 1,
             Event::FraudRefused { .. } => c.fraud_refused += 1,
+            Event::TrunkRegistration { trunk, state, .. } => {
+                let up = u64::from(matches!(state, sambung_pbx::trunks::TrunkState::Registered { .. }));
+                c.trunks.insert(trunk.clone(), up);
+            }
             Event::CallQuality { legs, .. } => {
                 for leg in legs {
                     let i = usize::from(leg.side != "caller");
@@ -240,6 +246,15 @@ impl Metrics {
             );
             out.counter("sambung_pin_lockouts_total", "Mailboxes locked after wrong PINs.", c.pin_lockouts);
             out.counter("sambung_fraud_refused_total", "Calls refused by a toll-fraud limit.", c.fraud_refused);
+            if !c.trunks.is_empty() {
+                out.labelled(
+                    "sambung_trunk_registered",
+                    "gauge",
+                    "Carrier registrations: 1 while registered, 0 while registering or failed.",
+                    "trunk",
+                    c.trunks.iter().map(|(name, up)| (name.as_str(), *up)),
+                );
+            }
             let sides = |v: [u64; 2]| [("caller", v[0]), ("callee", v[1])];
             out.labelled(
                 "sambung_call_rtp_received_total",

@@ -28,10 +28,12 @@ pub const ACCOUNT_POLL: Duration = Duration::from_secs(1);
 pub async fn load_accounts(store: &Store) -> Result<Accounts, sambung_store::StoreError> {
     let mut settings: HashMap<i64, sambung_store::CallSettings> =
         store.all_call_settings().await?.into_iter().collect();
-    Ok(Accounts::new(store.list_accounts().await?.into_iter().map(|a| {
+    let numbers = store.list_numbers().await?;
+    let accounts = Accounts::new(store.list_accounts().await?.into_iter().map(|a| {
         let routing = settings.remove(&a.id).map(|s| routing(&s)).unwrap_or_default();
         account(a, routing)
-    })))
+    }));
+    Ok(accounts.with_numbers(numbers.into_iter().filter_map(|n| Some((n.number, n.account_id?)))))
 }
 
 /// The message counts of every mailbox, for message-waiting.

@@ -54,6 +54,10 @@ pub enum ServerError {
     Media(#[from] crate::media::MediaError),
     #[error("WebRTC identity: {0}")]
     WebRtc(#[from] sambung_media::webrtc::WebRtcError),
+    #[error("outgoing TLS: {0}")]
+    Dial(#[from] crate::transport::dial::DialError),
+    #[error("DNS resolver: {0}")]
+    Resolver(std::io::Error),
 }
 
 /// Every socket the server listens on, bound but not yet served.
@@ -191,6 +195,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     // The domain events: the call records subscribe before anything is published.
     let mut bus = EventBus::new();
     let records = tokio::spawn(crate::events::run_call_records(store.clone(), bus.subscribe()));
+    let trunk_states = tokio::spawn(crate::events::run_trunk_status(store.clone(), bus.subscribe()));
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let metrics = crate::metrics::Metrics::new(started, Some(relay.clone()));
     let counting = tokio::spawn(crate::metrics::run(metrics.clone(), bus.subscribe()));
@@ -222,13 +227,30 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         }
     });
     let apps = crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle(), publisher.clone());
+    let limit = Arc::new(Semaphore::new(config.limits.max_connections));
+    let ctx = StreamContext {
+        events: events_tx.clone(),
+        gate: gate.clone(),
+        max_message_size: config.limits.max_message_size,
+        idle_timeout: config.limits.idle_timeout(),
+        shutdown: controller.handle(),
+    };
+    // Outgoing connections (carriers, other domains) and the lookups that find them.
+    let tls_names = crate::transport::dial::TlsNames::default();
+    let tls_client = crate::transport::dial::client_config(config.tls.trusted_ca.as_deref())?;
+    let lookups = crate::resolver::spawn(config.dns.server_addresses(), events_tx.downgrade(), tls_names.clone())
+        .await
+        .map_err(ServerError::Resolver)?;
+    let dialer = crate::transport::dial::Dialer::new(&ctx, tls_client, tls_names);
     // Call control: one task per shard, each with its own driver (connection table, media
     // sessions of its calls, applications of its calls).
     let mut cores = Vec::with_capacity(shard_count);
     let mut bindings = Some(bindings);
     for (mut pbx, events_rx) in pbxs.into_iter().zip(events_rxs) {
         let mut driver = Driver {
-            sender: Sender::new(listeners.udp.clone()),
+            sender: Sender::new(listeners.udp.clone()).with_dialer(dialer.clone()),
+            lookups: lookups.clone(),
+            weak_events: events_tx.downgrade(),
             persist: persist_tx.clone(),
             apps: apps.for_shard(),
             media: Media { relay: relay.clone(), sessions: HashMap::new() },
@@ -254,14 +276,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     drop((persist_tx, apps, relay, publisher));
     info!(shards = shard_count, "call control ready");
 
-    let limit = Arc::new(Semaphore::new(config.limits.max_connections));
-    let ctx = StreamContext {
-        events: events_tx.clone(),
-        gate: gate.clone(),
-        max_message_size: config.limits.max_message_size,
-        idle_timeout: config.limits.idle_timeout(),
-        shutdown: controller.handle(),
-    };
+    drop((dialer, lookups));
     let addresses = listeners.addresses();
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     for (local, socket) in listeners.udp {
@@ -331,6 +346,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     // the call records end once the applications' publishers are gone too.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, records).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, trunk_states).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, presence).await;
     counting.abort();
     // Queued deliveries are in the store: the sender takes them up again at the next start.
@@ -346,6 +362,9 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
 struct Driver {
     /// The UDP sockets and the stream connections.
     sender: Sender,
+    /// DNS lookups (RFC 3263), answered as [`Event::Resolved`].
+    lookups: crate::resolver::Lookups,
+    weak_events: crate::transport::WeakEvents,
     persist: mpsc::UnboundedSender<StoreWrite>,
     apps: crate::apps::Apps,
     media: Media,
@@ -472,6 +491,7 @@ impl Driver {
                     }
                 }
                 Output::App(request) => self.apps.handle(request),
+                Output::Resolve { lookup, query } => self.lookups.ask(lookup, query, &self.weak_events),
                 Output::Store(write) => {
                     let _ = self.persist.send(write);
                 }
@@ -588,6 +608,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::KeyframeWanted { call, side, stream } => Input::KeyframeWanted { call, side, stream },
                         Event::Originate { id, account_id, target } => Input::Originate { id, account_id, target },
                         Event::TransferCall { call, side, target } => Input::TransferCall { call, side, target },
+                        Event::Resolved { lookup, result } => Input::Resolved { lookup, result },
                         Event::Flooded => {
                             driver.drain_gate(now);
                             continue;

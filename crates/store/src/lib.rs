@@ -32,6 +32,7 @@ mod error;
 mod guard;
 mod import;
 mod messages;
+mod numbers;
 mod outbox;
 mod password;
 mod rows;
@@ -58,6 +59,7 @@ pub use error::{PasswordError, StoreError};
 pub use guard::{Ban, Lockout, LockoutKind};
 pub use import::RowError;
 pub use messages::{Message, NewMessage};
+pub use numbers::{PhoneNumber, TrunkStatus, validate_number};
 pub use outbox::{NewMail, OutgoingMail};
 pub use password::{check_password, dummy_password_hash, verify_password_hash};
 pub use settings::{CallSettings, DEFAULT_NO_ANSWER_SECS, NO_ANSWER_SECS, PIN_DIGITS, validate_pin, validate_target};
@@ -220,6 +222,7 @@ fn migrator(backend: Backend) -> Migrator {
             (7, "token scopes", include_str!("../migrations/sqlite/0007_token_scopes.sql")),
             (8, "call quality", include_str!("../migrations/sqlite/0008_call_quality.sql")),
             (9, "call routing", include_str!("../migrations/sqlite/0009_call_routing.sql")),
+            (10, "numbers", include_str!("../migrations/sqlite/0010_numbers.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -231,6 +234,7 @@ fn migrator(backend: Backend) -> Migrator {
             (7, "token scopes", include_str!("../migrations/postgres/0007_token_scopes.sql")),
             (8, "call quality", include_str!("../migrations/postgres/0008_call_quality.sql")),
             (9, "call routing", include_str!("../migrations/postgres/0009_call_routing.sql")),
+            (10, "numbers", include_str!("../migrations/postgres/0010_numbers.sql")),
         ],
     };
     let migrations = files

@@ -49,6 +49,11 @@ pub(crate) struct Call {
     pub replacing: Option<super::replaces::OtherLeg>,
     /// The dialogs this call has in the shared table of answered calls.
     pub listed: Option<[sambung_sip::dialog::DialogId; 2]>,
+    /// The way out, for a call that leaves the service (an outside URI, a number).
+    pub outside: Option<Box<super::outside::OutsideRoute>>,
+    /// The call counts toward its caller's toll-fraud limits (not an emergency call, not a
+    /// carrier's call).
+    pub counted: bool,
 }
 
 /// The caller's leg.

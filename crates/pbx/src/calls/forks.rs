@@ -56,6 +56,9 @@ impl Call {
         if self.forks[stage..].iter().any(|f| f.status.is_none()) {
             return;
         }
+        if outside && self.outside.is_some() {
+            return self.on_outside_failure(ctx, env, fork, &response);
+        }
         let (status, reason) = best_failure(&self.forks[stage..], &response);
         let step = if outside {
             None

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use sambung_sip::transaction::{Peer, TxKey};
 use sambung_sip::{HeaderName, Request, Response, SipStr};
-use tracing::{debug, trace, warn};
+use tracing::{debug, info, trace, warn};
 
 mod app_leg;
 mod call;
@@ -26,6 +26,7 @@ mod dialog;
 mod forks;
 mod keys;
 mod media;
+pub(crate) mod outside;
 mod picture;
 mod prack;
 pub(crate) mod replaces;
@@ -97,6 +98,55 @@ pub(crate) enum Purpose {
     Info,
 }
 
+/// A destination the toll-fraud limits refuse.
+#[derive(Debug)]
+struct Refusal {
+    limit: crate::guard::FraudLimit,
+    destination: String,
+}
+
+/// Who an authenticated caller's INVITE goes to: an account (by username, extension or one
+/// of its numbers), a number out through the trunks, or an outside URI (when the
+/// Request-URI names another domain); `Dialled` leaves it to the user part (404 when it
+/// names nobody).
+fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup::Callee, Refusal> {
+    use crate::guard::FraudLimit;
+    let Some(sip) = request.uri.as_sip() else { return Ok(setup::Callee::Dialled) };
+    if !local {
+        let uri = request.uri.clone();
+        if !crate::guard::fraud::outside_allowed(&env.config.guard.fraud, &uri) {
+            return Err(Refusal { limit: FraudLimit::Destination, destination: uri.to_string() });
+        }
+        let party = outside::outside_party(&uri.to_string(), "");
+        return Ok(setup::Callee::Outside(Box::new(outside::OutsideRoute::to_uri(uri)), party));
+    }
+    let Some(user) = sip.user_unescaped() else { return Ok(setup::Callee::Dialled) };
+    if env.accounts.by_user_part(&user).is_some() {
+        return Ok(setup::Callee::Dialled);
+    }
+    let trunks = &env.config.trunks;
+    let Some(number) = trunks.plan.read(&user) else { return Ok(setup::Callee::Dialled) };
+    if !number.emergency
+        && let Some(account) = env.accounts.by_number(&number.digits)
+    {
+        return Ok(setup::Callee::Account(account.clone()));
+    }
+    if !number.emergency && !number_allowed(env, &number.digits) {
+        return Err(Refusal { limit: FraudLimit::Destination, destination: number.digits });
+    }
+    let party = outside::outside_party(&number.digits, "");
+    match outside::OutsideRoute::to_number(number, trunks) {
+        Some(route) => Ok(setup::Callee::Outside(Box::new(route), party)),
+        None => Ok(setup::Callee::Dialled),
+    }
+}
+
+/// True when the toll-fraud destinations (`[fraud] outside`) allow calling `number` (E.164).
+fn number_allowed(env: &CallEnv<'_>, number: &str) -> bool {
+    sambung_sip::Uri::parse(&format!("sip:{number}@trunk.invalid"))
+        .is_ok_and(|uri| crate::guard::fraud::outside_allowed(&env.config.guard.fraud, &uri))
+}
+
 /// What a call reads to route: the accounts, where their devices are, the settings and our
 /// own domains.
 #[derive(Debug)]
@@ -166,7 +216,8 @@ impl Calls {
     }
 
     /// An INVITE outside any dialog from an authenticated `caller` (RFC 3261 §13.3.1);
-    /// `service` is the application a service code named.
+    /// `service` is the application a service code named; `local`: its Request-URI names
+    /// this server (else it goes out to that URI).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_invite(
         &mut self,
@@ -177,16 +228,41 @@ impl Calls {
         request: Request,
         from: Peer,
         service: Option<App>,
+        local: bool,
     ) {
         let id = self.next;
         let account = caller.id;
-        if !self.unanswered_below_limit(env, from.addr.ip()) {
+        let chosen = match service {
+            Some(_) => Ok(setup::Callee::Dialled),
+            None => callee_of(env, &request, local),
+        };
+        let chosen = match chosen {
+            Ok(chosen) => chosen,
+            Err(refusal) => {
+                let (status, reason) = refusal.limit.status();
+                warn!(
+                    username = caller.username,
+                    destination = refusal.destination,
+                    "toll-fraud limit: destination not allowed"
+                );
+                ctx.out.event(Event::FraudRefused {
+                    account_id: account,
+                    username: caller.username.clone(),
+                    limit: refusal.limit,
+                    destination: Some(refusal.destination),
+                });
+                return ctx.respond(key, request.reply(status, reason));
+            }
+        };
+        // An emergency call always goes out: no limit of the caller's or its source's applies.
+        let emergency = matches!(&chosen, setup::Callee::Outside(route, _) if route.is_emergency());
+        if !emergency && !self.unanswered_below_limit(env, from.addr.ip()) {
             debug!(remote = %from.addr, "too many unanswered calls from this address");
             let mut busy = request.reply(503, "Service Unavailable");
             crate::sip::insert(&mut busy, HeaderName::from("Retry-After"), SipStr::from("5"));
             return ctx.respond(key, busy);
         }
-        if let Err(limit) = self.fraud.lock().place(&env.config.guard.fraud, account, ctx.now.instant) {
+        if !emergency && let Err(limit) = self.fraud.lock().place(&env.config.guard.fraud, account, ctx.now.instant) {
             let (status, reason) = limit.status();
             warn!(username = caller.username, limit = limit.as_str(), remote = %from.addr, "toll-fraud limit: call refused");
             ctx.out.event(Event::FraudRefused {
@@ -197,6 +273,10 @@ impl Calls {
             });
             return ctx.respond(key, request.reply(status, reason));
         }
+        if emergency {
+            warn!(username = caller.username, dialled = %request.uri, "emergency call");
+        }
+        let counted = !emergency;
         // An INVITE with Replaces (RFC 3891) takes over the call on the other side of a dialog
         // of ours: that dialog must be one of an answered call.
         let replacing = match request.headers.get(HeaderName::from("Replaces")) {
@@ -204,23 +284,80 @@ impl Calls {
             Some(value) => match replaces::parse(value).and_then(|d| self.replaceable.lock().get(&d).cloned()) {
                 Some(other) => Some(other),
                 None => {
-                    self.fraud.lock().ended(account);
+                    if counted {
+                        self.fraud.lock().ended(account);
+                    }
                     return ctx.respond(key, request.reply(481, "Call/Transaction Does Not Exist"));
                 }
             },
         };
-        match Call::start(ctx, env, id, caller, key, request, from, service, replacing) {
-            Some(call) => {
-                self.next += self.shard.count as CallId;
-                if env.config.guard.max_unanswered_per_source > 0 {
-                    self.unanswered.entry(crate::guard::source_key(call.a.peer.addr.ip())).or_default().push(id);
-                }
-                self.by_invite.insert(key, id);
-                self.calls.insert(id, call);
-                self.settle(ctx, id);
+        match Call::start(ctx, env, id, caller, key, request, from, service, replacing, chosen) {
+            Some(mut call) => {
+                call.counted = counted;
+                self.admit(ctx, env, id, key, call, !emergency);
             }
-            None => self.fraud.lock().ended(account),
+            None if counted => self.fraud.lock().ended(account),
+            None => {}
         }
+    }
+
+    /// A carrier's INVITE (trunk `trunk` by its source address): to the account its number is
+    /// assigned to; `404` for a number that is none of ours.
+    pub(crate) fn on_trunk_invite(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        trunk: usize,
+        key: TxKey,
+        request: Request,
+        from: Peer,
+    ) {
+        let id = self.next;
+        let name = env.config.trunks.trunks.get(trunk).map_or("", |t| t.name.as_str());
+        let numbers = outside::dialled_number(&request, &env.config.trunks);
+        let Some(callee) = numbers.iter().find_map(|n| env.accounts.by_number(n)).filter(|a| !a.disabled).cloned()
+        else {
+            info!(trunk = name, dialled = %request.uri, "carrier's call for no number of ours");
+            return ctx.respond(key, request.reply(404, "Not Found"));
+        };
+        let from_header = request.from();
+        let caller_number = from_header
+            .as_ref()
+            .and_then(|f| f.uri.as_sip().and_then(|s| s.user_unescaped()).map(|u| u.into_owned()))
+            .map(|user| env.config.trunks.plan.read(&user).map_or(user, |n| n.digits))
+            .unwrap_or_else(|| "anonymous".to_owned());
+        let display = from_header.as_ref().and_then(|f| f.display_name().map(|d| d.into_owned())).unwrap_or_default();
+        info!(trunk = name, caller = caller_number, callee = callee.username, "call from a carrier");
+        let caller = outside::outside_party(&caller_number, &display);
+        let chosen = setup::Callee::Account(callee);
+        if let Some(call) = Call::start(ctx, env, id, caller, key, request, from, None, None, chosen) {
+            self.admit(ctx, env, id, key, call, false);
+        }
+    }
+
+    /// Takes a new call into the table.
+    fn admit(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, id: CallId, key: TxKey, call: Call, per_source: bool) {
+        self.next += self.shard.count as CallId;
+        if per_source && env.config.guard.max_unanswered_per_source > 0 {
+            self.unanswered.entry(crate::guard::source_key(call.a.peer.addr.ip())).or_default().push(id);
+        }
+        self.by_invite.insert(key, id);
+        self.calls.insert(id, call);
+        self.settle(ctx, id);
+    }
+
+    /// A lookup for call `id`'s way out finished.
+    pub(crate) fn on_resolved(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        env: &CallEnv<'_>,
+        id: CallId,
+        result: Result<Vec<sambung_dns::Target>, String>,
+    ) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.on_resolved(ctx, env, result);
+        }
+        self.settle(ctx, id);
     }
 
     /// True when `source` may start one more call: its calls still opening or ringing are
@@ -403,7 +540,9 @@ impl Calls {
         if self.calls.get(&id).is_some_and(|c| matches!(c.state, State::Ending) && c.settled()) {
             if let Some(call) = self.calls.remove(&id) {
                 self.by_invite.remove(&call.a.key);
-                self.fraud.lock().ended(call.caller.id);
+                if call.counted {
+                    self.fraud.lock().ended(call.caller.id);
+                }
                 let source = crate::guard::source_key(call.a.peer.addr.ip());
                 if let Some(ids) = self.unanswered.get_mut(&source) {
                     ids.retain(|other| *other != id);

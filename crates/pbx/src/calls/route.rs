@@ -15,7 +15,6 @@
 use std::sync::Arc;
 
 use sambung_sip::Uri;
-use sambung_sip::transaction::Peer;
 
 use crate::registrar::{Account, Routing, Target};
 
@@ -144,27 +143,12 @@ fn static_reason(reason: &str) -> &'static str {
 #[derive(Debug)]
 pub(crate) enum Resolved {
     Account(Arc<Account>),
-    /// An outside URI and the address to send to.
-    Outside(Box<(Uri, Peer)>),
-    /// The target cannot be reached (unknown user, a host name we cannot resolve).
+    /// An outside URI.
+    Outside(Uri),
+    /// A phone number, out through the trunks.
+    Number(crate::trunks::Number),
+    /// The target cannot be reached (unknown user, a URI we cannot call).
     Invalid(&'static str),
-}
-
-/// The address an outside `sip:` URI is reached at: its IP and port over UDP (or the transport
-/// it names). Host names would need RFC 3263 DNS, which the server does not do yet.
-pub(crate) fn outside_peer(uri: &Uri) -> Option<Peer> {
-    let sip = uri.as_sip()?;
-    let ip = match sip.host.ip() {
-        Some(ip) => ip,
-        None if sip.host.as_str().eq_ignore_ascii_case("localhost") => std::net::Ipv4Addr::LOCALHOST.into(),
-        None => return None,
-    };
-    let transport = match sip.params.value("transport").map(str::to_ascii_lowercase).as_deref() {
-        None | Some("udp") if !sip.secure => sambung_sip::Transport::Udp,
-        // Outgoing TCP and TLS connections are not made yet.
-        _ => return None,
-    };
-    Some(Peer { transport, addr: std::net::SocketAddr::new(ip, sip.port.unwrap_or(5060)), flow: None })
 }
 
 /// The History-Info header value (RFC 7044) for a B leg after `hops`: one entry per target,
@@ -255,13 +239,5 @@ mod tests {
         assert!(matches!(first_step(&routing, true), Step::Fail(486, _)));
         routing.forward_always = Target::parse("sip:desk@192.0.2.1:5062");
         assert!(matches!(first_step(&routing, true), Step::Forward(Target::Uri(_), Cause::Unconditional)));
-    }
-
-    #[test]
-    fn outside_peers_need_an_address() {
-        let peer = outside_peer(&Uri::parse("sip:x@127.0.0.1:5099").unwrap()).unwrap();
-        assert_eq!(peer.addr, "127.0.0.1:5099".parse().unwrap());
-        assert!(outside_peer(&Uri::parse("sip:x@carrier.example").unwrap()).is_none());
-        assert!(outside_peer(&Uri::parse("sip:x@127.0.0.1;transport=tcp").unwrap()).is_none());
     }
 }

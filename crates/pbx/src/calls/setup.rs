@@ -37,6 +37,7 @@ impl Call {
         from: Peer,
         service: Option<App>,
         replacing: Option<super::replaces::OtherLeg>,
+        chosen: Callee,
     ) -> Option<Call> {
         // §16.3 item 3, §16.6 item 3: the B leg carries one hop less; none left is a loop.
         let hops = request.max_forwards().unwrap_or(70);
@@ -48,9 +49,13 @@ impl Call {
             Uri::Sip(uri) => uri.user_unescaped().map(|u| u.into_owned()),
             Uri::Other { .. } => None,
         };
-        let callee = match &service {
-            Some(_) => Some(caller.clone()),
-            None => dialled.as_deref().and_then(|user| env.accounts.by_user_part(user).cloned()),
+        let (callee, outside) = match chosen {
+            Callee::Account(account) => (Some(account), None),
+            Callee::Outside(route, party) => (Some(party), Some(route)),
+            Callee::Dialled => match &service {
+                Some(_) => (Some(caller.clone()), None),
+                None => (dialled.as_deref().and_then(|user| env.accounts.by_user_part(user).cloned()), None),
+            },
         };
         let Some(callee) = callee.filter(|c| !c.disabled) else {
             ctx.respond(key, request.reply(404, "Not Found"));
@@ -76,7 +81,15 @@ impl Call {
         };
         ctx.respond(key, request.reply(100, "Trying"));
 
-        let callee_aor = format!("sip:{}@{}", callee.username, request_host(&request));
+        let first_hop = match &outside {
+            // Out of the service: the dialled URI (or number) as it was dialled.
+            Some(_) => Hop { uri: request.uri.to_string(), account: None, cause: None },
+            None => Hop {
+                uri: format!("sip:{}@{}", callee.username, request_host(&request)),
+                account: Some(callee.id),
+                cause: None,
+            },
+        };
         let reliable = prack::requires_100rel(&request).then(|| Reliable::new(ctx.random.u32() >> 2));
         let mut call = Call {
             id,
@@ -94,7 +107,7 @@ impl Call {
             b_call_id: SipStr::from(ctx.random.call_id()),
             b_tag: ctx.random.token(8),
             target: callee.clone(),
-            history: vec![Hop { uri: callee_aor, account: Some(callee.id), cause: None }],
+            history: vec![first_hop],
             hops: hops - 1,
             forks: Vec::new(),
             media: Media::None,
@@ -104,6 +117,8 @@ impl Call {
             replacing,
             replaces: None,
             listed: None,
+            outside,
+            counted: false,
         };
         info!(call = id, caller = caller.username, callee = callee.username, "call");
         ctx.out.event(Event::CallStarted {
@@ -193,6 +208,7 @@ impl Call {
     fn route(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, service: Option<App>) {
         match service {
             Some(app) => self.start_app(ctx, env, app, (480, "Temporarily Unavailable", "system")),
+            None if self.outside.is_some() => self.ring_outside(ctx, env),
             None => {
                 let online = !env.location.bindings(self.callee.id).is_empty();
                 let step = route::first_step(&self.callee.routing, online);
@@ -222,7 +238,7 @@ impl Call {
     /// a B-leg identity of their own, so that a device rung again (or a proxy on the way) does
     /// not take them for a merged request (RFC 3261 §8.2.2.2). The devices of the previous
     /// target stop ringing.
-    fn start_ringing(&mut self, ctx: &mut Ctx<'_>, ring_for: Duration, outside: bool, no_answer_step: bool) {
+    pub(super) fn start_ringing(&mut self, ctx: &mut Ctx<'_>, ring_for: Duration, outside: bool, no_answer_step: bool) {
         if !self.forks.is_empty() {
             self.b_call_id = SipStr::from(ctx.random.call_id());
             self.b_tag = ctx.random.token(8);
@@ -315,7 +331,7 @@ impl Call {
 
     /// Sends one B-leg INVITE to what `rung` names and records it as a fork; false if it could
     /// not be sent.
-    fn send_fork(
+    pub(super) fn send_fork(
         &mut self,
         ctx: &mut Ctx<'_>,
         env: &CallEnv<'_>,
@@ -357,11 +373,9 @@ impl Call {
             Resolved::Account(account) => {
                 Hop { uri: format!("sip:{}@{host}", account.username), account: Some(account.id), cause: Some(cause) }
             }
-            Resolved::Outside(outside)
-                if !crate::guard::fraud::outside_allowed(&env.config.guard.fraud, &outside.0) =>
-            {
+            Resolved::Outside(uri) if !crate::guard::fraud::outside_allowed(&env.config.guard.fraud, uri) => {
                 let limit = FraudLimit::Destination;
-                let destination = outside.0.to_string();
+                let destination = uri.to_string();
                 warn!(
                     call = self.id,
                     username = self.target.username,
@@ -378,7 +392,28 @@ impl Call {
                 let (status, reason) = limit.status();
                 return self.fail(ctx, status, reason, "system");
             }
-            Resolved::Outside(outside) => Hop { uri: outside.0.to_string(), account: None, cause: Some(cause) },
+            Resolved::Number(number) if !number.emergency && !super::number_allowed(env, &number.digits) => {
+                let limit = FraudLimit::Destination;
+                warn!(
+                    call = self.id,
+                    username = self.target.username,
+                    destination = number.digits,
+                    limit = limit.as_str(),
+                    "toll-fraud limit: number not allowed"
+                );
+                ctx.out.event(Event::FraudRefused {
+                    account_id: self.target.id,
+                    username: self.target.username.clone(),
+                    limit,
+                    destination: Some(number.digits.clone()),
+                });
+                let (status, reason) = limit.status();
+                return self.fail(ctx, status, reason, "system");
+            }
+            Resolved::Outside(uri) => Hop { uri: uri.to_string(), account: None, cause: Some(cause) },
+            Resolved::Number(number) => {
+                Hop { uri: format!("tel:{}", number.digits), account: None, cause: Some(cause) }
+            }
             Resolved::Invalid(why) => {
                 // The target's own next step stands in: its voicemail, else unavailable.
                 info!(call = self.id, %target, why, "forwarding target unreachable");
@@ -407,20 +442,21 @@ impl Call {
                 self.target = account;
                 self.proceed(ctx, env, step, "system");
             }
-            Resolved::Outside(outside) => self.ring_outside(ctx, env, &outside.0, &outside.1),
+            Resolved::Outside(uri) => {
+                self.outside = Some(Box::new(super::outside::OutsideRoute::to_uri(uri)));
+                self.ring_outside(ctx, env);
+            }
+            Resolved::Number(number) => {
+                let route = super::outside::OutsideRoute::to_number(number, &env.config.trunks);
+                match route {
+                    Some(route) => {
+                        self.outside = Some(Box::new(route));
+                        self.ring_outside(ctx, env);
+                    }
+                    None => self.fail(ctx, 480, "Temporarily Unavailable", "system"),
+                }
+            }
             Resolved::Invalid(_) => {}
-        }
-    }
-
-    /// Rings an outside SIP URI (over UDP).
-    fn ring_outside(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, uri: &Uri, peer: &Peer) {
-        self.start_ringing(ctx, env.config.ring_timeout, true, false);
-        let sent = match self.b_body(ctx, peer, uri) {
-            Some(body) => self.send_fork(ctx, env, uri, peer, body, Rung { device: uri.to_string(), account: None }),
-            None => false,
-        };
-        if !sent {
-            self.fail(ctx, 480, "Temporarily Unavailable", "system");
         }
     }
 
@@ -462,6 +498,7 @@ impl Call {
             let content_type = a.headers.get(HeaderName::ContentType).map_or("application/sdp", |v| v);
             invite.set_body(content_type, body);
         }
+        self.trunk_headers(ctx, env, &mut invite);
         invite
     }
 }
@@ -470,7 +507,16 @@ impl Call {
 fn resolve(env: &CallEnv<'_>, target: &Target) -> Resolved {
     let local = |user: &str| match env.accounts.by_user_part(user) {
         Some(account) if !account.disabled => Resolved::Account(account.clone()),
-        _ => Resolved::Invalid("no such account"),
+        Some(_) => Resolved::Invalid("no such account"),
+        // A phone number: one of ours, else out through the carriers.
+        None => match env.config.trunks.plan.read(user) {
+            Some(number) if !number.emergency => match env.accounts.by_number(&number.digits) {
+                Some(account) if !account.disabled => Resolved::Account(account.clone()),
+                _ if !env.config.trunks.is_empty() => Resolved::Number(number),
+                _ => Resolved::Invalid("no such account, and no trunk for numbers"),
+            },
+            _ => Resolved::Invalid("no such account"),
+        },
     };
     match target {
         Target::Local(user) => local(user),
@@ -480,10 +526,8 @@ fn resolve(env: &CallEnv<'_>, target: &Target) -> Resolved {
             let ours = uri.as_sip().is_some_and(|sip| env.local.contains_address(&sip.host, sip.port));
             match (ours, uri.as_sip().and_then(|s| s.user_unescaped())) {
                 (true, Some(user)) => local(&user),
-                _ => match route::outside_peer(uri) {
-                    Some(peer) => Resolved::Outside(Box::new((uri.clone(), peer))),
-                    None => Resolved::Invalid("needs DNS or a stream transport, not supported yet"),
-                },
+                _ if crate::trunks::query_of(uri).is_some() => Resolved::Outside(uri.clone()),
+                _ => Resolved::Invalid("a URI we cannot reach (scheme or transport)"),
             }
         }
     }
@@ -503,9 +547,21 @@ fn device_name(request: &Request, from: &Peer) -> String {
 }
 
 /// What a fork rings: a device (its contact) of an account, or an outside URI.
-struct Rung {
+pub(super) struct Rung {
     /// For the call record: the device's contact, or the outside URI.
-    device: String,
+    pub device: String,
     /// The device's account; `None` for an outside URI.
-    account: Option<i64>,
+    pub account: Option<i64>,
+}
+
+/// Who a new call goes to.
+#[derive(Debug)]
+pub(crate) enum Callee {
+    /// What the Request-URI's user part names: an account's username or extension (or the
+    /// caller, for a service code).
+    Dialled,
+    /// This account (a number of the service, reached from a carrier or dialled).
+    Account(Arc<Account>),
+    /// Out of the service, by this route, to this party.
+    Outside(Box<super::outside::OutsideRoute>, Arc<Account>),
 }

@@ -92,6 +92,10 @@ pub struct Accounts {
     by_name: HashMap<String, Arc<Account>>,
     by_extension: HashMap<String, Arc<Account>>,
     by_id: HashMap<i64, Arc<Account>>,
+    /// The service's phone numbers (E.164 with `+`) assigned to accounts.
+    by_number: HashMap<String, i64>,
+    /// Each account's numbers, the one its outgoing calls show first.
+    numbers_of: HashMap<i64, Vec<String>>,
 }
 
 impl Accounts {
@@ -106,6 +110,28 @@ impl Accounts {
             table.by_name.insert(account.username.to_ascii_lowercase(), account);
         }
         table
+    }
+
+    /// The table with these phone numbers (E.164 with `+`) assigned to accounts, in order: an
+    /// account's first number is the one its outgoing calls show.
+    pub fn with_numbers(mut self, numbers: impl IntoIterator<Item = (String, i64)>) -> Accounts {
+        for (number, id) in numbers {
+            if self.by_id.contains_key(&id) {
+                self.numbers_of.entry(id).or_default().push(number.clone());
+                self.by_number.insert(number, id);
+            }
+        }
+        self
+    }
+
+    /// The account a phone number (E.164 with `+`) of the service is assigned to.
+    pub fn by_number(&self, number: &str) -> Option<&Arc<Account>> {
+        self.by_number.get(number).and_then(|id| self.by_id.get(id))
+    }
+
+    /// The phone numbers of account `id`, the one its calls show first.
+    pub fn numbers_of(&self, id: i64) -> &[String] {
+        self.numbers_of.get(&id).map_or(&[], Vec::as_slice)
     }
 
     /// The account whose username is `name` (case-insensitive).

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+pub mod dial;
 pub mod stream;
 pub mod tcp;
 pub mod tls;
@@ -213,6 +214,8 @@ pub enum Event {
     Deliver { message: sambung_pbx::StoredMessage, from_account: i64 },
     /// Accounts' presence changed ([`crate::presence`]).
     Presence(Vec<(i64, sambung_pbx::presence::Presence)>),
+    /// A DNS lookup call control asked for finished ([`crate::resolver`]).
+    Resolved { lookup: sambung_pbx::Lookup, result: Result<Vec<sambung_dns::Target>, String> },
 }
 
 /// The queue was closed: call control has stopped.
@@ -269,6 +272,7 @@ impl Events {
             | Event::KeyframeWanted { call, .. }
             | Event::TransferCall { call, .. }
             | Event::Originate { id: call, .. } => Some(sambung_pbx::Pbx::shard_of_call(*call, count)),
+            Event::Resolved { lookup, .. } => Some(lookup.shard(count)),
             // Messages are shared by the shards: any one takes the store's answers. The
             // guard's lists and the gate's bans are shared too.
             Event::Store(_) | Event::Flooded | Event::Guard(_) | Event::Deliver { .. } | Event::Unregister { .. } => {
@@ -338,16 +342,27 @@ pub struct Sender {
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     conns: HashMap<ConnId, Connection>,
     by_remote: HashMap<(TransportKind, SocketAddr), ConnId>,
+    /// Opens TCP and TLS connections to addresses we have none with ([`dial`]).
+    dialer: Option<dial::Dialer>,
+    /// Connections being opened, with their queues.
+    dialing: HashMap<(TransportKind, SocketAddr), mpsc::Sender<ConnCommand>>,
 }
 
 impl Sender {
     /// A sender over these UDP sockets and no connections yet.
     pub fn new(udp: Vec<(SocketAddr, Arc<UdpSocket>)>) -> Sender {
-        Sender { udp, conns: HashMap::new(), by_remote: HashMap::new() }
+        Sender { udp, ..Sender::default() }
+    }
+
+    /// Opens connections where there is none (to other domains' servers, carriers).
+    pub fn with_dialer(mut self, dialer: dial::Dialer) -> Sender {
+        self.dialer = Some(dialer);
+        self
     }
 
     /// Records a new connection; the newest connection to a remote address is the one reused.
     pub fn connected(&mut self, conn: Connection) {
+        self.dialing.remove(&(conn.transport, conn.remote));
         self.by_remote.insert((conn.transport, conn.remote), conn.id);
         self.conns.insert(conn.id, conn);
     }
@@ -368,7 +383,7 @@ impl Sender {
     }
 
     /// Hands `out` to its socket or connection without waiting.
-    pub fn send(&self, out: Outbound) -> Result<(), SendError> {
+    pub fn send(&mut self, out: Outbound) -> Result<(), SendError> {
         if out.transport == TransportKind::Udp {
             let socket = self
                 .udp
@@ -385,8 +400,8 @@ impl Sender {
         let conn = out
             .conn
             .and_then(|id| self.conns.get(&id))
-            .or_else(|| self.by_remote.get(&(out.transport, out.remote)).and_then(|id| self.conns.get(id)))
-            .ok_or(SendError::NoConnection(out.transport, out.remote))?;
+            .or_else(|| self.by_remote.get(&(out.transport, out.remote)).and_then(|id| self.conns.get(id)));
+        let Some(conn) = conn else { return self.dial(out) };
         if !out.bytes.is_empty() {
             conn.tx.try_send(ConnCommand::Send(out.bytes)).map_err(|_| SendError::Congested(conn.id))?;
         }
@@ -396,6 +411,31 @@ impl Sender {
             let _ = conn.tx.try_send(ConnCommand::Close);
         }
         Ok(())
+    }
+}
+
+impl Sender {
+    /// A request to an address with no connection: over a new one (TCP, TLS), queued until
+    /// it is up. A reply (its connection gone) is not: the peer must connect again.
+    fn dial(&mut self, out: Outbound) -> Result<(), SendError> {
+        let key = (out.transport, out.remote);
+        let none = SendError::NoConnection(out.transport, out.remote);
+        let Some(dialer) = &self.dialer else { return Err(none) };
+        if out.conn.is_some() || !matches!(out.transport, TransportKind::Tcp | TransportKind::Tls) || out.close {
+            return Err(none);
+        }
+        for _ in 0..2 {
+            let queue = self.dialing.entry(key).or_insert_with(|| dialer.dial(out.transport, out.remote));
+            match queue.try_send(ConnCommand::Send(out.bytes.clone())) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => return Err(none),
+                // The last try to connect failed: try again.
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.dialing.remove(&key);
+                }
+            }
+        }
+        Err(none)
     }
 }
 
@@ -463,7 +503,7 @@ mod tests {
 
     #[test]
     fn udp_without_a_socket_is_an_error() {
-        let sender = Sender::default();
+        let mut sender = Sender::default();
         assert!(matches!(
             sender.send(out(TransportKind::Udp, "192.0.2.3:5060", None, false)),
             Err(SendError::NoSocket(_))

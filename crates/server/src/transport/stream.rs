@@ -81,12 +81,25 @@ pub fn next_frame(buf: &[u8], max_size: usize) -> Frame {
 
 /// Runs one connection until the peer closes it, it idles out, it breaks, or shutdown.
 /// `permit` is its slot under the connection limit, released when it ends.
-pub async fn run<S>(mut io: S, peer: Peer, mut ctx: StreamContext, permit: Slot)
+pub async fn run<S>(io: S, peer: Peer, ctx: StreamContext, permit: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    run_with(io, peer, ctx, Some(permit), mpsc::channel(CONN_QUEUE)).await;
+}
+
+/// [`run`] with the connection's command queue made already (an outgoing connection takes
+/// messages before it is up); `permit` is `None` for a connection we opened.
+pub async fn run_with<S>(
+    mut io: S,
+    peer: Peer,
+    mut ctx: StreamContext,
+    permit: Option<Slot>,
+    (tx, mut rx): (mpsc::Sender<ConnCommand>, mpsc::Receiver<ConnCommand>),
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let id = ConnId::next();
-    let (tx, mut rx) = mpsc::channel(CONN_QUEUE);
     let conn = Connection { id, transport: peer.transport, local: peer.local, remote: peer.remote, tx };
     if ctx.events.send(Event::Connected(conn)).await.is_err() {
         return;

@@ -80,6 +80,10 @@ pub struct World {
     seed: u64,
     undeliverable: u64,
     out: Vec<(SocketAddr, SocketAddr, Bytes)>,
+    /// What the simulated DNS answers for each host name ([`World::dns`]).
+    dns: std::collections::BTreeMap<String, Vec<sambung_dns::Target>>,
+    /// Every lookup call control asked for, in order.
+    lookups: Vec<sambung_dns::Query>,
 }
 
 impl std::fmt::Debug for World {
@@ -147,7 +151,20 @@ impl World {
             seed,
             undeliverable: 0,
             out: Vec::new(),
+            dns: std::collections::BTreeMap::new(),
+            lookups: Vec::new(),
         }
+    }
+
+    /// Makes the simulated DNS answer lookups of `host` with `targets` (in that order, as an
+    /// RFC 3263 resolution would give them); other names are not found.
+    pub fn dns(&mut self, host: &str, targets: Vec<sambung_dns::Target>) {
+        self.dns.insert(host.to_ascii_lowercase(), targets);
+    }
+
+    /// Every DNS lookup call control asked for so far.
+    pub fn lookups(&self) -> &[sambung_dns::Query] {
+        &self.lookups
     }
 
     /// The network of the whole-call tests: 5 % loss, 5 % duplicated, 10 % held back 30 ms so
@@ -337,6 +354,7 @@ impl World {
             | Input::KeyframeWanted { call, .. }
             | Input::TransferCall { call, .. }
             | Input::Originate { id: call, .. } => Some(Pbx::shard_of_call(*call, count)),
+            Input::Resolved { lookup, .. } => Some(lookup.shard(count)),
             // shared by the shards: given once
             Input::Store(_)
             | Input::Bindings(_)
@@ -542,6 +560,15 @@ impl World {
                     }
                     Output::Media(command) => self.media_command(command),
                     Output::App(request) => self.app_request(request),
+                    Output::Resolve { lookup, query } => {
+                        let result = self
+                            .dns
+                            .get(&query.host.to_ascii_lowercase())
+                            .cloned()
+                            .ok_or_else(|| "not found".to_owned());
+                        self.lookups.push(query);
+                        self.queue(Input::Resolved { lookup, result });
+                    }
                     Output::Store(write) => {
                         if let Some(reply) = self.store.apply(write) {
                             self.queue(Input::Store(reply));

@@ -1,0 +1,379 @@
+//! Registering with carriers (RFC 3261 §10 as a client): one binding per trunk that asks for
+//! it, answered challenges (digest, RFC 3261 §22.2), refreshed before it expires, retried
+//! after a failure, with each change of state told as [`Event::TrunkRegistration`].
+//!
+//! The first shard does it all. The carrier's server is found with RFC 3263 (a host name goes
+//! out as a lookup, an IP literal is used as it is); on a failure the next address is tried.
+
+use std::time::{Duration, Instant};
+
+use sambung_sip::digest::{self, Challenge};
+use sambung_sip::transaction::{Peer, TxKey};
+use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Uri};
+use tracing::{debug, info, warn};
+
+use super::{TrunkConfig, Trunks};
+use crate::events::Event;
+use crate::io::Lookup;
+use crate::pbx::Ctx;
+use crate::sip::Owner;
+
+/// How long after a failed registration it is tried again.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// The shortest refresh interval, whatever the carrier grants.
+const MIN_REFRESH: Duration = Duration::from_secs(5);
+
+/// Where one trunk's registration is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrunkState {
+    /// Not registered yet (the first REGISTER is on its way or its server is being looked up).
+    Registering,
+    /// Registered until this Unix second.
+    Registered { until: u64 },
+    /// The last try failed for this reason; the next is at the retry time.
+    Failed { reason: String },
+}
+
+impl TrunkState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TrunkState::Registering => "registering",
+            TrunkState::Registered { .. } => "registered",
+            TrunkState::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Registration {
+    trunk: usize,
+    call_id: SipStr,
+    from_tag: String,
+    cseq: u32,
+    /// The carrier's addresses, in the order to try; empty until looked up.
+    targets: Vec<Peer>,
+    target: usize,
+    /// The REGISTER in flight, and whether it already answers a challenge.
+    pending: Option<(TxKey, Request)>,
+    answered_challenge: bool,
+    looking_up: bool,
+    /// When the next REGISTER goes.
+    next_at: Option<Instant>,
+    state: TrunkState,
+}
+
+/// Every trunk's registration (on the first shard only).
+#[derive(Debug, Default)]
+pub(crate) struct Registrations {
+    regs: Vec<Registration>,
+}
+
+impl Registrations {
+    /// Registrations for the trunks that ask for one, the first REGISTER due at once.
+    pub(crate) fn start(trunks: &Trunks, ctx: &mut Ctx<'_>) -> Registrations {
+        let regs = trunks
+            .trunks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.register && t.username.is_some() && t.password.is_some())
+            .map(|(trunk, _)| Registration {
+                trunk,
+                call_id: SipStr::from(ctx.random.call_id()),
+                from_tag: ctx.random.token(8),
+                cseq: 0,
+                targets: Vec::new(),
+                target: 0,
+                pending: None,
+                answered_challenge: false,
+                looking_up: false,
+                next_at: Some(ctx.now.instant),
+                state: TrunkState::Registering,
+            })
+            .collect();
+        Registrations { regs }
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.regs.iter().filter_map(|r| r.next_at).min()
+    }
+
+    /// Sends the REGISTERs that are due.
+    pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>, trunks: &Trunks) {
+        let now = ctx.now.instant;
+        for reg in &mut self.regs {
+            if reg.next_at.is_some_and(|at| at <= now) && reg.pending.is_none() {
+                reg.next_at = None;
+                reg.answered_challenge = false;
+                reg.send(ctx, &trunks.trunks[reg.trunk], None);
+            }
+        }
+    }
+
+    /// The carrier's addresses were looked up.
+    pub(crate) fn on_resolved(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        trunks: &Trunks,
+        trunk: usize,
+        targets: Result<Vec<Peer>, String>,
+    ) {
+        let Some(reg) = self.regs.iter_mut().find(|r| r.trunk == trunk) else { return };
+        reg.looking_up = false;
+        match targets {
+            Ok(targets) if !targets.is_empty() => {
+                reg.targets = targets;
+                reg.target = 0;
+                reg.send(ctx, &trunks.trunks[trunk], None);
+            }
+            Ok(_) => {
+                reg.failed(ctx, &trunks.trunks[trunk], "no address for the carrier's server".to_owned(), RETRY_AFTER)
+            }
+            Err(error) => reg.failed(ctx, &trunks.trunks[trunk], format!("lookup failed: {error}"), RETRY_AFTER),
+        }
+    }
+
+    /// A response to a REGISTER of trunk `trunk`.
+    pub(crate) fn on_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        trunks: &Trunks,
+        trunk: usize,
+        key: TxKey,
+        response: &Response,
+    ) {
+        let Some(reg) = self.regs.iter_mut().find(|r| r.trunk == trunk) else { return };
+        if response.status < 200 || reg.pending.as_ref().is_none_or(|(k, _)| *k != key) {
+            return;
+        }
+        let Some((_, request)) = reg.pending.take() else { return };
+        let config = &trunks.trunks[trunk];
+        match response.status {
+            200..=299 => {
+                let asked = reg_expires(&request).unwrap_or(config.register_expires);
+                let granted = granted_expires(response, &request).unwrap_or(asked);
+                if granted == 0 {
+                    return reg.failed(ctx, config, "the carrier granted no time".to_owned(), RETRY_AFTER);
+                }
+                let until = ctx.now.unix_secs + u64::from(granted);
+                // Refreshed halfway through.
+                let refresh = Duration::from_secs(u64::from(granted) / 2).max(MIN_REFRESH);
+                reg.next_at = Some(ctx.now.instant + refresh);
+                let fresh = !matches!(reg.state, TrunkState::Registered { .. });
+                reg.state = TrunkState::Registered { until };
+                if fresh {
+                    info!(trunk = config.name, expires = granted, "registered with the carrier");
+                } else {
+                    debug!(trunk = config.name, expires = granted, "registration refreshed");
+                }
+                ctx.out.event(Event::TrunkRegistration {
+                    trunk: config.name.clone(),
+                    state: reg.state.clone(),
+                    at: ctx.now.unix_secs,
+                });
+            }
+            401 | 407 if !reg.answered_challenge => {
+                let name =
+                    if response.status == 401 { HeaderName::WwwAuthenticate } else { HeaderName::ProxyAuthenticate };
+                let challenge = response.headers.values(name).find_map(|v| Challenge::parse(v).ok());
+                match challenge {
+                    Some(challenge) => {
+                        reg.answered_challenge = true;
+                        let header = if response.status == 401 {
+                            HeaderName::Authorization
+                        } else {
+                            HeaderName::ProxyAuthorization
+                        };
+                        let credentials = answer(&challenge, config, "REGISTER", &request.uri.to_string(), ctx);
+                        reg.send(ctx, config, Some((header, credentials)));
+                    }
+                    None => reg.failed(ctx, config, "a challenge we cannot answer".to_owned(), RETRY_AFTER),
+                }
+            }
+            401 | 403 | 407 => {
+                reg.failed(ctx, config, format!("credentials refused ({})", response.status), RETRY_AFTER)
+            }
+            status => {
+                let reason = format!("{status} {}", response.reason);
+                // Another address of the carrier's may do better (RFC 3263 §4.3).
+                if reg.target + 1 < reg.targets.len() && (status == 408 || status >= 500) {
+                    reg.target += 1;
+                    debug!(trunk = config.name, reason, "registration failed here; next address");
+                    reg.send(ctx, config, None);
+                } else {
+                    let retry = response
+                        .headers
+                        .get(HeaderName::RetryAfter)
+                        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
+                        .map_or(RETRY_AFTER, |s| Duration::from_secs(s.clamp(5, 3600)));
+                    reg.targets.clear();
+                    reg.failed(ctx, config, reason, retry);
+                }
+            }
+        }
+    }
+
+    /// Each trunk's state, by trunk index.
+    pub(crate) fn states(&self) -> impl Iterator<Item = (usize, &TrunkState)> {
+        self.regs.iter().map(|r| (r.trunk, &r.state))
+    }
+}
+
+/// Credentials answering `challenge` for `method` to `uri`, with the trunk's secret.
+pub(crate) fn answer(challenge: &Challenge, trunk: &TrunkConfig, method: &str, uri: &str, ctx: &mut Ctx<'_>) -> SipStr {
+    let user = trunk.auth_user().unwrap_or_default();
+    let password = trunk.password.as_deref().unwrap_or_default();
+    let cnonce = ctx.random.token(8);
+    SipStr::from(digest::respond(challenge, method, uri, user, password, &cnonce, 1).to_string())
+}
+
+impl Registration {
+    /// Sends the next REGISTER (looking the carrier up first when needed).
+    fn send(&mut self, ctx: &mut Ctx<'_>, config: &TrunkConfig, credentials: Option<(HeaderName, SipStr)>) {
+        if self.targets.is_empty() {
+            match super::literal_peers(&config.proxy) {
+                Some(peers) => self.targets = peers,
+                None => {
+                    let Some(query) = super::query_of(&config.proxy) else {
+                        return self.failed(ctx, config, "the proxy is no SIP URI".to_owned(), RETRY_AFTER * 10);
+                    };
+                    if !self.looking_up {
+                        self.looking_up = true;
+                        ctx.out.resolve(Lookup::Trunk(self.trunk), query);
+                    }
+                    return;
+                }
+            }
+        }
+        let Some(peer) = self.targets.get(self.target.min(self.targets.len() - 1)).cloned() else { return };
+        self.cseq += 1;
+        let domain = config.domain();
+        let user = config.username.as_deref().unwrap_or_default();
+        let Ok(uri) = Uri::parse(&format!(
+            "{}:{domain}",
+            if config.proxy.as_sip().is_some_and(|s| s.secure) { "sips" } else { "sip" }
+        )) else {
+            return self.failed(ctx, config, format!("bad domain {domain}"), RETRY_AFTER * 10);
+        };
+        let aor = format!("<sip:{user}@{domain}>");
+        let mut headers = sambung_sip::Headers::new();
+        headers.push(HeaderName::MaxForwards, SipStr::from_static("70"));
+        headers.push(HeaderName::From, SipStr::from(format!("{aor};tag={}", self.from_tag)));
+        headers.push(HeaderName::To, SipStr::from(aor));
+        headers.push(HeaderName::CallId, self.call_id.clone());
+        headers.push(HeaderName::CSeq, SipStr::from(format!("{} REGISTER", self.cseq)));
+        headers.push(HeaderName::Contact, contact_with_user(&ctx.sip.contact_for(&peer), user));
+        headers.push(HeaderName::Expires, SipStr::from(config.register_expires.to_string()));
+        headers.push(HeaderName::UserAgent, SipStr::from_static(crate::sip::SERVER));
+        if let Some((name, value)) = credentials {
+            headers.push(name, value);
+        }
+        let request = Request { method: Method::Register, uri, headers, body: bytes::Bytes::new() };
+        let owner = Owner::Trunk(self.trunk);
+        match ctx.sip.send_request(request, peer, owner, ctx.random, ctx.now.instant) {
+            Ok(key) => {
+                let sent = ctx.sip.transactions.request(key).cloned();
+                self.pending = sent.map(|r| (key, r));
+            }
+            Err(error) => self.failed(ctx, config, format!("not sent: {error}"), RETRY_AFTER),
+        }
+    }
+
+    fn failed(&mut self, ctx: &mut Ctx<'_>, config: &TrunkConfig, reason: String, retry: Duration) {
+        warn!(trunk = config.name, reason, retry_secs = retry.as_secs(), "registration with the carrier failed");
+        self.pending = None;
+        self.target = 0;
+        self.next_at = Some(ctx.now.instant + retry);
+        self.state = TrunkState::Failed { reason };
+        ctx.out.event(Event::TrunkRegistration {
+            trunk: config.name.clone(),
+            state: self.state.clone(),
+            at: ctx.now.unix_secs,
+        });
+    }
+}
+
+/// Our Contact (`<sip:host:port;transport=...>`) with the trunk's user name in it, so that the
+/// carrier's calls to it name the trunk.
+fn contact_with_user(contact: &SipStr, user: &str) -> SipStr {
+    let text: &str = contact;
+    match text.find("sip:").or_else(|| text.find("sips:")) {
+        Some(at) => {
+            let colon = at + text[at..].find(':').unwrap_or(0) + 1;
+            SipStr::from(format!("{}{}@{}", &text[..colon], super::escape_user(user), &text[colon..]))
+        }
+        None => contact.clone(),
+    }
+}
+
+/// The Expires a REGISTER asked for.
+fn reg_expires(request: &Request) -> Option<u32> {
+    request.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok())
+}
+
+/// What a 2xx to our REGISTER granted: the `expires` of our own Contact in it (RFC 3261
+/// §10.2.4), else its Expires header.
+fn granted_expires(response: &Response, request: &Request) -> Option<u32> {
+    let ours = request.headers.get(HeaderName::Contact)?;
+    let ours_uri = uri_of(ours);
+    for value in response.headers.values(HeaderName::Contact) {
+        for contact in value.split(',') {
+            if uri_of(contact).eq_ignore_ascii_case(ours_uri)
+                && let Some(expires) = contact
+                    .split(';')
+                    .skip(1)
+                    .filter_map(|p| p.trim().split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("expires"))
+                    .and_then(|(_, v)| v.trim().parse().ok())
+            {
+                return Some(expires);
+            }
+        }
+    }
+    response.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok())
+}
+
+fn uri_of(contact: &str) -> &str {
+    let contact = contact.trim();
+    match (contact.find('<'), contact.find('>')) {
+        (Some(open), Some(close)) if open < close => &contact[open + 1..close],
+        _ => contact.split(';').next().unwrap_or(contact),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_of(bytes: bytes::Bytes) -> Request {
+        match sambung_sip::Message::parse(bytes).unwrap() {
+            sambung_sip::Message::Request(r) => r,
+            sambung_sip::Message::Response(_) => panic!("not a request"),
+        }
+    }
+
+    fn response_of(bytes: bytes::Bytes) -> Response {
+        match sambung_sip::Message::parse(bytes).unwrap() {
+            sambung_sip::Message::Response(r) => r,
+            sambung_sip::Message::Request(_) => panic!("not a response"),
+        }
+    }
+
+    #[test]
+    fn contact_gets_the_trunk_user() {
+        let c = contact_with_user(&SipStr::from("<sip:127.0.0.1:5060;transport=tcp>"), "acct 1");
+        assert_eq!(&*c, "<sip:acct%201@127.0.0.1:5060;transport=tcp>");
+    }
+
+    #[test]
+    fn granted_time_is_our_contacts() {
+        let request = request_of(bytes::Bytes::from_static(
+            b"REGISTER sip:carrier SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@carrier>;tag=1\r\nTo: <sip:a@carrier>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@127.0.0.1:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
+        ));
+        let response = response_of(bytes::Bytes::from_static(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@carrier>;tag=1\r\nTo: <sip:a@carrier>;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nContact: <sip:other@192.0.2.1>;expires=3000, <sip:a@127.0.0.1:5060>;expires=120\r\nExpires: 900\r\nContent-Length: 0\r\n\r\n",
+        ));
+        assert_eq!(granted_expires(&response, &request), Some(120));
+        assert_eq!(reg_expires(&request), Some(600));
+    }
+}

@@ -1,0 +1,15 @@
+-- Issue 18: the service's phone numbers (DIDs, E.164 with '+') and what each reaches (an account
+-- for now), and the state of each carrier registration as the server last saw it.
+CREATE TABLE numbers (
+    number TEXT PRIMARY KEY,
+    account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX numbers_account ON numbers (account_id);
+
+CREATE TABLE trunk_status (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);

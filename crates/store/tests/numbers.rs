@@ -1,0 +1,57 @@
+//! Phone numbers and carrier registration states on both backends: assigned, moved, listed,
+//! removed, refused when malformed or for an unknown account, gone with their account; each
+//! change bumps the account generation a running server polls.
+
+mod common;
+
+use common::TestDb;
+use sambung_store::{NewAccount, StoreError, TrunkStatus};
+
+on_both_backends!(numbers_are_assigned_moved_and_removed, trunk_states_are_kept);
+
+async fn numbers_are_assigned_moved_and_removed(db: &TestDb) {
+    let store = db.open().await;
+    let alice = store.create_account(NewAccount::new("alice", "correct horse", "example.com")).await.unwrap();
+    store.create_account(NewAccount::new("bob", "correct horse", "example.com")).await.unwrap();
+    let start = store.accounts_generation().await.unwrap();
+    store.put_number("+442079460000", Some("alice")).await.unwrap();
+    store.put_number("+442079460001", None).await.unwrap();
+    assert_eq!(store.accounts_generation().await.unwrap(), start + 2);
+    let listed = store.list_numbers().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].number, "+442079460000");
+    assert_eq!(listed[0].account_id, Some(alice.id));
+    assert_eq!(listed[0].username.as_deref(), Some("alice"));
+    assert_eq!(listed[1].account_id, None);
+    // Moved to bob.
+    store.put_number("+442079460000", Some("bob")).await.unwrap();
+    let listed = store.list_numbers().await.unwrap();
+    assert_eq!(listed[0].username.as_deref(), Some("bob"));
+    // Refusals leave what is stored alone.
+    assert!(matches!(store.put_number("02079460000", Some("bob")).await, Err(StoreError::Invalid { .. })));
+    assert!(matches!(store.put_number("+44", Some("bob")).await, Err(StoreError::Invalid { .. })));
+    assert!(matches!(store.put_number("+442079460002", Some("nobody")).await, Err(StoreError::UnknownUser(_))));
+    assert_eq!(store.list_numbers().await.unwrap().len(), 2);
+    assert!(store.remove_number("+442079460001").await.unwrap());
+    assert!(!store.remove_number("+442079460001").await.unwrap());
+    // An account's numbers go with it.
+    store.delete_account("bob").await.unwrap();
+    assert!(store.list_numbers().await.unwrap().is_empty());
+}
+
+async fn trunk_states_are_kept(db: &TestDb) {
+    let store = db.open().await;
+    let state = |name: &str, state: &str, at| TrunkStatus {
+        name: name.into(),
+        state: state.into(),
+        detail: format!("{state} detail"),
+        updated_at: at,
+    };
+    store.put_trunk_status(&state("carrier-a", "registering", 1)).await.unwrap();
+    store.put_trunk_status(&state("carrier-a", "registered", 2)).await.unwrap();
+    store.put_trunk_status(&state("carrier-b", "failed", 3)).await.unwrap();
+    assert_eq!(
+        store.list_trunk_status().await.unwrap(),
+        [state("carrier-a", "registered", 2), state("carrier-b", "failed", 3)]
+    );
+}
