@@ -297,13 +297,15 @@ impl Registration {
 /// carrier's calls to it name the trunk.
 fn contact_with_user(contact: &SipStr, user: &str) -> SipStr {
     let text: &str = contact;
-    match text.find("sip:").or_else(|| text.find("sips:")) {
-        Some(at) => {
-            let colon = at + text[at..].find(':').unwrap_or(0) + 1;
-            SipStr::from(format!("{}{}@{}", &text[..colon], super::escape_user(user), &text[colon..]))
-        }
-        None => contact.clone(),
-    }
+    let Some(at) = text.find("sip:").or_else(|| text.find("sips:")) else { return contact.clone() };
+    let start = at + text[at..].find(':').unwrap_or(0) + 1;
+    // The host starts after the user part we wrote (if any), which holds no '@' of its own.
+    let end = text.find('>').unwrap_or(text.len());
+    let host = match text[start..end].find('@') {
+        Some(i) => start + i + 1,
+        None => start,
+    };
+    SipStr::from(format!("{}{}@{}", &text[..start], super::escape_user(user), &text[host..]))
 }
 
 /// The Expires a REGISTER asked for.
@@ -363,6 +365,8 @@ mod tests {
     fn contact_gets_the_trunk_user() {
         let c = contact_with_user(&SipStr::from("<sip:127.0.0.1:5060;transport=tcp>"), "acct 1");
         assert_eq!(&*c, "<sip:acct%201@127.0.0.1:5060;transport=tcp>");
+        let c = contact_with_user(&SipStr::from("<sip:sambung@192.0.2.1:5060>"), "acct-a");
+        assert_eq!(&*c, "<sip:acct-a@192.0.2.1:5060>");
     }
 
     #[test]
