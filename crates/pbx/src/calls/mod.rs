@@ -302,7 +302,7 @@ impl Calls {
     }
 
     /// A carrier's INVITE (trunk `trunk` by its source address): to the account its number is
-    /// assigned to; `404` for a number that is none of ours.
+    /// assigned to, or that it names in one of our domains; `404` otherwise.
     pub(crate) fn on_trunk_invite(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -315,8 +315,17 @@ impl Calls {
         let id = self.next;
         let name = env.config.trunks.trunks.get(trunk).map_or("", |t| t.name.as_str());
         let numbers = outside::dialled_number(&request, &env.config.trunks);
-        let Some(callee) = numbers.iter().find_map(|n| env.accounts.by_number(n)).filter(|a| !a.disabled).cloned()
-        else {
+        // A number of ours; else, from a peer that calls our users by name (a SIP domain
+        // peering with this one), the account the Request-URI names in one of our domains.
+        let by_name = || {
+            let sip = request.uri.as_sip()?;
+            if !env.local.contains_address(&sip.host, sip.port) {
+                return None;
+            }
+            env.accounts.by_user_part(&sip.user_unescaped()?)
+        };
+        let callee = numbers.iter().find_map(|n| env.accounts.by_number(n)).or_else(by_name);
+        let Some(callee) = callee.filter(|a| !a.disabled).cloned() else {
             info!(trunk = name, dialled = %request.uri, "carrier's call for no number of ours");
             return ctx.respond(key, request.reply(404, "Not Found"));
         };

@@ -322,6 +322,19 @@ impl SippProcess {
         self.child.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some())
     }
 
+    /// The messages SIPp received so far (its -trace_msg file, read while it runs).
+    pub fn received_so_far(&self) -> Vec<Traced> {
+        let so_far = SippResult {
+            scenario: self.config.scenario.clone(),
+            code: None,
+            output: String::new(),
+            messages: std::fs::read_to_string(&self.messages).unwrap_or_default(),
+            errors: String::new(),
+            logs: String::new(),
+        };
+        so_far.received()
+    }
+
     /// Waits for the end (SIPp's -timeout plus 10 s at most) and collects what it left.
     pub fn wait(mut self) -> SippResult {
         let limit = self.config.timeout + Duration::from_secs(10);
