@@ -121,7 +121,7 @@ fn registers_with_the_carrier_answering_its_challenge_and_refreshes() {
     // Granted for 120 s: registered, refreshed halfway.
     let contact = header(&again, "Contact").unwrap().to_owned();
     let ok = answer(&again, 200, "c1", "sip:x@192.0.2.50", "")
-        .replace(&format!("Contact: <sip:x@192.0.2.50>"), &format!("Contact: {contact};expires=120"));
+        .replace("Contact: <sip:x@192.0.2.50>", &format!("Contact: {contact};expires=120"));
     rig.feed(CARRIER_A, &ok);
     let events = rig.events();
     assert!(
