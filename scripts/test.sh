@@ -153,7 +153,7 @@ cargo clippy --workspace --all-targets -j "$JOBS" -- -D warnings
 # crate's clippy.toml, enforced by the clippy run above) on clocks, sockets and global
 # randomness. A ban taken out of a clippy.toml fails here.
 echo "==> sans-IO cores"
-for crate in sambung-sip sambung-media sambung-pbx; do
+for crate in sambung-sip sambung-media sambung-pbx sambung-dns; do
   runtimes=$(cargo tree -p "$crate" -e normal --prefix none | grep -E '^(tokio|mio|async-std|smol|async-io) ' || true)
   if [ -n "$runtimes" ]; then
     echo "$crate must not depend on an async runtime:" >&2
