@@ -65,6 +65,10 @@ pub enum Input {
     FramingError(Inbound, FrameError),
     /// A stream connection closed: what was kept about it (its local address) goes.
     Disconnected { conn: u64 },
+    /// No connection could be made to `remote` over `transport` (refused, timed out, a TLS
+    /// certificate that does not match): our requests waiting for it fail at once, as a
+    /// transport error (RFC 3261 §17.1.4), so that the next address is tried.
+    Unreachable { transport: Transport, remote: SocketAddr },
     /// Nothing arrived: the timers due by now fire.
     Timeout,
     /// The account table: at start, and whenever the store says the accounts changed.

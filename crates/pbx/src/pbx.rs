@@ -252,6 +252,18 @@ impl Pbx {
                 self.sip.disconnected(conn)
             }
             Input::Timeout => self.on_timeout(now),
+            Input::Unreachable { transport, remote } => {
+                for key in self.sip.transactions.clients_to(&transport, remote) {
+                    debug!(%remote, %transport, "unreachable: the request fails");
+                    // The owner hears of it as of a 503 (RFC 3261 §8.1.3.1); the transaction
+                    // ends here, so its request is taken first.
+                    let failed = self.sip.transactions.request(key).map(|r| r.reply(503, "Service Unavailable"));
+                    self.sip.transactions.handle_transport_error(key, now.instant);
+                    if let Some(failed) = failed {
+                        self.on_response(now, key, failed);
+                    }
+                }
+            }
             Input::Resolved { lookup, result } => match lookup {
                 crate::io::Lookup::Call(call) => {
                     self.with_calls(now, |calls, ctx, env| calls.on_resolved(ctx, env, call, result));

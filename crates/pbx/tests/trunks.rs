@@ -336,3 +336,22 @@ fn host_names_are_looked_up_and_their_addresses_failed_over() {
     response(&out, ALICE, 403);
     assert!(!rig.take_outputs().iter().any(|o| matches!(o, Output::Resolve { .. })));
 }
+
+#[test]
+fn a_carrier_that_cannot_be_connected_to_is_failed_over_at_once() {
+    let mut tcp = trunk("carrier-t", "sip:192.0.2.55:5060;transport=tcp");
+    tcp.priority = 1;
+    let mut carriers = carriers();
+    carriers.insert(0, tcp);
+    let mut rig = rig_with(carriers);
+    rig.timeout();
+    let out = alice_calls(&mut rig, &format!("sip:+442079460000@{REALM}"), "tcp-1");
+    let to_t = request(&out, "192.0.2.55:5060", "INVITE");
+    assert!(header(&to_t, "Via").unwrap().starts_with("SIP/2.0/TCP "), "{to_t:?}");
+    // The driver could not connect: the next trunk gets the call without waiting for Timer B.
+    let out = rig.input(Input::Unreachable {
+        transport: sambung_sip::Transport::Tcp,
+        remote: "192.0.2.55:5060".parse().unwrap(),
+    });
+    request(&out, CARRIER_A, "INVITE");
+}

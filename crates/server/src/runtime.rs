@@ -609,6 +609,9 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Originate { id, account_id, target } => Input::Originate { id, account_id, target },
                         Event::TransferCall { call, side, target } => Input::TransferCall { call, side, target },
                         Event::Resolved { lookup, result } => Input::Resolved { lookup, result },
+                        Event::Unreachable { transport, remote } => {
+                            Input::Unreachable { transport: transport.sip(), remote }
+                        }
                         Event::Flooded => {
                             driver.drain_gate(now);
                             continue;

@@ -267,11 +267,18 @@ fn a_call_to_another_domain_goes_over_tls_to_the_server_srv_names() {
     );
     let peer_dir = server_dir_with_users(&peer_extra, &[carol]);
     let peer = Server::start_on(PEER_IP.parse::<IpAddr>().unwrap(), peer_dir, &peer_extra);
+    let dead_port = free_port();
     let dns = Dns::start(
         &dir,
         &serde_json::json!({
             "peer.test": [{"type": "NAPTR", "order": 10, "pref": 10, "flags": "s", "service": "SIPS+D2T", "regexp": "", "replacement": "_sips._tcp.peer.test", "ttl": 60}],
-            "_sips._tcp.peer.test": [{"type": "SRV", "priority": 10, "weight": 10, "port": peer.ports.tls, "target": "sip1.peer.test", "ttl": 60}],
+            // The first server by priority is down (nothing listens there): the call moves on
+            // to the second as soon as the connection is refused.
+            "_sips._tcp.peer.test": [
+                {"type": "SRV", "priority": 10, "weight": 10, "port": dead_port, "target": "sip0.peer.test", "ttl": 60},
+                {"type": "SRV", "priority": 20, "weight": 10, "port": peer.ports.tls, "target": "sip1.peer.test", "ttl": 60}
+            ],
+            "sip0.peer.test": [{"type": "A", "address": "127.0.0.32", "ttl": 60}],
             "sip1.peer.test": [{"type": "A", "address": PEER_IP, "ttl": 60}],
         }),
     );
@@ -311,6 +318,14 @@ fn a_call_to_another_domain_goes_over_tls_to_the_server_srv_names() {
         peer.log()
     );
     assert!(server.log().contains("outgoing connection opened"), "{}", server.log());
+    assert!(
+        server
+            .log()
+            .lines()
+            .any(|l| l.contains("outgoing connection failed") && l.contains(&format!("127.0.0.32:{dead_port}"))),
+        "the first server (down) was not tried first:\n{}",
+        server.log()
+    );
     let queries = dns.queries();
     assert!(queries.contains("peer.test NAPTR") && queries.contains("_sips._tcp.peer.test SRV"), "{queries}");
 

@@ -117,10 +117,17 @@ impl Dialer {
         let (tls, names) = (self.tls.clone(), self.names.clone());
         let queue = tx.clone();
         tokio::spawn(async move {
+            let events = ctx.events.clone();
             let connect = connect(ctx, tls, names, transport, remote, queue, rx);
-            let connected = tokio::time::timeout(CONNECT_TIMEOUT, connect).await;
-            if connected.is_err() {
-                debug!(%transport, %remote, "outgoing connection timed out");
+            let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                Ok(connected) => connected,
+                Err(_) => {
+                    debug!(%transport, %remote, "outgoing connection timed out");
+                    false
+                }
+            };
+            if !connected {
+                let _ = events.send(super::Event::Unreachable { transport, remote }).await;
             }
         });
         tx
@@ -135,32 +142,41 @@ async fn connect(
     remote: SocketAddr,
     tx: mpsc::Sender<ConnCommand>,
     rx: mpsc::Receiver<ConnCommand>,
-) {
+) -> bool {
     let tcp = match TcpStream::connect(remote).await {
         Ok(tcp) => tcp,
-        Err(error) => return debug!(%transport, %remote, %error, "outgoing connection failed"),
+        Err(error) => {
+            debug!(%transport, %remote, %error, "outgoing connection failed");
+            return false;
+        }
     };
     let _ = tcp.set_nodelay(true);
-    let Ok(local) = tcp.local_addr() else { return };
+    let Ok(local) = tcp.local_addr() else { return false };
     let peer = Peer { transport, local, remote };
     debug!(%transport, %remote, "outgoing connection opened");
     match transport {
         TransportKind::Tcp => {
             tokio::spawn(stream::run_with(tcp, peer, ctx, None, (tx, rx)));
+            true
         }
         TransportKind::Tls => {
             let name = names.get(remote).unwrap_or_else(|| remote.ip().to_string());
             let Ok(server_name) = ServerName::try_from(name.clone()) else {
-                return warn!(%remote, name, "no usable TLS server name");
+                warn!(%remote, name, "no usable TLS server name");
+                return false;
             };
             match TlsConnector::from(tls).connect(server_name, tcp).await {
                 Ok(tls) => {
                     tokio::spawn(stream::run_with(tls, peer, ctx, None, (tx, rx)));
+                    true
                 }
-                Err(error) => warn!(%remote, name, %error, "TLS handshake with a server failed"),
+                Err(error) => {
+                    warn!(%remote, name, %error, "TLS handshake with a server failed");
+                    false
+                }
             }
         }
         // Outgoing WebSocket connections are not made (browsers connect to us).
-        TransportKind::Udp | TransportKind::Ws | TransportKind::Wss => {}
+        TransportKind::Udp | TransportKind::Ws | TransportKind::Wss => false,
     }
 }

@@ -186,6 +186,9 @@ pub enum Event {
     Connected(Connection),
     /// A stream connection closed.
     Disconnected(ConnId),
+    /// An outgoing connection could not be made ([`dial`]): every shard fails its requests
+    /// waiting for it.
+    Unreachable { transport: TransportKind, remote: SocketAddr },
     /// The accounts changed in the store: the new table.
     Accounts(sambung_pbx::registrar::Accounts),
     /// The store's answer to a write that asked for one.
@@ -280,6 +283,7 @@ impl Events {
             }
             Event::Connected(_)
             | Event::Disconnected(_)
+            | Event::Unreachable { .. }
             | Event::Accounts(_)
             | Event::Mailbox { .. }
             | Event::Presence(_) => None,

@@ -563,6 +563,20 @@ impl TransactionLayer {
         self.txs.get(&key)?.machine.request()
     }
 
+    /// Our live client transactions to `transport` at `addr` (not bound to a flow), for a
+    /// driver that learned the address cannot be reached (a stream connection that could not
+    /// be made): each is then given [`TransactionLayer::handle_transport_error`].
+    pub fn clients_to(&self, transport: &crate::Transport, addr: std::net::SocketAddr) -> Vec<TxKey> {
+        let mut keys: Vec<TxKey> = self
+            .txs
+            .iter()
+            .filter(|(_, e)| e.client.is_some() && e.peer.addr == addr && &e.peer.transport == transport)
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// The peer of a live transaction.
     pub fn peer(&self, key: TxKey) -> Option<&Peer> {
         Some(&self.txs.get(&key)?.peer)

@@ -362,7 +362,11 @@ impl World {
             | Input::Deliver { .. }
             | Input::Unregister { .. } => Some(0),
             Input::Timeout => unreachable!("timeouts are given to the shard whose timer is due"),
-            Input::Disconnected { .. } | Input::Accounts(_) | Input::Mailboxes(_) | Input::Presence(_) => None,
+            Input::Disconnected { .. }
+            | Input::Unreachable { .. }
+            | Input::Accounts(_)
+            | Input::Mailboxes(_)
+            | Input::Presence(_) => None,
         };
         self.pending.push_back((shard, input));
     }
