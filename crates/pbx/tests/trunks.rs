@@ -355,3 +355,21 @@ fn a_carrier_that_cannot_be_connected_to_is_failed_over_at_once() {
     });
     request(&out, CARRIER_A, "INVITE");
 }
+
+#[test]
+fn a_trunk_is_offered_only_its_codecs() {
+    let mut b = trunk("carrier-b", &format!("sip:{CARRIER_B}"));
+    b.codecs = vec![sambung_media::codec::CodecKind::Pcma];
+    let mut rig = rig_with(vec![b]);
+    let out = alice_calls(&mut rig, &format!("sip:+442079460000@{REALM}"), "codec-1");
+    let to_b = request(&out, CARRIER_B, "INVITE");
+    let body = String::from_utf8(to_b.body.to_vec()).unwrap();
+    let m_line = body.lines().find(|l| l.starts_with("m=audio")).unwrap();
+    // alice offered PCMU; the relay transcodes to the carrier's PCMA (telephone events stay).
+    let formats: Vec<&str> = m_line.split(' ').skip(3).collect();
+    assert_eq!(formats[0], "8", "{body}");
+    assert!(!formats.contains(&"0"), "{body}");
+    for format in &formats[1..] {
+        assert!(body.contains(&format!("a=rtpmap:{format} telephone-event/")), "{body}");
+    }
+}

@@ -175,9 +175,13 @@ impl Call {
                     let (uri, peer) = *next;
                     self.start_ringing(ctx, env.config.ring_timeout, true, false);
                     let secure = self.outside_srtp(env, &peer);
+                    let codecs = self.outside_codecs(env);
                     let body = match self.media_mut() {
                         Some(media) => match media.b_offer.clone() {
-                            Some(offer) => media.for_leg(ctx, super::Side::B, &offer, secure).map(Some),
+                            Some(offer) => {
+                                let offer = restrict_codecs(offer, &codecs);
+                                media.for_leg(ctx, super::Side::B, &offer, secure).map(Some)
+                            }
                             None => Some(None),
                         },
                         None => Some(None),
@@ -202,6 +206,12 @@ impl Call {
     fn outside_srtp(&self, env: &CallEnv<'_>, peer: &Peer) -> bool {
         let trunk = self.outside.as_ref().and_then(|r| r.trunk()).and_then(|i| env.config.trunks.trunks.get(i));
         trunk.is_some_and(|t| t.srtp) || super::media::is_secure(peer)
+    }
+
+    /// The codecs the current trunk takes (empty: any).
+    fn outside_codecs(&self, env: &CallEnv<'_>) -> Vec<sambung_media::codec::CodecKind> {
+        let trunk = self.outside.as_ref().and_then(|r| r.trunk()).and_then(|i| env.config.trunks.trunks.get(i));
+        trunk.map(|t| t.codecs.clone()).unwrap_or_default()
     }
 
     fn set_outside_failure(&mut self, status: u16, reason: &str) {
@@ -344,6 +354,35 @@ impl Call {
             add_location(ctx, invite, location, &self.caller.username, &domain);
         }
     }
+}
+
+/// The offer with only `codecs` (in their order) and telephone events left in its audio
+/// sections; unchanged when `codecs` is empty or none of them is offered (the carrier then
+/// chooses, and the relay transcodes what the caller needs).
+fn restrict_codecs(
+    mut offer: sambung_media::SessionDescription,
+    codecs: &[sambung_media::codec::CodecKind],
+) -> sambung_media::SessionDescription {
+    if codecs.is_empty() {
+        return offer;
+    }
+    for media in offer.media.iter_mut().filter(|m| m.media == sambung_media::sdp::MediaType::Audio) {
+        let offered = media.codecs();
+        let mut keep: Vec<String> = Vec::new();
+        for kind in codecs {
+            let found = offered.iter().filter(|c| c.name.eq_ignore_ascii_case(kind.encoding_name()));
+            keep.extend(found.map(|c| c.payload_type.to_string()));
+        }
+        if keep.is_empty() {
+            continue;
+        }
+        let events = offered.iter().filter(|c| c.name.eq_ignore_ascii_case("telephone-event"));
+        keep.extend(events.map(|c| c.payload_type.to_string()));
+        super::media::keep_formats(media, &keep);
+        // The trunk's order of preference (RFC 3264 §5.1: the offerer's order is its own).
+        media.formats.sort_by_key(|f| keep.iter().position(|k| k == f));
+    }
+    offer
 }
 
 /// Adds the caller's civic address to an emergency INVITE: a PIDF-LO body part beside the

@@ -77,7 +77,7 @@ pub(super) fn to_plain(sdp: &SessionDescription, remote: &RemoteWebRtc) -> Sessi
 
 /// Keeps the formats of `media` listed in `keep` (and their `rtpmap`/`fmtp` lines); a section
 /// left with none is declined (port 0, RFC 3264 §6).
-fn keep_formats(media: &mut MediaDescription, keep: &[String]) {
+pub(crate) fn keep_formats(media: &mut MediaDescription, keep: &[String]) {
     media.formats.retain(|f| keep.contains(f));
     media.attributes.retain(|a| match a.name.as_str() {
         "rtpmap" | "fmtp" => {

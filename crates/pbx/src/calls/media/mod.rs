@@ -36,6 +36,8 @@ use crate::random::Random;
 
 mod app;
 mod browser;
+
+pub(crate) use browser::keep_formats;
 #[cfg(test)]
 mod tests;
 
