@@ -25,6 +25,11 @@ use tracing::{debug, warn};
 use super::stream::{self, Peer, StreamContext};
 use super::{CONN_QUEUE, ConnCommand, TransportKind};
 
+/// A keep-alive ping on our connections between 80 and 100 % of 120 s (RFC 5626 §4.4.1).
+fn keepalive() -> Duration {
+    Duration::from_secs(rand::random_range(96..=120))
+}
+
 /// Longest a TCP connect plus TLS handshake may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -156,7 +161,7 @@ async fn connect(
     debug!(%transport, %remote, "outgoing connection opened");
     match transport {
         TransportKind::Tcp => {
-            tokio::spawn(stream::run_with(tcp, peer, ctx, None, (tx, rx)));
+            tokio::spawn(stream::run_with(tcp, peer, ctx, None, (tx, rx), Some(keepalive())));
             true
         }
         TransportKind::Tls => {
@@ -167,7 +172,7 @@ async fn connect(
             };
             match TlsConnector::from(tls).connect(server_name, tcp).await {
                 Ok(tls) => {
-                    tokio::spawn(stream::run_with(tls, peer, ctx, None, (tx, rx)));
+                    tokio::spawn(stream::run_with(tls, peer, ctx, None, (tx, rx), Some(keepalive())));
                     true
                 }
                 Err(error) => {

@@ -85,17 +85,20 @@ pub async fn run<S>(io: S, peer: Peer, ctx: StreamContext, permit: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    run_with(io, peer, ctx, Some(permit), mpsc::channel(CONN_QUEUE)).await;
+    run_with(io, peer, ctx, Some(permit), mpsc::channel(CONN_QUEUE), None).await;
 }
 
 /// [`run`] with the connection's command queue made already (an outgoing connection takes
-/// messages before it is up); `permit` is `None` for a connection we opened.
+/// messages before it is up); `permit` is `None` for a connection we opened, which sends a
+/// keep-alive ping (CRLF CRLF, RFC 5626 §4.4.1) every `keepalive` so that the far end and
+/// the NATs on the way keep the flow open.
 pub async fn run_with<S>(
     mut io: S,
     peer: Peer,
     mut ctx: StreamContext,
     permit: Option<Slot>,
     (tx, mut rx): (mpsc::Sender<ConnCommand>, mpsc::Receiver<ConnCommand>),
+    keepalive: Option<Duration>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -105,7 +108,7 @@ pub async fn run_with<S>(
         return;
     }
     debug!(conn = %id, transport = %peer.transport, remote = %peer.remote, "connection opened");
-    let reason = serve(&mut io, id, peer, &mut ctx, &mut rx).await;
+    let reason = serve(&mut io, id, peer, &mut ctx, &mut rx, keepalive).await;
     debug!(conn = %id, remote = %peer.remote, reason, "connection closed");
     let _ = ctx.events.send(Event::Disconnected(id)).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
@@ -118,6 +121,7 @@ async fn serve<S>(
     peer: Peer,
     ctx: &mut StreamContext,
     rx: &mut mpsc::Receiver<ConnCommand>,
+    keepalive: Option<Duration>,
 ) -> &'static str
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -126,6 +130,7 @@ where
     let mut deadline = Instant::now() + ctx.idle_timeout;
     // After a framing error: stop reading, wait briefly for the core's answer.
     let mut lingering = false;
+    let mut ping_at = keepalive.map(|every| Instant::now() + every);
     loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 2 {
             buf.reserve(READ_CHUNK);
@@ -164,6 +169,13 @@ where
                 }
             },
             _ = sleep_until(deadline) => return if lingering { "framing error" } else { "idle timeout" },
+            _ = sleep_until(ping_at.unwrap_or(deadline)), if ping_at.is_some() && !lingering => {
+                trace!(conn = %id, "keep-alive ping sent");
+                if io.write_all(b"\r\n\r\n").await.is_err() {
+                    return "write failed";
+                }
+                ping_at = keepalive.map(|every| Instant::now() + every);
+            }
         }
     }
 }
@@ -221,6 +233,39 @@ mod tests {
     use super::*;
 
     const MAX: usize = 65535;
+
+    /// A connection we opened pings (CRLF CRLF) at its interval, and what it is told to send
+    /// still goes out; its opening reaches call control like an accepted one's.
+    #[tokio::test(start_paused = true)]
+    async fn our_connections_ping_at_their_interval() {
+        let (events, mut receivers) = Events::channels(1, 8);
+        let controller = crate::shutdown::ShutdownController::new();
+        let ctx = StreamContext {
+            events,
+            gate: SharedGate::new(Default::default()),
+            max_message_size: MAX,
+            idle_timeout: Duration::from_secs(600),
+            shutdown: controller.handle(),
+        };
+        let (ours, mut theirs) = tokio::io::duplex(4096);
+        let addr: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let peer = Peer { transport: TransportKind::Tcp, local: addr, remote: addr };
+        let (tx, rx) = mpsc::channel(CONN_QUEUE);
+        tx.send(ConnCommand::Send(Bytes::from_static(b"OPTIONS"))).await.unwrap();
+        tokio::spawn(run_with(ours, peer, ctx, None, (tx, rx), Some(Duration::from_secs(100))));
+        // Call control keeps the connection (its queue) while it is open.
+        let Some(Event::Connected(_conn)) = receivers[0].recv().await else { panic!("no Connected") };
+        let mut buf = vec![0u8; 64];
+        let n = theirs.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"OPTIONS");
+        let start = Instant::now();
+        let n = theirs.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"\r\n\r\n");
+        assert!(start.elapsed() >= Duration::from_secs(99), "{:?}", start.elapsed());
+        let n = theirs.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"\r\n\r\n");
+        assert!(start.elapsed() >= Duration::from_secs(199), "{:?}", start.elapsed());
+    }
 
     #[test]
     fn keep_alives() {
