@@ -94,6 +94,9 @@ pub struct DialplanConfig {
     pub country_code: String,
     pub national_prefix: String,
     pub international_prefix: String,
+    /// The home area code without the national prefix (`"20"`): local numbers (5 to 8 digits)
+    /// are read as this area's. Empty: none.
+    pub area_code: String,
     /// Numbers that always go out, past every limit, on the emergency trunks first.
     pub emergency: Vec<String>,
 }
@@ -105,6 +108,7 @@ impl Default for DialplanConfig {
             country_code: plan.country_code,
             national_prefix: plan.national_prefix,
             international_prefix: plan.international_prefix,
+            area_code: plan.area_code,
             emergency: plan.emergency,
         }
     }
@@ -682,6 +686,7 @@ impl Config {
             country_code: d.country_code.clone(),
             national_prefix: d.national_prefix.clone(),
             international_prefix: d.international_prefix.clone(),
+            area_code: d.area_code.clone(),
             emergency: d.emergency.clone(),
             ..sambung_pbx::trunks::DialPlan::default()
         };
@@ -821,6 +826,7 @@ impl Config {
             ("country_code", &d.country_code),
             ("national_prefix", &d.national_prefix),
             ("international_prefix", &d.international_prefix),
+            ("area_code", &d.area_code),
         ] {
             if !value.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ConfigError::Value(format!("dialplan.{what} may hold only digits")));

@@ -227,6 +227,10 @@ pub struct DialPlan {
     pub national_prefix: String,
     /// What starts an international number (`00`).
     pub international_prefix: String,
+    /// The home area code without the national prefix (`20`); with it, a local number (5 to
+    /// 8 digits, no prefix) is read as a number of this area. Empty: local numbers are not
+    /// recognised.
+    pub area_code: String,
     /// Emergency numbers (`112`, `999`, `911`): always go out, past every limit.
     pub emergency: Vec<String>,
     /// The civic address sent with an account's emergency calls, by username.
@@ -241,6 +245,7 @@ impl Default for DialPlan {
             country_code: String::new(),
             national_prefix: "0".to_owned(),
             international_prefix: "00".to_owned(),
+            area_code: String::new(),
             emergency: vec!["112".to_owned(), "911".to_owned(), "999".to_owned()],
             locations: HashMap::new(),
             default_location: None,
@@ -281,6 +286,9 @@ impl DialPlan {
             && digits.starts_with(&self.national_prefix)
         {
             format!("{}{}", self.country_code, &digits[self.national_prefix.len()..])
+        } else if !self.country_code.is_empty() && !self.area_code.is_empty() && (5..=8).contains(&digits.len()) {
+            // A local number: this area's.
+            format!("{}{}{digits}", self.country_code, self.area_code)
         } else if !self.country_code.is_empty() && self.national_prefix.is_empty() && digits.len() >= 7 {
             // Countries without a national prefix dial national numbers as they are.
             format!("{}{digits}", self.country_code)
@@ -434,6 +442,14 @@ mod tests {
         };
         assert_eq!(nanp.read("4155550100"), Some(number("+14155550100")));
         assert_eq!(nanp.read("011442079460000"), Some(number("+442079460000")));
+        // Local numbers, with a home area.
+        let london = DialPlan { area_code: "20".into(), ..uk() };
+        assert_eq!(london.read("7946 0000"), Some(number("+442079460000")));
+        assert_eq!(london.read("020 7946 0000"), Some(number("+442079460000")));
+        assert_eq!(london.read("1001"), None, "an extension is no local number");
+        let sf = DialPlan { area_code: "415".into(), ..nanp };
+        assert_eq!(sf.read("5550100"), Some(number("+14155550100")));
+        assert_eq!(sf.read("4155550100"), Some(number("+14155550100")));
     }
 
     #[test]
