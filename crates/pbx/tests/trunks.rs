@@ -373,3 +373,39 @@ fn a_trunk_is_offered_only_its_codecs() {
         assert!(body.contains(&format!("a=rtpmap:{format} telephone-event/")), "{body}");
     }
 }
+
+#[test]
+fn a_carrier_named_by_host_is_known_by_the_addresses_its_name_resolves_to() {
+    let mut rig = rig_with(vec![trunk("carrier-n", "sip:sbc.carrier-n.test")]);
+    let out = rig.timeout();
+    assert!(out.is_empty());
+    let lookup = rig
+        .take_outputs()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Resolve { lookup, query } if query.host == "sbc.carrier-n.test" => Some(lookup),
+            _ => None,
+        })
+        .expect("the trunk's server is looked up at start");
+    assert_eq!(lookup, Lookup::Trunk(0));
+    let target = sambung_dns::Target {
+        transport: sambung_dns::Transport::Udp,
+        addr: "192.0.2.77:5060".parse().unwrap(),
+        server_name: "sbc.carrier-n.test".into(),
+    };
+    rig.input(Input::Resolved { lookup, result: Ok(vec![target]) });
+    let body = sdp("192.0.2.77", 9000, "0", "");
+    let invite = format!(
+        "INVITE sip:{BOB_NUMBER}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.77:5060;branch=z9hG4bKn1\r\n\
+         Max-Forwards: 70\r\nTo: <sip:{BOB_NUMBER}@{REALM}>\r\nFrom: <sip:+14155550100@carrier-n.test>;tag=n1\r\n\
+         Call-ID: n1@carrier-n\r\nCSeq: 1 INVITE\r\nContact: <sip:gw@192.0.2.77:5060>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let out = rig.feed("192.0.2.77:5060", &invite);
+    request(&out, BOB, "INVITE");
+    // Looked up again later.
+    rig.ms += 300_000;
+    rig.timeout();
+    assert!(rig.take_outputs().iter().any(|o| matches!(o, Output::Resolve { lookup: Lookup::Trunk(0), .. })));
+}

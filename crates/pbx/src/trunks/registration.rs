@@ -63,10 +63,17 @@ struct Registration {
     state: TrunkState,
 }
 
-/// Every trunk's registration (on the first shard only).
+/// How often the server names of trunks that do not register are looked up again, to know
+/// where their calls come from.
+const RELOOKUP: Duration = Duration::from_secs(300);
+
+/// Every trunk's registration (on the first shard only), and the lookups of the other trunks'
+/// servers by name (whose addresses are where their calls come from).
 #[derive(Debug, Default)]
 pub(crate) struct Registrations {
     regs: Vec<Registration>,
+    /// Trunks that do not register, named by host: when to look them up next.
+    lookups: Vec<(usize, Instant)>,
 }
 
 impl Registrations {
@@ -90,17 +97,30 @@ impl Registrations {
                 next_at: Some(ctx.now.instant),
                 state: TrunkState::Registering,
             })
+            .collect::<Vec<_>>();
+        let lookups = (0..trunks.trunks.len())
+            .filter(|i| !regs.iter().any(|r| r.trunk == *i))
+            .filter(|i| super::literal_peers(&trunks.trunks[*i].proxy).is_none())
+            .map(|i| (i, ctx.now.instant))
             .collect();
-        Registrations { regs }
+        Registrations { regs, lookups }
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.regs.iter().filter_map(|r| r.next_at).min()
+        self.regs.iter().filter_map(|r| r.next_at).chain(self.lookups.iter().map(|(_, at)| *at)).min()
     }
 
     /// Sends the REGISTERs that are due.
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>, trunks: &Trunks) {
         let now = ctx.now.instant;
+        for (trunk, at) in &mut self.lookups {
+            if *at <= now {
+                *at = now + RELOOKUP;
+                if let Some(query) = super::query_of(&trunks.trunks[*trunk].proxy) {
+                    ctx.out.resolve(Lookup::Trunk(*trunk), query);
+                }
+            }
+        }
         for reg in &mut self.regs {
             if reg.next_at.is_some_and(|at| at <= now) && reg.pending.is_none() {
                 reg.next_at = None;
