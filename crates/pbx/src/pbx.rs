@@ -269,9 +269,11 @@ impl Pbx {
                     self.with_calls(now, |calls, ctx, env| calls.on_resolved(ctx, env, call, result));
                 }
                 crate::io::Lookup::Trunk(trunk) => {
+                    // Where the trunk's server is now: what it resolved to before no longer counts.
                     if let Ok(targets) = &result {
                         let mut addresses = self.trunk_addresses.write();
                         if let Some(known) = addresses.get_mut(trunk) {
+                            known.clear();
                             for target in targets {
                                 if !known.contains(&target.addr.ip()) {
                                     known.push(target.addr.ip());

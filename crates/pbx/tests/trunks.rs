@@ -143,7 +143,12 @@ fn registers_with_the_carrier_answering_its_challenge_and_refreshes() {
         "{events:?}"
     );
     rig.ms += 30_000;
-    request(&rig.timeout(), CARRIER_A, "REGISTER");
+    let retry = request(&rig.timeout(), CARRIER_A, "REGISTER");
+    // The carrier wants a longer registration (423, RFC 3261 §10.2.8): asked again at once.
+    let too_brief = answer(&retry, 423, "c1", "sip:x@192.0.2.50", "")
+        .replace("Content-Length: 0\r\n", "Min-Expires: 3600\r\nContent-Length: 0\r\n");
+    let longer = request(&rig.feed(CARRIER_A, &too_brief), CARRIER_A, "REGISTER");
+    assert_eq!(header(&longer, "Expires"), Some("3600"));
 }
 
 #[test]
@@ -408,4 +413,26 @@ fn a_carrier_named_by_host_is_known_by_the_addresses_its_name_resolves_to() {
     rig.ms += 300_000;
     rig.timeout();
     assert!(rig.take_outputs().iter().any(|o| matches!(o, Output::Resolve { lookup: Lookup::Trunk(0), .. })));
+}
+
+#[test]
+fn a_carriers_challenge_is_never_passed_to_the_caller() {
+    let mut rig = rig_with(carriers());
+    rig.timeout();
+    let out = alice_calls(&mut rig, &format!("sip:+442079460000@{REALM}"), "noauth-1");
+    let to_a = request(&out, CARRIER_A, "INVITE");
+    let out = rig.feed(CARRIER_A, &answer(&to_a, 503, "ca", "sip:x@192.0.2.50", ""));
+    // Carrier B has no credentials for its challenge: the next trunk is tried.
+    let to_b = request(&out, CARRIER_B, "INVITE");
+    let challenge = Challenge::new("carrier-b.example", "b-n0nce", Algorithm::Md5);
+    let challenged = answer(&to_b, 407, "cb", "sip:x@192.0.2.60", "")
+        .replace("Content-Length: 0\r\n", &format!("Proxy-Authenticate: {challenge}\r\nContent-Length: 0\r\n"));
+    let out = rig.feed(CARRIER_B, &challenged);
+    assert!(
+        out.iter().all(|(to, m)| !(to.to_string() == ALICE && matches!(m, Message::Response(r) if r.status == 407)))
+    );
+    let to_e = request(&out, CARRIER_E, "INVITE");
+    // The last one fails too: the caller hears the service could not place the call.
+    let out = rig.feed(CARRIER_E, &answer(&to_e, 500, "ce", "sip:x@192.0.2.70", ""));
+    response(&out, ALICE, 500);
 }

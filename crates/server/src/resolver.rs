@@ -38,7 +38,13 @@ impl Lookups {
 pub async fn spawn(servers: Vec<SocketAddr>, events: WeakEvents, names: TlsNames) -> std::io::Result<Lookups> {
     let v4 = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).await?;
     let v6 = if servers.iter().any(SocketAddr::is_ipv6) {
-        Some(UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).await?)
+        match UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).await {
+            Ok(socket) => Some(socket),
+            Err(error) => {
+                warn!(%error, "no IPv6 socket: the IPv6 name servers are not asked");
+                None
+            }
+        }
     } else {
         None
     };

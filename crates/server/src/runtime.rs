@@ -248,7 +248,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let mut bindings = Some(bindings);
     for (mut pbx, events_rx) in pbxs.into_iter().zip(events_rxs) {
         let mut driver = Driver {
-            sender: Sender::new(listeners.udp.clone()).with_dialer(dialer.clone()),
+            sender: Sender::new(listeners.udp.clone()).with_dialer(dialer.for_shard(pbx.shard_info().index)),
             lookups: lookups.clone(),
             weak_events: events_tx.downgrade(),
             persist: persist_tx.clone(),
@@ -609,7 +609,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Originate { id, account_id, target } => Input::Originate { id, account_id, target },
                         Event::TransferCall { call, side, target } => Input::TransferCall { call, side, target },
                         Event::Resolved { lookup, result } => Input::Resolved { lookup, result },
-                        Event::Unreachable { transport, remote } => {
+                        Event::Unreachable { transport, remote, .. } => {
                             Input::Unreachable { transport: transport.sip(), remote }
                         }
                         Event::Flooded => {

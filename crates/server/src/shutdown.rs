@@ -51,7 +51,30 @@ impl Default for ShutdownController {
     }
 }
 
+/// A [`Shutdown`] that does not hold shutdown up: for something that makes tasks later (the
+/// dialer of outgoing connections), each of which gets a handle of its own.
+#[derive(Debug, Clone)]
+pub struct WeakShutdown {
+    notify: watch::Receiver<bool>,
+    alive: mpsc::WeakSender<()>,
+}
+
+impl WeakShutdown {
+    /// A handle for a new task; `None` once shutdown has been signalled or is over.
+    pub fn upgrade(&self) -> Option<Shutdown> {
+        if *self.notify.borrow() {
+            return None;
+        }
+        Some(Shutdown { notify: self.notify.clone(), _alive: self.alive.upgrade()? })
+    }
+}
+
 impl Shutdown {
+    /// This handle, without holding shutdown up.
+    pub fn downgrade(&self) -> WeakShutdown {
+        WeakShutdown { notify: self.notify.clone(), alive: self._alive.downgrade() }
+    }
+
     /// Completes once shutdown has been signalled (at once if it already was). Cancel safe.
     pub async fn wait(&mut self) {
         // An error means the controller is gone, which is shutdown too.
@@ -77,6 +100,20 @@ mod tests {
         });
         assert!(controller.shutdown(Duration::from_secs(5)).await);
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_weak_handle_does_not_hold_shutdown_up() {
+        let controller = ShutdownController::new();
+        let weak = controller.handle().downgrade();
+        let task = weak.upgrade().expect("before shutdown");
+        let running = tokio::spawn(async move {
+            let mut task = task;
+            task.wait().await;
+        });
+        assert!(controller.shutdown(Duration::from_secs(5)).await);
+        running.await.unwrap();
+        assert!(weak.upgrade().is_none(), "no new task after shutdown");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,6 @@
 //! Phone numbers and carrier registration states on both backends: assigned, moved, listed,
-//! removed, refused when malformed or for an unknown account, gone with their account; each
+//! removed, refused when malformed or for an unknown account, kept unassigned when their
+//! account goes; each
 //! change bumps the account generation a running server polls.
 
 mod common;
@@ -34,9 +35,11 @@ async fn numbers_are_assigned_moved_and_removed(db: &TestDb) {
     assert_eq!(store.list_numbers().await.unwrap().len(), 2);
     assert!(store.remove_number("+442079460001").await.unwrap());
     assert!(!store.remove_number("+442079460001").await.unwrap());
-    // An account's numbers go with it.
+    // An account's numbers stay the service's, unassigned, when it goes.
     store.delete_account("bob").await.unwrap();
-    assert!(store.list_numbers().await.unwrap().is_empty());
+    let listed = store.list_numbers().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].account_id, listed[0].username.as_deref()), (None, None));
 }
 
 async fn trunk_states_are_kept(db: &TestDb) {

@@ -114,7 +114,7 @@ fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup:
     let Some(sip) = request.uri.as_sip() else { return Ok(setup::Callee::Dialled) };
     if !local {
         let uri = request.uri.clone();
-        if !crate::guard::fraud::outside_allowed(&env.config.guard.fraud, &uri) {
+        if !crate::guard::fraud::uri_allowed(&env.config.guard.fraud, &uri) {
             return Err(Refusal { limit: FraudLimit::Destination, destination: uri.to_string() });
         }
         let party = outside::outside_party(&uri.to_string(), "");
@@ -143,8 +143,7 @@ fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup:
 
 /// True when the toll-fraud destinations (`[fraud] outside`) allow calling `number` (E.164).
 fn number_allowed(env: &CallEnv<'_>, number: &str) -> bool {
-    sambung_sip::Uri::parse(&format!("sip:{number}@trunk.invalid"))
-        .is_ok_and(|uri| crate::guard::fraud::outside_allowed(&env.config.guard.fraud, &uri))
+    crate::guard::fraud::number_allowed(&env.config.guard.fraud, number)
 }
 
 /// What a call reads to route: the accounts, where their devices are, the settings and our
@@ -330,12 +329,26 @@ impl Calls {
             return ctx.respond(key, request.reply(404, "Not Found"));
         };
         let from_header = request.from();
+        // The caller as the carrier says: its number (read by the dial plan), or its user part
+        // when that is a plain name (a peering domain's user); anything else is anonymous.
+        let plain = |user: &str| {
+            !user.is_empty()
+                && user.len() <= 64
+                && user.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+*#".contains(&b))
+        };
         let caller_number = from_header
             .as_ref()
             .and_then(|f| f.uri.as_sip().and_then(|s| s.user_unescaped()).map(|u| u.into_owned()))
             .map(|user| env.config.trunks.plan.read(&user).map_or(user, |n| n.digits))
+            .filter(|user| plain(user))
             .unwrap_or_else(|| "anonymous".to_owned());
-        let display = from_header.as_ref().and_then(|f| f.display_name().map(|d| d.into_owned())).unwrap_or_default();
+        let display: String = from_header
+            .as_ref()
+            .and_then(|f| f.display_name().map(|d| d.into_owned()))
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
         info!(trunk = name, caller = caller_number, callee = callee.username, "call from a carrier");
         let caller = outside::outside_party(&caller_number, &display);
         let chosen = setup::Callee::Account(callee);

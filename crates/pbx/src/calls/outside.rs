@@ -107,6 +107,8 @@ impl OutsideRoute {
                 return Next::Wait;
             }
             if let (Some(peer), Some(attempt)) = (self.peers.pop_front(), &self.current) {
+                // Each address challenges on its own.
+                self.auth_answered = false;
                 return Next::Send(Box::new((attempt.uri.clone(), peer)));
             }
             let Some(attempt) = self.attempts.pop_front() else {
@@ -164,7 +166,7 @@ impl Call {
                 Next::Wait => return,
                 Next::Lookup(query) => {
                     // The caller waits for the lookup as for ringing: the ring timeout bounds it.
-                    self.start_ringing(ctx, env.config.ring_timeout, true, false);
+                    self.ring_next(ctx, env);
                     return ctx.out.resolve(Lookup::Call(self.id), query);
                 }
                 Next::Done(status, reason) => {
@@ -173,7 +175,7 @@ impl Call {
                 }
                 Next::Send(next) => {
                     let (uri, peer) = *next;
-                    self.start_ringing(ctx, env.config.ring_timeout, true, false);
+                    self.ring_next(ctx, env);
                     let secure = self.outside_srtp(env, &peer);
                     let codecs = self.outside_codecs(env);
                     let body = match self.media_mut() {
@@ -199,6 +201,22 @@ impl Call {
                     self.set_outside_failure(503, "Service Unavailable");
                 }
             }
+        }
+    }
+
+    /// The next attempt of the way out rings in a B-leg identity of its own, within the time
+    /// the whole way out has: the ring timeout from its first attempt (an emergency call waits
+    /// as long as the emergency service takes to answer, up to an hour).
+    fn ring_next(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>) {
+        let emergency = self.outside.as_ref().is_some_and(|r| r.is_emergency());
+        let ring_for = if emergency { std::time::Duration::from_secs(3600) } else { env.config.ring_timeout };
+        let deadline = match &self.state {
+            State::Ringing(ringing) if ringing.outside => Some(ringing.deadline),
+            _ => None,
+        };
+        self.start_ringing(ctx, ring_for, true, false);
+        if let (Some(deadline), State::Ringing(ringing)) = (deadline, &mut self.state) {
+            ringing.deadline = deadline;
         }
     }
 
@@ -272,6 +290,15 @@ impl Call {
                     return;
                 }
             }
+        }
+        if matches!(status, 401 | 407) {
+            // A challenge we cannot answer (no credentials, or ours refused) is this trunk's
+            // failure, never the caller's: a challenge is not passed on (the caller's phone
+            // would take it for its own). The next trunk is tried; at the end the caller hears
+            // that the service could not place the call.
+            info!(call = self.id, status, "the carrier refused our credentials; trying the next");
+            self.set_outside_failure(503, "Service Unavailable");
+            return self.ring_outside(ctx, env);
         }
         self.set_outside_failure(status, &response.reason);
         if status == 408 || (500..600).contains(&status) {
@@ -389,7 +416,11 @@ fn restrict_codecs(
 /// SDP (multipart/mixed), named by a `cid:` Geolocation (RFC 6442 §4.1).
 fn add_location(ctx: &mut Ctx<'_>, invite: &mut Request, location: &trunks::CivicAddress, user: &str, domain: &str) {
     let token = ctx.random.token(8);
-    let host = domain.split(':').next().unwrap_or(domain);
+    // The host of `domain` without its port (`[2001:db8::1]:5060` keeps its brackets' content).
+    let host = match domain.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => domain.split(':').next().unwrap_or(domain),
+    };
     let cid = format!("{token}@{host}");
     let pidf = location.pidf_lo(&format!("pres:{user}@{host}"), user);
     let boundary = format!("sambung-{token}");

@@ -373,7 +373,7 @@ impl Call {
             Resolved::Account(account) => {
                 Hop { uri: format!("sip:{}@{host}", account.username), account: Some(account.id), cause: Some(cause) }
             }
-            Resolved::Outside(uri) if !crate::guard::fraud::outside_allowed(&env.config.guard.fraud, uri) => {
+            Resolved::Outside(uri) if !crate::guard::fraud::uri_allowed(&env.config.guard.fraud, uri) => {
                 let limit = FraudLimit::Destination;
                 let destination = uri.to_string();
                 warn!(
@@ -464,12 +464,20 @@ impl Call {
     /// added when it is sent).
     fn b_invite(&self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, uri: &Uri, peer: &Peer, body: Option<Bytes>) -> Request {
         let a = &self.a.invite;
-        let domain = request_host(a);
+        // Our domain as the caller addressed it; for a call out of the service, our own (the
+        // Request-URI names the other domain, whose identity is not ours to use).
+        let domain = match &self.outside {
+            Some(_) => env.config.domains.first().cloned().unwrap_or_else(|| env.config.realm.clone()),
+            None => request_host(a),
+        };
         let display = a.from().and_then(|f| f.display_name().map(|d| d.into_owned())).unwrap_or_default();
+        let display: String = display.chars().filter(|c| !c.is_control()).collect();
+        // An outside caller's user part came from the network: escaped again as it is written.
+        let user = crate::trunks::escape_user(&self.caller.username);
         let from = if display.is_empty() {
-            format!("<sip:{}@{domain}>;tag={}", self.caller.username, self.b_tag)
+            format!("<sip:{user}@{domain}>;tag={}", self.b_tag)
         } else {
-            format!("{} <sip:{}@{domain}>;tag={}", sambung_sip::text::quote(&display), self.caller.username, self.b_tag)
+            format!("{} <sip:{user}@{domain}>;tag={}", sambung_sip::text::quote(&display), self.b_tag)
         };
         let mut headers = sambung_sip::Headers::new();
         headers.push(HeaderName::MaxForwards, SipStr::from(self.hops.to_string()));

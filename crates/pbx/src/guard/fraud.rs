@@ -199,12 +199,50 @@ pub fn outside_allowed(config: &FraudConfig, uri: &Uri) -> bool {
     config.outside.iter().any(|d| d.allows(uri))
 }
 
+/// True when `config` lets calls go straight to the SIP URI `uri` (another domain's server, a
+/// forwarding target): a host, a domain or `*` must allow it. A number prefix does not: numbers
+/// go out through the trunks ([`number_allowed`]), and a prefix must not open every host.
+pub fn uri_allowed(config: &FraudConfig, uri: &Uri) -> bool {
+    config.outside.iter().any(|d| !matches!(d, Destination::Prefix(_)) && d.allows(uri))
+}
+
+/// True when `config` lets calls reach the phone number `e164` (`+442079460000`) through a
+/// trunk: `*`, or a number prefix (`+44`, or the same written `0044` or `44`).
+pub fn number_allowed(config: &FraudConfig, e164: &str) -> bool {
+    let digits = e164.trim_start_matches('+');
+    config.outside.iter().any(|d| match d {
+        Destination::Any => true,
+        Destination::Prefix(prefix) => {
+            let prefix = prefix.strip_prefix('+').or_else(|| prefix.strip_prefix("00")).unwrap_or(prefix);
+            digits.starts_with(prefix)
+        }
+        Destination::Domain(_) | Destination::Host(_) => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn uri(text: &str) -> Uri {
         Uri::parse(text).unwrap()
+    }
+
+    #[test]
+    fn numbers_need_a_prefix_and_uris_a_host() {
+        let config = |list: &[&str]| FraudConfig {
+            outside: list.iter().map(|d| d.parse().unwrap()).collect(),
+            ..FraudConfig::default()
+        };
+        let uk = config(&["+44", "carrier.example"]);
+        assert!(number_allowed(&uk, "+442079460000"));
+        assert!(!number_allowed(&uk, "+14155550100"));
+        assert!(number_allowed(&config(&["0044"]), "+442079460000"));
+        assert!(number_allowed(&config(&["*"]), "+14155550100"));
+        // A prefix opens no host to direct calls; a host does.
+        assert!(!uri_allowed(&uk, &uri("sip:+442079460000@10.0.0.5")));
+        assert!(uri_allowed(&uk, &uri("sip:anyone@carrier.example")));
+        assert!(!number_allowed(&config(&["carrier.example"]), "+442079460000"));
     }
 
     #[test]

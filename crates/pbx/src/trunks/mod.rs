@@ -286,6 +286,14 @@ impl DialPlan {
             && digits.starts_with(&self.national_prefix)
         {
             format!("{}{}", self.country_code, &digits[self.national_prefix.len()..])
+        } else if !self.country_code.is_empty()
+            && self.national_prefix.is_empty()
+            && digits.starts_with(&self.country_code)
+            && digits.len() >= self.country_code.len() + 10
+        {
+            // Where no national prefix exists, the country code may start a national number
+            // (`1 415 555 0100` in North America).
+            digits.to_owned()
         } else if !self.country_code.is_empty() && !self.area_code.is_empty() && (5..=8).contains(&digits.len()) {
             // A local number: this area's.
             format!("{}{}{digits}", self.country_code, self.area_code)
@@ -450,6 +458,7 @@ mod tests {
         let sf = DialPlan { area_code: "415".into(), ..nanp };
         assert_eq!(sf.read("5550100"), Some(number("+14155550100")));
         assert_eq!(sf.read("4155550100"), Some(number("+14155550100")));
+        assert_eq!(sf.read("14155550100"), Some(number("+14155550100")));
     }
 
     #[test]

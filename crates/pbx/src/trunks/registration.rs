@@ -51,6 +51,9 @@ struct Registration {
     call_id: SipStr,
     from_tag: String,
     cseq: u32,
+    /// The lifetime asked for: the configured one, or more when the carrier asked for more
+    /// (423 Interval Too Brief).
+    expires: u32,
     /// The carrier's addresses, in the order to try; empty until looked up.
     targets: Vec<Peer>,
     target: usize,
@@ -84,8 +87,9 @@ impl Registrations {
             .iter()
             .enumerate()
             .filter(|(_, t)| t.register && t.username.is_some() && t.password.is_some())
-            .map(|(trunk, _)| Registration {
+            .map(|(trunk, config)| Registration {
                 trunk,
+                expires: config.register_expires,
                 call_id: SipStr::from(ctx.random.call_id()),
                 from_tag: ctx.random.token(8),
                 cseq: 0,
@@ -124,6 +128,8 @@ impl Registrations {
         for reg in &mut self.regs {
             if reg.next_at.is_some_and(|at| at <= now) && reg.pending.is_none() {
                 reg.next_at = None;
+                // A lookup whose answer never came is asked again.
+                reg.looking_up = false;
                 reg.answered_challenge = false;
                 reg.send(ctx, &trunks.trunks[reg.trunk], None);
             }
@@ -139,7 +145,11 @@ impl Registrations {
         targets: Result<Vec<Peer>, String>,
     ) {
         let Some(reg) = self.regs.iter_mut().find(|r| r.trunk == trunk) else { return };
+        if !reg.looking_up {
+            return;
+        }
         reg.looking_up = false;
+        reg.next_at = None;
         match targets {
             Ok(targets) if !targets.is_empty() => {
                 reg.targets = targets;
@@ -170,7 +180,7 @@ impl Registrations {
         let config = &trunks.trunks[trunk];
         match response.status {
             200..=299 => {
-                let asked = reg_expires(&request).unwrap_or(config.register_expires);
+                let asked = reg_expires(&request).unwrap_or(reg.expires);
                 let granted = granted_expires(response, &request).unwrap_or(asked);
                 if granted == 0 {
                     return reg.failed(ctx, config, "the carrier granted no time".to_owned(), RETRY_AFTER);
@@ -212,6 +222,19 @@ impl Registrations {
             }
             401 | 403 | 407 => {
                 reg.failed(ctx, config, format!("credentials refused ({})", response.status), RETRY_AFTER)
+            }
+            // RFC 3261 §10.2.8: ask again at once for at least what the carrier wants.
+            423 => {
+                let min = response.headers.get(HeaderName::MinExpires).and_then(|v| v.trim().parse::<u32>().ok());
+                match min {
+                    Some(min) if min > reg.expires => {
+                        debug!(trunk = config.name, min, "the carrier wants a longer registration");
+                        reg.expires = min;
+                        reg.answered_challenge = false;
+                        reg.send(ctx, config, None);
+                    }
+                    _ => reg.failed(ctx, config, "423 without a longer Min-Expires".to_owned(), RETRY_AFTER),
+                }
             }
             status => {
                 let reason = format!("{status} {}", response.reason);
@@ -260,6 +283,8 @@ impl Registration {
                     if !self.looking_up {
                         self.looking_up = true;
                         ctx.out.resolve(Lookup::Trunk(self.trunk), query);
+                        // Should its answer be lost, the registration is tried again anyway.
+                        self.next_at = Some(ctx.now.instant + RETRY_AFTER);
                     }
                     return;
                 }
@@ -283,7 +308,7 @@ impl Registration {
         headers.push(HeaderName::CallId, self.call_id.clone());
         headers.push(HeaderName::CSeq, SipStr::from(format!("{} REGISTER", self.cseq)));
         headers.push(HeaderName::Contact, contact_with_user(&ctx.sip.contact_for(&peer), user));
-        headers.push(HeaderName::Expires, SipStr::from(config.register_expires.to_string()));
+        headers.push(HeaderName::Expires, SipStr::from(self.expires.to_string()));
         headers.push(HeaderName::UserAgent, SipStr::from_static(crate::sip::SERVER));
         if let Some((name, value)) = credentials {
             headers.push(name, value);
@@ -334,25 +359,32 @@ fn reg_expires(request: &Request) -> Option<u32> {
 }
 
 /// What a 2xx to our REGISTER granted: the `expires` of our own Contact in it (RFC 3261
-/// §10.2.4), else its Expires header.
+/// §10.2.4), found by its user, host and port (carriers' servers rewrite the rest), or of the
+/// only Contact there is; else its Expires header.
 fn granted_expires(response: &Response, request: &Request) -> Option<u32> {
-    let ours = request.headers.get(HeaderName::Contact)?;
-    let ours_uri = uri_of(ours);
-    for value in response.headers.values(HeaderName::Contact) {
-        for contact in value.split(',') {
-            if uri_of(contact).eq_ignore_ascii_case(ours_uri)
-                && let Some(expires) = contact
-                    .split(';')
-                    .skip(1)
-                    .filter_map(|p| p.trim().split_once('='))
-                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("expires"))
-                    .and_then(|(_, v)| v.trim().parse().ok())
-            {
-                return Some(expires);
-            }
-        }
-    }
-    response.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok())
+    let key = |contact: &str| {
+        let uri = Uri::parse(uri_of(contact)).ok()?;
+        let sip = uri.as_sip()?;
+        Some((sip.user_unescaped()?.into_owned(), sip.host.as_str().to_ascii_lowercase(), sip.port.unwrap_or(5060)))
+    };
+    let ours = request.headers.get(HeaderName::Contact).and_then(|c| key(c));
+    let contacts: Vec<&str> =
+        response.headers.values(HeaderName::Contact).flat_map(|v| sambung_sip::text::split_commas(v)).collect();
+    let expires_of = |contact: &str| {
+        contact
+            .rsplit('>')
+            .next()
+            .unwrap_or_default()
+            .split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("expires"))
+            .and_then(|(_, v)| v.trim().parse().ok())
+    };
+    let mine = match contacts.as_slice() {
+        [only] => Some(*only),
+        all => all.iter().copied().find(|c| ours.is_some() && key(c) == ours),
+    };
+    mine.and_then(expires_of).or_else(|| response.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok()))
 }
 
 fn uri_of(contact: &str) -> &str {
@@ -399,5 +431,10 @@ mod tests {
         ));
         assert_eq!(granted_expires(&response, &request), Some(120));
         assert_eq!(reg_expires(&request), Some(600));
+        // A carrier that rewrote our Contact's parameters, alone in its answer.
+        let rewritten = response_of(bytes::Bytes::from_static(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@carrier>;tag=1\r\nTo: <sip:a@carrier>;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@127.0.0.1;transport=udp>;expires=60;q=1\r\nContent-Length: 0\r\n\r\n",
+        ));
+        assert_eq!(granted_expires(&rewritten, &request), Some(60));
     }
 }

@@ -87,9 +87,11 @@ pub struct Dialer {
     gate: crate::guard::SharedGate,
     max_message_size: usize,
     idle_timeout: Duration,
-    shutdown: crate::shutdown::Shutdown,
+    shutdown: crate::shutdown::WeakShutdown,
     tls: Arc<ClientConfig>,
     names: TlsNames,
+    /// The shard whose sender dials: it hears of a failure.
+    shard: usize,
 }
 
 impl Dialer {
@@ -100,10 +102,16 @@ impl Dialer {
             gate: ctx.gate.clone(),
             max_message_size: ctx.max_message_size,
             idle_timeout: ctx.idle_timeout,
-            shutdown: ctx.shutdown.clone(),
+            shutdown: ctx.shutdown.downgrade(),
             tls,
             names,
+            shard: 0,
         }
+    }
+
+    /// The dialer of shard `shard`.
+    pub fn for_shard(&self, shard: usize) -> Dialer {
+        Dialer { shard, ..self.clone() }
     }
 
     /// Starts connecting to `remote` over `transport` (TCP or TLS): the returned queue takes
@@ -111,28 +119,33 @@ impl Dialer {
     /// learns as [`super::Event::Connected`] like any other connection.
     pub fn dial(&self, transport: TransportKind, remote: SocketAddr) -> mpsc::Sender<ConnCommand> {
         let (tx, rx) = mpsc::channel(CONN_QUEUE);
-        let Some(events) = self.events.upgrade() else { return tx };
+        // After shutdown began nothing is dialled: the queue closes at once.
+        let (Some(events), Some(shutdown)) = (self.events.upgrade(), self.shutdown.upgrade()) else { return tx };
         let ctx = StreamContext {
             events,
             gate: self.gate.clone(),
             max_message_size: self.max_message_size,
             idle_timeout: self.idle_timeout,
-            shutdown: self.shutdown.clone(),
+            shutdown,
         };
-        let (tls, names) = (self.tls.clone(), self.names.clone());
+        let (tls, names, shard) = (self.tls.clone(), self.names.clone(), self.shard);
         let queue = tx.clone();
         tokio::spawn(async move {
             let events = ctx.events.clone();
+            let mut shutdown = ctx.shutdown.clone();
             let connect = connect(ctx, tls, names, transport, remote, queue, rx);
-            let connected = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-                Ok(connected) => connected,
-                Err(_) => {
-                    debug!(%transport, %remote, "outgoing connection timed out");
-                    false
-                }
+            let connected = tokio::select! {
+                connected = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match connected {
+                    Ok(connected) => connected,
+                    Err(_) => {
+                        debug!(%transport, %remote, "outgoing connection timed out");
+                        false
+                    }
+                },
+                () = shutdown.wait() => return,
             };
             if !connected {
-                let _ = events.send(super::Event::Unreachable { transport, remote }).await;
+                let _ = events.send(super::Event::Unreachable { shard, transport, remote }).await;
             }
         });
         tx

@@ -186,9 +186,9 @@ pub enum Event {
     Connected(Connection),
     /// A stream connection closed.
     Disconnected(ConnId),
-    /// An outgoing connection could not be made ([`dial`]): every shard fails its requests
-    /// waiting for it.
-    Unreachable { transport: TransportKind, remote: SocketAddr },
+    /// An outgoing connection shard `shard` asked for could not be made ([`dial`]): it fails
+    /// its requests waiting for it.
+    Unreachable { shard: usize, transport: TransportKind, remote: SocketAddr },
     /// The accounts changed in the store: the new table.
     Accounts(sambung_pbx::registrar::Accounts),
     /// The store's answer to a write that asked for one.
@@ -276,6 +276,7 @@ impl Events {
             | Event::TransferCall { call, .. }
             | Event::Originate { id: call, .. } => Some(sambung_pbx::Pbx::shard_of_call(*call, count)),
             Event::Resolved { lookup, .. } => Some(lookup.shard(count)),
+            Event::Unreachable { shard, .. } => Some(*shard % count),
             // Messages are shared by the shards: any one takes the store's answers. The
             // guard's lists and the gate's bans are shared too.
             Event::Store(_) | Event::Flooded | Event::Guard(_) | Event::Deliver { .. } | Event::Unregister { .. } => {
@@ -283,7 +284,6 @@ impl Events {
             }
             Event::Connected(_)
             | Event::Disconnected(_)
-            | Event::Unreachable { .. }
             | Event::Accounts(_)
             | Event::Mailbox { .. }
             | Event::Presence(_) => None,

@@ -563,14 +563,16 @@ impl TransactionLayer {
         self.txs.get(&key)?.machine.request()
     }
 
-    /// Our live client transactions to `transport` at `addr` (not bound to a flow), for a
-    /// driver that learned the address cannot be reached (a stream connection that could not
-    /// be made): each is then given [`TransactionLayer::handle_transport_error`].
+    /// Our client transactions to `transport` at `addr` that have heard nothing back yet, for
+    /// a driver that learned the address cannot be reached (a stream connection that could not
+    /// be made): each is then given [`TransactionLayer::handle_transport_error`]. One that got
+    /// any response went over some other connection that works.
     pub fn clients_to(&self, transport: &crate::Transport, addr: std::net::SocketAddr) -> Vec<TxKey> {
         let mut keys: Vec<TxKey> = self
             .txs
             .iter()
             .filter(|(_, e)| e.client.is_some() && e.peer.addr == addr && &e.peer.transport == transport)
+            .filter(|(_, e)| matches!(e.machine.state(), Some(TxState::Calling | TxState::Trying)))
             .map(|(k, _)| *k)
             .collect();
         keys.sort();

@@ -2,7 +2,7 @@
 -- for now), and the state of each carrier registration as the server last saw it.
 CREATE TABLE numbers (
     number TEXT PRIMARY KEY,
-    account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,
+    account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
     created_at INTEGER NOT NULL
 );
 CREATE INDEX numbers_account ON numbers (account_id);
