@@ -369,7 +369,7 @@ fn granted_expires(response: &Response, request: &Request) -> Option<u32> {
     };
     let ours = request.headers.get(HeaderName::Contact).and_then(|c| key(c));
     let contacts: Vec<&str> =
-        response.headers.values(HeaderName::Contact).flat_map(|v| sambung_sip::text::split_commas(v)).collect();
+        response.headers.values(HeaderName::Contact).flat_map(sambung_sip::text::split_commas).collect();
     let expires_of = |contact: &str| {
         contact
             .rsplit('>')
