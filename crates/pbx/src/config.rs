@@ -42,6 +42,8 @@ pub struct PbxConfig {
     pub webrtc_fingerprint: Option<String>,
     /// `[[trunks]]` and `[dialplan]`: carriers, and how dialled numbers are read.
     pub trunks: crate::trunks::Trunks,
+    /// `[[groups]]`: ring groups.
+    pub groups: crate::groups::RingGroups,
 }
 
 impl Default for PbxConfig {
@@ -63,6 +65,7 @@ impl Default for PbxConfig {
             guard: GuardConfig::default(),
             webrtc_fingerprint: None,
             trunks: crate::trunks::Trunks::default(),
+            groups: crate::groups::RingGroups::default(),
         }
     }
 }

@@ -51,6 +51,7 @@ mod calls;
 pub mod config;
 pub mod events;
 mod features;
+pub mod groups;
 pub mod guard;
 mod io;
 pub mod media;

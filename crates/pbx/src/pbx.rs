@@ -72,6 +72,8 @@ struct Commons {
     replaceable: crate::calls::replaces::Replaceable,
     /// The addresses each trunk's server was found at (its calls come from them).
     trunk_addresses: Shared<Vec<Vec<IpAddr>>>,
+    /// Where each round-robin ring group starts next.
+    turns: Locked<crate::groups::Turns>,
 }
 
 impl Commons {
@@ -81,6 +83,7 @@ impl Commons {
         };
         Commons {
             trunk_addresses: Shared::new(config.trunks.trunks.iter().map(literal).collect()),
+            turns: Locked::default(),
             location: Shared::default(),
             watch: Locked::new(Watch::new(config.guard.clone())),
             messages: Locked::default(),
@@ -116,6 +119,8 @@ pub struct Pbx {
     registrations: Option<crate::trunks::registration::Registrations>,
     /// Where each trunk's server was found: shared by every shard.
     trunk_addresses: Shared<Vec<Vec<IpAddr>>>,
+    /// Where each round-robin ring group starts next: shared by every shard.
+    turns: Locked<crate::groups::Turns>,
 }
 
 impl Pbx {
@@ -170,6 +175,7 @@ impl Pbx {
             last_now: None,
             registrations: None,
             trunk_addresses: commons.trunk_addresses,
+            turns: commons.turns,
         }
     }
 
@@ -403,7 +409,14 @@ impl Pbx {
     fn with_calls<R>(&mut self, now: Now, f: impl FnOnce(&mut Calls, &mut Ctx<'_>, &CallEnv<'_>) -> R) -> R {
         let location = self.registrar.location.read();
         let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-        let env = CallEnv { accounts: &self.accounts, location: &location, config: &self.config, local: &self.local };
+        let env = CallEnv {
+            accounts: &self.accounts,
+            location: &location,
+            config: &self.config,
+            local: &self.local,
+            subscriptions: &self.subscriptions,
+            turns: &self.turns,
+        };
         f(&mut self.calls, &mut ctx, &env)
     }
 

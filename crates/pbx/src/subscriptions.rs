@@ -154,6 +154,11 @@ impl Subscriptions {
         self.notify_account(ctx, Package::MessageSummary, account_id);
     }
 
+    /// True when account `account_id` is in an answered call (as its presence says).
+    pub(crate) fn in_call(&self, account_id: i64) -> bool {
+        self.presence.get(&account_id).is_some_and(|p| p.status() == crate::presence::Status::InCall)
+    }
+
     /// An account's presence changed (or is known at start): its watchers are told.
     pub(crate) fn presence_changed(&mut self, ctx: &mut Ctx<'_>, account_id: i64, presence: Presence) {
         if self.presence.get(&account_id) == Some(&presence) {

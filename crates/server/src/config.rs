@@ -60,6 +60,82 @@ pub struct Config {
     pub trunks: Vec<TrunkEntry>,
     /// `[[locations]]`: civic addresses sent with emergency calls.
     pub locations: Vec<LocationEntry>,
+    /// `[[groups]]`: ring groups.
+    pub groups: Vec<GroupEntry>,
+}
+
+/// One `[[groups]]` entry: a ring group.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupEntry {
+    /// Its user part (`sales`): called as `sip:sales@DOMAIN`.
+    pub name: String,
+    /// A number that reaches it too (`"600"`).
+    pub extension: Option<String>,
+    /// `"simultaneous"`, `"sequential"` or `"round-robin"`.
+    pub strategy: String,
+    /// Usernames, in order.
+    pub members: Vec<String>,
+    /// Seconds each member rings when they ring one at a time.
+    pub ring_seconds: u32,
+    /// Seconds the group rings in all before the fallback.
+    pub timeout_seconds: u32,
+    /// When nobody answers: `""` (480), `"voicemail:USER"`, or a username, extension, group,
+    /// number or `sip:` URI to forward to.
+    pub fallback: String,
+    /// Pass over a member already in a call.
+    pub skip_busy: bool,
+}
+
+impl Default for GroupEntry {
+    fn default() -> Self {
+        GroupEntry {
+            name: String::new(),
+            extension: None,
+            strategy: "simultaneous".into(),
+            members: Vec::new(),
+            ring_seconds: 20,
+            timeout_seconds: 60,
+            fallback: String::new(),
+            skip_busy: true,
+        }
+    }
+}
+
+impl GroupEntry {
+    /// The group as call control takes it; the error names what is wrong.
+    pub fn to_pbx(&self) -> Result<sambung_pbx::groups::RingGroup, String> {
+        let name = self.name.to_ascii_lowercase();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(format!("groups: name {:?} must be letters, digits, '-', '_' or '.'", self.name));
+        }
+        let members: Vec<&str> = self.members.iter().map(String::as_str).collect();
+        if members.is_empty() {
+            return Err(format!("groups.{name}: members must list at least one username"));
+        }
+        let mut group = sambung_pbx::groups::RingGroup::new(&name, &members);
+        if let Some(ext) = &self.extension
+            && (ext.len() < 2 || ext.len() > 10 || !ext.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("groups.{name}.extension: {ext:?} must be 2 to 10 digits"));
+        }
+        group.extension = self.extension.clone();
+        group.strategy = sambung_pbx::groups::Strategy::parse(&self.strategy).ok_or_else(|| {
+            format!(
+                "groups.{name}.strategy: {:?} (use \"simultaneous\", \"sequential\" or \"round-robin\")",
+                self.strategy
+            )
+        })?;
+        if self.ring_seconds == 0 || self.timeout_seconds == 0 {
+            return Err(format!("groups.{name}: ring_seconds and timeout_seconds must be at least 1"));
+        }
+        group.ring_secs = self.ring_seconds;
+        group.timeout_secs = self.timeout_seconds;
+        group.fallback = sambung_pbx::groups::Fallback::parse(&self.fallback)
+            .ok_or_else(|| format!("groups.{name}.fallback: {:?} is not a target", self.fallback))?;
+        group.skip_busy = self.skip_busy;
+        Ok(group)
+    }
 }
 
 /// `[dns]`: how SIP servers of other domains and carriers are found (RFC 3263).
@@ -490,6 +566,7 @@ impl Default for Config {
             dialplan: DialplanConfig::default(),
             trunks: Vec::new(),
             locations: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }
@@ -675,6 +752,9 @@ impl Config {
             // Set by the runtime from the relay's identity, made at start.
             webrtc_fingerprint: None,
             trunks: self.trunks_for_pbx(),
+            groups: sambung_pbx::groups::RingGroups {
+                groups: self.groups.iter().filter_map(|g| g.to_pbx().ok()).collect(),
+            },
         }
     }
 
@@ -845,6 +925,14 @@ impl Config {
             trunk.to_pbx().map_err(ConfigError::Value)?;
             if !names.insert(trunk.name.as_str()) {
                 return Err(ConfigError::Value(format!("trunks: the name {:?} is used twice", trunk.name)));
+            }
+        }
+        let mut groups = std::collections::HashSet::new();
+        for group in &self.groups {
+            let pbx = group.to_pbx().map_err(ConfigError::Value)?;
+            let taken = [Some(pbx.name.clone()), pbx.extension.clone()];
+            if taken.into_iter().flatten().any(|id| !groups.insert(id)) {
+                return Err(ConfigError::Value(format!("groups: {:?} uses a name or extension twice", group.name)));
             }
         }
         if let Some(bad) = self.locations.iter().find(|l| l.account.is_empty() || l.country.is_empty()) {

@@ -54,6 +54,8 @@ pub(crate) struct Call {
     /// The call counts toward its caller's toll-fraud limits (not an emergency call, not a
     /// carrier's call).
     pub counted: bool,
+    /// A ring group's members ring (the call was for a group, or forwarded to one).
+    pub group: Option<Box<super::group::GroupRing>>,
 }
 
 /// The caller's leg.

@@ -263,7 +263,10 @@ impl Call {
         {
             // Nobody answered in time: the caller hears 480 (RFC 3261 §13.3.1.1 leaves the
             // choice), or the target's no-answer step is taken.
-            if ringing.no_answer_step {
+            if ringing.no_answer_step && self.group.is_some() {
+                // A member's turn is over.
+                self.group_next(ctx, env);
+            } else if ringing.no_answer_step {
                 let step = route::no_answer_step(&self.target.routing);
                 self.proceed(ctx, env, step, "system");
             } else {

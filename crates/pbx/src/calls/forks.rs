@@ -59,6 +59,10 @@ impl Call {
         if outside && self.outside.is_some() {
             return self.on_outside_failure(ctx, env, fork, &response);
         }
+        if !outside && self.group.is_some() {
+            // The member (or members) rung did not take it: the group moves on.
+            return self.group_next(ctx, env);
+        }
         let (status, reason) = best_failure(&self.forks[stage..], &response);
         let step = if outside {
             None

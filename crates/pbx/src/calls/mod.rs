@@ -24,6 +24,7 @@ mod app_leg;
 mod call;
 mod dialog;
 mod forks;
+mod group;
 mod keys;
 mod media;
 pub(crate) mod outside;
@@ -124,6 +125,11 @@ fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup:
     if env.accounts.by_user_part(&user).is_some() {
         return Ok(setup::Callee::Dialled);
     }
+    if let Some(group) = env.config.groups.find(&user) {
+        let name = &env.config.groups.groups[group].name;
+        let ring = group::GroupRing::start(env, group);
+        return Ok(setup::Callee::Group(Box::new(ring), outside::outside_party(name, "")));
+    }
     let trunks = &env.config.trunks;
     let Some(number) = trunks.plan.read(&user) else { return Ok(setup::Callee::Dialled) };
     if !number.emergency
@@ -154,6 +160,10 @@ pub(crate) struct CallEnv<'a> {
     pub location: &'a Location,
     pub config: &'a PbxConfig,
     pub local: &'a LocalDomains,
+    /// Accounts' presence: who is in a call.
+    pub subscriptions: &'a crate::subscriptions::Subscriptions,
+    /// Where each round-robin group starts next (shared by the shards).
+    pub turns: &'a Locked<crate::groups::Turns>,
 }
 
 /// Every call in progress. See the [module docs](self).

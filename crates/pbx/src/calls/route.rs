@@ -147,6 +147,8 @@ pub(crate) enum Resolved {
     Outside(Uri),
     /// A phone number, out through the trunks.
     Number(crate::trunks::Number),
+    /// A ring group.
+    Group(usize),
     /// The target cannot be reached (unknown user, a URI we cannot call).
     Invalid(&'static str),
 }

@@ -49,9 +49,14 @@ impl Call {
             Uri::Sip(uri) => uri.user_unescaped().map(|u| u.into_owned()),
             Uri::Other { .. } => None,
         };
+        let mut group = None;
         let (callee, outside) = match chosen {
             Callee::Account(account) => (Some(account), None),
             Callee::Outside(route, party) => (Some(party), Some(route)),
+            Callee::Group(ring, party) => {
+                group = Some(ring);
+                (Some(party), None)
+            }
             Callee::Dialled => match &service {
                 Some(_) => (Some(caller.clone()), None),
                 None => (dialled.as_deref().and_then(|user| env.accounts.by_user_part(user).cloned()), None),
@@ -82,8 +87,9 @@ impl Call {
         ctx.respond(key, request.reply(100, "Trying"));
 
         let first_hop = match &outside {
-            // Out of the service: the dialled URI (or number) as it was dialled.
+            // Out of the service (or to a group): the dialled URI as it was dialled.
             Some(_) => Hop { uri: request.uri.to_string(), account: None, cause: None },
+            None if group.is_some() => Hop { uri: request.uri.to_string(), account: None, cause: None },
             None => Hop {
                 uri: format!("sip:{}@{}", callee.username, request_host(&request)),
                 account: Some(callee.id),
@@ -119,6 +125,7 @@ impl Call {
             listed: None,
             outside,
             counted: false,
+            group,
         };
         info!(call = id, caller = caller.username, callee = callee.username, "call");
         ctx.out.event(Event::CallStarted {
@@ -209,6 +216,7 @@ impl Call {
         match service {
             Some(app) => self.start_app(ctx, env, app, (480, "Temporarily Unavailable", "system")),
             None if self.outside.is_some() => self.ring_outside(ctx, env),
+            None if self.group.is_some() => self.ring_group(ctx, env),
             None => {
                 let online = !env.location.bindings(self.callee.id).is_empty();
                 let step = route::first_step(&self.callee.routing, online);
@@ -301,7 +309,7 @@ impl Call {
     /// The body of a new B-leg INVITE toward `peer`: the caller's offer as that leg gets it,
     /// none for a late offer. `None` when the device would need plain RTP where it is not
     /// allowed.
-    fn b_body(&mut self, ctx: &mut Ctx<'_>, peer: &Peer, uri: &Uri) -> Option<Option<Bytes>> {
+    pub(super) fn b_body(&mut self, ctx: &mut Ctx<'_>, peer: &Peer, uri: &Uri) -> Option<Option<Bytes>> {
         let id = self.id;
         let Some(media) = self.media_mut() else { return Some(None) };
         let Some(offer) = media.b_offer.clone() else { return Some(None) };
@@ -362,7 +370,7 @@ impl Call {
     }
 
     /// Forwards the call to `target` for `cause`: stops what rings now, then rings the target.
-    fn forward(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, target: Target, cause: Cause) {
+    pub(super) fn forward(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, target: Target, cause: Cause) {
         let resolved = resolve(env, &target);
         if self.history.len() > route::MAX_DIVERSIONS {
             info!(call = self.id, %target, "too many forwards: loop");
@@ -414,6 +422,10 @@ impl Call {
             Resolved::Number(number) => {
                 Hop { uri: format!("tel:{}", number.digits), account: None, cause: Some(cause) }
             }
+            Resolved::Group(group) => {
+                let name = &env.config.groups.groups[*group].name;
+                Hop { uri: format!("sip:{name}@{host}"), account: None, cause: Some(cause) }
+            }
             Resolved::Invalid(why) => {
                 // The target's own next step stands in: its voicemail, else unavailable.
                 info!(call = self.id, %target, why, "forwarding target unreachable");
@@ -455,6 +467,12 @@ impl Call {
                     }
                     None => self.fail(ctx, 480, "Temporarily Unavailable", "system"),
                 }
+            }
+            Resolved::Group(group) => {
+                let name = env.config.groups.groups[group].name.clone();
+                self.target = super::outside::outside_party(&name, "");
+                self.group = Some(Box::new(super::group::GroupRing::start(env, group)));
+                self.ring_group(ctx, env);
             }
             Resolved::Invalid(_) => {}
         }
@@ -516,6 +534,9 @@ fn resolve(env: &CallEnv<'_>, target: &Target) -> Resolved {
     let local = |user: &str| match env.accounts.by_user_part(user) {
         Some(account) if !account.disabled => Resolved::Account(account.clone()),
         Some(_) => Resolved::Invalid("no such account"),
+        None if env.config.groups.find(user).is_some() => {
+            env.config.groups.find(user).map_or(Resolved::Invalid("no such group"), Resolved::Group)
+        }
         // A phone number: one of ours, else out through the carriers.
         None => match env.config.trunks.plan.read(user) {
             Some(number) if !number.emergency => match env.accounts.by_number(&number.digits) {
@@ -572,4 +593,6 @@ pub(crate) enum Callee {
     Account(Arc<Account>),
     /// Out of the service, by this route, to this party.
     Outside(Box<super::outside::OutsideRoute>, Arc<Account>),
+    /// A ring group (the party stands for the group).
+    Group(Box<super::group::GroupRing>, Arc<Account>),
 }
