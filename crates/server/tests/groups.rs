@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::clients::*;
 use common::{Server, free_port};
 
-const PASSWORD: [&str; 4] = ["alice-pw-42", "bob-pw-42", "carol-pw-42", "dave-pw-42"];
+const PASSWORD: [&str; 4] = ["amber-fox-42", "brown-owl-42", "coral-elk-42", "dusky-ram-42"];
 
 fn users() -> [User<'static>; 4] {
     [

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
+use super::CallEnv;
 use super::call::{Call, State};
 use super::route::Cause;
 use super::setup::Rung;
-use super::CallEnv;
 use crate::apps::App;
 use crate::events::Event;
 use crate::groups::{Fallback, Strategy};
@@ -136,8 +136,6 @@ impl Call {
 /// do-not-disturb, and (with `skip_busy`) not in a call.
 fn can_ring(env: &CallEnv<'_>, skip_busy: bool, member: &str) -> bool {
     let Some(account) = env.accounts.by_username(member) else { return false };
-    !account.disabled
-        && !account.routing.dnd
-        && !env.location.bindings(account.id).is_empty()
-        && !(skip_busy && env.subscriptions.in_call(account.id))
+    let busy = skip_busy && env.subscriptions.in_call(account.id);
+    !(account.disabled || account.routing.dnd || busy || env.location.bindings(account.id).is_empty())
 }
