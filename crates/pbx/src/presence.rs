@@ -234,6 +234,11 @@ impl Board {
     /// Changes an account's presence with `f` (given its device count); the new presence
     /// when it changed.
     fn update(&mut self, account_id: i64, f: impl FnOnce(&mut Presence, u32)) -> Option<(i64, Presence)> {
+        // A party that is no account (an outside caller, a number called out, a ring group)
+        // has no presence.
+        if account_id <= 0 {
+            return None;
+        }
         let devices = self.devices.get(&account_id).map_or(0, |d| u32::try_from(d.len()).unwrap_or(u32::MAX));
         let old = self.presence.get(&account_id).cloned().unwrap_or_default();
         let mut new = old.clone();
@@ -345,6 +350,27 @@ mod tests {
         assert_eq!(p.status(), Status::DoNotDisturb);
         p.calls.push(call(8, true, true));
         assert_eq!(p.status(), Status::InCall);
+    }
+
+    #[test]
+    fn outside_parties_have_no_presence() {
+        let mut board = Board::new();
+        // A carrier's caller (no account) calls account 5, which answers.
+        let started = Event::CallStarted {
+            call: 1,
+            call_id: "c".into(),
+            caller: "+14155550100".into(),
+            callee: "bob".into(),
+            caller_id: 0,
+            callee_id: 5,
+            at: 0,
+        };
+        assert!(board.apply(&started).is_empty());
+        let ringing = board.apply(&Event::CallRinging { call: 1, target: "bob".into(), target_id: 5 });
+        assert_eq!(ringing.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [5]);
+        let answered = Event::CallAnswered { call: 1, by: "d".into(), account_id: Some(5), at: 1 };
+        assert!(board.apply(&answered).iter().all(|(id, _)| *id == 5));
+        assert!(board.all().iter().all(|(id, _)| *id > 0));
     }
 
     #[test]
