@@ -187,3 +187,29 @@ fn a_group_falls_back_to_another_group_then_fails() {
     let out = rig.timeout();
     response(&out, ALICE, 480);
 }
+
+#[test]
+fn a_number_of_the_service_can_ring_a_group() {
+    let mut rig = Rig::with_config(PbxConfig {
+        domains: vec![REALM.into()],
+        realm: REALM.into(),
+        media_address: Some(RELAY_IP.parse().unwrap()),
+        groups: RingGroups { groups: vec![sales(Strategy::Simultaneous)] },
+        trunks: sambung_pbx::trunks::Trunks {
+            plan: sambung_pbx::trunks::DialPlan { country_code: "44".into(), ..Default::default() },
+            ..Default::default()
+        },
+        ..PbxConfig::default()
+    });
+    let accounts = Accounts::new(vec![
+        account(1, "alice", Routing::default()),
+        account(2, "bob", Routing::default()),
+        account(3, "carol", Routing::default()),
+        account(4, "dave", Routing::default()),
+    ])
+    .with_group_numbers([("+442079460600".to_owned(), "sales".to_owned())]);
+    rig.input(Input::Accounts(accounts));
+    rig.input(Input::Bindings(vec![binding(3, "carol", CAROL), binding(4, "dave", DAVE)]));
+    let out = alice_calls(&mut rig, "02079460600", "num-1");
+    assert_eq!(invites(&out), [BOB, CAROL, DAVE]);
+}

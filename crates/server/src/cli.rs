@@ -94,13 +94,16 @@ pub struct NumberArgs {
 /// `sambung number ...`.
 #[derive(Debug, Subcommand)]
 pub enum NumberCommand {
-    /// Add a number (or move it): calls from the carriers to it ring the account's devices,
-    /// and the account's outgoing calls show its first number.
+    /// Add a number (or move it): calls from the carriers to it ring the account's devices
+    /// (or the ring group's members), and the account's outgoing calls show its first number.
     Add {
         /// The number, E.164 (`+442079460000`), or as `[dialplan]` reads it (`02079460000`).
         number: String,
-        /// The account it rings; without it the number is kept unassigned.
+        /// The account it rings; without it (and without --group) the number is kept unassigned.
         account: Option<String>,
+        /// The ring group it rings instead (a `[[groups]]` name of the configuration).
+        #[arg(long, value_name = "NAME", conflicts_with = "account")]
+        group: Option<String>,
     },
     /// Remove a number.
     Remove { number: String },

@@ -33,7 +33,11 @@ pub async fn load_accounts(store: &Store) -> Result<Accounts, sambung_store::Sto
         let routing = settings.remove(&a.id).map(|s| routing(&s)).unwrap_or_default();
         account(a, routing)
     }));
-    Ok(accounts.with_numbers(numbers.into_iter().filter_map(|n| Some((n.number, n.account_id?)))))
+    let groups: Vec<(String, String)> =
+        numbers.iter().filter_map(|n| Some((n.number.clone(), n.group_name.clone()?))).collect();
+    Ok(accounts
+        .with_numbers(numbers.into_iter().filter_map(|n| Some((n.number, n.account_id?))))
+        .with_group_numbers(groups))
 }
 
 /// The message counts of every mailbox, for message-waiting.

@@ -18,9 +18,11 @@ pub struct PhoneNumber {
     pub account_id: Option<i64>,
     /// That account's username.
     pub username: Option<String>,
+    /// The ring group it rings instead (a `[[groups]]` name of the configuration).
+    pub group_name: Option<String>,
     pub created_at: i64,
 }
-from_row!(PhoneNumber { number, account_id, username, created_at });
+from_row!(PhoneNumber { number, account_id, username, group_name, created_at });
 
 /// A carrier registration's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,8 +72,8 @@ impl Store {
                 None => None,
             };
             sqlx::query(
-                "INSERT INTO numbers (number, account_id, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (number) DO UPDATE SET account_id = excluded.account_id",
+                "INSERT INTO numbers (number, account_id, group_name, created_at) VALUES ($1, $2, NULL, $3) \
+                 ON CONFLICT (number) DO UPDATE SET account_id = excluded.account_id, group_name = NULL",
             )
             .bind(number)
             .bind(account)
@@ -86,6 +88,29 @@ impl Store {
             true => Ok(()),
             false => Err(StoreError::UnknownUser(username.unwrap_or_default().to_owned())),
         }
+    }
+
+    /// Adds `number` ringing the ring group `group` (a name of the configuration's
+    /// `[[groups]]`, checked by the caller), or moves it there.
+    pub async fn put_group_number(&self, number: &str, group: &str) -> Result<(), StoreError> {
+        validate_number(number)?;
+        let now = unix_now();
+        let done: Result<(), sqlx::Error> = on_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(BUMP_GENERATION).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO numbers (number, account_id, group_name, created_at) VALUES ($1, NULL, $2, $3) \
+                 ON CONFLICT (number) DO UPDATE SET account_id = NULL, group_name = excluded.group_name",
+            )
+            .bind(number)
+            .bind(group)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        }
+        .await);
+        Ok(done?)
     }
 
     /// Removes `number`; false when the service has no such number.
@@ -104,7 +129,7 @@ impl Store {
     /// Every number, in order, with the username it rings.
     pub async fn list_numbers(&self) -> Result<Vec<PhoneNumber>, StoreError> {
         Ok(on_pool!(self, |pool| sqlx::query_as(
-            "SELECT n.number, n.account_id, a.username, n.created_at FROM numbers n \
+            "SELECT n.number, n.account_id, a.username, n.group_name, n.created_at FROM numbers n \
              LEFT JOIN accounts a ON a.id = n.account_id ORDER BY n.created_at, n.number"
         )
         .fetch_all(pool)

@@ -126,9 +126,7 @@ fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup:
         return Ok(setup::Callee::Dialled);
     }
     if let Some(group) = env.config.groups.find(&user) {
-        let name = &env.config.groups.groups[group].name;
-        let ring = group::GroupRing::start(env, group);
-        return Ok(setup::Callee::Group(Box::new(ring), outside::outside_party(name, "")));
+        return Ok(group_callee(env, group));
     }
     let trunks = &env.config.trunks;
     let Some(number) = trunks.plan.read(&user) else { return Ok(setup::Callee::Dialled) };
@@ -136,6 +134,9 @@ fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup:
         && let Some(account) = env.accounts.by_number(&number.digits)
     {
         return Ok(setup::Callee::Account(account.clone()));
+    }
+    if let Some(group) = number_group(env, &number.digits).filter(|_| !number.emergency) {
+        return Ok(group);
     }
     if !number.emergency && !number_allowed(env, &number.digits) {
         return Err(Refusal { limit: FraudLimit::Destination, destination: number.digits });
@@ -145,6 +146,19 @@ fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup:
         Some(route) => Ok(setup::Callee::Outside(Box::new(route), party)),
         None => Ok(setup::Callee::Dialled),
     }
+}
+
+/// A call to ring group `group`.
+fn group_callee(env: &CallEnv<'_>, group: usize) -> setup::Callee {
+    let name = &env.config.groups.groups[group].name;
+    let ring = group::GroupRing::start(env, group);
+    setup::Callee::Group(Box::new(ring), outside::outside_party(name, ""))
+}
+
+/// A call to the ring group phone number `number` (E.164) of the service rings, if it rings one.
+fn number_group(env: &CallEnv<'_>, number: &str) -> Option<setup::Callee> {
+    let group = env.config.groups.find(env.accounts.group_of_number(number)?)?;
+    Some(group_callee(env, group))
 }
 
 /// True when the toll-fraud destinations (`[fraud] outside`) allow calling `number` (E.164).
@@ -333,8 +347,13 @@ impl Calls {
             }
             env.accounts.by_user_part(&sip.user_unescaped()?)
         };
-        let callee = numbers.iter().find_map(|n| env.accounts.by_number(n)).or_else(by_name);
-        let Some(callee) = callee.filter(|a| !a.disabled).cloned() else {
+        // The first number that is ours: an account's, or a ring group's.
+        let ours = numbers.iter().find_map(|n| {
+            let account = env.accounts.by_number(n).filter(|a| !a.disabled).cloned().map(setup::Callee::Account);
+            account.or_else(|| number_group(env, n))
+        });
+        let by_name = || by_name().filter(|a| !a.disabled).cloned().map(setup::Callee::Account);
+        let Some(chosen) = ours.or_else(by_name) else {
             info!(trunk = name, dialled = %request.uri, "carrier's call for no number of ours");
             return ctx.respond(key, request.reply(404, "Not Found"));
         };
@@ -359,9 +378,12 @@ impl Calls {
             .chars()
             .filter(|c| !c.is_control())
             .collect();
-        info!(trunk = name, caller = caller_number, callee = callee.username, "call from a carrier");
+        let callee = match &chosen {
+            setup::Callee::Account(account) | setup::Callee::Group(_, account) => account.username.clone(),
+            _ => String::new(),
+        };
+        info!(trunk = name, caller = caller_number, callee, "call from a carrier");
         let caller = outside::outside_party(&caller_number, &display);
-        let chosen = setup::Callee::Account(callee);
         if let Some(call) = Call::start(ctx, env, id, caller, key, request, from, None, None, chosen) {
             self.admit(ctx, env, id, key, call, false);
         }

@@ -531,21 +531,25 @@ impl Call {
 
 /// Which account or address a forwarding target names.
 fn resolve(env: &CallEnv<'_>, target: &Target) -> Resolved {
-    let local = |user: &str| match env.accounts.by_user_part(user) {
-        Some(account) if !account.disabled => Resolved::Account(account.clone()),
-        Some(_) => Resolved::Invalid("no such account"),
-        None if env.config.groups.find(user).is_some() => {
-            env.config.groups.find(user).map_or(Resolved::Invalid("no such group"), Resolved::Group)
+    let local = |user: &str| {
+        if let Some(account) = env.accounts.by_user_part(user) {
+            return if account.disabled { Resolved::Invalid("no such account") } else { Resolved::Account(account.clone()) };
         }
-        // A phone number: one of ours, else out through the carriers.
-        None => match env.config.trunks.plan.read(user) {
-            Some(number) if !number.emergency => match env.accounts.by_number(&number.digits) {
-                Some(account) if !account.disabled => Resolved::Account(account.clone()),
-                _ if !env.config.trunks.is_empty() => Resolved::Number(number),
-                _ => Resolved::Invalid("no such account, and no trunk for numbers"),
-            },
-            _ => Resolved::Invalid("no such account"),
-        },
+        if let Some(group) = env.config.groups.find(user) {
+            return Resolved::Group(group);
+        }
+        // A phone number: one of ours (an account's or a group's), else out through the
+        // carriers.
+        let Some(number) = env.config.trunks.plan.read(user).filter(|n| !n.emergency) else {
+            return Resolved::Invalid("no such account");
+        };
+        let group = env.accounts.group_of_number(&number.digits).and_then(|g| env.config.groups.find(g));
+        match (env.accounts.by_number(&number.digits), group) {
+            (Some(account), _) if !account.disabled => Resolved::Account(account.clone()),
+            (_, Some(group)) => Resolved::Group(group),
+            _ if !env.config.trunks.is_empty() => Resolved::Number(number),
+            _ => Resolved::Invalid("no such account, and no trunk for numbers"),
+        }
     };
     match target {
         Target::Local(user) => local(user),

@@ -96,6 +96,8 @@ pub struct Accounts {
     by_number: HashMap<String, i64>,
     /// Each account's numbers, the one its outgoing calls show first.
     numbers_of: HashMap<i64, Vec<String>>,
+    /// Numbers that ring a ring group, with the group's name.
+    group_numbers: HashMap<String, String>,
 }
 
 impl Accounts {
@@ -122,6 +124,17 @@ impl Accounts {
             }
         }
         self
+    }
+
+    /// The table with these phone numbers ringing ring groups (number, group name).
+    pub fn with_group_numbers(mut self, numbers: impl IntoIterator<Item = (String, String)>) -> Accounts {
+        self.group_numbers.extend(numbers);
+        self
+    }
+
+    /// The ring group (by name) a phone number of the service rings.
+    pub fn group_of_number(&self, number: &str) -> Option<&str> {
+        self.group_numbers.get(number).map(String::as_str)
     }
 
     /// The account a phone number (E.164 with `+`) of the service is assigned to.

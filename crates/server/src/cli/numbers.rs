@@ -18,6 +18,8 @@ pub enum NumberError {
     Settings(#[from] SettingsError),
     #[error("the service has no number {0}")]
     NoSuchNumber(String),
+    #[error("no ring group {0:?} in the configuration ([[groups]])")]
+    NoSuchGroup(String),
 }
 
 impl From<StoreError> for NumberError {
@@ -36,7 +38,7 @@ impl NumberError {
     pub fn exit_code(&self) -> i32 {
         match self {
             NumberError::Settings(e) => e.exit_code(),
-            NumberError::NoSuchNumber(_) => 3,
+            NumberError::NoSuchNumber(_) | NumberError::NoSuchGroup(_) => 3,
         }
     }
 }
@@ -72,6 +74,17 @@ async fn execute(config: &Config, command: NumberCommand) -> Result<String, Numb
     let mode = OpenMode { create_if_missing: create, max_connections: 2 };
     let store = Store::open_with(&config.database_url(), mode).await?;
     let result = match (command, number) {
+        (NumberCommand::Add { group: Some(group), .. }, Some(number)) => {
+            let groups = config.pbx().groups;
+            match groups.find(&group.to_ascii_lowercase()).map(|g| groups.groups[g].name.clone()) {
+                Some(name) => store
+                    .put_group_number(&number, &name)
+                    .await
+                    .map_err(NumberError::from)
+                    .map(|()| format!("{number} rings the group {name}\n")),
+                None => Err(NumberError::NoSuchGroup(group)),
+            }
+        }
         (NumberCommand::Add { account, .. }, Some(number)) => {
             let account = account.map(|a| a.to_lowercase());
             store.put_number(&number, account.as_deref()).await.map_err(NumberError::from).map(|()| match account {
@@ -97,7 +110,12 @@ async fn list(store: &Store) -> Result<String, NumberError> {
     }
     let mut rows = vec![["number", "rings", "added"].map(String::from).to_vec()];
     for n in numbers {
-        rows.push(vec![n.number, n.username.unwrap_or_else(|| "-".to_owned()), utc(n.created_at)]);
+        let rings = match (n.username, n.group_name) {
+            (Some(user), _) => user,
+            (None, Some(group)) => format!("group {group}"),
+            (None, None) => "-".to_owned(),
+        };
+        rows.push(vec![n.number, rings, utc(n.created_at)]);
     }
     Ok(render(&rows))
 }
