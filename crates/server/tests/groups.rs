@@ -107,3 +107,31 @@ fn round_robin_starts_each_call_with_the_next_member() {
     assert_eq!(turns.len(), 2, "{turns:#?}");
     assert!(turns[0].contains("[\"bob\"]") && turns[1].contains("[\"carol\"]"), "{turns:#?}");
 }
+
+#[test]
+fn a_number_of_the_service_rings_the_group() {
+    let extra = format!("{}[[groups]]\nname = \"sales\"\nmembers = [\"bob\"]\n", server_config(server_rtp_range()));
+    let dir = server_dir_with_users(&extra, &users());
+    let config = dir.join("sambung.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sambung"))
+        .args(["number", "add", "+442071110600", "--group", "sales", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run sambung number add");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "+442071110600 rings the group sales\n");
+    // A group the configuration does not have is refused.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_sambung"))
+        .args(["number", "add", "+442071110601", "--group", "nobody", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run sambung number add");
+    assert_eq!(refused.status.code(), Some(3), "{}", String::from_utf8_lossy(&refused.stderr));
+    let server = Server::start_owning(dir, &extra);
+    let [alice, bob, _, _] = users();
+    let (bob_phone, _b) = phone(&server, &bob, free_port(), "uas_answer.xml");
+    call(&server, &alice, "+442071110600").assert_success("alice's call to the group's number", &server);
+    bob_phone.wait().assert_success("bob answering the group's number", &server);
+}

@@ -42,7 +42,7 @@ async fn numbers_are_assigned_moved_and_removed(db: &TestDb) {
     store.put_number("+442079460001", Some("alice")).await.unwrap();
     let back = store.list_numbers().await.unwrap().into_iter().find(|n| n.number == "+442079460001").unwrap();
     assert_eq!((back.username.as_deref(), back.group_name), (Some("alice"), None));
-    store.put_number("+442079460001", None).await.unwrap();
+    assert!(store.remove_number("+442079460001").await.unwrap());
     // An account's numbers stay the service's, unassigned, when it goes.
     store.delete_account("bob").await.unwrap();
     let listed = store.list_numbers().await.unwrap();

@@ -533,7 +533,11 @@ impl Call {
 fn resolve(env: &CallEnv<'_>, target: &Target) -> Resolved {
     let local = |user: &str| {
         if let Some(account) = env.accounts.by_user_part(user) {
-            return if account.disabled { Resolved::Invalid("no such account") } else { Resolved::Account(account.clone()) };
+            return if account.disabled {
+                Resolved::Invalid("no such account")
+            } else {
+                Resolved::Account(account.clone())
+            };
         }
         if let Some(group) = env.config.groups.find(user) {
             return Resolved::Group(group);
