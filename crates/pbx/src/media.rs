@@ -45,6 +45,11 @@ pub enum MediaCommand {
     /// The phone on the other side asked for a keyframe by SIP INFO: the relay asks leg
     /// `side` (a browser, by RTCP PLI).
     Keyframe { session: SessionId, side: Side },
+    /// The party on `side` is put on hold by the other: it hears the music on hold, in
+    /// `format` (its own codec, as its description lists it), until [`MediaCommand::Resume`].
+    Hold { session: SessionId, side: Side, format: Negotiated },
+    /// The call is taken off hold: its legs hear each other again.
+    Resume { session: SessionId },
     /// The call is over: the session stops and its ports are freed.
     Close { session: SessionId },
 }

@@ -383,6 +383,20 @@ pub struct MediaConfig {
     /// The codecs the engine may transcode to, in order of preference: `opus`, `G722`,
     /// `PCMU`, `PCMA`. Empty: never transcode.
     pub codecs: Vec<String>,
+    /// What a held party hears: `""` the built-in music, `"off"` nothing, else an 8000 Hz mono
+    /// 16-bit WAV file.
+    pub music_on_hold: String,
+}
+
+impl MediaConfig {
+    /// The music on hold to play, `None` when off; the error names a file that cannot be used.
+    pub fn music(&self) -> Result<Option<crate::media::Music>, crate::media::MusicError> {
+        match self.music_on_hold.as_str() {
+            "off" => Ok(None),
+            "" => Ok(Some(crate::media::Music::built_in())),
+            path => crate::media::Music::load(Path::new(path)).map(Some),
+        }
+    }
 }
 
 impl MediaConfig {
@@ -669,6 +683,7 @@ impl Default for MediaConfig {
             address: None,
             allow_plain_rtp: true,
             codecs: ["opus", "G722", "PCMU", "PCMA"].map(String::from).to_vec(),
+            music_on_hold: String::new(),
         }
     }
 }
@@ -895,6 +910,9 @@ impl Config {
         }
         if !e.from.contains('@') {
             return Err(ConfigError::Invalid("email.from must be an address"));
+        }
+        if !matches!(self.media.music_on_hold.as_str(), "" | "off") {
+            self.media.music().map_err(|e| ConfigError::Value(format!("media.music_on_hold: {e}")))?;
         }
         self.validate_trunks()?;
         self.guard.validate(&self.fraud).map_err(ConfigError::Value)

@@ -58,6 +58,8 @@ pub enum ServerError {
     Dial(#[from] crate::transport::dial::DialError),
     #[error("DNS resolver: {0}")]
     Resolver(std::io::Error),
+    #[error("{0}")]
+    Music(crate::media::MusicError),
 }
 
 /// Every socket the server listens on, bound but not yet served.
@@ -180,6 +182,9 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let gate = SharedGate::new(config.guard.gate()).reporting_to(events_tx.downgrade());
     let relay = crate::media::MediaRelay::new((&config.media).into(), tokio::runtime::Handle::current())?;
     relay.set_webrtc_identity(identity.clone());
+    if let Some(music) = config.media.music().map_err(ServerError::Music)? {
+        relay.set_music(music);
+    }
     // A keyframe the relay wants of a phone that takes them only by SIP INFO: the call's shard
     // sends the INFO. Sessions are named `call-<number>` (below).
     let keyframe_events = events_tx.downgrade();
@@ -430,6 +435,18 @@ impl Media {
             MediaCommand::WebRtc { session, side, plan, remote } => {
                 if let Some(relayed) = self.sessions.get(&session) {
                     let _ = relayed.attach_webrtc(leg(side), *plan, *remote);
+                }
+                None
+            }
+            MediaCommand::Hold { session, side, format } => {
+                if let Some(relayed) = self.sessions.get(&session) {
+                    let _ = relayed.hold(leg(side), format);
+                }
+                None
+            }
+            MediaCommand::Resume { session } => {
+                if let Some(relayed) = self.sessions.get(&session) {
+                    let _ = relayed.resume();
                 }
                 None
             }

@@ -56,6 +56,8 @@ pub(crate) struct Call {
     pub counted: bool,
     /// A ring group's members ring (the call was for a group, or forwarded to one).
     pub group: Option<Box<super::group::GroupRing>>,
+    /// The side put on hold by the other, hearing the music on hold.
+    pub held: Option<Side>,
 }
 
 /// The caller's leg.

@@ -162,6 +162,27 @@ impl Call {
         }
     }
 
+    /// An offer from one side to `to` was accepted: when it holds `to` (every audio stream
+    /// `sendonly` or `inactive`, RFC 3264 §8.4), `to` hears the music on hold; when its sender
+    /// was holding `to` and no longer does, the music stops.
+    fn hold_changed(&mut self, ctx: &mut Ctx<'_>, to: Side, offer: &bytes::Bytes) {
+        let Some(holds) = holds(offer) else { return };
+        match (holds, self.held) {
+            (true, None) => {
+                let Some(format) = self.media_mut().and_then(|m| m.own_format(to)) else { return };
+                info!(call = self.id, held = ?to, "on hold");
+                self.held = Some(to);
+                ctx.out.media(MediaCommand::Hold { session: self.id, side: to, format });
+            }
+            (false, Some(held)) if held == to => {
+                info!(call = self.id, "off hold");
+                self.held = None;
+                ctx.out.media(MediaCommand::Resume { session: self.id });
+            }
+            _ => {}
+        }
+    }
+
     /// An offer from `offerer` went nowhere: the session stays as before it.
     pub(super) fn reject_offer(&mut self, offerer: Side, offer: bool) {
         if offer && let Some(media) = self.media_mut() {
@@ -204,6 +225,9 @@ impl Call {
             }
         } else if let Some((content_type, body)) = body_of(&response).filter(|(t, _)| !is_sdp_type(t)) {
             out.set_body(content_type, body);
+        }
+        if offered && response.is_success() {
+            self.hold_changed(ctx, to, &request.body);
         }
         if invite && response.is_success() {
             // The re-INVITE's 2xx is ACKed on its leg by us (§13.2.2.4); the originator ACKs
@@ -414,5 +438,40 @@ impl Call {
             forwards,
         }));
         self.state = State::Ending;
+    }
+}
+
+/// Whether an offer puts the call on hold: `Some(true)` when every audio stream it keeps is
+/// `sendonly` or `inactive`, `Some(false)` when one sends and receives (or only receives);
+/// `None` without an audio stream (or not SDP).
+fn holds(offer: &bytes::Bytes) -> Option<bool> {
+    use sambung_media::sdp::{Direction, MediaType};
+    let sdp = sambung_media::SessionDescription::parse(offer).ok()?;
+    let directions: Vec<Direction> =
+        sdp.media.iter().filter(|m| m.media == MediaType::Audio && m.port != 0).map(|m| sdp.direction_for(m)).collect();
+    if directions.is_empty() {
+        return None;
+    }
+    Some(directions.iter().all(|d| matches!(d, Direction::SendOnly | Direction::Inactive)))
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use super::holds;
+
+    fn offer(direction: &str) -> bytes::Bytes {
+        bytes::Bytes::from(format!(
+            "v=0\r\no=x 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n{direction}"
+        ))
+    }
+
+    #[test]
+    fn hold_is_read_from_the_directions() {
+        assert_eq!(holds(&offer("a=sendonly\r\n")), Some(true));
+        assert_eq!(holds(&offer("a=inactive\r\n")), Some(true));
+        assert_eq!(holds(&offer("a=sendrecv\r\n")), Some(false));
+        assert_eq!(holds(&offer("")), Some(false));
+        assert_eq!(holds(&offer("a=recvonly\r\n")), Some(false));
+        assert_eq!(holds(&bytes::Bytes::from_static(b"not sdp")), None);
     }
 }

@@ -126,6 +126,7 @@ impl Call {
             outside,
             counted: false,
             group,
+            held: None,
         };
         info!(call = id, caller = caller.username, callee = callee.username, "call");
         ctx.out.event(Event::CallStarted {

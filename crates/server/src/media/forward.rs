@@ -75,6 +75,10 @@ pub(super) struct Relay {
     pub(super) keyframes: Option<KeyframeSink>,
     /// The application that leg B is handed to, if any.
     pub(super) app: Option<Box<AppPort>>,
+    /// What a held leg hears ([`super::Music`]), when the server has music on hold.
+    pub(super) music_source: Option<super::Music>,
+    /// The music playing to a held leg: its application leg and where in the music it is.
+    pub(super) music: Option<(LegId, usize)>,
     /// The browsers legs A and B are handed to, if any (see `webrtc.rs`).
     pub(super) webrtc: [Option<Box<sambung_media::webrtc::WebRtcLeg>>; 2],
     /// The server's DTLS identity, for WebRTC legs.
@@ -189,6 +193,8 @@ impl Relay {
             keys,
             keyframes,
             app: None,
+            music_source: None,
+            music: None,
             webrtc: [None, None],
             identity,
             sources: [vec![None; streams], vec![None; streams]],

@@ -54,6 +54,7 @@ use crate::config::MediaConfig;
 
 mod app;
 mod forward;
+mod music;
 mod ports;
 mod process;
 mod quality;
@@ -63,6 +64,7 @@ mod tests;
 mod webrtc;
 
 pub use app::{APP_CHANNEL, AppAudio, AppPort, app_port};
+pub use music::{Music, MusicError};
 use ports::PortPool;
 pub use quality::LegQuality;
 pub use sambung_media::session::{LegConfig, MAX_STREAMS, Peer, StreamConfig};
@@ -127,6 +129,7 @@ struct Shared {
     sessions: Arc<AtomicUsize>,
     keys: Mutex<Option<KeySink>>,
     keyframes: Mutex<Option<KeyframeSink>>,
+    music: Mutex<Option<Music>>,
     totals: Arc<session::Totals>,
     identity: Mutex<Option<Arc<sambung_media::webrtc::WebRtcIdentity>>>,
 }
@@ -142,6 +145,7 @@ impl MediaRelay {
             sessions: Arc::new(AtomicUsize::new(0)),
             keys: Mutex::new(None),
             keyframes: Mutex::new(None),
+            music: Mutex::new(None),
             totals: Arc::default(),
             identity: Mutex::new(None),
         };
@@ -159,9 +163,16 @@ impl MediaRelay {
         let (lease, sockets) = ports::bind_pairs(&shared.pool, &shared.config, local_ip, 2 * streams)?;
         let keys = shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let keyframes = shared.keyframes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let music = shared.music.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let identity = shared.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let (runtime, active, totals) = (&shared.runtime, shared.sessions.clone(), shared.totals.clone());
-        session::start(call, streams, local_ip, lease, sockets, runtime, active, keys, keyframes, totals, identity)
+        let sinks = (keyframes, music);
+        session::start(call, streams, local_ip, lease, sockets, runtime, active, keys, sinks, totals, identity)
+    }
+
+    /// What a held party hears from the sessions allocated from now on.
+    pub fn set_music(&self, music: Music) {
+        *self.shared.music.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(music);
     }
 
     /// Where the sessions allocated from now on ask for keyframes by signalling.

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use sambung_media::session::{APP_QUEUE, LegId, LegKind, Receive, SessionEvent};
+use sambung_media::session::{APP_QUEUE, LegId, LegKind, Receive, Router, SessionEvent};
 use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, info};
 
@@ -81,8 +81,8 @@ impl Relay {
     /// for each of them: the channel is the application's queue, and it waits while the channel
     /// is full, so its frames are paced by the session's clock.
     pub(super) fn tick(&mut self, now: Instant) {
+        let ticks = self.session.due_ticks(now) as usize;
         if let Some(app) = &mut self.app {
-            let ticks = self.session.due_ticks(now) as usize;
             for _ in 0..ticks.min(APP_QUEUE) {
                 let Ok(frame) = app.played.try_recv() else { break };
                 if let Err(error) = self.session.app_play(self.legs[1], &frame) {
@@ -90,8 +90,54 @@ impl Relay {
                 }
             }
         }
+        // The music on hold: one frame per tick, paced by the session's clock.
+        if let (Some((leg, position)), Some(music)) = (&mut self.music, &self.music_source) {
+            for _ in 0..ticks.min(APP_QUEUE) {
+                let (frame, next) = music.frame(*position);
+                *position = next;
+                if let Err(error) = self.session.app_play(*leg, &frame) {
+                    debug!(call = %self.call, %error, "music frame refused");
+                    break;
+                }
+            }
+        }
         self.session.handle_timeout(now);
         self.webrtc_timeouts(now);
+    }
+
+    /// `leg` is held by the other: it hears the music instead (an application leg paired with
+    /// it), unless an application or a browser is in the call, or there is no music.
+    fn hold(&mut self, leg: Leg, format: sambung_media::negotiate::Negotiated) {
+        let call = self.call.clone();
+        if self.app.is_some() || self.music.is_some() || self.webrtc.iter().any(Option::is_some) {
+            return debug!(call = %call, %leg, "on hold: no music here");
+        }
+        if self.music_source.is_none() {
+            return;
+        }
+        let kind = LegKind::App { format, rate: super::music::RATE };
+        let music = match self.session.add_leg(kind) {
+            Ok(music) => music,
+            Err(error) => return debug!(call = %call, %error, "no music on hold"),
+        };
+        match self.session.set_router(Router::Pair(self.legs[leg.index()], music)) {
+            Ok(()) => {
+                info!(call = %call, %leg, "on hold: music");
+                self.music = Some((music, 0));
+            }
+            Err(error) => {
+                debug!(call = %call, %error, "no music on hold");
+                let _ = self.session.remove_leg(music);
+            }
+        }
+    }
+
+    /// Off hold: the legs hear each other again.
+    fn resume(&mut self) {
+        let Some((music, _)) = self.music.take() else { return };
+        let _ = self.session.set_router(Router::Pair(self.legs[0], self.legs[1]));
+        let _ = self.session.remove_leg(music);
+        info!(call = %self.call, "off hold");
     }
 
     /// Sends what the session made and delivers what it reports.
@@ -185,6 +231,8 @@ impl Relay {
                     self.ask_keyframe(leg.index(), stream, now);
                 }
             }
+            Command::Hold { leg, format } => self.hold(leg, *format),
+            Command::Resume => self.resume(),
             Command::DetachApp => {
                 let _ = self.session.set_leg_kind(self.legs[1], LegKind::Rtp);
                 self.app = None;

@@ -89,6 +89,13 @@ pub(super) enum Command {
         format: Box<Negotiated>,
     },
     DetachApp,
+    /// `leg`'s peer put the call on hold: `leg` hears music, in `format` (its own codec).
+    Hold {
+        leg: Leg,
+        format: Box<Negotiated>,
+    },
+    /// The call is taken off hold: the legs hear each other again.
+    Resume,
     /// A keyframe is wanted of `leg` on its video streams (its peer asked by signalling).
     Keyframe {
         leg: Leg,
@@ -285,7 +292,7 @@ pub(super) fn start(
     runtime: &Handle,
     active: Arc<AtomicUsize>,
     keys: Option<KeySink>,
-    keyframes: Option<KeyframeSink>,
+    (keyframes, music): (Option<KeyframeSink>, Option<super::Music>),
     totals: Arc<Totals>,
     identity: Option<Arc<sambung_media::webrtc::WebRtcIdentity>>,
 ) -> Result<RelaySession, MediaError> {
@@ -303,7 +310,9 @@ pub(super) fn start(
     active.fetch_add(1, Ordering::Relaxed);
     let finish = Finish { _lease: lease, active };
     let sinks = (keys, keyframes);
-    let relay = Relay::new(call.clone(), session, [a, b], sockets, receiver, counters.clone(), finish, sinks, identity);
+    let mut relay =
+        Relay::new(call.clone(), session, [a, b], sockets, receiver, counters.clone(), finish, sinks, identity);
+    relay.music_source = music;
     let task = runtime.spawn(relay.run());
     Ok(RelaySession { call, local_ip, ports, commands: Some(commands), task: Some(task), counters })
 }
@@ -387,6 +396,17 @@ impl RelaySession {
         remote: sambung_media::webrtc::RemoteWebRtc,
     ) -> Result<(), MediaError> {
         self.command(Command::WebRtc { leg, plan: Box::new(plan), remote: Box::new(remote) })
+    }
+
+    /// `leg` is put on hold by the other: it hears the music on hold ([`super::Music`]) in
+    /// `format`, its own codec, instead of the other leg (which sends nothing anyway).
+    pub fn hold(&self, leg: Leg, format: Negotiated) -> Result<(), MediaError> {
+        self.command(Command::Hold { leg, format: Box::new(format) })
+    }
+
+    /// Off hold: the legs hear each other again.
+    pub fn resume(&self) -> Result<(), MediaError> {
+        self.command(Command::Resume)
     }
 
     /// Gives leg B back to its device: relaying again.

@@ -155,7 +155,11 @@ impl MediaRuntime {
             }
             // The simulated phones speak plain RTP or SDES-SRTP: no browser legs to run (the
             // server's relay runs them over real sockets; see its tests).
-            MediaCommand::WebRtc { .. } | MediaCommand::Keyframe { .. } => None,
+            // The simulated relay plays no music on hold: a held leg hears nothing, as before.
+            MediaCommand::WebRtc { .. }
+            | MediaCommand::Keyframe { .. }
+            | MediaCommand::Hold { .. }
+            | MediaCommand::Resume { .. } => None,
             MediaCommand::Close { session } => {
                 if self.sessions.remove(&session).is_some() {
                     self.ports.retain(|_, (s, _)| *s != session);

@@ -154,6 +154,8 @@ pub(crate) struct CallMedia {
     fingerprint: Option<String>,
     /// What is known of each leg that is (or was offered as) a browser's.
     browser: [Option<browser::BrowserLeg>; 2],
+    /// The latest description each leg sent (its codecs, as it numbers them).
+    latest: [Option<SessionDescription>; 2],
 }
 
 /// Where a description comes from or goes to, for the security rules.
@@ -255,6 +257,7 @@ impl CallMedia {
             preferences: preferences.to_vec(),
             fingerprint,
             browser: [None, None],
+            latest: [None, None],
         }
     }
 
@@ -299,12 +302,25 @@ impl CallMedia {
         role: Role,
     ) -> Result<SessionDescription, MediaFailure> {
         let sdp = self.take_browser(from, parse(body)?)?;
+        self.latest[index(from)] = Some(sdp.clone());
         match (role, &self.pending) {
             (Role::Answer { provisional }, Some(pending)) if pending.from != from => {
                 self.take_answer(ctx, from, sdp, transport, provisional)
             }
             _ => self.take_offer(ctx, from, sdp, transport),
         }
+    }
+
+    /// The codec `side` listed first in its latest description that the server can encode,
+    /// for what the server itself plays to it (music on hold): `None` for a browser's leg or an
+    /// application's, or without such a codec.
+    pub(crate) fn own_format(&self, side: Side) -> Option<Negotiated> {
+        if self.is_browser(side) || (side == Side::B && self.b_in_process) {
+            return None;
+        }
+        let latest = self.latest[index(side)].as_ref()?;
+        let audio = latest.media.first().filter(|m| m.media == MediaType::Audio && m.port != 0 && carries_rtp(m))?;
+        negotiate::choose_for_offerer(audio)
     }
 
     /// The offer from `offerer` was refused (a non-2xx final answer, or it could not be
