@@ -43,23 +43,6 @@ fn sales(strategy: Strategy) -> RingGroup {
     group
 }
 
-/// alice calls `user` (authenticated): what call control sent.
-fn alice_calls(rig: &mut Rig, user: &str, call_id: &str) -> Vec<(std::net::SocketAddr, Message)> {
-    let target = format!("sip:{user}@{REALM}");
-    let invite = |auth: &str, cseq: u32| {
-        let body = alice_sdp();
-        format!(
-            "INVITE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{call_id}-{cseq}\r\nMax-Forwards: 70\r\n\
-             To: <{target}>\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al-{call_id}\r\nCall-ID: {call_id}\r\n\
-             CSeq: {cseq} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-    };
-    let challenge = response(&rig.feed(ALICE, &invite("", 1)), ALICE, 407);
-    rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &target), 2))
-}
-
 fn invites(out: &[(std::net::SocketAddr, Message)]) -> Vec<String> {
     out.iter()
         .filter_map(|(to, m)| match m {
@@ -85,7 +68,7 @@ fn answer_ok(rig: &mut Rig, invite: &Request, at: &str, tag: &str) -> Vec<(std::
 #[test]
 fn all_members_ring_at_once_and_the_first_to_answer_takes_the_call() {
     let mut rig = rig(vec![sales(Strategy::Simultaneous)], Routing::default());
-    let out = alice_calls(&mut rig, "600", "all-1");
+    let out = alice_calls(&mut rig, &format!("sip:600@{REALM}"), "all-1");
     assert_eq!(invites(&out), [BOB, CAROL, DAVE]);
     // bob and dave ring (a CANCEL waits for a provisional answer, RFC 3261 §9.1).
     for at in [BOB, DAVE] {
@@ -107,7 +90,7 @@ fn members_ring_in_turn_a_busy_one_passes_it_on_and_voicemail_takes_the_rest() {
     let mut group = sales(Strategy::Sequential);
     group.fallback = Fallback::Voicemail("bob".into());
     let mut rig = rig(vec![group], Routing::default());
-    let out = alice_calls(&mut rig, "sales", "seq-1");
+    let out = alice_calls(&mut rig, &format!("sip:sales@{REALM}"), "seq-1");
     assert_eq!(invites(&out), [BOB]);
     let to_bob = request(&out, BOB, "INVITE");
     rig.feed(BOB, &answer(&to_bob, 180, "b1", "sip:bob@x", ""));
@@ -138,7 +121,7 @@ fn round_robin_starts_each_call_after_the_last_one() {
     let mut rig = rig(vec![sales(Strategy::RoundRobin)], Routing::default());
     let firsts: Vec<String> = (0..4)
         .map(|i| {
-            let out = alice_calls(&mut rig, "600", &format!("rr-{i}"));
+            let out = alice_calls(&mut rig, &format!("sip:600@{REALM}"), &format!("rr-{i}"));
             let first = invites(&out);
             assert_eq!(first.len(), 1);
             // Given up: the call ends before the next one.
@@ -157,7 +140,7 @@ fn members_in_do_not_disturb_or_in_a_call_are_passed_over() {
     let in_call =
         Presence { devices: 1, dnd: false, calls: vec![CallPresence { call: 99, initiator: false, answered: true }] };
     rig.input(Input::Presence(vec![(3, in_call)]));
-    let out = alice_calls(&mut rig, "600", "skip-1");
+    let out = alice_calls(&mut rig, &format!("sip:600@{REALM}"), "skip-1");
     assert_eq!(invites(&out), [BOB]);
 }
 
@@ -171,7 +154,7 @@ fn a_group_falls_back_to_another_group_then_fails() {
     let mut support = RingGroup::new("support", &["carol", "dave"]);
     support.timeout_secs = 8;
     let mut rig = rig(vec![first, support], Routing::default());
-    let out = alice_calls(&mut rig, "sales", "fb-1");
+    let out = alice_calls(&mut rig, &format!("sip:sales@{REALM}"), "fb-1");
     assert_eq!(invites(&out), [BOB]);
     let to_bob = request(&out, BOB, "INVITE");
     rig.feed(BOB, &answer(&to_bob, 180, "b1", "sip:bob@x", ""));
@@ -210,6 +193,6 @@ fn a_number_of_the_service_can_ring_a_group() {
     .with_group_numbers([("+442079460600".to_owned(), "sales".to_owned())]);
     rig.input(Input::Accounts(accounts));
     rig.input(Input::Bindings(vec![binding(3, "carol", CAROL), binding(4, "dave", DAVE)]));
-    let out = alice_calls(&mut rig, "02079460600", "num-1");
+    let out = alice_calls(&mut rig, &format!("sip:02079460600@{REALM}"), "num-1");
     assert_eq!(invites(&out), [BOB, CAROL, DAVE]);
 }

@@ -18,8 +18,8 @@ fn reinvite(a_tag: &str, cseq: u32, direction: &str) -> String {
     )
 }
 
-#[test]
-fn the_held_party_hears_music_until_the_call_is_taken_off_hold() {
+/// alice's call to bob, answered: the rig and the To tag of alice's dialog.
+fn answered_call() -> (Rig, String) {
     let mut rig = Rig::new();
     let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
     let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
@@ -27,6 +27,12 @@ fn the_held_party_hears_music_until_the_call_is_taken_off_hold() {
     let out = rig.feed(BOB, &answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), &bob_sdp()));
     let a_tag = response(&out, ALICE, 200).to().unwrap().tag().unwrap().to_owned();
     rig.take_outputs();
+    (rig, a_tag)
+}
+
+#[test]
+fn the_held_party_hears_music_until_the_call_is_taken_off_hold() {
+    let (mut rig, a_tag) = answered_call();
 
     // alice holds bob: nothing plays until bob accepts.
     let out = rig.feed(ALICE, &reinvite(&a_tag, 3, "a=sendonly\r\n"));
@@ -57,13 +63,7 @@ fn the_held_party_hears_music_until_the_call_is_taken_off_hold() {
 
 #[test]
 fn a_refused_hold_plays_nothing() {
-    let mut rig = Rig::new();
-    let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);
-    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &format!("sip:bob@{REALM}"))));
-    let b_invite = request(&out, BOB, "INVITE");
-    let out = rig.feed(BOB, &answer(&b_invite, 200, "bob1", &format!("sip:bob@{BOB}"), &bob_sdp()));
-    let a_tag = response(&out, ALICE, 200).to().unwrap().tag().unwrap().to_owned();
-    rig.take_outputs();
+    let (mut rig, a_tag) = answered_call();
     let out = rig.feed(ALICE, &reinvite(&a_tag, 3, "a=sendonly\r\n"));
     let to_bob = request(&out, BOB, "INVITE");
     rig.feed(BOB, &answer(&to_bob, 488, "bob1", &format!("sip:bob@{BOB}"), ""));

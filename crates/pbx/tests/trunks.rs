@@ -75,23 +75,6 @@ fn rig_with(trunks: Vec<TrunkConfig>) -> Rig {
     rig
 }
 
-/// alice's INVITE to `target` (a Request-URI), challenged, then sent with credentials: what
-/// call control sent then.
-fn alice_calls(rig: &mut Rig, target: &str, call_id: &str) -> Vec<(std::net::SocketAddr, Message)> {
-    let invite = |auth: &str, cseq: u32| {
-        let body = alice_sdp();
-        format!(
-            "INVITE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{call_id}-{cseq}\r\nMax-Forwards: 70\r\n\
-             To: <{target}>\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al-{call_id}\r\nCall-ID: {call_id}\r\n\
-             CSeq: {cseq} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-    };
-    let challenge = response(&rig.feed(ALICE, &invite("", 1)), ALICE, 407);
-    rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", target), 2))
-}
-
 fn header<'a>(request: &'a Request, name: &'static str) -> Option<&'a str> {
     request.headers.get(HeaderName::from(name)).map(|v| &**v)
 }

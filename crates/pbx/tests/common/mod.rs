@@ -248,6 +248,23 @@ pub fn invite(auth: &str) -> String {
     )
 }
 
+/// alice's INVITE to `target` (a Request-URI) with her offer, challenged, then sent again with
+/// credentials: what call control sent then.
+pub fn alice_calls(rig: &mut Rig, target: &str, call_id: &str) -> Vec<(SocketAddr, Message)> {
+    let invite = |auth: &str, cseq: u32| {
+        let body = alice_sdp();
+        format!(
+            "INVITE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bK{call_id}-{cseq}\r\nMax-Forwards: 70\r\n\
+             To: <{target}>\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al-{call_id}\r\nCall-ID: {call_id}\r\n\
+             CSeq: {cseq} INVITE\r\nContact: <sip:alice@{ALICE}>\r\n{auth}Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let challenge = response(&rig.feed(ALICE, &invite("", 1)), ALICE, 407);
+    rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", target), 2))
+}
+
 pub fn proxy_auth(challenge: &Response, method: &str, uri: &str) -> String {
     proxy_auth_as(challenge, method, uri, "alice")
 }
