@@ -60,6 +60,12 @@ impl Fallback {
     }
 }
 
+/// How long each member rings, unless configured, seconds.
+pub const DEFAULT_RING_SECS: u32 = 20;
+
+/// How long a group rings in all, unless configured, seconds.
+pub const DEFAULT_TIMEOUT_SECS: u32 = 60;
+
 /// One ring group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RingGroup {
@@ -88,8 +94,8 @@ impl RingGroup {
             extension: None,
             strategy: Strategy::Simultaneous,
             members: members.iter().map(|m| m.to_ascii_lowercase()).collect(),
-            ring_secs: 20,
-            timeout_secs: 60,
+            ring_secs: DEFAULT_RING_SECS,
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
             fallback: Fallback::Fail,
             skip_busy: true,
         }

@@ -47,6 +47,12 @@ impl NumberFormat {
     }
 }
 
+/// The registration lifetime asked of a carrier unless configured, seconds.
+pub const DEFAULT_REGISTER_EXPIRES: u32 = 600;
+
+/// A trunk's priority unless configured.
+pub const DEFAULT_PRIORITY: u32 = 10;
+
 /// One carrier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrunkConfig {
@@ -97,8 +103,8 @@ impl TrunkConfig {
             auth_username: None,
             password: None,
             register: false,
-            register_expires: 600,
-            priority: 10,
+            register_expires: DEFAULT_REGISTER_EXPIRES,
+            priority: DEFAULT_PRIORITY,
             prefixes: Vec::new(),
             inbound: Vec::new(),
             number_format: NumberFormat::E164Plus,
