@@ -5,25 +5,27 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use sambung_sip::digest::NonceManager;
 use sambung_sip::transaction::{Peer, TxEvent, TxKey};
-use sambung_sip::{FrameError, HeaderName, Message, Method, ParseError, Request, Response, SipStr, Uri};
+use sambung_sip::{HeaderName, Message, Method, Request, Response, SipStr, Uri};
 use tracing::{debug, info, trace};
 
 use crate::calls::{CallEnv, Calls};
 use crate::config::{LocalDomains, PbxConfig};
 use crate::events::{AuthFailure, Event, SettingsChange, Unregistration};
 use crate::guard::{self, Watch};
-use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite, Transmit};
+use crate::io::{Inbound, Input, Now, Output, Outputs, StoreReply, StoreWrite};
 use crate::messages::Messages;
 use crate::originate::Originations;
 use crate::random::Random;
 use crate::registrar::{Accounts, AuthOutcome, Authenticator, Binding, Challenger, Location, Registrar};
 use crate::shard::{Locked, Shard, Shared};
-use crate::sip::{DialogOwner, Owner, Sip, insert};
+use crate::sip::{DialogOwner, Owner, Sip};
 use crate::subscriptions::Subscriptions;
 use crate::{features, registrar};
+
+mod bad_input;
+mod carriers;
 
 /// How long a digest nonce stays fresh, in seconds (RFC 7616 §3.3, §5.4: keep it short).
 pub const NONCE_LIFETIME_SECS: u64 = 300;
@@ -78,11 +80,8 @@ struct Commons {
 
 impl Commons {
     fn new(config: &PbxConfig) -> Commons {
-        let literal = |t: &crate::trunks::TrunkConfig| {
-            crate::trunks::literal_peers(&t.proxy).unwrap_or_default().iter().map(|p| p.addr.ip()).collect()
-        };
         Commons {
-            trunk_addresses: Shared::new(config.trunks.trunks.iter().map(literal).collect()),
+            trunk_addresses: carriers::known_addresses(config),
             turns: Locked::default(),
             location: Shared::default(),
             watch: Locked::new(Watch::new(config.guard.clone())),
@@ -195,15 +194,6 @@ impl Pbx {
         &self.config
     }
 
-    /// Each carrier registration's state (the first shard keeps them), by trunk name.
-    pub fn trunk_states(&self) -> Vec<(String, crate::trunks::TrunkState)> {
-        let Some(registrations) = &self.registrations else { return Vec::new() };
-        registrations
-            .states()
-            .filter_map(|(i, state)| Some((self.config.trunks.trunks.get(i)?.name.clone(), state.clone())))
-            .collect()
-    }
-
     /// How many calls are in progress (ringing, answered, or ending).
     pub fn calls_in_progress(&self) -> usize {
         self.calls.len()
@@ -227,10 +217,7 @@ impl Pbx {
     /// Takes one input that happened at `now`; then drain [`Self::poll_output`].
     pub fn handle_input(&mut self, input: Input, now: Now) {
         self.last_now = Some(now);
-        if self.registrations.is_none() && self.shard.is_home() {
-            let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-            self.registrations = Some(crate::trunks::registration::Registrations::start(&self.config.trunks, &mut ctx));
-        }
+        self.start_registrations(now);
         match input {
             Input::Message(inbound) => self.on_inbound(now, inbound),
             Input::FramingError(inbound, error) => self.on_framing_error(&inbound, error),
@@ -258,42 +245,8 @@ impl Pbx {
                 self.sip.disconnected(conn)
             }
             Input::Timeout => self.on_timeout(now),
-            Input::Unreachable { transport, remote } => {
-                for key in self.sip.transactions.clients_to(&transport, remote) {
-                    debug!(%remote, %transport, "unreachable: the request fails");
-                    // The owner hears of it as of a 503 (RFC 3261 §8.1.3.1); the transaction
-                    // ends here, so its request is taken first.
-                    let failed = self.sip.transactions.request(key).map(|r| r.reply(503, "Service Unavailable"));
-                    self.sip.transactions.handle_transport_error(key, now.instant);
-                    if let Some(failed) = failed {
-                        self.on_response(now, key, failed);
-                    }
-                }
-            }
-            Input::Resolved { lookup, result } => match lookup {
-                crate::io::Lookup::Call(call) => {
-                    self.with_calls(now, |calls, ctx, env| calls.on_resolved(ctx, env, call, result));
-                }
-                crate::io::Lookup::Trunk(trunk) => {
-                    // Where the trunk's server is now: what it resolved to before no longer counts.
-                    if let Ok(targets) = &result {
-                        let mut addresses = self.trunk_addresses.write();
-                        if let Some(known) = addresses.get_mut(trunk) {
-                            known.clear();
-                            for target in targets {
-                                if !known.contains(&target.addr.ip()) {
-                                    known.push(target.addr.ip());
-                                }
-                            }
-                        }
-                    }
-                    let peers = result.map(|targets| crate::trunks::peers_of(&targets));
-                    if let Some(registrations) = self.registrations.as_mut() {
-                        let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-                        registrations.on_resolved(&mut ctx, &self.config.trunks, trunk, peers);
-                    }
-                }
-            },
+            Input::Unreachable { transport, remote } => self.on_unreachable(now, &transport, remote),
+            Input::Resolved { lookup, result } => self.on_lookup(now, lookup, result),
             Input::Accounts(accounts) => self.set_accounts(accounts),
             Input::Bindings(bindings) => {
                 let mut location = self.registrar.location.write();
@@ -439,10 +392,7 @@ impl Pbx {
         self.originations.on_timeout(&mut ctx);
         self.subscriptions.expire(&mut ctx);
         self.watch.lock().on_timeout(&mut self.out, now);
-        if let Some(registrations) = self.registrations.as_mut() {
-            let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-            registrations.on_timeout(&mut ctx, &self.config.trunks);
-        }
+        self.registrations_due(now);
     }
 
     fn expire_bindings(&mut self, now: Now) {
@@ -558,12 +508,7 @@ impl Pbx {
                 let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
                 self.originations.on_response(&mut ctx, id, purpose, &response);
             }
-            Owner::Trunk(trunk) => {
-                if let Some(registrations) = self.registrations.as_mut() {
-                    let mut ctx = Ctx { now, sip: &mut self.sip, out: &mut self.out, random: &mut self.random };
-                    registrations.on_response(&mut ctx, &self.config.trunks, trunk, key, &response);
-                }
-            }
+            Owner::Trunk(trunk) => self.on_registration_response(now, trunk, key, &response),
         }
     }
 
@@ -749,19 +694,6 @@ impl Pbx {
 
     /// True when the Request-URI names this server's domain (tel: and the other accepted
     /// schemes are routed here, never relayed).
-    /// The trunk whose carrier sends from `source`, if any.
-    fn trunk_of(&self, source: IpAddr) -> Option<usize> {
-        let addresses = self.trunk_addresses.read();
-        let empty = Vec::new();
-        self.config
-            .trunks
-            .trunks
-            .iter()
-            .enumerate()
-            .find(|(i, t)| t.sent_from(source, addresses.get(*i).unwrap_or(&empty)))
-            .map(|(i, _)| i)
-    }
-
     fn is_local(&self, request: &Request, arrived_on: IpAddr) -> bool {
         match &request.uri {
             Uri::Sip(uri) => self.local.contains(&uri.host, arrived_on),
@@ -808,71 +740,12 @@ impl Pbx {
         self.messages.lock().catch_up(&mut ctx, &location, &self.accounts, account.id, changes.new_devices, refreshed);
         response
     }
-
-    /// Answers a stream that could not be framed (RFC 3261 §18.3, RFC 4475 §3.1.2.3, §3.3.9),
-    /// then has its connection closed.
-    fn on_framing_error(&mut self, inbound: &Inbound, error: FrameError) {
-        let reason = match error {
-            FrameError::TooLarge => "Message Too Large",
-            FrameError::BadContentLength => "Bad Content-Length",
-            FrameError::MultipleContentLength => "Multiple Content-Length Headers",
-        };
-        let response = match Message::parse(inbound.bytes.clone()) {
-            Ok(Message::Request(request)) => Some(request.reply(error.status(), reason)),
-            Ok(Message::Response(_)) => None,
-            Err(e) => e.error_response().map(|mut r| {
-                r.status = error.status();
-                r.reason = SipStr::from_static(reason);
-                r
-            }),
-        };
-        debug!(remote = %inbound.remote, %error, answered = response.is_some(), "closing unframeable stream");
-        match response {
-            Some(response) => self.send_stateless(inbound, response, true),
-            None => self.out.transmit(back(inbound, Bytes::new(), true)),
-        }
-        if let Some(conn) = inbound.conn {
-            self.sip.disconnected(conn);
-        }
-    }
-
-    /// A malformed message: answer a request as the parser says, drop anything else.
-    fn malformed(&mut self, inbound: &Inbound, error: &ParseError) {
-        match error.error_response() {
-            Some(response) => {
-                debug!(remote = %inbound.remote, transport = %inbound.transport, %error, status = response.status, "malformed request");
-                self.send_stateless(inbound, response, false);
-            }
-            None => {
-                debug!(remote = %inbound.remote, transport = %inbound.transport, %error, "malformed message dropped")
-            }
-        }
-    }
-
-    /// Queues `response` back the way its request came (RFC 3261 §18.2.2, RFC 3581 §4).
-    fn send_stateless(&mut self, inbound: &Inbound, mut response: Response, close: bool) {
-        insert(&mut response, HeaderName::Server, self.sip.capabilities.server.clone());
-        let bytes = Message::Response(response).to_bytes();
-        self.out.transmit(back(inbound, bytes, close));
-    }
 }
 
 /// The key of the dialog a request belongs to: its Call-ID and our tag (the To tag).
 fn dialog_key(request: &Request) -> Option<(SipStr, SipStr)> {
     let id = sambung_sip::dialog::DialogId::of_request(request)?;
     Some((id.call_id, id.local_tag))
-}
-
-/// Bytes going back the way `inbound` came.
-fn back(inbound: &Inbound, bytes: Bytes, close: bool) -> Transmit {
-    Transmit {
-        transport: inbound.transport.clone(),
-        local: (inbound.conn.is_none()).then_some(inbound.local),
-        remote: inbound.remote,
-        conn: inbound.conn,
-        bytes,
-        close,
-    }
 }
 
 /// The user a request names (REGISTER in To, the others in the Request-URI), for the guard's
