@@ -184,12 +184,18 @@ impl Sip {
 
     /// Our Contact toward `peer`.
     pub(crate) fn contact_for(&self, peer: &Peer) -> SipStr {
+        self.contact_as(peer, "sambung")
+    }
+
+    /// Our Contact toward `peer` with `user` (escaped) as its user part: a carrier's calls to
+    /// a registration's Contact name the trunk's account.
+    pub(crate) fn contact_as(&self, peer: &Peer, user: &str) -> SipStr {
         let (host, port) = self.local_address(peer);
         let transport = match peer.transport {
             Transport::Udp => String::new(),
             ref t => format!(";transport={}", t.as_str().to_ascii_lowercase()),
         };
-        SipStr::from(format!("<sip:sambung@{host}:{port}{transport}>"))
+        SipStr::from(format!("<sip:{user}@{host}:{port}{transport}>"))
     }
 
     /// Our Via on a request we send to `peer` (RFC 3261 §8.1.1.7), with `rport` (RFC 3581).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use sambung_sip::digest::{self, Challenge};
 use sambung_sip::transaction::{Peer, TxKey};
-use sambung_sip::{HeaderName, Method, Request, Response, SipStr, Uri};
+use sambung_sip::{HeaderName, Method, NameAddr, Request, Response, SipStr, Uri};
 use tracing::{debug, info, warn};
 
 use super::{TrunkConfig, Trunks};
@@ -307,7 +307,7 @@ impl Registration {
         headers.push(HeaderName::To, SipStr::from(aor));
         headers.push(HeaderName::CallId, self.call_id.clone());
         headers.push(HeaderName::CSeq, SipStr::from(format!("{} REGISTER", self.cseq)));
-        headers.push(HeaderName::Contact, contact_with_user(&ctx.sip.contact_for(&peer), user));
+        headers.push(HeaderName::Contact, ctx.sip.contact_as(&peer, &super::escape_user(user)));
         headers.push(HeaderName::Expires, SipStr::from(self.expires.to_string()));
         headers.push(HeaderName::UserAgent, SipStr::from_static(crate::sip::SERVER));
         if let Some((name, value)) = credentials {
@@ -338,21 +338,6 @@ impl Registration {
     }
 }
 
-/// Our Contact (`<sip:host:port;transport=...>`) with the trunk's user name in it, so that the
-/// carrier's calls to it name the trunk.
-fn contact_with_user(contact: &SipStr, user: &str) -> SipStr {
-    let text: &str = contact;
-    let Some(at) = text.find("sip:").or_else(|| text.find("sips:")) else { return contact.clone() };
-    let start = at + text[at..].find(':').unwrap_or(0) + 1;
-    // The host starts after the user part we wrote (if any), which holds no '@' of its own.
-    let end = text.find('>').unwrap_or(text.len());
-    let host = match text[start..end].find('@') {
-        Some(i) => start + i + 1,
-        None => start,
-    };
-    SipStr::from(format!("{}{}@{}", &text[..start], super::escape_user(user), &text[host..]))
-}
-
 /// The Expires a REGISTER asked for.
 fn reg_expires(request: &Request) -> Option<u32> {
     request.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok())
@@ -362,37 +347,18 @@ fn reg_expires(request: &Request) -> Option<u32> {
 /// §10.2.4), found by its user, host and port (carriers' servers rewrite the rest), or of the
 /// only Contact there is; else its Expires header.
 fn granted_expires(response: &Response, request: &Request) -> Option<u32> {
-    let key = |contact: &str| {
-        let uri = Uri::parse(uri_of(contact)).ok()?;
-        let sip = uri.as_sip()?;
+    let key = |contact: &NameAddr| {
+        let sip = contact.uri.as_sip()?;
         Some((sip.user_unescaped()?.into_owned(), sip.host.as_str().to_ascii_lowercase(), sip.port.unwrap_or(5060)))
     };
-    let ours = request.headers.get(HeaderName::Contact).and_then(|c| key(c));
-    let contacts: Vec<&str> =
-        response.headers.values(HeaderName::Contact).flat_map(sambung_sip::text::split_commas).collect();
-    let expires_of = |contact: &str| {
-        contact
-            .rsplit('>')
-            .next()
-            .unwrap_or_default()
-            .split(';')
-            .filter_map(|p| p.trim().split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("expires"))
-            .and_then(|(_, v)| v.trim().parse().ok())
-    };
+    let ours = request.contacts().next().and_then(|c| key(&c));
+    let contacts: Vec<NameAddr> = response.contacts().collect();
     let mine = match contacts.as_slice() {
-        [only] => Some(*only),
-        all => all.iter().copied().find(|c| ours.is_some() && key(c) == ours),
+        [only] => Some(only),
+        all => all.iter().find(|c| ours.is_some() && key(c) == ours),
     };
-    mine.and_then(expires_of).or_else(|| response.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok()))
-}
-
-fn uri_of(contact: &str) -> &str {
-    let contact = contact.trim();
-    match (contact.find('<'), contact.find('>')) {
-        (Some(open), Some(close)) if open < close => &contact[open + 1..close],
-        _ => contact.split(';').next().unwrap_or(contact),
-    }
+    mine.and_then(|c| c.params.value("expires")?.trim().parse().ok())
+        .or_else(|| response.headers.get(HeaderName::Expires).and_then(|v| v.trim().parse().ok()))
 }
 
 #[cfg(test)]
@@ -411,14 +377,6 @@ mod tests {
             sambung_sip::Message::Response(r) => r,
             sambung_sip::Message::Request(_) => panic!("not a response"),
         }
-    }
-
-    #[test]
-    fn contact_gets_the_trunk_user() {
-        let c = contact_with_user(&SipStr::from("<sip:127.0.0.1:5060;transport=tcp>"), "acct 1");
-        assert_eq!(&*c, "<sip:acct%201@127.0.0.1:5060;transport=tcp>");
-        let c = contact_with_user(&SipStr::from("<sip:sambung@192.0.2.1:5060>"), "acct-a");
-        assert_eq!(&*c, "<sip:acct-a@192.0.2.1:5060>");
     }
 
     #[test]
