@@ -220,6 +220,13 @@ fn a_carriers_call_to_our_number_rings_its_account() {
     let to_bob = request(&out, BOB, "INVITE");
     assert!(header(&to_bob, "From").unwrap().contains("sip:+14155550100@"), "{to_bob:?}");
     assert!(header(&to_bob, "From").unwrap().contains("Carol Caller"));
+    // The number only in the carrier's Diversion (RFC 5806): the call was diverted to us.
+    let diverted = call("sip:acct-b@sambung.example", "sip:acct-b@sambung.example").replace(
+        "Content-Type: application/sdp",
+        &format!("Diversion: <sip:{BOB_NUMBER}@carrier-b.example>;reason=no-answer\r\nContent-Type: application/sdp"),
+    );
+    let out = rig.feed(CARRIER_B_MEDIA, &diverted);
+    request(&out, BOB, "INVITE");
     // A number that is none of ours.
     let out =
         rig.feed(CARRIER_B_MEDIA, &call("sip:+442079999999@sambung.example", "sip:+442079999999@sambung.example"));

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sambung_sip::digest::Challenge;
 use sambung_sip::transaction::Peer;
-use sambung_sip::{HeaderName, Request, Response, SipStr, Uri};
+use sambung_sip::{HeaderName, NameAddr, Request, Response, SipStr, Uri};
 use tracing::{debug, info};
 
 use super::call::{Call, State};
@@ -452,13 +452,9 @@ pub(crate) fn dialled_number(request: &Request, trunks: &Trunks) -> Vec<String> 
         candidates.push(to);
     }
     for name in [HeaderName::from("Diversion"), HeaderName::from("History-Info")] {
-        for value in request.headers.values(name) {
-            for entry in sambung_sip::text::split_commas(value) {
-                let inner = entry.split_once('<').and_then(|(_, rest)| rest.split_once('>')).map(|(uri, _)| uri);
-                if let Some(user) = inner.and_then(|u| Uri::parse(u).ok()).as_ref().and_then(user_of) {
-                    candidates.push(user);
-                }
-            }
+        for line in request.headers.get_all(name) {
+            let entries = sambung_sip::text::split_commas(line).filter_map(|e| NameAddr::parse(&SipStr::from(e)).ok());
+            candidates.extend(entries.filter_map(|entry| user_of(&entry.uri)));
         }
     }
     candidates
