@@ -426,3 +426,28 @@ fn a_carriers_challenge_is_never_passed_to_the_caller() {
     let out = rig.feed(CARRIER_E, &answer(&to_e, 500, "ce", "sip:x@192.0.2.70", ""));
     response(&out, ALICE, 500);
 }
+
+#[test]
+fn a_caller_asking_for_privacy_goes_out_anonymous_with_an_asserted_identity() {
+    let mut rig = rig_with(vec![trunk("carrier-b", &format!("sip:{CARRIER_B}"))]);
+    let target = format!("sip:+442079460000@{REALM}");
+    // alice's phone asks for privacy (RFC 3323 `Privacy: id`).
+    let invite = |auth: &str, cseq: u32| {
+        let body = alice_sdp();
+        format!(
+            "INVITE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKpriv-{cseq}\r\nMax-Forwards: 70\r\n\
+             To: <{target}>\r\nFrom: \"Alice\" <sip:alice@{REALM}>;tag=al-priv\r\nCall-ID: priv-1\r\n\
+             CSeq: {cseq} INVITE\r\nContact: <sip:alice@{ALICE}>\r\nPrivacy: id\r\n{auth}\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let challenge = response(&rig.feed(ALICE, &invite("", 1)), ALICE, 407);
+    let out = rig.feed(ALICE, &invite(&proxy_auth(&challenge, "INVITE", &target), 2));
+    let to_b = request(&out, CARRIER_B, "INVITE");
+    let from = header(&to_b, "From").unwrap();
+    assert!(from.contains("sip:anonymous@anonymous.invalid") && !from.contains(ALICE_NUMBER), "{from}");
+    // The carrier (trusted, RFC 3325 §9.1) still learns who calls, and that it must not tell.
+    assert!(header(&to_b, "P-Asserted-Identity").unwrap().contains(ALICE_NUMBER), "{to_b:?}");
+    assert_eq!(header(&to_b, "Privacy"), Some("id"));
+}
