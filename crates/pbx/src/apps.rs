@@ -8,6 +8,13 @@
 //! [`AppRequest::Key`] (RFC 4733 keys come straight from the media leg); a caller who hangs up
 //! ends it with [`AppRequest::Stop`]; an application that is done says so with
 //! [`crate::Input::AppEnded`], and call control hangs up the caller's leg (or transfers it).
+//!
+//! An application may also hand its caller on without ending ([`crate::Input::AppConnect`],
+//! the auto-attendant's choice): call control rings the target while the application goes on
+//! playing (a ringing tone). When a device answers, the application is stopped and the caller
+//! talks to the device; when the target cannot take the call, the application is told
+//! ([`AppRequest::ConnectFailed`]) and has the caller again. A target with voicemail that does
+//! not answer sends the caller to that voicemail instead, as a direct call would.
 
 /// What a feature code did, for the spoken confirmation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +41,20 @@ pub enum App {
     Mailbox { account_id: Option<i64> },
     /// Speak a confirmation, then hang up.
     Confirm(Confirmation),
+    /// The auto-attendant's menu `menu` (by name): prompts, key choices, dial-by-extension.
+    Attendant { menu: String },
+}
+
+impl App {
+    /// How the application shows in call records and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            App::Voicemail { .. } => "voicemail",
+            App::Mailbox { .. } => "mailbox",
+            App::Confirm(_) => "feature code",
+            App::Attendant { .. } => "attendant",
+        }
+    }
 }
 
 /// Who placed the call (always an authenticated account, for now).
@@ -57,8 +78,13 @@ pub enum AppRequest {
     Start { call: u64, app: App, caller: Caller, rate: u32 },
     /// The caller pressed a key (RFC 4733 or SIP INFO): `0`-`9`, `*`, `#`, `A`-`D`.
     Key { call: u64, key: char },
-    /// The caller hung up (or the call failed): stop at once.
+    /// The caller hung up (or the call failed, or was connected elsewhere): stop at once,
+    /// without reporting an end.
     Stop { call: u64 },
+    /// The target of the application's [`crate::Input::AppConnect`] could not take the call
+    /// (`status`: 486 busy, 480 unavailable or no answer, 404 no such target ...): the
+    /// application has its caller again.
+    ConnectFailed { call: u64, status: u16 },
 }
 
 /// How an application ended its call.

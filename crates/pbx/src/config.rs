@@ -44,6 +44,8 @@ pub struct PbxConfig {
     pub trunks: crate::trunks::Trunks,
     /// `[[groups]]`: ring groups.
     pub groups: crate::groups::RingGroups,
+    /// `[[menus]]`: the auto-attendant's menus.
+    pub menus: crate::menus::Menus,
 }
 
 impl Default for PbxConfig {
@@ -66,6 +68,7 @@ impl Default for PbxConfig {
             webrtc_fingerprint: None,
             trunks: crate::trunks::Trunks::default(),
             groups: crate::groups::RingGroups::default(),
+            menus: crate::menus::Menus::default(),
         }
     }
 }

@@ -109,6 +109,10 @@ pub enum Input {
     KeyframeWanted { call: u64, side: crate::Side, stream: usize },
     /// An application is done with its call.
     AppEnded { call: u64, end: AppEnd },
+    /// An application asks that its caller be connected to `target` (a username, extension,
+    /// group, number or SIP URI of [`crate::Target::parse`], or `voicemail:USER`) while it goes
+    /// on playing; see [`AppRequest::ConnectFailed`].
+    AppConnect { call: u64, target: String },
     /// The bans (address, until in Unix seconds) and account lockouts (username, until) kept
     /// in the store: at start, and when an operator changed them. They replace those known.
     Guard { bans: Vec<(std::net::IpAddr, Option<u64>)>, lockouts: Vec<(String, u64)> },

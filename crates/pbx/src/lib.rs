@@ -52,6 +52,7 @@ pub mod config;
 pub mod events;
 mod features;
 pub mod groups;
+pub mod menus;
 pub mod guard;
 mod io;
 pub mod media;

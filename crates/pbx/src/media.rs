@@ -34,6 +34,10 @@ pub enum MediaCommand {
     /// `format` (A's codec), as PCM at `rate` inside the server. The application itself is
     /// started by [`crate::AppRequest::Start`] with the same call number.
     AttachApp { session: SessionId, format: Negotiated, rate: u32 },
+    /// Leg B is a device's again (the application answering connected its caller to one):
+    /// what that device's description says comes next ([`MediaCommand::SetPeer`],
+    /// [`MediaCommand::Configure`]).
+    DetachApp { session: SessionId },
     /// Leg `side` is a browser's: the relay speaks WebRTC to it (ICE-lite, DTLS-SRTP, on the
     /// leg's first RTP port) as `plan` says, with the browser `remote` describes.
     WebRtc {

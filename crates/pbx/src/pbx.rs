@@ -327,6 +327,9 @@ impl Pbx {
             Input::AppEnded { call, end } => {
                 self.with_calls(now, |calls, ctx, env| calls.on_app_ended(ctx, env, call, end));
             }
+            Input::AppConnect { call, target } => {
+                self.with_calls(now, |calls, ctx, env| calls.on_app_connect(ctx, env, call, &target));
+            }
             Input::Guard { bans, lockouts } => self.watch.lock().set_lists(&bans, lockouts),
         }
         self.drain(now, None);

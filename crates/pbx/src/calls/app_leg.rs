@@ -8,9 +8,8 @@ use tracing::{debug, info};
 
 use super::call::{Answered, AppLeg, BSide, Call, State};
 use super::media::{LegTransport, is_secure};
-use super::setup::request_host;
 use super::{CallEnv, Purpose, Side, keys, session_timer};
-use crate::apps::{App, AppEnd, AppRequest, Caller};
+use crate::apps::{App, AppEnd, AppRequest};
 use crate::events::Event;
 use crate::media::MediaCommand;
 use crate::pbx::Ctx;
@@ -27,6 +26,10 @@ impl Call {
         app: App,
         fallback: (u16, &'static str, &'static str),
     ) {
+        if self.connecting.is_some() {
+            // The caller was answered by another application, connecting it: this one takes over.
+            return self.swap_app(ctx, app);
+        }
         // The devices of the current target stop ringing.
         if let State::Ringing(ringing) = &self.state {
             for key in self.pending_forks(ringing.stage) {
@@ -48,20 +51,9 @@ impl Call {
                 return self.fail(ctx, status, reason, side);
             }
         };
-        let name = match app {
-            App::Voicemail { .. } => "voicemail",
-            App::Mailbox { .. } => "mailbox",
-            App::Confirm(_) => "feature code",
-        };
-        let display = self.a.invite.from().and_then(|f| f.display_name().map(|d| d.into_owned()));
-        let caller = Caller {
-            account_id: self.caller.id,
-            username: self.caller.username.clone(),
-            display: display.filter(|d| !d.is_empty()).unwrap_or_else(|| self.caller.display_name.clone()),
-            uri: format!("sip:{}@{}", self.caller.username, request_host(&self.a.invite)),
-            extension: self.caller.extension.clone(),
-        };
-        ctx.out.media(MediaCommand::AttachApp { session: self.id, format: answer.format, rate: answer.rate });
+        let name = app.name();
+        let caller = self.app_caller();
+        ctx.out.media(MediaCommand::AttachApp { session: self.id, format: answer.format.clone(), rate: answer.rate });
         ctx.out.app(AppRequest::Start { call: self.id, app, caller, rate: answer.rate });
         let mut a = self.a_response(ctx, 200, "OK", Some(("application/sdp".to_owned(), answer.to_a)));
         let a_timer = session_timer::answer(env.config, &self.a.invite, &mut a, ctx.now.instant);
@@ -80,7 +72,13 @@ impl Call {
         self.state = State::Answered(Box::new(Answered {
             at: ctx.now.unix_secs,
             a_dialog,
-            b: BSide::App(AppLeg { name, ended: false, answer: answer.answer }),
+            b: BSide::App(AppLeg {
+                name,
+                ended: false,
+                answer: answer.answer,
+                format: answer.format,
+                rate: answer.rate,
+            }),
             timers: [Some(a_timer), None],
         }));
     }
@@ -138,6 +136,12 @@ impl Call {
     /// A re-INVITE with a new offer from the caller (a session refresh, hold): the application
     /// keeps its media, so its description answers again.
     fn app_reoffer(&mut self, ctx: &mut Ctx<'_>, key: TxKey, request: &Request) {
+        if self.connecting.is_some() {
+            // Leg B's offer to the target is outstanding (RFC 3261 §14.1).
+            let mut pending = request.reply(491, "Request Pending");
+            insert(&mut pending, HeaderName::from("Retry-After"), sambung_sip::SipStr::from("2"));
+            return ctx.respond(key, pending);
+        }
         let transport = LegTransport::of(&self.a.peer);
         let a_secure = is_secure(&self.a.peer);
         let Some(answer) = self.app_mut().map(|a| a.answer.clone()) else {

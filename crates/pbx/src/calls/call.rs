@@ -58,6 +58,10 @@ pub(crate) struct Call {
     pub group: Option<Box<super::group::GroupRing>>,
     /// The side put on hold by the other, hearing the music on hold.
     pub held: Option<Side>,
+    /// The caller, answered by an application, is being connected to a target (the
+    /// attendant's choice): its answered side waits here, with the application still on the B
+    /// leg, while the call is [`State::Ringing`] the target. See [`super::connect`].
+    pub connecting: Option<Box<Answered>>,
 }
 
 /// The caller's leg.
@@ -161,6 +165,10 @@ pub(crate) struct AppLeg {
     pub ended: bool,
     /// The application's description, given again to re-offers.
     pub answer: Bytes,
+    /// What the application speaks and hears (the caller's codec), and its PCM rate: another
+    /// application takes the leg over with them.
+    pub format: sambung_media::negotiate::Negotiated,
+    pub rate: u32,
 }
 
 impl Call {
@@ -176,8 +184,11 @@ impl Call {
         }
     }
 
-    /// The dialog of `side` once answered.
+    /// The dialog of `side` once answered (the caller's while it is being connected, too).
     pub(crate) fn dialog_mut(&mut self, side: Side) -> Option<&mut Dialog> {
+        if let (Some(connecting), Side::A) = (&mut self.connecting, side) {
+            return connecting.a_dialog.as_mut();
+        }
         match (&mut self.state, side) {
             (State::Answered(answered), Side::A) => answered.a_dialog.as_mut(),
             (State::Answered(answered), Side::B) => match &mut answered.b {
@@ -224,8 +235,14 @@ impl Call {
         matches!(self.state, State::Ending)
     }
 
-    /// The application answering the call, if one does.
+    /// The application answering the call, if one does (also while it is connecting the call).
     pub(crate) fn app_mut(&mut self) -> Option<&mut AppLeg> {
+        if let Some(connecting) = &mut self.connecting {
+            return match &mut connecting.b {
+                BSide::App(app) => Some(app),
+                BSide::Device { .. } => None,
+            };
+        }
         match &mut self.state {
             State::Answered(answered) => match &mut answered.b {
                 BSide::App(app) => Some(app),
@@ -235,8 +252,10 @@ impl Call {
         }
     }
 
+    /// An application has the B leg: it answered the call (and may be connecting it).
     pub(crate) fn has_app(&self) -> bool {
-        matches!(&self.state, State::Answered(answered) if matches!(answered.b, BSide::App(_)))
+        self.connecting.is_some()
+            || matches!(&self.state, State::Answered(answered) if matches!(answered.b, BSide::App(_)))
     }
 
     /// The open media, if any.

@@ -337,7 +337,7 @@ impl Call {
         if self.is_over() {
             return;
         }
-        if self.is_answered() {
+        if self.restore_answered(ctx) || self.is_answered() {
             self.end_both_sides(ctx);
         } else {
             self.fail(ctx, 480, "Ended by the operator", "system");
@@ -362,6 +362,15 @@ impl Call {
         if self.is_over() {
             return;
         }
+        if self.connecting.is_some() {
+            // The caller was answered: the application has it back, unless it hung up.
+            if side == "caller" {
+                self.restore_answered(ctx);
+                return self.end(ctx, 200, "OK", side);
+            }
+            self.connect_failed(ctx, status, reason);
+            return;
+        }
         for key in self.pending_forks(0) {
             ctx.sip.cancel(key, ctx.now.instant);
         }
@@ -372,6 +381,8 @@ impl Call {
 
     /// The call is over: its record, its media closed, its application stopped.
     fn end(&mut self, ctx: &mut Ctx<'_>, status: u16, reason: &str, side: &'static str) {
+        // A call being connected ends as the answered call it is.
+        self.restore_answered(ctx);
         if let Some(transfer) = self.transfer.take() {
             // Whoever asked for the transfer hears how it ended.
             ctx.out.event(Event::TransferEnded {

@@ -45,6 +45,10 @@ impl Call {
                 });
             }
             self.prack_if_reliable(ctx, fork, &response);
+            if self.connecting.is_some() {
+                // The caller was answered by the application, which plays the ringing tone.
+                return;
+            }
             // Early media (RFC 3960): the 18x's description is anchored like the 2xx's.
             let role = if self.a.late_offer { Role::Offer } else { Role::Answer { provisional: true } };
             let body = self.relay_description(ctx, Side::B, &response, fork, role).and_then(Result::ok);
@@ -150,6 +154,9 @@ impl Call {
                 ctx.sip.cancel(other.key, ctx.now.instant);
             }
         }
+        if self.connecting.is_some() {
+            return self.connect_answered(ctx, fork, &response, b_dialog);
+        }
         let b_timer = session_timer::b_leg(&response, ctx.now.instant);
         let role = if self.a.late_offer { Role::Offer } else { Role::Answer { provisional: false } };
         let body = match self.relay_description(ctx, Side::B, &response, fork, role) {
@@ -190,7 +197,7 @@ impl Call {
 
     /// The description a device's response carries, anchored and as the caller gets it:
     /// `None` without one (or without media), else the result of anchoring it.
-    fn relay_description(
+    pub(super) fn relay_description(
         &mut self,
         ctx: &mut Ctx<'_>,
         from: Side,

@@ -22,6 +22,7 @@ use tracing::{debug, info, trace, warn};
 
 mod app_leg;
 mod call;
+mod connect;
 mod dialog;
 mod forks;
 mod group;
@@ -38,7 +39,7 @@ mod transfer;
 
 pub use media::MediaFailure;
 
-use crate::apps::{App, AppEnd};
+use crate::apps::{App, AppEnd, AppRequest};
 use crate::config::{LocalDomains, PbxConfig};
 use crate::events::Event;
 use crate::guard::fraud::Fraud;
@@ -128,6 +129,9 @@ fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup:
     if let Some(group) = env.config.groups.find(&user) {
         return Ok(group_callee(env, group));
     }
+    if let Some(menu) = env.config.menus.find(&user) {
+        return Ok(menu_callee(menu));
+    }
     let trunks = &env.config.trunks;
     let Some(number) = trunks.plan.read(&user) else { return Ok(setup::Callee::Dialled) };
     if !number.emergency
@@ -155,10 +159,20 @@ fn group_callee(env: &CallEnv<'_>, group: usize) -> setup::Callee {
     setup::Callee::Group(Box::new(ring), outside::outside_party(name, ""))
 }
 
-/// A call to the ring group phone number `number` (E.164) of the service rings, if it rings one.
+/// A call answered by the auto-attendant's menu `menu`.
+fn menu_callee(menu: &crate::menus::Menu) -> setup::Callee {
+    let app = App::Attendant { menu: menu.name.clone() };
+    setup::Callee::Service(app, outside::outside_party(&menu.name, ""))
+}
+
+/// A call to a phone number (E.164) of the service that rings a group or reaches a menu
+/// rather than an account (numbers name either by its name), if it does.
 fn number_group(env: &CallEnv<'_>, number: &str) -> Option<setup::Callee> {
-    let group = env.config.groups.find(env.accounts.group_of_number(number)?)?;
-    Some(group_callee(env, group))
+    let name = env.accounts.group_of_number(number)?;
+    match env.config.groups.find(name) {
+        Some(group) => Some(group_callee(env, group)),
+        None => env.config.menus.find(name).map(menu_callee),
+    }
 }
 
 /// True when the toll-fraud destinations (`[fraud] outside`) allow calling `number` (E.164).
@@ -379,7 +393,9 @@ impl Calls {
             .filter(|c| !c.is_control())
             .collect();
         let callee = match &chosen {
-            setup::Callee::Account(account) | setup::Callee::Group(_, account) => account.username.clone(),
+            setup::Callee::Account(account)
+            | setup::Callee::Group(_, account)
+            | setup::Callee::Service(_, account) => account.username.clone(),
             _ => String::new(),
         };
         info!(trunk = name, caller = caller_number, callee, "call from a carrier");
@@ -525,6 +541,15 @@ impl Calls {
     pub(crate) fn on_app_ended(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, id: CallId, end: AppEnd) {
         if let Some(call) = self.calls.get_mut(&id) {
             call.on_app_ended(ctx, env, end);
+        }
+        self.settle(ctx, id);
+    }
+
+    /// The application answering call `id` asks that its caller be connected to `target`.
+    pub(crate) fn on_app_connect(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, id: CallId, target: &str) {
+        match self.calls.get_mut(&id) {
+            Some(call) => call.on_app_connect(ctx, env, target),
+            None => ctx.out.app(AppRequest::ConnectFailed { call: id, status: 481 }),
         }
         self.settle(ctx, id);
     }

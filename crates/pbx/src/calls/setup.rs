@@ -35,7 +35,7 @@ impl Call {
         key: TxKey,
         request: Request,
         from: Peer,
-        service: Option<App>,
+        mut service: Option<App>,
         replacing: Option<super::replaces::OtherLeg>,
         chosen: Callee,
     ) -> Option<Call> {
@@ -50,11 +50,17 @@ impl Call {
             Uri::Other { .. } => None,
         };
         let mut group = None;
+        // The callee is a party standing for a group or menu: its hop is the dialled URI.
+        let stand_in = matches!(chosen, Callee::Group(..) | Callee::Service(..));
         let (callee, outside) = match chosen {
             Callee::Account(account) => (Some(account), None),
             Callee::Outside(route, party) => (Some(party), Some(route)),
             Callee::Group(ring, party) => {
                 group = Some(ring);
+                (Some(party), None)
+            }
+            Callee::Service(app, party) => {
+                service = Some(app);
                 (Some(party), None)
             }
             Callee::Dialled => match &service {
@@ -89,7 +95,7 @@ impl Call {
         let first_hop = match &outside {
             // Out of the service (or to a group): the dialled URI as it was dialled.
             Some(_) => Hop { uri: request.uri.to_string(), account: None, cause: None },
-            None if group.is_some() => Hop { uri: request.uri.to_string(), account: None, cause: None },
+            None if stand_in => Hop { uri: request.uri.to_string(), account: None, cause: None },
             None => Hop {
                 uri: format!("sip:{}@{}", callee.username, request_host(&request)),
                 account: Some(callee.id),
@@ -127,6 +133,7 @@ impl Call {
             counted: false,
             group,
             held: None,
+            connecting: None,
         };
         info!(call = id, caller = caller.username, callee = callee.username, "call");
         ctx.out.event(Event::CallStarted {
@@ -427,6 +434,10 @@ impl Call {
                 let name = &env.config.groups.groups[*group].name;
                 Hop { uri: format!("sip:{name}@{host}"), account: None, cause: Some(cause) }
             }
+            Resolved::Invalid(why) if self.connecting.is_some() => {
+                info!(call = self.id, %target, why, "no such target to connect to");
+                return self.fail(ctx, 404, "Not Found", "system");
+            }
             Resolved::Invalid(why) => {
                 // The target's own next step stands in: its voicemail, else unavailable.
                 info!(call = self.id, %target, why, "forwarding target unreachable");
@@ -604,4 +615,6 @@ pub(crate) enum Callee {
     Outside(Box<super::outside::OutsideRoute>, Arc<Account>),
     /// A ring group (the party stands for the group).
     Group(Box<super::group::GroupRing>, Arc<Account>),
+    /// An application answers (the auto-attendant's menu; the party stands for it).
+    Service(App, Arc<Account>),
 }

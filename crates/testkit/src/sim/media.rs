@@ -153,6 +153,14 @@ impl MediaRuntime {
                 }
                 None
             }
+            MediaCommand::DetachApp { session } => {
+                if let Some(s) = self.sessions.get_mut(&session)
+                    && s.session.set_leg_kind(s.legs[1], LegKind::Rtp).is_ok()
+                {
+                    s.app = false;
+                }
+                None
+            }
             // The simulated phones speak plain RTP or SDES-SRTP: no browser legs to run (the
             // server's relay runs them over real sockets; see its tests).
             // The simulated relay plays no music on hold: a held leg hears nothing, as before.

@@ -350,6 +350,7 @@ impl World {
             }
             Input::Media(event) => Some(Pbx::shard_of_call(event.session(), count)),
             Input::AppEnded { call, .. }
+            | Input::AppConnect { call, .. }
             | Input::EndCall { call }
             | Input::KeyframeWanted { call, .. }
             | Input::TransferCall { call, .. }
@@ -628,6 +629,8 @@ impl World {
                     app.stop();
                 }
             }
+            // The simulated applications never connect their callers.
+            AppRequest::ConnectFailed { .. } => {}
         }
     }
 }

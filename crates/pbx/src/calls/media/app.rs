@@ -6,7 +6,9 @@ use bytes::Bytes;
 use sambung_media::negotiate::{self, Negotiated};
 use sambung_media::sdp::{Attribute, MediaDescription, MediaType, Proto, SessionDescription};
 
-use super::{CallMedia, LegTransport, MediaFailure, Role, carries_rtp, index};
+use sambung_media::offer_answer::rewrite_for_relay;
+
+use super::{CallMedia, LegState, LegTransport, MediaFailure, Pending, Role, carries_rtp, index, parse, strip_crypto};
 use crate::calls::Side;
 use crate::pbx::Ctx;
 
@@ -64,6 +66,54 @@ impl CallMedia {
     ) -> Result<Bytes, MediaFailure> {
         self.take(ctx, Side::A, offer, a, Role::Offer)?;
         self.relay(ctx, Side::B, answer, self.in_process(), Role::Answer { provisional: false }, a_secure)
+    }
+
+    /// The caller, answered by an application speaking `format` (whose description was
+    /// `app_answer`), is to be connected to a device: leg B is offered the caller's media as the
+    /// application took it (the same codec, which the device may decline for one the engine
+    /// transcodes to; streams the application declined stay declined), as a first offer toward
+    /// that leg, so that its security follows the device's signalling. The offer is
+    /// [`Self::b_offer`]; the device's answer is then taken as any callee's, and the caller is
+    /// not asked again.
+    pub(crate) fn connect_offer(&mut self, format: &Negotiated, app_answer: &Bytes) -> Result<(), MediaFailure> {
+        let answer = parse(app_answer)?;
+        let Some(mut offer) = self.latest[index(Side::A)].clone() else { return Err(MediaFailure::NoOffer) };
+        for (i, media) in offer.media.iter_mut().enumerate() {
+            if answer.media.get(i).is_some_and(|m| m.port != 0) {
+                negotiate::restrict(media, format);
+            } else {
+                media.port = 0;
+            }
+        }
+        self.b_in_process = false;
+        self.negotiated_once = false;
+        for stream in &mut self.streams {
+            stream.transcode = false;
+            stream.legs[index(Side::A)].format = None;
+            stream.legs[index(Side::B)] = LegState::default();
+        }
+        let mut out = rewrite_for_relay(&offer, self.ip, self.leg_ports(Side::B));
+        for (i, media) in out.media.iter_mut().enumerate() {
+            strip_crypto(media);
+            if i < self.streams.len() && carries_rtp(media) {
+                negotiate::widen_offer(media, &self.preferences);
+            }
+        }
+        self.pending = Some(Pending { from: Side::A, offer, initial: true });
+        self.b_offer = Some(out);
+        Ok(())
+    }
+
+    /// Connecting failed: leg B is the application's again, as it was.
+    pub(crate) fn back_to_app(&mut self) {
+        self.pending = None;
+        self.b_in_process = true;
+        self.negotiated_once = true;
+        for stream in &mut self.streams {
+            stream.transcode = false;
+            stream.legs[index(Side::A)].format = None;
+            stream.legs[index(Side::B)] = LegState::default();
+        }
     }
 
     fn in_process(&self) -> LegTransport {

@@ -1,0 +1,52 @@
+//! The auto-attendant's menus, as call control routes to them: a name (and extension) that
+//! the attendant application answers. What a menu says and offers (prompts, keys, office
+//! hours) is the application's; call control only answers the call with it and connects the
+//! caller where the application asks ([`crate::Input::AppConnect`]).
+
+/// One menu a call can be routed to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Menu {
+    /// Its user part (`main` in `sip:main@example.com`), lower-case.
+    pub name: String,
+    /// A number that reaches it too (`500`).
+    pub extension: Option<String>,
+}
+
+impl Menu {
+    /// True when `user` (a dialled user part) names this menu.
+    pub fn is_called(&self, user: &str) -> bool {
+        self.name.eq_ignore_ascii_case(user) || self.extension.as_deref() == Some(user)
+    }
+}
+
+/// The menus of a server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Menus {
+    pub menus: Vec<Menu>,
+}
+
+impl Menus {
+    /// The menu a dialled user part names.
+    pub fn find(&self, user: &str) -> Option<&Menu> {
+        self.menus.iter().find(|m| m.is_called(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn menus_are_found_by_name_or_extension() {
+        let menus = Menus {
+            menus: vec![
+                Menu { name: "main".into(), extension: Some("500".into()) },
+                Menu { name: "closed".into(), extension: None },
+            ],
+        };
+        assert_eq!(menus.find("MAIN").map(|m| m.name.as_str()), Some("main"));
+        assert_eq!(menus.find("500").map(|m| m.name.as_str()), Some("main"));
+        assert_eq!(menus.find("closed").map(|m| m.name.as_str()), Some("closed"));
+        assert!(menus.find("501").is_none());
+    }
+}
