@@ -118,6 +118,10 @@ PROMPTS='
   invalid_code|That feature code is not valid.
   message_recorded|Your message is recorded. Goodbye.
   too_many_attempts|Too many attempts. Goodbye.
+  enter_extension|Please enter the extension of the person you are calling.
+  choose_option|Please choose an option on your keypad.
+  not_available|The person you are calling is not available. Please make another choice.
+  no_such_extension|There is no one at that extension.
 '
 
 tmp=$(mktemp -d)

@@ -130,7 +130,9 @@ fn a_device_with_another_codec_is_transcoded_to() {
     rig.feed(BOB, &answer(&invite, 200, "b2", &format!("sip:bob@{BOB}"), &g722));
     let commands = rig.media_commands();
     let formats = commands.iter().find_map(|c| match c {
-        MediaCommand::Configure { legs, .. } => Some([&legs[0].format, &legs[1].format].map(|f| f.clone().map(|f| f.audio.codec))),
+        MediaCommand::Configure { legs, .. } => {
+            Some([&legs[0].format, &legs[1].format].map(|f| f.clone().map(|f| f.audio.codec)))
+        }
         _ => None,
     });
     assert_eq!(formats, Some([Some(CodecKind::Pcmu), Some(CodecKind::G722)]), "{commands:?}");
@@ -179,9 +181,8 @@ fn nobody_answering_sends_the_caller_to_the_targets_voicemail() {
     assert_eq!(to_alice(&out), 0, "{out:#?}");
     let requests = rig.app_requests();
     let stop = requests.iter().position(|r| *r == AppRequest::Stop { call });
-    let start = requests
-        .iter()
-        .position(|r| matches!(r, AppRequest::Start { app: App::Voicemail { account_id: 2, .. }, .. }));
+    let start =
+        requests.iter().position(|r| matches!(r, AppRequest::Start { app: App::Voicemail { account_id: 2, .. }, .. }));
     assert!(stop.is_some() && stop < start, "the attendant stops, then voicemail starts: {requests:?}");
     let commands = rig.media_commands();
     assert!(commands.iter().any(|c| matches!(c, MediaCommand::AttachApp { .. })), "{commands:?}");

@@ -95,7 +95,8 @@ pub struct NumberArgs {
 #[derive(Debug, Subcommand)]
 pub enum NumberCommand {
     /// Add a number (or move it): calls from the carriers to it ring the account's devices
-    /// (or the ring group's members), and the account's outgoing calls show its first number.
+    /// (or the ring group's members, or reach the attendant's menu), and the account's
+    /// outgoing calls show its first number.
     Add {
         /// The number, E.164 (`+442079460000`), or as `[dialplan]` reads it (`02079460000`).
         number: String,
@@ -104,6 +105,9 @@ pub enum NumberCommand {
         /// The ring group it rings instead (a `[[groups]]` name of the configuration).
         #[arg(long, value_name = "NAME", conflicts_with = "account")]
         group: Option<String>,
+        /// The auto-attendant menu that answers it instead (a `[[menus]]` name).
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["account", "group"])]
+        menu: Option<String>,
     },
     /// Remove a number.
     Remove { number: String },

@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use crate::guard::{FraudConfig, GuardConfig};
+pub use menus::MenuEntry;
 pub use outside::{DialplanConfig, DnsConfig, GroupEntry, LocationEntry, TrunkEntry};
 
+mod menus;
 mod outside;
 
 /// The default configuration file, every key with a comment.
@@ -65,6 +67,8 @@ pub struct Config {
     pub locations: Vec<LocationEntry>,
     /// `[[groups]]`: ring groups.
     pub groups: Vec<GroupEntry>,
+    /// `[[menus]]`: the auto-attendant's menus.
+    pub menus: Vec<MenuEntry>,
 }
 
 /// The realm used when neither `realm` nor `domains` is configured.
@@ -309,6 +313,7 @@ impl Default for Config {
             trunks: Vec::new(),
             locations: Vec::new(),
             groups: Vec::new(),
+            menus: Vec::new(),
         }
     }
 }
@@ -496,6 +501,7 @@ impl Config {
             webrtc_fingerprint: None,
             trunks: self.trunks_for_pbx(),
             groups: self.groups_for_pbx(),
+            menus: self.menus_for_pbx(),
         }
     }
 
@@ -619,6 +625,7 @@ impl Config {
             self.media.music().map_err(|e| ConfigError::Value(format!("media.music_on_hold: {e}")))?;
         }
         self.validate_trunks()?;
+        self.validate_menus()?;
         self.guard.validate(&self.fraud).map_err(ConfigError::Value)
     }
 }

@@ -432,6 +432,12 @@ impl Media {
                 }
                 None
             }
+            MediaCommand::DetachApp { session } => {
+                if let Some(relayed) = self.sessions.get(&session) {
+                    let _ = relayed.detach_app();
+                }
+                None
+            }
             MediaCommand::WebRtc { session, side, plan, remote } => {
                 if let Some(relayed) = self.sessions.get(&session) {
                     let _ = relayed.attach_webrtc(leg(side), *plan, *remote);
@@ -617,6 +623,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Accounts(accounts) => Input::Accounts(accounts),
                         Event::Store(reply) => Input::Store(reply),
                         Event::AppEnded { call, end } => Input::AppEnded { call, end },
+                        Event::AppConnect { call, target } => Input::AppConnect { call, target },
                         Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
                         Event::Presence(changes) => Input::Presence(changes),
                         Event::Deliver { message, from_account } => Input::Deliver { message, from_account },

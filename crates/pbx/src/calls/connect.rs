@@ -16,8 +16,8 @@
 //!   as it was and the application hears why ([`AppRequest::ConnectFailed`]).
 //! - The caller hangs up meanwhile: the ringing devices are cancelled and the call ends.
 
-use sambung_sip::dialog::Dialog;
 use sambung_sip::Response;
+use sambung_sip::dialog::Dialog;
 use tracing::{debug, info};
 
 use super::call::{Answered, AppLeg, BSide, Call, State};

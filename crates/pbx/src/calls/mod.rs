@@ -393,9 +393,9 @@ impl Calls {
             .filter(|c| !c.is_control())
             .collect();
         let callee = match &chosen {
-            setup::Callee::Account(account)
-            | setup::Callee::Group(_, account)
-            | setup::Callee::Service(_, account) => account.username.clone(),
+            setup::Callee::Account(account) | setup::Callee::Group(_, account) | setup::Callee::Service(_, account) => {
+                account.username.clone()
+            }
             _ => String::new(),
         };
         info!(trunk = name, caller = caller_number, callee, "call from a carrier");

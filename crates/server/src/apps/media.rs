@@ -17,8 +17,9 @@ use sambung_media::wav::{WavPlayer, WavRecorder};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::{Audio, CallIo, Played, RecordEnd, Recording, Wait};
+use super::{Audio, CallIo, Connect, Played, RecordEnd, Recording, Wait};
 pub use crate::media::AppAudio;
+use crate::transport::Event;
 
 /// The 20 ms step of the audio.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -75,6 +76,20 @@ pub struct Session {
     /// application starts, and the caller's phone needs a moment to start playing, or the
     /// first words of the first prompt are lost.
     lead_in: u32,
+    /// The way to call control, to connect the caller elsewhere.
+    link: Link,
+    /// The status of a connection call control could not make, not yet read.
+    connect_failed: Option<u16>,
+}
+
+/// How an application's call reaches call control to connect its caller
+/// ([`sambung_pbx::Input::AppConnect`]) and hears that it failed
+/// ([`sambung_pbx::AppRequest::ConnectFailed`]).
+#[derive(Debug)]
+pub struct Link {
+    pub call: u64,
+    pub events: mpsc::Sender<Event>,
+    pub failed: mpsc::Receiver<u16>,
 }
 
 /// How long the application waits, sending silence, before it first plays something.
@@ -83,7 +98,7 @@ const LEAD_IN: Duration = Duration::from_millis(400);
 impl Session {
     /// Runs on `audio`; `info_keys` brings the keys call control read from SIP INFO, `stop`
     /// fires (or is dropped) when the caller hangs up.
-    pub fn new(audio: AppAudio, info_keys: mpsc::Receiver<char>, stop: oneshot::Receiver<()>) -> Session {
+    pub fn new(audio: AppAudio, info_keys: mpsc::Receiver<char>, stop: oneshot::Receiver<()>, link: Link) -> Session {
         let frame_len = audio.frame_len();
         Session {
             audio,
@@ -95,7 +110,14 @@ impl Session {
             heard: vec![0; frame_len],
             frame: vec![0; frame_len],
             lead_in: (LEAD_IN.as_millis() / TICK.as_millis()) as u32,
+            link,
+            connect_failed: None,
         }
+    }
+
+    /// True once call control stopped the application (the caller hung up, or was connected).
+    pub fn stopped(&self) -> bool {
+        self.hung_up
     }
 
     /// The PCM rate of the call's audio (and of its recordings).
@@ -106,7 +128,7 @@ impl Session {
     /// Waits for the next tick (the media session's next frame), taking in keys meanwhile.
     /// False once the caller hung up.
     async fn tick(&mut self) -> bool {
-        let Session { audio, info_keys, keys_open, stop, keys, hung_up, heard, .. } = self;
+        let Session { audio, info_keys, keys_open, stop, keys, hung_up, heard, link, connect_failed, .. } = self;
         loop {
             if *hung_up {
                 return false;
@@ -129,6 +151,10 @@ impl Session {
                 key = info_keys.recv(), if keys_open[1] => match key {
                     Some(key) => keys.push_back(key),
                     None => keys_open[1] = false,
+                },
+                status = link.failed.recv(), if connect_failed.is_none() => match status {
+                    Some(status) => *connect_failed = Some(status),
+                    None => *hung_up = true,
                 },
                 // A Stop, or the applications are gone (shutdown): either way the call is over.
                 _ = &mut *stop => *hung_up = true,
@@ -253,6 +279,27 @@ impl CallIo for Session {
                 warn!(%error, "cannot finish the recording");
                 Recording::failed(ended_by)
             }
+        }
+    }
+
+    async fn connect(&mut self, target: &str) -> Connect {
+        self.connect_failed = None;
+        let request = Event::AppConnect { call: self.link.call, target: target.to_owned() };
+        if self.link.events.send(request).await.is_err() {
+            return Connect::Over;
+        }
+        // The caller hears the ringing tone until call control says how it went: a Stop (the
+        // caller talks to the target now, or hung up), or the target's failure.
+        let mut ringing = ToneGenerator::new(Tone::Ringback, self.audio.rate()).ok().map(Source::Tone);
+        loop {
+            if let Some(status) = self.connect_failed.take() {
+                self.keys.clear();
+                return Connect::Failed(status);
+            }
+            if !self.tick().await {
+                return Connect::Over;
+            }
+            self.exchange(ringing.as_mut(), false);
         }
     }
 

@@ -18,6 +18,9 @@
 //!       └──────────────── AppEnded / Mailbox ──────────────────┘  (+ store, mail queue, VoicemailLeft)
 //! ```
 
+pub mod attendant;
+#[cfg(test)]
+mod attendant_tests;
 pub mod mailbox;
 pub mod media;
 pub mod pin;
@@ -62,6 +65,16 @@ pub enum Played {
     /// A key was pressed (playing was interruptible); it is still waiting to be read.
     Key(char),
     Hangup,
+}
+
+/// How connecting the caller elsewhere ended, for the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connect {
+    /// The application's part is over: the caller talks to the target (or hung up).
+    Over,
+    /// The target could not take the call (`486` busy, `480` unavailable or no answer, `404`
+    /// no such target ...): the application has the caller again.
+    Failed(u16),
 }
 
 /// What waiting for a key gave.
@@ -125,6 +138,10 @@ pub trait CallIo: Send {
     /// Records what the caller says until one of `stop_keys`, `max`, or the hang-up.
     fn record(&mut self, max: Duration, stop_keys: &[char]) -> impl Future<Output = Recording> + Send;
 
+    /// Asks call control to connect the caller to `target` ([`sambung_pbx::Input::AppConnect`]),
+    /// the caller hearing the ringing tone meanwhile.
+    fn connect(&mut self, target: &str) -> impl Future<Output = Connect> + Send;
+
     /// Forgets the keys typed ahead.
     fn clear_keys(&mut self);
 
@@ -186,6 +203,8 @@ pub struct Context {
     pub email: bool,
     /// Wrong PINs across calls.
     pub pins: pin::PinGuard,
+    /// The auto-attendant's menus.
+    pub menus: Arc<attendant::Menus>,
 }
 
 impl Context {
@@ -206,6 +225,8 @@ impl Context {
 struct CallHandle {
     keys: mpsc::Sender<char>,
     stop: oneshot::Sender<()>,
+    /// [`AppRequest::ConnectFailed`]'s status.
+    connect_failed: mpsc::Sender<u16>,
 }
 
 /// The applications: one task per call. See the [module docs](self).
@@ -247,6 +268,7 @@ impl Apps {
                 Duration::from_secs(config.guard.auth_window_seconds),
                 Duration::from_secs(config.guard.lockout_seconds),
             ),
+            menus: Arc::new(config.menus()),
         };
         Apps { context, calls: HashMap::new(), attached: HashMap::new() }
     }
@@ -278,8 +300,10 @@ impl Apps {
                 }
                 let (keys, keys_rx) = mpsc::channel(KEY_QUEUE);
                 let (stop, stop_rx) = oneshot::channel();
-                self.calls.insert(call, CallHandle { keys, stop });
-                let session = media::Session::new(audio, keys_rx, stop_rx);
+                let (connect_failed, failed) = mpsc::channel(1);
+                self.calls.insert(call, CallHandle { keys, stop, connect_failed });
+                let link = media::Link { call, events: self.context.events.clone(), failed };
+                let session = media::Session::new(audio, keys_rx, stop_rx, link);
                 tokio::spawn(run_call(self.context.clone(), call, app, caller, session));
             }
             AppRequest::Key { call, key } => {
@@ -293,6 +317,13 @@ impl Apps {
                 self.attached.remove(&call);
                 if let Some(handle) = self.calls.remove(&call) {
                     let _ = handle.stop.send(());
+                }
+            }
+            AppRequest::ConnectFailed { call, status } => {
+                if let Some(handle) = self.calls.get(&call)
+                    && handle.connect_failed.try_send(status).is_err()
+                {
+                    debug!(call, status, "connect failure not delivered");
                 }
             }
         }
@@ -315,9 +346,14 @@ async fn run_call(context: Context, call: u64, app: App, caller: Caller, mut ses
         App::Voicemail { account_id, name } => voicemail::run(&context, &mut session, account_id, &name, &caller).await,
         App::Mailbox { account_id } => mailbox::run(&context, &mut session, account_id).await,
         App::Confirm(confirmation) => confirm(&mut session, confirmation).await,
+        App::Attendant { menu } => attendant::run(&context, &mut session, &menu, &caller).await,
     };
     debug!(call, ?end, "application done");
-    let _ = context.events.send(Event::AppEnded { call, end }).await;
+    // Stopped by call control: the call has moved on (hung up, or connected elsewhere, or
+    // another application took it), and nothing is to be reported.
+    if !session.stopped() {
+        let _ = context.events.send(Event::AppEnded { call, end }).await;
+    }
 }
 
 /// Says what a feature code did, then hangs up.

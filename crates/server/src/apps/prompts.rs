@@ -244,6 +244,14 @@ prompts! {
     MessageRecorded => "message_recorded",
     /// "Too many attempts. Goodbye."
     TooManyAttempts => "too_many_attempts",
+    /// "Please enter the extension of the person you are calling."
+    EnterExtension => "enter_extension",
+    /// "Please choose an option on your keypad."
+    ChooseOption => "choose_option",
+    /// "The person you are calling is not available. Please make another choice."
+    NotAvailable => "not_available",
+    /// "There is no one at that extension."
+    NoSuchExtension => "no_such_extension",
 }
 
 /// The digits, by value.

@@ -16,7 +16,7 @@ use sambung_pbx::Caller;
 
 /// What the scripted caller does, in order.
 #[derive(Clone, Debug)]
-enum Step {
+pub(super) enum Step {
     /// A key pressed after what is playing.
     Key(char),
     /// A key pressed while the next interruptible prompt plays: stops it, then is read.
@@ -30,6 +30,10 @@ enum Step {
         loud: bool,
         end: RecordEnd,
     },
+    /// The target of a connection answers (the application's part is over).
+    Answered,
+    /// The target of a connection cannot take the call, with this status.
+    Refused(u16),
 }
 
 /// What the caller heard.
@@ -44,21 +48,23 @@ enum Heard {
 /// interruptible prompt (its first item counts as heard) and is then read as a key; the end of
 /// the script is a hang-up.
 #[derive(Debug)]
-struct Script {
+pub(super) struct Script {
     steps: VecDeque<Step>,
     heard: Vec<Heard>,
     recordings: usize,
-    now: i64,
+    pub(super) now: i64,
+    /// The targets the application asked to connect to, in order.
+    pub(super) connects: Vec<String>,
 }
 
 const NOW: i64 = 1_700_000_000; // 2023-11-14 22:13:20 UTC
 
 impl Script {
-    fn new(steps: impl IntoIterator<Item = Step>) -> Script {
-        Script { steps: steps.into_iter().collect(), heard: Vec::new(), recordings: 0, now: NOW }
+    pub(super) fn new(steps: impl IntoIterator<Item = Step>) -> Script {
+        Script { steps: steps.into_iter().collect(), heard: Vec::new(), recordings: 0, now: NOW, connects: Vec::new() }
     }
 
-    fn prompts(&self) -> Vec<Prompt> {
+    pub(super) fn prompts(&self) -> Vec<Prompt> {
         self.heard
             .iter()
             .filter_map(|h| match h {
@@ -117,7 +123,9 @@ impl CallIo for Script {
             Some(Step::Pause) => Wait::Timeout,
             Some(Step::Hangup) | None => Wait::Hangup,
             Some(Step::Barge(key)) => Wait::Key(key),
-            Some(step @ Step::Say { .. }) => panic!("the script says {step:?} where a key is read"),
+            Some(step @ (Step::Say { .. } | Step::Answered | Step::Refused(_))) => {
+                panic!("the script says {step:?} where a key is read")
+            }
         }
     }
 
@@ -138,6 +146,16 @@ impl CallIo for Script {
         }
     }
 
+    async fn connect(&mut self, target: &str) -> Connect {
+        self.connects.push(target.to_owned());
+        match self.steps.pop_front() {
+            Some(Step::Answered) => Connect::Over,
+            Some(Step::Refused(status)) => Connect::Failed(status),
+            Some(Step::Hangup) | None => Connect::Over,
+            Some(step) => panic!("the script says {step:?} where a connection is made"),
+        }
+    }
+
     fn clear_keys(&mut self) {}
 
     fn unix_now(&self) -> i64 {
@@ -145,8 +163,8 @@ impl CallIo for Script {
     }
 }
 
-struct World {
-    context: Context,
+pub(super) struct World {
+    pub(super) context: Context,
     events: mpsc::Receiver<Event>,
     /// The domain events the applications published.
     published: mpsc::UnboundedReceiver<crate::events::Shared>,
@@ -156,7 +174,7 @@ struct World {
 }
 
 impl World {
-    async fn new() -> World {
+    pub(super) async fn new() -> World {
         let store = Store::open_with("sqlite::memory:", OpenMode { create_if_missing: true, max_connections: 1 })
             .await
             .unwrap();
@@ -180,6 +198,7 @@ impl World {
             max_greeting: Duration::from_secs(60),
             email: true,
             pins: pin::PinGuard::new(3, Duration::from_secs(600), Duration::from_secs(900)),
+            menus: Arc::new(attendant::Menus::default()),
         };
         World { context, events, published, alice, bob, carol }
     }
@@ -195,7 +214,7 @@ impl World {
         )
     }
 
-    fn alice_calling(&self) -> Caller {
+    pub(super) fn alice_calling(&self) -> Caller {
         Caller {
             account_id: self.alice.id,
             username: "alice".into(),

@@ -20,6 +20,8 @@ pub enum NumberError {
     NoSuchNumber(String),
     #[error("no ring group {0:?} in the configuration ([[groups]])")]
     NoSuchGroup(String),
+    #[error("no menu {0:?} in the configuration ([[menus]])")]
+    NoSuchMenu(String),
 }
 
 impl From<StoreError> for NumberError {
@@ -38,7 +40,7 @@ impl NumberError {
     pub fn exit_code(&self) -> i32 {
         match self {
             NumberError::Settings(e) => e.exit_code(),
-            NumberError::NoSuchNumber(_) | NumberError::NoSuchGroup(_) => 3,
+            NumberError::NoSuchNumber(_) | NumberError::NoSuchGroup(_) | NumberError::NoSuchMenu(_) => 3,
         }
     }
 }
@@ -85,6 +87,17 @@ async fn execute(config: &Config, command: NumberCommand) -> Result<String, Numb
                 None => Err(NumberError::NoSuchGroup(group)),
             }
         }
+        (NumberCommand::Add { menu: Some(menu), .. }, Some(number)) => {
+            // A menu's name is kept where a group's is: the two share one space of names.
+            match config.menus_for_pbx().find(&menu.to_ascii_lowercase()).map(|m| m.name.clone()) {
+                Some(name) => store
+                    .put_group_number(&number, &name)
+                    .await
+                    .map_err(NumberError::from)
+                    .map(|()| format!("{number} reaches the menu {name}\n")),
+                None => Err(NumberError::NoSuchMenu(menu)),
+            }
+        }
         (NumberCommand::Add { account, .. }, Some(number)) => {
             let account = account.map(|a| a.to_lowercase());
             store.put_number(&number, account.as_deref()).await.map_err(NumberError::from).map(|()| match account {
@@ -97,13 +110,14 @@ async fn execute(config: &Config, command: NumberCommand) -> Result<String, Numb
             Ok(false) => Err(NumberError::NoSuchNumber(number)),
             Err(e) => Err(e.into()),
         },
-        _ => list(&store).await,
+        _ => list(config, &store).await,
     };
     store.close().await;
     result
 }
 
-async fn list(store: &Store) -> Result<String, NumberError> {
+async fn list(config: &Config, store: &Store) -> Result<String, NumberError> {
+    let menus = config.menus_for_pbx();
     let numbers = store.list_numbers().await?;
     if numbers.is_empty() {
         return Ok("no numbers\n".to_owned());
@@ -112,6 +126,7 @@ async fn list(store: &Store) -> Result<String, NumberError> {
     for n in numbers {
         let rings = match (n.username, n.group_name) {
             (Some(user), _) => user,
+            (None, Some(name)) if menus.find(&name).is_some() => format!("menu {name}"),
             (None, Some(group)) => format!("group {group}"),
             (None, None) => "-".to_owned(),
         };

@@ -195,6 +195,8 @@ pub enum Event {
     Store(sambung_pbx::StoreReply),
     /// An application is done with call `call`.
     AppEnded { call: u64, end: sambung_pbx::AppEnd },
+    /// The application answering call `call` asks that its caller be connected to `target`.
+    AppConnect { call: u64, target: String },
     /// A mailbox's message counts changed (a message was left, heard, saved or deleted).
     Mailbox { account_id: i64, counts: sambung_pbx::MailboxCounts },
     /// The gate banned a flooding source (it already drops what the source sends): call
@@ -271,6 +273,7 @@ impl Events {
                 Some(sambung_pbx::shard_of(&inbound.bytes, count))
             }
             Event::AppEnded { call, .. }
+            | Event::AppConnect { call, .. }
             | Event::EndCall { call }
             | Event::KeyframeWanted { call, .. }
             | Event::TransferCall { call, .. }

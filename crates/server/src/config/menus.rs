@@ -1,0 +1,207 @@
+//! `[[menus]]`: the auto-attendant's menus, checked and turned into what the attendant runs
+//! ([`crate::apps::attendant::Menus`]) and what call control routes to. See docs/attendant.md.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Config, ConfigError};
+use crate::apps::attendant::{Action, Hours, Menu, Menus};
+
+/// Longest greeting file read, bytes (16-bit mono at 16 kHz: about five minutes).
+const MAX_GREETING: u64 = 10 << 20;
+
+/// One `[[menus]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MenuEntry {
+    /// Its user part (`main`): called as `sip:main@DOMAIN`; a phone number reaches it with
+    /// `sambung number add NUMBER --menu main`.
+    pub name: String,
+    /// A number that reaches it too (`"500"`).
+    pub extension: Option<String>,
+    /// A WAV file (PCM, mono, 8 to 48 kHz) said when the menu answers; unset: "Please enter the
+    /// extension of the person you are calling" (or "Please choose an option").
+    pub greeting: Option<PathBuf>,
+    /// Key → `menu:NAME`, `voicemail:USER`, `repeat`, `hangup`, or a username, extension,
+    /// group, number or `sip:` URI to connect the caller to.
+    pub options: BTreeMap<String, String>,
+    /// A caller may key in an extension (an account's or a group's, never an outside number).
+    pub dial_by_extension: bool,
+    /// Seconds the caller has to choose after the greeting.
+    pub timeout_seconds: u32,
+    /// Times the greeting is said to a caller who chooses nothing, before `on_timeout`.
+    pub repeats: u32,
+    /// Where a caller who never chooses goes (as an option's value); empty: goodbye.
+    pub on_timeout: String,
+    /// The IANA time zone of `hours` and `holidays` (`"Europe/London"`); `"UTC"` by default.
+    pub time_zone: String,
+    /// When the menu is open: `"mon-fri 09:00-17:30"`, `"sat 10:00-13:00"`; empty: always.
+    pub hours: Vec<String>,
+    /// Days it is closed all day: `"2026-12-25"`.
+    pub holidays: Vec<String>,
+    /// The menu that answers instead while this one is closed.
+    pub closed: Option<String>,
+}
+
+impl Default for MenuEntry {
+    fn default() -> Self {
+        MenuEntry {
+            name: String::new(),
+            extension: None,
+            greeting: None,
+            options: BTreeMap::new(),
+            dial_by_extension: true,
+            timeout_seconds: 5,
+            repeats: 3,
+            on_timeout: String::new(),
+            time_zone: "UTC".into(),
+            hours: Vec::new(),
+            holidays: Vec::new(),
+            closed: None,
+        }
+    }
+}
+
+impl MenuEntry {
+    /// The menu as the attendant runs it (its greeting read); the error names what is wrong.
+    pub fn to_menu(&self) -> Result<Menu, String> {
+        let name = self.name.to_ascii_lowercase();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(format!("menus: name {:?} must be letters, digits, '-', '_' or '.'", self.name));
+        }
+        if let Some(ext) = &self.extension
+            && (ext.len() < 2 || ext.len() > 10 || !ext.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("menus.{name}.extension: {ext:?} must be 2 to 10 digits"));
+        }
+        let mut options = BTreeMap::new();
+        for (key, value) in &self.options {
+            let mut chars = key.chars();
+            let (Some(k), None) = (chars.next(), chars.next()) else {
+                return Err(format!("menus.{name}.options: {key:?} is not one key (0-9, *, #)"));
+            };
+            if !(k.is_ascii_digit() || k == '*' || k == '#') {
+                return Err(format!("menus.{name}.options: {key:?} is not one key (0-9, *, #)"));
+            }
+            let action = Action::parse(value).map_err(|e| format!("menus.{name}.options.{key}: {e}"))?;
+            options.insert(k, action);
+        }
+        let on_timeout = match self.on_timeout.trim() {
+            "" => None,
+            text => Some(Action::parse(text).map_err(|e| format!("menus.{name}.on_timeout: {e}"))?),
+        };
+        if self.timeout_seconds == 0 || self.timeout_seconds > 60 {
+            return Err(format!("menus.{name}.timeout_seconds: 1 to 60"));
+        }
+        let time_zone = match self.time_zone.trim() {
+            "" | "UTC" | "utc" => jiff::tz::TimeZone::UTC,
+            zone => jiff::tz::TimeZone::get(zone).map_err(|e| {
+                format!("menus.{name}.time_zone: {zone:?} is not a time zone this machine knows (tzdata): {e}")
+            })?,
+        };
+        let hours = self
+            .hours
+            .iter()
+            .map(|h| Hours::parse(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("menus.{name}.hours: {e}"))?;
+        let holidays = self
+            .holidays
+            .iter()
+            .map(|d| {
+                d.trim()
+                    .parse::<jiff::civil::Date>()
+                    .map_err(|_| format!("menus.{name}.holidays: {d:?} is not a date (YYYY-MM-DD)"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let greeting = match &self.greeting {
+            None => None,
+            Some(path) => Some(read_greeting(path).map_err(|e| format!("menus.{name}.greeting: {e}"))?),
+        };
+        Ok(Menu {
+            name,
+            greeting,
+            options,
+            dial_by_extension: self.dial_by_extension,
+            timeout: Duration::from_secs(u64::from(self.timeout_seconds)),
+            repeats: self.repeats.max(1),
+            on_timeout,
+            hours,
+            holidays,
+            time_zone,
+            closed: self.closed.as_ref().map(|c| c.to_ascii_lowercase()),
+        })
+    }
+}
+
+/// A greeting file, checked to be a WAV file the attendant can play.
+fn read_greeting(path: &std::path::Path) -> Result<Arc<[u8]>, String> {
+    let size = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+    if size > MAX_GREETING {
+        return Err(format!("{}: {size} bytes, more than a greeting may be ({MAX_GREETING})", path.display()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    sambung_media::wav::WavPlayer::new(std::io::Cursor::new(&bytes[..]), 8000)
+        .map_err(|e| format!("{}: not a WAV file the attendant can play: {e}", path.display()))?;
+    Ok(bytes.into())
+}
+
+impl Config {
+    /// The menus as the attendant runs them (checked by [`Config::validate`]; one that cannot
+    /// be read now is left out, and logged).
+    pub fn menus(&self) -> Menus {
+        let menus = self
+            .menus
+            .iter()
+            .filter_map(|m| m.to_menu().inspect_err(|e| tracing::warn!(error = e, "menu left out")).ok())
+            .collect();
+        Menus { menus }
+    }
+
+    /// The menus as call control routes to them.
+    pub fn menus_for_pbx(&self) -> sambung_pbx::menus::Menus {
+        let menus = self
+            .menus
+            .iter()
+            .map(|m| sambung_pbx::menus::Menu { name: m.name.to_ascii_lowercase(), extension: m.extension.clone() })
+            .collect();
+        sambung_pbx::menus::Menus { menus }
+    }
+
+    pub(super) fn validate_menus(&self) -> Result<(), ConfigError> {
+        // Groups and menus share one space of names and extensions (numbers name either).
+        let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for group in &self.groups {
+            taken.insert(group.name.to_ascii_lowercase());
+            taken.extend(group.extension.clone());
+        }
+        let mut menus = Vec::new();
+        for entry in &self.menus {
+            let menu = entry.to_menu().map_err(ConfigError::Value)?;
+            for id in [Some(menu.name.clone()), entry.extension.clone()].into_iter().flatten() {
+                if !taken.insert(id.clone()) {
+                    return Err(ConfigError::Value(format!(
+                        "menus: {id:?} ({:?}) is already the name or extension of a group or menu",
+                        entry.name
+                    )));
+                }
+            }
+            menus.push(menu);
+        }
+        let names: Vec<&str> = menus.iter().map(|m| m.name.as_str()).collect();
+        for menu in &menus {
+            let leads = menu.options.values().chain(&menu.on_timeout).filter_map(|a| match a {
+                Action::Menu(next) => Some(next.as_str()),
+                _ => None,
+            });
+            if let Some(missing) = leads.chain(menu.closed.as_deref()).find(|n| !names.contains(n)) {
+                return Err(ConfigError::Value(format!("menus.{}: no menu is named {missing:?}", menu.name)));
+            }
+        }
+        Ok(())
+    }
+}
