@@ -122,6 +122,10 @@ PROMPTS='
   choose_option|Please choose an option on your keypad.
   not_available|The person you are calling is not available. Please make another choice.
   no_such_extension|There is no one at that extension.
+  you_are_caller|All our agents are busy. You are caller number
+  queue_message|To leave a message instead, press 1.
+  agent_logged_in|You are logged in to your queues.
+  agent_logged_out|You are logged out of your queues.
 '
 
 tmp=$(mktemp -d)

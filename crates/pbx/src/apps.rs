@@ -43,6 +43,11 @@ pub enum App {
     Confirm(Confirmation),
     /// The auto-attendant's menu `menu` (by name): prompts, key choices, dial-by-extension.
     Attendant { menu: String },
+    /// Call queue `queue` (by name): the caller waits with music, told its position, until an
+    /// agent is free.
+    Queue { queue: String },
+    /// The caller (an agent of queues) logs in to its queues (`*45`) or out (`*46`).
+    Agent { login: bool },
 }
 
 impl App {
@@ -53,6 +58,8 @@ impl App {
             App::Mailbox { .. } => "mailbox",
             App::Confirm(_) => "feature code",
             App::Attendant { .. } => "attendant",
+            App::Queue { .. } => "queue",
+            App::Agent { .. } => "feature code",
         }
     }
 }

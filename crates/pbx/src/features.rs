@@ -6,6 +6,7 @@
 //! | `*73` | stop forwarding every call |
 //! | `*78` / `*79` | do-not-disturb on / off |
 //! | `*97` | one's own mailbox |
+//! | `*45` / `*46` | a queue agent logs in to its queues / out (docs/queues.md) |
 //! | `[voicemail] access_number` | any mailbox, by its number and PIN |
 //!
 //! A code is answered by an application that says what it did ([`App::Confirm`]); the change
@@ -27,6 +28,9 @@ pub const FORWARD_OFF: &str = "*73";
 /// `*78`: do-not-disturb on; `*79`: off.
 pub const DND_ON: &str = "*78";
 pub const DND_OFF: &str = "*79";
+/// `*45`: a queue agent logs in to its queues; `*46`: out.
+pub const AGENT_LOGIN: &str = "*45";
+pub const AGENT_LOGOUT: &str = "*46";
 
 /// The application a dialled number names, if it is a service code: the mailbox numbers and
 /// feature codes. A feature code's change is made here.
@@ -39,6 +43,9 @@ pub(crate) fn service_code(
 ) -> Option<App> {
     if dialled == OWN_MAILBOX {
         return Some(App::Mailbox { account_id: Some(caller.id) });
+    }
+    if dialled == AGENT_LOGIN || dialled == AGENT_LOGOUT {
+        return Some(App::Agent { login: dialled == AGENT_LOGIN });
     }
     if !config.access_number.is_empty() && dialled == config.access_number {
         return Some(App::Mailbox { account_id: None });

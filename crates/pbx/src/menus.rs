@@ -1,7 +1,18 @@
-//! The auto-attendant's menus, as call control routes to them: a name (and extension) that
-//! the attendant application answers. What a menu says and offers (prompts, keys, office
-//! hours) is the application's; call control only answers the call with it and connects the
-//! caller where the application asks ([`crate::Input::AppConnect`]).
+//! The auto-attendant's menus and the call queues, as call control routes to them: a name (and
+//! extension) that an application answers. What a menu says and offers (prompts, keys, office
+//! hours), and how a queue holds its callers and picks its agents, is the application's; call
+//! control only answers the call with it and connects the caller where the application asks
+//! ([`crate::Input::AppConnect`]).
+
+/// Which application answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// The auto-attendant ([`crate::App::Attendant`]).
+    #[default]
+    Attendant,
+    /// A call queue ([`crate::App::Queue`]).
+    Queue,
+}
 
 /// One menu a call can be routed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,9 +21,18 @@ pub struct Menu {
     pub name: String,
     /// A number that reaches it too (`500`).
     pub extension: Option<String>,
+    pub kind: Kind,
 }
 
 impl Menu {
+    /// The application that answers its calls.
+    pub fn app(&self) -> crate::App {
+        match self.kind {
+            Kind::Attendant => crate::App::Attendant { menu: self.name.clone() },
+            Kind::Queue => crate::App::Queue { queue: self.name.clone() },
+        }
+    }
+
     /// True when `user` (a dialled user part) names this menu.
     pub fn is_called(&self, user: &str) -> bool {
         self.name.eq_ignore_ascii_case(user) || self.extension.as_deref() == Some(user)
@@ -40,8 +60,8 @@ mod tests {
     fn menus_are_found_by_name_or_extension() {
         let menus = Menus {
             menus: vec![
-                Menu { name: "main".into(), extension: Some("500".into()) },
-                Menu { name: "closed".into(), extension: None },
+                Menu { name: "main".into(), extension: Some("500".into()), kind: Kind::Attendant },
+                Menu { name: "closed".into(), extension: None, kind: Kind::Queue },
             ],
         };
         assert_eq!(menus.find("MAIN").map(|m| m.name.as_str()), Some("main"));

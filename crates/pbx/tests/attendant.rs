@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use sambung_media::codec::CodecKind;
-use sambung_pbx::menus::{Menu, Menus};
+use sambung_pbx::menus::{Kind, Menu, Menus};
 use sambung_pbx::registrar::{Accounts, Routing};
 use sambung_pbx::{App, AppRequest, Input, MediaCommand, PbxConfig};
 use sambung_sip::{Message, Request};
@@ -20,7 +20,9 @@ fn rig() -> Rig {
         domains: vec![REALM.into()],
         realm: REALM.into(),
         media_address: Some(RELAY_IP.parse().unwrap()),
-        menus: Menus { menus: vec![Menu { name: "main".into(), extension: Some("500".into()) }] },
+        menus: Menus {
+            menus: vec![Menu { name: "main".into(), extension: Some("500".into()), kind: Kind::Attendant }],
+        },
         ..PbxConfig::default()
     });
     let no_voicemail = Routing { voicemail: false, ..Routing::default() };

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use crate::guard::{FraudConfig, GuardConfig};
-pub use menus::MenuEntry;
+pub use menus::{MenuEntry, QueueEntry};
 pub use outside::{DialplanConfig, DnsConfig, GroupEntry, LocationEntry, TrunkEntry};
 
 mod menus;
@@ -69,6 +69,8 @@ pub struct Config {
     pub groups: Vec<GroupEntry>,
     /// `[[menus]]`: the auto-attendant's menus.
     pub menus: Vec<MenuEntry>,
+    /// `[[queues]]`: call queues.
+    pub queues: Vec<QueueEntry>,
 }
 
 /// The realm used when neither `realm` nor `domains` is configured.
@@ -314,6 +316,7 @@ impl Default for Config {
             locations: Vec::new(),
             groups: Vec::new(),
             menus: Vec::new(),
+            queues: Vec::new(),
         }
     }
 }

@@ -211,6 +211,15 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     hub.load(&bindings, &accounts);
     let presence =
         tokio::spawn(crate::presence::run(hub.clone(), store.clone(), bus.subscribe(), events_tx.downgrade()));
+    let logged_out = store.agents_logged_out().await?;
+    let music = config.media.music().map_err(ServerError::Music)?;
+    let queues = crate::apps::queue::Queues::new(
+        config.queues(),
+        &logged_out,
+        music.as_ref().map(crate::media::Music::samples),
+        Instant::now(),
+    );
+    let queue_events = tokio::spawn(queues.clone().run(bus.subscribe()));
     let publisher = bus.publisher();
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
@@ -231,7 +240,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             }
         }
     });
-    let apps = crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle(), publisher.clone());
+    let apps =
+        crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle(), publisher.clone(), queues.clone());
     let limit = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = StreamContext {
         events: events_tx.clone(),
@@ -298,7 +308,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             .with_mail(mail.wake_handle())
             .with_metrics(metrics.clone())
             .with_webhooks(hooks.clone())
-            .with_sip(ctx.clone());
+            .with_sip(ctx.clone())
+            .with_queues(queues.clone());
         crate::web::router(state)
     });
     let secure_routes = ws::Routes { sip: sip_router, web };
@@ -354,6 +365,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, trunk_states).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, presence).await;
     counting.abort();
+    queue_events.abort();
     // Queued deliveries are in the store: the sender takes them up again at the next start.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, hooks_queue).await;
     hooks_sender.abort();

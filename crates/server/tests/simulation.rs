@@ -165,7 +165,8 @@ fn world(seed: u64) -> (World, Rc<RefCell<Server>>, i64) {
     let published = bus.subscribe();
     let apps = {
         let _guard = runtime.enter();
-        Apps::new(store.clone(), &Config::default(), tx, Arc::new(tokio::sync::Notify::new()), bus.publisher())
+        let queues = sambung_server::apps::queue::Queues::default();
+        Apps::new(store.clone(), &Config::default(), tx, Arc::new(tokio::sync::Notify::new()), bus.publisher(), queues)
     };
     let server = Rc::new(RefCell::new(Server { runtime, apps, reports, published, store }));
     let mut world = World::new(seed, World::lossy_network());

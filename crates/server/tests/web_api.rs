@@ -79,8 +79,12 @@ impl Api {
         edit(&mut config);
         let hub = sambung_server::presence::Hub::new();
         let (events, mut queues) = sambung_server::transport::Events::channels(1, 64);
+        let logged_out = store.agents_logged_out().await.unwrap();
+        let call_queues =
+            sambung_server::apps::queue::Queues::new(config.queues(), &logged_out, None, std::time::Instant::now());
         let state = WebState::new(store.clone(), &config, hub.clone())
-            .with_core(events.downgrade(), std::sync::Arc::new(tokio::sync::Notify::new()));
+            .with_core(events.downgrade(), std::sync::Arc::new(tokio::sync::Notify::new()))
+            .with_queues(call_queues);
         let router = router(state);
         Api { router, store, hub, core: queues.remove(0), _events: events, dir }
     }
@@ -1451,5 +1455,44 @@ async fn a_party_or_an_administrator_transfers_an_answered_call() {
     let made = api.post(&alice, "/api/v1/me/tokens", json!({ "name": "crm", "scopes": ["calls:read"] })).await;
     let reader = Browser::token(made.json["secret"].as_str().unwrap());
     assert_problem(&api.post(&reader, path, json!({ "to": "carol" })).await, StatusCode::FORBIDDEN, "scope");
+    api.close().await;
+}
+
+#[tokio::test]
+async fn queues_and_an_agents_login() {
+    let mut api = Api::new("queues", |config| {
+        config.queues.push(sambung_server::config::QueueEntry {
+            name: "support".into(),
+            extension: Some("700".into()),
+            agents: vec!["alice".into(), "carol".into()],
+            ..Default::default()
+        });
+    })
+    .await;
+    let admin = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let bob = Browser::signed_in(&api.sign_up("bob", "amber meadow 73").await);
+    let listed = api.get(&admin, "/api/v1/queues").await;
+    assert_eq!(listed.status, StatusCode::OK, "{listed:?}");
+    assert_eq!(listed.json[0]["name"], "support");
+    assert_eq!(listed.json[0]["strategy"], "longest-idle");
+    assert_eq!(listed.json[0]["waiting"], 0);
+    assert_eq!(listed.json[0]["agents"][0]["username"], "alice");
+    assert_eq!(listed.json[0]["agents"][0]["state"], "idle");
+    assert_problem(&api.get(&alice, "/api/v1/queues").await, StatusCode::FORBIDDEN, "not_admin");
+    // alice, an agent, logs out; bob is no agent.
+    let login = api.get(&alice, "/api/v1/me/queue-login").await;
+    assert_eq!((login.json["logged_in"].clone(), login.json["queues"].clone()), (json!(true), json!(["support"])));
+    let out = api.send(&alice, Method::PUT, "/api/v1/me/queue-login", Some(json!({ "logged_in": false }))).await;
+    assert_eq!(out.status, StatusCode::OK, "{out:?}");
+    assert_eq!(out.json["logged_in"], false);
+    assert_eq!(api.store.agents_logged_out().await.unwrap(), ["alice"], "kept across restarts");
+    let listed = api.get(&admin, "/api/v1/queues").await;
+    assert_eq!(listed.json[0]["agents"][0]["state"], "logged-out");
+    assert_problem(&api.get(&bob, "/api/v1/me/queue-login").await, StatusCode::NOT_FOUND, "not_found");
+    let refused = api.send(&bob, Method::PUT, "/api/v1/me/queue-login", Some(json!({ "logged_in": true }))).await;
+    assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
+    let bad = api.send(&alice, Method::PUT, "/api/v1/me/queue-login", Some(json!({ "logged_in": "yes" }))).await;
+    assert_eq!(bad.status.as_u16() / 100, 4, "{bad:?}");
     api.close().await;
 }

@@ -223,6 +223,7 @@ fn migrator(backend: Backend) -> Migrator {
             (8, "call quality", include_str!("../migrations/sqlite/0008_call_quality.sql")),
             (9, "call routing", include_str!("../migrations/sqlite/0009_call_routing.sql")),
             (10, "numbers", include_str!("../migrations/sqlite/0010_numbers.sql")),
+            (11, "queue agents", include_str!("../migrations/sqlite/0011_queue_agents.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -235,6 +236,7 @@ fn migrator(backend: Backend) -> Migrator {
             (8, "call quality", include_str!("../migrations/postgres/0008_call_quality.sql")),
             (9, "call routing", include_str!("../migrations/postgres/0009_call_routing.sql")),
             (10, "numbers", include_str!("../migrations/postgres/0010_numbers.sql")),
+            (11, "queue agents", include_str!("../migrations/postgres/0011_queue_agents.sql")),
         ],
     };
     let migrations = files

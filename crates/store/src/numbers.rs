@@ -153,6 +153,34 @@ impl Store {
         Ok(())
     }
 
+    /// Records whether account `account_id`, a queue agent, is logged in to its queues.
+    pub async fn set_agent_login(&self, account_id: i64, logged_in: bool) -> Result<(), StoreError> {
+        let now = unix_now();
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO queue_agents (account_id, logged_in, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id) DO UPDATE SET logged_in = excluded.logged_in, \
+             updated_at = excluded.updated_at"
+        )
+        .bind(account_id)
+        .bind(logged_in)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The usernames of the queue agents who logged out (and have not logged in since).
+    pub async fn agents_logged_out(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT a.username FROM queue_agents q JOIN accounts a ON a.id = q.account_id \
+             WHERE NOT q.logged_in ORDER BY a.username"
+        )
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows.into_iter().map(|(name,)| name).collect())
+    }
+
     /// Every recorded carrier registration state, by name.
     pub async fn list_trunk_status(&self) -> Result<Vec<TrunkStatus>, StoreError> {
         Ok(on_pool!(self, |pool| sqlx::query_as(

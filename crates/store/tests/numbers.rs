@@ -8,7 +8,7 @@ mod common;
 use common::TestDb;
 use sambung_store::{NewAccount, StoreError, TrunkStatus};
 
-on_both_backends!(numbers_are_assigned_moved_and_removed, trunk_states_are_kept);
+on_both_backends!(numbers_are_assigned_moved_and_removed, trunk_states_are_kept, agents_log_in_and_out);
 
 async fn numbers_are_assigned_moved_and_removed(db: &TestDb) {
     let store = db.open().await;
@@ -65,4 +65,18 @@ async fn trunk_states_are_kept(db: &TestDb) {
         store.list_trunk_status().await.unwrap(),
         [state("carrier-a", "registered", 2), state("carrier-b", "failed", 3)]
     );
+}
+
+async fn agents_log_in_and_out(db: &TestDb) {
+    let store = db.open().await;
+    let bob = store.create_account(NewAccount::new("bob", "correct horse", "example.com")).await.unwrap();
+    let carol = store.create_account(NewAccount::new("carol", "correct horse", "example.com")).await.unwrap();
+    assert!(store.agents_logged_out().await.unwrap().is_empty(), "nobody logged out: everyone is in");
+    store.set_agent_login(bob.id, false).await.unwrap();
+    store.set_agent_login(carol.id, false).await.unwrap();
+    assert_eq!(store.agents_logged_out().await.unwrap(), ["bob", "carol"]);
+    store.set_agent_login(bob.id, true).await.unwrap();
+    assert_eq!(store.agents_logged_out().await.unwrap(), ["carol"]);
+    store.delete_account("carol").await.unwrap();
+    assert!(store.agents_logged_out().await.unwrap().is_empty());
 }

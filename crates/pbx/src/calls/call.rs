@@ -62,6 +62,9 @@ pub(crate) struct Call {
     /// attendant's choice): its answered side waits here, with the application still on the B
     /// leg, while the call is [`State::Ringing`] the target. See [`super::connect`].
     pub connecting: Option<Box<Answered>>,
+    /// The target's own settings do not apply when it fails (a queue's agent): the failure
+    /// ends the attempt.
+    pub plain_ring: bool,
 }
 
 /// The caller's leg.

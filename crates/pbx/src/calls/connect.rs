@@ -17,18 +17,22 @@
 //! - The caller hangs up meanwhile: the ringing devices are cancelled and the call ends.
 
 use sambung_sip::Response;
+use std::sync::Arc;
+use std::time::Duration;
+
 use sambung_sip::dialog::Dialog;
 use tracing::{debug, info};
 
 use super::call::{Answered, AppLeg, BSide, Call, State};
 use super::media::Role;
-use super::route::Cause;
+use super::route::{Cause, Hop};
+use super::setup::Rung;
 use super::{CallEnv, Purpose, Side, session_timer};
 use crate::apps::{App, AppRequest, Caller};
 use crate::events::Event;
 use crate::media::MediaCommand;
 use crate::pbx::Ctx;
-use crate::registrar::Target;
+use crate::registrar::{Account, Target};
 use crate::sip::{DialogOwner, Owner};
 
 /// What an application may connect its caller to.
@@ -38,6 +42,10 @@ enum ConnectTarget {
     /// A number the caller keyed in: only an account (by extension or username) or a group of
     /// this service, never a number out through the carriers.
     Extension(String),
+    /// A queue's agent, by username: only the account's devices ring, for this long, and
+    /// nothing of its settings applies (no forwarding, no voicemail); busy or in do-not-disturb
+    /// it is not rung at all.
+    Agent(String, Duration),
     /// What the operator configured: an account, group, number or SIP URI.
     Any(Target),
 }
@@ -48,6 +56,12 @@ impl ConnectTarget {
         if let Some(user) = text.strip_prefix("voicemail:") {
             let user = user.trim();
             return (!user.is_empty()).then(|| ConnectTarget::Voicemail(user.to_ascii_lowercase()));
+        }
+        if let Some(rest) = text.strip_prefix("agent:") {
+            let (user, secs) = rest.rsplit_once(':')?;
+            let secs: u64 = secs.trim().parse().ok().filter(|s| (1..=600).contains(s))?;
+            let user = user.trim().to_ascii_lowercase();
+            return (!user.is_empty()).then(|| ConnectTarget::Agent(user, Duration::from_secs(secs)));
         }
         if let Some(digits) = text.strip_prefix("extension:") {
             let digits = digits.trim();
@@ -84,6 +98,15 @@ impl Call {
             debug!(call = id, target, "the application's target is not one");
             return refuse(ctx, 404);
         };
+        // A menu or queue named (or keyed in) takes the caller over.
+        let service = match &chosen {
+            ConnectTarget::Extension(user) | ConnectTarget::Any(Target::Local(user)) => env.config.menus.find(user),
+            _ => None,
+        };
+        if let Some(menu) = service {
+            info!(call = id, to = menu.name, "the application hands the caller on");
+            return self.swap_app(ctx, menu.app());
+        }
         let target = match chosen {
             ConnectTarget::Voicemail(user) => {
                 let account = env.accounts.by_user_part(&user).filter(|a| !a.disabled && a.routing.voicemail).cloned();
@@ -102,16 +125,41 @@ impl Call {
                 }
                 Target::Local(digits)
             }
+            ConnectTarget::Agent(user, ring_for) => {
+                let Some(account) = env.accounts.by_username(&user).filter(|a| !a.disabled).cloned() else {
+                    return refuse(ctx, 404);
+                };
+                if env.subscriptions.in_call(account.id) {
+                    return refuse(ctx, 486);
+                }
+                if account.routing.dnd || env.location.bindings(account.id).is_empty() {
+                    return refuse(ctx, 480);
+                }
+                if !self.set_aside(&format, &answer) {
+                    return refuse(ctx, 488);
+                }
+                return self.ring_agent(ctx, env, account, ring_for);
+            }
             ConnectTarget::Any(target) => target,
         };
-        let offered = self.media_mut().map(|media| media.connect_offer(&format, &answer));
-        if !matches!(offered, Some(Ok(()))) {
-            debug!(call = id, "no media to offer the target");
+        if !self.set_aside(&format, &answer) {
             return refuse(ctx, 488);
+        }
+        info!(call = id, %target, "connecting the caller");
+        self.forward(ctx, env, target, Cause::Unconditional);
+    }
+
+    /// Sets the caller's answered side aside and offers leg B the caller's media, for a new
+    /// target to ring; false (nothing changed) without media to offer.
+    fn set_aside(&mut self, format: &sambung_media::negotiate::Negotiated, answer: &bytes::Bytes) -> bool {
+        let offered = self.media_mut().map(|media| media.connect_offer(format, answer));
+        if !matches!(offered, Some(Ok(()))) {
+            debug!(call = self.id, "no media to offer the target");
+            return false;
         }
         // Until the target rings, the call is between states: not over, not answered.
         let State::Answered(answered) = std::mem::replace(&mut self.state, State::Opening { service: None }) else {
-            return;
+            return false;
         };
         self.connecting = Some(answered);
         self.target = self.callee.clone();
@@ -120,8 +168,33 @@ impl Call {
         self.history.truncate(1);
         self.group = None;
         self.outside = None;
-        info!(call = id, %target, "connecting the caller");
-        self.forward(ctx, env, target, Cause::Unconditional);
+        self.plain_ring = false;
+        true
+    }
+
+    /// Rings a queue's agent: the account's devices only, for `ring_for`; any failure gives
+    /// the caller back to the queue.
+    fn ring_agent(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, account: Arc<Account>, ring_for: Duration) {
+        let host = super::setup::request_host(&self.a.invite);
+        let uri = format!("sip:{}@{host}", account.username);
+        self.history.push(Hop { uri, account: Some(account.id), cause: Some(Cause::Unconditional) });
+        self.target = account.clone();
+        self.plain_ring = true;
+        self.start_ringing(ctx, ring_for, false, false);
+        let mut sent = 0;
+        for binding in env.location.bindings(account.id) {
+            let peer = binding.target();
+            let Some(body) = self.b_body(ctx, &peer, &binding.uri) else { continue };
+            let rung = Rung { device: binding.uri.to_string(), account: Some(account.id) };
+            if self.send_fork(ctx, env, &binding.uri, &peer, body, rung) {
+                sent += 1;
+            }
+        }
+        info!(call = self.id, agent = account.username, devices = sent, "ringing the agent");
+        if sent == 0 {
+            return self.fail(ctx, 480, "Temporarily Unavailable", "system");
+        }
+        ctx.out.event(Event::CallRinging { call: self.id, target: account.username.clone(), target_id: account.id });
     }
 
     /// A device of the target answered a call being connected: the application stops and the

@@ -68,7 +68,7 @@ impl Call {
             return self.group_next(ctx, env);
         }
         let (status, reason) = best_failure(&self.forks[stage..], &response);
-        let step = if outside {
+        let step = if outside || self.plain_ring {
             None
         } else {
             let routing = &self.target.routing;

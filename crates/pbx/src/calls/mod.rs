@@ -159,10 +159,9 @@ fn group_callee(env: &CallEnv<'_>, group: usize) -> setup::Callee {
     setup::Callee::Group(Box::new(ring), outside::outside_party(name, ""))
 }
 
-/// A call answered by the auto-attendant's menu `menu`.
+/// A call answered by the auto-attendant's menu (or the call queue) `menu`.
 fn menu_callee(menu: &crate::menus::Menu) -> setup::Callee {
-    let app = App::Attendant { menu: menu.name.clone() };
-    setup::Callee::Service(app, outside::outside_party(&menu.name, ""))
+    setup::Callee::Service(menu.app(), outside::outside_party(&menu.name, ""))
 }
 
 /// A call to a phone number (E.164) of the service that rings a group or reaches a menu

@@ -134,6 +134,7 @@ impl Call {
             group,
             held: None,
             connecting: None,
+            plain_ring: false,
         };
         info!(call = id, caller = caller.username, callee = callee.username, "call");
         ctx.out.event(Event::CallStarted {

@@ -163,3 +163,37 @@ fn menus_are_checked() {
     twin.extension = Some("500".into());
     assert!(error(vec![main, entry("night"), twin]).contains("already the name or extension"));
 }
+
+/// `*45` / `*46` from an agent's phone: said, and kept in the store; anyone else hears that the
+/// code is not valid.
+#[tokio::test]
+async fn agents_log_out_and_in_by_feature_code() {
+    use super::queue::{QueueConfig, Queues, Strategy};
+    let mut world = World::new().await;
+    let support = QueueConfig {
+        name: "support".into(),
+        strategy: Strategy::LongestIdle,
+        agents: vec!["alice".into()],
+        ring: Duration::from_secs(15),
+        wrap_up: Duration::from_secs(10),
+        max_wait: Duration::from_secs(300),
+        announce_every: Duration::from_secs(30),
+        on_timeout: None,
+        message: None,
+    };
+    world.context.queues = Queues::new(vec![support], &[], None, std::time::Instant::now());
+    let alice = world.alice_calling();
+    let mut script = Script::new([]);
+    super::queue::login(&world.context, &mut script, &alice, false).await;
+    assert_eq!(script.prompts(), [Prompt::AgentLoggedOut]);
+    assert_eq!(world.context.queues.is_logged_in("alice"), Some(false));
+    assert_eq!(world.context.store.agents_logged_out().await.unwrap(), ["alice"]);
+    let mut script = Script::new([]);
+    super::queue::login(&world.context, &mut script, &alice, true).await;
+    assert_eq!(script.prompts(), [Prompt::AgentLoggedIn]);
+    assert!(world.context.store.agents_logged_out().await.unwrap().is_empty());
+    let bob = sambung_pbx::Caller { username: "bob".into(), account_id: world.bob.id, ..alice };
+    let mut script = Script::new([]);
+    super::queue::login(&world.context, &mut script, &bob, true).await;
+    assert_eq!(script.prompts(), [Prompt::InvalidCode]);
+}

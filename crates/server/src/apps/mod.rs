@@ -25,6 +25,7 @@ pub mod mailbox;
 pub mod media;
 pub mod pin;
 pub mod prompts;
+pub mod queue;
 #[cfg(test)]
 mod tests;
 pub mod voicemail;
@@ -205,6 +206,8 @@ pub struct Context {
     pub pins: pin::PinGuard,
     /// The auto-attendant's menus.
     pub menus: Arc<attendant::Menus>,
+    /// The call queues, shared by every shard.
+    pub queues: queue::Queues,
 }
 
 impl Context {
@@ -253,6 +256,7 @@ impl Apps {
         events: mpsc::Sender<Event>,
         mail_wake: Arc<Notify>,
         publisher: Publisher,
+        queues: queue::Queues,
     ) -> Apps {
         let voicemail = &config.voicemail;
         let context = Context {
@@ -269,6 +273,7 @@ impl Apps {
                 Duration::from_secs(config.guard.lockout_seconds),
             ),
             menus: Arc::new(config.menus()),
+            queues,
         };
         Apps { context, calls: HashMap::new(), attached: HashMap::new() }
     }
@@ -347,6 +352,8 @@ async fn run_call(context: Context, call: u64, app: App, caller: Caller, mut ses
         App::Mailbox { account_id } => mailbox::run(&context, &mut session, account_id).await,
         App::Confirm(confirmation) => confirm(&mut session, confirmation).await,
         App::Attendant { menu } => attendant::run(&context, &mut session, &menu, &caller).await,
+        App::Queue { queue } => queue::run(&context, &mut session, &queue, call, &caller).await,
+        App::Agent { login } => queue::login(&context, &mut session, &caller, login).await,
     };
     debug!(call, ?end, "application done");
     // Stopped by call control: the call has moved on (hung up, or connected elsewhere, or

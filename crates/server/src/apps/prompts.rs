@@ -252,6 +252,14 @@ prompts! {
     NotAvailable => "not_available",
     /// "There is no one at that extension."
     NoSuchExtension => "no_such_extension",
+    /// "All our agents are busy. You are caller number"
+    YouAreCaller => "you_are_caller",
+    /// "To leave a message instead, press 1."
+    QueueMessage => "queue_message",
+    /// "You are logged in to your queues."
+    AgentLoggedIn => "agent_logged_in",
+    /// "You are logged out of your queues."
+    AgentLoggedOut => "agent_logged_out",
 }
 
 /// The digits, by value.

@@ -169,7 +169,7 @@ pub(super) struct World {
     /// The domain events the applications published.
     published: mpsc::UnboundedReceiver<crate::events::Shared>,
     alice: sambung_store::Account,
-    bob: sambung_store::Account,
+    pub(super) bob: sambung_store::Account,
     carol: sambung_store::Account,
 }
 
@@ -199,6 +199,7 @@ impl World {
             email: true,
             pins: pin::PinGuard::new(3, Duration::from_secs(600), Duration::from_secs(900)),
             menus: Arc::new(attendant::Menus::default()),
+            queues: queue::Queues::default(),
         };
         World { context, events, published, alice, bob, carol }
     }
@@ -211,6 +212,7 @@ impl World {
             tx,
             Arc::new(Notify::new()),
             self.context.publisher.clone(),
+            queue::Queues::default(),
         )
     }
 

@@ -1,5 +1,7 @@
-//! `[[menus]]`: the auto-attendant's menus, checked and turned into what the attendant runs
-//! ([`crate::apps::attendant::Menus`]) and what call control routes to. See docs/attendant.md.
+//! `[[menus]]`, the auto-attendant's menus, and `[[queues]]`, the call queues: checked and
+//! turned into what their applications run ([`crate::apps::attendant::Menus`],
+//! [`crate::apps::queue::QueueConfig`]) and what call control routes to. See docs/attendant.md
+//! and docs/queues.md.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use serde::Deserialize;
 
 use super::{Config, ConfigError};
 use crate::apps::attendant::{Action, Hours, Menu, Menus};
+use crate::apps::queue::{QueueConfig, Strategy};
 
 /// Longest greeting file read, bytes (16-bit mono at 16 kHz: about five minutes).
 const MAX_GREETING: u64 = 10 << 20;
@@ -63,6 +66,106 @@ impl Default for MenuEntry {
             holidays: Vec::new(),
             closed: None,
         }
+    }
+}
+
+/// One `[[queues]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueEntry {
+    /// Its user part (`support`); a phone number reaches it with `sambung number add NUMBER
+    /// --menu support`.
+    pub name: String,
+    /// A number that reaches it too (`"700"`).
+    pub extension: Option<String>,
+    /// `"longest-idle"`, `"round-robin"` or `"fewest-calls"`.
+    pub strategy: String,
+    /// Usernames of the agents, in order (round robin follows it).
+    pub agents: Vec<String>,
+    /// Seconds an agent rings for one caller before the next agent is tried.
+    pub ring_seconds: u32,
+    /// Seconds after a queue call before the agent gets the next one.
+    pub wrap_up_seconds: u32,
+    /// Longest wait, seconds, before `on_timeout`.
+    pub max_wait_seconds: u32,
+    /// Seconds between two announcements of a caller's position.
+    pub announce_seconds: u32,
+    /// Where a caller goes after `max_wait_seconds`: `voicemail:USER`, or a username,
+    /// extension, group, number or `sip:` URI; empty: goodbye.
+    pub on_timeout: String,
+    /// Where key 1 sends a waiting caller to leave a message (`voicemail:USER`); empty: no
+    /// such choice.
+    pub message: String,
+}
+
+impl Default for QueueEntry {
+    fn default() -> Self {
+        QueueEntry {
+            name: String::new(),
+            extension: None,
+            strategy: "longest-idle".into(),
+            agents: Vec::new(),
+            ring_seconds: 15,
+            wrap_up_seconds: 10,
+            max_wait_seconds: 600,
+            announce_seconds: 30,
+            on_timeout: String::new(),
+            message: String::new(),
+        }
+    }
+}
+
+impl QueueEntry {
+    /// The queue as its application runs it; the error names what is wrong.
+    pub fn to_queue(&self) -> Result<QueueConfig, String> {
+        let name = self.name.to_ascii_lowercase();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(format!("queues: name {:?} must be letters, digits, '-', '_' or '.'", self.name));
+        }
+        if let Some(ext) = &self.extension
+            && (ext.len() < 2 || ext.len() > 10 || !ext.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("queues.{name}.extension: {ext:?} must be 2 to 10 digits"));
+        }
+        let strategy = Strategy::parse(&self.strategy).ok_or_else(|| {
+            format!(
+                "queues.{name}.strategy: {:?} (use \"longest-idle\", \"round-robin\" or \"fewest-calls\")",
+                self.strategy
+            )
+        })?;
+        if self.agents.is_empty() {
+            return Err(format!("queues.{name}: agents must list at least one username"));
+        }
+        for (what, value) in [
+            ("ring_seconds", self.ring_seconds),
+            ("max_wait_seconds", self.max_wait_seconds),
+            ("announce_seconds", self.announce_seconds),
+        ] {
+            if value == 0 {
+                return Err(format!("queues.{name}.{what} must be at least 1"));
+            }
+        }
+        let target = |what: &str, text: &str| -> Result<Option<String>, String> {
+            match text.trim() {
+                "" => Ok(None),
+                text => match Action::parse(text) {
+                    Ok(Action::Connect(target)) => Ok(Some(target)),
+                    _ => Err(format!("queues.{name}.{what}: {text:?} is not a target")),
+                },
+            }
+        };
+        let secs = |s: u32| Duration::from_secs(u64::from(s));
+        Ok(QueueConfig {
+            strategy,
+            agents: self.agents.iter().map(|a| a.to_ascii_lowercase()).collect(),
+            ring: secs(self.ring_seconds),
+            wrap_up: secs(self.wrap_up_seconds),
+            max_wait: secs(self.max_wait_seconds),
+            announce_every: secs(self.announce_seconds),
+            on_timeout: target("on_timeout", &self.on_timeout)?,
+            message: target("message", &self.message)?,
+            name,
+        })
     }
 }
 
@@ -162,12 +265,23 @@ impl Config {
         Menus { menus }
     }
 
-    /// The menus as call control routes to them.
+    /// The queues as their application runs them (checked by [`Config::validate`]).
+    pub fn queues(&self) -> Vec<QueueConfig> {
+        self.queues.iter().filter_map(|q| q.to_queue().ok()).collect()
+    }
+
+    /// The menus and queues as call control routes to them.
     pub fn menus_for_pbx(&self) -> sambung_pbx::menus::Menus {
+        use sambung_pbx::menus::{Kind, Menu};
         let menus = self
             .menus
             .iter()
-            .map(|m| sambung_pbx::menus::Menu { name: m.name.to_ascii_lowercase(), extension: m.extension.clone() })
+            .map(|m| Menu { name: m.name.to_ascii_lowercase(), extension: m.extension.clone(), kind: Kind::Attendant })
+            .chain(self.queues.iter().map(|q| Menu {
+                name: q.name.to_ascii_lowercase(),
+                extension: q.extension.clone(),
+                kind: Kind::Queue,
+            }))
             .collect();
         sambung_pbx::menus::Menus { menus }
     }
@@ -191,6 +305,17 @@ impl Config {
                 }
             }
             menus.push(menu);
+        }
+        for entry in &self.queues {
+            let queue = entry.to_queue().map_err(ConfigError::Value)?;
+            for id in [Some(queue.name.clone()), entry.extension.clone()].into_iter().flatten() {
+                if !taken.insert(id.clone()) {
+                    return Err(ConfigError::Value(format!(
+                        "queues: {id:?} ({:?}) is already the name or extension of a group, menu or queue",
+                        entry.name
+                    )));
+                }
+            }
         }
         let names: Vec<&str> = menus.iter().map(|m| m.name.as_str()).collect();
         for menu in &menus {

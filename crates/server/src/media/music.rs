@@ -69,6 +69,11 @@ impl Music {
         (frame, (position + FRAME) % len)
     }
 
+    /// Its samples (8 kHz).
+    pub fn samples(&self) -> &[i16] {
+        &self.0
+    }
+
     /// How long it lasts, in samples.
     pub fn len(&self) -> usize {
         self.0.len()

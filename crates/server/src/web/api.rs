@@ -104,6 +104,8 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::calls::status))
         .routes(routes!(super::calls::registrations))
         .routes(routes!(super::calls::live_calls))
+        .routes(routes!(super::queues::list_queues))
+        .routes(routes!(super::queues::get_login, super::queues::put_login))
 }
 
 // --- shapes ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ pub mod hooks;
 pub mod live;
 pub mod ops;
 pub mod problem;
+pub mod queues;
 pub mod records;
 pub mod session;
 
@@ -69,6 +70,8 @@ pub struct WebState {
     pub webhooks: Option<crate::webhooks::Hooks>,
     /// The SIP transports' context, for the app's SIP WebSocket (`None`: not offered).
     pub sip: Option<crate::transport::stream::StreamContext>,
+    /// The call queues (`None`: the API runs without them).
+    pub queues: Option<crate::apps::queue::Queues>,
 }
 
 /// The web's rate limits.
@@ -110,6 +113,7 @@ impl WebState {
             metrics: None,
             webhooks: None,
             sip: None,
+            queues: None,
         }
     }
 
@@ -150,6 +154,12 @@ impl WebState {
     /// Offers the app's SIP WebSocket (`/api/v1/sip`) on the SIP transports of `ctx`.
     pub fn with_sip(mut self, ctx: crate::transport::stream::StreamContext) -> WebState {
         self.sip = Some(ctx);
+        self
+    }
+
+    /// Shows and changes `queues` through the API.
+    pub fn with_queues(mut self, queues: crate::apps::queue::Queues) -> WebState {
+        self.queues = Some(queues);
         self
     }
 
