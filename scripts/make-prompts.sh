@@ -126,6 +126,7 @@ PROMPTS='
   queue_message|To leave a message instead, press 1.
   agent_logged_in|You are logged in to your queues.
   agent_logged_out|You are logged out of your queues.
+  no_call_to_pick_up|There is no call to pick up.
 '
 
 tmp=$(mktemp -d)

@@ -48,6 +48,16 @@ pub enum App {
     Queue { queue: String },
     /// The caller (an agent of queues) logs in to its queues (`*45`) or out (`*46`).
     Agent { login: bool },
+    /// Pick up a call ringing for one of `accounts` (`**EXT`: that account; `*8`: the members
+    /// of the caller's ring groups): the application finds it and asks call control for it
+    /// ([`crate::Input::PickUp`]), then bridges the two.
+    Pickup { accounts: Vec<i64> },
+    /// Parking slot `slot`: an empty slot parks the caller (music until someone retrieves it, or
+    /// back to `parker` after the parking time); an occupied one retrieves the call parked there.
+    Parking { slot: String, parker: Option<String> },
+    /// The caller is bridged with the application of call `partner` (a pickup): each hears the
+    /// other through the server.
+    Bridge { partner: u64 },
 }
 
 impl App {
@@ -60,6 +70,8 @@ impl App {
             App::Attendant { .. } => "attendant",
             App::Queue { .. } => "queue",
             App::Agent { .. } => "feature code",
+            App::Pickup { .. } | App::Bridge { .. } => "pickup",
+            App::Parking { .. } => "parking",
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct PbxConfig {
     pub groups: crate::groups::RingGroups,
     /// `[[menus]]`: the auto-attendant's menus.
     pub menus: crate::menus::Menus,
+    /// `[parking] slots`: the parking slots, first and last (`701`-`720`); `None`: no parking.
+    pub parking: Option<(u32, u32)>,
 }
 
 impl Default for PbxConfig {
@@ -69,6 +71,7 @@ impl Default for PbxConfig {
             trunks: crate::trunks::Trunks::default(),
             groups: crate::groups::RingGroups::default(),
             menus: crate::menus::Menus::default(),
+            parking: None,
         }
     }
 }

@@ -7,6 +7,8 @@
 //! | `*78` / `*79` | do-not-disturb on / off |
 //! | `*97` | one's own mailbox |
 //! | `*45` / `*46` | a queue agent logs in to its queues / out (docs/queues.md) |
+//! | `*8` | pick up a call ringing for a member of one's ring groups |
+//! | `**` + extension | pick up a call ringing for that account (directed pickup) |
 //! | `[voicemail] access_number` | any mailbox, by its number and PIN |
 //!
 //! A code is answered by an application that says what it did ([`App::Confirm`]); the change
@@ -28,6 +30,9 @@ pub const FORWARD_OFF: &str = "*73";
 /// `*78`: do-not-disturb on; `*79`: off.
 pub const DND_ON: &str = "*78";
 pub const DND_OFF: &str = "*79";
+/// `*8`: pick up a call ringing in one's groups; `**EXT`: for that account.
+pub const GROUP_PICKUP: &str = "*8";
+pub const DIRECTED_PICKUP: &str = "**";
 /// `*45`: a queue agent logs in to its queues; `*46`: out.
 pub const AGENT_LOGIN: &str = "*45";
 pub const AGENT_LOGOUT: &str = "*46";
@@ -43,6 +48,31 @@ pub(crate) fn service_code(
 ) -> Option<App> {
     if dialled == OWN_MAILBOX {
         return Some(App::Mailbox { account_id: Some(caller.id) });
+    }
+    if let Some(extension) = dialled.strip_prefix(DIRECTED_PICKUP) {
+        return Some(match accounts.by_user_part(extension).filter(|a| !extension.is_empty() && a.id != caller.id) {
+            Some(account) => App::Pickup { accounts: vec![account.id] },
+            None => App::Confirm(Confirmation::Invalid),
+        });
+    }
+    if dialled == GROUP_PICKUP {
+        let mut members: Vec<i64> = config
+            .groups
+            .groups
+            .iter()
+            .filter(|g| g.members.contains(&caller.username))
+            .flat_map(|g| &g.members)
+            .filter_map(|m| accounts.by_username(m))
+            .map(|a| a.id)
+            .filter(|id| *id != caller.id)
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        return Some(if members.is_empty() {
+            App::Confirm(Confirmation::Invalid)
+        } else {
+            App::Pickup { accounts: members }
+        });
     }
     if dialled == AGENT_LOGIN || dialled == AGENT_LOGOUT {
         return Some(App::Agent { login: dialled == AGENT_LOGIN });

@@ -113,6 +113,9 @@ pub enum Input {
     /// group, number or SIP URI of [`crate::Target::parse`], or `voicemail:USER`) while it goes
     /// on playing; see [`AppRequest::ConnectFailed`].
     AppConnect { call: u64, target: String },
+    /// The application of call `partner` picks up call `call`, which rings: if it still does,
+    /// its caller is answered with [`crate::App::Bridge`] and bridged with `partner`.
+    PickUp { call: u64, partner: u64 },
     /// The bans (address, until in Unix seconds) and account lockouts (username, until) kept
     /// in the store: at start, and when an operator changed them. They replace those known.
     Guard { bans: Vec<(std::net::IpAddr, Option<u64>)>, lockouts: Vec<(String, u64)> },

@@ -45,6 +45,15 @@ pub struct Menus {
     pub menus: Vec<Menu>,
 }
 
+/// The parking slot `user` names, if it is one of `slots` (first, last).
+pub fn parking_slot(slots: Option<(u32, u32)>, user: &str) -> Option<String> {
+    let (first, last) = slots?;
+    let digits =
+        !user.is_empty() && user.len() <= 6 && user.bytes().all(|b| b.is_ascii_digit()) && !user.starts_with('0');
+    let n: u32 = user.parse().ok().filter(|_| digits)?;
+    (first..=last).contains(&n).then(|| user.to_owned())
+}
+
 impl Menus {
     /// The menu a dialled user part names.
     pub fn find(&self, user: &str) -> Option<&Menu> {

@@ -330,6 +330,9 @@ impl Pbx {
             Input::AppConnect { call, target } => {
                 self.with_calls(now, |calls, ctx, env| calls.on_app_connect(ctx, env, call, &target));
             }
+            Input::PickUp { call, partner } => {
+                self.with_calls(now, |calls, ctx, env| calls.on_pickup(ctx, env, call, partner));
+            }
             Input::Guard { bans, lockouts } => self.watch.lock().set_lists(&bans, lockouts),
         }
         self.drain(now, None);

@@ -241,6 +241,11 @@ impl Sip {
         self.dialogs.insert(key, owner);
     }
 
+    /// Forgets a dialog we no longer take part in (its requests are answered 481).
+    pub(crate) fn remove_dialog(&mut self, key: &DialogKey) {
+        self.dialogs.remove(key);
+    }
+
     /// Sends the ACK of a 2xx to our INVITE `key` (RFC 3261 §13.2.2.4; our Via is added here).
     pub(crate) fn send_ack(&mut self, key: TxKey, mut ack: Request, peer: Peer, random: &mut Random) {
         self.push_our_via(&mut ack, &peer, random);

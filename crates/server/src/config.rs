@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use crate::guard::{FraudConfig, GuardConfig};
-pub use menus::{MenuEntry, QueueEntry};
+pub use menus::{MenuEntry, ParkingConfig, QueueEntry};
 pub use outside::{DialplanConfig, DnsConfig, GroupEntry, LocationEntry, TrunkEntry};
 
 mod menus;
@@ -71,6 +71,8 @@ pub struct Config {
     pub menus: Vec<MenuEntry>,
     /// `[[queues]]`: call queues.
     pub queues: Vec<QueueEntry>,
+    /// `[parking]`: parking slots.
+    pub parking: ParkingConfig,
 }
 
 /// The realm used when neither `realm` nor `domains` is configured.
@@ -317,6 +319,7 @@ impl Default for Config {
             groups: Vec::new(),
             menus: Vec::new(),
             queues: Vec::new(),
+            parking: ParkingConfig::default(),
         }
     }
 }
@@ -505,6 +508,7 @@ impl Config {
             trunks: self.trunks_for_pbx(),
             groups: self.groups_for_pbx(),
             menus: self.menus_for_pbx(),
+            parking: self.parking.range().ok().flatten(),
         }
     }
 

@@ -241,7 +241,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         }
     });
     let apps =
-        crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle(), publisher.clone(), queues.clone());
+        crate::apps::Apps::new(store.clone(), &config, apps_tx, mail.wake_handle(), publisher.clone(), queues.clone())
+            .with_hub(hub.clone());
     let limit = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = StreamContext {
         events: events_tx.clone(),
@@ -636,6 +637,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::Store(reply) => Input::Store(reply),
                         Event::AppEnded { call, end } => Input::AppEnded { call, end },
                         Event::AppConnect { call, target } => Input::AppConnect { call, target },
+                        Event::PickUp { call, partner } => Input::PickUp { call, partner },
                         Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
                         Event::Presence(changes) => Input::Presence(changes),
                         Event::Deliver { message, from_account } => Input::Deliver { message, from_account },

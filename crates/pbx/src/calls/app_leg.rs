@@ -7,7 +7,7 @@ use sambung_sip::{HeaderName, Method, Request};
 use tracing::{debug, info};
 
 use super::call::{Answered, AppLeg, BSide, Call, State};
-use super::media::{LegTransport, is_secure};
+use super::media::{InProcessAnswer, LegTransport, is_secure};
 use super::{CallEnv, Purpose, Side, keys, session_timer};
 use crate::apps::{App, AppEnd, AppRequest};
 use crate::events::Event;
@@ -166,5 +166,77 @@ impl Call {
             }
         };
         ctx.respond(key, response);
+    }
+
+    /// The application of call `partner` picks this call up: while it still rings, its caller
+    /// is answered by the bridge to `partner` and the ringing devices stop.
+    pub(super) fn pick_up(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, partner: u64) {
+        let ringing = matches!(self.state, State::Ringing(_)) && self.connecting.is_none() && self.transfer.is_none();
+        let can_answer = self.media_mut().is_some_and(|m| m.b_offer.is_some());
+        if !ringing || !can_answer {
+            return debug!(call = self.id, partner, "nothing to pick up");
+        }
+        info!(call = self.id, partner, "picked up");
+        self.group = None;
+        self.start_app(ctx, env, App::Bridge { partner }, (480, "Temporarily Unavailable", "system"));
+    }
+
+    /// The phone on leg B handed the caller to a service (a blind transfer, by REFER, to a
+    /// parking slot, a queue or a menu): the REFER is accepted and reported done, leg B is hung
+    /// up and becomes the service's application, and the caller stays where it is, in this call.
+    pub(super) fn transfer_to_app(&mut self, ctx: &mut Ctx<'_>, key: TxKey, request: &Request, app: App) {
+        let State::Answered(answered) = &self.state else {
+            return ctx.respond(key, request.reply(409, "The call is not answered"));
+        };
+        let BSide::Device { dialog, .. } = &answered.b else {
+            return ctx.respond(key, request.reply(488, "That party is not a phone"));
+        };
+        let b_key = (dialog.id().call_id.clone(), dialog.id().local_tag.clone());
+        let in_process = match self.media_mut().map(|media| media.b_to_app()) {
+            Some(Ok(answer)) => answer,
+            _ => return ctx.respond(key, request.reply(488, "The call cannot be handed to the service")),
+        };
+        let mut accepted = request.reply(202, "Accepted");
+        if let Some(peer) = self.peer(Side::B) {
+            insert(&mut accepted, HeaderName::Contact, ctx.sip.contact_for(peer));
+        }
+        ctx.respond(key, accepted);
+        // RFC 3515 §2.4.5: the transfer is done at once; then the phone's leg is hung up.
+        let id = request.cseq().map_or(0, |c| c.seq);
+        let (call, name) = (self.id, app.name());
+        if let Some((peer, dialog)) = self.leg_mut(Side::B) {
+            let mut notify = dialog.create_request(Method::Notify);
+            notify.headers.push(HeaderName::Event, sambung_sip::SipStr::from(format!("refer;id={id}")));
+            notify.headers.push(
+                HeaderName::from("Subscription-State"),
+                sambung_sip::SipStr::from_static("terminated;reason=noresource"),
+            );
+            notify.set_body("message/sipfrag;version=2.0", bytes::Bytes::from_static(b"SIP/2.0 200 OK\r\n"));
+            let _ = ctx.sip.send_request(
+                notify,
+                peer.clone(),
+                Owner::Call(call, Purpose::Notify),
+                ctx.random,
+                ctx.now.instant,
+            );
+            let bye = dialog.create_request(Method::Bye);
+            let _ = ctx.sip.send_request(bye, peer, Owner::Call(call, Purpose::Bye), ctx.random, ctx.now.instant);
+        }
+        ctx.sip.remove_dialog(&b_key);
+        info!(call = self.id, app = name, "leg B handed the caller to a service");
+        let InProcessAnswer { format, rate, answer, .. } = in_process;
+        ctx.out.media(MediaCommand::AttachApp { session: self.id, format: format.clone(), rate });
+        ctx.out.app(AppRequest::Start { call: self.id, app, caller: self.app_caller(), rate });
+        if let State::Answered(answered) = &mut self.state {
+            answered.b = BSide::App(AppLeg { name, ended: false, answer, format, rate });
+            answered.timers[1] = None;
+        }
+        self.held = None;
+        ctx.out.event(Event::CallAnswered {
+            call: self.id,
+            by: name.to_owned(),
+            account_id: None,
+            at: ctx.now.unix_secs,
+        });
     }
 }

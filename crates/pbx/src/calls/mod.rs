@@ -132,6 +132,10 @@ fn callee_of(env: &CallEnv<'_>, request: &Request, local: bool) -> Result<setup:
     if let Some(menu) = env.config.menus.find(&user) {
         return Ok(menu_callee(menu));
     }
+    if let Some(slot) = crate::menus::parking_slot(env.config.parking, &user) {
+        let app = App::Parking { slot: slot.clone(), parker: None };
+        return Ok(setup::Callee::Service(app, outside::outside_party(&slot, "")));
+    }
     let trunks = &env.config.trunks;
     let Some(number) = trunks.plan.read(&user) else { return Ok(setup::Callee::Dialled) };
     if !number.emergency
@@ -549,6 +553,14 @@ impl Calls {
         match self.calls.get_mut(&id) {
             Some(call) => call.on_app_connect(ctx, env, target),
             None => ctx.out.app(AppRequest::ConnectFailed { call: id, status: 481 }),
+        }
+        self.settle(ctx, id);
+    }
+
+    /// The application of call `partner` picks up call `id` if it still rings.
+    pub(crate) fn on_pickup(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, id: CallId, partner: CallId) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.pick_up(ctx, env, partner);
         }
         self.settle(ctx, id);
     }

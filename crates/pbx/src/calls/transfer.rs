@@ -70,6 +70,19 @@ impl Call {
                 return ctx.respond(key, request.reply(status, reason));
             }
         };
+        // The callee's phone hands the caller to a service of ours (a parking slot, a queue, a
+        // menu): the server takes the caller over itself, nothing is asked of the caller's phone
+        // (a carrier's call could not be referred anyway).
+        if side == Side::B && replaces.is_none() && self.transfer.is_none() {
+            let parker = self.target.username.clone();
+            let service = match crate::menus::parking_slot(env.config.parking, &target) {
+                Some(slot) => Some(crate::apps::App::Parking { slot, parker: Some(parker) }),
+                None => env.config.menus.find(&target).map(crate::menus::Menu::app),
+            };
+            if let Some(app) = service {
+                return self.transfer_to_app(ctx, key, request, app);
+            }
+        }
         let id = request.cseq().map_or(0, |c| c.seq);
         let referrer = Referrer { side, id };
         self.replaces = replaces;

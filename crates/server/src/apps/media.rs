@@ -120,11 +120,6 @@ impl Session {
         self.hung_up
     }
 
-    /// The PCM rate of the call's audio (and of its recordings).
-    pub fn rate(&self) -> u32 {
-        self.audio.rate()
-    }
-
     /// Waits for the next tick (the media session's next frame), taking in keys meanwhile.
     /// False once the caller hung up.
     async fn tick(&mut self) -> bool {
@@ -301,6 +296,23 @@ impl CallIo for Session {
             }
             self.exchange(ringing.as_mut(), false);
         }
+    }
+
+    async fn exchange(&mut self, frame: &[i16]) -> Option<Vec<i16>> {
+        if !self.tick().await {
+            return None;
+        }
+        let len = frame.len().min(self.frame.len());
+        self.frame[..len].copy_from_slice(&frame[..len]);
+        self.frame[len..].fill(0);
+        if let Err(error) = self.audio.played.try_send(self.frame.clone()) {
+            debug!(%error, "a bridged frame was dropped");
+        }
+        Some(self.heard.clone())
+    }
+
+    fn rate(&self) -> u32 {
+        self.audio.rate()
     }
 
     fn clear_keys(&mut self) {

@@ -21,6 +21,7 @@
 pub mod attendant;
 #[cfg(test)]
 mod attendant_tests;
+pub mod bridge;
 pub mod mailbox;
 pub mod media;
 pub mod pin;
@@ -143,6 +144,13 @@ pub trait CallIo: Send {
     /// the caller hearing the ringing tone meanwhile.
     fn connect(&mut self, target: &str) -> impl Future<Output = Connect> + Send;
 
+    /// Says `frame` (20 ms at [`Self::rate`]) and gives what the caller said meanwhile;
+    /// `None` once the caller hung up. For calls bridged inside the server.
+    fn exchange(&mut self, frame: &[i16]) -> impl Future<Output = Option<Vec<i16>>> + Send;
+
+    /// The PCM rate of the call's audio.
+    fn rate(&self) -> u32;
+
     /// Forgets the keys typed ahead.
     fn clear_keys(&mut self);
 
@@ -208,6 +216,13 @@ pub struct Context {
     pub menus: Arc<attendant::Menus>,
     /// The call queues, shared by every shard.
     pub queues: queue::Queues,
+    /// Who is in which call (for pickup); `None` in tests without it.
+    pub hub: Option<crate::presence::Hub>,
+    /// Calls bridged inside the server, and the parking slots in use: shared by every shard.
+    pub patchbay: bridge::Patchbay,
+    pub parking: bridge::ParkingLot,
+    /// `[parking] timeout_seconds`.
+    pub parking_timeout: Duration,
 }
 
 impl Context {
@@ -274,8 +289,18 @@ impl Apps {
             ),
             menus: Arc::new(config.menus()),
             queues,
+            hub: None,
+            patchbay: bridge::Patchbay::default(),
+            parking: bridge::ParkingLot::default(),
+            parking_timeout: Duration::from_secs(u64::from(config.parking.timeout_seconds)),
         };
         Apps { context, calls: HashMap::new(), attached: HashMap::new() }
+    }
+
+    /// Pickup finds ringing calls in `hub`.
+    pub fn with_hub(mut self, hub: crate::presence::Hub) -> Apps {
+        self.context.hub = Some(hub);
+        self
     }
 
     /// The media of call `call`'s application: its [`AppRequest::Start`] comes next.
@@ -354,6 +379,12 @@ async fn run_call(context: Context, call: u64, app: App, caller: Caller, mut ses
         App::Attendant { menu } => attendant::run(&context, &mut session, &menu, &caller).await,
         App::Queue { queue } => queue::run(&context, &mut session, &queue, call, &caller).await,
         App::Agent { login } => queue::login(&context, &mut session, &caller, login).await,
+        App::Pickup { accounts } => bridge::pickup(&context, &mut session, call, &accounts).await,
+        App::Parking { slot, parker } => bridge::parking(&context, &mut session, call, &slot, parker.as_deref()).await,
+        App::Bridge { partner } => {
+            bridge::bridge(&context.patchbay, &mut session, call, partner).await;
+            AppEnd::Hangup
+        }
     };
     debug!(call, ?end, "application done");
     // Stopped by call control: the call has moved on (hung up, or connected elsewhere, or

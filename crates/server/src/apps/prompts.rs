@@ -260,6 +260,8 @@ prompts! {
     AgentLoggedIn => "agent_logged_in",
     /// "You are logged out of your queues."
     AgentLoggedOut => "agent_logged_out",
+    /// "There is no call to pick up."
+    NoCallToPickUp => "no_call_to_pick_up",
 }
 
 /// The digits, by value.

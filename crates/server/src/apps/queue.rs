@@ -196,6 +196,11 @@ impl Queues {
         }
     }
 
+    /// The music on hold, in chunks of a second, each a WAV file.
+    pub fn music(&self) -> Arc<[Arc<[u8]>]> {
+        self.music.clone()
+    }
+
     pub fn config(&self, name: &str) -> Option<&QueueConfig> {
         self.configs.iter().find(|q| q.name.eq_ignore_ascii_case(name))
     }

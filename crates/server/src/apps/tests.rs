@@ -156,6 +156,15 @@ impl CallIo for Script {
         }
     }
 
+    async fn exchange(&mut self, _frame: &[i16]) -> Option<Vec<i16>> {
+        // A scripted caller is never bridged: it has hung up.
+        None
+    }
+
+    fn rate(&self) -> u32 {
+        8000
+    }
+
     fn clear_keys(&mut self) {}
 
     fn unix_now(&self) -> i64 {
@@ -200,6 +209,10 @@ impl World {
             pins: pin::PinGuard::new(3, Duration::from_secs(600), Duration::from_secs(900)),
             menus: Arc::new(attendant::Menus::default()),
             queues: queue::Queues::default(),
+            hub: None,
+            patchbay: bridge::Patchbay::default(),
+            parking: bridge::ParkingLot::default(),
+            parking_timeout: Duration::from_secs(120),
         };
         World { context, events, published, alice, bob, carol }
     }

@@ -69,6 +69,48 @@ impl Default for MenuEntry {
     }
 }
 
+/// `[parking]`: slots a call is parked in and retrieved from.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParkingConfig {
+    /// The slots, `"FIRST-LAST"` (`"701-720"`); empty: no parking.
+    pub slots: String,
+    /// Seconds a parked call waits before it rings the one who parked it.
+    pub timeout_seconds: u32,
+}
+
+impl Default for ParkingConfig {
+    fn default() -> Self {
+        ParkingConfig { slots: String::new(), timeout_seconds: 120 }
+    }
+}
+
+impl ParkingConfig {
+    /// The first and last slot; `None` without parking. The error names what is wrong.
+    pub fn range(&self) -> Result<Option<(u32, u32)>, String> {
+        let text = self.slots.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let bad = || format!("parking.slots: {text:?} must be FIRST-LAST, 2 to 6 digits each (\"701-720\")");
+        let (first, last) = text.split_once('-').ok_or_else(bad)?;
+        let number = |s: &str| -> Option<u32> {
+            let s = s.trim();
+            ((2..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0'))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        let (first, last) = (number(first).ok_or_else(bad)?, number(last).ok_or_else(bad)?);
+        if first > last || last - first >= 1000 {
+            return Err(bad());
+        }
+        if self.timeout_seconds == 0 {
+            return Err("parking.timeout_seconds must be at least 1".into());
+        }
+        Ok(Some((first, last)))
+    }
+}
+
 /// One `[[queues]]` entry.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -287,11 +329,20 @@ impl Config {
     }
 
     pub(super) fn validate_menus(&self) -> Result<(), ConfigError> {
+        let slots = self.parking.range().map_err(ConfigError::Value)?;
         // Groups and menus share one space of names and extensions (numbers name either).
         let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
         for group in &self.groups {
             taken.insert(group.name.to_ascii_lowercase());
             taken.extend(group.extension.clone());
+        }
+        // A slot may not be a group's, menu's or queue's extension.
+        let in_slots = |ext: &str| sambung_pbx::menus::parking_slot(slots, ext).is_some();
+        let extensions = self.groups.iter().map(|g| &g.extension).chain(self.menus.iter().map(|m| &m.extension));
+        if let Some(ext) = extensions.chain(self.queues.iter().map(|q| &q.extension)).flatten().find(|e| in_slots(e)) {
+            return Err(ConfigError::Value(format!(
+                "parking.slots: {ext} is also a group's, menu's or queue's extension"
+            )));
         }
         let mut menus = Vec::new();
         for entry in &self.menus {

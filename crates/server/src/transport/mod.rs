@@ -197,6 +197,8 @@ pub enum Event {
     AppEnded { call: u64, end: sambung_pbx::AppEnd },
     /// The application answering call `call` asks that its caller be connected to `target`.
     AppConnect { call: u64, target: String },
+    /// The application of call `partner` picks up call `call`, which rings.
+    PickUp { call: u64, partner: u64 },
     /// A mailbox's message counts changed (a message was left, heard, saved or deleted).
     Mailbox { account_id: i64, counts: sambung_pbx::MailboxCounts },
     /// The gate banned a flooding source (it already drops what the source sends): call
@@ -274,6 +276,7 @@ impl Events {
             }
             Event::AppEnded { call, .. }
             | Event::AppConnect { call, .. }
+            | Event::PickUp { call, .. }
             | Event::EndCall { call }
             | Event::KeyframeWanted { call, .. }
             | Event::TransferCall { call, .. }

@@ -811,6 +811,8 @@ pub struct BaresipConfig {
     pub register: bool,
     /// Video too: VP8 from the fakevideo source (352x288, 25 fps) to its fakevideo display.
     pub video: bool,
+    /// Answer incoming calls at once (`answermode=auto`); false: let them ring (`manual`).
+    pub auto_answer: bool,
 }
 
 impl BaresipConfig {
@@ -849,6 +851,7 @@ impl BaresipConfig {
             ctrl_port: None,
             register,
             video: false,
+            auto_answer: true,
         }
     }
 }
@@ -930,11 +933,12 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode=auto;regint={};audio_codecs={}{}{}\n",
+                "<sip:{}@127.0.0.1:{};transport={}>;auth_pass={};answermode={};regint={};audio_codecs={}{}{}\n",
                 config.user,
                 config.server_port,
                 if config.tls { "tls" } else { "udp" },
                 config.password,
+                if config.auto_answer { "auto" } else { "manual" },
                 if config.register { 300 } else { 0 },
                 config.codecs,
                 config.mediaenc.as_ref().map(|m| format!(";mediaenc={m}")).unwrap_or_default(),

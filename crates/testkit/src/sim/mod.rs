@@ -351,6 +351,7 @@ impl World {
             Input::Media(event) => Some(Pbx::shard_of_call(event.session(), count)),
             Input::AppEnded { call, .. }
             | Input::AppConnect { call, .. }
+            | Input::PickUp { call, .. }
             | Input::EndCall { call }
             | Input::KeyframeWanted { call, .. }
             | Input::TransferCall { call, .. }

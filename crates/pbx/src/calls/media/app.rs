@@ -104,6 +104,42 @@ impl CallMedia {
         Ok(())
     }
 
+    /// Leg B, a device's in an answered call, becomes an application (its phone handed the
+    /// caller to a service): the application speaks the codec the caller's leg uses now, and
+    /// its description, as leg B's, answers the caller's later re-offers.
+    pub(crate) fn b_to_app(&mut self) -> Result<InProcessAnswer, MediaFailure> {
+        let (Some(a), Some(b)) = (self.latest[index(Side::A)].clone(), self.latest[index(Side::B)].clone()) else {
+            return Err(MediaFailure::NoOffer);
+        };
+        let chosen = a.media.iter().enumerate().take(self.streams.len()).find_map(|(i, m)| {
+            if m.media != MediaType::Audio || !carries_rtp(m) {
+                return None;
+            }
+            if self.streams[i].transcode {
+                return self.streams[i].legs[index(Side::A)].format.clone().map(|f| (i, f));
+            }
+            // Not transcoded: the caller sends the codec both ends agreed on, the first of its
+            // own list the other end listed too.
+            let other = negotiate::supported_formats(b.media.get(i)?);
+            let audio =
+                negotiate::supported_formats(m).into_iter().find(|f| other.iter().any(|o| o.codec == f.codec))?;
+            let telephone_event = negotiate::telephone_event(m, audio.codec.rtp_clock_rate());
+            Some((i, Negotiated { audio, telephone_event }))
+        });
+        let Some((stream, format)) = chosen else { return Err(MediaFailure::NoCommonCodec) };
+        if self.is_browser(Side::A) {
+            return Err(MediaFailure::NoWebRtc);
+        }
+        let answer = Bytes::from(self.app_description(&a, stream, &format).to_bytes());
+        self.pending = None;
+        self.b_in_process = true;
+        for stream in &mut self.streams {
+            stream.legs[index(Side::B)] = LegState::default();
+        }
+        let rate = if format.audio.codec.sample_rate() == 8000 { 8000 } else { 16_000 };
+        Ok(InProcessAnswer { format, rate, to_a: Bytes::new(), answer })
+    }
+
     /// Connecting failed: leg B is the application's again, as it was.
     pub(crate) fn back_to_app(&mut self) {
         self.pending = None;

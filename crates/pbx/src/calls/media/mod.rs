@@ -37,6 +37,7 @@ use crate::random::Random;
 mod app;
 mod browser;
 
+pub(crate) use app::InProcessAnswer;
 pub(crate) use browser::keep_formats;
 #[cfg(test)]
 mod tests;
