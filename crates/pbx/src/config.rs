@@ -48,6 +48,10 @@ pub struct PbxConfig {
     pub menus: crate::menus::Menus,
     /// `[parking] slots`: the parking slots, first and last (`701`-`720`); `None`: no parking.
     pub parking: Option<(u32, u32)>,
+    /// `[recording]`: the accounts (usernames) whose calls, and the ring groups whose calls,
+    /// are recorded.
+    pub record_accounts: Vec<String>,
+    pub record_groups: Vec<String>,
 }
 
 impl Default for PbxConfig {
@@ -72,6 +76,8 @@ impl Default for PbxConfig {
             groups: crate::groups::RingGroups::default(),
             menus: crate::menus::Menus::default(),
             parking: None,
+            record_accounts: Vec::new(),
+            record_groups: Vec::new(),
         }
     }
 }

@@ -116,6 +116,8 @@ pub enum Input {
     /// The application of call `partner` picks up call `call`, which rings: if it still does,
     /// its caller is answered with [`crate::App::Bridge`] and bridged with `partner`.
     PickUp { call: u64, partner: u64 },
+    /// Record call `call` from now on (an operator asks, through the API).
+    RecordCall { call: u64 },
     /// The bans (address, until in Unix seconds) and account lockouts (username, until) kept
     /// in the store: at start, and when an operator changed them. They replace those known.
     Guard { bans: Vec<(std::net::IpAddr, Option<u64>)>, lockouts: Vec<(String, u64)> },

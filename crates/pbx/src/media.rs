@@ -54,6 +54,9 @@ pub enum MediaCommand {
     Hold { session: SessionId, side: Side, format: Negotiated },
     /// The call is taken off hold: its legs hear each other again.
     Resume { session: SessionId },
+    /// Record the call from now on, as `name`: legs A and B speak `formats` (their codecs, A
+    /// then B); the relay decodes both.
+    Record { session: SessionId, formats: Box<[Negotiated; 2]>, name: String },
     /// The call is over: the session stops and its ports are freed.
     Close { session: SessionId },
 }

@@ -330,6 +330,11 @@ impl Pbx {
             Input::AppConnect { call, target } => {
                 self.with_calls(now, |calls, ctx, env| calls.on_app_connect(ctx, env, call, &target));
             }
+            Input::RecordCall { call } => {
+                self.with_calls(now, |calls, ctx, _| {
+                    calls.record_call(ctx, call);
+                });
+            }
             Input::PickUp { call, partner } => {
                 self.with_calls(now, |calls, ctx, env| calls.on_pickup(ctx, env, call, partner));
             }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use crate::guard::{FraudConfig, GuardConfig};
-pub use menus::{MenuEntry, ParkingConfig, QueueEntry};
+pub use menus::{MenuEntry, ParkingConfig, QueueEntry, RecordingConfig};
 pub use outside::{DialplanConfig, DnsConfig, GroupEntry, LocationEntry, TrunkEntry};
 
 mod menus;
@@ -73,6 +73,8 @@ pub struct Config {
     pub queues: Vec<QueueEntry>,
     /// `[parking]`: parking slots.
     pub parking: ParkingConfig,
+    /// `[recording]`: recorded calls.
+    pub recording: RecordingConfig,
 }
 
 /// The realm used when neither `realm` nor `domains` is configured.
@@ -320,6 +322,7 @@ impl Default for Config {
             menus: Vec::new(),
             queues: Vec::new(),
             parking: ParkingConfig::default(),
+            recording: RecordingConfig::default(),
         }
     }
 }
@@ -509,6 +512,8 @@ impl Config {
             groups: self.groups_for_pbx(),
             menus: self.menus_for_pbx(),
             parking: self.parking.range().ok().flatten(),
+            record_accounts: self.recording.accounts.iter().map(|a| a.to_ascii_lowercase()).collect(),
+            record_groups: self.recording.groups.iter().map(|g| g.to_ascii_lowercase()).collect(),
         }
     }
 

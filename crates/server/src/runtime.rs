@@ -220,6 +220,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
         Instant::now(),
     );
     let queue_events = tokio::spawn(queues.clone().run(bus.subscribe()));
+    let recordings_dir = config.data_dir.join(crate::media::record::DIR);
+    let expiry = tokio::spawn(crate::media::record::expire(recordings_dir, config.recording.keep_days));
     let publisher = bus.publisher();
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
@@ -269,7 +271,11 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             weak_events: events_tx.downgrade(),
             persist: persist_tx.clone(),
             apps: apps.for_shard(),
-            media: Media { relay: relay.clone(), sessions: HashMap::new() },
+            media: Media {
+                relay: relay.clone(),
+                sessions: HashMap::new(),
+                recordings: config.data_dir.join(crate::media::record::DIR),
+            },
             events: publisher.clone(),
             gate: gate.clone(),
             bans: 0,
@@ -367,6 +373,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, presence).await;
     counting.abort();
     queue_events.abort();
+    expiry.abort();
     // Queued deliveries are in the store: the sender takes them up again at the next start.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, hooks_queue).await;
     hooks_sender.abort();
@@ -398,6 +405,8 @@ struct Driver {
 struct Media {
     relay: crate::media::MediaRelay,
     sessions: HashMap<u64, crate::media::RelaySession>,
+    /// Where call recordings are written (`<data_dir>/recordings`).
+    recordings: std::path::PathBuf,
 }
 
 impl Media {
@@ -442,6 +451,18 @@ impl Media {
                     Some(Ok(())) => apps.attach(session, audio),
                     Some(Err(error)) => warn!(call = session, %error, "the application's media could not be attached"),
                     None => warn!(call = session, "no media session for the application"),
+                }
+                None
+            }
+            MediaCommand::Record { session, formats, name } => {
+                let relayed = self.sessions.get(&session)?;
+                let path = self.recordings.join(format!("{name}.wav"));
+                match crate::media::record::start(&path) {
+                    Ok(sink) => {
+                        info!(call = session, path = %path.display(), "recording the call");
+                        let _ = relayed.record(*formats, sink);
+                    }
+                    Err(error) => warn!(call = session, path = %path.display(), %error, "cannot record the call"),
                 }
                 None
             }
@@ -638,6 +659,7 @@ async fn run_core(mut pbx: Pbx, mut events: mpsc::Receiver<Event>, mut driver: D
                         Event::AppEnded { call, end } => Input::AppEnded { call, end },
                         Event::AppConnect { call, target } => Input::AppConnect { call, target },
                         Event::PickUp { call, partner } => Input::PickUp { call, partner },
+                        Event::RecordCall { call } => Input::RecordCall { call },
                         Event::Mailbox { account_id, counts } => Input::Mailboxes(vec![(account_id, counts)]),
                         Event::Presence(changes) => Input::Presence(changes),
                         Event::Deliver { message, from_account } => Input::Deliver { message, from_account },

@@ -159,10 +159,15 @@ pub(super) fn tick(
     legs: &mut [Leg],
     out: &mut Outbox<'_>,
     events: &mut VecDeque<SessionEvent>,
+    tap: bool,
 ) {
     let MixStream { mixer, members, up, down } = mix;
+    let mut tapped = Vec::new();
     for member in members.iter_mut() {
         up.clear();
+        if tap && member.rtp.is_some() {
+            tapped.push((member.leg, vec![0i16; mixer::FRAME]));
+        }
         match &mut member.rtp {
             Some(rtp) => {
                 let frame = rtp.format.audio.codec.frame_samples(FRAME_MS);
@@ -184,7 +189,13 @@ pub(super) fn tick(
             }
         }
         up.resize(mixer::FRAME, 0);
+        if let Some((_, frame)) = tapped.iter_mut().find(|(leg, _)| *leg == member.leg) {
+            frame.copy_from_slice(up);
+        }
         let _ = mixer.push(member.id, up);
+    }
+    if tap && !tapped.is_empty() {
+        push_event(events, SessionEvent::Tapped { stream, frames: tapped });
     }
     mixer.mix();
     for member in members.iter_mut() {

@@ -238,6 +238,10 @@ pub enum SessionEvent {
     AppAudio { leg: LegId, samples: Vec<i16> },
     /// Channel `at` now sends to `source`, where its packets came from (symmetric RTP).
     Latched { at: Channel, source: SocketAddr, previous: Option<SocketAddr> },
+    /// What each RTP leg of a mixed stream said in the last tick, decoded: one 20 ms frame at
+    /// [`crate::mixer::SAMPLE_RATE`] per leg (silence when nothing came), while a tap is set
+    /// ([`MediaSession::set_tap`]). A recording is made of these.
+    Tapped { stream: usize, frames: Vec<(LegId, Vec<i16>)> },
 }
 
 /// Errors of the session's calls. Datagrams never cause one: see [`Receive`].
@@ -362,6 +366,8 @@ pub struct MediaSession {
     /// Spare packet buffers, so steady state does not allocate.
     pool: Vec<Vec<u8>>,
     events: VecDeque<SessionEvent>,
+    /// Report what each leg of a mix says ([`SessionEvent::Tapped`]).
+    tap: bool,
 }
 
 /// Where a leg's packets go.
@@ -396,6 +402,7 @@ impl MediaSession {
             transmits: VecDeque::new(),
             pool: Vec::new(),
             events: VecDeque::new(),
+            tap: false,
         })
     }
 
@@ -480,6 +487,13 @@ impl MediaSession {
         self.router = router;
         self.rebuild();
         Ok(())
+    }
+
+    /// Reports, every tick, what each RTP leg of a mixed stream said, decoded
+    /// ([`SessionEvent::Tapped`]): for recording a call, whose legs are then mixed
+    /// ([`Router::Mix`]) rather than relayed.
+    pub fn set_tap(&mut self, on: bool) {
+        self.tap = on;
     }
 
     /// The router in use.

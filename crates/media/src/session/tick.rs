@@ -57,7 +57,7 @@ impl MediaSession {
     }
 
     fn tick(&mut self, now: Instant) {
-        let MediaSession { streams, legs, router, transmits, pool, events, .. } = self;
+        let MediaSession { streams, legs, router, transmits, pool, events, tap, .. } = self;
         let mut out = Outbox { transmits, pool };
 
         for (stream, state) in streams.iter_mut().enumerate() {
@@ -84,7 +84,7 @@ impl MediaSession {
 
         for (stream, state) in streams.iter_mut().enumerate() {
             if let Some(mix) = &mut state.mix {
-                mix::tick(mix, now, stream, legs, &mut out, events);
+                mix::tick(mix, now, stream, legs, &mut out, events, *tap);
             }
         }
     }

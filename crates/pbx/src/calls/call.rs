@@ -65,6 +65,8 @@ pub(crate) struct Call {
     /// The target's own settings do not apply when it fails (a queue's agent): the failure
     /// ends the attempt.
     pub plain_ring: bool,
+    /// The relay records the call.
+    pub recording: bool,
 }
 
 /// The caller's leg.

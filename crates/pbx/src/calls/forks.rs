@@ -155,7 +155,8 @@ impl Call {
             }
         }
         if self.connecting.is_some() {
-            return self.connect_answered(ctx, fork, &response, b_dialog);
+            self.connect_answered(ctx, fork, &response, b_dialog);
+            return self.record_if_wanted(ctx, env);
         }
         let b_timer = session_timer::b_leg(&response, ctx.now.instant);
         let role = if self.a.late_offer { Role::Offer } else { Role::Answer { provisional: false } };
@@ -193,6 +194,7 @@ impl Call {
             b: BSide::Device { fork, dialog: Box::new(b_dialog) },
             timers: [Some(a_timer), b_timer],
         }));
+        self.record_if_wanted(ctx, env);
     }
 
     /// The description a device's response carries, anchored and as the caller gets it:

@@ -31,6 +31,7 @@ mod media;
 pub(crate) mod outside;
 mod picture;
 mod prack;
+mod recording;
 pub(crate) mod replaces;
 mod route;
 mod session_timer;
@@ -563,6 +564,15 @@ impl Calls {
             call.pick_up(ctx, env, partner);
         }
         self.settle(ctx, id);
+    }
+
+    /// Records call `id` from now on at an operator's request; false when this shard has no such
+    /// call or it cannot be recorded.
+    pub(crate) fn record_call(&mut self, ctx: &mut Ctx<'_>, id: CallId) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else { return false };
+        let started = call.start_recording(ctx);
+        self.settle(ctx, id);
+        started
     }
 
     /// Ends call `id` at an operator's request; false when this shard has no such call.

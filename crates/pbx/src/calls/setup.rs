@@ -135,6 +135,7 @@ impl Call {
             held: None,
             connecting: None,
             plain_ring: false,
+            recording: false,
         };
         info!(call = id, caller = caller.username, callee = callee.username, "call");
         ctx.out.event(Event::CallStarted {

@@ -111,6 +111,18 @@ impl ParkingConfig {
     }
 }
 
+/// `[recording]`: which calls are recorded, and for how long recordings are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Usernames whose calls (made or taken) are recorded.
+    pub accounts: Vec<String>,
+    /// Ring groups (`[[groups]]` names) whose calls are recorded.
+    pub groups: Vec<String>,
+    /// Days a recording is kept before it is deleted; 0: kept until deleted by hand.
+    pub keep_days: u32,
+}
+
 /// One `[[queues]]` entry.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

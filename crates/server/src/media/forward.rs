@@ -79,6 +79,8 @@ pub(super) struct Relay {
     pub(super) music_source: Option<super::Music>,
     /// The music playing to a held leg: its application leg and where in the music it is.
     pub(super) music: Option<(LegId, usize)>,
+    /// The call's recording, while it is recorded (its legs mixed, not relayed).
+    pub(super) recording: Option<super::record::Recording>,
     /// The browsers legs A and B are handed to, if any (see `webrtc.rs`).
     pub(super) webrtc: [Option<Box<sambung_media::webrtc::WebRtcLeg>>; 2],
     /// The server's DTLS identity, for WebRTC legs.
@@ -195,6 +197,7 @@ impl Relay {
             app: None,
             music_source: None,
             music: None,
+            recording: None,
             webrtc: [None, None],
             identity,
             sources: [vec![None; streams], vec![None; streams]],

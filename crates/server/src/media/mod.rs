@@ -58,6 +58,7 @@ mod music;
 mod ports;
 mod process;
 mod quality;
+pub mod record;
 mod session;
 #[cfg(test)]
 mod tests;

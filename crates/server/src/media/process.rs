@@ -109,7 +109,11 @@ impl Relay {
     /// it), unless an application or a browser is in the call, or there is no music.
     fn hold(&mut self, leg: Leg, format: sambung_media::negotiate::Negotiated) {
         let call = self.call.clone();
-        if self.app.is_some() || self.music.is_some() || self.webrtc.iter().any(Option::is_some) {
+        if self.app.is_some()
+            || self.music.is_some()
+            || self.recording.is_some()
+            || self.webrtc.iter().any(Option::is_some)
+        {
             return debug!(call = %call, %leg, "on hold: no music here");
         }
         if self.music_source.is_none() {
@@ -135,9 +139,35 @@ impl Relay {
     /// Off hold: the legs hear each other again.
     fn resume(&mut self) {
         let Some((music, _)) = self.music.take() else { return };
-        let _ = self.session.set_router(Router::Pair(self.legs[0], self.legs[1]));
+        let router = if self.recording.is_some() {
+            Router::Mix(self.legs.to_vec())
+        } else {
+            Router::Pair(self.legs[0], self.legs[1])
+        };
+        let _ = self.session.set_router(router);
         let _ = self.session.remove_leg(music);
         info!(call = %self.call, "off hold");
+    }
+
+    /// The call is recorded from now on: both legs are decoded (their codecs `formats`, A
+    /// then B) and mixed to each other rather than relayed, and what each says goes to `sink`.
+    fn record(&mut self, formats: [sambung_media::negotiate::Negotiated; 2], sink: super::record::RecordSink) {
+        let call = self.call.clone();
+        if self.app.is_some() || self.recording.is_some() || self.webrtc.iter().any(Option::is_some) {
+            return debug!(call = %call, "not recorded: an application or a browser is in the call");
+        }
+        let Some(recording) = super::record::Recording::new(sink) else { return };
+        for (leg, format) in self.legs.into_iter().zip(formats) {
+            let mut config = self.session.config(leg, 0).cloned().unwrap_or_default();
+            config.format = Some(format);
+            let _ = self.session.configure(leg, 0, config);
+        }
+        if let Err(error) = self.session.set_router(Router::Mix(self.legs.to_vec())) {
+            return debug!(call = %call, %error, "not recorded");
+        }
+        self.session.set_tap(true);
+        self.recording = Some(recording);
+        info!(call = %call, "recording");
     }
 
     /// Sends what the session made and delivers what it reports.
@@ -175,6 +205,16 @@ impl Relay {
                         self.app = None;
                     }
                 }
+                SessionEvent::Tapped { stream: 0, frames } => {
+                    let Some(recording) = &mut self.recording else { continue };
+                    let frame = |leg: LegId| frames.iter().find(|(l, _)| *l == leg).map(|(_, f)| f.as_slice());
+                    if !recording.write([frame(self.legs[0]), frame(self.legs[1])]) {
+                        debug!(call = %self.call, "the recording's writer has gone");
+                        self.recording = None;
+                        self.session.set_tap(false);
+                    }
+                }
+                SessionEvent::Tapped { .. } => {}
                 SessionEvent::Latched { at, source, previous } => {
                     debug!(call = %self.call, channel = ?at, %source, ?previous, "media latched");
                 }
@@ -233,6 +273,7 @@ impl Relay {
             }
             Command::Hold { leg, format } => self.hold(leg, *format),
             Command::Resume => self.resume(),
+            Command::Record { formats, sink } => self.record(*formats, sink),
             Command::DetachApp => {
                 let _ = self.session.set_leg_kind(self.legs[1], LegKind::Rtp);
                 self.app = None;

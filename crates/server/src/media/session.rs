@@ -96,6 +96,12 @@ pub(super) enum Command {
     },
     /// The call is taken off hold: the legs hear each other again.
     Resume,
+    /// Record the call: legs A and B speak `formats` (their codecs), decoded and written to
+    /// `sink`.
+    Record {
+        formats: Box<[Negotiated; 2]>,
+        sink: super::record::RecordSink,
+    },
     /// A keyframe is wanted of `leg` on its video streams (its peer asked by signalling).
     Keyframe {
         leg: Leg,
@@ -407,6 +413,11 @@ impl RelaySession {
     /// Off hold: the legs hear each other again.
     pub fn resume(&self) -> Result<(), MediaError> {
         self.command(Command::Resume)
+    }
+
+    /// Records the call to `sink`; legs A and B speak `formats`.
+    pub fn record(&self, formats: [Negotiated; 2], sink: super::record::RecordSink) -> Result<(), MediaError> {
+        self.command(Command::Record { formats: Box::new(formats), sink })
     }
 
     /// Gives leg B back to its device: relaying again.

@@ -199,6 +199,8 @@ pub enum Event {
     AppConnect { call: u64, target: String },
     /// The application of call `partner` picks up call `call`, which rings.
     PickUp { call: u64, partner: u64 },
+    /// Record call `call` from now on (through the API).
+    RecordCall { call: u64 },
     /// A mailbox's message counts changed (a message was left, heard, saved or deleted).
     Mailbox { account_id: i64, counts: sambung_pbx::MailboxCounts },
     /// The gate banned a flooding source (it already drops what the source sends): call
@@ -277,6 +279,7 @@ impl Events {
             Event::AppEnded { call, .. }
             | Event::AppConnect { call, .. }
             | Event::PickUp { call, .. }
+            | Event::RecordCall { call }
             | Event::EndCall { call }
             | Event::KeyframeWanted { call, .. }
             | Event::TransferCall { call, .. }

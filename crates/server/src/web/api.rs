@@ -92,6 +92,7 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::hooks::list_deliveries))
         .routes(routes!(super::hooks::replay_delivery))
         .routes(routes!(super::calls::end_call))
+        .routes(routes!(super::calls::record_call))
         .routes(routes!(super::calls::originate))
         .routes(routes!(super::calls::transfer_call))
         .routes(routes!(super::records::list_records))

@@ -199,6 +199,27 @@ pub async fn end_call(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Record a call in progress from now on: the server writes what each party says on a
+/// channel of its own (`<data_dir>/recordings`). An administrator may record any call, anyone
+/// else the calls they are in. A call not answered between two phones is not recorded.
+#[utoipa::path(post, path = "/calls/live/{call}/record", tag = "calls",
+    params(("call" = u64, Path, description = "The call's number (from /calls/live or the webhooks)")),
+    security(("session" = []), ("token" = [])),
+    responses(
+        (status = 202, description = "Being recorded"),
+        (status = 404, description = "No such call in progress of the caller's", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn record_call(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(call): Path<u64>,
+) -> Result<StatusCode, Problem> {
+    live_call_of(&state, &caller, call)?;
+    state.to_core(CoreEvent::RecordCall { call }).await?;
+    tracing::info!(call, by = caller.account.id, "call recording asked for through the API");
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// Where a party of a call is sent.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 pub struct NewTransfer {

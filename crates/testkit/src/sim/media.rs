@@ -167,7 +167,8 @@ impl MediaRuntime {
             MediaCommand::WebRtc { .. }
             | MediaCommand::Keyframe { .. }
             | MediaCommand::Hold { .. }
-            | MediaCommand::Resume { .. } => None,
+            | MediaCommand::Resume { .. }
+            | MediaCommand::Record { .. } => None,
             MediaCommand::Close { session } => {
                 if self.sessions.remove(&session).is_some() {
                     self.ports.retain(|_, (s, _)| *s != session);
@@ -289,6 +290,8 @@ impl MediaRuntime {
                 let side = match &event {
                     SessionEvent::Key { leg, .. } | SessionEvent::AppAudio { leg, .. } => sim.side(*leg),
                     SessionEvent::Latched { at, .. } => sim.side(at.leg),
+                    // The simulated relay records nothing.
+                    SessionEvent::Tapped { .. } => None,
                 };
                 if let (SessionEvent::Key { key, .. }, Some(side)) = (&event, side) {
                     sim.keys.push((side, *key));

@@ -352,6 +352,7 @@ impl World {
             Input::AppEnded { call, .. }
             | Input::AppConnect { call, .. }
             | Input::PickUp { call, .. }
+            | Input::RecordCall { call }
             | Input::EndCall { call }
             | Input::KeyframeWanted { call, .. }
             | Input::TransferCall { call, .. }

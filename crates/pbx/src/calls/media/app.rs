@@ -108,25 +108,8 @@ impl CallMedia {
     /// caller to a service): the application speaks the codec the caller's leg uses now, and
     /// its description, as leg B's, answers the caller's later re-offers.
     pub(crate) fn b_to_app(&mut self) -> Result<InProcessAnswer, MediaFailure> {
-        let (Some(a), Some(b)) = (self.latest[index(Side::A)].clone(), self.latest[index(Side::B)].clone()) else {
-            return Err(MediaFailure::NoOffer);
-        };
-        let chosen = a.media.iter().enumerate().take(self.streams.len()).find_map(|(i, m)| {
-            if m.media != MediaType::Audio || !carries_rtp(m) {
-                return None;
-            }
-            if self.streams[i].transcode {
-                return self.streams[i].legs[index(Side::A)].format.clone().map(|f| (i, f));
-            }
-            // Not transcoded: the caller sends the codec both ends agreed on, the first of its
-            // own list the other end listed too.
-            let other = negotiate::supported_formats(b.media.get(i)?);
-            let audio =
-                negotiate::supported_formats(m).into_iter().find(|f| other.iter().any(|o| o.codec == f.codec))?;
-            let telephone_event = negotiate::telephone_event(m, audio.codec.rtp_clock_rate());
-            Some((i, Negotiated { audio, telephone_event }))
-        });
-        let Some((stream, format)) = chosen else { return Err(MediaFailure::NoCommonCodec) };
+        let Some(a) = self.latest[index(Side::A)].clone() else { return Err(MediaFailure::NoOffer) };
+        let Some((stream, format)) = self.leg_format(Side::A) else { return Err(MediaFailure::NoCommonCodec) };
         if self.is_browser(Side::A) {
             return Err(MediaFailure::NoWebRtc);
         }
@@ -138,6 +121,38 @@ impl CallMedia {
         }
         let rate = if format.audio.codec.sample_rate() == 8000 { 8000 } else { 16_000 };
         Ok(InProcessAnswer { format, rate, to_a: Bytes::new(), answer })
+    }
+
+    /// The codec `side` sends and receives on the first audio stream now, with the stream's
+    /// index: its transcoding format, else the codec both ends agreed on (the first of the
+    /// side's own list that the other listed too).
+    pub(crate) fn leg_format(&self, side: Side) -> Option<(usize, Negotiated)> {
+        let own = self.latest[index(side)].as_ref()?;
+        let other = self.latest[index(side.other())].as_ref()?;
+        own.media.iter().enumerate().take(self.streams.len()).find_map(|(i, m)| {
+            if m.media != MediaType::Audio || !carries_rtp(m) {
+                return None;
+            }
+            if self.streams[i].transcode {
+                return self.streams[i].legs[index(side)].format.clone().map(|f| (i, f));
+            }
+            let theirs = negotiate::supported_formats(other.media.get(i)?);
+            let audio =
+                negotiate::supported_formats(m).into_iter().find(|f| theirs.iter().any(|o| o.codec == f.codec))?;
+            let telephone_event = negotiate::telephone_event(m, audio.codec.rtp_clock_rate());
+            Some((i, Negotiated { audio, telephone_event }))
+        })
+    }
+
+    /// The codecs legs A and B speak now, to record the call; `None` when a leg is a browser's
+    /// or an application's, or has no audio the engine decodes.
+    pub(crate) fn recording_formats(&self) -> Option<[Negotiated; 2]> {
+        if self.b_in_process || self.is_browser(Side::A) || self.is_browser(Side::B) {
+            return None;
+        }
+        let (a_stream, a) = self.leg_format(Side::A)?;
+        let (b_stream, b) = self.leg_format(Side::B)?;
+        (a_stream == 0 && b_stream == 0).then_some([a, b])
     }
 
     /// Connecting failed: leg B is the application's again, as it was.
