@@ -89,6 +89,9 @@ pub enum Event {
     CallQuality { call: u64, legs: Vec<LegReception> },
     /// The registration with a carrier changed state (registered, refreshed, failed).
     TrunkRegistration { trunk: String, state: crate::trunks::TrunkState, at: u64 },
+    /// Call `call` is recorded from now on, as `name` (the file `<name>.wav` of the
+    /// recordings); `caller` and `callee` are its parties (usernames, or outside parties).
+    RecordingStarted { call: u64, name: String, caller: String, callee: String, at: u64 },
 }
 
 /// One side's audio as the relay received it (RFC 3550 reception statistics).

@@ -194,3 +194,20 @@ pub async fn run_trunk_status(store: Store, mut events: mpsc::UnboundedReceiver<
         }
     }
 }
+
+/// Keeps a row for each call recording started, so that its parties find it in the API.
+pub async fn run_recordings(store: Store, mut events: mpsc::UnboundedReceiver<Shared>) {
+    while let Some(event) = events.recv().await {
+        let Event::RecordingStarted { call, name, caller, callee, at } = &*event else { continue };
+        let new = sambung_store::NewRecording {
+            name: name.clone(),
+            call_number: i64::try_from(*call).unwrap_or(i64::MAX),
+            caller: caller.clone(),
+            callee: callee.clone(),
+            started_at: i64::try_from(*at).unwrap_or(i64::MAX),
+        };
+        if let Err(error) = store.add_recording(&new).await {
+            warn!(call, name, %error, "recording not listed");
+        }
+    }
+}

@@ -45,6 +45,7 @@ struct Counts {
     messages_stored: u64,
     messages_delivered: u64,
     voicemails: u64,
+    recordings: u64,
     /// Click-to-call attempts over: `[connected, failed]`.
     originations: [u64; 2],
     /// Transfers asked through the API, over: `[connected, failed]`.
@@ -125,6 +126,7 @@ impl Metrics {
             Event::MessageStored { .. } => c.messages_stored += 1,
             Event::MessageDelivered { .. } => c.messages_delivered += 1,
             Event::VoicemailLeft { .. } => c.voicemails += 1,
+            Event::RecordingStarted { .. } => c.recordings += 1,
             Event::TransferEnded { status, .. } => c.transfers[usize::from(!(200..300).contains(status))] += 1,
             Event::OriginateEnded { status, .. } => c.originations[usize::from(!(200..300).contains(status))] += 1,
             Event::AuthFailed { reason, .. } => {
@@ -209,6 +211,7 @@ impl Metrics {
             out.counter("sambung_messages_stored_total", "Text and voice messages stored.", c.messages_stored);
             out.counter("sambung_messages_delivered_total", "Messages a device took.", c.messages_delivered);
             out.counter("sambung_voicemails_total", "Voicemail messages left.", c.voicemails);
+            out.counter("sambung_recordings_total", "Calls recorded.", c.recordings);
             out.labelled(
                 "sambung_originations_total",
                 "counter",

@@ -201,6 +201,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let mut bus = EventBus::new();
     let records = tokio::spawn(crate::events::run_call_records(store.clone(), bus.subscribe()));
     let trunk_states = tokio::spawn(crate::events::run_trunk_status(store.clone(), bus.subscribe()));
+    let recording_rows = tokio::spawn(crate::events::run_recordings(store.clone(), bus.subscribe()));
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let metrics = crate::metrics::Metrics::new(started, Some(relay.clone()));
     let counting = tokio::spawn(crate::metrics::run(metrics.clone(), bus.subscribe()));
@@ -221,7 +222,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     );
     let queue_events = tokio::spawn(queues.clone().run(bus.subscribe()));
     let recordings_dir = config.data_dir.join(crate::media::record::DIR);
-    let expiry = tokio::spawn(crate::media::record::expire(recordings_dir, config.recording.keep_days));
+    let expiry =
+        tokio::spawn(crate::media::record::expire(store.clone(), recordings_dir.clone(), config.recording.keep_days));
     let publisher = bus.publisher();
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
@@ -316,7 +318,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
             .with_metrics(metrics.clone())
             .with_webhooks(hooks.clone())
             .with_sip(ctx.clone())
-            .with_queues(queues.clone());
+            .with_queues(queues.clone())
+            .with_recordings(recordings_dir.clone());
         crate::web::router(state)
     });
     let secure_routes = ws::Routes { sip: sip_router, web };
@@ -370,6 +373,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, records).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, trunk_states).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, recording_rows).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, presence).await;
     counting.abort();
     queue_events.abort();

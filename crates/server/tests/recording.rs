@@ -78,6 +78,20 @@ fn a_recorded_call_keeps_each_party_on_its_own_channel() {
         .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     let [recording] = files.as_slice() else { panic!("one recording in {}: {files:?}", recordings.display()) };
+    // It is listed for alice, the caller, and bob.
+    let url = format!("sqlite://{}", server.dir.join("data").join("sambung.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let listed = runtime.block_on(async {
+        let store = sambung_store::Store::open(&url).await.expect("open the server's database");
+        let listed = store.list_recordings(Some("bob"), i64::MAX, 10).await.expect("list");
+        store.close().await;
+        listed
+    });
+    let name = recording.file_stem().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        listed.iter().map(|r| (r.name.as_str(), r.caller.as_str())).collect::<Vec<_>>(),
+        [(name.as_str(), "alice")]
+    );
     let seconds = wav_seconds(recording) / 2.0;
     assert!((12.0..20.0).contains(&seconds), "the recording lasts the call: {seconds:.1} s");
     let (left, right) = (channel(recording, 1), channel(recording, 2));

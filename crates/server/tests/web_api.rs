@@ -84,7 +84,8 @@ impl Api {
             sambung_server::apps::queue::Queues::new(config.queues(), &logged_out, None, std::time::Instant::now());
         let state = WebState::new(store.clone(), &config, hub.clone())
             .with_core(events.downgrade(), std::sync::Arc::new(tokio::sync::Notify::new()))
-            .with_queues(call_queues);
+            .with_queues(call_queues)
+            .with_recordings(dir.join("recordings"));
         let router = router(state);
         Api { router, store, hub, core: queues.remove(0), _events: events, dir }
     }
@@ -1494,5 +1495,57 @@ async fn queues_and_an_agents_login() {
     assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
     let bad = api.send(&alice, Method::PUT, "/api/v1/me/queue-login", Some(json!({ "logged_in": "yes" }))).await;
     assert_eq!(bad.status.as_u16() / 100, 4, "{bad:?}");
+    api.close().await;
+}
+
+#[tokio::test]
+async fn recordings_are_the_parties_and_the_administrators() {
+    let mut api = Api::new("recordings", |_| {}).await;
+    let admin = api.admin().await;
+    let alice = Browser::signed_in(&api.sign_up("alice", "velvet lantern 19").await);
+    let carol = Browser::signed_in(&api.sign_up("carol", "amber meadow 73").await);
+    std::fs::create_dir_all(api.dir.join("recordings")).unwrap();
+    // A WAV file as the relay writes one: the header, then a second of two 16 kHz channels.
+    let mut wav = Vec::new();
+    {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::new(std::io::Cursor::new(&mut wav), spec).unwrap();
+        for n in 0..32_000 {
+            writer.write_sample((n % 100) as i16).unwrap();
+        }
+        writer.finalize().unwrap();
+    }
+    std::fs::write(api.dir.join("recordings").join("1800000000-call-9.wav"), &wav).unwrap();
+    let new = sambung_store::NewRecording {
+        name: "1800000000-call-9".into(),
+        call_number: 9,
+        caller: "alice".into(),
+        callee: "bob".into(),
+        started_at: 1_800_000_000,
+    };
+    let id = api.store.add_recording(&new).await.unwrap();
+    let mine = api.get(&alice, "/api/v1/recordings").await;
+    assert_eq!(mine.status, StatusCode::OK, "{mine:?}");
+    assert_eq!(mine.json["items"][0]["call"], 9);
+    assert_eq!(mine.json["items"][0]["duration_secs"], 1.0);
+    let url = mine.json["items"][0]["audio_url"].as_str().unwrap().to_owned();
+    let audio = api.get(&alice, &url).await;
+    assert_eq!(audio.status, StatusCode::OK);
+    assert_eq!(audio.headers[header::CONTENT_TYPE], "audio/wav");
+    // carol took no part: she sees none, and cannot fetch or delete it.
+    assert_eq!(api.get(&carol, "/api/v1/recordings").await.json["items"], json!([]));
+    assert_problem(&api.get(&carol, &url).await, StatusCode::NOT_FOUND, "not_found");
+    let path = format!("/api/v1/recordings/{id}");
+    assert_problem(&api.send(&carol, Method::DELETE, &path, None).await, StatusCode::NOT_FOUND, "not_found");
+    // The administrator sees it, and deletes it: row and file.
+    assert_eq!(api.get(&admin, "/api/v1/recordings").await.json["items"][0]["id"], id);
+    assert_eq!(api.send(&admin, Method::DELETE, &path, None).await.status, StatusCode::NO_CONTENT);
+    assert!(!api.dir.join("recordings").join("1800000000-call-9.wav").exists());
+    assert_problem(&api.get(&alice, &url).await, StatusCode::NOT_FOUND, "not_found");
     api.close().await;
 }

@@ -36,7 +36,10 @@ fn the_app_in_chromium() {
     let python = common::scripts::python();
     let extra = server_config(server_rtp_range());
     let peer = User::new("bob", "meadow-amber-73");
-    let open = server_with_users(&extra, &[peer]);
+    // alice (made in the browser) is an agent of a queue, and a call of hers was recorded.
+    let queue = "[[queues]]\nname = \"support\"\nextension = \"700\"\nagents = [\"alice\"]\n";
+    let open = server_with_users(&format!("{extra}{queue}"), &[peer]);
+    add_recording(&open, "1800000000-call-7", 7, "bob", "alice");
     let admin = User::new("root", "amber meadow 73");
     // Made while the server runs, as an operator would: `sambung user add root --admin`.
     let config = open.dir.join("sambung.toml");
@@ -152,4 +155,32 @@ fn the_app_in_chromium() {
 
     assert!(open.log().contains("account made by sign-up"), "the sign-up is logged");
     let _ = std::fs::remove_dir_all(&sync);
+}
+
+/// A recording of a call between `caller` and `callee`, as the server keeps one: a two-channel
+/// 16 kHz WAV file (a second of tone, made by sox) and its row.
+fn add_recording(server: &Server, name: &str, call: i64, caller: &str, callee: &str) {
+    let dir = server.dir.join("data").join("recordings");
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = Command::new("sox")
+        .args(["-n", "-r", "16000", "-c", "2", "-b", "16"])
+        .arg(dir.join(format!("{name}.wav")))
+        .args(["synth", "1", "sine", "440"])
+        .status()
+        .expect("run sox");
+    assert!(status.success(), "sox made no recording");
+    let url = format!("sqlite://{}", server.dir.join("data").join("sambung.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = sambung_store::Store::open(&url).await.expect("open the server's database");
+        let new = sambung_store::NewRecording {
+            name: name.into(),
+            call_number: call,
+            caller: caller.into(),
+            callee: callee.into(),
+            started_at: 1_800_000_000,
+        };
+        store.add_recording(&new).await.expect("add a recording");
+        store.close().await;
+    });
 }

@@ -35,6 +35,7 @@ mod messages;
 mod numbers;
 mod outbox;
 mod password;
+mod recordings;
 mod rows;
 mod settings;
 mod voicemail;
@@ -62,6 +63,7 @@ pub use messages::{Message, NewMessage};
 pub use numbers::{PhoneNumber, TrunkStatus, validate_number};
 pub use outbox::{NewMail, OutgoingMail};
 pub use password::{check_password, dummy_password_hash, verify_password_hash};
+pub use recordings::{NewRecording, Recording};
 pub use settings::{CallSettings, DEFAULT_NO_ANSWER_SECS, NO_ANSWER_SECS, PIN_DIGITS, validate_pin, validate_target};
 /// The SQL toolkit, re-exported for callers that need raw access (tests, maintenance).
 pub use sqlx;
@@ -224,6 +226,7 @@ fn migrator(backend: Backend) -> Migrator {
             (9, "call routing", include_str!("../migrations/sqlite/0009_call_routing.sql")),
             (10, "numbers", include_str!("../migrations/sqlite/0010_numbers.sql")),
             (11, "queue agents", include_str!("../migrations/sqlite/0011_queue_agents.sql")),
+            (12, "recordings", include_str!("../migrations/sqlite/0012_recordings.sql")),
         ],
         Backend::Postgres => &[
             (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -237,6 +240,7 @@ fn migrator(backend: Backend) -> Migrator {
             (9, "call routing", include_str!("../migrations/postgres/0009_call_routing.sql")),
             (10, "numbers", include_str!("../migrations/postgres/0010_numbers.sql")),
             (11, "queue agents", include_str!("../migrations/postgres/0011_queue_agents.sql")),
+            (12, "recordings", include_str!("../migrations/postgres/0012_recordings.sql")),
         ],
     };
     let migrations = files

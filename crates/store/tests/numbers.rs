@@ -8,7 +8,12 @@ mod common;
 use common::TestDb;
 use sambung_store::{NewAccount, StoreError, TrunkStatus};
 
-on_both_backends!(numbers_are_assigned_moved_and_removed, trunk_states_are_kept, agents_log_in_and_out);
+on_both_backends!(
+    numbers_are_assigned_moved_and_removed,
+    trunk_states_are_kept,
+    agents_log_in_and_out,
+    recordings_are_listed_by_party
+);
 
 async fn numbers_are_assigned_moved_and_removed(db: &TestDb) {
     let store = db.open().await;
@@ -79,4 +84,30 @@ async fn agents_log_in_and_out(db: &TestDb) {
     assert_eq!(store.agents_logged_out().await.unwrap(), ["carol"]);
     store.delete_account("carol").await.unwrap();
     assert!(store.agents_logged_out().await.unwrap().is_empty());
+}
+
+async fn recordings_are_listed_by_party(db: &TestDb) {
+    let store = db.open().await;
+    let new = |n: i64, caller: &str, callee: &str| sambung_store::NewRecording {
+        name: format!("{n}-call-{n}"),
+        call_number: n,
+        caller: caller.into(),
+        callee: callee.into(),
+        started_at: 1_800_000_000 + n,
+    };
+    let first = store.add_recording(&new(1, "alice", "bob")).await.unwrap();
+    store.add_recording(&new(2, "carol", "alice")).await.unwrap();
+    store.add_recording(&new(3, "bob", "carol")).await.unwrap();
+    let all = store.list_recordings(None, i64::MAX, 10).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.call_number).collect::<Vec<_>>(), [3, 2, 1], "newest first");
+    let alices = store.list_recordings(Some("alice"), i64::MAX, 10).await.unwrap();
+    assert_eq!(alices.iter().map(|r| r.call_number).collect::<Vec<_>>(), [2, 1]);
+    let page = store.list_recordings(None, all[0].id, 1).await.unwrap();
+    assert_eq!(page[0].call_number, 2, "the page after the newest");
+    assert_eq!(store.recording(first).await.unwrap().unwrap().name, "1-call-1");
+    assert!(store.add_recording(&new(1, "x", "y")).await.is_err(), "a name is one file");
+    assert!(store.delete_recording(first).await.unwrap());
+    assert!(!store.delete_recording(first).await.unwrap());
+    assert_eq!(store.delete_recordings_before(1_800_000_003).await.unwrap(), 1);
+    assert_eq!(store.list_recordings(None, i64::MAX, 10).await.unwrap().len(), 1);
 }

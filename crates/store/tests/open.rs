@@ -51,7 +51,7 @@ async fn migrations_are_idempotent(db: &TestDb) {
         store.migrate().await.unwrap();
         store.close().await;
     }
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 11);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 12);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM accounts").await, 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM guard_generation").await, 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM account_generation").await, 1);
@@ -63,7 +63,7 @@ async fn version_one_database_upgrades(db: &TestDb) {
     let store = db.open().await;
     let alice = store.create_account(NewAccount::new("alice", "correct horse", "example.com")).await.unwrap();
     store.close().await;
-    let undo = "DROP TABLE queue_agents; DROP TABLE trunk_status; DROP TABLE numbers; ALTER TABLE cdrs DROP COLUMN forwards; ALTER TABLE cdrs DROP COLUMN answered_by; DROP TABLE cdr_legs; ALTER TABLE api_tokens DROP COLUMN scopes; DROP TABLE webhook_deliveries; DROP TABLE webhooks; ALTER TABLE call_settings DROP COLUMN voice_messages_email; DROP TABLE password_resets; ALTER TABLE messages DROP COLUMN clip_id; DROP TABLE clips; DROP INDEX messages_conversation; DROP TABLE conversation_reads; DROP TABLE contacts; DROP TABLE invitations; DROP TABLE api_tokens; DROP TABLE web_sessions; \
+    let undo = "DROP TABLE recordings; DROP TABLE queue_agents; DROP TABLE trunk_status; DROP TABLE numbers; ALTER TABLE cdrs DROP COLUMN forwards; ALTER TABLE cdrs DROP COLUMN answered_by; DROP TABLE cdr_legs; ALTER TABLE api_tokens DROP COLUMN scopes; DROP TABLE webhook_deliveries; DROP TABLE webhooks; ALTER TABLE call_settings DROP COLUMN voice_messages_email; DROP TABLE password_resets; ALTER TABLE messages DROP COLUMN clip_id; DROP TABLE clips; DROP INDEX messages_conversation; DROP TABLE conversation_reads; DROP TABLE contacts; DROP TABLE invitations; DROP TABLE api_tokens; DROP TABLE web_sessions; \
                 ALTER TABLE accounts DROP COLUMN role; DROP TABLE guard_generation; DROP TABLE lockouts; DROP TABLE bans; \
                 DROP TABLE mail_outbox; DROP TABLE voicemails; DROP TABLE call_settings; \
                 DELETE FROM _sqlx_migrations WHERE version >= 2";
@@ -77,7 +77,7 @@ async fn version_one_database_upgrades(db: &TestDb) {
     assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
 
     let store = db.open().await;
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 11);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 12);
     assert_eq!(store.account_by_username("alice").await.unwrap(), Some(alice.clone()));
     assert!(!alice.admin);
     assert!(store.web_session("none", 0, 1).await.unwrap().is_none());

@@ -8,6 +8,7 @@ use tracing::info;
 
 use super::CallEnv;
 use super::call::{BSide, Call, State};
+use crate::events::Event;
 use crate::media::MediaCommand;
 use crate::pbx::Ctx;
 
@@ -37,7 +38,14 @@ impl Call {
         let Some(formats) = self.media_mut().and_then(|m| m.recording_formats()) else { return false };
         let name = format!("{}-call-{}", ctx.now.unix_secs, self.id);
         info!(call = self.id, name, "recording the call");
-        ctx.out.media(MediaCommand::Record { session: self.id, formats: Box::new(formats), name });
+        ctx.out.media(MediaCommand::Record { session: self.id, formats: Box::new(formats), name: name.clone() });
+        ctx.out.event(Event::RecordingStarted {
+            call: self.id,
+            name,
+            caller: self.caller.username.clone(),
+            callee: self.target.username.clone(),
+            at: ctx.now.unix_secs,
+        });
         self.recording = true;
         true
     }

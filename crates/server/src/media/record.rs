@@ -95,8 +95,9 @@ pub fn start(path: &Path) -> std::io::Result<RecordSink> {
     Ok(RecordSink(tx))
 }
 
-/// Deletes the recordings in `dir` older than `keep_days` (0: none), at start and every hour.
-pub async fn expire(dir: PathBuf, keep_days: u32) {
+/// Deletes the recordings in `dir` older than `keep_days` (0: none), and their rows in `store`,
+/// at start and every hour.
+pub async fn expire(store: sambung_store::Store, dir: PathBuf, keep_days: u32) {
     if keep_days == 0 {
         return;
     }
@@ -106,6 +107,13 @@ pub async fn expire(dir: PathBuf, keep_days: u32) {
         let removed = tokio::task::spawn_blocking(move || remove_older(&dir, keep)).await.unwrap_or(0);
         if removed > 0 {
             info!(removed, keep_days, "old recordings deleted");
+        }
+        let before = std::time::SystemTime::now()
+            .checked_sub(keep)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        if let Err(error) = store.delete_recordings_before(before).await {
+            warn!(%error, "old recordings' rows not deleted");
         }
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }

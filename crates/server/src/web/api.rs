@@ -106,6 +106,9 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(super::calls::registrations))
         .routes(routes!(super::calls::live_calls))
         .routes(routes!(super::queues::list_queues))
+        .routes(routes!(super::recordings::list_recordings))
+        .routes(routes!(super::recordings::recording_audio))
+        .routes(routes!(super::recordings::delete_recording))
         .routes(routes!(super::queues::get_login, super::queues::put_login))
 }
 

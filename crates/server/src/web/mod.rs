@@ -22,6 +22,7 @@ pub mod live;
 pub mod ops;
 pub mod problem;
 pub mod queues;
+pub mod recordings;
 pub mod records;
 pub mod session;
 
@@ -72,6 +73,8 @@ pub struct WebState {
     pub sip: Option<crate::transport::stream::StreamContext>,
     /// The call queues (`None`: the API runs without them).
     pub queues: Option<crate::apps::queue::Queues>,
+    /// Where call recordings are (`None`: none are kept).
+    pub recordings: Option<std::path::PathBuf>,
 }
 
 /// The web's rate limits.
@@ -114,6 +117,7 @@ impl WebState {
             webhooks: None,
             sip: None,
             queues: None,
+            recordings: None,
         }
     }
 
@@ -160,6 +164,12 @@ impl WebState {
     /// Shows and changes `queues` through the API.
     pub fn with_queues(mut self, queues: crate::apps::queue::Queues) -> WebState {
         self.queues = Some(queues);
+        self
+    }
+
+    /// Serves the call recordings in `dir`.
+    pub fn with_recordings(mut self, dir: std::path::PathBuf) -> WebState {
+        self.recordings = Some(dir);
         self
     }
 

@@ -86,6 +86,16 @@ def main():
         expect(page.get_by_role("heading", name="Your account")).to_be_visible()
         expect(page.get_by_role("status")).to_contain_text("Your account works on SIP phones too")
         expect(page.locator("main")).to_contain_text(f"sip:{a.user}@")
+        # a queue's agent logs out of its queues in the page; a recorded call of hers is listed
+        # and plays (its WAV file comes with the session)
+        expect(page.locator("#queue-login")).to_contain_text("logged in to support")
+        page.get_by_role("button", name="Log out of the queues").click()
+        expect(page.locator("#queue-login")).to_contain_text("logged out of support")
+        expect(page.locator("#recordings-list")).to_contain_text(f"bob → {a.user}")
+        audio_url = page.locator("#recordings-list audio").get_attribute("src")
+        audio = page.request.get(f"{url}{audio_url}")
+        check(audio.status == 200 and audio.headers["content-type"] == "audio/wav" and audio.body()[:4] == b"RIFF",
+              f"recording audio: {audio.status} {audio.headers.get('content-type')}")
         page.screenshot(path=f"{a.shots}/account.png", full_page=True)
 
         # 2. an API token made in the page works from outside it
@@ -255,6 +265,10 @@ def main():
         expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Administration", exact=True)).to_be_visible()
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Administration", exact=True).click()
         expect(page.locator("#users")).to_contain_text(a.user)
+        # the queue's figures, with alice logged out; every recording
+        expect(page.locator("#queues")).to_contain_text("support (longest-idle)")
+        expect(page.locator("#queues")).to_contain_text(f"{a.user}: logged-out")
+        expect(page.locator("#all-recordings")).to_contain_text(f"bob → {a.user}")
         form = page.get_by_role("form", name="New account")
         form.get_by_label("Username").fill("carol")
         form.get_by_label("Password", exact=True).fill(CAROL_PASSWORD)

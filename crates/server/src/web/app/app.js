@@ -457,6 +457,8 @@ async function viewContacts() {
 
 async function viewAccount() {
   const tokens = h("div", { id: "tokens" });
+  const queueLogin = h("section", { "aria-labelledby": "h-queues", id: "queues-login", hidden: true });
+  const recordings = h("div", { id: "recordings" });
   const devices = h("div", { id: "devices" });
   const calls = h("div", { id: "calls" });
   const settings = await api.get("/me/settings");
@@ -525,6 +527,8 @@ async function viewAccount() {
       })),
     h("section", { "aria-labelledby": "h-devices" }, h("h2", { id: "h-devices" }, "Devices online"), devices),
     h("section", { "aria-labelledby": "h-calls" }, h("h2", { id: "h-calls" }, "Recent calls"), calls),
+    queueLogin,
+    h("section", { "aria-labelledby": "h-recordings" }, h("h2", { id: "h-recordings" }, "Recorded calls"), recordings),
     h("section", { "aria-labelledby": "h-password" },
       h("h2", { id: "h-password" }, "Change password"),
       form("Change password", [
@@ -549,7 +553,67 @@ async function viewAccount() {
       }),
       tokens),
   );
-  await Promise.all([loadTokens(tokens), loadDevices(devices), loadCalls(calls)]);
+  await Promise.all([loadTokens(tokens), loadDevices(devices), loadCalls(calls), loadQueueLogin(queueLogin), loadRecordings(recordings)]);
+}
+
+// --- call queues and recordings --------------------------------------------------------------
+
+/// The signed-in agent's login to its queues, with a button to change it; hidden for anyone
+/// who is no queue's agent.
+async function loadQueueLogin(section) {
+  let login;
+  try {
+    login = await api.get("/me/queue-login");
+  } catch (error) {
+    if (error.status === 404) return;
+    throw error;
+  }
+  const toggle = h("button", { type: "button", id: "queue-login-toggle", onclick: async () => {
+    await api.put("/me/queue-login", { logged_in: !login.logged_in });
+    say(login.logged_in ? "Logged out of your queues." : "Logged in to your queues.");
+    section.replaceChildren();
+    await loadQueueLogin(section);
+  } }, login.logged_in ? "Log out of the queues" : "Log in to the queues");
+  section.replaceChildren(
+    h("h2", { id: "h-queues" }, "Call queues"),
+    h("p", { id: "queue-login" }, `You are ${login.logged_in ? "logged in to" : "logged out of"} ${login.queues.join(", ")}. From a phone: *45 logs in, *46 logs out.`),
+    toggle);
+  section.hidden = false;
+}
+
+/// Recorded calls: the caller's own, or every one on the administration page.
+async function loadRecordings(container) {
+  const pageOf = await api.get("/recordings?limit=100");
+  if (!pageOf.items.length) {
+    container.replaceChildren(h("p", { id: "recordings-list" }, "None."));
+    return;
+  }
+  container.replaceChildren(h("ul", { id: "recordings-list" }, pageOf.items.map((r) => h("li", { "data-recording": r.id },
+    h("strong", {}, `${r.caller} → ${r.callee}`), ` · ${when(r.started_at)} · ${Math.round(r.duration_secs)} s · `,
+    h("a", { href: r.audio_url, download: `call-${r.call}.wav` }, "Download"),
+    h("br"),
+    h("audio", { controls: true, preload: "none", src: r.audio_url, "aria-label": `Recording of ${r.caller} and ${r.callee}` }),
+    " ",
+    h("button", { type: "button", class: "danger", onclick: async () => {
+      await api.del(`/recordings/${r.id}`);
+      say("Recording deleted.");
+      await loadRecordings(container);
+    } }, "Delete")))));
+}
+
+/// Each queue's callers, figures and agents, for administrators.
+function queuesSection(queues) {
+  if (!queues.length) return "";
+  const agent = (a) => `${a.username}: ${a.state}${a.state === "idle" ? ` ${a.idle_secs} s` : ""}, ${a.calls} calls`;
+  return h("section", { "aria-labelledby": "h-queues-admin" },
+    h("h2", { id: "h-queues-admin" }, "Call queues"),
+    h("table", { id: "queues" },
+      h("thead", {}, h("tr", {}, ["Queue", "Waiting", "Oldest wait", "Answered", "Abandoned", "Average wait", "Agents"]
+        .map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, queues.map((q) => h("tr", { "data-queue": q.name },
+        h("td", {}, `${q.name} (${q.strategy})`), h("td", {}, String(q.waiting)), h("td", {}, `${q.oldest_wait_secs} s`),
+        h("td", {}, String(q.stats.answered)), h("td", {}, String(q.stats.abandoned)),
+        h("td", {}, `${q.average_wait_secs} s`), h("td", {}, q.agents.map(agent).join("; ")))))));
 }
 
 async function loadDevices(container) {
@@ -758,9 +822,10 @@ async function viewAdmin() {
   }
   const users = h("div", { id: "users" });
   const invitations = h("div", { id: "invitations" });
-  const [status, registrations, calls] = await Promise.all([
-    api.get("/status"), api.get("/registrations?limit=100"), api.get("/calls/live?limit=100"),
+  const [status, registrations, calls, queues] = await Promise.all([
+    api.get("/status"), api.get("/registrations?limit=100"), api.get("/calls/live?limit=100"), api.get("/queues"),
   ]);
+  const recordings = h("div", { id: "all-recordings" });
   const hours = (s) => `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   render(
     "Administration",
@@ -786,6 +851,8 @@ async function viewAdmin() {
           h("tbody", {}, registrations.items.map((r) => h("tr", {},
             h("td", {}, r.username), h("td", {}, r.user_agent || r.contact), h("td", {}, r.source), h("td", {}, when(r.expires_at))))))
         : h("p", { id: "registrations" }, "None.")),
+    queuesSection(queues),
+    h("section", { "aria-labelledby": "h-all-recordings" }, h("h2", { id: "h-all-recordings" }, "Recorded calls"), recordings),
     h("section", { "aria-labelledby": "h-new-user" },
       h("h2", { id: "h-new-user" }, "New account"),
       form("New account", [
@@ -827,7 +894,7 @@ async function viewAdmin() {
         })),
     h("section", { "aria-labelledby": "h-users" }, h("h2", { id: "h-users" }, "Accounts"), users),
   );
-  await Promise.all([loadUsers(users), loadInvitations(invitations)]);
+  await Promise.all([loadUsers(users), loadInvitations(invitations), loadRecordings(recordings)]);
 }
 
 async function loadUsers(container, cursor) {
