@@ -127,6 +127,7 @@ PROMPTS='
   agent_logged_in|You are logged in to your queues.
   agent_logged_out|You are logged out of your queues.
   no_call_to_pick_up|There is no call to pick up.
+  call_recorded|This call is recorded.
 '
 
 tmp=$(mktemp -d)

@@ -52,6 +52,8 @@ pub struct PbxConfig {
     /// are recorded.
     pub record_accounts: Vec<String>,
     pub record_groups: Vec<String>,
+    /// `[recording] notice`: both parties hear that the call is recorded.
+    pub record_notice: bool,
 }
 
 impl Default for PbxConfig {
@@ -78,6 +80,7 @@ impl Default for PbxConfig {
             parking: None,
             record_accounts: Vec::new(),
             record_groups: Vec::new(),
+            record_notice: false,
         }
     }
 }

@@ -55,8 +55,9 @@ pub enum MediaCommand {
     /// The call is taken off hold: its legs hear each other again.
     Resume { session: SessionId },
     /// Record the call from now on, as `name`: legs A and B speak `formats` (their codecs, A
-    /// then B); the relay decodes both.
-    Record { session: SessionId, formats: Box<[Negotiated; 2]>, name: String },
+    /// then B); the relay decodes both. With `notice`, both parties first hear that the call is
+    /// recorded.
+    Record { session: SessionId, formats: Box<[Negotiated; 2]>, name: String, notice: bool },
     /// The call is over: the session stops and its ports are freed.
     Close { session: SessionId },
 }

@@ -331,8 +331,8 @@ impl Pbx {
                 self.with_calls(now, |calls, ctx, env| calls.on_app_connect(ctx, env, call, &target));
             }
             Input::RecordCall { call } => {
-                self.with_calls(now, |calls, ctx, _| {
-                    calls.record_call(ctx, call);
+                self.with_calls(now, |calls, ctx, env| {
+                    calls.record_call(ctx, env, call);
                 });
             }
             Input::PickUp { call, partner } => {

@@ -514,6 +514,7 @@ impl Config {
             parking: self.parking.range().ok().flatten(),
             record_accounts: self.recording.accounts.iter().map(|a| a.to_ascii_lowercase()).collect(),
             record_groups: self.recording.groups.iter().map(|g| g.to_ascii_lowercase()).collect(),
+            record_notice: self.recording.notice,
         }
     }
 

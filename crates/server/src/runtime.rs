@@ -458,13 +458,13 @@ impl Media {
                 }
                 None
             }
-            MediaCommand::Record { session, formats, name } => {
+            MediaCommand::Record { session, formats, name, notice } => {
                 let relayed = self.sessions.get(&session)?;
                 let path = self.recordings.join(format!("{name}.wav"));
                 match crate::media::record::start(&path) {
                     Ok(sink) => {
                         info!(call = session, path = %path.display(), "recording the call");
-                        let _ = relayed.record(*formats, sink);
+                        let _ = relayed.record(*formats, sink, notice);
                     }
                     Err(error) => warn!(call = session, path = %path.display(), %error, "cannot record the call"),
                 }

@@ -35,8 +35,8 @@ struct Member {
 #[derive(Debug)]
 pub(super) struct RtpMember {
     format: Negotiated,
-    /// Its jitter buffer is [`JitterConfig::latency_tolerant`]: the mix feeds an application.
-    tolerant: bool,
+    /// Its jitter buffer is [`JitterConfig::latency_tolerant`] when the mix fed an application
+    /// as the member joined.
     receiver: AudioReceiver,
     sender: AudioSender,
     to_mix: Resampler,
@@ -54,7 +54,6 @@ impl RtpMember {
         };
         Some(RtpMember {
             format: format.clone(),
-            tolerant,
             receiver: AudioReceiver::with_jitter(&format.audio, jitter).ok()?,
             sender: AudioSender::new(
                 &format.audio,
@@ -111,7 +110,9 @@ pub(super) fn rebuild(
         return None;
     }
     // What an application hears may come late (JitterConfig::latency_tolerant); people in a
-    // mix of their own hear each other with the real-time defaults.
+    // mix of their own hear each other with the real-time defaults. A member keeps the buffer it
+    // was made with when an application joins or leaves later (a notice played into a recorded
+    // call): making it anew would drop what it holds, a gap in what everyone hears.
     let tolerant = wanted.iter().any(|(_, want)| matches!(want, Want::App));
     let mut mix = old.unwrap_or_else(|| {
         Box::new(MixStream {
@@ -126,7 +127,7 @@ pub(super) fn rebuild(
         let kept = old_members.iter().position(|m| {
             m.leg == leg
                 && match (&want, &m.rtp) {
-                    (Want::Rtp(format), Some(rtp)) => rtp.format == **format && rtp.tolerant == tolerant,
+                    (Want::Rtp(format), Some(rtp)) => rtp.format == **format,
                     (Want::App, None) => true,
                     _ => false,
                 }

@@ -568,9 +568,9 @@ impl Calls {
 
     /// Records call `id` from now on at an operator's request; false when this shard has no such
     /// call or it cannot be recorded.
-    pub(crate) fn record_call(&mut self, ctx: &mut Ctx<'_>, id: CallId) -> bool {
+    pub(crate) fn record_call(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, id: CallId) -> bool {
         let Some(call) = self.calls.get_mut(&id) else { return false };
-        let started = call.start_recording(ctx);
+        let started = call.start_recording(ctx, env.config.record_notice);
         self.settle(ctx, id);
         started
     }

@@ -24,13 +24,13 @@ impl Call {
             .and_then(|ring| config.groups.groups.get(ring.group))
             .is_some_and(|group| config.record_groups.iter().any(|g| g.eq_ignore_ascii_case(&group.name)));
         if by_account || by_group {
-            self.start_recording(ctx);
+            self.start_recording(ctx, config.record_notice);
         }
     }
 
     /// Records the call from now on; false when it cannot be (not answered between two phones,
     /// a browser in it, no codec the engine decodes) or already is.
-    pub(super) fn start_recording(&mut self, ctx: &mut Ctx<'_>) -> bool {
+    pub(super) fn start_recording(&mut self, ctx: &mut Ctx<'_>, notice: bool) -> bool {
         let between_phones = matches!(&self.state, State::Answered(a) if matches!(a.b, BSide::Device { .. }));
         if self.recording || !between_phones {
             return false;
@@ -38,7 +38,8 @@ impl Call {
         let Some(formats) = self.media_mut().and_then(|m| m.recording_formats()) else { return false };
         let name = format!("{}-call-{}", ctx.now.unix_secs, self.id);
         info!(call = self.id, name, "recording the call");
-        ctx.out.media(MediaCommand::Record { session: self.id, formats: Box::new(formats), name: name.clone() });
+        let (session, formats) = (self.id, Box::new(formats));
+        ctx.out.media(MediaCommand::Record { session, formats, name: name.clone(), notice });
         ctx.out.event(Event::RecordingStarted {
             call: self.id,
             name,

@@ -262,6 +262,8 @@ prompts! {
     AgentLoggedOut => "agent_logged_out",
     /// "There is no call to pick up."
     NoCallToPickUp => "no_call_to_pick_up",
+    /// "This call is recorded."
+    CallRecorded => "call_recorded",
 }
 
 /// The digits, by value.

@@ -121,6 +121,8 @@ pub struct RecordingConfig {
     pub groups: Vec<String>,
     /// Days a recording is kept before it is deleted; 0: kept until deleted by hand.
     pub keep_days: u32,
+    /// Both parties hear "This call is recorded" when the recording starts.
+    pub notice: bool,
 }
 
 /// One `[[queues]]` entry.

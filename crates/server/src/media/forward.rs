@@ -81,6 +81,9 @@ pub(super) struct Relay {
     pub(super) music: Option<(LegId, usize)>,
     /// The call's recording, while it is recorded (its legs mixed, not relayed).
     pub(super) recording: Option<super::record::Recording>,
+    /// The notice that the call is recorded, playing: its application leg in the mix and where
+    /// in the notice it is.
+    pub(super) notice: Option<(LegId, usize)>,
     /// The browsers legs A and B are handed to, if any (see `webrtc.rs`).
     pub(super) webrtc: [Option<Box<sambung_media::webrtc::WebRtcLeg>>; 2],
     /// The server's DTLS identity, for WebRTC legs.
@@ -198,6 +201,7 @@ impl Relay {
             music_source: None,
             music: None,
             recording: None,
+            notice: None,
             webrtc: [None, None],
             identity,
             sources: [vec![None; streams], vec![None; streams]],

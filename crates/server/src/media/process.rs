@@ -101,6 +101,7 @@ impl Relay {
                 }
             }
         }
+        self.play_notice(ticks);
         self.session.handle_timeout(now);
         self.webrtc_timeouts(now);
     }
@@ -151,12 +152,18 @@ impl Relay {
 
     /// The call is recorded from now on: both legs are decoded (their codecs `formats`, A
     /// then B) and mixed to each other rather than relayed, and what each says goes to `sink`.
-    fn record(&mut self, formats: [sambung_media::negotiate::Negotiated; 2], sink: super::record::RecordSink) {
+    fn record(
+        &mut self,
+        formats: [sambung_media::negotiate::Negotiated; 2],
+        sink: super::record::RecordSink,
+        notice: bool,
+    ) {
         let call = self.call.clone();
         if self.app.is_some() || self.recording.is_some() || self.webrtc.iter().any(Option::is_some) {
             return debug!(call = %call, "not recorded: an application or a browser is in the call");
         }
         let Some(recording) = super::record::Recording::new(sink) else { return };
+        let notice_format = formats[0].clone();
         for (leg, format) in self.legs.into_iter().zip(formats) {
             let mut config = self.session.config(leg, 0).cloned().unwrap_or_default();
             config.format = Some(format);
@@ -168,6 +175,44 @@ impl Relay {
         self.session.set_tap(true);
         self.recording = Some(recording);
         info!(call = %call, "recording");
+        if notice {
+            // Both parties hear the notice: an application leg in the mix plays it, then leaves.
+            let kind = LegKind::App { format: notice_format, rate: super::record::NOTICE_RATE };
+            let Ok(leg) = self.session.add_leg(kind) else { return };
+            let legs = vec![self.legs[0], self.legs[1], leg];
+            match self.session.set_router(Router::Mix(legs)) {
+                Ok(()) => self.notice = Some((leg, 0)),
+                Err(error) => {
+                    debug!(call = %call, %error, "no recording notice");
+                    let _ = self.session.remove_leg(leg);
+                }
+            }
+        }
+    }
+
+    /// Plays the recording notice, one frame per tick; once it is over its leg leaves the mix.
+    fn play_notice(&mut self, ticks: usize) {
+        let Some((leg, position)) = &mut self.notice else { return };
+        let samples = super::record::notice();
+        let frame_len = super::record::NOTICE_RATE as usize / 50;
+        for _ in 0..ticks.min(APP_QUEUE) {
+            if *position >= samples.len() {
+                break;
+            }
+            let mut frame = samples[*position..(*position + frame_len).min(samples.len())].to_vec();
+            frame.resize(frame_len, 0);
+            *position += frame_len;
+            if self.session.app_play(*leg, &frame).is_err() {
+                break;
+            }
+        }
+        if *position >= samples.len() {
+            let leg = *leg;
+            self.notice = None;
+            let _ = self.session.set_router(Router::Mix(self.legs.to_vec()));
+            let _ = self.session.remove_leg(leg);
+            info!(call = %self.call, "recording notice played");
+        }
     }
 
     /// Sends what the session made and delivers what it reports.
@@ -273,7 +318,7 @@ impl Relay {
             }
             Command::Hold { leg, format } => self.hold(leg, *format),
             Command::Resume => self.resume(),
-            Command::Record { formats, sink } => self.record(*formats, sink),
+            Command::Record { formats, sink, notice } => self.record(*formats, sink, notice),
             Command::DetachApp => {
                 let _ = self.session.set_leg_kind(self.legs[1], LegKind::Rtp);
                 self.app = None;

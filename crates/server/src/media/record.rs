@@ -16,6 +16,24 @@ use tracing::{info, warn};
 /// The directory of the data directory recordings are written to.
 pub const DIR: &str = "recordings";
 
+/// The rate the notice is played at.
+pub const NOTICE_RATE: u32 = 8000;
+
+/// "This call is recorded.", 8 kHz, decoded once.
+pub(super) fn notice() -> &'static [i16] {
+    static NOTICE: std::sync::OnceLock<Vec<i16>> = std::sync::OnceLock::new();
+    NOTICE.get_or_init(|| {
+        let wav = crate::apps::prompts::Prompt::CallRecorded.wav();
+        let mut samples = Vec::new();
+        if let Ok(mut player) = sambung_media::wav::WavPlayer::new(std::io::Cursor::new(wav), NOTICE_RATE) {
+            while let Ok(Some(frame)) = player.next_frame() {
+                samples.extend_from_slice(frame);
+            }
+        }
+        samples
+    })
+}
+
 /// The recordings' rate.
 pub const RATE: u32 = 16_000;
 /// Samples per channel in 20 ms.

@@ -101,6 +101,7 @@ pub(super) enum Command {
     Record {
         formats: Box<[Negotiated; 2]>,
         sink: super::record::RecordSink,
+        notice: bool,
     },
     /// A keyframe is wanted of `leg` on its video streams (its peer asked by signalling).
     Keyframe {
@@ -416,8 +417,13 @@ impl RelaySession {
     }
 
     /// Records the call to `sink`; legs A and B speak `formats`.
-    pub fn record(&self, formats: [Negotiated; 2], sink: super::record::RecordSink) -> Result<(), MediaError> {
-        self.command(Command::Record { formats: Box::new(formats), sink })
+    pub fn record(
+        &self,
+        formats: [Negotiated; 2],
+        sink: super::record::RecordSink,
+        notice: bool,
+    ) -> Result<(), MediaError> {
+        self.command(Command::Record { formats: Box::new(formats), sink, notice })
     }
 
     /// Gives leg B back to its device: relaying again.
