@@ -137,3 +137,40 @@ fn the_callees_phone_parks_its_caller_by_a_blind_transfer_to_a_slot() {
     let out = rig.feed(CAROL, &invite(&proxy_auth_as(&challenge, "INVITE", &uri, "carol"), 2));
     response(&out, CAROL, 404);
 }
+
+#[test]
+fn a_caller_on_hold_is_referred_to_the_slot_by_its_own_phone() {
+    let mut rig = rig();
+    let out = alice_calls(&mut rig, &format!("sip:bob@{REALM}"), "held-1");
+    let to_bob = request(&out, BOB, "INVITE");
+    let out = rig.feed(BOB, &answer(&to_bob, 200, "bob1", &format!("sip:bob@{BOB}"), &bob_sdp()));
+    response(&out, ALICE, 200);
+    let our_from = to_bob.headers.get(HeaderName::From).unwrap().to_string();
+    let b_call_id = to_bob.call_id().unwrap().to_owned();
+    // bob holds alice (a=sendonly), and alice's phone accepts.
+    let body = sdp("192.0.2.20", 5000, "0", "a=sendonly\r\n");
+    let hold = format!(
+        "INVITE sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKhold\r\nMax-Forwards: 70\r\n\
+         To: {our_from}\r\nFrom: <sip:bob@{REALM}>;tag=bob1\r\nCall-ID: {b_call_id}\r\nCSeq: 4 INVITE\r\n\
+         Contact: <sip:bob@{BOB}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let out = rig.feed(BOB, &hold);
+    let to_alice = request(&out, ALICE, "INVITE");
+    let held = sdp("192.0.2.10", 4000, "0", "a=recvonly\r\n");
+    let out = rig.feed(ALICE, &answer(&to_alice, 200, "al-held-1", &format!("sip:alice@{ALICE}"), &held));
+    response(&out, BOB, 200);
+    rig.take_outputs();
+    // bob transfers alice to slot 701: her own phone is asked to call it.
+    let refer = format!(
+        "REFER sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKpark2\r\nMax-Forwards: 70\r\n\
+         To: {our_from}\r\nFrom: <sip:bob@{REALM}>;tag=bob1\r\nCall-ID: {b_call_id}\r\nCSeq: 6 REFER\r\n\
+         Contact: <sip:bob@{BOB}>\r\nRefer-To: <sip:701@{REALM}>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = rig.feed(BOB, &refer);
+    response(&out, BOB, 202);
+    let to_alice = request(&out, ALICE, "REFER");
+    let refer_to = to_alice.headers.get(HeaderName::from("Refer-To")).unwrap().to_string();
+    assert!(refer_to.contains("sip:701@"), "{refer_to}");
+    assert!(started(&rig.app_requests()).is_none(), "no parking application for a caller on hold");
+}

@@ -172,7 +172,7 @@ impl Call {
     /// is answered by the bridge to `partner` and the ringing devices stop.
     pub(super) fn pick_up(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, partner: u64) {
         let ringing = matches!(self.state, State::Ringing(_)) && self.connecting.is_none() && self.transfer.is_none();
-        let can_answer = self.media_mut().is_some_and(|m| m.b_offer.is_some());
+        let can_answer = self.media_mut().is_some_and(|m| m.can_answer_in_process());
         if !ringing || !can_answer {
             return debug!(call = self.id, partner, "nothing to pick up");
         }

@@ -285,7 +285,12 @@ impl Call {
     pub(crate) fn deadline(&self) -> Option<Instant> {
         let reliable = self.a.reliable.as_ref().and_then(Reliable::deadline);
         match &self.state {
-            State::Ringing(ringing) => Some(reliable.map_or(ringing.deadline, |r| r.min(ringing.deadline))),
+            State::Ringing(ringing) => {
+                // Being connected on, the caller's session timer still runs.
+                let caller = self.connecting.as_ref().and_then(|c| c.timers[0].as_ref()).map(|t| t.due);
+                let due = reliable.map_or(ringing.deadline, |r| r.min(ringing.deadline));
+                Some(caller.map_or(due, |c| c.min(due)))
+            }
             State::Answered(answered) => {
                 let transfer = self.transfer.as_ref().map(|t| t.deadline);
                 answered.timers.iter().flatten().map(|t| t.due).chain(transfer).min()

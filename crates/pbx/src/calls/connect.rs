@@ -200,6 +200,16 @@ impl Call {
     /// A device of the target answered a call being connected: the application stops and the
     /// caller talks to the device.
     pub(super) fn connect_answered(&mut self, ctx: &mut Ctx<'_>, fork: usize, response: &Response, b_dialog: Dialog) {
+        if super::forks::sdp_of(response).is_none() {
+            // The device answered the offer in a reliable provisional response, which is not
+            // taken while connecting: it is hung up, and the application has the caller again.
+            let mut b_dialog = b_dialog;
+            let bye = b_dialog.create_request(sambung_sip::Method::Bye);
+            let peer = self.forks[fork].peer.clone();
+            let _ = ctx.sip.send_request(bye, peer, Owner::Call(self.id, Purpose::Bye), ctx.random, ctx.now.instant);
+            self.connect_failed(ctx, 488, "No answer in the 2xx");
+            return;
+        }
         let Some(mut answered) = self.connecting.take() else { return };
         if let BSide::App(app) = &mut answered.b {
             app.ended = true;

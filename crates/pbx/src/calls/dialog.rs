@@ -246,7 +246,8 @@ impl Call {
 
     /// The caller's CANCEL (RFC 3261 §9.2): the forks cancelled, 487 for the INVITE.
     pub(super) fn on_cancel(&mut self, ctx: &mut Ctx<'_>, _env: &CallEnv<'_>) {
-        if !self.is_answered() && !self.is_over() {
+        // Being connected, the caller's INVITE was answered long ago: too late to cancel.
+        if !self.is_answered() && !self.is_over() && self.connecting.is_none() {
             self.fail(ctx, 487, "Request Terminated", "caller");
         }
     }

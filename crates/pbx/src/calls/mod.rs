@@ -570,7 +570,7 @@ impl Calls {
     /// call or it cannot be recorded.
     pub(crate) fn record_call(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, id: CallId) -> bool {
         let Some(call) = self.calls.get_mut(&id) else { return false };
-        let started = call.start_recording(ctx, env.config.record_notice);
+        let started = call.start_recording(ctx, env, env.config.record_notice);
         self.settle(ctx, id);
         started
     }

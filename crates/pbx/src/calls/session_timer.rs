@@ -102,6 +102,10 @@ pub(super) fn b_leg(response: &Response, now: Instant) -> Option<LegTimer> {
 
 impl Call {
     fn timer_mut(&mut self, side: Side) -> Option<&mut LegTimer> {
+        // The caller's side, answered by an application, keeps its timer while connected on.
+        if let (Some(connecting), Side::A) = (&mut self.connecting, side) {
+            return connecting.timers[side.index()].as_mut();
+        }
         match &mut self.state {
             State::Answered(answered) => answered.timers[side.index()].as_mut(),
             _ => None,

@@ -73,7 +73,9 @@ impl Call {
         // The callee's phone hands the caller to a service of ours (a parking slot, a queue, a
         // menu): the server takes the caller over itself, nothing is asked of the caller's phone
         // (a carrier's call could not be referred anyway).
-        if side == Side::B && replaces.is_none() && self.transfer.is_none() {
+        // A caller on hold (its phone only listens) is referred as before: the service would
+        // neither hear it nor be heard.
+        if side == Side::B && replaces.is_none() && self.transfer.is_none() && self.held.is_none() {
             let parker = self.target.username.clone();
             let service = match crate::menus::parking_slot(env.config.parking, &target) {
                 Some(slot) => Some(crate::apps::App::Parking { slot, parker: Some(parker) }),

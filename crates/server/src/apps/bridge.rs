@@ -31,6 +31,9 @@ use crate::transport::Event;
 const BRIDGE_WAIT: Duration = Duration::from_secs(4);
 /// Frames a bridge holds for its caller before dropping the oldest (the two clocks drift).
 const BRIDGE_QUEUE: usize = 6;
+/// How long the one who parked a call rings when it comes back: its devices only, none of its
+/// forwarding or voicemail.
+const RING_BACK_SECS: u32 = 30;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -191,6 +194,18 @@ pub async fn pickup(context: &Context, io: &mut impl CallIo, me: u64, accounts: 
 pub async fn parking(context: &Context, io: &mut impl CallIo, me: u64, slot: &str, parker: Option<&str>) -> AppEnd {
     let lot = &context.parking;
     if !lot.park(slot, me) {
+        if let Some(parker) = parker {
+            // Handed over by a phone's transfer to a slot in use: never taken for a retrieval
+            // (that would join two callers); it goes back to the one who parked it.
+            info!(call = me, slot, parker, "slot in use: back to the one who parked the call");
+            return match io.connect(&format!("agent:{parker}:{RING_BACK_SECS}")).await {
+                Connect::Over => AppEnd::Hangup,
+                Connect::Failed(_) => {
+                    io.play(&[Audio::Prompt(Prompt::Goodbye)], false).await;
+                    AppEnd::Hangup
+                }
+            };
+        }
         let Some(parked) = lot.parked(slot) else { return AppEnd::Hangup };
         info!(call = me, slot, parked, "retrieving a parked call");
         context.patchbay.request(parked, me);
@@ -228,17 +243,11 @@ async fn wait_parked(context: &Context, io: &mut impl CallIo, me: u64, slot: &st
             && let Some(parker) = parker
         {
             rang_parker = true;
+            // The slot stays the call's while the parker's devices ring.
             info!(call = me, slot, parker, "parking time over: ringing the one who parked it");
-            context.parking.leave(slot, me);
-            match io.connect(parker).await {
+            match io.connect(&format!("agent:{parker}:{RING_BACK_SECS}")).await {
                 Connect::Over => return AppEnd::Hangup,
-                Connect::Failed(status) => {
-                    debug!(call = me, slot, status, "the parker did not take it back: parked again");
-                    if !context.parking.park(slot, me) {
-                        io.play(&[Audio::Prompt(Prompt::Goodbye)], false).await;
-                        return AppEnd::Hangup;
-                    }
-                }
+                Connect::Failed(status) => debug!(call = me, slot, status, "the parker did not take it back"),
             }
         }
         let played = match music.get(chunk % music.len().max(1)) {

@@ -330,6 +330,24 @@ impl Queues {
         }
     }
 
+    /// Call `call` is no longer the agent's (an application took it over: the agent transferred
+    /// the caller to a queue, a menu or a parking slot): the agent starts its wrap-up.
+    pub fn handed_on(&self, call: u64, now: Instant) {
+        let mut state = self.lock();
+        let State { agents, offered, .. } = &mut *state;
+        let Some((queue, agent, _)) = offered.get(&call).cloned() else { return };
+        let Some(agent_state) = agents.get_mut(&agent) else { return };
+        if agent_state.on_call != Some(call) {
+            return;
+        }
+        offered.remove(&call);
+        agent_state.on_call = None;
+        agent_state.calls += 1;
+        agent_state.idle_since = now;
+        agent_state.away_until = Some(now + self.config(&queue).map_or(Duration::ZERO, |q| q.wrap_up));
+        info!(queue, call, agent, "the agent handed the caller on");
+    }
+
     /// Caller `call` leaves queue `name` without an agent: `timed_out` (waited the longest
     /// allowed), else to leave a message.
     pub fn leave(&self, name: &str, call: u64, timed_out: bool) {
@@ -424,6 +442,7 @@ impl Queues {
         while let Some(event) = events.recv().await {
             match &*event {
                 DomainEvent::CallAnswered { call, account_id: Some(_), .. } => self.answered(*call, Instant::now()),
+                DomainEvent::CallAnswered { call, account_id: None, .. } => self.handed_on(*call, Instant::now()),
                 DomainEvent::CallEnded(record) => self.ended(record.call, Instant::now()),
                 _ => {}
             }
@@ -628,6 +647,22 @@ mod tests {
         queues.ended(4, at(21));
         queues.join("support", 5, at(22));
         assert_eq!(queues.offer("support", 5, at(22)).as_deref(), Some("carol"));
+    }
+
+    #[test]
+    fn an_agent_who_hands_the_caller_on_is_free_after_the_wrap_up_and_the_caller_can_queue_again() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let queues = Queues::new(vec![queue(Strategy::LongestIdle)], &[], None, t0);
+        queues.join("support", 1, at(1));
+        assert_eq!(queues.offer("support", 1, at(1)).as_deref(), Some("bob"));
+        queues.answered(1, at(2));
+        // bob transfers the caller to the queue again: his call is over, the caller queues anew.
+        queues.handed_on(1, at(30));
+        assert_eq!(queues.join("support", 1, at(30)), 1);
+        assert_eq!(queues.offer("support", 1, at(30)).as_deref(), Some("carol"), "bob wraps up until 40");
+        let views = queues.views(at(31));
+        assert_eq!((views[0].agents[0].state, views[0].agents[0].calls), ("wrap-up", 1));
     }
 
     #[test]

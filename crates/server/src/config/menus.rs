@@ -192,6 +192,9 @@ impl QueueEntry {
         if self.agents.is_empty() {
             return Err(format!("queues.{name}: agents must list at least one username"));
         }
+        if self.ring_seconds > 600 {
+            return Err(format!("queues.{name}.ring_seconds: at most 600"));
+        }
         for (what, value) in [
             ("ring_seconds", self.ring_seconds),
             ("max_wait_seconds", self.max_wait_seconds),

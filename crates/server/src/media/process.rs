@@ -162,7 +162,7 @@ impl Relay {
         if self.app.is_some() || self.recording.is_some() || self.webrtc.iter().any(Option::is_some) {
             return debug!(call = %call, "not recorded: an application or a browser is in the call");
         }
-        let Some(recording) = super::record::Recording::new(sink) else { return };
+        let Some(recording) = super::record::Recording::new(sink, formats.clone()) else { return };
         let notice_format = formats[0].clone();
         for (leg, format) in self.legs.into_iter().zip(formats) {
             let mut config = self.session.config(leg, 0).cloned().unwrap_or_default();
@@ -287,9 +287,18 @@ impl Relay {
             }
             Command::Configure { stream, legs } => {
                 let ids = self.legs;
-                let _ = self
-                    .session
-                    .configure_legs(stream, legs.into_iter().map(|(leg, config)| (ids[leg.index()], config)));
+                // A recorded call's legs are mixed: they keep the codecs the recording decodes
+                // (a new offer and answer, such as hold, says nothing of them when it relays).
+                let formats = self.recording.as_ref().filter(|_| stream == 0).map(|r| r.formats.clone());
+                let legs = legs.into_iter().map(|(leg, mut config)| {
+                    if let Some(formats) = &formats
+                        && config.format.is_none()
+                    {
+                        config.format = Some(formats[leg.index()].clone());
+                    }
+                    (ids[leg.index()], config)
+                });
+                let _ = self.session.configure_legs(stream, legs);
                 let plain = self.session.is_plain(stream);
                 debug!(call = %call, stream, plain, "media stream configured");
             }

@@ -48,15 +48,17 @@ pub struct RecordSink(mpsc::Sender<Vec<i16>>);
 /// The relay's side of a recording: the sink, and each leg's way down from the mix's rate.
 #[derive(Debug)]
 pub(super) struct Recording {
+    /// What legs A and B speak: kept through later offers and answers.
+    pub(super) formats: [sambung_media::negotiate::Negotiated; 2],
     sink: RecordSink,
     down: [Resampler; 2],
     scratch: [Vec<i16>; 2],
 }
 
 impl Recording {
-    pub(super) fn new(sink: RecordSink) -> Option<Recording> {
+    pub(super) fn new(sink: RecordSink, formats: [sambung_media::negotiate::Negotiated; 2]) -> Option<Recording> {
         let down = || Resampler::new(sambung_media::mixer::SAMPLE_RATE, RATE).ok();
-        Some(Recording { sink, down: [down()?, down()?], scratch: [Vec::new(), Vec::new()] })
+        Some(Recording { formats, sink, down: [down()?, down()?], scratch: [Vec::new(), Vec::new()] })
     }
 
     /// Writes one tick: `frames` are legs A and B at the mix's rate (`None`: silence). False

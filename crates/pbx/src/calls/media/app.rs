@@ -136,11 +136,11 @@ impl CallMedia {
             if self.streams[i].transcode {
                 return self.streams[i].legs[index(side)].format.clone().map(|f| (i, f));
             }
-            let theirs = negotiate::supported_formats(other.media.get(i)?);
-            let audio =
-                negotiate::supported_formats(m).into_iter().find(|f| theirs.iter().any(|o| o.codec == f.codec))?;
-            let telephone_event = negotiate::telephone_event(m, audio.codec.rtp_clock_rate());
-            Some((i, Negotiated { audio, telephone_event }))
+            // Both ends send the answer's first codec (RFC 3264 §6.1); relayed as it is, its
+            // payload type is the same on both legs.
+            let theirs = other.media.get(i)?;
+            let (offer, answer) = if self.last_answerer == Some(side) { (theirs, m) } else { (m, theirs) };
+            negotiate::answered_format(offer, answer).map(|(format, _)| (i, format))
         })
     }
 
@@ -150,9 +150,27 @@ impl CallMedia {
         if self.b_in_process || self.is_browser(Side::A) || self.is_browser(Side::B) {
             return None;
         }
+        // The relay mixes a recorded call: only a call of one audio stream (no video) is.
+        let streams = self.latest[index(Side::A)].as_ref()?.media.iter().filter(|m| carries_rtp(m)).count();
+        if streams != 1 {
+            return None;
+        }
         let (a_stream, a) = self.leg_format(Side::A)?;
         let (b_stream, b) = self.leg_format(Side::B)?;
         (a_stream == 0 && b_stream == 0).then_some([a, b])
+    }
+
+    /// True when an application can answer the caller's pending offer (see
+    /// [`Self::answer_in_process`]): a pickup takes a ringing call only then.
+    pub(crate) fn can_answer_in_process(&self) -> bool {
+        match &self.pending {
+            Some(pending) if pending.from == Side::A => {
+                pending.offer.media.iter().take(self.streams.len()).any(|m| {
+                    m.media == MediaType::Audio && carries_rtp(m) && negotiate::choose_for_offerer(m).is_some()
+                })
+            }
+            _ => false,
+        }
     }
 
     /// Connecting failed: leg B is the application's again, as it was.

@@ -157,6 +157,9 @@ pub(crate) struct CallMedia {
     browser: [Option<browser::BrowserLeg>; 2],
     /// The latest description each leg sent (its codecs, as it numbers them).
     latest: [Option<SessionDescription>; 2],
+    /// The side whose description answered the latest completed offer: its first codec is
+    /// what both ends send (RFC 3264 §6.1).
+    last_answerer: Option<Side>,
 }
 
 /// Where a description comes from or goes to, for the security rules.
@@ -259,6 +262,7 @@ impl CallMedia {
             fingerprint,
             browser: [None, None],
             latest: [None, None],
+            last_answerer: None,
         }
     }
 
@@ -444,6 +448,7 @@ impl CallMedia {
         }
         if !provisional {
             self.negotiated_once = true;
+            self.last_answerer = Some(from);
         }
         debug_assert_eq!(offerer, from.other());
         Ok(out)
