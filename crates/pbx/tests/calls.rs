@@ -775,15 +775,7 @@ fn keyframes_are_asked_of_a_video_phone_by_sip_info() {
 /// bob. An INVITE whose Replaces names no answered call of ours is refused with 481.
 #[test]
 fn an_attended_transfer_sends_the_caller_to_the_consulted_device() {
-    const CAROL: &str = "192.0.2.30:5080";
-    let mut rig = Rig::new();
-    rig.set_accounts(vec![
-        account(1, "alice", Routing::default()),
-        account(2, "bob", Routing::default()),
-        account(3, "carol", Routing::default()),
-    ]);
-    rig.input(Input::Bindings(vec![binding(2, "bob", BOB), binding(3, "carol", CAROL)]));
-    rig.take_outputs();
+    let mut rig = Rig::office(PbxConfig::default());
 
     // Call 1: alice to bob, answered.
     let challenge = response(&rig.feed(ALICE, &invite("")), ALICE, 407);

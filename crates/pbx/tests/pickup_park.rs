@@ -8,30 +8,22 @@
 mod common;
 
 use common::*;
-use sambung_pbx::groups::{RingGroup, RingGroups};
-use sambung_pbx::registrar::{Accounts, Routing};
 use sambung_pbx::{App, AppRequest, Input, MediaCommand, PbxConfig};
 use sambung_sip::{HeaderName, Message};
 
-const CAROL: &str = "192.0.2.30:5080";
-
 fn rig() -> Rig {
-    let mut rig = Rig::with_config(PbxConfig {
-        domains: vec![REALM.into()],
-        realm: REALM.into(),
-        media_address: Some(RELAY_IP.parse().unwrap()),
-        parking: Some((701, 720)),
-        groups: RingGroups { groups: vec![RingGroup::new("front", &["bob", "carol"])] },
-        ..PbxConfig::default()
-    });
-    rig.input(Input::Accounts(Accounts::new(vec![
-        account(1, "alice", Routing::default()),
-        account(2, "bob", Routing::default()),
-        account(3, "carol", Routing::default()),
-    ])));
-    rig.input(Input::Bindings(vec![binding(2, "bob", BOB), binding(3, "carol", CAROL)]));
-    rig.take_outputs();
-    rig
+    Rig::office(PbxConfig { parking: Some((701, 720)), ..PbxConfig::default() })
+}
+
+/// bob's REFER, in his dialog with us, of alice to slot `slot`.
+fn refer_to_slot(to_bob: &sambung_sip::Request, slot: &str, cseq: u32) -> String {
+    let our_from = to_bob.headers.get(HeaderName::From).unwrap().to_string();
+    let b_call_id = to_bob.call_id().unwrap().to_owned();
+    format!(
+        "REFER sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKpark{cseq}\r\nMax-Forwards: 70\r\n\
+         To: {our_from}\r\nFrom: <sip:bob@{REALM}>;tag=bob1\r\nCall-ID: {b_call_id}\r\nCSeq: {cseq} REFER\r\n\
+         Contact: <sip:bob@{BOB}>\r\nRefer-To: <sip:{slot}@{REALM}>\r\nContent-Length: 0\r\n\r\n"
+    )
 }
 
 /// `from` (with its account `user`) dials `target`; what call control asked of the apps.
@@ -100,13 +92,7 @@ fn the_callees_phone_parks_its_caller_by_a_blind_transfer_to_a_slot() {
     response(&out, ALICE, 200);
     rig.take_outputs();
     // bob transfers alice to slot 701.
-    let our_from = to_bob.headers.get(HeaderName::From).unwrap().to_string();
-    let b_call_id = to_bob.call_id().unwrap().to_owned();
-    let refer = format!(
-        "REFER sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKpark\r\nMax-Forwards: 70\r\n\
-         To: {our_from}\r\nFrom: <sip:bob@{REALM}>;tag=bob1\r\nCall-ID: {b_call_id}\r\nCSeq: 5 REFER\r\n\
-         Contact: <sip:bob@{BOB}>\r\nRefer-To: <sip:701@{REALM}>\r\nContent-Length: 0\r\n\r\n"
-    );
+    let refer = refer_to_slot(&to_bob, "701", 5);
     let out = rig.feed(BOB, &refer);
     response(&out, BOB, 202);
     let notify = request(&out, BOB, "NOTIFY");
@@ -162,11 +148,7 @@ fn a_caller_on_hold_is_referred_to_the_slot_by_its_own_phone() {
     response(&out, BOB, 200);
     rig.take_outputs();
     // bob transfers alice to slot 701: her own phone is asked to call it.
-    let refer = format!(
-        "REFER sip:sambung@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {BOB};branch=z9hG4bKpark2\r\nMax-Forwards: 70\r\n\
-         To: {our_from}\r\nFrom: <sip:bob@{REALM}>;tag=bob1\r\nCall-ID: {b_call_id}\r\nCSeq: 6 REFER\r\n\
-         Contact: <sip:bob@{BOB}>\r\nRefer-To: <sip:701@{REALM}>\r\nContent-Length: 0\r\n\r\n"
-    );
+    let refer = refer_to_slot(&to_bob, "701", 6);
     let out = rig.feed(BOB, &refer);
     response(&out, BOB, 202);
     let to_alice = request(&out, ALICE, "REFER");

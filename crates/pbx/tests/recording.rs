@@ -6,30 +6,14 @@
 mod common;
 
 use common::*;
-use sambung_pbx::groups::{RingGroup, RingGroups};
-use sambung_pbx::registrar::{Accounts, Routing};
 use sambung_pbx::{Event, Input, MediaCommand, PbxConfig};
 
-const CAROL: &str = "192.0.2.30:5080";
-
 fn rig(record_accounts: &[&str]) -> Rig {
-    let mut rig = Rig::with_config(PbxConfig {
-        domains: vec![REALM.into()],
-        realm: REALM.into(),
-        media_address: Some(RELAY_IP.parse().unwrap()),
-        groups: RingGroups { groups: vec![RingGroup::new("front", &["bob", "carol"])] },
+    Rig::office(PbxConfig {
         record_accounts: record_accounts.iter().map(|a| a.to_string()).collect(),
         record_notice: true,
         ..PbxConfig::default()
-    });
-    rig.input(Input::Accounts(Accounts::new(vec![
-        account(1, "alice", Routing::default()),
-        account(2, "bob", Routing::default()),
-        account(3, "carol", Routing::default()),
-    ])));
-    rig.input(Input::Bindings(vec![binding(2, "bob", BOB), binding(3, "carol", CAROL)]));
-    rig.take_outputs();
-    rig
+    })
 }
 
 fn recorded(rig: &mut Rig) -> Option<(bool, String, String)> {

@@ -18,6 +18,8 @@ use sambung_sip::{HeaderName, Message, Request, Response, Transport};
 pub const REALM: &str = "sambung.example";
 pub const ALICE: &str = "192.0.2.10:5060";
 pub const BOB: &str = "192.0.2.20:5070";
+/// carol's phone, in [`Rig::office`].
+pub const CAROL: &str = "192.0.2.30:5080";
 /// The address the media runtime's ports are on.
 pub const RELAY_IP: &str = "192.0.2.1";
 
@@ -87,6 +89,28 @@ impl Rig {
             Rig { pbx, start: sambung_testkit::Clock::new().now(), ms: 0, outputs: Vec::new(), media_ports: true };
         rig.set_accounts(vec![account(1, "alice", Routing::default()), account(2, "bob", Routing::default())]);
         rig.input(Input::Bindings(vec![binding(2, "bob", BOB)]));
+        rig.take_outputs();
+        rig
+    }
+
+    /// alice (1), bob (2) and carol (3, at [`CAROL`]) on `config`, with the realm and the
+    /// relay of [`Rig::new`], and the ring group `front` of bob and carol.
+    pub fn office(config: PbxConfig) -> Rig {
+        let mut rig = Rig::with_config(PbxConfig {
+            domains: vec![REALM.into()],
+            realm: REALM.into(),
+            media_address: Some(RELAY_IP.parse().unwrap()),
+            groups: sambung_pbx::groups::RingGroups {
+                groups: vec![sambung_pbx::groups::RingGroup::new("front", &["bob", "carol"])],
+            },
+            ..config
+        });
+        rig.set_accounts(vec![
+            account(1, "alice", Routing::default()),
+            account(2, "bob", Routing::default()),
+            account(3, "carol", Routing::default()),
+        ]);
+        rig.input(Input::Bindings(vec![binding(2, "bob", BOB), binding(3, "carol", CAROL)]));
         rig.take_outputs();
         rig
     }
