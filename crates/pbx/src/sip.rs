@@ -101,7 +101,15 @@ impl Sip {
             policy,
             capabilities,
             advertise: advertised_host(config),
-            udp_locals: Vec::new(),
+            // Every shard numbers the listening addresses alike, so that a flow recorded by one
+            // shard (a registration's) names the same socket in another (a call to it): a shard
+            // that had received nothing on UDP wrote the default port 5060 in its Contact.
+            udp_locals: config.listen.iter().fold(Vec::new(), |mut locals, addr| {
+                if !locals.contains(addr) {
+                    locals.push(*addr);
+                }
+                locals
+            }),
             stream_locals: HashMap::new(),
             signed_in: HashMap::new(),
             owners: HashMap::new(),
@@ -320,5 +328,33 @@ pub(crate) fn host_of(uri: &sambung_sip::Uri) -> String {
             None => uri.host.as_str().to_owned(),
         },
         sambung_sip::Uri::Other { .. } => "localhost".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    /// A flow one shard recorded names the same socket in another shard that has received
+    /// nothing yet: the Contact it writes carries the right port.
+    #[test]
+    fn shards_number_the_udp_sockets_alike() {
+        let first: SocketAddr = "127.0.0.1:15060".parse().unwrap();
+        let second: SocketAddr = "127.0.0.1:15070".parse().unwrap();
+        let config = PbxConfig { listen: vec![first, second], ..PbxConfig::default() };
+        let (mut registering, calling) = (Sip::new(&config), Sip::new(&config));
+        let inbound = Inbound {
+            transport: Transport::Udp,
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            local: second,
+            conn: None,
+            account: None,
+            bytes: bytes::Bytes::new(),
+        };
+        let peer = registering.peer_of(&inbound);
+        assert_eq!(calling.local_address(&peer), (Host::from(second.ip()), second.port()));
+        assert_eq!(calling.contact_for(&peer).to_string(), "<sip:sambung@127.0.0.1:15070>");
     }
 }
