@@ -40,6 +40,8 @@ missing=()
 for entry in "${PACKAGES[@]}"; do
   command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
 done
+# The attendant's office hours are read in IANA time zones, from the machine's tzdata (jiff)
+[ -e /usr/share/zoneinfo/Europe/London ] || missing+=("tzdata")
 if ((${#missing[@]})); then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
