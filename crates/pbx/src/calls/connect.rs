@@ -26,7 +26,6 @@ use tracing::{debug, info};
 use super::call::{Answered, AppLeg, BSide, Call, State};
 use super::media::Role;
 use super::route::{Cause, Hop};
-use super::setup::Rung;
 use super::{CallEnv, Purpose, Side, session_timer};
 use crate::apps::{App, AppRequest, Caller};
 use crate::events::Event;
@@ -181,15 +180,7 @@ impl Call {
         self.target = account.clone();
         self.plain_ring = true;
         self.start_ringing(ctx, ring_for, false, false);
-        let mut sent = 0;
-        for binding in env.location.bindings(account.id) {
-            let peer = binding.target();
-            let Some(body) = self.b_body(ctx, &peer, &binding.uri) else { continue };
-            let rung = Rung { device: binding.uri.to_string(), account: Some(account.id) };
-            if self.send_fork(ctx, env, &binding.uri, &peer, body, rung) {
-                sent += 1;
-            }
-        }
+        let (sent, _) = self.ring_devices(ctx, env, &account);
         info!(call = self.id, agent = account.username, devices = sent, "ringing the agent");
         if sent == 0 {
             return self.fail(ctx, 480, "Temporarily Unavailable", "system");

@@ -9,7 +9,6 @@ use tracing::{debug, info};
 use super::CallEnv;
 use super::call::{Call, State};
 use super::route::Cause;
-use super::setup::Rung;
 use crate::apps::App;
 use crate::events::Event;
 use crate::groups::{Fallback, Strategy};
@@ -79,14 +78,7 @@ impl Call {
         let mut sent = 0;
         for member in &members {
             let Some(account) = env.accounts.by_username(member).cloned() else { continue };
-            for binding in env.location.bindings(account.id) {
-                let peer = binding.target();
-                let Some(body) = self.b_body(ctx, &peer, &binding.uri) else { continue };
-                let rung = Rung { device: binding.uri.to_string(), account: Some(account.id) };
-                if self.send_fork(ctx, env, &binding.uri, &peer, body, rung) {
-                    sent += 1;
-                }
-            }
+            sent += self.ring_devices(ctx, env, &account).0;
         }
         debug!(call = self.id, group = group.name, ?members, devices = sent, "group ringing");
         if sent == 0 {

@@ -281,8 +281,7 @@ impl Call {
             return self.ring_replaced(ctx, env, other);
         }
         let target = self.target.clone();
-        let bindings = env.location.bindings(target.id);
-        if bindings.is_empty() {
+        if env.location.bindings(target.id).is_empty() {
             return self.proceed(ctx, env, route::offline_step(&target.routing), "system");
         }
         let can_answer = self.media_mut().is_some_and(|m| m.b_offer.is_some());
@@ -293,19 +292,7 @@ impl Call {
             env.config.ring_timeout
         };
         self.start_ringing(ctx, ring_for, false, no_answer_step);
-        let mut refused_media = false;
-        let mut sent = 0;
-        for binding in bindings {
-            let peer = binding.target();
-            let Some(body) = self.b_body(ctx, &peer, &binding.uri) else {
-                refused_media = true;
-                continue;
-            };
-            let rung = Rung { device: binding.uri.to_string(), account: Some(target.id) };
-            if self.send_fork(ctx, env, &binding.uri, &peer, body, rung) {
-                sent += 1;
-            }
-        }
+        let (sent, refused_media) = self.ring_devices(ctx, env, &target);
         debug!(call = self.id, account = target.username, devices = sent, "ringing");
         if sent == 0 {
             if refused_media {
@@ -314,6 +301,24 @@ impl Call {
             }
             self.proceed(ctx, env, route::offline_step(&target.routing), "system");
         }
+    }
+
+    /// Rings every registered device of `account`: how many INVITEs went out, and whether a
+    /// device was passed over because it would need plain RTP where it is not allowed.
+    pub(super) fn ring_devices(&mut self, ctx: &mut Ctx<'_>, env: &CallEnv<'_>, account: &Account) -> (usize, bool) {
+        let (mut sent, mut refused_media) = (0, false);
+        for binding in env.location.bindings(account.id) {
+            let peer = binding.target();
+            let Some(body) = self.b_body(ctx, &peer, &binding.uri) else {
+                refused_media = true;
+                continue;
+            };
+            let rung = Rung { device: binding.uri.to_string(), account: Some(account.id) };
+            if self.send_fork(ctx, env, &binding.uri, &peer, body, rung) {
+                sent += 1;
+            }
+        }
+        (sent, refused_media)
     }
 
     /// The body of a new B-leg INVITE toward `peer`: the caller's offer as that leg gets it,
