@@ -23,21 +23,9 @@ const GREETING: &str = "Thank you for calling. Our office is closed. For the eng
 
 /// Yesterday, today and tomorrow (UTC), as holidays: the menu is closed whenever the test runs.
 fn around_today() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let day = |offset: i64| {
-        // Days since the epoch to a civil date (H. Hinnant's algorithm).
-        let z = now.div_euclid(86_400) + offset + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        format!("\"{y:04}-{m:02}-{d:02}\"")
-    };
-    [day(-1), day(0), day(1)].join(", ")
+    let today = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now()).date();
+    let days = [today.yesterday(), Ok(today), today.tomorrow()];
+    days.iter().map(|d| format!("\"{}\"", d.as_ref().expect("a date next to today"))).collect::<Vec<_>>().join(", ")
 }
 
 fn menus(greeting: &Path) -> String {
@@ -135,7 +123,7 @@ fn outside_office_hours_a_key_connects_the_caller_to_the_engineer_on_call() {
     };
     let (samples, rate) = read_wav(&recording);
     let tail = &samples[samples.len().saturating_sub(8 * rate as usize)..];
-    let alice_heard = (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len().max(1) as f64).sqrt();
+    let alice_heard = rms(tail);
     let bob_reference = wav_rms(&speech_wav(&work, "bob-reference", BOB_SPEECH, 0.0, 0.0));
     println!(
         "bob heard RMS {bob_heard:.0} (alice speaks at {reference:.0}); alice heard RMS {alice_heard:.0} at the end"

@@ -63,15 +63,6 @@ fn callers_of(agent: &SippProcess) -> Vec<String> {
         .collect()
 }
 
-/// G.711 µ-law to linear, for the energy of what a caller heard.
-fn linear(byte: u8) -> i32 {
-    let b = !byte;
-    let exponent = (b >> 4) & 7;
-    let mantissa = i32::from(b & 0x0f);
-    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
-    if b & 0x80 != 0 { -magnitude } else { magnitude }
-}
-
 #[test]
 fn the_longest_idle_agent_gets_the_call_and_a_waiting_caller_hears_its_position() {
     let extra = format!(
@@ -107,8 +98,12 @@ fn the_longest_idle_agent_gets_the_call_and_a_waiting_caller_hears_its_position(
     let to_carol_again = poll_until(Duration::from_secs(15), || callers_of(&carol_phone) == ["erin", "alice"]);
     assert!(to_carol_again, "alice went to carol once free\n{}", server.log());
     // What alice heard while waiting: the announcement and the music, not silence.
-    let heard: Vec<i32> = alice_media.received().iter().flat_map(|p| p.payload.iter().map(|&b| linear(b))).collect();
-    let rms = (heard.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / heard.len().max(1) as f64).sqrt();
+    let heard: Vec<i16> = alice_media
+        .received()
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&b| sambung_media::g711::ulaw_decode(b)))
+        .collect();
+    let rms = rms(&heard);
     assert!(heard.len() > 8000, "alice got {} samples of the queue's audio", heard.len());
     assert!(rms > 300.0, "alice heard the queue's audio (RMS {rms:.0})");
     println!("alice waited about {:?} more after her position; heard RMS {rms:.0}", waited.elapsed());

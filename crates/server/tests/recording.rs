@@ -76,7 +76,7 @@ fn a_recorded_call_keeps_each_party_on_its_own_channel() {
     };
     let (samples, rate) = read_wav(&heard);
     let first = &samples[..(3 * rate as usize).min(samples.len())];
-    let notice_rms = (first.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / first.len().max(1) as f64).sqrt();
+    let notice_rms = rms(first);
     println!("alice heard RMS {notice_rms:.0} in her first 3 s (the notice)");
     assert!(notice_rms > 300.0, "alice heard the recording notice: RMS {notice_rms:.0}");
     assert!(server.log().contains("recording notice played"), "the notice was played");

@@ -168,19 +168,9 @@ fn menus_are_checked() {
 /// code is not valid.
 #[tokio::test]
 async fn agents_log_out_and_in_by_feature_code() {
-    use super::queue::{QueueConfig, Queues, Strategy};
+    use super::queue::{QueueConfig, Queues};
     let mut world = World::new().await;
-    let support = QueueConfig {
-        name: "support".into(),
-        strategy: Strategy::LongestIdle,
-        agents: vec!["alice".into()],
-        ring: Duration::from_secs(15),
-        wrap_up: Duration::from_secs(10),
-        max_wait: Duration::from_secs(300),
-        announce_every: Duration::from_secs(30),
-        on_timeout: None,
-        message: None,
-    };
+    let support = QueueConfig::sample("support", &["alice"]);
     world.context.queues = Queues::new(vec![support], &[], None, std::time::Instant::now());
     let alice = world.alice_calling();
     let mut script = Script::new([]);

@@ -73,6 +73,24 @@ pub struct QueueConfig {
     pub message: Option<String>,
 }
 
+impl QueueConfig {
+    /// A queue of `agents` with the usual settings (15 s rings, 10 s wrap-up), for tests.
+    #[cfg(test)]
+    pub(crate) fn sample(name: &str, agents: &[&str]) -> QueueConfig {
+        QueueConfig {
+            name: name.into(),
+            strategy: Strategy::LongestIdle,
+            agents: agents.iter().map(|a| (*a).to_owned()).collect(),
+            ring: Duration::from_secs(15),
+            wrap_up: Duration::from_secs(10),
+            max_wait: Duration::from_secs(300),
+            announce_every: Duration::from_secs(30),
+            on_timeout: None,
+            message: None,
+        }
+    }
+}
+
 /// An agent's state, across its queues.
 #[derive(Clone, Debug)]
 struct Agent {
@@ -568,17 +586,7 @@ mod tests {
     use super::*;
 
     fn queue(strategy: Strategy) -> QueueConfig {
-        QueueConfig {
-            name: "support".into(),
-            strategy,
-            agents: vec!["bob".into(), "carol".into(), "dave".into()],
-            ring: Duration::from_secs(15),
-            wrap_up: Duration::from_secs(10),
-            max_wait: Duration::from_secs(300),
-            announce_every: Duration::from_secs(30),
-            on_timeout: None,
-            message: None,
-        }
+        QueueConfig { strategy, ..QueueConfig::sample("support", &["bob", "carol", "dave"]) }
     }
 
     #[test]

@@ -64,10 +64,10 @@ impl Recording {
     /// Writes one tick: `frames` are legs A and B at the mix's rate (`None`: silence). False
     /// once the writer is gone.
     pub(super) fn write(&mut self, frames: [Option<&[i16]>; 2]) -> bool {
-        let silence = vec![0i16; sambung_media::mixer::FRAME];
+        const SILENCE: [i16; sambung_media::mixer::FRAME] = [0; sambung_media::mixer::FRAME];
         for (i, frame) in frames.into_iter().enumerate() {
             self.scratch[i].clear();
-            self.down[i].process(frame.unwrap_or(&silence), &mut self.scratch[i]);
+            self.down[i].process(frame.unwrap_or(&SILENCE), &mut self.scratch[i]);
             self.scratch[i].resize(FRAME, 0);
         }
         let mut both = Vec::with_capacity(2 * FRAME);

@@ -740,7 +740,11 @@ pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
 
 /// Root mean square of a WAV file's samples (full scale 32768).
 pub fn wav_rms(path: &Path) -> f64 {
-    let (samples, _) = read_wav(path);
+    rms(&read_wav(path).0)
+}
+
+/// Root mean square of 16-bit samples (full scale 32768); 0 for none.
+pub fn rms(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
